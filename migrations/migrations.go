@@ -25,6 +25,10 @@ var files embed.FS
 // lockKey is the advisory lock that serializes migration runs ("levee mig").
 const lockKey = 0x6c65766565_6d6967
 
+// TestDatabaseURLEnv names the variable through which `levee with-db` hands
+// the test suite its PostgreSQL server (see package dbtest).
+const TestDatabaseURLEnv = "LEVEE_TEST_DATABASE_URL"
+
 // Migration is one numbered SQL file.
 type Migration struct {
 	Version int

@@ -98,6 +98,17 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, logger: opts.Logger, done: make(chan struct{})}
 	s.sockDir = socketDir(dir)
+	if cred != nil {
+		// The data directory is ours: let the postgres user pass through it
+		// (search only, no listing) to the cluster inside.
+		parent := filepath.Dir(dir)
+		if err := os.MkdirAll(parent, 0o711); err != nil {
+			return nil, fmt.Errorf("pgserver: create %s: %w", parent, err)
+		}
+		if fi, err := os.Stat(parent); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			os.Chmod(parent, fi.Mode().Perm()|0o011)
+		}
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("pgserver: create %s: %w", dir, err)
 	}

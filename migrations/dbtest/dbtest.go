@@ -28,7 +28,7 @@ import (
 )
 
 // EnvURL names the variable holding the test server's connection string.
-const EnvURL = "LEVEE_TEST_DATABASE_URL"
+const EnvURL = migrations.TestDatabaseURLEnv
 
 var (
 	once     sync.Once

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq"
+
+	"levee/accounts"
+	"levee/migrations"
+	"levee/pgserver"
+	"levee/settlement/ledger"
+	"levee/web"
+)
+
+// Main is the whole program, wired: tests start it on port 0 exactly as the
+// binary does.
+type Main struct {
+	Config Config
+
+	DB       *sqlx.DB
+	Accounts *accounts.Service
+	Ledger   *ledger.Ledger
+
+	logger *slog.Logger
+	stdout io.Writer
+	pg     *pgserver.Server
+	ln     net.Listener
+	http   *http.Server
+	failed chan error
+
+	// generatedAdminToken is the admin token made at this start, if any, so
+	// the demo credentials can include it.
+	generatedAdminToken string
+}
+
+// NewMain returns a Main that has not started yet.
+func NewMain(cfg Config, logger *slog.Logger, stdout io.Writer) *Main {
+	return &Main{Config: cfg, logger: logger, stdout: stdout, failed: make(chan error, 1)}
+}
+
+// Open connects to the database (starting the private one when no
+// DATABASE_URL is set), applies migrations and builds the services.
+func (m *Main) Open(ctx context.Context) error {
+	url := m.Config.DatabaseURL
+	if url == "" {
+		srv, err := pgserver.Start(ctx, pgserver.Options{
+			Dir: filepath.Join(m.Config.DataDir, "pg"), Durable: true, Logger: m.logger,
+		})
+		if err != nil {
+			return err
+		}
+		m.pg = srv
+		url = srv.URL("postgres")
+	}
+	db, err := sqlx.Open("postgres", url)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	db.SetMaxOpenConns(40)
+	db.SetMaxIdleConns(40)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	m.DB = db
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		return fmt.Errorf("connect to database: %w", err)
+	}
+	if err := migrations.Migrate(ctx, db); err != nil {
+		return err
+	}
+	m.Accounts = accounts.New(db)
+	m.Ledger = ledger.New(db)
+	return nil
+}
+
+// Run opens everything, makes sure the admin can sign in, seeds the demo city
+// if asked, and starts serving HTTP. It returns once the server listens.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	token, err := m.Accounts.EnsureAdmin(ctx, m.Config.AdminToken)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		fmt.Fprintf(m.stdout, "\nBootstrap admin token (shown once; set LEVEE_ADMIN_TOKEN to choose your own):\n  %s\n\n", token)
+		m.generatedAdminToken = token
+	}
+	if m.Config.Demo {
+		if err := m.SeedDemo(ctx); err != nil {
+			return err
+		}
+	}
+	srv := web.New(web.Deps{
+		Accounts: m.Accounts,
+		Ledger:   m.Ledger,
+		Ready:    m.ready,
+		Logger:   m.logger,
+	})
+	ln, err := net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+	}
+	m.ln = ln
+	m.http = &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.fail(fmt.Errorf("http server: %w", err))
+		}
+	}()
+	if m.pg != nil {
+		go func() {
+			<-m.pg.Done()
+			m.fail(errors.New("the private PostgreSQL server exited"))
+		}()
+	}
+	m.logger.Info("levee serving", slog.String("url", "http://"+m.Addr()))
+	fmt.Fprintf(m.stdout, "Levee is serving on http://%s  (Ctrl-C stops it)\n", m.Addr())
+	return nil
+}
+
+func (m *Main) fail(err error) {
+	select {
+	case m.failed <- err:
+	default:
+	}
+}
+
+// Failed delivers an error that should stop the process.
+func (m *Main) Failed() <-chan error { return m.failed }
+
+// Addr is the address the HTTP server listens on (useful with port 0).
+func (m *Main) Addr() string {
+	if m.ln == nil {
+		return ""
+	}
+	return m.ln.Addr().String()
+}
+
+func (m *Main) ready(ctx context.Context) error {
+	if err := m.DB.PingContext(ctx); err != nil {
+		return fmt.Errorf("database unreachable: %w", err)
+	}
+	return migrations.Check(ctx, m.DB)
+}
+
+// Close shuts down in order: stop taking HTTP requests and let those in
+// flight finish, close the database pool, stop the private PostgreSQL.
+func (m *Main) Close() error {
+	var errs []error
+	if m.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		errs = append(errs, m.http.Shutdown(ctx))
+		cancel()
+		m.http = nil
+	}
+	if m.DB != nil {
+		errs = append(errs, m.DB.Close())
+		m.DB = nil
+	}
+	if m.pg != nil {
+		errs = append(errs, m.pg.Stop())
+		m.pg = nil
+	}
+	return errors.Join(errs...)
+}

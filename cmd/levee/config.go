@@ -1,0 +1,72 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+)
+
+// Config is everything levee reads from flags and the environment, read once
+// and validated as a whole.
+type Config struct {
+	Addr        string     // HTTP listen address (LEVEE_ADDR, --addr)
+	DataDir     string     // where the private database and demo credentials live (LEVEE_DATA, --data)
+	DatabaseURL string     // an external PostgreSQL; empty runs the private one (DATABASE_URL)
+	AdminToken  string     // bootstrap admin's bearer token (LEVEE_ADMIN_TOKEN); generated if empty
+	Demo        bool       // seed the demo city on first start (--demo)
+	LogLevel    slog.Level // LEVEE_LOG_LEVEL: debug, info, warn, error
+	LogFormat   string     // LEVEE_LOG_FORMAT: json (default) or text
+}
+
+// defaultConfig reads the environment.
+func defaultConfig() Config {
+	c := Config{
+		Addr:        envOr("LEVEE_ADDR", "127.0.0.1:8080"),
+		DataDir:     envOr("LEVEE_DATA", "./var"),
+		DatabaseURL: os.Getenv("DATABASE_URL"),
+		AdminToken:  os.Getenv("LEVEE_ADMIN_TOKEN"),
+		LogFormat:   envOr("LEVEE_LOG_FORMAT", "json"),
+	}
+	c.LogLevel.UnmarshalText([]byte(envOr("LEVEE_LOG_LEVEL", "info")))
+	return c
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// bindFlags adds the flags that override the environment.
+func (c *Config) bindFlags(fs *flag.FlagSet, serve bool) {
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (private PostgreSQL in <data>/pg)")
+	if serve {
+		fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address")
+		fs.BoolVar(&c.Demo, "demo", c.Demo, "seed the demo city on first start and print its sign-ins")
+	}
+}
+
+// Validate checks the fields together.
+func (c *Config) Validate() error {
+	if c.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+			return fmt.Errorf("--addr %q: want host:port, e.g. 127.0.0.1:8080", c.Addr)
+		}
+	}
+	if c.DatabaseURL == "" && c.DataDir == "" {
+		return fmt.Errorf("--data is required when DATABASE_URL is unset")
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 20 {
+		return fmt.Errorf("LEVEE_ADMIN_TOKEN must be at least 20 characters")
+	}
+	switch strings.ToLower(c.LogFormat) {
+	case "json", "text":
+	default:
+		return fmt.Errorf("LEVEE_LOG_FORMAT must be json or text")
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+// Package web serves Levee's HTTP API (and, later, its pages and websocket).
+// It is the only package that imports echo, so a move off echo v4 (security
+// fixes end 2026-12-31) touches nothing else.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"levee/accounts"
+	"levee/settlement/ledger"
+)
+
+// Accounts is what the web layer needs from the accounts service.
+type Accounts interface {
+	Authenticate(ctx context.Context, token string) (*accounts.Principal, error)
+	Session(ctx context.Context, sessionID string) (*accounts.Principal, error)
+	Login(ctx context.Context, name, password string) (string, *accounts.Principal, error)
+	LoginWithToken(ctx context.Context, token string) (string, *accounts.Principal, error)
+	Logout(ctx context.Context, sessionID string) error
+	CreateDistrict(ctx context.Context, actor int64, name string) (accounts.District, error)
+	Districts(ctx context.Context) ([]accounts.District, error)
+	CreateAccount(ctx context.Context, actor int64, n accounts.NewAccount) (accounts.Account, string, error)
+	AddMember(ctx context.Context, actor, org, member int64) error
+	Get(ctx context.Context, id int64) (accounts.Account, error)
+	CreateToken(ctx context.Context, accountID int64, label string) (accounts.Token, string, error)
+	Tokens(ctx context.Context, accountID int64) ([]accounts.Token, error)
+	RevokeToken(ctx context.Context, accountID, tokenID int64) error
+	Audit(ctx context.Context, limit int) ([]accounts.AuditEntry, error)
+}
+
+// Ledger is what the web layer needs from the treasury ledger.
+type Ledger interface {
+	Entries(ctx context.Context, after int64, limit int) ([]ledger.Entry, error)
+	Verify(ctx context.Context) (ledger.Report, error)
+}
+
+// Readiness reports whether the service can take traffic (database reachable,
+// schema current); nil means ready.
+type Readiness func(ctx context.Context) error
+
+// Deps are the services the web layer serves.
+type Deps struct {
+	Accounts Accounts
+	Ledger   Ledger
+	Ready    Readiness
+	Logger   *slog.Logger
+}
+
+// Server is Levee's HTTP handler.
+type Server struct {
+	deps     Deps
+	echo     *echo.Echo
+	logger   *slog.Logger
+	registry *prometheus.Registry
+	metrics  *httpMetrics
+}
+
+// New builds the server and its routes.
+func New(deps Deps) *Server {
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	s := &Server{deps: deps, echo: echo.New(), logger: deps.Logger, registry: prometheus.NewRegistry()}
+	s.metrics = newHTTPMetrics(s.registry)
+	s.echo.HideBanner, s.echo.HidePort = true, true
+	s.echo.HTTPErrorHandler = s.handleError
+	s.routes()
+	return s
+}
+
+// Handler returns the http.Handler to serve.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Registry is the Prometheus registry behind /metrics, for other components'
+// collectors.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// routes lists every route in one place.
+func (s *Server) routes() {
+	e := s.echo
+	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, middleware.BodyLimit("1M"), s.authenticate, s.checkCSRF)
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", s.metricsHandler())
+
+	api := e.Group("/api/v1")
+	loginLimit := middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
+		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
+			Rate: 1, Burst: 10, ExpiresIn: 10 * time.Minute}),
+		IdentifierExtractor: func(c echo.Context) (string, error) { return c.RealIP(), nil },
+		ErrorHandler:        func(c echo.Context, err error) error { return errRateLimited },
+		DenyHandler:         func(c echo.Context, id string, err error) error { return errRateLimited },
+	})
+	api.POST("/session", s.login, loginLimit)
+	api.DELETE("/session", s.logout)
+
+	api.GET("/me", s.me, s.signedIn)
+	api.GET("/me/tokens", s.listTokens, s.signedIn)
+	api.POST("/me/tokens", s.createToken, s.signedIn)
+	api.DELETE("/me/tokens/:id", s.revokeToken, s.signedIn)
+
+	api.GET("/districts", s.listDistricts)
+	api.GET("/ledger/entries", s.ledgerEntries)
+	api.GET("/ledger/verify", s.ledgerVerify)
+
+	admin := api.Group("/admin", s.requireRole(accounts.RoleAdmin))
+	admin.POST("/districts", s.createDistrict)
+	admin.POST("/accounts", s.createAccount)
+	admin.POST("/organisations/:id/members", s.addMember)
+	admin.GET("/audit", s.audit)
+}
