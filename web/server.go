@@ -49,6 +49,7 @@ type Readiness func(ctx context.Context) error
 type Deps struct {
 	Accounts Accounts
 	Ledger   Ledger
+	Markets  Markets
 	Ready    Readiness
 	Logger   *slog.Logger
 }
@@ -110,6 +111,20 @@ func (s *Server) routes() {
 	api.GET("/districts", s.listDistricts)
 	api.GET("/ledger/entries", s.ledgerEntries)
 	api.GET("/ledger/verify", s.ledgerVerify)
+
+	treasurer := s.requireRole(accounts.RoleTreasurer)
+	trader := s.requireRole(accounts.RoleResident)
+	api.GET("/markets", s.listMarkets)
+	api.POST("/markets", s.createMarket, treasurer)
+	api.GET("/markets/:id", s.getMarket)
+	api.GET("/markets/:id/quote", s.quote)
+	api.POST("/markets/:id/orders", s.placeOrder, trader)
+	api.GET("/markets/:id/trades", s.marketTrades)
+	api.GET("/markets/:id/history", s.marketHistory)
+	api.POST("/markets/:id/close", s.closeMarket, treasurer)
+	api.POST("/markets/:id/resolve", s.resolveMarket, treasurer)
+	api.POST("/markets/:id/void", s.voidMarket, treasurer)
+	api.GET("/me/positions", s.myPositions, s.signedIn)
 
 	admin := api.Group("/admin", s.requireRole(accounts.RoleAdmin))
 	admin.POST("/districts", s.createDistrict)

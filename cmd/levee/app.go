@@ -15,6 +15,7 @@ import (
 	_ "github.com/lib/pq"
 
 	"levee/accounts"
+	"levee/market/engine"
 	"levee/migrations"
 	"levee/pgserver"
 	"levee/settlement/ledger"
@@ -29,6 +30,7 @@ type Main struct {
 	DB       *sqlx.DB
 	Accounts *accounts.Service
 	Ledger   *ledger.Ledger
+	Engine   *engine.Engine
 
 	logger *slog.Logger
 	stdout io.Writer
@@ -82,6 +84,11 @@ func (m *Main) Open(ctx context.Context) error {
 	return nil
 }
 
+// startEngine starts the market engine; only serve needs it.
+func (m *Main) startEngine(pub engine.Publisher) {
+	m.Engine = engine.New(m.DB, engine.Options{Logger: m.logger, Publisher: pub})
+}
+
 // Run opens everything, makes sure the admin can sign in, seeds the demo city
 // if asked, and starts serving HTTP. It returns once the server listens.
 func (m *Main) Run(ctx context.Context) error {
@@ -101,9 +108,11 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	m.startEngine(nil)
 	srv := web.New(web.Deps{
 		Accounts: m.Accounts,
 		Ledger:   m.Ledger,
+		Markets:  m.Engine,
 		Ready:    m.ready,
 		Logger:   m.logger,
 	})
@@ -171,6 +180,10 @@ func (m *Main) Close() error {
 		errs = append(errs, m.http.Shutdown(ctx))
 		cancel()
 		m.http = nil
+	}
+	if m.Engine != nil {
+		m.Engine.Close()
+		m.Engine = nil
 	}
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())

@@ -1,0 +1,289 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"levee"
+	"levee/market"
+)
+
+type cmdKind int
+
+const (
+	cmdOrder cmdKind = iota
+	cmdClose
+	cmdResolve
+	cmdVoid
+)
+
+// command is one request to a market's owner goroutine.
+type command struct {
+	kind    cmdKind
+	account int64
+	order   market.Order
+	key     string
+	at      time.Time
+	outcome int // for cmdResolve
+	reply   chan reply
+}
+
+type reply struct {
+	res Result
+	err error
+}
+
+// Snapshot is a market's committed state, published after every commit and
+// read without locks by quotes, the API and the websocket.
+type Snapshot struct {
+	Market Market
+	Prices []levee.Micros
+	state  *market.State
+}
+
+// book owns one market. Only its goroutine touches the fields below the line.
+type book struct {
+	e      *Engine
+	id     int64
+	in     chan *command
+	quit   chan struct{}
+	done   chan struct{}
+	snap   atomic.Pointer[Snapshot]
+	logger *slog.Logger
+
+	// owned by run()
+	m         Market
+	state     *market.State
+	positions map[int64][]levee.Micros // account -> shares per outcome, loaded on first use
+	broken    bool                     // the last commit failed and the reload did too
+	pending   []pending
+}
+
+type pending struct {
+	cmd   *command
+	trade Trade
+	res   Result
+}
+
+func (b *book) run() {
+	defer close(b.done)
+	cmds := make([]*command, 0, b.e.opts.MaxBatch)
+	for {
+		select {
+		case c := <-b.in:
+			cmds = append(cmds[:0], c)
+		case <-b.quit:
+			// Drain what was accepted before the stop, then leave.
+			for {
+				select {
+				case c := <-b.in:
+					b.process([]*command{c})
+				default:
+					return
+				}
+			}
+		}
+	drain:
+		for len(cmds) < b.e.opts.MaxBatch {
+			select {
+			case c := <-b.in:
+				cmds = append(cmds, c)
+			default:
+				break drain
+			}
+		}
+		b.process(cmds)
+	}
+}
+
+// process prices a batch of commands on the working state, sends the trades
+// to the journal, waits for the commit and only then answers.
+func (b *book) process(cmds []*command) {
+	if b.broken {
+		if err := b.reload(); err != nil {
+			for _, c := range cmds {
+				c.reply <- reply{err: levee.Errorf(levee.EUNAVAILABLE, "the market is recovering from a database failure; try again shortly")}
+			}
+			return
+		}
+	}
+	if err := b.preload(cmds); err != nil {
+		b.logger.Warn("preload failed", slog.Any("error", err))
+		for _, c := range cmds {
+			c.reply <- reply{err: levee.Errorf(levee.EUNAVAILABLE, "the database is unavailable; try again shortly")}
+		}
+		return
+	}
+	for _, c := range cmds {
+		switch c.kind {
+		case cmdOrder:
+			b.price(c)
+		default:
+			b.flush()
+			c.reply <- reply{err: b.lifecycle(c)}
+		}
+	}
+	b.flush()
+}
+
+// preload fetches, in one query each, the positions and wallets of traders
+// this market has not seen yet.
+func (b *book) preload(cmds []*command) error {
+	var accounts, unknown []int64
+	for _, c := range cmds {
+		if c.kind != cmdOrder {
+			continue
+		}
+		accounts = append(accounts, c.account)
+		if _, ok := b.positions[c.account]; !ok {
+			unknown = append(unknown, c.account)
+		}
+	}
+	if len(accounts) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.e.opts.DBTimeout)
+	defer cancel()
+	if len(unknown) > 0 {
+		ps, err := loadPositions(ctx, b.e.db, b.id, unknown, len(b.m.Outcomes))
+		if err != nil {
+			return err
+		}
+		for _, a := range unknown {
+			b.positions[a] = ps[a]
+		}
+	}
+	return b.e.wallets.ensure(ctx, accounts)
+}
+
+// price evaluates one order on the working state and, if it fills, applies
+// it and queues its trade for the journal.
+func (b *book) price(c *command) {
+	if st := b.m.EffectiveStatus(c.at); st != StatusOpen {
+		c.reply <- reply{err: levee.Errorf(levee.ECONFLICT, "the market is %s and takes no orders", st)}
+		return
+	}
+	o := c.order
+	if o.Outcome < 0 || o.Outcome >= len(b.m.Outcomes) {
+		c.reply <- reply{err: levee.Invalid("outcome", "outcome must be from 0 to %d", len(b.m.Outcomes)-1)}
+		return
+	}
+	pos := b.positions[c.account]
+	fill, err := b.state.Evaluate(o, pos[o.Outcome], b.e.wallets.available(c.account))
+	if err != nil {
+		c.reply <- reply{err: err}
+		return
+	}
+	if fill.Side == market.Buy && !b.e.wallets.reserve(c.account, fill.Cost) {
+		c.reply <- reply{err: levee.Errorf(levee.ECONFLICT, "insufficient cash")}
+		return
+	}
+	b.state.Apply(fill)
+	if fill.Side == market.Buy {
+		pos[o.Outcome] += fill.Shares
+		b.m.Volume += fill.Cost
+	} else {
+		pos[o.Outcome] -= fill.Shares
+		b.m.Volume += fill.Proceeds
+	}
+	b.m.Seq++
+	prices := b.state.PricesMicros()
+	amount := fill.Cost
+	if fill.Side == market.Sell {
+		amount = fill.Proceeds
+	}
+	var key *string
+	if c.key != "" {
+		key = &c.key
+	}
+	t := Trade{MarketID: b.id, Seq: b.m.Seq, AccountID: c.account, Outcome: o.Outcome, Side: sideName(fill.Side),
+		Shares: fill.Shares, Amount: amount, Prices: prices, At: c.at, Key: key}
+	res := Result{MarketID: b.id, Seq: b.m.Seq, Outcome: o.Outcome, Side: t.Side, Shares: fill.Shares,
+		Cost: fill.Cost, Proceeds: fill.Proceeds, Prices: prices, At: c.at}
+	b.pending = append(b.pending, pending{cmd: c, trade: t, res: res})
+}
+
+// flush makes the pending trades durable and answers their orders.
+func (b *book) flush() {
+	if len(b.pending) == 0 {
+		return
+	}
+	bt := &batch{marketID: b.id, q: b.state.Q(), seq: b.m.Seq, volume: b.m.Volume,
+		trades: make([]Trade, len(b.pending)), reserved: map[int64]levee.Micros{}, done: make(chan error, 1)}
+	for i, p := range b.pending {
+		bt.trades[i] = p.trade
+		if p.trade.Side == "buy" {
+			bt.reserved[p.trade.AccountID] += p.trade.Amount
+		}
+	}
+	b.e.journal.in <- bt
+	err := <-bt.done
+	if err != nil {
+		// Did it commit after all (the connection died during COMMIT)?
+		// The market row says: it is written in the same transaction.
+		lastSeq := b.m.Seq
+		if rerr := b.reload(); rerr == nil && b.m.Seq >= lastSeq {
+			err = nil
+		}
+	}
+	for _, p := range b.pending {
+		if err != nil {
+			p.cmd.reply <- reply{err: err}
+		} else {
+			p.cmd.reply <- reply{res: p.res}
+		}
+	}
+	if err == nil {
+		b.publish(b.pending)
+	}
+	clear(b.pending)
+	b.pending = b.pending[:0]
+}
+
+// reload replaces the working state with the committed one.
+func (b *book) reload() error {
+	ctx, cancel := context.WithTimeout(context.Background(), b.e.opts.DBTimeout)
+	defer cancel()
+	m, err := loadMarket(ctx, b.e.db, b.id)
+	if err != nil {
+		b.broken = true
+		return err
+	}
+	st, err := market.NewState(m.Liquidity, m.Q)
+	if err != nil {
+		b.broken = true
+		return fmt.Errorf("market %d state: %w", b.id, err)
+	}
+	b.m, b.state, b.broken = m, st, false
+	b.positions = map[int64][]levee.Micros{}
+	b.publishSnapshot()
+	return nil
+}
+
+// publishSnapshot makes the committed state visible to readers.
+func (b *book) publishSnapshot() {
+	m := b.m
+	m.Q = append(microsArray(nil), b.m.Q...)
+	st, _ := market.NewState(m.Liquidity, m.Q)
+	b.snap.Store(&Snapshot{Market: m, Prices: st.PricesMicros(), state: st})
+}
+
+// publish tells subscribers about committed trades and the new quote.
+func (b *book) publish(ps []pending) {
+	b.m.Q = b.state.Q()
+	b.publishSnapshot()
+	pub := b.e.opts.Publisher
+	if pub == nil {
+		return
+	}
+	for _, p := range ps {
+		t := p.trade
+		pub.Publish(Event{Type: EventTrade, MarketID: b.id, Seq: t.Seq, Trade: &t, At: t.At})
+	}
+	s := b.snap.Load()
+	last := ps[len(ps)-1].trade
+	pub.Publish(Event{Type: EventQuote, MarketID: b.id, Seq: s.Market.Seq, Prices: s.Prices, Shares: s.Market.Q, At: last.At})
+}

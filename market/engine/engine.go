@@ -1,0 +1,403 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"levee"
+	"levee/market"
+	"levee/pgtx"
+	"levee/settlement/ledger"
+)
+
+// Event types sent to subscribers.
+const (
+	EventTrade  = "trade"
+	EventQuote  = "quote"
+	EventStatus = "status"
+)
+
+// Event is something that happened to a market and is now durable.
+type Event struct {
+	Type     string
+	MarketID int64
+	Seq      int64
+	Trade    *Trade
+	Prices   []levee.Micros
+	Shares   []levee.Micros
+	Status   string
+	At       time.Time
+}
+
+// Publisher receives committed events. Publish must not block: the engine
+// calls it from a market's goroutine.
+type Publisher interface {
+	Publish(Event)
+}
+
+// Options tune the engine.
+type Options struct {
+	MaxBatch  int           // most commands a market takes from its queue at once (default 512)
+	MaxRows   int           // most trades in one journal transaction (default 4096)
+	QueueLen  int           // per-market queue length (default 8192)
+	DBTimeout time.Duration // bound on any one database call (default 5s)
+	Clock     func() time.Time
+	Publisher Publisher
+	Logger    *slog.Logger
+	// OnCommit observes each journal commit (for metrics).
+	OnCommit func(orders int, elapsed time.Duration, err error)
+}
+
+// Engine runs the markets of one Levee instance. It holds no global state:
+// several engines (one per instance) can later share a database, each
+// owning a disjoint set of markets.
+type Engine struct {
+	db      *sqlx.DB
+	opts    Options
+	wallets *wallets
+	journal *journal
+	jdone   chan struct{}
+	logger  *slog.Logger
+
+	mu     sync.Mutex
+	books  map[int64]*book
+	closed bool
+
+	inflight sync.Map // account/key -> *flight, for concurrent retries of one order
+}
+
+// New starts an engine on db.
+func New(db *sqlx.DB, opts Options) *Engine {
+	if opts.MaxBatch == 0 {
+		opts.MaxBatch = 512
+	}
+	if opts.MaxRows == 0 {
+		opts.MaxRows = 4096
+	}
+	if opts.QueueLen == 0 {
+		opts.QueueLen = 8192
+	}
+	if opts.DBTimeout == 0 {
+		opts.DBTimeout = 5 * time.Second
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	e := &Engine{db: db, opts: opts, wallets: newWallets(db), books: map[int64]*book{}, logger: opts.Logger, jdone: make(chan struct{})}
+	e.journal = &journal{db: db, wallets: e.wallets, in: make(chan *batch, 1024), maxRows: opts.MaxRows,
+		timeout: opts.DBTimeout, logger: opts.Logger, observer: opts.OnCommit}
+	go func() {
+		defer close(e.jdone)
+		e.journal.run()
+	}()
+	return e
+}
+
+// Close stops taking commands, lets every market finish what it accepted,
+// flushes the journal and waits for all of it.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.closed = true
+	books := e.books
+	e.mu.Unlock()
+	for _, b := range books {
+		close(b.quit)
+	}
+	for _, b := range books {
+		<-b.done
+	}
+	close(e.journal.in)
+	<-e.jdone
+}
+
+// InvalidateCash tells the engine that an account's cash moved outside it.
+func (e *Engine) InvalidateCash(account int64) { e.wallets.Invalidate(account) }
+
+// book returns the running owner of a market, loading it on first use.
+func (e *Engine) book(ctx context.Context, id int64) (*book, error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, levee.Errorf(levee.EUNAVAILABLE, "the server is shutting down")
+	}
+	if b, ok := e.books[id]; ok {
+		e.mu.Unlock()
+		return b, nil
+	}
+	e.mu.Unlock()
+	m, err := loadMarket(ctx, e.db, id)
+	if err != nil {
+		return nil, err
+	}
+	st, err := market.NewState(m.Liquidity, m.Q)
+	if err != nil {
+		return nil, fmt.Errorf("market %d state: %w", id, err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if b, ok := e.books[id]; ok { // loaded meanwhile
+		return b, nil
+	}
+	if e.closed {
+		return nil, levee.Errorf(levee.EUNAVAILABLE, "the server is shutting down")
+	}
+	b := &book{e: e, id: id, in: make(chan *command, e.opts.QueueLen), quit: make(chan struct{}), done: make(chan struct{}),
+		logger: e.logger.With(slog.Int64("market_id", id)), m: m, state: st, positions: map[int64][]levee.Micros{}}
+	b.publishSnapshot()
+	e.books[id] = b
+	go b.run()
+	return b, nil
+}
+
+// send hands a command to a market's goroutine and waits for its answer.
+func (e *Engine) send(ctx context.Context, marketID int64, c *command) (Result, error) {
+	b, err := e.book(ctx, marketID)
+	if err != nil {
+		return Result{}, err
+	}
+	c.reply = make(chan reply, 1)
+	c.at = e.opts.Clock().UTC().Truncate(time.Microsecond)
+	select {
+	case b.in <- c:
+	case <-b.quit:
+		return Result{}, levee.Errorf(levee.EUNAVAILABLE, "the server is shutting down")
+	case <-ctx.Done():
+		return Result{}, levee.Errorf(levee.EUNAVAILABLE, "the market is too busy; try again")
+	}
+	// Once accepted, the command runs to completion; waiting for it is
+	// bounded by the journal's own timeout, so we do not abandon a result.
+	r := <-c.reply
+	return r.res, r.err
+}
+
+type flight struct {
+	done chan struct{}
+	res  Result
+	err  error
+}
+
+// Submit executes an order for account and returns it once it is durable.
+// A non-empty key makes retries safe: an order with the same key returns the
+// original result instead of trading again.
+// Errors: EINVALID (a field), ENOTFOUND, ECONFLICT (closed market,
+// insufficient cash or shares, guard or key reused), EUNAVAILABLE.
+func (e *Engine) Submit(ctx context.Context, account, marketID int64, o market.Order, key string) (Result, error) {
+	if key == "" {
+		return e.send(ctx, marketID, &command{kind: cmdOrder, account: account, order: o})
+	}
+	if len(key) > 200 {
+		return Result{}, levee.Invalid("Idempotency-Key", "the idempotency key must be at most 200 characters")
+	}
+	fk := itoa(account) + "/" + key
+	f := &flight{done: make(chan struct{})}
+	if prev, loaded := e.inflight.LoadOrStore(fk, f); loaded {
+		p := prev.(*flight)
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return Result{}, levee.Errorf(levee.EUNAVAILABLE, "the first attempt of this order is still running; try again")
+		}
+		if p.err == nil || levee.ErrorCode(p.err) != levee.EUNAVAILABLE {
+			return sameOrder(p.res, p.err, marketID, o)
+		}
+		return e.Submit(ctx, account, marketID, o, key)
+	}
+	defer func() {
+		e.inflight.Delete(fk)
+		close(f.done)
+	}()
+	t, err := tradeByKey(ctx, e.db, account, key)
+	if err != nil {
+		f.err = err
+		return Result{}, err
+	}
+	if t != nil {
+		f.res = resultOf(t)
+		return sameOrder(f.res, nil, marketID, o)
+	}
+	f.res, f.err = e.send(ctx, marketID, &command{kind: cmdOrder, account: account, order: o, key: key})
+	return f.res, f.err
+}
+
+// sameOrder returns an earlier result for a retried key, refusing a key
+// reused for a different order.
+func sameOrder(r Result, err error, marketID int64, o market.Order) (Result, error) {
+	if err != nil {
+		return r, err
+	}
+	if r.MarketID != marketID || r.Outcome != o.Outcome || r.Side != sideName(o.Side) {
+		return Result{}, levee.Errorf(levee.ECONFLICT, "this idempotency key was already used for a different order")
+	}
+	return r, nil
+}
+
+func resultOf(t *Trade) Result {
+	r := Result{MarketID: t.MarketID, Seq: t.Seq, Outcome: t.Outcome, Side: t.Side, Shares: t.Shares, Prices: t.Prices, At: t.At}
+	if t.Side == "buy" {
+		r.Cost = t.Amount
+	} else {
+		r.Proceeds = t.Amount
+	}
+	return r
+}
+
+// Snapshot returns a market's committed state.
+func (e *Engine) Snapshot(ctx context.Context, marketID int64) (*Snapshot, error) {
+	b, err := e.book(ctx, marketID)
+	if err != nil {
+		return nil, err
+	}
+	return b.snap.Load(), nil
+}
+
+// Quote says exactly what the order would do on the committed state now,
+// for this account's committed position and cash, without side effects.
+func (e *Engine) Quote(ctx context.Context, account, marketID int64, o market.Order) (market.Fill, *Snapshot, error) {
+	s, err := e.Snapshot(ctx, marketID)
+	if err != nil {
+		return market.Fill{}, nil, err
+	}
+	if st := s.Market.EffectiveStatus(e.opts.Clock()); st != StatusOpen {
+		return market.Fill{}, s, levee.Errorf(levee.ECONFLICT, "the market is %s and takes no orders", st)
+	}
+	if o.Outcome < 0 || o.Outcome >= len(s.Market.Outcomes) {
+		return market.Fill{}, s, levee.Invalid("outcome", "outcome must be from 0 to %d", len(s.Market.Outcomes)-1)
+	}
+	position, cash := levee.Micros(0), levee.Micros(0)
+	if account != 0 {
+		ps, err := loadPositions(ctx, e.db, marketID, []int64{account}, len(s.Market.Outcomes))
+		if err != nil {
+			return market.Fill{}, s, err
+		}
+		position = ps[account][o.Outcome]
+		if err := e.wallets.ensure(ctx, []int64{account}); err != nil {
+			return market.Fill{}, s, pgtx.Unavailable(err)
+		}
+		cash = e.wallets.available(account)
+	} else {
+		cash = levee.MaxAmount // anonymous quotes ignore cash
+	}
+	f, err := s.state.Quote(o, position, cash)
+	return f, s, err
+}
+
+// CreateMarket opens a market: its row, its collateral account, and the
+// subsidy moved from the treasury into the collateral, in one transaction.
+// Errors: EINVALID (a field), ECONFLICT (treasury cannot cover the subsidy).
+func (e *Engine) CreateMarket(ctx context.Context, n NewMarket) (Market, error) {
+	if err := n.Validate(e.opts.Clock()); err != nil {
+		return Market{}, err
+	}
+	st, subsidy, err := market.NewMarket(n.Liquidity, len(n.Outcomes), n.InitialProbabilities)
+	if err != nil {
+		return Market{}, err
+	}
+	var id int64
+	err = pgtx.Run(ctx, e.db, func(tx *sqlx.Tx) error {
+		var districtID *int64
+		if n.District != "" {
+			var d int64
+			if err := tx.GetContext(ctx, &d, `SELECT id FROM districts WHERE name = $1`, n.District); err != nil {
+				return levee.Invalid("district", "unknown district %q", n.District)
+			}
+			districtID = &d
+		}
+		var createdBy *int64
+		if n.CreatedBy != 0 {
+			createdBy = &n.CreatedBy
+		}
+		err := tx.GetContext(ctx, &id, `
+			INSERT INTO markets (question, outcomes, liquidity, subsidy, q, district_id, closes_at, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+			n.Question, pq.Array(n.Outcomes), n.Liquidity, subsidy, microsArray(st.Q()), districtID, n.ClosesAt, createdBy)
+		if err != nil {
+			return fmt.Errorf("insert market: %w", err)
+		}
+		if err := ledger.OpenAccount(ctx, tx, collateralKey(id), "market_collateral", false); err != nil {
+			return err
+		}
+		_, err = ledger.Post(ctx, tx, ledger.Transfer{
+			Kind: "market_subsidy", Ref: "market:" + itoa(id),
+			Postings: []ledger.Posting{{Account: "treasury", Amount: -subsidy}, {Account: collateralKey(id), Amount: subsidy}},
+		})
+		if levee.ErrorCode(err) == levee.ECONFLICT {
+			return levee.Errorf(levee.ECONFLICT, "the treasury cannot cover the market's subsidy of %s", subsidy)
+		}
+		return err
+	})
+	if err != nil {
+		return Market{}, err
+	}
+	return loadMarket(ctx, e.db, id)
+}
+
+// List lists markets; their prices are computed from the committed state.
+func (e *Engine) List(ctx context.Context, f Filter) ([]Market, error) {
+	if f.Limit <= 0 || f.Limit > 200 {
+		f.Limit = 50
+	}
+	return listMarkets(ctx, e.db, f)
+}
+
+// Prices returns a market's rounded prices for a stored state.
+func Prices(m *Market) []levee.Micros {
+	st, err := market.NewState(m.Liquidity, m.Q)
+	if err != nil {
+		return nil
+	}
+	return st.PricesMicros()
+}
+
+// Positions lists an account's positions, marked to market.
+func (e *Engine) Positions(ctx context.Context, account int64) ([]Position, error) {
+	ps, err := positionsOf(ctx, e.db, account)
+	if err != nil {
+		return nil, err
+	}
+	prices := map[int64][]levee.Micros{}
+	for i := range ps {
+		p := &ps[i]
+		p.CostBasis = p.Paid - p.Received
+		if _, ok := prices[p.MarketID]; !ok {
+			s, err := e.Snapshot(ctx, p.MarketID)
+			if err != nil {
+				return nil, err
+			}
+			prices[p.MarketID] = s.Prices
+			if s.Market.Status == StatusResolved {
+				won := make([]levee.Micros, len(s.Prices))
+				won[*s.Market.ResolvedOutcome] = levee.Scale
+				prices[p.MarketID] = won
+			}
+		}
+		switch p.Status {
+		case StatusVoid:
+			p.Value = 0 // refunded: the cost basis came back as cash
+			p.PnL = 0
+			continue
+		}
+		p.Value = mulPrice(p.Shares, prices[p.MarketID][p.Outcome])
+		p.PnL = p.Value - p.CostBasis
+	}
+	return ps, nil
+}
+
+// mulPrice values shares at a price, rounding down.
+func mulPrice(shares, price levee.Micros) levee.Micros {
+	hi := int64(shares) / levee.Scale
+	lo := int64(shares) % levee.Scale
+	return levee.Micros(hi*int64(price) + lo*int64(price)/levee.Scale)
+}

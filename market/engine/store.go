@@ -1,0 +1,158 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"levee"
+	"levee/pgtx"
+)
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+const marketColumns = `m.id, m.question, m.outcomes, m.liquidity, m.subsidy, m.q, m.seq, m.volume, m.status,
+	m.resolved_outcome, m.district_id, d.name AS district, m.closes_at, m.created_at`
+
+func loadMarket(ctx context.Context, q sqlx.QueryerContext, id int64) (Market, error) {
+	var m Market
+	err := sqlx.GetContext(ctx, q, &m, `SELECT `+marketColumns+` FROM markets m LEFT JOIN districts d ON d.id = m.district_id WHERE m.id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Market{}, levee.Errorf(levee.ENOTFOUND, "no market %d", id)
+	} else if err != nil {
+		return Market{}, pgtx.Unavailable(fmt.Errorf("load market %d: %w", id, err))
+	}
+	return m, nil
+}
+
+// Filter selects markets to list.
+type Filter struct {
+	Status   string // "" for any
+	District string // "" for any
+	AfterID  int64  // keyset pagination: markets with a smaller id (newest first)
+	Limit    int
+}
+
+func listMarkets(ctx context.Context, db *sqlx.DB, f Filter) ([]Market, error) {
+	ms := []Market{}
+	err := db.SelectContext(ctx, &ms, `SELECT `+marketColumns+`
+		FROM markets m LEFT JOIN districts d ON d.id = m.district_id
+		WHERE ($1 = '' OR m.status = $1) AND ($2 = '' OR d.name = $2) AND ($3 = 0 OR m.id < $3)
+		ORDER BY m.id DESC LIMIT $4`, f.Status, f.District, f.AfterID, f.Limit)
+	if err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("list markets: %w", err))
+	}
+	return ms, nil
+}
+
+// loadPositions returns each account's shares per outcome in a market;
+// accounts without a position get zeros.
+func loadPositions(ctx context.Context, q sqlx.QueryerContext, marketID int64, accounts []int64, outcomes int) (map[int64][]levee.Micros, error) {
+	var rows []struct {
+		Account int64        `db:"account_id"`
+		Outcome int          `db:"outcome"`
+		Shares  levee.Micros `db:"shares"`
+	}
+	err := sqlx.SelectContext(ctx, q, &rows, `SELECT account_id, outcome, shares FROM positions WHERE market_id = $1 AND account_id = ANY($2)`,
+		marketID, pq.Array(accounts))
+	if err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("load positions: %w", err))
+	}
+	out := make(map[int64][]levee.Micros, len(accounts))
+	for _, a := range accounts {
+		out[a] = make([]levee.Micros, outcomes)
+	}
+	for _, r := range rows {
+		if r.Outcome >= 0 && r.Outcome < outcomes {
+			out[r.Account][r.Outcome] = r.Shares
+		}
+	}
+	return out, nil
+}
+
+// tradeByKey finds an account's earlier order with the same idempotency key.
+func tradeByKey(ctx context.Context, db *sqlx.DB, account int64, key string) (*Trade, error) {
+	var t Trade
+	err := db.GetContext(ctx, &t, `SELECT market_id, seq, account_id, outcome, side, shares, amount, prices, at, idempotency_key
+		FROM trades WHERE account_id = $1 AND idempotency_key = $2`, account, key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("find order by key: %w", err))
+	}
+	return &t, nil
+}
+
+// TradePage lists a market's trades, newest first, before seq (0 = latest).
+func (e *Engine) Trades(ctx context.Context, marketID, beforeSeq int64, limit int) ([]Trade, error) {
+	ts := []Trade{}
+	err := e.db.SelectContext(ctx, &ts, `SELECT market_id, seq, account_id, outcome, side, shares, amount, prices, at, idempotency_key
+		FROM trades WHERE market_id = $1 AND ($2 = 0 OR seq < $2) ORDER BY seq DESC LIMIT $3`, marketID, beforeSeq, limit)
+	if err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("list trades: %w", err))
+	}
+	return ts, nil
+}
+
+// Point is one point of a price-history series.
+type Point struct {
+	At     time.Time   `json:"at" db:"at"`
+	Seq    int64       `json:"seq" db:"seq"`
+	Prices microsArray `json:"prices" db:"prices"`
+}
+
+// History returns the price series of a market between from and to,
+// downsampled to at most points buckets: the last trade of each bucket, so a
+// chart of a year of trading is as light as one of an hour.
+func (e *Engine) History(ctx context.Context, marketID int64, from, to time.Time, points int) ([]Point, error) {
+	span := to.Sub(from)
+	if span <= 0 {
+		return nil, levee.Invalid("from", "from must be before to")
+	}
+	bucket := span.Seconds() / float64(points)
+	ps := []Point{}
+	err := e.db.SelectContext(ctx, &ps, `
+		SELECT DISTINCT ON (floor(extract(epoch FROM at - $2::timestamptz) / $4)) at, seq, prices
+		FROM trades WHERE market_id = $1 AND at >= $2 AND at <= $3
+		ORDER BY floor(extract(epoch FROM at - $2::timestamptz) / $4), seq DESC`, marketID, from, to, bucket)
+	if err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("price history: %w", err))
+	}
+	return ps, nil
+}
+
+// Position is an account's holding in one outcome of one market.
+type Position struct {
+	MarketID    int64        `json:"market_id,string" db:"market_id"`
+	Question    string       `json:"question" db:"question"`
+	Outcome     int          `json:"outcome" db:"outcome"`
+	OutcomeName string       `json:"outcome_name" db:"outcome_name"`
+	Shares      levee.Micros `json:"shares" db:"shares"`
+	Paid        levee.Micros `json:"paid" db:"paid"`
+	Received    levee.Micros `json:"received" db:"received"`
+	Status      string       `json:"status" db:"status"`
+	// CostBasis is paid - received: what the position cost net.
+	CostBasis levee.Micros `json:"cost_basis" db:"-"`
+	// Value marks the shares to market: at the current price while trading,
+	// at 1 or 0 once resolved, at the refund once void.
+	Value levee.Micros `json:"value" db:"-"`
+	PnL   levee.Micros `json:"pnl" db:"-"`
+}
+
+func positionsOf(ctx context.Context, db *sqlx.DB, account int64) ([]Position, error) {
+	ps := []Position{}
+	err := db.SelectContext(ctx, &ps, `
+		SELECT p.market_id, m.question, p.outcome, m.outcomes[p.outcome + 1] AS outcome_name, p.shares, p.paid, p.received, m.status
+		FROM positions p JOIN markets m ON m.id = p.market_id
+		WHERE p.account_id = $1 ORDER BY p.market_id DESC, p.outcome`, account)
+	if err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("positions: %w", err))
+	}
+	return ps, nil
+}

@@ -1,0 +1,159 @@
+// Package engine runs Levee's markets: one goroutine owns each market's state
+// and drains its command queue in batches, a journal writer group-commits
+// the trades of many markets in one PostgreSQL transaction, and every order is
+// acknowledged only after its transaction commits. See docs/engine.md.
+package engine
+
+import (
+	"database/sql/driver"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+
+	"levee"
+	"levee/market"
+)
+
+// Market statuses.
+const (
+	StatusOpen     = "open"
+	StatusClosed   = "closed"
+	StatusResolved = "resolved"
+	StatusVoid     = "void"
+)
+
+// Market is a market's definition and its committed state.
+type Market struct {
+	ID              int64          `db:"id"`
+	Question        string         `db:"question"`
+	Outcomes        pq.StringArray `db:"outcomes"`
+	Liquidity       levee.Micros   `db:"liquidity"`
+	Subsidy         levee.Micros   `db:"subsidy"`
+	Q               microsArray    `db:"q"`
+	Seq             int64          `db:"seq"`
+	Volume          levee.Micros   `db:"volume"`
+	Status          string         `db:"status"`
+	ResolvedOutcome *int           `db:"resolved_outcome"`
+	DistrictID      *int64         `db:"district_id"`
+	District        *string        `db:"district"`
+	ClosesAt        time.Time      `db:"closes_at"`
+	CreatedAt       time.Time      `db:"created_at"`
+}
+
+// EffectiveStatus is the status as seen at now: an open market past its
+// closing time takes no more orders even before anyone records it closed.
+func (m *Market) EffectiveStatus(now time.Time) string {
+	if m.Status == StatusOpen && !now.Before(m.ClosesAt) {
+		return StatusClosed
+	}
+	return m.Status
+}
+
+// NewMarket is what a treasurer supplies to open a market.
+type NewMarket struct {
+	Question             string
+	Outcomes             []string
+	Liquidity            levee.Micros
+	InitialProbabilities []levee.Micros // optional; uniform when empty
+	ClosesAt             time.Time
+	District             string // optional district name
+	CreatedBy            int64
+}
+
+// Validate checks the fields that the pure maths does not.
+func (n *NewMarket) Validate(now time.Time) error {
+	n.Question = strings.TrimSpace(n.Question)
+	if n.Question == "" || len(n.Question) > 500 {
+		return levee.Invalid("question", "question must be 1 to 500 characters")
+	}
+	seen := map[string]bool{}
+	for i, o := range n.Outcomes {
+		o = strings.TrimSpace(o)
+		if o == "" || len(o) > 100 {
+			return levee.Invalid("outcomes", "outcome %d must be 1 to 100 characters", i)
+		}
+		if seen[o] {
+			return levee.Invalid("outcomes", "outcome %q is listed twice", o)
+		}
+		seen[o] = true
+		n.Outcomes[i] = o
+	}
+	if len(n.InitialProbabilities) != 0 && len(n.InitialProbabilities) != len(n.Outcomes) {
+		return levee.Invalid("initial_probabilities", "give one probability per outcome")
+	}
+	if !n.ClosesAt.After(now) {
+		return levee.Invalid("closes_at", "closes_at must be in the future")
+	}
+	return nil
+}
+
+// Result is an acknowledged order: committed, durable.
+type Result struct {
+	MarketID int64          `json:"market_id,string"`
+	Seq      int64          `json:"seq"`
+	Outcome  int            `json:"outcome"`
+	Side     string         `json:"side"`
+	Shares   levee.Micros   `json:"shares"`
+	Cost     levee.Micros   `json:"cost"`
+	Proceeds levee.Micros   `json:"proceeds"`
+	Prices   []levee.Micros `json:"prices"`
+	At       time.Time      `json:"at"`
+}
+
+// TradeID names a trade: market id and per-market sequence number.
+func (r Result) TradeID() string { return fmt.Sprintf("%d-%d", r.MarketID, r.Seq) }
+
+// Trade is one committed trade, as listed publicly.
+type Trade struct {
+	MarketID  int64          `json:"market_id,string" db:"market_id"`
+	Seq       int64          `json:"seq" db:"seq"`
+	AccountID int64          `json:"-" db:"account_id"`
+	Outcome   int            `json:"outcome" db:"outcome"`
+	Side      string         `json:"side" db:"side"`
+	Shares    levee.Micros   `json:"shares" db:"shares"`
+	Amount    levee.Micros   `json:"amount" db:"amount"`
+	Prices    microsArray    `json:"prices" db:"prices"`
+	At        time.Time      `json:"at" db:"at"`
+	Key       *string        `json:"-" db:"idempotency_key"`
+}
+
+func sideName(s market.Side) string {
+	if s == market.Sell {
+		return "sell"
+	}
+	return "buy"
+}
+
+// microsArray is a NUMERIC[] column.
+type microsArray []levee.Micros
+
+// Value writes a PostgreSQL array literal.
+func (a microsArray) Value() (driver.Value, error) {
+	b := make([]byte, 0, 2+len(a)*12)
+	b = append(b, '{')
+	for i, m := range a {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = m.AppendTo(b)
+	}
+	return string(append(b, '}')), nil
+}
+
+// Scan reads a NUMERIC[] column.
+func (a *microsArray) Scan(src any) error {
+	var ss pq.StringArray
+	if err := ss.Scan(src); err != nil {
+		return fmt.Errorf("scan numeric[]: %w", err)
+	}
+	out := make(microsArray, len(ss))
+	for i, s := range ss {
+		if err := out[i].Scan(s); err != nil {
+			return err
+		}
+	}
+	*a = out
+	return nil
+}

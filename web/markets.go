@@ -1,0 +1,352 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"levee"
+	"levee/market"
+	"levee/market/engine"
+)
+
+// Markets is what the web layer needs from the market engine.
+type Markets interface {
+	CreateMarket(ctx context.Context, n engine.NewMarket) (engine.Market, error)
+	List(ctx context.Context, f engine.Filter) ([]engine.Market, error)
+	Snapshot(ctx context.Context, marketID int64) (*engine.Snapshot, error)
+	Quote(ctx context.Context, account, marketID int64, o market.Order) (market.Fill, *engine.Snapshot, error)
+	Submit(ctx context.Context, account, marketID int64, o market.Order, key string) (engine.Result, error)
+	Trades(ctx context.Context, marketID, beforeSeq int64, limit int) ([]engine.Trade, error)
+	History(ctx context.Context, marketID int64, from, to time.Time, points int) ([]engine.Point, error)
+	Positions(ctx context.Context, account int64) ([]engine.Position, error)
+	CloseMarket(ctx context.Context, marketID int64) error
+	Resolve(ctx context.Context, marketID int64, outcome int) error
+	Void(ctx context.Context, marketID int64) error
+}
+
+// marketView is a market as the API shows it.
+type marketView struct {
+	ID              string         `json:"id"`
+	Question        string         `json:"question"`
+	Outcomes        []string       `json:"outcomes"`
+	Liquidity       levee.Micros   `json:"liquidity"`
+	Subsidy         levee.Micros   `json:"subsidy"`
+	Prices          []levee.Micros `json:"prices"`
+	Shares          []levee.Micros `json:"shares"`
+	Status          string         `json:"status"`
+	ResolvedOutcome *int           `json:"resolved_outcome,omitempty"`
+	Seq             int64          `json:"seq"`
+	Volume          levee.Micros   `json:"volume"`
+	District        string         `json:"district,omitempty"`
+	ClosesAt        time.Time      `json:"closes_at"`
+	CreatedAt       time.Time      `json:"created_at"`
+}
+
+func viewOf(m *engine.Market, prices []levee.Micros, now time.Time) marketView {
+	v := marketView{ID: itoa(m.ID), Question: m.Question, Outcomes: m.Outcomes, Liquidity: m.Liquidity, Subsidy: m.Subsidy,
+		Prices: prices, Shares: m.Q, Status: m.EffectiveStatus(now), ResolvedOutcome: m.ResolvedOutcome, Seq: m.Seq,
+		Volume: m.Volume, ClosesAt: m.ClosesAt, CreatedAt: m.CreatedAt}
+	if m.District != nil {
+		v.District = *m.District
+	}
+	return v
+}
+
+type createMarketRequest struct {
+	Question             string   `json:"question"`
+	Outcomes             []string `json:"outcomes"`
+	Liquidity            string   `json:"liquidity"`
+	InitialProbabilities []string `json:"initial_probabilities"`
+	ClosesAt             string   `json:"closes_at"`
+	District             string   `json:"district"`
+}
+
+func (s *Server) createMarket(c echo.Context) error {
+	var req createMarketRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	b, err := parseAmount("liquidity", req.Liquidity, true)
+	if err != nil {
+		return err
+	}
+	var probs []levee.Micros
+	for _, p := range req.InitialProbabilities {
+		v, err := parseAmount("initial_probabilities", p, true)
+		if err != nil {
+			return err
+		}
+		probs = append(probs, v)
+	}
+	if req.ClosesAt == "" {
+		return levee.Invalid("closes_at", "closes_at is required (RFC 3339, e.g. 2027-03-01T00:00:00Z)")
+	}
+	closes, err := time.Parse(time.RFC3339, req.ClosesAt)
+	if err != nil {
+		return levee.Invalid("closes_at", "closes_at must be an RFC 3339 time such as 2027-03-01T00:00:00Z")
+	}
+	m, err := s.deps.Markets.CreateMarket(c.Request().Context(), engine.NewMarket{
+		Question: req.Question, Outcomes: req.Outcomes, Liquidity: b, InitialProbabilities: probs,
+		ClosesAt: closes, District: req.District, CreatedBy: principal(c).AccountID,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, viewOf(&m, engine.Prices(&m), time.Now()))
+}
+
+var marketStatuses = map[string]bool{"": true, "open": true, "closed": true, "resolved": true, "void": true}
+
+func (s *Server) listMarkets(c echo.Context) error {
+	status := c.QueryParam("status")
+	if !marketStatuses[status] {
+		return levee.Invalid("status", "status must be open, closed, resolved or void")
+	}
+	before, err := queryInt(c, "before", 0, 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit", 50, 1, 200)
+	if err != nil {
+		return err
+	}
+	ms, err := s.deps.Markets.List(c.Request().Context(), engine.Filter{Status: status, District: c.QueryParam("district"), AfterID: before, Limit: int(limit)})
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	views := make([]marketView, len(ms))
+	for i := range ms {
+		views[i] = viewOf(&ms[i], engine.Prices(&ms[i]), now)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"markets": views})
+}
+
+func (s *Server) getMarket(c echo.Context) error {
+	id, err := pathID(c, "id", "market")
+	if err != nil {
+		return err
+	}
+	snap, err := s.deps.Markets.Snapshot(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewOf(&snap.Market, snap.Prices, time.Now()))
+}
+
+// orderFields is an order as sent in a body or a query string.
+type orderFields struct {
+	Outcome     *int   `json:"outcome"`
+	Side        string `json:"side"`
+	Shares      string `json:"shares"`
+	Amount      string `json:"amount"`
+	All         bool   `json:"all"`
+	LimitPrice  string `json:"limit_price"`
+	MaxCost     string `json:"max_cost"`
+	MinProceeds string `json:"min_proceeds"`
+}
+
+func (f orderFields) order() (market.Order, error) {
+	var o market.Order
+	if f.Outcome == nil {
+		return o, levee.Invalid("outcome", "outcome is required (the index of the outcome, from 0)")
+	}
+	o.Outcome = *f.Outcome
+	switch f.Side {
+	case "buy":
+		o.Side = market.Buy
+	case "sell":
+		o.Side = market.Sell
+	default:
+		return o, levee.Invalid("side", "side must be buy or sell")
+	}
+	var err error
+	for _, p := range []struct {
+		field string
+		s     string
+		dst   *levee.Micros
+	}{
+		{"shares", f.Shares, &o.Shares}, {"amount", f.Amount, &o.Amount}, {"limit_price", f.LimitPrice, &o.LimitPrice},
+		{"max_cost", f.MaxCost, &o.MaxCost}, {"min_proceeds", f.MinProceeds, &o.MinProceeds},
+	} {
+		if *p.dst, err = parseAmount(p.field, p.s, false); err != nil {
+			return o, err
+		}
+	}
+	o.All = f.All
+	return o, nil
+}
+
+func (s *Server) quote(c echo.Context) error {
+	id, err := pathID(c, "id", "market")
+	if err != nil {
+		return err
+	}
+	f := orderFields{Side: c.QueryParam("side"), Shares: c.QueryParam("shares"), Amount: c.QueryParam("amount"),
+		LimitPrice: c.QueryParam("limit_price"), MaxCost: c.QueryParam("max_cost"), MinProceeds: c.QueryParam("min_proceeds")}
+	if v := c.QueryParam("outcome"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return levee.Invalid("outcome", "outcome must be a whole number")
+		}
+		f.Outcome = &n
+	}
+	switch c.QueryParam("all") {
+	case "", "false":
+	case "true":
+		f.All = true
+	default:
+		return levee.Invalid("all", "all must be true or false")
+	}
+	o, err := f.order()
+	if err != nil {
+		return err
+	}
+	var account int64
+	if p := principal(c); p != nil {
+		account = p.AccountID
+	}
+	fill, snap, err := s.deps.Markets.Quote(c.Request().Context(), account, id, o)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"outcome": fill.Outcome, "side": f.Side, "shares": fill.Shares,
+		"cost": fill.Cost, "proceeds": fill.Proceeds, "prices": fill.PricesAfter, "seq": snap.Market.Seq})
+}
+
+func (s *Server) placeOrder(c echo.Context) error {
+	id, err := pathID(c, "id", "market")
+	if err != nil {
+		return err
+	}
+	var f orderFields
+	if err := decodeJSON(c, &f); err != nil {
+		return err
+	}
+	o, err := f.order()
+	if err != nil {
+		return err
+	}
+	key := c.Request().Header.Get("Idempotency-Key")
+	r, err := s.deps.Markets.Submit(c.Request().Context(), principal(c).AccountID, id, o, key)
+	if err != nil {
+		return err
+	}
+	body := map[string]any{"trade_id": r.TradeID(), "market": itoa(r.MarketID), "outcome": r.Outcome, "side": r.Side,
+		"shares": r.Shares, "prices": r.Prices, "seq": r.Seq}
+	if r.Side == "buy" {
+		body["cost"] = r.Cost
+	} else {
+		body["proceeds"] = r.Proceeds
+	}
+	return c.JSON(http.StatusCreated, body)
+}
+
+func (s *Server) marketTrades(c echo.Context) error {
+	id, err := pathID(c, "id", "market")
+	if err != nil {
+		return err
+	}
+	before, err := queryInt(c, "before", 0, 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit", 50, 1, 500)
+	if err != nil {
+		return err
+	}
+	if _, err := s.deps.Markets.Snapshot(c.Request().Context(), id); err != nil {
+		return err
+	}
+	ts, err := s.deps.Markets.Trades(c.Request().Context(), id, before, int(limit))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"trades": ts})
+}
+
+func (s *Server) marketHistory(c echo.Context) error {
+	id, err := pathID(c, "id", "market")
+	if err != nil {
+		return err
+	}
+	snap, err := s.deps.Markets.Snapshot(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	from, to := snap.Market.CreatedAt, time.Now()
+	if v := c.QueryParam("from"); v != "" {
+		if from, err = time.Parse(time.RFC3339, v); err != nil {
+			return levee.Invalid("from", "from must be an RFC 3339 time")
+		}
+	}
+	if v := c.QueryParam("to"); v != "" {
+		if to, err = time.Parse(time.RFC3339, v); err != nil {
+			return levee.Invalid("to", "to must be an RFC 3339 time")
+		}
+	}
+	points, err := queryInt(c, "points", 200, 2, 2000)
+	if err != nil {
+		return err
+	}
+	ps, err := s.deps.Markets.History(c.Request().Context(), id, from, to, int(points))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"market": itoa(id), "from": from, "to": to, "points": ps})
+}
+
+func (s *Server) myPositions(c echo.Context) error {
+	ps, err := s.deps.Markets.Positions(c.Request().Context(), principal(c).AccountID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"positions": ps})
+}
+
+func (s *Server) closeMarket(c echo.Context) error {
+	id, err := pathID(c, "id", "market")
+	if err != nil {
+		return err
+	}
+	if err := s.deps.Markets.CloseMarket(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return s.getMarket(c)
+}
+
+func (s *Server) resolveMarket(c echo.Context) error {
+	id, err := pathID(c, "id", "market")
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Outcome *int `json:"outcome"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Outcome == nil {
+		return levee.Invalid("outcome", "outcome is required")
+	}
+	if err := s.deps.Markets.Resolve(c.Request().Context(), id, *req.Outcome); err != nil {
+		return err
+	}
+	return s.getMarket(c)
+}
+
+func (s *Server) voidMarket(c echo.Context) error {
+	id, err := pathID(c, "id", "market")
+	if err != nil {
+		return err
+	}
+	if err := s.deps.Markets.Void(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return s.getMarket(c)
+}
+
