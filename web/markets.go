@@ -349,4 +349,3 @@ func (s *Server) voidMarket(c echo.Context) error {
 	}
 	return s.getMarket(c)
 }
-

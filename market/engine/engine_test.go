@@ -168,9 +168,9 @@ func TestOrdersMatchThePureMathsAndMoveMoney(t *testing.T) {
 		o    market.Order
 		code string
 	}{
-		{sell(0, "1"), levee.ECONFLICT},         // no short selling
-		{buy(0, "100000"), levee.ECONFLICT},     // more than her cash
-		{buy(2, "1"), levee.EINVALID},           // no such outcome
+		{sell(0, "1"), levee.ECONFLICT},                              // no short selling
+		{buy(0, "100000"), levee.ECONFLICT},                          // more than her cash
+		{buy(2, "1"), levee.EINVALID},                                // no such outcome
 		{market.Order{Outcome: 0, Side: market.Buy}, levee.EINVALID}, // nothing to buy
 	} {
 		if _, err := f.e.Submit(ctx, alice, m.ID, tc.o, ""); levee.ErrorCode(err) != tc.code {

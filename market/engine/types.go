@@ -107,16 +107,16 @@ func (r Result) TradeID() string { return fmt.Sprintf("%d-%d", r.MarketID, r.Seq
 
 // Trade is one committed trade, as listed publicly.
 type Trade struct {
-	MarketID  int64          `json:"market_id,string" db:"market_id"`
-	Seq       int64          `json:"seq" db:"seq"`
-	AccountID int64          `json:"-" db:"account_id"`
-	Outcome   int            `json:"outcome" db:"outcome"`
-	Side      string         `json:"side" db:"side"`
-	Shares    levee.Micros   `json:"shares" db:"shares"`
-	Amount    levee.Micros   `json:"amount" db:"amount"`
-	Prices    microsArray    `json:"prices" db:"prices"`
-	At        time.Time      `json:"at" db:"at"`
-	Key       *string        `json:"-" db:"idempotency_key"`
+	MarketID  int64        `json:"market_id,string" db:"market_id"`
+	Seq       int64        `json:"seq" db:"seq"`
+	AccountID int64        `json:"-" db:"account_id"`
+	Outcome   int          `json:"outcome" db:"outcome"`
+	Side      string       `json:"side" db:"side"`
+	Shares    levee.Micros `json:"shares" db:"shares"`
+	Amount    levee.Micros `json:"amount" db:"amount"`
+	Prices    microsArray  `json:"prices" db:"prices"`
+	At        time.Time    `json:"at" db:"at"`
+	Key       *string      `json:"-" db:"idempotency_key"`
 }
 
 func sideName(s market.Side) string {
