@@ -398,3 +398,26 @@ func audit(ctx context.Context, tx *sqlx.Tx, actor int64, action string, detail 
 	}
 	return nil
 }
+
+// IssueToTreasury creates money: it moves amount from the treasury's
+// issuance account into the treasury, recorded in the ledger and the audit
+// log. Errors: EINVALID (amount).
+func (s *Service) IssueToTreasury(ctx context.Context, actor int64, amount levee.Micros, memo string) (ledger.Entry, error) {
+	if amount <= 0 {
+		return ledger.Entry{}, levee.Invalid("amount", "amount must be positive")
+	}
+	if len(memo) > 500 {
+		return ledger.Entry{}, levee.Invalid("memo", "memo must be at most 500 characters")
+	}
+	var e ledger.Entry
+	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
+		var err error
+		e, err = ledger.Post(ctx, tx, ledger.Transfer{Kind: "treasury_issue", Ref: "admin:" + itoa(actor),
+			Postings: []ledger.Posting{{Account: "treasury:issuance", Amount: -amount}, {Account: "treasury", Amount: amount}}})
+		if err != nil {
+			return err
+		}
+		return audit(ctx, tx, actor, "treasury.issue", map[string]any{"amount": amount, "memo": memo, "ledger_seq": e.Seq})
+	})
+	return e, err
+}

@@ -91,3 +91,23 @@ func (s *Server) audit(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, map[string]any{"entries": es})
 }
+
+// issueToTreasury creates money in the treasury (admin only, audited).
+func (s *Server) issueToTreasury(c echo.Context) error {
+	var req struct {
+		Amount string `json:"amount"`
+		Memo   string `json:"memo"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	amount, err := parseAmount("amount", req.Amount, true)
+	if err != nil {
+		return err
+	}
+	e, err := s.deps.Accounts.IssueToTreasury(c.Request().Context(), principal(c).AccountID, amount, req.Memo)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, e)
+}

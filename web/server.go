@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"levee"
 	"levee/accounts"
 	"levee/settlement/ledger"
 )
@@ -33,6 +34,7 @@ type Accounts interface {
 	Tokens(ctx context.Context, accountID int64) ([]accounts.Token, error)
 	RevokeToken(ctx context.Context, accountID, tokenID int64) error
 	Audit(ctx context.Context, limit int) ([]accounts.AuditEntry, error)
+	IssueToTreasury(ctx context.Context, actor int64, amount levee.Micros, memo string) (ledger.Entry, error)
 }
 
 // Ledger is what the web layer needs from the treasury ledger.
@@ -131,4 +133,5 @@ func (s *Server) routes() {
 	admin.POST("/accounts", s.createAccount)
 	admin.POST("/organisations/:id/members", s.addMember)
 	admin.GET("/audit", s.audit)
+	admin.POST("/treasury/issue", s.issueToTreasury)
 }

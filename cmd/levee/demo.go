@@ -10,10 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"levee"
 	"levee/accounts"
-	"levee/settlement/ledger"
+	"levee/market/engine"
 )
 
 const demoSeededKey = "demo_seeded"
@@ -66,13 +67,7 @@ func (m *Main) SeedDemo(ctx context.Context) error {
 			return fmt.Errorf("seed district %s: %w", d, err)
 		}
 	}
-	if _, err := m.Ledger.Transfer(ctx, ledger.Transfer{
-		Kind: "treasury_funding", Ref: "demo", IdempotencyKey: "demo:treasury",
-		Postings: []ledger.Posting{
-			{Account: "treasury:issuance", Amount: -levee.Units(1_000_000)},
-			{Account: "treasury", Amount: levee.Units(1_000_000)},
-		},
-	}); err != nil {
+	if _, err := m.Accounts.IssueToTreasury(ctx, 0, levee.Units(1_000_000), "demo city opening balance"); err != nil {
 		return fmt.Errorf("seed treasury: %w", err)
 	}
 	var sb strings.Builder
@@ -103,6 +98,9 @@ func (m *Main) SeedDemo(ctx context.Context) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", d.role, d.name, password, token)
 	}
 	tw.Flush()
+	if err := m.seedDemoMarkets(ctx, ids["tess"]); err != nil {
+		return err
+	}
 	fmt.Fprintf(&sb, "\nTry: curl -H 'Authorization: Bearer <token>' http://%s/api/v1/me\n\n", displayAddr(m.Config.Addr))
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 		return err
@@ -114,6 +112,29 @@ func (m *Main) SeedDemo(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprint(m.stdout, sb.String())
+	return nil
+}
+
+// seedDemoMarkets opens a few markets so the demo city has something to trade.
+func (m *Main) seedDemoMarkets(ctx context.Context, treasurer int64) error {
+	if m.Engine == nil {
+		m.startEngine(nil)
+	}
+	closes := time.Now().AddDate(0, 3, 0).UTC().Truncate(time.Hour)
+	for _, nm := range []engine.NewMarket{
+		{Question: "Will the north pumping-station repair be accepted by 1 March?", Outcomes: []string{"yes", "no"},
+			Liquidity: levee.Units(200), District: "north"},
+		{Question: "When will the harbour sea wall be finished?", Outcomes: []string{"on time", "up to 30 days late", "later", "abandoned"},
+			Liquidity: levee.Units(300), District: "harbour",
+			InitialProbabilities: []levee.Micros{levee.MustMicros("0.4"), levee.MustMicros("0.3"), levee.MustMicros("0.2"), levee.MustMicros("0.1")}},
+		{Question: "Will the south district flood barrier hold through the next storm season?", Outcomes: []string{"yes", "no"},
+			Liquidity: levee.Units(150), District: "south"},
+	} {
+		nm.ClosesAt, nm.CreatedBy = closes, treasurer
+		if _, err := m.Engine.CreateMarket(ctx, nm); err != nil {
+			return fmt.Errorf("seed market: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -32,11 +32,12 @@ func MustRunMain(t *testing.T) (*Main, string) {
 }
 
 type client struct {
-	t     *testing.T
-	base  string
-	token string
-	csrf  string
-	http  *http.Client
+	t       *testing.T
+	base    string
+	token   string
+	csrf    string
+	headers map[string]string
+	http    *http.Client
 }
 
 func newClient(t *testing.T, m *Main, token string) *client {
@@ -59,6 +60,9 @@ func (c *client) do(method, path, body string) (int, map[string]any) {
 	}
 	if c.csrf != "" {
 		req.Header.Set("X-CSRF-Token", c.csrf)
+	}
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
