@@ -17,15 +17,11 @@ func (s *Server) ledgerEntries(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	es, err := s.deps.Ledger.Entries(c.Request().Context(), after, int(limit))
+	page, err := s.deps.Ledger.Page(c.Request().Context(), after, int(limit))
 	if err != nil {
 		return err
 	}
-	next := after
-	if len(es) > 0 {
-		next = es[len(es)-1].Seq
-	}
-	return c.JSON(http.StatusOK, map[string]any{"entries": es, "next_after": next})
+	return c.JSON(http.StatusOK, page)
 }
 
 // ledgerVerify recomputes the hash chain and the trial balance.

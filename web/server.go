@@ -39,7 +39,7 @@ type Accounts interface {
 
 // Ledger is what the web layer needs from the treasury ledger.
 type Ledger interface {
-	Entries(ctx context.Context, after int64, limit int) ([]ledger.Entry, error)
+	Page(ctx context.Context, after int64, limit int) (ledger.Page, error)
 	Verify(ctx context.Context) (ledger.Report, error)
 }
 

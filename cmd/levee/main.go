@@ -104,7 +104,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			return 1, err
 		}
 		if !r.OK {
-			fmt.Fprintf(stdout, "ledger BROKEN at entry %d: %s\n", r.FirstBrokenSeq, r.Problem)
+			if r.FirstBrokenSeq == 0 {
+				fmt.Fprintf(stdout, "ledger BROKEN at account %s: %s\n", r.BrokenAccount, r.Problem)
+			} else {
+				fmt.Fprintf(stdout, "ledger BROKEN at entry %d: %s\n", r.FirstBrokenSeq, r.Problem)
+			}
 			return 1, nil
 		}
 		fmt.Fprintf(stdout, "ledger OK: %d entries, head %d %s, trial balance %s\n", r.Entries, r.HeadSeq, r.HeadHash, r.TrialBalance)

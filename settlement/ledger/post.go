@@ -1,0 +1,380 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"levee"
+	"levee/pgtx"
+)
+
+// Post appends one balanced entry inside the caller's transaction, so a
+// business change and its money move commit together. It takes the ledger
+// head lock, held until tx ends: post as the last step of the transaction.
+// On error tx must be rolled back. Errors: EINVALID for a malformed transfer
+// or an unknown account (naming the field), ECONFLICT "insufficient funds in
+// <account>" or for an idempotency key reused with different postings.
+func Post(ctx context.Context, tx *sqlx.Tx, t Transfer) (Entry, error) {
+	es, err := postBatch(ctx, tx, []Transfer{t})
+	if err != nil {
+		return Entry{}, fmt.Errorf("ledger post: %w", unbatch(err))
+	}
+	return es[0], nil
+}
+
+// PostBatch appends the entries of ts, in order, inside the caller's
+// transaction, with the same outcome as calling Post for each in turn
+// (including the funds check after every entry) but with one head lock and a
+// handful of statements in all. All or nothing: on error nothing is appended
+// and tx must be rolled back. Errors as Post, with fields named
+// "transfers[i]....".
+func PostBatch(ctx context.Context, tx *sqlx.Tx, ts []Transfer) ([]Entry, error) {
+	if len(ts) > MaxBatch {
+		return nil, levee.Invalid("transfers", "at most %d transfers per batch", MaxBatch)
+	}
+	es, err := postBatch(ctx, tx, ts)
+	if err != nil {
+		var be *batchError
+		if errors.As(err, &be) {
+			var le *levee.Error
+			if errors.As(be.err, &le) && le.Field != "" {
+				cp := *le
+				cp.Field = "transfers[" + strconv.Itoa(be.index) + "]." + le.Field
+				return nil, fmt.Errorf("ledger post batch: transfer %d: %w", be.index, &cp)
+			}
+			return nil, fmt.Errorf("ledger post batch: transfer %d: %w", be.index, be.err)
+		}
+		return nil, fmt.Errorf("ledger post batch: %w", err)
+	}
+	return es, nil
+}
+
+// batchError ties an error to the transfer that caused it, so PostBatch can
+// name it while Post and Transfer keep the plain error.
+type batchError struct {
+	index int
+	err   error
+}
+
+func (e *batchError) Error() string { return fmt.Sprintf("transfer %d: %v", e.index, e.err) }
+func (e *batchError) Unwrap() error { return e.err }
+
+func unbatch(err error) error {
+	var be *batchError
+	if errors.As(err, &be) {
+		return be.err
+	}
+	return err
+}
+
+// account is what the funds check needs to know about one ledger account.
+type account struct {
+	Key           string       `db:"key"`
+	Balance       levee.Micros `db:"balance"`
+	MayGoNegative bool         `db:"may_go_negative"`
+}
+
+// postBatch does the work of Post and PostBatch. Validation, the part that
+// needs no lock, comes first; the head lock is taken as late as possible and
+// everything after it is a fixed number of statements whatever len(ts) is.
+func postBatch(ctx context.Context, tx *sqlx.Tx, ts []Transfer) ([]Entry, error) {
+	if len(ts) == 0 {
+		return nil, nil
+	}
+	now := time.Now()
+	out := make([]Entry, len(ts))
+	for i, t := range ts {
+		e, err := prepare(t, now)
+		if err != nil {
+			return nil, &batchError{i, err}
+		}
+		out[i] = e
+	}
+
+	// From here until tx ends we are the only appender.
+	var head struct {
+		Seq  int64  `db:"seq"`
+		Hash []byte `db:"hash"`
+	}
+	if err := tx.GetContext(ctx, &head, `SELECT seq, hash FROM ledger_head FOR UPDATE`); err != nil {
+		return nil, fmt.Errorf("lock ledger head: %w", pgtx.Unavailable(err))
+	}
+
+	// Resolve idempotency keys under the lock, so two racing calls with the
+	// same key cannot both miss the other's entry.
+	fresh, alias, err := resolveKeys(ctx, tx, ts, out)
+	if err != nil {
+		return nil, err
+	}
+	if len(fresh) == 0 {
+		return out, nil // all replays of stored entries
+	}
+
+	changes, err := checkFunds(ctx, tx, out, fresh)
+	if err != nil {
+		return nil, err
+	}
+	if err := appendEntries(ctx, tx, head.Seq, head.Hash, ts, out, fresh, changes); err != nil {
+		return nil, err
+	}
+	for i, j := range alias {
+		out[i] = out[j]
+	}
+	return out, nil
+}
+
+// balanceChange is the net change of one account's balance over a batch.
+type balanceChange struct {
+	key   string
+	delta levee.Micros
+}
+
+// checkFunds locks the accounts that the entries out[fresh...] touch, in key
+// order, and replays the entries on their balances one by one, exactly as if
+// each were posted alone. It returns the non-zero net changes in key order.
+// Assumes the head lock.
+func checkFunds(ctx context.Context, tx *sqlx.Tx, out []Entry, fresh []int) ([]balanceChange, error) {
+	delta := map[string]levee.Micros{}
+	for _, i := range fresh {
+		for _, p := range out[i].Postings {
+			delta[p.Account] = 0 // collects the keys; summed below
+		}
+	}
+	keys := make([]string, 0, len(delta))
+	for k := range delta {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var accts []account
+	if err := tx.SelectContext(ctx, &accts, `
+		SELECT key, balance, may_go_negative FROM ledger_accounts
+		WHERE key = ANY($1) ORDER BY key FOR UPDATE`, pq.StringArray(keys)); err != nil {
+		return nil, fmt.Errorf("lock ledger accounts: %w", pgtx.Unavailable(err))
+	}
+	known := make(map[string]*account, len(accts))
+	for i := range accts {
+		known[accts[i].Key] = &accts[i]
+	}
+	for _, i := range fresh {
+		for j, p := range out[i].Postings {
+			if known[p.Account] == nil {
+				return nil, &batchError{i, levee.Invalid(postingField(j, "account"), "no ledger account %s", p.Account)}
+			}
+		}
+	}
+	for _, i := range fresh {
+		ps := out[i].Postings
+		for _, p := range ps {
+			a := known[p.Account]
+			b, ok := addMicros(a.Balance, p.Amount)
+			if !ok {
+				return nil, &batchError{i, levee.Errorf(levee.ECONFLICT, "balance of %s would overflow", p.Account)}
+			}
+			a.Balance = b
+			delta[p.Account] += p.Amount
+		}
+		// Checked after the whole entry, like the CHECK constraint at the
+		// end of a statement: an entry may pay into and out of one account.
+		for _, p := range ps {
+			if a := known[p.Account]; a.Balance < 0 && !a.MayGoNegative {
+				return nil, &batchError{i, levee.Errorf(levee.ECONFLICT, "insufficient funds in %s", p.Account)}
+			}
+		}
+	}
+	changes := make([]balanceChange, 0, len(keys))
+	for _, k := range keys {
+		if d := delta[k]; d != 0 {
+			changes = append(changes, balanceChange{k, d})
+		}
+	}
+	return changes, nil
+}
+
+// appendEntries numbers and chains the entries out[fresh...] after the head
+// (seq, hash), filling in their Seq, PrevHash and Hash, and writes them, their
+// postings, the balance changes and the new head in one statement. Assumes
+// the head lock.
+func appendEntries(ctx context.Context, tx *sqlx.Tx, seq int64, prev []byte, ts []Transfer, out []Entry, fresh []int, changes []balanceChange) error {
+	n := len(fresh)
+	var (
+		seqs   = make([]int64, n)
+		ats    = make([]string, n)
+		kinds  = make([]string, n)
+		refs   = make([]string, n)
+		ikeys  = make([]string, n)
+		prevs  = make([][]byte, n)
+		hashes = make([][]byte, n)
+		pSeq   = make([]int64, 0, 3*n)
+		pIdx   = make([]int64, 0, 3*n)
+		pAcct  = make([]string, 0, 3*n)
+		pAmt   = make([]int64, 0, 3*n)
+		bKey   = make([]string, len(changes))
+		bDelta = make([]int64, len(changes))
+		buf    []byte
+	)
+	for k, i := range fresh {
+		seq++
+		e := &out[i]
+		e.Seq, e.PrevHash = seq, prev
+		buf = e.AppendCanonical(buf[:0])
+		e.Hash = chainHash(prev, buf)
+		prev = e.Hash
+		seqs[k], ats[k], kinds[k], refs[k], ikeys[k], prevs[k], hashes[k] =
+			seq, e.At.Format(time.RFC3339Nano), e.Kind, e.Ref, ts[i].IdempotencyKey, e.PrevHash, e.Hash
+		for j, p := range e.Postings {
+			pSeq = append(pSeq, seq)
+			pIdx = append(pIdx, int64(j))
+			pAcct = append(pAcct, p.Account)
+			pAmt = append(pAmt, int64(p.Amount))
+		}
+	}
+	for i, c := range changes {
+		bKey[i], bDelta[i] = c.key, int64(c.delta)
+	}
+	// Amounts travel as integer micro-units and become NUMERIC by an exact
+	// multiplication. Timestamps travel as RFC 3339 text, also exact.
+	_, err := tx.ExecContext(ctx, `
+		WITH e AS (
+			INSERT INTO ledger_entries (seq, at, kind, ref, idempotency_key, prev_hash, hash)
+			SELECT seq, at, kind, ref, NULLIF(ikey, ''), prev_hash, hash
+			FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bytea[])
+				AS t (seq, at, kind, ref, ikey, prev_hash, hash)
+		), p AS (
+			INSERT INTO ledger_postings (entry_seq, idx, account, amount)
+			SELECT entry_seq, idx, account, amount * 0.000001
+			FROM unnest($8::bigint[], $9::int[], $10::text[], $11::bigint[]) AS t (entry_seq, idx, account, amount)
+		), b AS (
+			UPDATE ledger_accounts a SET balance = a.balance + d.delta * 0.000001
+			FROM unnest($12::text[], $13::bigint[]) AS d (key, delta)
+			WHERE a.key = d.key
+		)
+		UPDATE ledger_head SET seq = $14, hash = $15`,
+		pq.Int64Array(seqs), pq.StringArray(ats), pq.StringArray(kinds), pq.StringArray(refs),
+		pq.StringArray(ikeys), pq.ByteaArray(prevs), pq.ByteaArray(hashes),
+		pq.Int64Array(pSeq), pq.Int64Array(pIdx), pq.StringArray(pAcct), pq.Int64Array(pAmt),
+		pq.StringArray(bKey), pq.Int64Array(bDelta),
+		seq, prev)
+	switch {
+	case pgtx.IsCheckViolation(err, "ledger_accounts_no_overdraft"):
+		// checkFunds should have refused it: something outside the ledger
+		// moved a balance under us.
+		return levee.Errorf(levee.ECONFLICT, "insufficient funds in %s", failingKey(err))
+	case pgtx.IsUniqueViolation(err, "ledger_entries_idempotency_key_idx"):
+		return levee.Errorf(levee.ECONFLICT, "idempotency key reused")
+	case err != nil:
+		return fmt.Errorf("append %d entries: %w", n, pgtx.Unavailable(err))
+	}
+	return nil
+}
+
+// resolveKeys sorts ts into transfers to append (fresh), repeats of an
+// earlier transfer in the same batch (alias) and repeats of a stored entry
+// (out[i] replaced by the stored entry). alias maps an index to the earlier
+// index it repeats. A repeat must ask for the same postings, kind and ref.
+// Assumes the head lock.
+func resolveKeys(ctx context.Context, tx *sqlx.Tx, ts []Transfer, out []Entry) (fresh []int, alias map[int]int, err error) {
+	var keys []string
+	for _, t := range ts {
+		if t.IdempotencyKey != "" {
+			keys = append(keys, t.IdempotencyKey)
+		}
+	}
+	var stored map[string]Entry
+	if len(keys) > 0 {
+		if stored, err = entriesByKey(ctx, tx, keys); err != nil {
+			return nil, nil, err
+		}
+	}
+	fresh = make([]int, 0, len(ts))
+	alias = map[int]int{}
+	first := map[string]int{}
+	for i, t := range ts {
+		k := t.IdempotencyKey
+		if k == "" {
+			fresh = append(fresh, i)
+			continue
+		}
+		if e, ok := stored[k]; ok {
+			if err := sameRequest(out[i], e); err != nil {
+				return nil, nil, &batchError{i, err}
+			}
+			out[i] = e
+			continue
+		}
+		if j, ok := first[k]; ok {
+			if err := sameRequest(out[i], out[j]); err != nil {
+				return nil, nil, &batchError{i, err}
+			}
+			alias[i] = j
+			continue
+		}
+		first[k] = i
+		fresh = append(fresh, i)
+	}
+	return fresh, alias, nil
+}
+
+// sameRequest reports as ECONFLICT how a repeat with the same idempotency key
+// differs from the entry it repeats. At is not compared: a retry that left it
+// zero gets a new "now".
+func sameRequest(req, e Entry) error {
+	if !slices.Equal(req.Postings, e.Postings) {
+		return levee.Errorf(levee.ECONFLICT, "idempotency key reused with different postings")
+	}
+	if req.Kind != e.Kind || req.Ref != e.Ref {
+		return levee.Errorf(levee.ECONFLICT, "idempotency key reused with a different kind or ref")
+	}
+	return nil
+}
+
+// entriesByKey returns the stored entries carrying any of keys, by key.
+func entriesByKey(ctx context.Context, tx *sqlx.Tx, keys []string) (map[string]Entry, error) {
+	var rows []struct {
+		entryRow
+		Key string `db:"idempotency_key"`
+	}
+	if err := tx.SelectContext(ctx, &rows, `
+		SELECT seq, at, kind, ref, prev_hash, hash, idempotency_key
+		FROM ledger_entries WHERE idempotency_key = ANY($1) ORDER BY seq`, pq.StringArray(keys)); err != nil {
+		return nil, fmt.Errorf("look up idempotency keys: %w", pgtx.Unavailable(err))
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	es := make([]Entry, len(rows))
+	for i, r := range rows {
+		es[i] = r.entry()
+	}
+	if err := attachPostings(ctx, tx, es); err != nil {
+		return nil, err
+	}
+	m := make(map[string]Entry, len(rows))
+	for i, r := range rows {
+		m[r.Key] = es[i]
+	}
+	return m, nil
+}
+
+// failingKey digs the account key out of a check violation's detail,
+// "Failing row contains (cash:42, cash, f, -1.000000, ...)". Keys hold no
+// comma or space, so the first field is the whole key.
+func failingKey(err error) string {
+	var pe *pq.Error
+	if !errors.As(err, &pe) {
+		return "an account"
+	}
+	_, rest, ok := strings.Cut(pe.Detail, "(")
+	key, _, ok2 := strings.Cut(rest, ",")
+	if !ok || !ok2 || !validKey(key) {
+		return "an account"
+	}
+	return key
+}

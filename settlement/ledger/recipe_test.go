@@ -1,0 +1,74 @@
+package ledger_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestPythonRecipe runs the verification script printed in docs/ledger.md
+// against an export served from a real ledger, so the recipe cannot rot.
+func TestPythonRecipe(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	doc, err := os.ReadFile("../../docs/ledger.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, script, ok := strings.Cut(string(doc), "```python\n")
+	script, _, ok2 := strings.Cut(script, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/ledger.md has no python block")
+	}
+	path := filepath.Join(t.TempDir(), "verify_ledger.py")
+	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := context.Background()
+	l, sqldb := MustLedger(t)
+	accounts, ts := batchFlow(1100) // more than one page of 1,000
+	MustOpen(t, l, accounts...)
+	for _, tr := range ts[:60] {
+		if _, err := l.Transfer(ctx, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := postBatchTx(ctx, sqldb, ts[60:]); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		p, err := l.Page(r.Context(), after, limit)
+		if err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		json.NewEncoder(w).Encode(p)
+	}))
+	defer srv.Close()
+
+	out, err := exec.CommandContext(ctx, python, path, srv.URL).CombinedOutput()
+	if err != nil {
+		t.Fatalf("recipe failed: %v\n%s", err, out)
+	}
+	rep := MustVerify(t, l)
+	if !strings.Contains(string(out), "1100 entries verified; head hash "+rep.HeadHash) {
+		t.Fatalf("recipe output:\n%s\nwant head %s", out, rep.HeadHash)
+	}
+	for _, k := range []string{"cash:7", "fees", "treasury:issuance"} {
+		if line := k + " " + MustBalance(t, l, k).String(); !strings.Contains(string(out), line+"\n") {
+			t.Errorf("recipe output lacks %q", line)
+		}
+	}
+}

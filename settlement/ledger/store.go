@@ -1,0 +1,208 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"levee"
+	"levee/pgtx"
+)
+
+// MaxPageSize bounds one page of the public export.
+const MaxPageSize = 1000
+
+// Ledger moves money in transactions of its own, serves the public export and
+// verifies the chain. Code that changes business state together with money
+// calls Post or PostBatch inside its own transaction instead.
+type Ledger struct {
+	db *sqlx.DB
+}
+
+// New returns a Ledger on db.
+func New(db *sqlx.DB) *Ledger { return &Ledger{db: db} }
+
+// Transfer appends one entry in a transaction of its own, retried on
+// deadlock or serialization failure. Errors: EINVALID for a malformed
+// transfer or an unknown account, ECONFLICT for insufficient funds or a
+// reused idempotency key, EUNAVAILABLE when the database is down.
+func (l *Ledger) Transfer(ctx context.Context, t Transfer) (Entry, error) {
+	var e Entry
+	err := pgtx.Run(ctx, l.db, func(tx *sqlx.Tx) error {
+		es, err := postBatch(ctx, tx, []Transfer{t})
+		if err != nil {
+			return err
+		}
+		e = es[0]
+		return nil
+	})
+	if err != nil {
+		return Entry{}, fmt.Errorf("ledger transfer: %w", unbatch(err))
+	}
+	return e, nil
+}
+
+// OpenAccount opens a ledger account in a transaction of its own; see the
+// package-level OpenAccount.
+func (l *Ledger) OpenAccount(ctx context.Context, key, kind string, mayGoNegative bool) error {
+	return pgtx.Run(ctx, l.db, func(tx *sqlx.Tx) error {
+		return OpenAccount(ctx, tx, key, kind, mayGoNegative)
+	})
+}
+
+// Balance returns the balance of account key. Errors: ENOTFOUND.
+func (l *Ledger) Balance(ctx context.Context, key string) (levee.Micros, error) {
+	return Balance(ctx, l.db, key)
+}
+
+// Entries returns up to limit entries with seq > after, in seq order, with
+// their postings: one page of the public export. Paging by seq never skips an
+// entry, because entries commit in seq order (the head lock). Errors:
+// EINVALID for after < 0 or limit outside 1..MaxPageSize.
+func (l *Ledger) Entries(ctx context.Context, after int64, limit int) ([]Entry, error) {
+	if after < 0 {
+		return nil, levee.Invalid("after", "after must not be negative")
+	}
+	if limit < 1 || limit > MaxPageSize {
+		return nil, levee.Invalid("limit", "limit must be between 1 and %d", MaxPageSize)
+	}
+	es, err := selectEntries(ctx, l.db, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("ledger entries after %d: %w", after, pgtx.Unavailable(err))
+	}
+	return es, nil
+}
+
+// Page returns one page of the public export in the shape the web layer
+// serves. Errors as Entries.
+func (l *Ledger) Page(ctx context.Context, after int64, limit int) (Page, error) {
+	es, err := l.Entries(ctx, after, limit)
+	if err != nil {
+		return Page{}, err
+	}
+	p := Page{Entries: es, NextAfter: after}
+	if p.Entries == nil {
+		p.Entries = []Entry{}
+	}
+	if n := len(es); n > 0 {
+		p.NextAfter = es[n-1].Seq
+	}
+	return p, nil
+}
+
+// OpenAccount creates ledger account key inside the caller's transaction.
+// Opening an existing account with the same kind and mayGoNegative does
+// nothing. Errors: EINVALID for a malformed key or kind, ECONFLICT if key
+// exists with a different kind or mayGoNegative.
+func OpenAccount(ctx context.Context, tx *sqlx.Tx, key, kind string, mayGoNegative bool) error {
+	if !validKey(key) {
+		return levee.Invalid("key", "account key must be 1-100 characters of a-z, 0-9, '_', '.', ':' or '-'")
+	}
+	if !kindRe.MatchString(kind) {
+		return levee.Invalid("kind", "account kind must be 1-64 characters of a-z, 0-9, '_', '.', ':' or '-'")
+	}
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO ledger_accounts (key, kind, may_go_negative) VALUES ($1, $2, $3)
+		ON CONFLICT (key) DO NOTHING`, key, kind, mayGoNegative)
+	if err != nil {
+		return fmt.Errorf("open ledger account %s: %w", key, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("open ledger account %s: %w", key, err)
+	} else if n == 1 {
+		return nil
+	}
+	var have struct {
+		Kind          string `db:"kind"`
+		MayGoNegative bool   `db:"may_go_negative"`
+	}
+	if err := tx.GetContext(ctx, &have, `SELECT kind, may_go_negative FROM ledger_accounts WHERE key = $1`, key); err != nil {
+		return fmt.Errorf("open ledger account %s: %w", key, err)
+	}
+	if have.Kind != kind || have.MayGoNegative != mayGoNegative {
+		return levee.Errorf(levee.ECONFLICT, "ledger account %s already exists with kind %s (may go negative: %t)", key, have.Kind, have.MayGoNegative)
+	}
+	return nil
+}
+
+// Balance returns the balance of account key as q sees it. Errors: ENOTFOUND.
+func Balance(ctx context.Context, q sqlx.QueryerContext, key string) (levee.Micros, error) {
+	var b levee.Micros
+	err := sqlx.GetContext(ctx, q, &b, `SELECT balance FROM ledger_accounts WHERE key = $1`, key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, levee.Errorf(levee.ENOTFOUND, "no ledger account %s", key)
+	} else if err != nil {
+		return 0, fmt.Errorf("ledger balance %s: %w", key, pgtx.Unavailable(err))
+	}
+	return b, nil
+}
+
+// entryRow is one ledger_entries row without its postings.
+type entryRow struct {
+	Seq      int64     `db:"seq"`
+	At       time.Time `db:"at"`
+	Kind     string    `db:"kind"`
+	Ref      string    `db:"ref"`
+	PrevHash []byte    `db:"prev_hash"`
+	Hash     []byte    `db:"hash"`
+}
+
+func (r entryRow) entry() Entry {
+	return Entry{Seq: r.Seq, At: r.At.UTC(), Kind: r.Kind, Ref: r.Ref, PrevHash: r.PrevHash, Hash: r.Hash}
+}
+
+// postingRow is one ledger_postings row.
+type postingRow struct {
+	EntrySeq int64        `db:"entry_seq"`
+	Idx      int          `db:"idx"`
+	Account  string       `db:"account"`
+	Amount   levee.Micros `db:"amount"`
+}
+
+// selectEntries returns up to limit entries after seq after, with postings.
+func selectEntries(ctx context.Context, q sqlx.QueryerContext, after int64, limit int) ([]Entry, error) {
+	var rows []entryRow
+	if err := sqlx.SelectContext(ctx, q, &rows, `
+		SELECT seq, at, kind, ref, prev_hash, hash
+		FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit); err != nil {
+		return nil, err
+	}
+	es := make([]Entry, len(rows))
+	for i, r := range rows {
+		es[i] = r.entry()
+	}
+	if err := attachPostings(ctx, q, es); err != nil {
+		return nil, err
+	}
+	return es, nil
+}
+
+// attachPostings loads the postings of es, which must be in seq order.
+func attachPostings(ctx context.Context, q sqlx.QueryerContext, es []Entry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	seqs := make([]int64, len(es))
+	for i, e := range es {
+		seqs[i] = e.Seq
+	}
+	var ps []postingRow
+	if err := sqlx.SelectContext(ctx, q, &ps, `
+		SELECT entry_seq, idx, account, amount
+		FROM ledger_postings WHERE entry_seq = ANY($1) ORDER BY entry_seq, idx`, pq.Int64Array(seqs)); err != nil {
+		return fmt.Errorf("load postings: %w", err)
+	}
+	i := 0
+	for _, p := range ps {
+		for es[i].Seq != p.EntrySeq {
+			i++
+		}
+		es[i].Postings = append(es[i].Postings, Posting{Account: p.Account, Amount: p.Amount})
+	}
+	return nil
+}

@@ -1,0 +1,227 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+
+	"levee"
+	"levee/pgtx"
+)
+
+// verifyPage is how many entries Verify holds in memory at once.
+const verifyPage = 2000
+
+// Verify checks the whole ledger against itself in one consistent snapshot,
+// streaming entries in seq order a page at a time: seqs dense from 1, every
+// prev_hash equal to the previous hash, every hash recomputed from the
+// entry's contents, every entry balanced with at least two non-zero
+// postings, the head row equal to the last entry, every account balance
+// equal to the sum of its postings, and all balances summing to zero.
+// A failed check is a Report with OK false, not an error; errors mean the
+// check could not run (EUNAVAILABLE when the database is down).
+func (l *Ledger) Verify(ctx context.Context) (Report, error) {
+	// Repeatable read: appends may go on meanwhile, and the balances must
+	// be read at the same point of the chain as the entries.
+	tx, err := l.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return Report{}, fmt.Errorf("verify ledger: %w", pgtx.Unavailable(err))
+	}
+	defer tx.Rollback()
+	r, err := verify(ctx, tx)
+	if err != nil {
+		return Report{}, fmt.Errorf("verify ledger: %w", pgtx.Unavailable(err))
+	}
+	return r, nil
+}
+
+// verifier accumulates what Verify has seen; only the first problem counts.
+type verifier struct {
+	Report
+	sums map[string]levee.Micros // account -> sum of its postings so far
+}
+
+func (v *verifier) fail(seq int64, account, format string, args ...any) {
+	if v.Problem != "" {
+		return
+	}
+	v.FirstBrokenSeq, v.BrokenAccount = seq, account
+	v.Problem = fmt.Sprintf(format, args...)
+}
+
+func verify(ctx context.Context, tx *sqlx.Tx) (Report, error) {
+	v := &verifier{sums: map[string]levee.Micros{}}
+	prev := make([]byte, HashSize)
+	var last int64
+	for after := int64(0); ; {
+		page, err := verifyEntries(ctx, tx, after)
+		if err != nil {
+			return Report{}, err
+		}
+		for i := range page {
+			v.checkEntry(&page[i], last, prev)
+			last, prev = page[i].Seq, page[i].Hash
+		}
+		if len(page) < verifyPage {
+			break
+		}
+		after = last
+	}
+
+	var head struct {
+		Seq  int64  `db:"seq"`
+		Hash []byte `db:"hash"`
+	}
+	if err := tx.GetContext(ctx, &head, `SELECT seq, hash FROM ledger_head`); err != nil {
+		return Report{}, fmt.Errorf("read head: %w", err)
+	}
+	v.HeadSeq, v.HeadHash = head.Seq, hex.EncodeToString(head.Hash)
+	switch {
+	case head.Seq != last:
+		v.fail(min(head.Seq, last)+1, "", "the head says the last entry is %d but it is %d", head.Seq, last)
+	case !bytes.Equal(head.Hash, prev):
+		v.fail(last, "", "the head hash does not match the hash of entry %d", last)
+	}
+
+	if err := v.checkBalances(ctx, tx); err != nil {
+		return Report{}, err
+	}
+	v.OK = v.Problem == ""
+	return v.Report, nil
+}
+
+// checkEntry checks e, which follows entry last whose hash is prev.
+func (v *verifier) checkEntry(e *verifyEntry, last int64, prev []byte) {
+	v.Entries++
+	var sum levee.Micros
+	summed, zero := true, false
+	for _, p := range e.Postings {
+		// Wrapping on absurd amounts does no harm here: such an entry fails
+		// its own checks below and only the first problem is reported.
+		v.sums[p.Account] += p.Amount
+		zero = zero || p.Amount == 0
+		if summed {
+			sum, summed = addMicros(sum, p.Amount)
+		}
+	}
+	switch {
+	case e.Seq != last+1:
+		v.fail(last+1, "", "entry %d is missing: the entry after %d is %d", last+1, last, e.Seq)
+	case !bytes.Equal(e.PrevHash, prev):
+		v.fail(e.Seq, "", "entry %d: prev_hash does not match the hash of entry %d", e.Seq, last)
+	case e.unreadable != "":
+		v.fail(e.Seq, "", "entry %d: amount %s cannot be read", e.Seq, e.unreadable)
+	case len(e.Postings) < 2:
+		v.fail(e.Seq, "", "entry %d has %d postings; an entry needs at least two", e.Seq, len(e.Postings))
+	case zero:
+		v.fail(e.Seq, "", "entry %d has a zero posting", e.Seq)
+	case !summed:
+		v.fail(e.Seq, "", "entry %d: postings overflow when added", e.Seq)
+	case sum != 0:
+		v.fail(e.Seq, "", "entry %d: postings sum to %s, not zero", e.Seq, sum)
+	case !bytes.Equal(e.ComputeHash(), e.Hash):
+		v.fail(e.Seq, "", "entry %d: hash does not match its contents", e.Seq)
+	}
+}
+
+// checkBalances compares every stored balance with the sum of its postings,
+// streaming the accounts, and computes the trial balance.
+func (v *verifier) checkBalances(ctx context.Context, tx *sqlx.Tx) error {
+	rows, err := tx.QueryxContext(ctx, `SELECT key, balance::text AS balance FROM ledger_accounts ORDER BY key`)
+	if err != nil {
+		return fmt.Errorf("read balances: %w", err)
+	}
+	defer rows.Close()
+	seen := 0
+	trialOK := true
+	for rows.Next() {
+		var a struct {
+			Key     string `db:"key"`
+			Balance string `db:"balance"`
+		}
+		if err := rows.StructScan(&a); err != nil {
+			return fmt.Errorf("read balances: %w", err)
+		}
+		bal, err := levee.ParseMicros(a.Balance)
+		if err != nil {
+			v.fail(0, a.Key, "balance of %s (%s) cannot be read: %v", a.Key, a.Balance, err)
+			trialOK = false
+			continue
+		}
+		sum, posted := v.sums[a.Key]
+		if posted {
+			seen++
+		}
+		if bal != sum {
+			v.fail(0, a.Key, "balance of %s is %s but its postings sum to %s", a.Key, bal, sum)
+		}
+		if trialOK {
+			v.TrialBalance, trialOK = addMicros(v.TrialBalance, bal)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read balances: %w", err)
+	}
+	if seen != len(v.sums) {
+		v.fail(0, "", "postings name %d accounts that do not exist", len(v.sums)-seen)
+	}
+	switch {
+	case !trialOK:
+		v.fail(0, "", "balances cannot be added up")
+	case v.TrialBalance != 0:
+		v.fail(0, "", "balances sum to %s, not zero", v.TrialBalance)
+	}
+	return nil
+}
+
+// verifyEntry is an Entry as Verify reads it: an amount that does not parse
+// is a finding, not an error that would stop the check.
+type verifyEntry struct {
+	Entry
+	unreadable string // the first stored amount that is not a valid levee.Micros
+}
+
+// verifyEntries reads the next page of entries after seq after, with their
+// postings.
+func verifyEntries(ctx context.Context, tx *sqlx.Tx, after int64) ([]verifyEntry, error) {
+	var rows []entryRow
+	if err := tx.SelectContext(ctx, &rows, `
+		SELECT seq, at, kind, ref, prev_hash, hash
+		FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2`, after, verifyPage); err != nil {
+		return nil, fmt.Errorf("read entries after %d: %w", after, err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	var ps []struct {
+		EntrySeq int64  `db:"entry_seq"`
+		Account  string `db:"account"`
+		Amount   string `db:"amount"`
+	}
+	if err := tx.SelectContext(ctx, &ps, `
+		SELECT entry_seq, account, amount::text AS amount
+		FROM ledger_postings WHERE entry_seq > $1 AND entry_seq <= $2
+		ORDER BY entry_seq, idx`, after, rows[len(rows)-1].Seq); err != nil {
+		return nil, fmt.Errorf("read postings after %d: %w", after, err)
+	}
+	es := make([]verifyEntry, len(rows))
+	for i, r := range rows {
+		es[i].Entry = r.entry()
+	}
+	i := 0
+	for _, p := range ps {
+		for es[i].Seq != p.EntrySeq {
+			i++
+		}
+		m, err := levee.ParseMicros(p.Amount)
+		if err != nil && es[i].unreadable == "" {
+			es[i].unreadable = p.Amount
+		}
+		es[i].Postings = append(es[i].Postings, Posting{Account: p.Account, Amount: m})
+	}
+	return es, nil
+}

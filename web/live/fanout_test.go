@@ -1,0 +1,135 @@
+package live
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// MustSubscribers connects n clients subscribed to market id.
+func MustSubscribers(t testing.TB, ts *testServer, n int, id int64) []*websocket.Conn {
+	t.Helper()
+	conns := make([]*websocket.Conn, n)
+	for i := range conns {
+		conns[i] = ts.MustDial(t)
+		MustSubscribe(t, conns[i], id)
+	}
+	return conns
+}
+
+func TestFanout1000(t *testing.T) {
+	const clients = 1000
+	ts := MustServe(t, Options{}, false, 1)
+	conns := MustSubscribers(t, ts, clients, 1)
+
+	received := make([]time.Duration, clients)
+	var ready, done sync.WaitGroup
+	ready.Add(clients)
+	done.Add(clients)
+	start := make(chan time.Time)
+	errs := make(chan error, clients)
+	for i, c := range conns {
+		go func() {
+			defer done.Done()
+			ready.Done()
+			t0 := <-start
+			f, err := readFrame(c, 10*time.Second)
+			received[i] = time.Since(t0)
+			if err != nil || f.Type != "trade" || f.Seq != 1 {
+				errs <- fmt.Errorf("client %d: %v %v", i, f, err)
+			}
+		}()
+	}
+	ready.Wait()
+	t0 := time.Now()
+	ts.trade(1)
+	publish := time.Since(t0)
+	for range clients {
+		start <- t0
+	}
+	done.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	slices.Sort(received)
+	t.Logf("fan-out to %d clients: Publish returned in %v; received by median %v, p99 %v, last %v",
+		clients, publish, received[clients/2], received[clients*99/100], received[clients-1])
+}
+
+// BenchmarkPublishFanout measures one event to many subscribers.
+//
+// "queue" measures Publish alone (the publisher's cost: one channel send per
+// subscriber), with in-memory clients whose queues are emptied outside the
+// timer. "websocket" measures the whole path: Publish until every one of the
+// real loopback clients has read the event.
+func BenchmarkPublishFanout(b *testing.B) {
+	for _, n := range []int{1_000, 10_000} {
+		b.Run(fmt.Sprintf("queue/subscribers=%d", n), func(b *testing.B) { benchQueue(b, n) })
+	}
+	for _, n := range []int{100, 1_000} {
+		b.Run(fmt.Sprintf("websocket/subscribers=%d", n), func(b *testing.B) { benchWebsocket(b, n) })
+	}
+}
+
+func benchQueue(b *testing.B, n int) {
+	const buffer = 256
+	h := NewHub(newFakeMarkets(1), Options{SendBuffer: buffer, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = newClient(h, nil, h.log)
+		h.attach(&subscription{c: clients[i], market: 1, live: true})
+	}
+	payload := []byte(`{"type":"trade","market":"1","seq":1,"outcome":0,"side":"buy","shares":"1.5","amount":"0.75"}`)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		h.Publish(Event{Type: "trade", MarketID: 1, Seq: int64(i + 1), Payload: payload})
+		if i%buffer == buffer-1 {
+			b.StopTimer()
+			for _, c := range clients {
+				for len(c.send) > 0 {
+					<-c.send
+				}
+			}
+			b.StartTimer()
+		}
+	}
+	b.StopTimer()
+	if st := h.Stats(); st.Dropped != 0 {
+		b.Fatalf("dropped %d", st.Dropped)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/subscriber")
+}
+
+func benchWebsocket(b *testing.B, n int) {
+	ts := MustServe(b, Options{}, false, 1)
+	conns := MustSubscribers(b, ts, n, 1)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	b.ResetTimer()
+	for range b.N {
+		wg.Add(n)
+		for _, c := range conns {
+			go func() {
+				defer wg.Done()
+				if _, err := readFrame(c, 10*time.Second); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		ts.trade(1)
+		wg.Wait()
+		select {
+		case err := <-errs:
+			b.Fatal(err)
+		default:
+		}
+	}
+}

@@ -1,0 +1,355 @@
+package live
+
+import (
+	"cmp"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// message is one published event, shared by every subscriber it goes to.
+type message struct {
+	typ     string
+	trade   bool // a delta (dropped when behind); anything else is a state (conflated)
+	market  int64
+	seq     int64
+	payload []byte
+	shared  bool // more than one subscriber: write it as a prepared message
+
+	once sync.Once
+	pm   *websocket.PreparedMessage
+}
+
+func newMessage(ev Event, shared bool) *message {
+	return &message{typ: ev.Type, trade: ev.Type == "trade", market: ev.MarketID, seq: ev.Seq, payload: ev.Payload, shared: shared}
+}
+
+// prepared frames the message once, on the first write pump that needs it,
+// so the publisher does not pay for it and the other subscribers reuse the
+// same bytes. Nil if framing failed; the caller then writes the payload.
+func (m *message) prepared() *websocket.PreparedMessage {
+	m.once.Do(func() {
+		if pm, err := websocket.NewPreparedMessage(websocket.TextMessage, m.payload); err == nil {
+			m.pm = pm
+		}
+	})
+	return m.pm
+}
+
+// item is one entry of a client's queue.
+type item struct {
+	sub *subscription
+	msg *message
+}
+
+// subscription is one connection's interest in one market. A resubscribe
+// creates a new one, so anything still queued for the old one is recognised
+// as stale.
+type subscription struct {
+	c      *client
+	market int64
+
+	topic     *topic // set by attach
+	idx       int    // position in topic.subs; guarded by topic.mu
+	cancelled atomic.Bool
+
+	// Owned by the write pump.
+	live    bool       // snapshot written; until then events wait in buf
+	last    int64      // seq of the last trade (or snapshot) written
+	buf     []*message // events that arrived before the snapshot
+	dropped int64      // highest seq of a trade dropped and not yet reported by a gap
+}
+
+// lag is what a client that fell behind is owed for one subscription.
+type lag struct {
+	dropped int64 // highest seq of a dropped trade
+	states  []pendingState
+}
+
+type pendingState struct {
+	msg   *message
+	order uint64 // publish order within the client, to write states in order
+}
+
+// enqueue is Publish's per-subscriber work: one non-blocking channel send.
+// Only when the queue is full (or the client is already behind) does it take
+// the client's lock to conflate.
+func (c *client) enqueue(it item) {
+	if !c.behind.Load() {
+		select {
+		case c.send <- it:
+			return
+		default:
+		}
+	}
+	c.overflow(it)
+}
+
+// overflow records it in the client's conflated backlog. Once a client is
+// behind, nothing more goes into its channel until the write pump has drained
+// the channel and written the backlog (catchUp), so per market the backlog is
+// always newer than anything queued.
+func (c *client) overflow(it item) {
+	if c.stopped.Load() {
+		return
+	}
+	c.mu.Lock()
+	if c.stopped.Load() {
+		c.mu.Unlock()
+		return
+	}
+	if !c.behind.Load() {
+		// The pump may have made room since the unlocked attempt.
+		select {
+		case c.send <- it:
+			c.mu.Unlock()
+			return
+		default:
+		}
+		c.behind.Store(true)
+		if !c.lagging {
+			c.lagging = true
+			c.epoch++
+			epoch := c.epoch
+			c.slowTimer = time.AfterFunc(c.h.opts.SlowClientGrace, func() { c.tooSlow(epoch) })
+		}
+	}
+	c.conflateLocked(it.sub, it.msg)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// conflateLocked adds m to the backlog of s: a trade is dropped (only its seq
+// is kept, for the gap message), a state replaces the previous state of the
+// same type. c.mu must be held.
+func (c *client) conflateLocked(s *subscription, m *message) {
+	if c.pending == nil {
+		c.pending = map[*subscription]*lag{}
+	}
+	l := c.pending[s]
+	if l == nil {
+		l = &lag{}
+		c.pending[s] = l
+	}
+	if m.trade {
+		l.dropped = max(l.dropped, m.seq)
+		c.h.dropped.Add(1)
+		return
+	}
+	c.order++
+	for i := range l.states {
+		if l.states[i].msg.typ == m.typ {
+			l.states[i] = pendingState{msg: m, order: c.order}
+			c.h.conflated.Add(1)
+			return
+		}
+	}
+	l.states = append(l.states, pendingState{msg: m, order: c.order})
+}
+
+// tooSlow disconnects the client if it is still lagging in the episode that
+// armed the timer.
+func (c *client) tooSlow(epoch uint64) {
+	c.mu.Lock()
+	slow := c.lagging && c.epoch == epoch
+	c.mu.Unlock()
+	if slow && c.stop(websocket.ClosePolicyViolation, "too slow") {
+		c.h.slow.Add(1)
+		c.log.Info("websocket client too slow; disconnecting", slog.Duration("grace", c.h.opts.SlowClientGrace))
+	}
+}
+
+// shed is the write pump's side of conflation: while the client is behind,
+// whatever is still in the channel is older than the backlog, so trades are
+// dropped and states already superseded in the backlog are skipped. It
+// reports whether m was shed.
+func (c *client) shed(s *subscription, m *message) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.behind.Load() {
+		return false
+	}
+	if m.trade {
+		c.conflateLocked(s, m)
+		return true
+	}
+	if l := c.pending[s]; l != nil {
+		for _, st := range l.states {
+			if st.msg.typ == m.typ {
+				c.h.conflated.Add(1)
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// catchUp ends a behind episode once the channel is empty: it takes the
+// backlog and writes, per subscription, a gap message and then the latest
+// states. Publishers queue into the channel again as soon as the lock is
+// released; those items are newer and are written after this returns. The
+// client counts as lagging (and the slow timer runs) from the first overflow
+// until a backlog has been written without the queue overflowing again.
+// Write pump only.
+func (c *client) catchUp() error {
+	c.mu.Lock()
+	if !c.behind.Load() || len(c.send) > 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	backlog := c.pending
+	c.pending = nil
+	c.behind.Store(false)
+	c.mu.Unlock()
+	if err := c.writeBacklog(backlog); err != nil {
+		return err
+	}
+	// The episode ends once the backlog is on the wire, unless the queue
+	// overflowed again meanwhile: then the client is still lagging.
+	c.mu.Lock()
+	if !c.behind.Load() {
+		c.lagging = false
+		if c.slowTimer != nil {
+			c.slowTimer.Stop()
+			c.slowTimer = nil
+		}
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *client) writeBacklog(backlog map[*subscription]*lag) error {
+
+	for s, l := range backlog {
+		if s.cancelled.Load() {
+			continue
+		}
+		s.dropped = max(s.dropped, l.dropped)
+		slices.SortFunc(l.states, func(a, b pendingState) int { return cmp.Compare(a.order, b.order) })
+		if !s.live {
+			for _, st := range l.states {
+				c.buffer(s, st.msg)
+			}
+			continue
+		}
+		if err := c.reportGap(s); err != nil {
+			return err
+		}
+		for _, st := range l.states {
+			if err := c.writeEvent(s, st.msg); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deliver handles one queued event. Write pump only.
+func (c *client) deliver(it item) error {
+	s, m := it.sub, it.msg
+	if s.cancelled.Load() {
+		return nil
+	}
+	if c.behind.Load() && c.shed(s, m) {
+		return nil
+	}
+	if !s.live {
+		c.buffer(s, m)
+		return nil
+	}
+	return c.writeEvent(s, m)
+}
+
+// writeEvent writes m unless it is stale: a trade at or below the last seq
+// written (already in the snapshot, or dropped before a gap), a state below
+// it. A state at the snapshot's own seq is written: states are idempotent and
+// the snapshot may predate, say, a status change at the same seq.
+func (c *client) writeEvent(s *subscription, m *message) error {
+	if m.trade {
+		if m.seq <= s.last {
+			return nil
+		}
+		s.last = m.seq
+	} else if m.seq < s.last {
+		return nil
+	}
+	c.ws.SetWriteDeadline(time.Now().Add(c.h.opts.WriteWait))
+	if m.shared {
+		if pm := m.prepared(); pm != nil {
+			return c.ws.WritePreparedMessage(pm)
+		}
+	}
+	return c.ws.WriteMessage(websocket.TextMessage, m.payload)
+}
+
+// reportGap writes a gap message if trades after the last one written were
+// dropped, and moves past them.
+func (c *client) reportGap(s *subscription) error {
+	if s.dropped <= s.last {
+		s.dropped = 0
+		return nil
+	}
+	seq := s.dropped
+	s.last, s.dropped = seq, 0
+	c.h.gaps.Add(1)
+	return c.writeRaw(encodeGap(s.market, seq))
+}
+
+// buffer holds m until the snapshot of s is written. The buffer is bounded
+// by SendBuffer: beyond it, it is conflated like the queue.
+func (c *client) buffer(s *subscription, m *message) {
+	s.buf = append(s.buf, m)
+	if len(s.buf) <= c.h.opts.SendBuffer {
+		return
+	}
+	var keep []*message
+	for i := len(s.buf) - 1; i >= 0; i-- {
+		m := s.buf[i]
+		switch {
+		case m.trade:
+			s.dropped = max(s.dropped, m.seq)
+			c.h.dropped.Add(1)
+		case slices.ContainsFunc(keep, func(k *message) bool { return k.typ == m.typ }):
+			c.h.conflated.Add(1)
+		default:
+			keep = append(keep, m)
+		}
+	}
+	slices.Reverse(keep)
+	s.buf = keep
+}
+
+// writeSnapshot writes the snapshot of s, then whatever arrived meanwhile
+// and is newer than it. Write pump only.
+func (c *client) writeSnapshot(s *subscription, data []byte, seq int64) error {
+	buf := s.buf
+	s.buf = nil
+	if s.cancelled.Load() {
+		return nil
+	}
+	if err := c.writeRaw(data); err != nil {
+		return err
+	}
+	s.live, s.last = true, seq
+	if err := c.reportGap(s); err != nil {
+		return err
+	}
+	for _, m := range buf {
+		if err := c.writeEvent(s, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *client) writeRaw(data []byte) error {
+	c.ws.SetWriteDeadline(time.Now().Add(c.h.opts.WriteWait))
+	return c.ws.WriteMessage(websocket.TextMessage, data)
+}
