@@ -49,15 +49,15 @@ func ParseMicros(s string) (Micros, error) {
 	if len(frac) > 6 {
 		return 0, fmt.Errorf("amount has more than 6 decimal places")
 	}
-	if len(intPart) > 13 {
-		return 0, fmt.Errorf("amount is too large")
-	}
 	var v int64
 	for _, c := range []byte(intPart) {
 		if c < '0' || c > '9' {
 			return 0, fmt.Errorf("amount must be a plain decimal number like 12.5")
 		}
 		v = v*10 + int64(c-'0')
+		if v > int64(MaxAmount/Scale) {
+			return 0, fmt.Errorf("amount is too large")
+		}
 	}
 	for i := 0; i < 6; i++ {
 		v *= 10
