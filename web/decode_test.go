@@ -1,0 +1,92 @@
+package web
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"levee"
+)
+
+func decodeBody(body string, v any) error {
+	e := echo.New()
+	req := httptest.NewRequest("POST", "/", strings.NewReader(body))
+	return decodeJSON(e.NewContext(req, httptest.NewRecorder()), v)
+}
+
+func TestDecodeJSONNamesTheField(t *testing.T) {
+	tests := []struct {
+		body, field string
+	}{
+		{``, "body"},
+		{`{`, "body"},
+		{`nul`, "body"},
+		{`[]`, "body"},
+		{`"x"`, "body"},
+		{`{"outcome":"0"}`, "outcome"},
+		{`{"outcome":1.5}`, "outcome"},
+		{`{"side":1}`, "side"},
+		{`{"sides":"buy"}`, "sides"},
+		{`{"outcome":0} x`, "body"},
+		{`{"all":"yes"}`, "all"},
+	}
+	for _, tt := range tests {
+		var f orderFields
+		err := decodeBody(tt.body, &f)
+		if levee.ErrorCode(err) != levee.EINVALID || levee.ErrorField(err) != tt.field {
+			t.Errorf("%q: got %v, want invalid %q", tt.body, err, tt.field)
+		}
+	}
+}
+
+func TestOrderFields(t *testing.T) {
+	zero := 0
+	tests := []struct {
+		f     orderFields
+		field string
+	}{
+		{orderFields{Side: "buy", Shares: "1"}, "outcome"},
+		{orderFields{Outcome: &zero, Side: "short", Shares: "1"}, "side"},
+		{orderFields{Outcome: &zero, Side: "buy", Shares: "1e2"}, "shares"},
+		{orderFields{Outcome: &zero, Side: "buy", Amount: "-"}, "amount"},
+		{orderFields{Outcome: &zero, Side: "buy", Shares: "1", LimitPrice: "0.5.1"}, "limit_price"},
+		{orderFields{Outcome: &zero, Side: "buy", Shares: "1", MaxCost: "١"}, "max_cost"},
+		{orderFields{Outcome: &zero, Side: "sell", Shares: "1", MinProceeds: "NaN"}, "min_proceeds"},
+		{orderFields{Outcome: &zero, Side: "buy", Shares: "1.5"}, ""},
+	}
+	for _, tt := range tests {
+		_, err := tt.f.order()
+		if tt.field == "" {
+			if err != nil {
+				t.Errorf("%+v: %v", tt.f, err)
+			}
+			continue
+		}
+		if levee.ErrorCode(err) != levee.EINVALID || levee.ErrorField(err) != tt.field {
+			t.Errorf("%+v: got %v, want invalid %q", tt.f, err, tt.field)
+		}
+	}
+}
+
+// FuzzOrderBody feeds arbitrary bodies to the order parser: it never panics,
+// and every refusal is a coded 4xx error.
+func FuzzOrderBody(f *testing.F) {
+	for _, s := range []string{`{"outcome":0,"side":"buy","shares":"5"}`, `{"outcome":1,"side":"sell","all":true}`,
+		`{"outcome":0,"side":"buy","amount":"1e9"}`, `{`, `[]`, `{"outcome":-1}`, `{"limit_price":"0.75"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		var of orderFields
+		err := decodeBody(body, &of)
+		if err == nil {
+			_, err = of.order()
+		}
+		if err != nil {
+			if c := levee.ErrorCode(err); c != levee.EINVALID && c != levee.ETOOLARGE {
+				t.Fatalf("%q: uncoded error %v", body, err)
+			}
+		}
+	})
+}
