@@ -52,6 +52,7 @@ type Deps struct {
 	Accounts Accounts
 	Ledger   Ledger
 	Markets  Markets
+	Live     *Live // optional: the websocket hub the engine publishes into
 	Ready    Readiness
 	Logger   *slog.Logger
 }
@@ -72,6 +73,9 @@ func New(deps Deps) *Server {
 	}
 	s := &Server{deps: deps, echo: echo.New(), logger: deps.Logger, registry: prometheus.NewRegistry()}
 	s.metrics = newHTTPMetrics(s.registry)
+	if deps.Live != nil {
+		deps.Live.markets = deps.Markets
+	}
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.HTTPErrorHandler = s.handleError
 	s.routes()
@@ -127,6 +131,11 @@ func (s *Server) routes() {
 	api.POST("/markets/:id/resolve", s.resolveMarket, treasurer)
 	api.POST("/markets/:id/void", s.voidMarket, treasurer)
 	api.GET("/me/positions", s.myPositions, s.signedIn)
+	if s.deps.Live != nil {
+		api.GET("/ws", echo.WrapHandler(s.deps.Live.hub))
+	}
+
+	s.pageRoutes()
 
 	admin := api.Group("/admin", s.requireRole(accounts.RoleAdmin))
 	admin.POST("/districts", s.createDistrict)

@@ -20,6 +20,7 @@ import (
 	"levee/pgserver"
 	"levee/settlement/ledger"
 	"levee/web"
+	"levee/web/live"
 )
 
 // Main is the whole program, wired: tests start it on port 0 exactly as the
@@ -38,6 +39,7 @@ type Main struct {
 	ln     net.Listener
 	http   *http.Server
 	failed chan error
+	live   *web.Live
 
 	// generatedAdminToken is the admin token made at this start, if any, so
 	// the demo credentials can include it.
@@ -103,13 +105,15 @@ func (m *Main) Run(ctx context.Context) error {
 		fmt.Fprintf(m.stdout, "\nBootstrap admin token (shown once; set LEVEE_ADMIN_TOKEN to choose your own):\n  %s\n\n", token)
 		m.generatedAdminToken = token
 	}
+	m.live = web.NewLive(live.Options{Logger: m.logger})
+	m.startEngine(m.live)
 	if m.Config.Demo {
 		if err := m.SeedDemo(ctx); err != nil {
 			return err
 		}
 	}
-	m.startEngine(nil)
 	srv := web.New(web.Deps{
+		Live:     m.live,
 		Accounts: m.Accounts,
 		Ledger:   m.Ledger,
 		Markets:  m.Engine,
@@ -180,6 +184,10 @@ func (m *Main) Close() error {
 		errs = append(errs, m.http.Shutdown(ctx))
 		cancel()
 		m.http = nil
+	}
+	if m.live != nil {
+		m.live.Close()
+		m.live = nil
 	}
 	if m.Engine != nil {
 		m.Engine.Close()

@@ -279,11 +279,11 @@ func (b *book) publish(ps []pending) {
 	if pub == nil {
 		return
 	}
+	committed := b.e.opts.Clock().UTC()
 	for _, p := range ps {
 		t := p.trade
-		pub.Publish(Event{Type: EventTrade, MarketID: b.id, Seq: t.Seq, Trade: &t, At: t.At})
+		pub.Publish(Event{Type: EventTrade, MarketID: b.id, Seq: t.Seq, Trade: &t, At: committed})
 	}
 	s := b.snap.Load()
-	last := ps[len(ps)-1].trade
-	pub.Publish(Event{Type: EventQuote, MarketID: b.id, Seq: s.Market.Seq, Prices: s.Prices, Shares: s.Market.Q, At: last.At})
+	pub.Publish(Event{Type: EventQuote, MarketID: b.id, Seq: s.Market.Seq, Prices: s.Prices, Shares: s.Market.Q, At: committed})
 }

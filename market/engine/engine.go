@@ -23,7 +23,8 @@ const (
 	EventStatus = "status"
 )
 
-// Event is something that happened to a market and is now durable.
+// Event is something that happened to a market and is now durable. At is
+// when it became durable (the commit), so subscribers can measure delay.
 type Event struct {
 	Type     string
 	MarketID int64

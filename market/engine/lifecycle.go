@@ -71,7 +71,7 @@ func (b *book) lifecycle(c *command) error {
 		if c.kind == cmdResolve {
 			outcome = &c.outcome
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE markets SET status = $2, resolved_outcome = $3, seq = seq + 1,
+		_, err = tx.ExecContext(ctx, `UPDATE markets SET status = $2, resolved_outcome = $3,
 			settled_at = CASE WHEN $2 IN ('resolved', 'void') THEN now() END WHERE id = $1`, b.id, status, outcome)
 		return err
 	})
@@ -87,7 +87,7 @@ func (b *book) lifecycle(c *command) error {
 	}
 	if pub := b.e.opts.Publisher; pub != nil {
 		s := b.snap.Load()
-		pub.Publish(Event{Type: EventStatus, MarketID: b.id, Seq: s.Market.Seq, Status: status, Prices: s.Prices, Shares: s.Market.Q, At: c.at})
+		pub.Publish(Event{Type: EventStatus, MarketID: b.id, Seq: s.Market.Seq, Status: status, Prices: s.Prices, Shares: s.Market.Q, At: b.e.opts.Clock().UTC()})
 	}
 	return nil
 }

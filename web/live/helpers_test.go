@@ -38,26 +38,41 @@ func newFakeMarkets(ids ...int64) *fakeMarkets {
 	return f
 }
 
-// SnapshotJSON reads the seq first and then takes its time, as a database
-// read would: events published meanwhile are newer than the snapshot.
+// SnapshotJSON takes its time before and after reading the seq, as a
+// database read would: events published before the read are in the snapshot
+// (and must not be sent again), those published after it are not (and must
+// be sent).
 func (f *fakeMarkets) SnapshotJSON(ctx context.Context, id int64) (json.RawMessage, int64, error) {
+	if err := f.pause(ctx); err != nil {
+		return nil, 0, err
+	}
 	f.mu.Lock()
 	seq, ok := f.seq[id]
-	delay := f.maxDelay
 	f.mu.Unlock()
 	if !ok {
 		return nil, 0, levee.Errorf(levee.ENOTFOUND, "market %d not found", id)
 	}
-	if delay > 0 {
-		t := time.NewTimer(rand.N(delay))
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return nil, 0, ctx.Err()
-		}
+	if err := f.pause(ctx); err != nil {
+		return nil, 0, err
 	}
 	return fmt.Appendf(nil, `{"type":"snapshot","market":"%d","seq":%d}`, id, seq), seq, nil
+}
+
+func (f *fakeMarkets) pause(ctx context.Context) error {
+	f.mu.Lock()
+	delay := f.maxDelay
+	f.mu.Unlock()
+	if delay <= 0 {
+		return nil
+	}
+	t := time.NewTimer(rand.N(delay))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (f *fakeMarkets) current(id int64) int64 {
@@ -137,25 +152,16 @@ func MustServe(t testing.TB, opts Options, small bool, ids ...int64) *testServer
 func (ts *testServer) trade(id int64) int64             { return ts.markets.trade(ts.hub, id) }
 func (ts *testServer) state(typ string, id int64) int64 { return ts.markets.state(ts.hub, typ, id) }
 
-// dial connects a client; small shrinks its receive buffer.
-func (ts *testServer) dial(small bool) (*websocket.Conn, error) {
+// dial connects a client.
+func (ts *testServer) dial() (*websocket.Conn, error) {
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
-	if small {
-		d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			if tc, ok := c.(*net.TCPConn); ok {
-				tc.SetReadBuffer(4 << 10)
-			}
-			return c, err
-		}
-	}
 	c, _, err := d.Dial(ts.url, nil)
 	return c, err
 }
 
 func (ts *testServer) MustDial(t testing.TB) *websocket.Conn {
 	t.Helper()
-	c, err := ts.dial(false)
+	c, err := ts.dial()
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}

@@ -3,6 +3,7 @@ package live
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -87,7 +88,7 @@ func TestResubscribeSendsFreshSnapshot(t *testing.T) {
 func TestSubscribeConcurrentWithPublish(t *testing.T) {
 	ts := MustServe(t, Options{SendBuffer: 1 << 15}, false, 1)
 	ts.markets.maxDelay = 2 * time.Millisecond
-	const clients = 16
+	const clients = 12
 
 	stop := make(chan struct{})
 	final := make(chan int64, 1)
@@ -114,8 +115,8 @@ func TestSubscribeConcurrentWithPublish(t *testing.T) {
 	errs := make(chan error, clients)
 	for i := range clients {
 		go func() {
-			// Stagger: client i joins once the market has traded i*100 times.
-			for ts.markets.current(1) < int64(i*100) {
+			// Stagger: client i joins once the market has traded i*60 times.
+			for ts.markets.current(1) < int64(i*60) {
 				time.Sleep(time.Millisecond)
 			}
 			errs <- followMarket(ts, &subscribed)
@@ -123,7 +124,7 @@ func TestSubscribeConcurrentWithPublish(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, "all clients subscribed", func() bool { return subscribed.Load() == clients })
 	mark := ts.markets.current(1)
-	waitFor(t, 20*time.Second, "more trades", func() bool { return ts.markets.current(1) >= mark+500 })
+	waitFor(t, 20*time.Second, "more trades", func() bool { return ts.markets.current(1) >= mark+300 })
 	close(stop)
 	n := <-final
 	ts.state("status", 1) // tells the clients the run is over
@@ -142,7 +143,7 @@ func TestSubscribeConcurrentWithPublish(t *testing.T) {
 // followMarket subscribes to market 1 and checks seq continuity until the
 // status message.
 func followMarket(ts *testServer, subscribed *atomic.Int64) error {
-	c, err := ts.dial(false)
+	c, err := ts.dial()
 	if err != nil {
 		return err
 	}
@@ -311,9 +312,56 @@ func TestCloseSendsGoingAwayWithoutLeaks(t *testing.T) {
 		t.Errorf("after Close stats = %+v", st)
 	}
 	ts.hub.Publish(Event{Type: "trade", MarketID: 1, Seq: 99, Payload: []byte(`{}`)}) // harmless
-	if _, err := ts.dial(false); err == nil {
+	if _, err := ts.dial(); err == nil {
 		t.Error("dial after Close succeeded")
 	}
 	ts.srv.Close()
 	waitFor(t, 5*time.Second, fmt.Sprintf("goroutines back to %d", baseline), func() bool { return runtime.NumGoroutine() <= baseline })
+}
+
+func TestKeepalive(t *testing.T) {
+	ts := MustServe(t, Options{PingInterval: 50 * time.Millisecond, PongWait: 300 * time.Millisecond}, false, 1)
+
+	// A reading client answers pings (gorilla's default pong) and stays.
+	live := ts.MustDial(t)
+	MustSubscribe(t, live, 1)
+	pong := make(chan struct{}, 1)
+	live.SetPongHandler(func(string) error {
+		select {
+		case pong <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	frames := make(chan frame, 16)
+	go func() {
+		for {
+			f, err := readFrame(live, 10*time.Second)
+			if err != nil {
+				close(frames)
+				return
+			}
+			frames <- f
+		}
+	}()
+
+	// A silent client sends no pongs and is dropped after PongWait.
+	silent := ts.MustDial(t)
+	waitFor(t, 5*time.Second, "both clients connected", func() bool { return ts.hub.Stats().Connections == 2 })
+	waitFor(t, 5*time.Second, "the silent client dropped", func() bool { return ts.hub.Stats().Connections == 1 })
+
+	live.WriteControl(websocket.PingMessage, []byte("hi"), time.Now().Add(time.Second))
+	select {
+	case <-pong:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no pong for the client's ping")
+	}
+	ts.trade(1)
+	if f, ok := <-frames; !ok || f.Type != "trade" || f.Seq != 1 {
+		t.Fatalf("live client got %v (open %v), want trade 1", f, ok)
+	}
+	var ne net.Error
+	if _, err := readFrame(silent, 5*time.Second); err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Errorf("silent client read: %v, want the connection closed", err)
+	}
 }
