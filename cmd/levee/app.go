@@ -33,13 +33,14 @@ type Main struct {
 	Ledger   *ledger.Ledger
 	Engine   *engine.Engine
 
-	logger *slog.Logger
-	stdout io.Writer
-	pg     *pgserver.Server
-	ln     net.Listener
-	http   *http.Server
-	failed chan error
-	live   *web.Live
+	logger  *slog.Logger
+	stdout  io.Writer
+	pg      *pgserver.Server
+	ln      net.Listener
+	http    *http.Server
+	failed  chan error
+	live    *web.Live
+	metrics *engineMetrics
 
 	// generatedAdminToken is the admin token made at this start, if any, so
 	// the demo credentials can include it.
@@ -88,7 +89,8 @@ func (m *Main) Open(ctx context.Context) error {
 
 // startEngine starts the market engine; only serve needs it.
 func (m *Main) startEngine(pub engine.Publisher) {
-	m.Engine = engine.New(m.DB, engine.Options{Logger: m.logger, Publisher: pub})
+	m.metrics = newEngineMetrics()
+	m.Engine = engine.New(m.DB, engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe})
 }
 
 // Run opens everything, makes sure the admin can sign in, seeds the demo city
@@ -120,6 +122,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Ready:    m.ready,
 		Logger:   m.logger,
 	})
+	m.metrics.register(srv.Registry(), m.live)
 	ln, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)

@@ -176,7 +176,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	mb, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !bytes.Contains(mb, []byte(`levee_http_requests_total{method="GET",route="/api/v1/me",status="200"}`)) {
+	if !bytes.Contains(mb, []byte(`levee_http_requests_total{method="GET",route="/api/v1/me",status="200"}`)) || !bytes.Contains(mb, []byte("levee_journal_commit_seconds")) {
 		t.Fatalf("metrics lack the /me counter:\n%s", mb)
 	}
 }
