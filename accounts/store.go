@@ -21,7 +21,8 @@ const SessionTTL = 12 * time.Hour
 
 // Service stores accounts and credentials in PostgreSQL.
 type Service struct {
-	db *sqlx.DB
+	db     *sqlx.DB
+	tokens tokenCache
 }
 
 // New returns a Service on db.
@@ -185,13 +186,28 @@ func (r principalRow) principal(via string) *Principal {
 	return &Principal{AccountID: r.AccountID, Name: r.Name, Kind: r.Kind, Roles: r.Roles, DistrictID: r.DistrictID.Int64, Via: via, CSRFToken: r.CSRF}
 }
 
-// Authenticate resolves a bearer token. Errors: EUNAUTHORIZED.
+// Authenticate resolves a bearer token. Answers are cached for a few
+// seconds (tokenCacheTTL): every API call authenticates, and a database
+// round trip per order would cost more than pricing it. Revoking a token
+// here clears the cache at once. Errors: EUNAUTHORIZED.
 func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, error) {
+	hash := HashToken(token)
+	if p, ok := s.tokens.get(hash); ok {
+		return p, nil
+	}
+	p, err := s.authenticate(ctx, hash)
+	if err == nil {
+		s.tokens.put(hash, p)
+	}
+	return p, err
+}
+
+func (s *Service) authenticate(ctx context.Context, hash []byte) (*Principal, error) {
 	var r principalRow
 	err := s.db.GetContext(ctx, &r, `
 		SELECT a.id, a.name, a.kind, a.roles, a.district_id, '' AS csrf_token
 		FROM api_tokens t JOIN accounts a ON a.id = t.account_id
-		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT a.disabled`, HashToken(token))
+		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT a.disabled`, hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, levee.Errorf(levee.EUNAUTHORIZED, "invalid or revoked token")
 	} else if err != nil {
@@ -302,6 +318,7 @@ func (s *Service) RevokeToken(ctx context.Context, accountID, tokenID int64) err
 	if n, _ := res.RowsAffected(); n == 0 {
 		return levee.Errorf(levee.ENOTFOUND, "no active token %d", tokenID)
 	}
+	s.tokens.clear()
 	return nil
 }
 

@@ -540,3 +540,23 @@ func TestClosedMarketRefusesOrders(t *testing.T) {
 		t.Fatalf("close twice: %v", err)
 	}
 }
+
+func TestMarketPastItsCloseTimeIsClosed(t *testing.T) {
+	ctx := context.Background()
+	f := MustFixture(t)
+	alice := f.MustAccount("alice", levee.Units(1000))
+	m := f.MustMarket(levee.Units(100), "yes", "no")
+	f.db.MustExec(`UPDATE markets SET closes_at = now() - interval '1 second' WHERE id = $1`, m.ID)
+	f.restart()
+	if _, err := f.e.Submit(ctx, alice, m.ID, buy(0, "1"), ""); levee.ErrorCode(err) != levee.ECONFLICT {
+		t.Fatalf("order after closing time: %v", err)
+	}
+	open, _ := f.e.List(ctx, engine.Filter{Status: "open"})
+	closed, _ := f.e.List(ctx, engine.Filter{Status: "closed"})
+	if len(open) != 0 || len(closed) != 1 {
+		t.Fatalf("listed %d open and %d closed", len(open), len(closed))
+	}
+	if err := f.e.Resolve(ctx, m.ID, 1); err != nil {
+		t.Fatalf("resolve after closing time: %v", err)
+	}
+}

@@ -43,7 +43,9 @@ func listMarkets(ctx context.Context, db *sqlx.DB, f Filter) ([]Market, error) {
 	ms := []Market{}
 	err := db.SelectContext(ctx, &ms, `SELECT `+marketColumns+`
 		FROM markets m LEFT JOIN districts d ON d.id = m.district_id
-		WHERE ($1 = '' OR m.status = $1) AND ($2 = '' OR d.name = $2) AND ($3 = 0 OR m.id < $3)
+		WHERE ($1 = '' OR m.status = $1 AND NOT ($1 = 'open' AND m.closes_at <= now())
+			OR $1 = 'closed' AND m.status = 'open' AND m.closes_at <= now())
+		  AND ($2 = '' OR d.name = $2) AND ($3 = 0 OR m.id < $3)
 		ORDER BY m.id DESC LIMIT $4`, f.Status, f.District, f.AfterID, f.Limit)
 	if err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("list markets: %w", err))
