@@ -7,10 +7,19 @@ ADDR ?= 127.0.0.1:8080
 TEST_TIMEOUT ?= 9m
 TESTFLAGS ?= -race
 
-.PHONY: run test build postgres bench vet fmt clean
+.PHONY: run test build assets postgres chromium bench fuzz vet fmt clean
 
-build:
+build: assets
 	$(GO) build -o $(BIN) ./cmd/levee
+
+# assets fetches the pinned browser libraries (uPlot, web/package-lock.json)
+# into web/assets/vendor/, which is git-ignored and embedded when present.
+assets: web/assets/vendor/uPlot.iife.min.js web/assets/vendor/uPlot.min.css
+
+web/assets/vendor/uPlot.iife.min.js web/assets/vendor/uPlot.min.css &: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	mkdir -p web/assets/vendor
+	cp web/node_modules/uplot/dist/uPlot.iife.min.js web/node_modules/uplot/dist/uPlot.min.css web/assets/vendor/
 
 # postgres makes sure the PostgreSQL server binaries are on this machine.
 postgres:
@@ -24,14 +33,46 @@ postgres:
 		echo "PostgreSQL is not installed. Run: sudo apt-get install -y postgresql"; exit 1; \
 	fi
 
+# chromium makes sure Debian's Chromium is here for the browser test
+# (cmd/levee/ui_test.go).
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then \
+		: ; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Chromium (apt-get install -y chromium)..."; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null || \
+		{ apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null; }; \
+	else \
+		echo "Chromium is not installed. Run: sudo apt-get install -y chromium"; exit 1; \
+	fi
+
 # run starts Levee with its private PostgreSQL in $(DATA)/pg, seeds the demo
 # city on first run and prints a sign-in per role.
 run: postgres build
 	./$(BIN) serve --addr $(ADDR) --data $(DATA) --demo
 
 # test runs every test against one private PostgreSQL for the whole run.
-test: postgres build
+test: postgres chromium build
 	./$(BIN) with-db --data $(DATA) -- $(GO) test $(TESTFLAGS) -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory fuzz
+
+# fuzz runs every fuzz target of outside input for a short, bounded time;
+# `make fuzz FUZZTIME=10m` for a long run. New failures are saved under the
+# package's testdata/fuzz and then replayed by every `go test`.
+FUZZTIME ?= 5s
+FUZZ_TARGETS := .:FuzzParseMicros ./market:FuzzQuote ./web:FuzzOrderBody ./web/live:FuzzParseRequest
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
+# bench runs every benchmark side by side in one run (a private durable
+# PostgreSQL loaded with a million trades; 5-10 minutes) and rewrites
+# bench/RESULTS.md. `make bench BENCHFLAGS=-quick` for a smoke test.
+bench: postgres build
+	$(GO) run ./bench/cmd/levee-bench -out bench/RESULTS.md $(BENCHFLAGS)
 
 vet:
 	$(GO) vet ./...

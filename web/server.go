@@ -144,3 +144,16 @@ func (s *Server) routes() {
 	admin.GET("/audit", s.audit)
 	admin.POST("/treasury/issue", s.issueToTreasury)
 }
+
+// Route is one registered method and path.
+type Route struct{ Method, Path string }
+
+// Routes lists every registered route, so tests can check that each one has
+// a declared access rule.
+func (s *Server) Routes() []Route {
+	var rs []Route
+	for _, r := range s.echo.Routes() {
+		rs = append(rs, Route{Method: r.Method, Path: r.Path})
+	}
+	return rs
+}

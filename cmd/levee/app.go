@@ -41,6 +41,7 @@ type Main struct {
 	failed  chan error
 	live    *web.Live
 	metrics *engineMetrics
+	web     *web.Server
 
 	// generatedAdminToken is the admin token made at this start, if any, so
 	// the demo credentials can include it.
@@ -123,6 +124,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Logger:   m.logger,
 	})
 	m.metrics.register(srv.Registry(), m.live)
+	m.web = srv
 	ln, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
@@ -137,14 +139,15 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
 	}
+	hs, pg := m.http, m.pg // Close clears the fields; the goroutines keep their own
 	go func() {
-		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.fail(fmt.Errorf("http server: %w", err))
 		}
 	}()
-	if m.pg != nil {
+	if pg != nil {
 		go func() {
-			<-m.pg.Done()
+			<-pg.Done()
 			m.fail(errors.New("the private PostgreSQL server exited"))
 		}()
 	}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// access says who may call a route.
+type access int
+
+const (
+	public access = iota
+	signedIn
+	residentOnly
+	treasurerOnly
+	adminOnly
+)
+
+// routeAccess declares the access rule of every route. A route missing here
+// fails TestAuthorizationMatrix, so a new endpoint cannot ship without one.
+var routeAccess = map[string]access{
+	"GET /healthz":                                 public,
+	"GET /readyz":                                  public,
+	"GET /metrics":                                 public,
+	"POST /api/v1/session":                         public,
+	"DELETE /api/v1/session":                       public,
+	"GET /api/v1/districts":                        public,
+	"GET /api/v1/ledger/entries":                   public,
+	"GET /api/v1/ledger/verify":                    public,
+	"GET /api/v1/markets":                          public,
+	"GET /api/v1/markets/:id":                      public,
+	"GET /api/v1/markets/:id/quote":                public,
+	"GET /api/v1/markets/:id/trades":               public,
+	"GET /api/v1/markets/:id/history":              public,
+	"GET /api/v1/ws":                               public,
+	"GET /api/v1/me":                               signedIn,
+	"GET /api/v1/me/tokens":                        signedIn,
+	"POST /api/v1/me/tokens":                       signedIn,
+	"DELETE /api/v1/me/tokens/:id":                 signedIn,
+	"GET /api/v1/me/positions":                     signedIn,
+	"POST /api/v1/markets/:id/orders":              residentOnly,
+	"POST /api/v1/markets":                         treasurerOnly,
+	"POST /api/v1/markets/:id/close":               treasurerOnly,
+	"POST /api/v1/markets/:id/resolve":             treasurerOnly,
+	"POST /api/v1/markets/:id/void":                treasurerOnly,
+	"POST /api/v1/admin/districts":                 adminOnly,
+	"POST /api/v1/admin/accounts":                  adminOnly,
+	"POST /api/v1/admin/organisations/:id/members": adminOnly,
+	"GET /api/v1/admin/audit":                      adminOnly,
+	"POST /api/v1/admin/treasury/issue":            adminOnly,
+	"GET /":                                        public,
+	"GET /markets":                                 public,
+	"GET /markets/:id":                             public,
+	"GET /signin":                                  public,
+	"POST /signout":                                public,
+	"GET /portfolio":                               signedIn,
+	"GET /api/v1/session":                          signedIn,
+	"GET /markets/new":                             treasurerOnly,
+}
+
+func allowed(a access, role string) bool {
+	switch a {
+	case public:
+		return true
+	case signedIn:
+		return role != "anonymous"
+	case residentOnly:
+		return role == "resident" || role == "steward" // the demo steward is also a resident
+	case treasurerOnly:
+		return role == "treasurer"
+	case adminOnly:
+		return role == "admin"
+	}
+	return false
+}
+
+// TestAuthorizationMatrix calls every route as every role and checks that
+// exactly the allowed callers get past authentication and authorization.
+func TestAuthorizationMatrix(t *testing.T) {
+	m, _ := MustRunMain(t)
+	admin := newClient(t, m, testAdminToken)
+	admin.do("POST", "/api/v1/admin/districts", `{"name":"north"}`)
+	admin.do("POST", "/api/v1/admin/treasury/issue", `{"amount":"100000"}`)
+	tokens := map[string]string{"anonymous": "", "admin": testAdminToken}
+	for role, body := range map[string]string{
+		"resident":   `{"name":"alice","roles":["resident"],"district":"north","credit":"100"}`,
+		"contractor": `{"name":"dykeworks","roles":["contractor"]}`,
+		"treasurer":  `{"name":"tess","roles":["treasurer"]}`,
+		"steward":    `{"name":"sam","roles":["steward","resident"],"district":"north"}`,
+	} {
+		st, a := admin.do("POST", "/api/v1/admin/accounts", body)
+		if st != 201 {
+			t.Fatalf("%s: %d %v", role, st, a)
+		}
+		tokens[role] = a["token"].(string)
+	}
+	closes := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	_, mk := newClient(t, m, tokens["treasurer"]).do("POST", "/api/v1/markets", `{"question":"q?","outcomes":["y","n"],"liquidity":"10","closes_at":"`+closes+`"}`)
+	marketID := mk["id"].(string)
+
+	seen := map[string]bool{}
+	for _, r := range m.web.Routes() {
+		key := r.Method + " " + r.Path
+		if seen[key] || strings.HasPrefix(r.Path, "/assets") || r.Method == "echo_route_not_found" {
+			continue
+		}
+		seen[key] = true
+		rule, ok := routeAccess[key]
+		if !ok {
+			t.Errorf("route %s has no declared access rule in routeAccess", key)
+			continue
+		}
+		path := strings.ReplaceAll(r.Path, ":id", marketID)
+		if strings.HasPrefix(r.Path, "/api/v1/me/tokens/") {
+			path = strings.ReplaceAll(r.Path, ":id", "999999") // not someone's real token
+		}
+		for role, token := range tokens {
+			c := newClient(t, m, token)
+			body := ""
+			if r.Method == http.MethodPost {
+				body = `{}`
+			}
+			st, resp := c.do(r.Method, path, body)
+			denied := st == http.StatusUnauthorized || st == http.StatusForbidden
+			if st >= 500 {
+				t.Errorf("%s as %s: %d %v", key, role, st, resp)
+			}
+			if allowed(rule, role) == denied && !(key == "POST /api/v1/session" && st == 401) {
+				t.Errorf("%s as %s: status %d (allowed=%v) %v", key, role, st, allowed(rule, role), resp)
+			}
+		}
+	}
+	for key := range routeAccess {
+		if !seen[key] {
+			t.Errorf("routeAccess lists %s, which is not a route", key)
+		}
+	}
+}
