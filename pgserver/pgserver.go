@@ -285,6 +285,20 @@ func credential() (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
+// Reachable reports whether a cluster in dir can be run: always when we are
+// not root; as root, when the postgres user can pass through every ancestor
+// of dir (the data directory itself is made passable by Start).
+func Reachable(dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	return reachable(filepath.Dir(abs))
+}
+
 // reachable checks that every ancestor of dir lets other users pass, so that
 // the postgres user can reach a cluster created by root.
 func reachable(dir string) error {

@@ -23,8 +23,20 @@ func withDB(ctx context.Context, cfg Config, logger *slog.Logger, args []string)
 	}
 	url := cfg.DatabaseURL
 	if url == "" {
+		dir := filepath.Join(cfg.DataDir, "test-pg")
+		if err := pgserver.Reachable(dir); err != nil {
+			// A checkout under a private home directory: the test server's
+			// data is throwaway, so put it where the postgres user can go.
+			tmp, err := os.MkdirTemp("", "levee-test-")
+			if err != nil {
+				return 1, err
+			}
+			os.Chmod(tmp, 0o711)
+			defer os.RemoveAll(tmp)
+			dir = filepath.Join(tmp, "pg")
+		}
 		srv, err := pgserver.Start(ctx, pgserver.Options{
-			Dir: filepath.Join(cfg.DataDir, "test-pg"), MaxConnections: 400, Logger: logger,
+			Dir: dir, MaxConnections: 400, Logger: logger,
 		})
 		if err != nil {
 			return 1, err
