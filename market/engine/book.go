@@ -60,6 +60,7 @@ type book struct {
 	positions map[int64][]levee.Micros // account -> shares per outcome, loaded on first use
 	broken    bool                     // the last commit failed and the reload did too
 	pending   []pending
+	replays   map[string]*Trade // stored trades of keyed orders in the current batch
 }
 
 type pending struct {
@@ -120,6 +121,11 @@ func (b *book) process(cmds []*command) {
 	for _, c := range cmds {
 		switch c.kind {
 		case cmdOrder:
+			if t := b.replays[replayKey(c.account, c.key)]; c.key != "" && t != nil {
+				r, err := sameOrder(resultOf(t), nil, b.id, c.order)
+				c.reply <- reply{res: r, err: err}
+				continue
+			}
 			b.price(c)
 		default:
 			b.flush()
@@ -130,9 +136,11 @@ func (b *book) process(cmds []*command) {
 }
 
 // preload fetches, in one query each, the positions and wallets of traders
-// this market has not seen yet.
+// this market has not seen yet, and the stored results of keyed orders that
+// are retries.
 func (b *book) preload(cmds []*command) error {
-	var accounts, unknown []int64
+	var accounts, unknown, keyAccounts []int64
+	var keys []string
 	for _, c := range cmds {
 		if c.kind != cmdOrder {
 			continue
@@ -141,12 +149,28 @@ func (b *book) preload(cmds []*command) error {
 		if _, ok := b.positions[c.account]; !ok {
 			unknown = append(unknown, c.account)
 		}
+		if c.key != "" {
+			keyAccounts, keys = append(keyAccounts, c.account), append(keys, c.key)
+		}
 	}
 	if len(accounts) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.e.opts.DBTimeout)
 	defer cancel()
+	clear(b.replays)
+	if len(keys) > 0 {
+		ts, err := tradesByKeys(ctx, b.e.db, keyAccounts, keys)
+		if err != nil {
+			return err
+		}
+		if b.replays == nil {
+			b.replays = map[string]*Trade{}
+		}
+		for i := range ts {
+			b.replays[replayKey(ts[i].AccountID, *ts[i].Key)] = &ts[i]
+		}
+	}
 	if len(unknown) > 0 {
 		ps, err := loadPositions(ctx, b.e.db, b.id, unknown, len(b.m.Outcomes))
 		if err != nil {
@@ -287,3 +311,5 @@ func (b *book) publish(ps []pending) {
 	s := b.snap.Load()
 	pub.Publish(Event{Type: EventQuote, MarketID: b.id, Seq: s.Market.Seq, Prices: s.Prices, Shares: s.Market.Q, At: committed})
 }
+
+func replayKey(account int64, key string) string { return itoa(account) + "/" + key }

@@ -192,7 +192,9 @@ type flight struct {
 
 // Submit executes an order for account and returns it once it is durable.
 // A non-empty key makes retries safe: an order with the same key returns the
-// original result instead of trading again.
+// original result instead of trading again. Concurrent retries wait here for
+// the first; the market's goroutine looks up keys already in the database,
+// one query per batch.
 // Errors: EINVALID (a field), ENOTFOUND, ECONFLICT (closed market,
 // insufficient cash or shares, guard or key reused), EUNAVAILABLE.
 func (e *Engine) Submit(ctx context.Context, account, marketID int64, o market.Order, key string) (Result, error) {
@@ -220,15 +222,6 @@ func (e *Engine) Submit(ctx context.Context, account, marketID int64, o market.O
 		e.inflight.Delete(fk)
 		close(f.done)
 	}()
-	t, err := tradeByKey(ctx, e.db, account, key)
-	if err != nil {
-		f.err = err
-		return Result{}, err
-	}
-	if t != nil {
-		f.res = resultOf(t)
-		return sameOrder(f.res, nil, marketID, o)
-	}
 	f.res, f.err = e.send(ctx, marketID, &command{kind: cmdOrder, account: account, order: o, key: key})
 	return f.res, f.err
 }

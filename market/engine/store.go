@@ -78,20 +78,19 @@ func loadPositions(ctx context.Context, q sqlx.QueryerContext, marketID int64, a
 	return out, nil
 }
 
-// tradeByKey finds an account's earlier order with the same idempotency key.
-func tradeByKey(ctx context.Context, db *sqlx.DB, account int64, key string) (*Trade, error) {
-	var t Trade
-	err := db.GetContext(ctx, &t, `SELECT market_id, seq, account_id, outcome, side, shares, amount, prices, at, idempotency_key
-		FROM trades WHERE account_id = $1 AND idempotency_key = $2`, account, key)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	} else if err != nil {
-		return nil, pgtx.Unavailable(fmt.Errorf("find order by key: %w", err))
+// tradesByKeys finds the stored trades of (account, idempotency key) pairs.
+func tradesByKeys(ctx context.Context, q sqlx.QueryerContext, accounts []int64, keys []string) ([]Trade, error) {
+	var ts []Trade
+	err := sqlx.SelectContext(ctx, q, &ts, `SELECT t.market_id, t.seq, t.account_id, t.outcome, t.side, t.shares, t.amount, t.prices, t.at, t.idempotency_key
+		FROM unnest($1::bigint[], $2::text[]) AS k (account_id, idempotency_key)
+		JOIN trades t ON t.account_id = k.account_id AND t.idempotency_key = k.idempotency_key`, pq.Array(accounts), pq.Array(keys))
+	if err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("find orders by key: %w", err))
 	}
-	return &t, nil
+	return ts, nil
 }
 
-// TradePage lists a market's trades, newest first, before seq (0 = latest).
+// Trades lists a market's trades, newest first, before seq (0 = latest).
 func (e *Engine) Trades(ctx context.Context, marketID, beforeSeq int64, limit int) ([]Trade, error) {
 	ts := []Trade{}
 	err := e.db.SelectContext(ctx, &ts, `SELECT market_id, seq, account_id, outcome, side, shares, amount, prices, at, idempotency_key
