@@ -12,7 +12,14 @@ import (
 // MustCity creates a district, a treasurer and two residents over HTTP.
 func MustCity(t *testing.T, m *Main) (treasurer, alice, bob *client) {
 	t.Helper()
-	admin := newClient(t, m, testAdminToken)
+	return cityAt(t, "http://"+m.Addr())
+}
+
+// cityAt is MustCity for a server at base.
+func cityAt(t *testing.T, base string) (treasurer, alice, bob *client) {
+	t.Helper()
+	jar := func() *http.Client { return &http.Client{} }
+	admin := &client{t: t, base: base, token: testAdminToken, http: jar()}
 	admin.do("POST", "/api/v1/admin/districts", `{"name":"north"}`)
 	if st, _ := admin.do("POST", "/api/v1/admin/treasury/issue", `{"amount":"100000","memo":"opening balance"}`); st != 201 {
 		t.Fatalf("fund treasury: %d", st)
@@ -22,7 +29,7 @@ func MustCity(t *testing.T, m *Main) (treasurer, alice, bob *client) {
 		if st != 201 {
 			t.Fatalf("create account: %d %v", st, a)
 		}
-		return newClient(t, m, a["token"].(string))
+		return &client{t: t, base: base, token: a["token"].(string), http: jar()}
 	}
 	return mk(`{"name":"tess","roles":["treasurer"]}`),
 		mk(`{"name":"alice","roles":["resident"],"district":"north","credit":"1000"}`),
