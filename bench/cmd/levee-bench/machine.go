@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"levee/bench/load"
+)
+
+// Machine describes where the figures were measured.
+type Machine struct {
+	NProc      int
+	GOMAXPROCS int
+	CPUModel   string
+	MemTotal   string
+	Kernel     string
+	GoVersion  string
+	PostgreSQL string
+	Durable    string // the fsync setting of the server measured
+	LoadAvg    string // at the start, for a shared machine
+}
+
+func describeMachine(ctx context.Context, db *sqlx.DB) Machine {
+	m := Machine{NProc: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+				m.MemTotal = strconv.FormatFloat(kb/1024/1024, 'f', 1, 64) + " GiB"
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	m.LoadAvg = loadAvg()
+	if db != nil {
+		db.GetContext(ctx, &m.PostgreSQL, `SELECT version()`)
+		var fsync, sc string
+		db.GetContext(ctx, &fsync, `SHOW fsync`)
+		db.GetContext(ctx, &sc, `SHOW synchronous_commit`)
+		m.Durable = "fsync=" + fsync + ", synchronous_commit=" + sc
+	}
+	return m
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return ""
+}
+
+// cpuSample is CPU time used so far by this process and by the PostgreSQL
+// server (postmaster and its children).
+type cpuSample struct {
+	at       time.Time
+	self, pg time.Duration
+}
+
+func sampleCPU(pgPID int) cpuSample {
+	s := cpuSample{at: time.Now()}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		s.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if pgPID > 0 {
+		s.pg = pgCPU(pgPID)
+	}
+	return s
+}
+
+// cores returns the cores each side used between a and b.
+func cores(a, b cpuSample) (self, pg float64) {
+	wall := b.at.Sub(a.at).Seconds()
+	if wall <= 0 {
+		return 0, 0
+	}
+	return (b.self - a.self).Seconds() / wall, (b.pg - a.pg).Seconds() / wall
+}
+
+// clockTick is USER_HZ, 100 on every Linux we run on.
+const clockTick = 100
+
+func pgCPU(pid int) time.Duration {
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var ticks int64
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		// f[0] state, f[1] ppid, ... f[11] utime, f[12] stime
+		if len(f) < 13 {
+			continue
+		}
+		self, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		ppid, _ := strconv.Atoi(f[1])
+		if self != pid && ppid != pid {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + st
+	}
+	return time.Duration(ticks) * time.Second / clockTick
+}
+
+func sortDurations(d []time.Duration) { slices.Sort(d) }
+
+func pct(sorted []time.Duration, q float64) time.Duration { return load.Percentile(sorted, q) }
+
+// firstLines returns up to n lines of s.
+func firstLines(s string, n int) string {
+	sc := bufio.NewScanner(strings.NewReader(s))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var out []string
+	for sc.Scan() && len(out) < n {
+		out = append(out, sc.Text())
+	}
+	return strings.Join(out, "\n")
+}

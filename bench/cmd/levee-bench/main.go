@@ -1,0 +1,150 @@
+// Command levee-bench measures Levee side by side in one run and writes
+// bench/RESULTS.md: a private, durable PostgreSQL loaded with a million
+// trades through the real engine; restart time; the query plans of the order
+// path; the pricing maths; the engine's book loop in memory; durable orders
+// over the real HTTP API against a naive one-transaction-per-order baseline
+// and the raw commit rate of the same PostgreSQL; and the websocket fan-out.
+//
+//	go run ./bench/cmd/levee-bench -out bench/RESULTS.md      (make bench)
+//	go run ./bench/cmd/levee-bench -quick -out /tmp/r.md      (a smoke test)
+//
+// With -ws-url it is instead the websocket client process that the fan-out
+// measurement starts (10,000 connections need a process of their own).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Config is everything the flags say, read once.
+type Config struct {
+	Out          string
+	History      int
+	Markets      int
+	Traders      int
+	Clients      int
+	StepDuration time.Duration
+	Rates        []float64
+	Quick        bool
+	DatabaseURL  string // use this database instead of a private durable server (tests)
+	GoBench      bool
+	BenchTime    string
+	MemDuration  time.Duration
+	WSClients    int
+	WSEvents     int
+	WSInProcess  bool
+	CPUProfile   string
+	Keep         bool
+	Args         []string // as given, for the report
+
+	// The websocket client process.
+	WSURL    string
+	WSMarket int64
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "levee-bench: %v\n", err)
+		os.Exit(2)
+	}
+	if cfg.WSURL != "" {
+		err = wsClientProcess(ctx, cfg, os.Stdout)
+	} else {
+		err = run(ctx, cfg, os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "levee-bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string, stderr io.Writer) (Config, error) {
+	cfg := Config{Args: args}
+	fs := flag.NewFlagSet("levee-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var rates string
+	fs.StringVar(&cfg.Out, "out", "bench/RESULTS.md", "where to write the report")
+	fs.IntVar(&cfg.History, "history", 1_000_000, "trades loaded through the engine before any measurement")
+	fs.IntVar(&cfg.Markets, "markets", 50, "markets the history is spread over")
+	fs.IntVar(&cfg.Traders, "traders", 2000, "traders in the history")
+	fs.IntVar(&cfg.Clients, "clients", 256, "concurrent HTTP clients per order path, each with its own token")
+	fs.DurationVar(&cfg.StepDuration, "step-duration", 10*time.Second, "length of each HTTP load step")
+	fs.StringVar(&rates, "rates", "2000,5000,10000,20000,40000", "open-loop offered loads (orders/s), comma-separated")
+	fs.BoolVar(&cfg.Quick, "quick", false, "small everything: a smoke test of the harness")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "use this (migrated or empty) database instead of starting a private durable PostgreSQL")
+	fs.BoolVar(&cfg.GoBench, "go-bench", true, "run the market package's Go benchmarks")
+	fs.StringVar(&cfg.BenchTime, "benchtime", "1s", "-benchtime for the market package's Go benchmarks")
+	fs.DurationVar(&cfg.MemDuration, "mem-duration", 3*time.Second, "length of each in-memory book loop run")
+	fs.IntVar(&cfg.WSClients, "ws-clients", 10_000, "websocket subscribers of one market (0 skips the fan-out)")
+	fs.IntVar(&cfg.WSEvents, "ws-events", 50, "trades published during the fan-out measurement")
+	fs.BoolVar(&cfg.WSInProcess, "ws-inprocess", false, "run the websocket clients in this process (default: a second process when above 1000)")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "where to keep the CPU profile of the durable closed-loop step (default: beside -out)")
+	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary directory (database, logs)")
+	fs.StringVar(&cfg.WSURL, "ws-url", "", "internal: run as the websocket client process against this URL")
+	fs.Int64Var(&cfg.WSMarket, "ws-market", 0, "internal: the market the client process subscribes to")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if cfg.Quick {
+		quick := map[string]func(){
+			"history":       func() { cfg.History = 2000 },
+			"markets":       func() { cfg.Markets = 4 },
+			"traders":       func() { cfg.Traders = 40 },
+			"clients":       func() { cfg.Clients = 8 },
+			"step-duration": func() { cfg.StepDuration = time.Second },
+			"rates":         func() { rates = "100,300" },
+			"benchtime":     func() { cfg.BenchTime = "2000x" },
+			"mem-duration":  func() { cfg.MemDuration = 200 * time.Millisecond },
+			"ws-clients":    func() { cfg.WSClients = 200 },
+			"ws-events":     func() { cfg.WSEvents = 10 },
+		}
+		for name, apply := range quick {
+			if !set[name] {
+				apply()
+			}
+		}
+	}
+	for _, f := range strings.Split(rates, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		r, err := strconv.ParseFloat(f, 64)
+		if err != nil || r <= 0 {
+			return cfg, fmt.Errorf("-rates: %q is not a positive number", f)
+		}
+		cfg.Rates = append(cfg.Rates, r)
+	}
+	switch {
+	case cfg.History < 0:
+		return cfg, errors.New("-history must not be negative")
+	case cfg.Markets < 2:
+		return cfg, errors.New("-markets must be at least 2 (one hot market for the engine, one for the naive path)")
+	case cfg.Clients < 1:
+		return cfg, errors.New("-clients must be at least 1")
+	case cfg.Traders < 1:
+		return cfg, errors.New("-traders must be at least 1")
+	case cfg.StepDuration <= 0:
+		return cfg, errors.New("-step-duration must be positive")
+	case cfg.WSURL != "" && cfg.WSMarket <= 0:
+		return cfg, errors.New("-ws-url needs -ws-market")
+	}
+	return cfg, nil
+}

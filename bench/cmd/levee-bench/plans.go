@@ -1,0 +1,340 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"levee/accounts"
+)
+
+// Plan is EXPLAIN (ANALYZE, BUFFERS) of one query of the order path.
+type Plan struct {
+	Name     string
+	Source   string // where the query lives
+	SQL      string
+	Note     string
+	Text     string   // the plan
+	SeqScans []string // "Seq Scan on t" lines on tables of at least largeTable rows
+	Stale    bool     // the query text was not found in Source: the copy here may be out of date
+	Err      string
+}
+
+// largeTable is the row count from which a sequential scan is flagged: the
+// tables the order path reads grow with trades or with accounts, so a scan
+// that is cheap on a benchmark's 2,000 accounts is not on a city's 200,000.
+const largeTable = 1_000
+
+// planBatch is the number of rows in the journal and ledger statements
+// explained: a typical group commit under load.
+const planBatch = 256
+
+// query is one statement to explain, with its arguments.
+type query struct {
+	name, source, sql, note string
+	write                   bool // run inside a transaction that is rolled back
+	args                    []any
+	fragment                string // a piece of sql that must appear in source
+}
+
+// explainOrderPath explains every statement an order goes through, with
+// realistic arguments taken from the seeded database. The SQL is copied from
+// the packages that own it (they do not export it); each is checked against
+// its source file so that a copy gone stale is flagged, not trusted.
+func (e *env) explainOrderPath(ctx context.Context, root string) ([]Plan, error) {
+	qs, err := e.orderPathQueries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var plans []Plan
+	for _, q := range qs {
+		p := Plan{Name: q.name, Source: q.source, SQL: strings.TrimSpace(dedent(q.sql)), Note: q.note}
+		p.Stale = !sourceHas(root, q.source, q.fragment)
+		text, err := explain(ctx, e.db, q)
+		if err != nil {
+			p.Err = err.Error()
+		}
+		p.Text = text
+		p.SeqScans = e.largeSeqScans(ctx, text)
+		plans = append(plans, p)
+	}
+	return plans, nil
+}
+
+func explain(ctx context.Context, db *sqlx.DB, q query) (string, error) {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback() // writes are measured, never kept
+	var lines []string
+	if err := tx.SelectContext(ctx, &lines, `EXPLAIN (ANALYZE, BUFFERS) `+q.sql, q.args...); err != nil {
+		return "", err
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+var seqScanRE = regexp.MustCompile(`Seq Scan on (\w+)`)
+
+func (e *env) largeSeqScans(ctx context.Context, plan string) []string {
+	var out []string
+	for _, m := range seqScanRE.FindAllStringSubmatch(plan, -1) {
+		var rows float64
+		if err := e.db.GetContext(ctx, &rows, `SELECT reltuples FROM pg_class WHERE relname = $1 AND relkind = 'r'`, m[1]); err != nil {
+			continue
+		}
+		if rows >= largeTable {
+			out = append(out, fmt.Sprintf("Seq Scan on %s (~%.0f rows)", m[1], rows))
+		}
+	}
+	return out
+}
+
+func sourceHas(root, file, fragment string) bool {
+	b, err := os.ReadFile(filepath.Join(root, file))
+	if err != nil {
+		return false
+	}
+	return strings.Contains(squash(string(b)), squash(fragment))
+}
+
+var spaceRE = regexp.MustCompile(`\s+`)
+
+func squash(s string) string { return spaceRE.ReplaceAllString(strings.TrimSpace(s), " ") }
+
+func dedent(s string) string {
+	lines := strings.Split(strings.Trim(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimLeft(l, "\t")
+	}
+	return strings.Join(lines, "\n")
+}
+
+const marketColumns = `m.id, m.question, m.outcomes, m.liquidity, m.subsidy, m.q, m.seq, m.volume, m.status,
+	m.resolved_outcome, m.district_id, d.name AS district, m.closes_at, m.created_at`
+
+// orderPathQueries builds the statements with arguments from the database:
+// planBatch traders of the hot market, their cash accounts, an existing
+// idempotency key, and the ledger's head.
+func (e *env) orderPathQueries(ctx context.Context) ([]query, error) {
+	var ids []int64
+	keys := make([]string, 0, planBatch)
+	for _, t := range e.traders {
+		if len(ids) == planBatch {
+			break
+		}
+		ids = append(ids, t.id)
+		keys = append(keys, accounts.CashAccount(t.id))
+	}
+	// A batch's keyed orders: half retries of stored orders, half new keys.
+	var keyed []struct {
+		Account int64  `db:"account_id"`
+		Key     string `db:"idempotency_key"`
+	}
+	if err := e.db.SelectContext(ctx, &keyed, `SELECT account_id, idempotency_key FROM trades WHERE idempotency_key IS NOT NULL LIMIT $1`, planBatch/2); err != nil {
+		return nil, fmt.Errorf("plans: %w", err)
+	}
+	var kAcct []int64
+	var kKey []string
+	for _, k := range keyed {
+		kAcct, kKey = append(kAcct, k.Account), append(kKey, k.Key)
+	}
+	for i := 0; len(kAcct) < len(ids); i++ {
+		kAcct, kKey = append(kAcct, ids[i]), append(kKey, fmt.Sprintf("new-key-%d", i))
+	}
+	var seq int64
+	if err := e.db.GetContext(ctx, &seq, `SELECT seq FROM markets WHERE id = $1`, e.hot); err != nil {
+		return nil, fmt.Errorf("plans: %w", err)
+	}
+	var head int64
+	if err := e.db.GetContext(ctx, &head, `SELECT seq FROM ledger_head`); err != nil {
+		return nil, fmt.Errorf("plans: %w", err)
+	}
+	collateral := "market:" + strconv.FormatInt(e.hot, 10) + ":collateral"
+	now := time.Now().UTC()
+
+	// A batch of planBatch buys on the hot market, one per trader.
+	n := len(ids)
+	var (
+		tMarket, tSeq, tAcct, tOutcome []int64
+		tSide, tShares, tAmount        []string
+		tPrices, tAt                   []string
+		pMarket, pAcct, pOutcome       []int64
+		pShares, pPaid, pRecv          []string
+		sShares, sPaid, sRecv          []string // net sells, below
+	)
+	for i, id := range ids {
+		tMarket, tSeq, tAcct, tOutcome = append(tMarket, e.hot), append(tSeq, seq+int64(i)+1), append(tAcct, id), append(tOutcome, int64(i%2))
+		tSide, tShares, tAmount = append(tSide, "buy"), append(tShares, "1.000000"), append(tAmount, "0.500000")
+		tPrices, tAt = append(tPrices, "{0.500000,0.500000}"), append(tAt, now.Format(time.RFC3339Nano))
+		pMarket, pAcct, pOutcome = append(pMarket, e.hot), append(pAcct, id), append(pOutcome, int64(i%2))
+		pShares, pPaid, pRecv = append(pShares, "1.000000"), append(pPaid, "0.500000"), append(pRecv, "0")
+	}
+	posArgs := func(shares, paid, recv []string) []any {
+		return []any{pq.Array(pMarket), pq.Array(pAcct), pq.Array(pOutcome), pq.Array(shares), pq.Array(paid), pq.Array(recv)}
+	}
+	// Net sells shrink positions that exist: take them from the database.
+	var held []struct {
+		Account int64 `db:"account_id"`
+		Outcome int64 `db:"outcome"`
+	}
+	if err := e.db.SelectContext(ctx, &held, `SELECT account_id, outcome FROM positions
+		WHERE market_id = $1 AND shares >= 0.000001 ORDER BY account_id, outcome LIMIT $2`, e.hot, planBatch); err != nil {
+		return nil, fmt.Errorf("plans: %w", err)
+	}
+	var sMarket, sAcct, sOutcome []int64
+	for _, h := range held {
+		sMarket, sAcct, sOutcome = append(sMarket, e.hot), append(sAcct, h.Account), append(sOutcome, h.Outcome)
+		sShares, sPaid, sRecv = append(sShares, "-0.000001"), append(sPaid, "0"), append(sRecv, "0.000001")
+	}
+	shrinkArgs := []any{pq.Array(sMarket), pq.Array(sAcct), pq.Array(sOutcome), pq.Array(sShares), pq.Array(sPaid), pq.Array(sRecv)}
+	mIDs, mQ, mSeq, mVol := []int64{}, []string{}, []int64{}, []string{}
+	for _, m := range e.markets[:min(8, len(e.markets))] {
+		mIDs, mSeq, mVol = append(mIDs, m.ID), append(mSeq, 1), append(mVol, "0")
+		qs := make([]string, len(m.Outcomes))
+		for i := range qs {
+			qs[i] = "0"
+		}
+		mQ = append(mQ, "{"+strings.Join(qs, ",")+"}")
+	}
+	// The ledger append of the same batch: one entry of two postings per trade.
+	var (
+		lSeq, pSeq, pIdx, pAmt []int64
+		lAt, lKind, lRef, lKey []string
+		lPrev, lHash           [][]byte
+		pAcctKey               []string
+		bKey                   []string
+		bDelta                 []int64
+	)
+	prev := make([]byte, 32)
+	for i := 0; i < n; i++ {
+		s := head + int64(i) + 1
+		h := sha256.Sum256([]byte(strconv.FormatInt(s, 10)))
+		lSeq, lAt, lKind = append(lSeq, s), append(lAt, now.Format(time.RFC3339Nano)), append(lKind, "trade")
+		lRef, lKey = append(lRef, fmt.Sprintf("market:%d/trade:%d", e.hot, seq+int64(i)+1)), append(lKey, "")
+		lPrev, lHash = append(lPrev, prev), append(lHash, h[:])
+		prev = h[:]
+		pSeq, pIdx, pAcctKey, pAmt = append(pSeq, s, s), append(pIdx, 0, 1), append(pAcctKey, keys[i], collateral), append(pAmt, -500000, 500000)
+		bKey, bDelta = append(bKey, keys[i]), append(bDelta, -500000)
+	}
+	bKey, bDelta = append(bKey, collateral), append(bDelta, int64(n)*500000)
+	lockKeys := append(append([]string(nil), keys...), collateral)
+
+	return []query{
+		{name: "authenticate (every API request)", source: "accounts/store.go",
+			sql: `SELECT a.id, a.name, a.kind, a.roles, a.district_id, '' AS csrf_token
+		FROM api_tokens t JOIN accounts a ON a.id = t.account_id
+		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT a.disabled`,
+			fragment: `WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT a.disabled`,
+			args:     []any{accounts.HashToken(e.traders[0].token)}},
+		{name: fmt.Sprintf("tradesByKeys (%d keyed orders in a batch, %d of them retries)", len(kKey), len(keyed)), source: "market/engine/store.go",
+			sql: `SELECT t.market_id, t.seq, t.account_id, t.outcome, t.side, t.shares, t.amount, t.prices, t.at, t.idempotency_key
+		FROM unnest($1::bigint[], $2::text[]) AS k (account_id, idempotency_key)
+		JOIN trades t ON t.account_id = k.account_id AND t.idempotency_key = k.idempotency_key`,
+			fragment: `JOIN trades t ON t.account_id = k.account_id AND t.idempotency_key = k.idempotency_key`,
+			args:     []any{pq.Array(kAcct), pq.Array(kKey)}},
+		{name: "loadMarket (a book's start, and its reload)", source: "market/engine/store.go",
+			sql:      `SELECT ` + marketColumns + ` FROM markets m LEFT JOIN districts d ON d.id = m.district_id WHERE m.id = $1`,
+			fragment: `FROM markets m LEFT JOIN districts d ON d.id = m.district_id WHERE m.id = $1`,
+			args:     []any{e.hot}},
+		{name: fmt.Sprintf("loadPositions (%d traders new to a book)", n), source: "market/engine/store.go",
+			sql:      `SELECT account_id, outcome, shares FROM positions WHERE market_id = $1 AND account_id = ANY($2)`,
+			fragment: `SELECT account_id, outcome, shares FROM positions WHERE market_id = $1 AND account_id = ANY($2)`,
+			args:     []any{e.hot, pq.Array(ids)}},
+		{name: fmt.Sprintf("wallets.ensure (%d wallets not cached)", n), source: "market/engine/wallet.go",
+			sql:      `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`,
+			fragment: `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`,
+			args:     []any{pq.Array(keys)}},
+		{name: fmt.Sprintf("journal: trades (%d rows)", n), source: "market/engine/journal.go", write: true,
+			note: "The journal writes trades with COPY, which EXPLAIN cannot show; this INSERT of the same rows does the same " +
+				"heap, index and foreign-key work.",
+			sql: `INSERT INTO trades (market_id, seq, account_id, outcome, side, shares, amount, prices, at, idempotency_key)
+		SELECT m, s, a, o, sd, sh, am, p::numeric[], t, NULL
+		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::text[], $6::numeric[], $7::numeric[], $8::text[], $9::timestamptz[])
+			AS v(m, s, a, o, sd, sh, am, p, t)`,
+			fragment: `pq.CopyIn("trades", "market_id", "seq", "account_id", "outcome", "side", "shares", "amount", "prices", "at", "idempotency_key")`,
+			args: []any{pq.Array(tMarket), pq.Array(tSeq), pq.Array(tAcct), pq.Array(tOutcome), pq.Array(tSide), pq.Array(tShares),
+				pq.Array(tAmount), pq.Array(tPrices), pq.Array(tAt)}},
+		{name: fmt.Sprintf("journal: positions upsert (%d rows)", n), source: "market/engine/journal.go", write: true,
+			sql: `INSERT INTO positions (market_id, account_id, outcome, shares, paid, received)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::numeric[], $5::numeric[], $6::numeric[])
+		ON CONFLICT (market_id, account_id, outcome) DO UPDATE SET
+			shares = positions.shares + EXCLUDED.shares,
+			paid = positions.paid + EXCLUDED.paid,
+			received = positions.received + EXCLUDED.received`,
+			fragment: `ON CONFLICT (market_id, account_id, outcome) DO UPDATE SET shares = positions.shares + EXCLUDED.shares`,
+			args:     posArgs(pShares, pPaid, pRecv)},
+		{name: fmt.Sprintf("journal: positions of net sells (%d rows)", len(held)), source: "market/engine/journal.go", write: true,
+			sql: `UPDATE positions p SET shares = p.shares + v.shares, paid = p.paid + v.paid, received = p.received + v.received
+		FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::numeric[], $5::numeric[], $6::numeric[])
+			AS v(market_id, account_id, outcome, shares, paid, received)
+		WHERE p.market_id = v.market_id AND p.account_id = v.account_id AND p.outcome = v.outcome`,
+			fragment: `WHERE p.market_id = v.market_id AND p.account_id = v.account_id AND p.outcome = v.outcome`,
+			args:     shrinkArgs},
+		{name: fmt.Sprintf("journal: market rows (%d markets)", len(mIDs)), source: "market/engine/journal.go", write: true,
+			sql: `UPDATE markets m SET q = v.q::numeric[], seq = v.seq, volume = v.volume
+		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::numeric[]) AS v(id, q, seq, volume)
+		WHERE m.id = v.id`,
+			fragment: `UPDATE markets m SET q = v.q::numeric[], seq = v.seq, volume = v.volume`,
+			args:     []any{pq.Array(mIDs), pq.Array(mQ), pq.Array(mSeq), pq.Array(mVol)}},
+		{name: "ledger.PostBatch: head lock", source: "settlement/ledger/post.go", write: true,
+			sql: `SELECT seq, hash FROM ledger_head FOR UPDATE`, fragment: `SELECT seq, hash FROM ledger_head FOR UPDATE`},
+		{name: fmt.Sprintf("ledger.PostBatch: lock accounts (%d)", len(lockKeys)), source: "settlement/ledger/post.go", write: true,
+			sql: `SELECT key, balance, may_go_negative FROM ledger_accounts
+		WHERE key = ANY($1) ORDER BY key FOR UPDATE`,
+			fragment: `WHERE key = ANY($1) ORDER BY key FOR UPDATE`,
+			args:     []any{pq.StringArray(lockKeys)}},
+		{name: fmt.Sprintf("ledger.PostBatch: append %d entries, %d postings, balances, head", n, 2*n), source: "settlement/ledger/post.go", write: true,
+			note: "The journal's transfers carry no idempotency key, so PostBatch's key look-up (entriesByKey) does not run on the order path.",
+			sql: `WITH e AS (
+			INSERT INTO ledger_entries (seq, at, kind, ref, idempotency_key, prev_hash, hash)
+			SELECT seq, at, kind, ref, NULLIF(ikey, ''), prev_hash, hash
+			FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bytea[])
+				AS t (seq, at, kind, ref, ikey, prev_hash, hash)
+		), p AS (
+			INSERT INTO ledger_postings (entry_seq, idx, account, amount)
+			SELECT entry_seq, idx, account, amount * 0.000001
+			FROM unnest($8::bigint[], $9::int[], $10::text[], $11::bigint[]) AS t (entry_seq, idx, account, amount)
+		), b AS (
+			UPDATE ledger_accounts a SET balance = a.balance + d.delta * 0.000001
+			FROM unnest($12::text[], $13::bigint[]) AS d (key, delta)
+			WHERE a.key = d.key
+		)
+		UPDATE ledger_head SET seq = $14, hash = $15`,
+			fragment: `UPDATE ledger_accounts a SET balance = a.balance + d.delta * 0.000001`,
+			args: []any{pq.Int64Array(lSeq), pq.StringArray(lAt), pq.StringArray(lKind), pq.StringArray(lRef), pq.StringArray(lKey),
+				pq.ByteaArray(lPrev), pq.ByteaArray(lHash), pq.Int64Array(pSeq), pq.Int64Array(pIdx), pq.StringArray(pAcctKey),
+				pq.Int64Array(pAmt), pq.StringArray(bKey), pq.Int64Array(bDelta), head + int64(n), prev}},
+		{name: fmt.Sprintf("journal: read back balances (%d)", n), source: "market/engine/journal.go", write: true,
+			sql:      `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`,
+			fragment: `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`,
+			args:     []any{pq.Array(keys)}},
+	}, nil
+}
+
+// moduleRoot finds the directory holding go.mod, from the working directory up.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"levee"
+	"levee/bench/fanout"
+	"levee/market"
+	"levee/web/live"
+)
+
+// FanoutResult is the websocket fan-out measurement, or why it did not run.
+type FanoutResult struct {
+	Ran         bool
+	Why         string // why it could not run
+	URL         string
+	Clients     int
+	Events      int
+	Mode        string
+	PublishSecs float64
+	Summary     fanout.Summary
+	Hub         live.Stats // the hub's counters when the last order was acknowledged
+	ServerCPU   float64    // cores used by this process while the orders were published
+	PGCPU       float64    // and by PostgreSQL
+	Err         string
+}
+
+// wsPace is the rate at which the trades of the fan-out are submitted.
+const wsPace = 10 // orders/s
+
+// measureFanout subscribes cfg.WSClients clients to the hot market through
+// the server's GET /api/v1/ws (in a second process above 1000 clients, so
+// that neither process runs out of file descriptors), submits cfg.WSEvents
+// orders at a steady pace, and collects every client's latencies.
+func (e *env) measureFanout(ctx context.Context, addr string) FanoutResult {
+	res := FanoutResult{URL: "ws://" + addr + "/api/v1/ws", Clients: e.cfg.WSClients, Events: e.cfg.WSEvents}
+	if e.cfg.WSClients <= 0 {
+		res.Why = "disabled (-ws-clients 0)"
+		return res
+	}
+	ok, why, err := fanout.Available(ctx, res.URL)
+	if err != nil {
+		res.Why = "the server could not be reached: " + err.Error()
+		return res
+	}
+	if !ok {
+		res.Why = why + ": the server does not serve the websocket hub"
+		return res
+	}
+	fc := fanout.Config{URL: res.URL, Market: e.hot, Clients: e.cfg.WSClients, Events: e.cfg.WSEvents}
+	timeout := time.Duration(e.cfg.WSEvents/wsPace+30) * time.Second
+	inProcess := e.cfg.WSInProcess || e.cfg.WSClients <= 1000
+	if inProcess {
+		res.Mode = "clients in the server's process"
+		s, err := fanout.Subscribe(ctx, fc)
+		if err != nil {
+			res.Err = err.Error()
+			return res
+		}
+		e.say("fan-out: %d clients subscribed in %s; publishing %d trades", e.cfg.WSClients-s.Failed, s.Subscribe.Round(time.Millisecond), e.cfg.WSEvents)
+		res.PublishSecs, err = e.publishTrades(ctx, &res)
+		res.Summary = s.Collect(timeout)
+		if err != nil {
+			res.Err = err.Error()
+		}
+		res.Ran = res.Summary.Pairs > 0
+		return res
+	}
+
+	res.Mode = "clients in a second process"
+	exe, err := os.Executable()
+	if err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	cmd := exec.CommandContext(ctx, exe, "-ws-url", res.URL, "-ws-market", strconv.FormatInt(e.hot, 10),
+		"-ws-clients", strconv.Itoa(e.cfg.WSClients), "-ws-events", strconv.Itoa(e.cfg.WSEvents))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	if err := cmd.Start(); err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	defer cmd.Wait()
+	br := bufio.NewReader(out)
+	line, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "READY") {
+		res.Err = fmt.Sprintf("client process did not get ready: %q %v", line, err)
+		cmd.Process.Kill()
+		return res
+	}
+	e.say("fan-out: client process %s; publishing %d trades", strings.TrimSpace(line), e.cfg.WSEvents)
+	res.PublishSecs, err = e.publishTrades(ctx, &res)
+	if err != nil {
+		res.Err = err.Error()
+	}
+	b, err := io.ReadAll(br)
+	if err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	if err := json.Unmarshal(b, &res.Summary); err != nil {
+		res.Err = fmt.Sprintf("client process summary: %v: %q", err, firstLines(string(b), 5))
+		return res
+	}
+	res.Ran = res.Summary.Pairs > 0
+	return res
+}
+
+// publishTrades submits cfg.WSEvents orders on the hot market at wsPace and
+// records the CPU the server side used meanwhile.
+func (e *env) publishTrades(ctx context.Context, res *FanoutResult) (float64, error) {
+	c0 := sampleCPU(e.pgPID)
+	defer func() { res.ServerCPU, res.PGCPU = cores(c0, sampleCPU(e.pgPID)) }()
+	tr := e.traders[len(e.traders)-1]
+	start := time.Now()
+	tick := time.NewTicker(time.Second / wsPace)
+	defer tick.Stop()
+	for i := 0; i < e.cfg.WSEvents; i++ {
+		o := market.Order{Outcome: 0, Side: market.Buy, Shares: levee.Units(1)}
+		if i%2 == 1 {
+			o.Side = market.Sell
+		}
+		if _, err := e.eng.Submit(ctx, tr.id, e.hot, o, ""); err != nil {
+			return time.Since(start).Seconds(), fmt.Errorf("fan-out order %d: %w", i, err)
+		}
+		if i == e.cfg.WSEvents-1 {
+			res.Hub = e.live.Stats() // before the clients, having every event, leave
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return time.Since(start).Seconds(), ctx.Err()
+		}
+	}
+	return time.Since(start).Seconds(), nil
+}
+
+// wsClientProcess is the second process: it subscribes the clients, says
+// READY, and prints their summary as JSON once they have every event (or
+// time is up).
+func wsClientProcess(ctx context.Context, cfg Config, stdout io.Writer) error {
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+	s, err := fanout.Subscribe(ctx, fanout.Config{URL: cfg.WSURL, Market: cfg.WSMarket, Clients: cfg.WSClients, Events: cfg.WSEvents})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "READY %d subscribed, %d failed, in %s\n", cfg.WSClients-s.Failed, s.Failed, s.Subscribe.Round(time.Millisecond))
+	sum := s.Collect(time.Duration(cfg.WSEvents/wsPace+30) * time.Second)
+	return json.NewEncoder(stdout).Encode(sum)
+}
