@@ -126,12 +126,17 @@ func (s *Server) listMarkets(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"markets": views})
 }
 
-func (s *Server) getMarket(c echo.Context) error {
+// marketFromPath returns the committed state of the market named in the path.
+func (s *Server) marketFromPath(c echo.Context) (*engine.Snapshot, error) {
 	id, err := pathID(c, "id", "market")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	snap, err := s.deps.Markets.Snapshot(c.Request().Context(), id)
+	return s.deps.Markets.Snapshot(c.Request().Context(), id)
+}
+
+func (s *Server) getMarket(c echo.Context) error {
+	snap, err := s.marketFromPath(c)
 	if err != nil {
 		return err
 	}
@@ -247,7 +252,7 @@ func (s *Server) placeOrder(c echo.Context) error {
 }
 
 func (s *Server) marketTrades(c echo.Context) error {
-	id, err := pathID(c, "id", "market")
+	snap, err := s.marketFromPath(c)
 	if err != nil {
 		return err
 	}
@@ -259,10 +264,7 @@ func (s *Server) marketTrades(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.deps.Markets.Snapshot(c.Request().Context(), id); err != nil {
-		return err
-	}
-	ts, err := s.deps.Markets.Trades(c.Request().Context(), id, before, int(limit))
+	ts, err := s.deps.Markets.Trades(c.Request().Context(), snap.Market.ID, before, int(limit))
 	if err != nil {
 		return err
 	}
@@ -270,14 +272,11 @@ func (s *Server) marketTrades(c echo.Context) error {
 }
 
 func (s *Server) marketHistory(c echo.Context) error {
-	id, err := pathID(c, "id", "market")
+	snap, err := s.marketFromPath(c)
 	if err != nil {
 		return err
 	}
-	snap, err := s.deps.Markets.Snapshot(c.Request().Context(), id)
-	if err != nil {
-		return err
-	}
+	id := snap.Market.ID
 	from, to := snap.Market.CreatedAt, time.Now()
 	if v := c.QueryParam("from"); v != "" {
 		if from, err = time.Parse(time.RFC3339, v); err != nil {
