@@ -112,27 +112,14 @@ type positionDelta struct {
 }
 
 func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micros, error) {
-	tx, err := j.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return nil, pgtx.Unavailable(fmt.Errorf("journal begin: %w", err))
-	}
-	defer tx.Rollback()
-
-	// Trades, by COPY: the fastest way into PostgreSQL.
-	stmt, err := tx.PrepareContext(ctx, pq.CopyIn("trades", "market_id", "seq", "account_id", "outcome", "side", "shares", "amount", "prices", "at", "idempotency_key"))
-	if err != nil {
-		return nil, fmt.Errorf("journal copy trades: %w", err)
-	}
+	var trades tradeArrays
 	deltas := map[positionKey]*positionDelta{}
 	var transfers []ledger.Transfer
 	cashAccounts := map[int64]bool{}
 	for _, b := range bs {
 		for i := range b.trades {
 			t := &b.trades[i]
-			if _, err := stmt.ExecContext(ctx, t.MarketID, t.Seq, t.AccountID, t.Outcome, t.Side, t.Shares, t.Amount, t.Prices, t.At, t.Key); err != nil {
-				stmt.Close()
-				return nil, fmt.Errorf("journal copy trade: %w", err)
-			}
+			trades.add(t)
 			k := positionKey{t.MarketID, t.AccountID, t.Outcome}
 			d := deltas[k]
 			if d == nil {
@@ -140,7 +127,6 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 				deltas[k] = d
 			}
 			cashAccounts[t.AccountID] = true
-			collateral := collateralKey(t.MarketID)
 			if t.Side == "buy" {
 				d.shares += t.Shares
 				d.paid += t.Amount
@@ -157,21 +143,13 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 			}
 			transfers = append(transfers, ledger.Transfer{
 				Kind: "trade", Ref: "market:" + itoa(t.MarketID) + "/trade:" + itoa(t.Seq), At: t.At,
-				Postings: []ledger.Posting{{Account: cashKey(t.AccountID), Amount: -amt}, {Account: collateral, Amount: amt}},
+				Postings: []ledger.Posting{{Account: cashKey(t.AccountID), Amount: -amt}, {Account: collateralKey(t.MarketID), Amount: amt}},
 			})
 		}
 	}
-	if _, err := stmt.ExecContext(ctx); err != nil {
-		stmt.Close()
-		return nil, fmt.Errorf("journal copy trades: %w", err)
-	}
-	if err := stmt.Close(); err != nil {
-		return nil, fmt.Errorf("journal copy trades: %w", err)
-	}
-
-	// Positions. PostgreSQL checks shares >= 0 on the row an upsert would
-	// insert before it finds the conflict, so net sells (negative deltas,
-	// always on an existing position) go through an UPDATE instead.
+	// PostgreSQL checks shares >= 0 on the row an upsert would insert before
+	// it finds the conflict, so net sells (negative deltas, always on an
+	// existing position) go through an UPDATE instead.
 	var grow, shrink positionArrays
 	for k, d := range deltas {
 		if d.shares >= 0 {
@@ -180,39 +158,26 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 			shrink.add(k, d)
 		}
 	}
-	if len(grow.markets) > 0 {
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO positions (market_id, account_id, outcome, shares, paid, received)
-			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::numeric[], $5::numeric[], $6::numeric[])
-			ON CONFLICT (market_id, account_id, outcome) DO UPDATE SET
-				shares = positions.shares + EXCLUDED.shares,
-				paid = positions.paid + EXCLUDED.paid,
-				received = positions.received + EXCLUDED.received`, grow.args()...); err != nil {
-			return nil, fmt.Errorf("journal positions: %w", err)
-		}
-	}
-	if len(shrink.markets) > 0 {
-		if _, err := tx.ExecContext(ctx, `
-			UPDATE positions p SET shares = p.shares + v.shares, paid = p.paid + v.paid, received = p.received + v.received
-			FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::numeric[], $5::numeric[], $6::numeric[])
-				AS v(market_id, account_id, outcome, shares, paid, received)
-			WHERE p.market_id = v.market_id AND p.account_id = v.account_id AND p.outcome = v.outcome`, shrink.args()...); err != nil {
-			return nil, fmt.Errorf("journal positions: %w", err)
-		}
-	}
-
-	// Market state: the row a restart loads.
 	ids, qs, seqs, vols := make([]int64, len(bs)), make([]string, len(bs)), make([]int64, len(bs)), make([]string, len(bs))
 	for i, b := range bs {
 		v, _ := b.q.Value()
 		ids[i], qs[i], seqs[i], vols[i] = b.marketID, v.(string), b.seq, b.volume.String()
 	}
-	if _, err := tx.ExecContext(ctx, `
-		UPDATE markets m SET q = v.q::numeric[], seq = v.seq, volume = v.volume
-		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::numeric[]) AS v(id, q, seq, volume)
-		WHERE m.id = v.id`,
-		pq.Array(ids), pq.Array(qs), pq.Array(seqs), pq.Array(vols)); err != nil {
-		return nil, fmt.Errorf("journal markets: %w", err)
+
+	tx, err := j.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("journal begin: %w", err))
+	}
+	defer tx.Rollback()
+
+	// Trades, positions and market rows in one statement: one round trip.
+	// Under load every round trip also waits for the journal's goroutine to
+	// be scheduled again among the HTTP handlers, so fewer is faster.
+	args := append(trades.args(), grow.args()...)
+	args = append(args, shrink.args()...)
+	args = append(args, pq.Array(ids), pq.Array(qs), pq.Array(seqs), pq.Array(vols))
+	if _, err := tx.ExecContext(ctx, journalSQL, args...); err != nil {
+		return nil, fmt.Errorf("journal trades, positions and markets: %w", err)
 	}
 
 	// Money, last: the ledger's head lock is held until commit.
@@ -259,4 +224,53 @@ func (a *positionArrays) add(k positionKey, d *positionDelta) {
 
 func (a *positionArrays) args() []any {
 	return []any{pq.Array(a.markets), pq.Array(a.accounts), pq.Array(a.outcomes), pq.Array(a.shares), pq.Array(a.paid), pq.Array(a.received)}
+}
+
+// journalSQL writes a group commit's trades, position changes and market
+// rows. Its parts touch disjoint rows (grow and shrink are different
+// positions), as one statement's data-modifying CTEs must.
+const journalSQL = `
+WITH trade AS (
+	INSERT INTO trades (market_id, seq, account_id, outcome, side, shares, amount, prices, at, idempotency_key)
+	SELECT m, s, a, o, sd, sh, am, p::numeric[], t, NULLIF(k, '')
+	FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::text[], $6::numeric[], $7::numeric[], $8::text[], $9::timestamptz[], $10::text[])
+		AS v(m, s, a, o, sd, sh, am, p, t, k)
+), grow AS (
+	INSERT INTO positions (market_id, account_id, outcome, shares, paid, received)
+	SELECT * FROM unnest($11::bigint[], $12::bigint[], $13::smallint[], $14::numeric[], $15::numeric[], $16::numeric[])
+	ON CONFLICT (market_id, account_id, outcome) DO UPDATE SET
+		shares = positions.shares + EXCLUDED.shares,
+		paid = positions.paid + EXCLUDED.paid,
+		received = positions.received + EXCLUDED.received
+), shrink AS (
+	UPDATE positions p SET shares = p.shares + v.shares, paid = p.paid + v.paid, received = p.received + v.received
+	FROM unnest($17::bigint[], $18::bigint[], $19::smallint[], $20::numeric[], $21::numeric[], $22::numeric[])
+		AS v(market_id, account_id, outcome, shares, paid, received)
+	WHERE p.market_id = v.market_id AND p.account_id = v.account_id AND p.outcome = v.outcome
+)
+UPDATE markets m SET q = v.q::numeric[], seq = v.seq, volume = v.volume
+FROM unnest($23::bigint[], $24::text[], $25::bigint[], $26::numeric[]) AS v(id, q, seq, volume)
+WHERE m.id = v.id`
+
+// tradeArrays holds trades column by column for unnest().
+type tradeArrays struct {
+	markets, seqs, accounts, outcomes []int64
+	sides, shares, amounts, prices    []string
+	ats, keys                         []string
+}
+
+func (a *tradeArrays) add(t *Trade) {
+	a.markets, a.seqs, a.accounts, a.outcomes = append(a.markets, t.MarketID), append(a.seqs, t.Seq), append(a.accounts, t.AccountID), append(a.outcomes, int64(t.Outcome))
+	p, _ := t.Prices.Value()
+	a.sides, a.shares, a.amounts, a.prices = append(a.sides, t.Side), append(a.shares, t.Shares.String()), append(a.amounts, t.Amount.String()), append(a.prices, p.(string))
+	key := ""
+	if t.Key != nil {
+		key = *t.Key
+	}
+	a.ats, a.keys = append(a.ats, t.At.Format(time.RFC3339Nano)), append(a.keys, key)
+}
+
+func (a *tradeArrays) args() []any {
+	return []any{pq.Array(a.markets), pq.Array(a.seqs), pq.Array(a.accounts), pq.Array(a.outcomes), pq.Array(a.sides),
+		pq.Array(a.shares), pq.Array(a.amounts), pq.Array(a.prices), pq.Array(a.ats), pq.Array(a.keys)}
 }

@@ -15,8 +15,9 @@ import (
 
 // JournalAnatomy times, statement by statement, a transaction that writes
 // what the engine's journal writes for a batch of orders (market/engine
-// journal.go: trades by COPY, positions, the market row, ledger.PostBatch,
-// the balances read back, COMMIT), committed for real with fsync on, on a
+// journal.go writes trades, positions and the market row in one statement;
+// here they are timed apart, trades by COPY; then ledger.PostBatch, the
+// balances read back, COMMIT), committed for real with fsync on, on a
 // market of its own that no book runs. It shows the fixed and the per-order
 // cost of a group commit, which bound one hot market: a book has one batch
 // in flight, so it can never go faster than one order per per-order cost.

@@ -255,15 +255,15 @@ func (e *env) orderPathQueries(ctx context.Context) ([]query, error) {
 			fragment: `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`,
 			args:     []any{pq.Array(keys)}},
 		{name: fmt.Sprintf("journal: trades (%d rows)", n), source: "market/engine/journal.go", write: true,
-			note: "The journal writes trades with COPY, which EXPLAIN cannot show; this INSERT of the same rows does the same " +
-				"heap, index and foreign-key work.",
+			note: "The journal writes trades, positions and market rows in one statement (journalSQL); its parts are " +
+				"explained one by one here.",
 			sql: `INSERT INTO trades (market_id, seq, account_id, outcome, side, shares, amount, prices, at, idempotency_key)
-		SELECT m, s, a, o, sd, sh, am, p::numeric[], t, NULL
-		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::text[], $6::numeric[], $7::numeric[], $8::text[], $9::timestamptz[])
-			AS v(m, s, a, o, sd, sh, am, p, t)`,
-			fragment: `pq.CopyIn("trades", "market_id", "seq", "account_id", "outcome", "side", "shares", "amount", "prices", "at", "idempotency_key")`,
+		SELECT m, s, a, o, sd, sh, am, p::numeric[], t, NULLIF(k, '')
+		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::text[], $6::numeric[], $7::numeric[], $8::text[], $9::timestamptz[], $10::text[])
+			AS v(m, s, a, o, sd, sh, am, p, t, k)`,
+			fragment: `SELECT m, s, a, o, sd, sh, am, p::numeric[], t, NULLIF(k, '')`,
 			args: []any{pq.Array(tMarket), pq.Array(tSeq), pq.Array(tAcct), pq.Array(tOutcome), pq.Array(tSide), pq.Array(tShares),
-				pq.Array(tAmount), pq.Array(tPrices), pq.Array(tAt)}},
+				pq.Array(tAmount), pq.Array(tPrices), pq.Array(tAt), pq.Array(make([]string, len(tMarket)))}},
 		{name: fmt.Sprintf("journal: positions upsert (%d rows)", n), source: "market/engine/journal.go", write: true,
 			sql: `INSERT INTO positions (market_id, account_id, outcome, shares, paid, received)
 		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::numeric[], $5::numeric[], $6::numeric[])
