@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -17,13 +18,21 @@ import (
 // decodeJSON reads exactly one JSON object into v, refusing unknown fields,
 // so a typo in a field name is an error and not a silently ignored option.
 func decodeJSON(c echo.Context, v any) error {
+	var raw json.RawMessage
 	dec := json.NewDecoder(c.Request().Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := dec.Decode(&raw); err != nil {
 		return jsonError(err, v)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return levee.Invalid("body", "unexpected data after the JSON object")
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return levee.Invalid("body", "the body must be a JSON object")
+	}
+	obj := json.NewDecoder(bytes.NewReader(raw))
+	obj.DisallowUnknownFields()
+	if err := obj.Decode(v); err != nil {
+		return jsonError(err, v)
 	}
 	return nil
 }

@@ -90,3 +90,12 @@ func FuzzOrderBody(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeJSONWantsAnObject(t *testing.T) {
+	for _, body := range []string{`null`, `1`, `"x"`, `[]`, `true`} {
+		var f orderFields
+		if err := decodeBody(body, &f); levee.ErrorCode(err) != levee.EINVALID || levee.ErrorField(err) != "body" {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+}

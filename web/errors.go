@@ -75,7 +75,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if body.Error.Code == levee.EINTERNAL {
 		s.logger.Error("internal error", slog.String("method", c.Request().Method), slog.String("path", c.Path()), slog.Any("error", err))
 	}
-	if body.Error.Code == levee.ERATELIMIT {
+	if body.Error.Code == levee.ERATELIMIT && c.Response().Header().Get("Retry-After") == "" {
 		c.Response().Header().Set("Retry-After", "60")
 	}
 	if body.Error.Code == levee.EUNAVAILABLE {

@@ -54,6 +54,7 @@ type Deps struct {
 	Markets  Markets
 	Live     *Live // optional: the websocket hub the engine publishes into
 	Ready    Readiness
+	Limits   Limits // zero fields take DefaultLimits
 	Logger   *slog.Logger
 }
 
@@ -92,7 +93,9 @@ func (s *Server) Registry() *prometheus.Registry { return s.registry }
 // routes lists every route in one place.
 func (s *Server) routes() {
 	e := s.echo
-	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, middleware.BodyLimit("1M"), s.authenticate, s.checkCSRF)
+	limits := s.deps.Limits.withDefaults()
+	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, middleware.BodyLimit("1M"), s.requestTimeout(limits.RequestTimeout),
+		s.authenticate, s.rateLimit(limits), s.checkCSRF)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -104,7 +107,10 @@ func (s *Server) routes() {
 			Rate: 1, Burst: 10, ExpiresIn: 10 * time.Minute}),
 		IdentifierExtractor: func(c echo.Context) (string, error) { return c.RealIP(), nil },
 		ErrorHandler:        func(c echo.Context, err error) error { return errRateLimited },
-		DenyHandler:         func(c echo.Context, id string, err error) error { return errRateLimited },
+		DenyHandler: func(c echo.Context, id string, err error) error {
+			c.Response().Header().Set("Retry-After", "60")
+			return errRateLimited
+		},
 	})
 	api.POST("/session", s.login, loginLimit)
 	api.DELETE("/session", s.logout)

@@ -122,6 +122,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Markets:  m.Engine,
 		Ready:    m.ready,
 		Logger:   m.logger,
+		Limits:   web.Limits{PerAccount: m.Config.RatePerAccount, PerAddress: m.Config.RatePerAddress},
 	})
 	m.metrics.register(srv.Registry(), m.live)
 	m.web = srv

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -19,6 +20,10 @@ type Config struct {
 	Demo        bool       // seed the demo city on first start (--demo)
 	LogLevel    slog.Level // LEVEE_LOG_LEVEL: debug, info, warn, error
 	LogFormat   string     // LEVEE_LOG_FORMAT: json (default) or text
+	// RatePerAccount and RatePerAddress are requests/s allowed to one
+	// signed-in account and one anonymous address (LEVEE_RATE_PER_ACCOUNT,
+	// LEVEE_RATE_PER_ADDRESS); 0 takes web.DefaultLimits.
+	RatePerAccount, RatePerAddress float64
 }
 
 // defaultConfig reads the environment.
@@ -31,6 +36,8 @@ func defaultConfig() Config {
 		LogFormat:   envOr("LEVEE_LOG_FORMAT", "json"),
 	}
 	c.LogLevel.UnmarshalText([]byte(envOr("LEVEE_LOG_LEVEL", "info")))
+	c.RatePerAccount, _ = strconv.ParseFloat(os.Getenv("LEVEE_RATE_PER_ACCOUNT"), 64)
+	c.RatePerAddress, _ = strconv.ParseFloat(os.Getenv("LEVEE_RATE_PER_ADDRESS"), 64)
 	return c
 }
 
@@ -62,6 +69,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 20 {
 		return fmt.Errorf("LEVEE_ADMIN_TOKEN must be at least 20 characters")
+	}
+	if c.RatePerAccount < 0 || c.RatePerAddress < 0 {
+		return fmt.Errorf("LEVEE_RATE_PER_ACCOUNT and LEVEE_RATE_PER_ADDRESS must be positive")
 	}
 	switch strings.ToLower(c.LogFormat) {
 	case "json", "text":
