@@ -52,7 +52,8 @@ type Deps struct {
 	Accounts Accounts
 	Ledger   Ledger
 	Markets  Markets
-	Live     *Live // optional: the websocket hub the engine publishes into
+	Budgets  Budgets // optional: quadratic funding, budget lines and the census
+	Live     *Live   // optional: the websocket hub the engine publishes into
 	Ready    Readiness
 	Limits   Limits // zero fields take DefaultLimits
 	Logger   *slog.Logger
@@ -139,6 +140,19 @@ func (s *Server) routes() {
 	api.GET("/me/positions", s.myPositions, s.signedIn)
 	if s.deps.Live != nil {
 		api.GET("/ws", echo.WrapHandler(s.deps.Live.hub))
+	}
+	if s.deps.Budgets != nil {
+		api.GET("/qf/rounds", s.listRounds)
+		api.POST("/qf/rounds", s.createRound, treasurer)
+		api.GET("/qf/rounds/:id", s.getRound)
+		api.POST("/qf/rounds/:id/projects", s.proposeProject, trader)
+		api.POST("/qf/projects/:id/eligibility", s.setEligibility, treasurer)
+		api.POST("/qf/projects/:id/contributions", s.contribute, trader)
+		api.POST("/qf/rounds/:id/finalize", s.finalizeRound, treasurer)
+		api.GET("/qf/rounds/:id/explain", s.explainMatch, s.signedIn)
+		api.GET("/budget-lines", s.listBudgetLines)
+		api.GET("/census", s.census)
+		api.GET("/census.csv", s.censusCSV)
 	}
 
 	s.pageRoutes()

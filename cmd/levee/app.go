@@ -15,6 +15,7 @@ import (
 	_ "github.com/lib/pq"
 
 	"levee/accounts"
+	"levee/budgets"
 	"levee/market/engine"
 	"levee/migrations"
 	"levee/pgserver"
@@ -32,6 +33,7 @@ type Main struct {
 	Accounts *accounts.Service
 	Ledger   *ledger.Ledger
 	Engine   *engine.Engine
+	Budgets  *budgets.Service
 
 	logger  *slog.Logger
 	stdout  io.Writer
@@ -115,8 +117,10 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	m.Budgets = budgets.New(m.DB, budgets.Options{Cash: m.Engine, Markets: m.Engine, Logger: m.logger})
 	srv := web.New(web.Deps{
 		Live:     m.live,
+		Budgets:  m.Budgets,
 		Accounts: m.Accounts,
 		Ledger:   m.Ledger,
 		Markets:  m.Engine,

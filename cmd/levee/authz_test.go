@@ -58,6 +58,17 @@ var routeAccess = map[string]access{
 	"GET /portfolio":                               signedIn,
 	"GET /api/v1/session":                          signedIn,
 	"GET /markets/new":                             treasurerOnly,
+	"GET /api/v1/qf/rounds":                        public,
+	"GET /api/v1/qf/rounds/:id":                    public,
+	"GET /api/v1/budget-lines":                     public,
+	"GET /api/v1/census":                           public,
+	"GET /api/v1/census.csv":                       public,
+	"GET /api/v1/qf/rounds/:id/explain":            signedIn,
+	"POST /api/v1/qf/rounds/:id/projects":          residentOnly,
+	"POST /api/v1/qf/projects/:id/contributions":   residentOnly,
+	"POST /api/v1/qf/rounds":                       treasurerOnly,
+	"POST /api/v1/qf/projects/:id/eligibility":     treasurerOnly,
+	"POST /api/v1/qf/rounds/:id/finalize":          treasurerOnly,
 }
 
 func allowed(a access, role string) bool {

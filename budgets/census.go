@@ -1,0 +1,286 @@
+package budgets
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"time"
+
+	"levee"
+	"levee/market/engine"
+	"levee/pgtx"
+	"levee/settlement/ledger"
+)
+
+// MarketSource is what the census needs from the market engine.
+type MarketSource interface {
+	Stats(ctx context.Context) (engine.Stats, error)
+	Resolved(ctx context.Context) ([]engine.Market, error)
+}
+
+// verifyTTL is how long the census reuses a ledger verification: Verify
+// reads every entry, and the census is public.
+const verifyTTL = 60 * time.Second
+
+// Census is the public summary of the city. Every figure names, in Source,
+// the API path of the records it is computed from.
+type Census struct {
+	GeneratedAt     time.Time       `json:"generated_at"`
+	Residents       ResidentsFigure `json:"residents"`
+	Treasury        TreasuryFigure  `json:"treasury"`
+	BudgetLines     LinesFigure     `json:"budget_lines"`
+	Markets         *MarketsFigure  `json:"markets,omitempty"`
+	Forecasts       *ForecastFigure `json:"forecast_accuracy,omitempty"`
+	Rounds          RoundsFigure    `json:"qf_rounds"`
+	Ledger          LedgerFigure    `json:"ledger_verification"`
+	NotYetAvailable []NotYetFigure  `json:"not_yet_available"`
+}
+
+// DistrictCount is the number of residents of one district.
+type DistrictCount struct {
+	District  string `json:"district" db:"district"`
+	Residents int64  `json:"residents" db:"residents"`
+}
+
+// ResidentsFigure counts residents per district.
+type ResidentsFigure struct {
+	Source    string          `json:"source"`
+	Total     int64           `json:"total"`
+	Districts []DistrictCount `json:"districts"`
+}
+
+// Flow is the money that moved in or out of the treasury on one day by one
+// kind of ledger entry.
+type Flow struct {
+	Day     string       `json:"day" db:"day"`
+	Kind    string       `json:"kind" db:"kind"`
+	Entries int64        `json:"entries" db:"entries"`
+	In      levee.Micros `json:"in" db:"inflow"`
+	Out     levee.Micros `json:"out" db:"outflow"`
+}
+
+// TreasuryFigure is the treasury's balance and its flows by day and kind.
+type TreasuryFigure struct {
+	Source  string       `json:"source"`
+	Balance levee.Micros `json:"balance"`
+	Flows   []Flow       `json:"flows"`
+}
+
+// LinesFigure lists the budget lines with their balances.
+type LinesFigure struct {
+	Source string       `json:"source"`
+	Total  levee.Micros `json:"total_balance"`
+	Lines  []BudgetLine `json:"lines"`
+}
+
+// MarketsFigure is market activity.
+type MarketsFigure struct {
+	Source string `json:"source"`
+	engine.Stats
+}
+
+// CalibrationBin compares the stated probability with the observed
+// frequency for the outcomes priced within [From, To).
+type CalibrationBin struct {
+	From         string  `json:"from"`
+	To           string  `json:"to"`
+	Outcomes     int     `json:"outcomes"`
+	MeanStated   float64 `json:"mean_stated"`
+	ObservedFreq float64 `json:"observed_frequency"`
+}
+
+// ForecastFigure is the forecast accuracy of resolved markets: the mean
+// Brier score of their final prices and a calibration table.
+type ForecastFigure struct {
+	Source      string           `json:"source"`
+	Markets     int              `json:"resolved_markets"`
+	Brier       *float64         `json:"brier_score"`
+	Calibration []CalibrationBin `json:"calibration"`
+	Method      string           `json:"method"`
+}
+
+// RoundsFigure summarises the quadratic funding rounds.
+type RoundsFigure struct {
+	Source   string         `json:"source"`
+	Rounds   int            `json:"rounds"`
+	ByPhase  map[string]int `json:"by_phase"`
+	Pools    levee.Micros   `json:"pools"`
+	Returned levee.Micros   `json:"returned"`
+	List     []Round        `json:"list"`
+}
+
+// LedgerFigure is the ledger's verification, at most verifyTTL old.
+type LedgerFigure struct {
+	Source     string        `json:"source"`
+	VerifiedAt time.Time     `json:"verified_at"`
+	Report     ledger.Report `json:"report"`
+}
+
+// NotYetFigure names a figure the census will carry once its records exist.
+type NotYetFigure struct {
+	Figure string `json:"figure"`
+	Reason string `json:"reason"`
+}
+
+// Census assembles the public census. It reads districts, accounts and the
+// ledger's tables directly (read-only aggregates those packages do not offer
+// yet); market figures come from the engine.
+func (s *Service) Census(ctx context.Context) (Census, error) {
+	c := Census{GeneratedAt: s.now().UTC(), NotYetAvailable: []NotYetFigure{
+		{Figure: "tenders", Reason: "contracting is not built yet"},
+		{Figure: "contracts", Reason: "contracting is not built yet"},
+		{Figure: "contractor_track_records", Reason: "contracting is not built yet"},
+	}}
+	c.Residents = ResidentsFigure{Source: "/api/v1/districts", Districts: []DistrictCount{}}
+	if err := s.db.SelectContext(ctx, &c.Residents.Districts, `
+		SELECT d.name AS district, count(a.id) AS residents
+		FROM districts d LEFT JOIN accounts a ON a.district_id = d.id AND 'resident' = ANY (a.roles) AND a.kind = 'person' AND NOT a.disabled
+		GROUP BY d.name ORDER BY d.name`); err != nil {
+		return Census{}, pgtx.Unavailable(fmt.Errorf("census residents: %w", err))
+	}
+	for _, d := range c.Residents.Districts {
+		c.Residents.Total += d.Residents
+	}
+
+	c.Treasury = TreasuryFigure{Source: "/api/v1/ledger/entries", Flows: []Flow{}}
+	bal, err := ledger.Balance(ctx, s.db, "treasury")
+	if err != nil && levee.ErrorCode(err) != levee.ENOTFOUND {
+		return Census{}, err
+	}
+	c.Treasury.Balance = bal
+	if err := s.db.SelectContext(ctx, &c.Treasury.Flows, `
+		SELECT to_char(date_trunc('day', e.at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS day, e.kind, count(*) AS entries,
+			coalesce(sum(p.amount) FILTER (WHERE p.amount > 0), 0) AS inflow,
+			coalesce(-sum(p.amount) FILTER (WHERE p.amount < 0), 0) AS outflow
+		FROM ledger_postings p JOIN ledger_entries e ON e.seq = p.entry_seq
+		WHERE p.account = 'treasury'
+		GROUP BY 1, 2 ORDER BY 1, 2`); err != nil {
+		return Census{}, pgtx.Unavailable(fmt.Errorf("census treasury flows: %w", err))
+	}
+
+	lines, err := s.BudgetLines(ctx)
+	if err != nil {
+		return Census{}, err
+	}
+	c.BudgetLines = LinesFigure{Source: "/api/v1/budget-lines", Lines: lines}
+	for _, l := range lines {
+		c.BudgetLines.Total += l.Balance
+	}
+
+	if s.markets != nil {
+		st, err := s.markets.Stats(ctx)
+		if err != nil {
+			return Census{}, err
+		}
+		c.Markets = &MarketsFigure{Source: "/api/v1/markets", Stats: st}
+		ms, err := s.markets.Resolved(ctx)
+		if err != nil {
+			return Census{}, err
+		}
+		f := Forecasts(ms)
+		c.Forecasts = &f
+	} else {
+		c.NotYetAvailable = append(c.NotYetAvailable, NotYetFigure{Figure: "markets", Reason: "the market engine is not running on this node"})
+	}
+
+	rounds, err := s.Rounds(ctx)
+	if err != nil {
+		return Census{}, err
+	}
+	c.Rounds = RoundsFigure{Source: "/api/v1/qf/rounds", Rounds: len(rounds), ByPhase: map[string]int{}, List: rounds}
+	for _, r := range rounds {
+		c.Rounds.ByPhase[r.Phase]++
+		c.Rounds.Pools += r.Pool
+		if r.Returned != nil {
+			c.Rounds.Returned += *r.Returned
+		}
+	}
+
+	rep, at, err := s.verify(ctx)
+	if err != nil {
+		return Census{}, err
+	}
+	c.Ledger = LedgerFigure{Source: "/api/v1/ledger/verify", VerifiedAt: at.UTC(), Report: rep}
+	return c, nil
+}
+
+// verify returns a ledger verification at most verifyTTL old. Concurrent
+// callers wait for one run rather than each reading the whole ledger.
+func (s *Service) verify(ctx context.Context) (ledger.Report, time.Time, error) {
+	s.verifyMu.Lock()
+	defer s.verifyMu.Unlock()
+	now := s.now()
+	if !s.verifyAt.IsZero() && now.Sub(s.verifyAt) < verifyTTL {
+		return s.verified, s.verifyAt, nil
+	}
+	rep, err := s.ledger.Verify(ctx)
+	if err != nil {
+		return ledger.Report{}, time.Time{}, err
+	}
+	s.verified, s.verifyAt = rep, now
+	return rep, now, nil
+}
+
+// Forecasts scores resolved markets by their final prices: the mean Brier
+// score Σ_k (p_k − o_k)² over outcomes k (0 perfect, 2 worst; 0.5 for a
+// 50/50 two-outcome market), and calibration in ten bins of stated
+// probability over all outcomes of all resolved markets.
+func Forecasts(ms []engine.Market) ForecastFigure {
+	f := ForecastFigure{Source: "/api/v1/markets?status=resolved", Calibration: make([]CalibrationBin, 10),
+		Method: "final prices (the last trade's state) of each resolved market; Brier = mean over markets of the sum over outcomes of (price - outcome)^2"}
+	type acc struct {
+		n        int
+		stated   int64 // Σ price, micro-units
+		occurred int
+	}
+	bins := make([]acc, 10)
+	// Brier in micro-units squared: Σ (p - o)², exact in integers.
+	brier := new(big.Int)
+	for i := range ms {
+		m := &ms[i]
+		if m.ResolvedOutcome == nil {
+			continue
+		}
+		prices := engine.Prices(m)
+		if prices == nil {
+			continue
+		}
+		f.Markets++
+		for k, p := range prices {
+			o := int64(0)
+			if k == *m.ResolvedOutcome {
+				o = levee.Scale
+			}
+			d := big.NewInt(int64(p) - o)
+			brier.Add(brier, d.Mul(d, d))
+			b := int(int64(p) * 10 / levee.Scale)
+			if b > 9 {
+				b = 9
+			}
+			if b < 0 {
+				b = 0
+			}
+			bins[b].n++
+			bins[b].stated += int64(p)
+			if o != 0 {
+				bins[b].occurred++
+			}
+		}
+	}
+	if f.Markets > 0 {
+		v, _ := new(big.Rat).SetFrac(brier, big.NewInt(int64(f.Markets)*levee.Scale*levee.Scale)).Float64()
+		f.Brier = &v
+	}
+	for i := range bins {
+		bin := CalibrationBin{From: fmt.Sprintf("0.%d", i), To: fmt.Sprintf("0.%d", i+1), Outcomes: bins[i].n}
+		if i == 9 {
+			bin.To = "1.0"
+		}
+		if bins[i].n > 0 {
+			bin.MeanStated = float64(bins[i].stated) / float64(bins[i].n) / levee.Scale
+			bin.ObservedFreq = float64(bins[i].occurred) / float64(bins[i].n)
+		}
+		f.Calibration[i] = bin
+	}
+	return f
+}
