@@ -401,6 +401,12 @@ func (s *Service) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {
 	return es, pgtx.Unavailable(err)
 }
 
+// WriteAudit records an official's action in the audit log inside the
+// caller's transaction, so the record and the act commit together.
+func WriteAudit(ctx context.Context, tx *sqlx.Tx, actor int64, action string, detail map[string]any) error {
+	return audit(ctx, tx, actor, action, detail)
+}
+
 func audit(ctx context.Context, tx *sqlx.Tx, actor int64, action string, detail map[string]any) error {
 	b, err := json.Marshal(detail)
 	if err != nil {

@@ -90,6 +90,9 @@ func (s *Service) OpenRound(ctx context.Context, n NewRound) (Round, error) {
 		if err != nil {
 			return fmt.Errorf("insert round: %w", err)
 		}
+		if err := accounts.WriteAudit(ctx, tx, n.CreatedBy, "qf.open_round", map[string]any{"round_id": r.ID, "pool": n.Pool}); err != nil {
+			return err
+		}
 		for _, key := range []string{PoolAccount(r.ID), EscrowAccount(r.ID)} {
 			if err := ledger.OpenAccount(ctx, tx, key, "qf", false); err != nil {
 				return err
@@ -249,6 +252,9 @@ func (s *Service) SetEligibility(ctx context.Context, actor, projectID int64, el
 		if _, err := tx.ExecContext(ctx, `UPDATE qf_projects SET eligible = $2, eligibility_reason = $3, decided_by = NULLIF($4, 0) WHERE id = $1`,
 			projectID, eligible, reason, actor); err != nil {
 			return fmt.Errorf("update project: %w", err)
+		}
+		if err := accounts.WriteAudit(ctx, tx, actor, "qf.eligibility", map[string]any{"project_id": projectID, "eligible": eligible, "reason": reason}); err != nil {
+			return err
 		}
 		p, err = getProject(ctx, tx, projectID)
 		return err
@@ -464,6 +470,9 @@ func (s *Service) Finalize(ctx context.Context, actor, roundID int64) (RoundDeta
 		if _, err := tx.ExecContext(ctx, `UPDATE qf_rounds SET status = 'final', returned = $2, finalized_at = $3 WHERE id = $1`,
 			roundID, m.Returned, now); err != nil {
 			return fmt.Errorf("mark round final: %w", err)
+		}
+		if err := accounts.WriteAudit(ctx, tx, actor, "qf.finalize", map[string]any{"round_id": roundID, "returned": m.Returned}); err != nil {
+			return err
 		}
 		if len(ts) > 0 {
 			if _, err := ledger.PostBatch(ctx, tx, ts); err != nil {
