@@ -253,6 +253,12 @@ func (b *book) flush() {
 			err = nil
 		}
 	}
+	if err == nil {
+		// The snapshot first: a trader who reads right after the answer
+		// (a quote, GET /markets/{id}) must see their own trade.
+		b.m.Q = b.state.Q()
+		b.publishSnapshot()
+	}
 	for _, p := range b.pending {
 		if err != nil {
 			p.cmd.reply <- reply{err: err}
@@ -295,10 +301,9 @@ func (b *book) publishSnapshot() {
 	b.snap.Store(&Snapshot{Market: m, Prices: st.PricesMicros(), state: st})
 }
 
-// publish tells subscribers about committed trades and the new quote.
+// publish tells subscribers about committed trades and the new quote; the
+// snapshot is already published.
 func (b *book) publish(ps []pending) {
-	b.m.Q = b.state.Q()
-	b.publishSnapshot()
 	pub := b.e.opts.Publisher
 	if pub == nil {
 		return
