@@ -56,6 +56,9 @@ func (s *Server) pageRoutes() {
 	e.POST("/signout", s.pageSignOut)
 	e.GET("/assets/*", s.serveAsset)
 	e.GET("/api/v1/session", s.sessionInfo, s.signedIn)
+	e.GET("/rounds", s.pageRounds, gz)
+	e.GET("/rounds/:id", s.pageRound, gz)
+	e.GET("/census", s.pageCensus, gz)
 }
 
 // site is what the pages are made of, loaded once from the embedded files.

@@ -69,6 +69,9 @@ var routeAccess = map[string]access{
 	"POST /api/v1/qf/rounds":                       treasurerOnly,
 	"POST /api/v1/qf/projects/:id/eligibility":     treasurerOnly,
 	"POST /api/v1/qf/rounds/:id/finalize":          treasurerOnly,
+	"GET /rounds":                                  public,
+	"GET /rounds/:id":                              public,
+	"GET /census":                                  public,
 }
 
 func allowed(a access, role string) bool {
