@@ -53,10 +53,12 @@ type Deps struct {
 	Ledger   Ledger
 	Markets  Markets
 	Budgets  Budgets // optional: quadratic funding, budget lines and the census
-	Live     *Live   // optional: the websocket hub the engine publishes into
-	Ready    Readiness
-	Limits   Limits // zero fields take DefaultLimits
-	Logger   *slog.Logger
+	// Contracting is optional: tenders, sealed bids, awards and contracts.
+	Contracting Contracting
+	Live        *Live // optional: the websocket hub the engine publishes into
+	Ready       Readiness
+	Limits      Limits // zero fields take DefaultLimits
+	Logger      *slog.Logger
 }
 
 // Server is Levee's HTTP handler.
@@ -153,6 +155,24 @@ func (s *Server) routes() {
 		api.GET("/budget-lines", s.listBudgetLines)
 		api.GET("/census", s.census)
 		api.GET("/census.csv", s.censusCSV)
+	}
+
+	if s.deps.Contracting != nil {
+		api.GET("/tenders", s.listTenders)
+		api.POST("/tenders", s.createTender, treasurer)
+		api.GET("/tenders/:id", s.getTender)
+		api.PATCH("/tenders/:id", s.editTender, treasurer)
+		api.GET("/tenders/:id/bids", s.listBids)
+		api.POST("/tenders/:id/bids", s.submitBid, s.signedIn)
+		api.POST("/tenders/:id/close-bids", s.closeBids, treasurer)
+		api.POST("/tenders/:id/award", s.awardTender, treasurer)
+		api.GET("/bids/:id", s.getBid)
+		api.PUT("/bids/:id", s.reviseBid, s.signedIn)
+		api.DELETE("/bids/:id", s.withdrawBid, s.signedIn)
+		api.GET("/contracts/:id", s.getContract)
+		api.POST("/contracts/:id/milestones/:n/claim", s.claimMilestone, s.signedIn)
+		api.POST("/contracts/:id/milestones/:n/dispute", s.disputeMilestone, s.signedIn)
+		api.POST("/contracts/:id/milestones/:n/decide", s.decideMilestone, treasurer)
 	}
 
 	s.pageRoutes()

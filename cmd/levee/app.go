@@ -16,6 +16,7 @@ import (
 
 	"levee/accounts"
 	"levee/budgets"
+	"levee/contracting"
 	"levee/market/engine"
 	"levee/migrations"
 	"levee/pgserver"
@@ -34,6 +35,8 @@ type Main struct {
 	Ledger   *ledger.Ledger
 	Engine   *engine.Engine
 	Budgets  *budgets.Service
+	// Contracting runs tenders, bids, awards and contracts.
+	Contracting *contracting.Service
 
 	logger  *slog.Logger
 	stdout  io.Writer
@@ -118,15 +121,17 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	m.Budgets = budgets.New(m.DB, budgets.Options{Cash: m.Engine, Markets: m.Engine, Logger: m.logger})
+	m.Contracting = contracting.New(m.DB, m.Engine, contracting.Options{Logger: m.logger})
 	srv := web.New(web.Deps{
-		Live:     m.live,
-		Budgets:  m.Budgets,
-		Accounts: m.Accounts,
-		Ledger:   m.Ledger,
-		Markets:  m.Engine,
-		Ready:    m.ready,
-		Logger:   m.logger,
-		Limits:   web.Limits{PerAccount: m.Config.RatePerAccount, PerAddress: m.Config.RatePerAddress},
+		Live:        m.live,
+		Budgets:     m.Budgets,
+		Contracting: m.Contracting,
+		Accounts:    m.Accounts,
+		Ledger:      m.Ledger,
+		Markets:     m.Engine,
+		Ready:       m.ready,
+		Logger:      m.logger,
+		Limits:      web.Limits{PerAccount: m.Config.RatePerAccount, PerAddress: m.Config.RatePerAddress},
 	})
 	m.metrics.register(srv.Registry(), m.live)
 	m.web = srv

@@ -289,8 +289,9 @@ func (e *Engine) Quote(ctx context.Context, account, marketID int64, o market.Or
 }
 
 // CreateMarket opens a market: its row, its collateral account, and the
-// subsidy moved from the treasury into the collateral, in one transaction.
-// Errors: EINVALID (a field), ECONFLICT (treasury cannot cover the subsidy).
+// subsidy moved from the funding account (n.FundedBy, the treasury by
+// default) into the collateral, in one transaction.
+// Errors: EINVALID (a field), ECONFLICT (the funder cannot cover the subsidy).
 func (e *Engine) CreateMarket(ctx context.Context, n NewMarket) (Market, error) {
 	if err := n.Validate(e.opts.Clock()); err != nil {
 		return Market{}, err
@@ -314,9 +315,9 @@ func (e *Engine) CreateMarket(ctx context.Context, n NewMarket) (Market, error) 
 			createdBy = &n.CreatedBy
 		}
 		err := tx.GetContext(ctx, &id, `
-			INSERT INTO markets (question, outcomes, liquidity, subsidy, q, district_id, closes_at, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-			n.Question, pq.Array(n.Outcomes), n.Liquidity, subsidy, microsArray(st.Q()), districtID, n.ClosesAt, createdBy)
+			INSERT INTO markets (question, outcomes, liquidity, subsidy, q, district_id, closes_at, created_by, funded_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+			n.Question, pq.Array(n.Outcomes), n.Liquidity, subsidy, microsArray(st.Q()), districtID, n.ClosesAt, createdBy, n.FundedBy)
 		if err != nil {
 			return fmt.Errorf("insert market: %w", err)
 		}
@@ -325,10 +326,13 @@ func (e *Engine) CreateMarket(ctx context.Context, n NewMarket) (Market, error) 
 		}
 		_, err = ledger.Post(ctx, tx, ledger.Transfer{
 			Kind: "market_subsidy", Ref: "market:" + itoa(id),
-			Postings: []ledger.Posting{{Account: "treasury", Amount: -subsidy}, {Account: collateralKey(id), Amount: subsidy}},
+			Postings: []ledger.Posting{{Account: n.FundedBy, Amount: -subsidy}, {Account: collateralKey(id), Amount: subsidy}},
 		})
 		if levee.ErrorCode(err) == levee.ECONFLICT {
-			return levee.Errorf(levee.ECONFLICT, "the treasury cannot cover the market's subsidy of %s", subsidy)
+			if n.FundedBy == "treasury" {
+				return levee.Errorf(levee.ECONFLICT, "the treasury cannot cover the market's subsidy of %s", subsidy)
+			}
+			return levee.Errorf(levee.ECONFLICT, "%s cannot cover the market's subsidy of %s", n.FundedBy, subsidy)
 		}
 		return err
 	})

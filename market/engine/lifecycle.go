@@ -23,7 +23,8 @@ func (e *Engine) CloseMarket(ctx context.Context, marketID int64) error {
 }
 
 // Resolve settles a market on a winning outcome: each winning share is paid
-// 1.000000 from the collateral, and what is left returns to the treasury.
+// 1.000000 from the collateral, and what is left returns to the market's
+// funder (the treasury by default).
 // Errors: ENOTFOUND, EINVALID (outcome), ECONFLICT (already settled).
 func (e *Engine) Resolve(ctx context.Context, marketID int64, outcome int) error {
 	_, err := e.send(ctx, marketID, &command{kind: cmdResolve, outcome: outcome})
@@ -31,7 +32,7 @@ func (e *Engine) Resolve(ctx context.Context, marketID int64, outcome int) error
 }
 
 // Void cancels a market: every trader gets back their net cost (paid minus
-// received, never negative), and what is left returns to the treasury.
+// received, never negative), and what is left returns to the market's funder.
 // Errors: ENOTFOUND, ECONFLICT (already settled).
 func (e *Engine) Void(ctx context.Context, marketID int64) error {
 	_, err := e.send(ctx, marketID, &command{kind: cmdVoid})
@@ -126,15 +127,21 @@ func voidRefunds(ctx context.Context, tx *sqlx.Tx, marketID int64) (map[int64]le
 }
 
 // settle pays each account from the market's collateral and returns the
-// remainder to the treasury. If the collateral falls short (a void can refund
-// more than it holds when some traders sold at a profit), the treasury
-// covers the difference in the same entry.
+// remainder to the account that funded the market (markets.funded_by, the
+// treasury unless the market was opened with NewMarket.FundedBy). If the
+// collateral falls short (a void can refund more than it holds when some
+// traders sold at a profit), the funder covers the difference in the same
+// entry.
 func (b *book) settle(ctx context.Context, tx *sqlx.Tx, rule payoutRule, kind string) ([]int64, error) {
 	pay, err := rule(ctx, tx, b.id)
 	if err != nil {
 		return nil, fmt.Errorf("settle market %d: %w", b.id, err)
 	}
 	collateral := collateralKey(b.id)
+	var funder string
+	if err := tx.GetContext(ctx, &funder, `SELECT funded_by FROM markets WHERE id = $1`, b.id); err != nil {
+		return nil, fmt.Errorf("settle market %d: funder: %w", b.id, err)
+	}
 	held, err := ledger.Balance(ctx, tx, collateral)
 	if err != nil {
 		return nil, fmt.Errorf("settle market %d: %w", b.id, err)
@@ -158,11 +165,11 @@ func (b *book) settle(ctx context.Context, tx *sqlx.Tx, rule payoutRule, kind st
 		}
 		last := end == len(accounts)
 		if last {
-			// The last entry also empties the collateral into the treasury
+			// The last entry also empties the collateral into the funder
 			// (or draws the shortfall from it).
 			rest := held - total
 			if rest != 0 {
-				ps = append(ps, ledger.Posting{Account: "treasury", Amount: rest})
+				ps = append(ps, ledger.Posting{Account: funder, Amount: rest})
 			}
 			sum += rest
 		}

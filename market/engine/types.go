@@ -60,6 +60,10 @@ type NewMarket struct {
 	ClosesAt             time.Time
 	District             string // optional district name
 	CreatedBy            int64
+	// FundedBy is the ledger account that pays the subsidy and receives
+	// what is left of the collateral when the market settles (or covers a
+	// void's shortfall). Empty means "treasury".
+	FundedBy string
 }
 
 // Validate checks the fields that the pure maths does not.
@@ -85,6 +89,9 @@ func (n *NewMarket) Validate(now time.Time) error {
 	}
 	if !n.ClosesAt.After(now) {
 		return levee.Invalid("closes_at", "closes_at must be in the future")
+	}
+	if n.FundedBy == "" {
+		n.FundedBy = "treasury"
 	}
 	return nil
 }
