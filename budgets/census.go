@@ -25,15 +25,16 @@ const verifyTTL = 60 * time.Second
 // Census is the public summary of the city. Every figure names, in Source,
 // the API path of the records it is computed from.
 type Census struct {
-	GeneratedAt     time.Time       `json:"generated_at"`
-	Residents       ResidentsFigure `json:"residents"`
-	Treasury        TreasuryFigure  `json:"treasury"`
-	BudgetLines     LinesFigure     `json:"budget_lines"`
-	Markets         *MarketsFigure  `json:"markets,omitempty"`
-	Forecasts       *ForecastFigure `json:"forecast_accuracy,omitempty"`
-	Rounds          RoundsFigure    `json:"qf_rounds"`
-	Ledger          LedgerFigure    `json:"ledger_verification"`
-	NotYetAvailable []NotYetFigure  `json:"not_yet_available"`
+	GeneratedAt     time.Time          `json:"generated_at"`
+	Residents       ResidentsFigure    `json:"residents"`
+	Treasury        TreasuryFigure     `json:"treasury"`
+	BudgetLines     LinesFigure        `json:"budget_lines"`
+	Markets         *MarketsFigure     `json:"markets,omitempty"`
+	Forecasts       *ForecastFigure    `json:"forecast_accuracy,omitempty"`
+	Rounds          RoundsFigure       `json:"qf_rounds"`
+	Contracting     *ContractingFigure `json:"contracting,omitempty"`
+	Ledger          LedgerFigure       `json:"ledger_verification"`
+	NotYetAvailable []NotYetFigure     `json:"not_yet_available"`
 }
 
 // DistrictCount is the number of residents of one district.
@@ -116,6 +117,32 @@ type LedgerFigure struct {
 	Report     ledger.Report `json:"report"`
 }
 
+// ContractingSource gives the census its tender and contract figures; the
+// contracting service implements it (it owns those tables).
+type ContractingSource interface {
+	CensusFigures(ctx context.Context) (ContractingFigure, error)
+}
+
+// ContractingFigure counts tenders by status and lists awarded contracts
+// with what their escrow still holds.
+type ContractingFigure struct {
+	Source          string            `json:"source"`
+	TendersByStatus map[string]int    `json:"tenders_by_status"`
+	Contracts       []ContractSummary `json:"contracts"`
+	InEscrow        levee.Micros      `json:"committed_in_escrow"`
+}
+
+// ContractSummary is one awarded contract in the census.
+type ContractSummary struct {
+	ID         int64        `json:"id,string" db:"id"`
+	Tender     string       `json:"tender" db:"title"`
+	Contractor string       `json:"contractor" db:"contractor"`
+	Price      levee.Micros `json:"price" db:"price"`
+	Status     string       `json:"status" db:"status"`
+	InEscrow   levee.Micros `json:"in_escrow" db:"in_escrow"`
+	Source     string       `json:"source" db:"source"`
+}
+
 // NotYetFigure names a figure the census will carry once its records exist.
 type NotYetFigure struct {
 	Figure string `json:"figure"`
@@ -127,10 +154,19 @@ type NotYetFigure struct {
 // yet); market figures come from the engine.
 func (s *Service) Census(ctx context.Context) (Census, error) {
 	c := Census{GeneratedAt: s.now().UTC(), NotYetAvailable: []NotYetFigure{
-		{Figure: "tenders", Reason: "contracting is not built yet"},
-		{Figure: "contracts", Reason: "contracting is not built yet"},
-		{Figure: "contractor_track_records", Reason: "contracting is not built yet"},
+		{Figure: "contractor_track_records", Reason: "not in the census yet"},
 	}}
+	if s.contracting != nil {
+		f, err := s.contracting.CensusFigures(ctx)
+		if err != nil {
+			return Census{}, err
+		}
+		c.Contracting = &f
+	} else {
+		c.NotYetAvailable = append(c.NotYetAvailable,
+			NotYetFigure{Figure: "tenders", Reason: "contracting is not running on this node"},
+			NotYetFigure{Figure: "contracts", Reason: "contracting is not running on this node"})
+	}
 	c.Residents = ResidentsFigure{Source: "/api/v1/districts", Districts: []DistrictCount{}}
 	if err := s.db.SelectContext(ctx, &c.Residents.Districts, `
 		SELECT d.name AS district, count(a.id) AS residents

@@ -120,8 +120,8 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	m.Budgets = budgets.New(m.DB, budgets.Options{Cash: m.Engine, Markets: m.Engine, Logger: m.logger})
 	m.Contracting = contracting.New(m.DB, m.Engine, contracting.Options{Logger: m.logger})
+	m.Budgets = budgets.New(m.DB, budgets.Options{Cash: m.Engine, Markets: m.Engine, Contracting: m.Contracting, Logger: m.logger})
 	srv := web.New(web.Deps{
 		Live:        m.live,
 		Budgets:     m.Budgets,

@@ -374,4 +374,12 @@ func TestContractingOverHTTP(t *testing.T) {
 	if st, r := anon.do("GET", "/api/v1/ledger/verify", ""); st != 200 || r["ok"] != true {
 		t.Fatalf("ledger verify: %d %v", st, r)
 	}
+	// The public census counts the tender and lists the completed contract.
+	_, census := anon.do("GET", "/api/v1/census", "")
+	ct, _ := census["contracting"].(map[string]any)
+	contracts, _ := ct["contracts"].([]any)
+	if ct == nil || ct["tenders_by_status"].(map[string]any)["awarded"] != 1.0 || len(contracts) != 1 ||
+		contracts[0].(map[string]any)["status"] != "completed" || ct["committed_in_escrow"] != "0.000000" {
+		t.Fatalf("census contracting: %v", ct)
+	}
 }
