@@ -130,6 +130,19 @@ type ContractingFigure struct {
 	TendersByStatus map[string]int    `json:"tenders_by_status"`
 	Contracts       []ContractSummary `json:"contracts"`
 	InEscrow        levee.Micros      `json:"committed_in_escrow"`
+	TrackRecords    []TrackSummary    `json:"contractor_track_records"`
+}
+
+// TrackSummary is one contractor's record in the census.
+type TrackSummary struct {
+	Contractor          string        `json:"contractor"`
+	Contracts           int           `json:"contracts"`
+	Completed           int           `json:"completed"`
+	Failed              int           `json:"failed"`
+	OnTimeRate          *levee.Micros `json:"on_time_rate"`
+	AverageLatenessDays *levee.Micros `json:"average_lateness_days"`
+	Brier               *levee.Micros `json:"brier_score"`
+	Source              string        `json:"source"`
 }
 
 // ContractSummary is one awarded contract in the census.
@@ -153,9 +166,7 @@ type NotYetFigure struct {
 // ledger's tables directly (read-only aggregates those packages do not offer
 // yet); market figures come from the engine.
 func (s *Service) Census(ctx context.Context) (Census, error) {
-	c := Census{GeneratedAt: s.now().UTC(), NotYetAvailable: []NotYetFigure{
-		{Figure: "contractor_track_records", Reason: "not in the census yet"},
-	}}
+	c := Census{GeneratedAt: s.now().UTC(), NotYetAvailable: []NotYetFigure{}}
 	if s.contracting != nil {
 		f, err := s.contracting.CensusFigures(ctx)
 		if err != nil {
@@ -165,7 +176,8 @@ func (s *Service) Census(ctx context.Context) (Census, error) {
 	} else {
 		c.NotYetAvailable = append(c.NotYetAvailable,
 			NotYetFigure{Figure: "tenders", Reason: "contracting is not running on this node"},
-			NotYetFigure{Figure: "contracts", Reason: "contracting is not running on this node"})
+			NotYetFigure{Figure: "contracts", Reason: "contracting is not running on this node"},
+			NotYetFigure{Figure: "contractor_track_records", Reason: "contracting is not running on this node"})
 	}
 	c.Residents = ResidentsFigure{Source: "/api/v1/districts", Districts: []DistrictCount{}}
 	if err := s.db.SelectContext(ctx, &c.Residents.Districts, `

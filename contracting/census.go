@@ -33,5 +33,19 @@ func (s *Service) CensusFigures(ctx context.Context) (budgets.ContractingFigure,
 	for _, c := range f.Contracts {
 		f.InEscrow += c.InEscrow
 	}
+	var contractors []int64
+	if err := s.db.SelectContext(ctx, &contractors, `SELECT DISTINCT contractor_id FROM contracts ORDER BY contractor_id`); err != nil {
+		return f, pgtx.Unavailable(fmt.Errorf("census contractors: %w", err))
+	}
+	f.TrackRecords = []budgets.TrackSummary{}
+	for _, id := range contractors {
+		tr, err := s.TrackRecord(ctx, id)
+		if err != nil {
+			return f, err
+		}
+		f.TrackRecords = append(f.TrackRecords, budgets.TrackSummary{Contractor: tr.Name, Contracts: tr.Contracts, Completed: tr.Completed,
+			Failed: tr.Failed, OnTimeRate: tr.OnTimeRate, AverageLatenessDays: tr.AverageLatenessDays, Brier: tr.Brier,
+			Source: "/api/v1/contractors/" + itoa(id) + "/track-record"})
+	}
 	return f, nil
 }

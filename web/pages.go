@@ -59,6 +59,10 @@ func (s *Server) pageRoutes() {
 	e.GET("/rounds", s.pageRounds, gz)
 	e.GET("/rounds/:id", s.pageRound, gz)
 	e.GET("/census", s.pageCensus, gz)
+	e.GET("/tenders", s.pageTenders, gz)
+	e.GET("/tenders/:id", s.pageTender, gz)
+	e.GET("/bids/:id", s.pageBid)
+	e.GET("/contracts/:id", s.pageContract, gz)
 }
 
 // site is what the pages are made of, loaded once from the embedded files.

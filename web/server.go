@@ -55,10 +55,12 @@ type Deps struct {
 	Budgets  Budgets // optional: quadratic funding, budget lines and the census
 	// Contracting is optional: tenders, sealed bids, awards and contracts.
 	Contracting Contracting
-	Live        *Live // optional: the websocket hub the engine publishes into
-	Ready       Readiness
-	Limits      Limits // zero fields take DefaultLimits
-	Logger      *slog.Logger
+	// Evidence is optional: files attached to milestone claims.
+	Evidence Evidence
+	Live     *Live // optional: the websocket hub the engine publishes into
+	Ready    Readiness
+	Limits   Limits // zero fields take DefaultLimits
+	Logger   *slog.Logger
 }
 
 // Server is Levee's HTTP handler.
@@ -97,7 +99,7 @@ func (s *Server) Registry() *prometheus.Registry { return s.registry }
 func (s *Server) routes() {
 	e := s.echo
 	limits := s.deps.Limits.withDefaults()
-	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, middleware.BodyLimit("1M"), s.requestTimeout(limits.RequestTimeout),
+	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "1M", Skipper: isUpload}), s.requestTimeout(limits.RequestTimeout),
 		s.authenticate, s.rateLimit(limits), s.checkCSRF)
 
 	e.GET("/healthz", s.healthz)
@@ -157,6 +159,7 @@ func (s *Server) routes() {
 		api.GET("/census.csv", s.censusCSV)
 	}
 
+	s.evidenceRoutes(api)
 	if s.deps.Contracting != nil {
 		api.GET("/tenders", s.listTenders)
 		api.POST("/tenders", s.createTender, treasurer)
@@ -173,6 +176,9 @@ func (s *Server) routes() {
 		api.POST("/contracts/:id/milestones/:n/claim", s.claimMilestone, s.signedIn)
 		api.POST("/contracts/:id/milestones/:n/dispute", s.disputeMilestone, s.signedIn)
 		api.POST("/contracts/:id/milestones/:n/decide", s.decideMilestone, treasurer)
+		api.GET("/ocds/releases/:id", s.ocdsReleases)
+		api.GET("/ocds/records/:id", s.ocdsRecords)
+		api.GET("/contractors/:id/track-record", s.trackRecord)
 	}
 
 	s.pageRoutes()

@@ -30,6 +30,9 @@ type Contracting interface {
 	Claim(ctx context.Context, who *accounts.Principal, contractID int64, n int, evidence string) (contracting.Contract, error)
 	Dispute(ctx context.Context, who *accounts.Principal, contractID int64, n int, reason string) (contracting.Contract, error)
 	Decide(ctx context.Context, actor, contractID int64, n int, accept bool) (contracting.Contract, error)
+	OCDSReleasePackage(ctx context.Context, tenderID int64, uri string) (contracting.ReleasePackage, error)
+	OCDSRecordPackage(ctx context.Context, tenderID int64, uri string) (contracting.RecordPackage, error)
+	TrackRecord(ctx context.Context, contractor int64) (contracting.TrackRecord, error)
 }
 
 func parseTime(field, s string, required bool) (time.Time, error) {

@@ -126,6 +126,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Live:        m.live,
 		Budgets:     m.Budgets,
 		Contracting: m.Contracting,
+		Evidence:    m.Contracting,
 		Accounts:    m.Accounts,
 		Ledger:      m.Ledger,
 		Markets:     m.Engine,

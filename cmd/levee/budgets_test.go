@@ -151,7 +151,7 @@ func TestBudgetsOverHTTP(t *testing.T) {
 	ledgerFig := census["ledger_verification"].(map[string]any)
 	treasury := census["treasury"].(map[string]any)
 	if residentsFig["total"] != 7.0 || linesFig["total_balance"] != "159.000000" || ledgerFig["report"].(map[string]any)["ok"] != true ||
-		treasury["balance"] != "900.000000" || linesFig["source"] != "/api/v1/budget-lines" || len(census["not_yet_available"].([]any)) != 1 || census["contracting"] == nil ||
+		treasury["balance"] != "900.000000" || linesFig["source"] != "/api/v1/budget-lines" || len(census["not_yet_available"].([]any)) != 0 || census["contracting"] == nil ||
 		census["forecast_accuracy"].(map[string]any)["source"] != "/api/v1/markets?status=resolved" {
 		t.Fatalf("census: %v", census)
 	}

@@ -335,6 +335,7 @@ func TestContractingOverHTTP(t *testing.T) {
 	if st, _ := polder.do("POST", cpath+"/milestones/1/claim", `{"evidence":"not mine"}`); st != 403 {
 		t.Fatalf("rival claimed a milestone: %d", st)
 	}
+	checkEvidenceUploads(t, dyke, polder, anon, cpath)
 	if st, b := dyke.do("POST", cpath+"/milestones/1/claim", `{"evidence":"photos of the foundations"}`); st != 200 {
 		t.Fatalf("claim: %d %v", st, b)
 	}
@@ -379,7 +380,8 @@ func TestContractingOverHTTP(t *testing.T) {
 	ct, _ := census["contracting"].(map[string]any)
 	contracts, _ := ct["contracts"].([]any)
 	if ct == nil || ct["tenders_by_status"].(map[string]any)["awarded"] != 1.0 || len(contracts) != 1 ||
-		contracts[0].(map[string]any)["status"] != "completed" || ct["committed_in_escrow"] != "0.000000" {
+		contracts[0].(map[string]any)["status"] != "completed" || ct["committed_in_escrow"] != "0.000000" ||
+		len(ct["contractor_track_records"].([]any)) != 1 {
 		t.Fatalf("census contracting: %v", ct)
 	}
 }

@@ -149,8 +149,8 @@ func TestUIBudgets(t *testing.T) {
 		if b.js(`document.getElementById('census-csv')?.getAttribute('href') ?? ''`) != "/api/v1/census.csv" {
 			t.Fatalf("%s: no CSV link", w.name)
 		}
-		if n := b.js(text("#not-yet")); !strings.Contains(n, "contractor_track_records") {
-			t.Fatalf("%s: not-yet-available list: %q", w.name, n)
+		if n := b.js(text("#fig-not-yet")); !strings.Contains(n, "Every figure is available") {
+			t.Fatalf("%s: not-yet-available section: %q", w.name, n)
 		}
 		if e := b.js(text("#escrow-total")); e != "0.00" && e != "0.000000" {
 			t.Fatalf("%s: tenders and contracts figure: escrow %q", w.name, e)

@@ -1,0 +1,135 @@
+package contracting
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jmoiron/sqlx"
+
+	"levee"
+	"levee/accounts"
+	"levee/pgtx"
+)
+
+// MaxEvidenceBytes bounds one evidence file.
+const MaxEvidenceBytes = 5 << 20
+
+// evidenceTypes are the content types accepted as evidence, as detected from
+// the file's bytes (never from what the uploader claims): documents and
+// photographs a jury can open safely in a browser.
+var evidenceTypes = map[string]bool{
+	"application/pdf": true,
+	"image/png":       true,
+	"image/jpeg":      true,
+	"image/webp":      true,
+	"text/plain":      true,
+}
+
+// EvidenceFile describes an uploaded file without its bytes.
+type EvidenceFile struct {
+	ID          int64     `json:"id,string" db:"id"`
+	ContractID  int64     `json:"contract,string" db:"contract_id"`
+	Milestone   int       `json:"milestone" db:"milestone"`
+	Name        string    `json:"name" db:"name"`
+	ContentType string    `json:"content_type" db:"content_type"`
+	Size        int       `json:"size" db:"size"`
+	SHA256      string    `json:"sha256" db:"-"`
+	Hash        []byte    `json:"-" db:"sha256"`
+	UploadedAt  time.Time `json:"uploaded_at" db:"uploaded_at"`
+	URL         string    `json:"url" db:"-"`
+}
+
+func (f *EvidenceFile) fill() {
+	f.SHA256 = hex.EncodeToString(f.Hash)
+	f.URL = "/api/v1/evidence/" + itoa(f.ID)
+}
+
+// checkEvidence validates a file by its name, size and detected content.
+func checkEvidence(name string, data []byte) (cleanName, contentType string, err error) {
+	name = filepath.Base(strings.ReplaceAll(name, "\\", "/"))
+	if name == "." || name == "/" || name == "" || len(name) > 200 || !utf8.ValidString(name) || strings.ContainsAny(name, "\x00\r\n\"") {
+		return "", "", levee.Invalid("file", "the file needs a plain name of at most 200 characters")
+	}
+	switch {
+	case len(data) == 0:
+		return "", "", levee.Invalid("file", "the file is empty")
+	case len(data) > MaxEvidenceBytes:
+		return "", "", &levee.Error{Code: levee.ETOOLARGE, Field: "file", Message: fmt.Sprintf("evidence files are limited to %d MiB", MaxEvidenceBytes>>20)}
+	}
+	ct, _, _ := strings.Cut(http.DetectContentType(data), ";")
+	if !evidenceTypes[ct] {
+		return "", "", levee.Invalid("file", "evidence must be a PDF, PNG, JPEG, WebP or plain-text file (this one looks like %s)", ct)
+	}
+	return name, ct, nil
+}
+
+// AttachEvidence stores a file for a milestone of a contract. Only the
+// contractor (or a member acting for it) may attach, and only before the
+// milestone is accepted. Errors: EINVALID/ETOOLARGE (file), EUNAUTHORIZED,
+// EFORBIDDEN, ENOTFOUND, ECONFLICT.
+func (s *Service) AttachEvidence(ctx context.Context, who *accounts.Principal, contractID int64, n int, name string, data []byte) (EvidenceFile, error) {
+	name, ct, err := checkEvidence(name, data)
+	if err != nil {
+		return EvidenceFile{}, err
+	}
+	sum := sha256.Sum256(data)
+	var f EvidenceFile
+	_, err = s.milestoneAction(ctx, contractID, n, func(tx *sqlx.Tx, c *Contract, t *Tender, m *ContractMilestone) error {
+		if err := actsFor(ctx, tx, who, c.ContractorID); err != nil {
+			return levee.Errorf(levee.EFORBIDDEN, "only the contractor can attach evidence to its milestones")
+		}
+		if m.Status == MilestoneAccepted {
+			return levee.Errorf(levee.ECONFLICT, "milestone %d is already accepted", m.N)
+		}
+		return tx.GetContext(ctx, &f, `
+			INSERT INTO contract_evidence (contract_id, milestone, name, content_type, size, sha256, data, uploaded_by, uploaded_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			RETURNING id, contract_id, milestone, name, content_type, size, sha256, uploaded_at`,
+			c.ID, m.N, name, ct, len(data), sum[:], data, who.AccountID, s.now())
+	})
+	if err != nil {
+		return EvidenceFile{}, err
+	}
+	f.fill()
+	return f, nil
+}
+
+// Evidence lists the files attached to a milestone, oldest first.
+func (s *Service) Evidence(ctx context.Context, contractID int64, n int) ([]EvidenceFile, error) {
+	fs := []EvidenceFile{}
+	err := s.db.SelectContext(ctx, &fs, `SELECT id, contract_id, milestone, name, content_type, size, sha256, uploaded_at
+		FROM contract_evidence WHERE contract_id = $1 AND milestone = $2 ORDER BY id`, contractID, n)
+	if err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("list evidence: %w", err))
+	}
+	for i := range fs {
+		fs[i].fill()
+	}
+	return fs, nil
+}
+
+// EvidenceContent returns one file and its bytes. Errors: ENOTFOUND.
+func (s *Service) EvidenceContent(ctx context.Context, id int64) (EvidenceFile, []byte, error) {
+	var row struct {
+		EvidenceFile
+		Data []byte `db:"data"`
+	}
+	err := s.db.GetContext(ctx, &row, `SELECT id, contract_id, milestone, name, content_type, size, sha256, uploaded_at, data
+		FROM contract_evidence WHERE id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return EvidenceFile{}, nil, levee.Errorf(levee.ENOTFOUND, "no evidence file %d", id)
+	} else if err != nil {
+		return EvidenceFile{}, nil, pgtx.Unavailable(fmt.Errorf("read evidence: %w", err))
+	}
+	row.EvidenceFile.fill()
+	return row.EvidenceFile, row.Data, nil
+}
