@@ -195,6 +195,13 @@ func (s *Service) Award(ctx context.Context, actor, tenderID int64) (TenderView,
 		return TenderView{}, fmt.Errorf("award tender %d: %w", tenderID, err)
 	}
 	win := Decide(scored, t.MinConfidence)
+	// The winning market goes on trading until the promised completion date:
+	// it now asks whether the awarded work will be accepted in time.
+	if win >= 0 {
+		if err := s.markets.ExtendClose(ctx, *bids[win].MarketID, bids[win].CompletionAt); err != nil && levee.ErrorCode(err) != levee.EINVALID {
+			return TenderView{}, fmt.Errorf("award tender %d: keep the winning market open: %w", tenderID, err)
+		}
+	}
 	// The losing branches are voided first, each in the engine's own
 	// transaction; a retry after a failure finds them void and goes on.
 	for i, b := range scored {

@@ -82,6 +82,7 @@ type bidRow struct {
 	Market *marketView // nil before close
 	Yes    levee.Micros
 	Mine   bool
+	Record *contracting.TrackRecord // the bidder's track record
 }
 
 // awardView is the published award record with the bids' names.
@@ -120,6 +121,9 @@ func (s *Server) pageTender(c echo.Context) error {
 	for _, b := range tv.Bids {
 		row := bidRow{Bid: b}
 		names[b.ID] = b.Organisation
+		if tr, err := s.deps.Contracting.TrackRecord(ctx, b.OrganisationID); err == nil {
+			row.Record = &tr
+		}
 		if who != nil && (b.OrganisationID == who.AccountID || b.SubmittedBy == who.AccountID) {
 			row.Mine = true
 		}

@@ -249,7 +249,15 @@ func (s *Server) listBids(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"bids": bs})
+	// Each bid comes with its bidder's public track record.
+	out := make([]bidWithRecord, len(bs))
+	for i, b := range bs {
+		out[i].Bid = b
+		if tr, err := s.deps.Contracting.TrackRecord(c.Request().Context(), b.OrganisationID); err == nil {
+			out[i].TrackRecord = &tr
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"bids": out})
 }
 
 func (s *Server) getBid(c echo.Context) error {
@@ -318,4 +326,10 @@ func (s *Server) awardTender(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, t)
+}
+
+// bidWithRecord is a bid as listed: the bid and its bidder's track record.
+type bidWithRecord struct {
+	contracting.Bid
+	TrackRecord *contracting.TrackRecord `json:"track_record,omitempty"`
 }

@@ -237,6 +237,9 @@ func TestContractingOverHTTP(t *testing.T) {
 		for _, b := range list["bids"].([]any) {
 			b := b.(map[string]any)
 			markets[b["id"].(string)] = b["market"].(string)
+			if tr, _ := b["track_record"].(map[string]any); tr == nil || tr["contracts"] != 0.0 || b["price"] == nil {
+				t.Fatalf("bid listed without its bidder's track record: %v", b)
+			}
 		}
 	}
 	subsidy := levee.MustMicros("6.931472")
@@ -320,6 +323,10 @@ func TestContractingOverHTTP(t *testing.T) {
 		if _, mk := anon.do("GET", "/api/v1/markets/"+markets[id], ""); mk["status"] != "void" {
 			t.Errorf("market of bid %s: %v", id, mk["status"])
 		}
+	}
+	// The winning market stays open: it now asks about the awarded work.
+	if _, mk := anon.do("GET", "/api/v1/markets/"+markets[idA], ""); mk["status"] != "open" {
+		t.Errorf("winning market after the award: %v (closes %v)", mk["status"], mk["closes_at"])
 	}
 	if got := lineBalance(t, anon, line); got != (levee.Units(300) - subsidy).String() {
 		t.Fatalf("line after award: %s", got)

@@ -16,6 +16,7 @@ type cmdKind int
 const (
 	cmdOrder cmdKind = iota
 	cmdClose
+	cmdExtend
 	cmdResolve
 	cmdVoid
 )
@@ -27,7 +28,8 @@ type command struct {
 	order   market.Order
 	key     string
 	at      time.Time
-	outcome int // for cmdResolve
+	outcome int       // for cmdResolve
+	until   time.Time // for cmdExtend
 	reply   chan reply
 }
 

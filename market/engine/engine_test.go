@@ -560,3 +560,30 @@ func TestMarketPastItsCloseTimeIsClosed(t *testing.T) {
 		t.Fatalf("resolve after closing time: %v", err)
 	}
 }
+
+func TestExtendCloseReopensTrading(t *testing.T) {
+	ctx := context.Background()
+	f := MustFixture(t)
+	alice := f.MustAccount("alice", levee.Units(1000))
+	m := f.MustMarket(levee.Units(100), "yes", "no")
+	f.db.MustExec(`UPDATE markets SET closes_at = now() - interval '1 second' WHERE id = $1`, m.ID)
+	f.restart()
+	if _, err := f.e.Submit(ctx, alice, m.ID, buy(0, "1"), ""); levee.ErrorCode(err) != levee.ECONFLICT {
+		t.Fatalf("order after closing time: %v", err)
+	}
+	if err := f.e.ExtendClose(ctx, m.ID, time.Now().Add(-time.Minute)); levee.ErrorCode(err) != levee.EINVALID {
+		t.Fatalf("extend into the past: %v", err)
+	}
+	if err := f.e.ExtendClose(ctx, m.ID, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.e.Submit(ctx, alice, m.ID, buy(0, "1"), ""); err != nil {
+		t.Fatalf("order after the extension: %v", err)
+	}
+	if err := f.e.CloseMarket(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.ExtendClose(ctx, m.ID, time.Now().Add(2*time.Hour)); levee.ErrorCode(err) != levee.ECONFLICT {
+		t.Fatalf("extend a market closed by hand: %v", err)
+	}
+}

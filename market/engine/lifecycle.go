@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -19,6 +20,15 @@ const maxPostings = 1000
 // CloseMarket stops trading before the closing time. Errors: ENOTFOUND, ECONFLICT.
 func (e *Engine) CloseMarket(ctx context.Context, marketID int64) error {
 	_, err := e.send(ctx, marketID, &command{kind: cmdClose})
+	return err
+}
+
+// ExtendClose keeps an open market trading until a later time: a decision
+// market whose bid won goes on asking whether the awarded work will be
+// accepted by its promised date. Errors: ENOTFOUND, EINVALID (until),
+// ECONFLICT (closed by hand, resolved or void).
+func (e *Engine) ExtendClose(ctx context.Context, marketID int64, until time.Time) error {
+	_, err := e.send(ctx, marketID, &command{kind: cmdExtend, until: until.UTC().Truncate(time.Microsecond)})
 	return err
 }
 
@@ -42,6 +52,9 @@ func (e *Engine) Void(ctx context.Context, marketID int64) error {
 // lifecycle runs a status change in the market's goroutine, after its
 // pending trades are durable, in a transaction of its own.
 func (b *book) lifecycle(c *command) error {
+	if c.kind == cmdExtend {
+		return b.extend(c)
+	}
 	switch b.m.Status {
 	case StatusResolved, StatusVoid:
 		return levee.Errorf(levee.ECONFLICT, "the market is already %s", b.m.Status)
@@ -89,6 +102,30 @@ func (b *book) lifecycle(c *command) error {
 	if pub := b.e.opts.Publisher; pub != nil {
 		s := b.snap.Load()
 		pub.Publish(Event{Type: EventStatus, MarketID: b.id, Seq: s.Market.Seq, Status: status, Prices: s.Prices, Shares: s.Market.Q, At: b.e.opts.Clock().UTC()})
+	}
+	return nil
+}
+
+// extend moves the closing time of an open market later.
+func (b *book) extend(c *command) error {
+	if b.m.Status != StatusOpen {
+		return levee.Errorf(levee.ECONFLICT, "the market is %s; only an open market can be extended", b.m.Status)
+	}
+	if !c.until.After(c.at) {
+		return levee.Invalid("until", "the new closing time must be in the future")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.e.opts.DBTimeout)
+	defer cancel()
+	if _, err := b.e.db.ExecContext(ctx, `UPDATE markets SET closes_at = $2 WHERE id = $1 AND status = 'open'`, b.id, c.until); err != nil {
+		b.broken = true
+		return pgtx.Unavailable(fmt.Errorf("extend market %d: %w", b.id, err))
+	}
+	if err := b.reload(); err != nil {
+		return nil // committed; the next command reloads
+	}
+	if pub := b.e.opts.Publisher; pub != nil {
+		s := b.snap.Load()
+		pub.Publish(Event{Type: EventStatus, MarketID: b.id, Seq: s.Market.Seq, Status: StatusOpen, Prices: s.Prices, Shares: s.Market.Q, At: b.e.opts.Clock().UTC()})
 	}
 	return nil
 }
