@@ -282,6 +282,13 @@ func (s *Service) Contribute(ctx context.Context, who *accounts.Principal, proje
 	if who == nil || !who.Has(accounts.RoleResident) || who.Kind != accounts.KindPerson {
 		return ContributionRecord{}, levee.Errorf(levee.EFORBIDDEN, "only residents (people) can contribute")
 	}
+	// Contractors could bid on the works these projects become, and
+	// officials decide them: neither may steer the match.
+	for _, r := range []string{accounts.RoleContractor, accounts.RoleTreasurer, accounts.RoleSteward, accounts.RoleAdmin} {
+		if who.Has(r) {
+			return ContributionRecord{}, levee.Errorf(levee.EFORBIDDEN, "a %s cannot contribute: contractors could bid on these projects and officials decide them", r)
+		}
+	}
 	if amount <= 0 {
 		return ContributionRecord{}, levee.Invalid("amount", "amount must be positive")
 	}
@@ -290,6 +297,13 @@ func (s *Service) Contribute(ctx context.Context, who *accounts.Principal, proje
 	}
 	var c ContributionRecord
 	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
+		var member bool
+		if err := tx.GetContext(ctx, &member, `SELECT EXISTS (SELECT 1 FROM organisation_members WHERE member_id = $1)`, who.AccountID); err != nil {
+			return fmt.Errorf("check membership: %w", err)
+		}
+		if member {
+			return levee.Errorf(levee.EFORBIDDEN, "members of contractor organisations cannot contribute: they could bid on these projects")
+		}
 		if key != "" {
 			err := tx.GetContext(ctx, &c, `SELECT id, project_id, round_id, account_id, amount, ledger_seq, at
 				FROM qf_contributions WHERE account_id = $1 AND idempotency_key = $2`, who.AccountID, key)

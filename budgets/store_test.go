@@ -254,6 +254,21 @@ func TestContributionRules(t *testing.T) {
 	wantCode(t, "contractor", err, levee.EFORBIDDEN)
 	_, err = c.svc.Contribute(ctx, c.treasurer, p.ID, levee.Units(1), "")
 	wantCode(t, "treasurer who is not a resident", err, levee.EFORBIDDEN)
+	steward, _, err := c.accounts.CreateAccount(ctx, 0, accounts.NewAccount{Name: "sam", Roles: []string{accounts.RoleResident, accounts.RoleSteward}, District: "north", Credit: levee.Units(10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.svc.Contribute(ctx, &accounts.Principal{AccountID: steward.ID, Kind: accounts.KindPerson, Roles: steward.Roles}, p.ID, levee.Units(1), "")
+	wantCode(t, "a steward who is also a resident", err, levee.EFORBIDDEN)
+	member, _, err := c.accounts.CreateAccount(ctx, 0, accounts.NewAccount{Name: "dana", Roles: []string{accounts.RoleResident}, District: "north", Credit: levee.Units(10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.accounts.AddMember(ctx, 0, contractor.ID, member.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.svc.Contribute(ctx, &accounts.Principal{AccountID: member.ID, Kind: accounts.KindPerson, Roles: member.Roles}, p.ID, levee.Units(1), "")
+	wantCode(t, "a resident who works for a contractor", err, levee.EFORBIDDEN)
 	_, err = c.svc.Contribute(ctx, c.residents[0], 99999, levee.Units(1), "")
 	wantCode(t, "unknown project", err, levee.ENOTFOUND)
 	_, err = c.svc.Contribute(ctx, c.residents[0], p.ID, levee.Units(101), "")
