@@ -54,6 +54,8 @@ run: postgres build
 # test runs every test against one private PostgreSQL for the whole run.
 test: postgres chromium build
 	./$(BIN) with-db --data $(DATA) -- $(GO) test $(TESTFLAGS) -timeout $(TEST_TIMEOUT) ./...
+	# Allocation guards skip themselves under -race (it allocates): run them once without.
+	$(GO) test -count=1 -run 'DoesNotAllocate' ./market
 	$(MAKE) --no-print-directory fuzz
 
 # fuzz runs every fuzz target of outside input for a short, bounded time;
