@@ -22,6 +22,9 @@ type Evidence interface {
 	AttachEvidence(ctx context.Context, who *accounts.Principal, contractID int64, n int, name string, data []byte) (contracting.EvidenceFile, error)
 	Evidence(ctx context.Context, contractID int64, n int) ([]contracting.EvidenceFile, error)
 	EvidenceContent(ctx context.Context, id int64) (contracting.EvidenceFile, []byte, error)
+	AttachToBid(ctx context.Context, who *accounts.Principal, bidID int64, name string, data []byte) (contracting.Attachment, error)
+	BidAttachments(ctx context.Context, viewer *accounts.Principal, bidID int64) ([]contracting.Attachment, error)
+	BidAttachment(ctx context.Context, viewer *accounts.Principal, id int64) (contracting.Attachment, []byte, error)
 }
 
 // uploadLimit is the body limit of an evidence upload: the file plus its
@@ -31,7 +34,8 @@ const uploadLimit = contracting.MaxEvidenceBytes + 64<<10
 // isUpload reports whether a request is an evidence upload, which gets a
 // larger body limit than the 1 MB every other request has.
 func isUpload(c echo.Context) bool {
-	return c.Request().Method == http.MethodPost && strings.HasSuffix(c.Request().URL.Path, "/evidence")
+	p := c.Request().URL.Path
+	return c.Request().Method == http.MethodPost && (strings.HasSuffix(p, "/evidence") || strings.HasSuffix(p, "/attachments"))
 }
 
 // evidenceRoutes registers the evidence endpoints.
@@ -43,6 +47,10 @@ func (s *Server) evidenceRoutes(api *echo.Group) {
 		middleware.BodyLimit(strconv.Itoa(uploadLimit/1024)+"K"))
 	api.GET("/contracts/:id/milestones/:n/evidence", s.listEvidence)
 	api.GET("/evidence/:id", s.downloadEvidence)
+	api.POST("/bids/:id/attachments", s.uploadBidAttachment, s.signedIn,
+		middleware.BodyLimit(strconv.Itoa(uploadLimit/1024)+"K"))
+	api.GET("/bids/:id/attachments", s.listBidAttachments)
+	api.GET("/bid-attachments/:id", s.downloadBidAttachment)
 }
 
 func milestoneFromPath(c echo.Context) (int64, int, error) {
@@ -63,25 +71,11 @@ func (s *Server) uploadEvidence(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	fh, err := c.FormFile("file")
-	var tooBig *http.MaxBytesError
-	var he *echo.HTTPError
-	switch {
-	case errors.As(err, &tooBig), errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge:
-		return &levee.Error{Code: levee.ETOOLARGE, Field: "file", Message: "evidence files are limited to 5 MiB"}
-	case err != nil:
-		return levee.Invalid("file", "send the file as multipart/form-data in the field \"file\"")
-	}
-	f, err := fh.Open()
+	name, data, err := formFile(c)
 	if err != nil {
-		return levee.Invalid("file", "the file could not be read")
+		return err
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, contracting.MaxEvidenceBytes+1))
-	if err != nil {
-		return levee.Invalid("file", "the file could not be read")
-	}
-	ef, err := s.deps.Evidence.AttachEvidence(c.Request().Context(), principal(c), id, n, fh.Filename, data)
+	ef, err := s.deps.Evidence.AttachEvidence(c.Request().Context(), principal(c), id, n, name, data)
 	if err != nil {
 		return err
 	}
@@ -111,9 +105,80 @@ func (s *Server) downloadEvidence(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return sendFile(c, f.Name, f.ContentType, f.SHA256, data)
+}
+
+// sendFile serves an uploaded file as an attachment with the type detected
+// at upload, so a browser never renders uploaded content as a page of ours.
+func sendFile(c echo.Context, name, contentType, sum string, data []byte) error {
 	h := c.Response().Header()
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": f.Name}))
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	h.Set("X-Evidence-SHA256", f.SHA256)
-	return c.Blob(http.StatusOK, f.ContentType, data)
+	h.Set("X-Content-SHA256", sum)
+	return c.Blob(http.StatusOK, contentType, data)
+}
+
+// formFile reads the one file sent as multipart/form-data in the field "file".
+func formFile(c echo.Context) (string, []byte, error) {
+	fh, err := c.FormFile("file")
+	var tooBig *http.MaxBytesError
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &tooBig), errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge:
+		return "", nil, &levee.Error{Code: levee.ETOOLARGE, Field: "file", Message: "files are limited to 5 MiB"}
+	case err != nil:
+		return "", nil, levee.Invalid("file", "send the file as multipart/form-data in the field \"file\"")
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return "", nil, levee.Invalid("file", "the file could not be read")
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, contracting.MaxEvidenceBytes+1))
+	if err != nil {
+		return "", nil, levee.Invalid("file", "the file could not be read")
+	}
+	return fh.Filename, data, nil
+}
+
+// uploadBidAttachment adds a file to the caller's own bid while bidding is open.
+func (s *Server) uploadBidAttachment(c echo.Context) error {
+	id, err := pathID(c, "id", "bid")
+	if err != nil {
+		return err
+	}
+	name, data, err := formFile(c)
+	if err != nil {
+		return err
+	}
+	a, err := s.deps.Evidence.AttachToBid(c.Request().Context(), principal(c), id, name, data)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, a)
+}
+
+// listBidAttachments lists a bid's files for whoever may see the bid.
+func (s *Server) listBidAttachments(c echo.Context) error {
+	id, err := pathID(c, "id", "bid")
+	if err != nil {
+		return err
+	}
+	as, err := s.deps.Evidence.BidAttachments(c.Request().Context(), principal(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"files": as})
+}
+
+func (s *Server) downloadBidAttachment(c echo.Context) error {
+	id, err := pathID(c, "id", "attachment")
+	if err != nil {
+		return err
+	}
+	a, data, err := s.deps.Evidence.BidAttachment(c.Request().Context(), principal(c), id)
+	if err != nil {
+		return err
+	}
+	return sendFile(c, a.Name, a.ContentType, a.SHA256, data)
 }

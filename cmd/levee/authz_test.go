@@ -97,6 +97,9 @@ var routeAccess = map[string]access{
 	"POST /api/v1/contracts/:id/milestones/:n/evidence": signedIn,
 	"GET /api/v1/contracts/:id/milestones/:n/evidence":  public,
 	"GET /api/v1/evidence/:id":                          public,
+	"POST /api/v1/bids/:id/attachments":                 signedIn,
+	"GET /api/v1/bids/:id/attachments":                  public, // sealed like the bid
+	"GET /api/v1/bid-attachments/:id":                   public, // sealed like the bid
 }
 
 func allowed(a access, role string) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -191,6 +192,7 @@ func TestContractingOverHTTP(t *testing.T) {
 	if st, b := dyke.do("PUT", "/api/v1/bids/"+idA, `{"price":"100","completion_at":"`+rfc(completion)+`","milestone_dates":["`+rfc(decision.Add(time.Minute))+`","`+rfc(completion)+`"]}`); st != 200 || b["price"] != "100.000000" {
 		t.Fatalf("revise bid A: %d %v", st, b)
 	}
+	attachment := checkSealedAttachment(t, dyke, idA, []*client{polder, alice, tess, anon})
 	// Sealed: nobody but the bidder sees a bid, by any route.
 	for name, c := range map[string]*client{"rival": polder, "resident": alice, "treasurer": tess, "anonymous": anon} {
 		for _, id := range []string{idA, idC} {
@@ -227,6 +229,20 @@ func TestContractingOverHTTP(t *testing.T) {
 	st, closed := tess.do("POST", tpath+"/close-bids", ``)
 	if st != 200 || closed["phase"] != "forecasting" {
 		t.Fatalf("close bids: %d %v", st, closed)
+	}
+	// At close the bid's attachments become public with it.
+	if st, r := upload(t, dyke, "/api/v1/bids/"+idA+"/attachments", "late.png", pngBytes); st != 409 {
+		t.Errorf("attachment after close: %d %v", st, r)
+	}
+	for _, c := range []*client{polder, anon} {
+		if st, _ := c.do("GET", "/api/v1/bids/"+idA+"/attachments", ""); st != 200 {
+			t.Errorf("attachments after close: %d", st)
+		}
+		if resp, err := http.Get(c.base + attachment); err != nil || resp.StatusCode != 200 {
+			t.Errorf("download after close: %v %v", resp, err)
+		} else {
+			resp.Body.Close()
+		}
 	}
 	markets := map[string]string{}
 	for _, c := range []*client{anon, alice, polder} {

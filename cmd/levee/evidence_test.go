@@ -90,3 +90,39 @@ func checkEvidenceUploads(t *testing.T, contractor, rival, anon *client, cpath s
 		t.Fatalf("download: %d bytes, %v", len(got), resp.Header)
 	}
 }
+
+// checkSealedAttachment attaches a file to a sealed bid as its bidder and
+// checks that nobody else can list or download it; it returns its URL.
+func checkSealedAttachment(t *testing.T, bidder *client, bidID string, others []*client) string {
+	t.Helper()
+	st, a := upload(t, bidder, "/api/v1/bids/"+bidID+"/attachments", "drawings.pdf", []byte("%PDF-1.7\nsecret drawings"))
+	if st != 201 || a["content_type"] != "application/pdf" {
+		t.Fatalf("attach to own bid: %d %v", st, a)
+	}
+	url := a["url"].(string)
+	if st, _ := upload(t, others[0], "/api/v1/bids/"+bidID+"/attachments", "x.png", pngBytes); st != 404 {
+		t.Fatalf("a rival attached to a sealed bid: %d", st)
+	}
+	for _, c := range others {
+		if st, _ := c.do("GET", "/api/v1/bids/"+bidID+"/attachments", ""); st != 404 {
+			t.Fatalf("someone listed a sealed bid's attachments: %d", st)
+		}
+		req, _ := http.NewRequest("GET", c.base+url, nil)
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 404 || bytes.Contains(body, []byte("secret")) {
+			t.Fatalf("someone downloaded a sealed attachment: %d %q", resp.StatusCode, body)
+		}
+	}
+	if _, l := bidder.do("GET", "/api/v1/bids/"+bidID+"/attachments", ""); len(l["files"].([]any)) != 1 {
+		t.Fatalf("bidder's own attachments: %v", l)
+	}
+	return url
+}
