@@ -53,21 +53,9 @@ func (s *Server) evidenceRoutes(api *echo.Group) {
 	api.GET("/bid-attachments/:id", s.downloadBidAttachment)
 }
 
-func milestoneFromPath(c echo.Context) (int64, int, error) {
-	id, err := pathID(c, "id", "contract")
-	if err != nil {
-		return 0, 0, err
-	}
-	n, err := strconv.Atoi(c.Param("n"))
-	if err != nil || n < 1 {
-		return 0, 0, levee.Errorf(levee.ENOTFOUND, "no such milestone")
-	}
-	return id, n, nil
-}
-
 // uploadEvidence takes one file in the multipart field "file".
 func (s *Server) uploadEvidence(c echo.Context) error {
-	id, n, err := milestoneFromPath(c)
+	id, n, err := milestonePath(c)
 	if err != nil {
 		return err
 	}
@@ -83,7 +71,7 @@ func (s *Server) uploadEvidence(c echo.Context) error {
 }
 
 func (s *Server) listEvidence(c echo.Context) error {
-	id, n, err := milestoneFromPath(c)
+	id, n, err := milestonePath(c)
 	if err != nil {
 		return err
 	}

@@ -128,6 +128,25 @@
   }
   Levee.busy = busy;
 
+  // submitForm wires form to send(button) → then(result), with the busy
+  // button and the error banner; pages with forms share it.
+  Levee.submitForm = function (form, label, send, then) {
+    form.addEventListener('submit', async function (ev) {
+      ev.preventDefault();
+      var button = ev.submitter || form.querySelector('button[type="submit"]');
+      if (!button || button.disabled) return;
+      Levee.clearError(form);
+      Levee.busy(button, true, label);
+      try {
+        var res = await send(button);
+        then(res);
+      } catch (err) {
+        Levee.busy(button, false);
+        Levee.showError(err, form);
+      }
+    });
+  };
+
   // Sign in: POST /api/v1/session sets the session cookie; then go on.
   document.querySelectorAll('form[data-signin]').forEach(function (form) {
     form.addEventListener('submit', async function (ev) {

@@ -5,24 +5,7 @@
   var L = window.Levee;
   if (!L) return;
 
-  // submitForm wires form to send(body) → then(result), with the busy
-  // button and the error banner.
-  function submitForm(form, label, send, then) {
-    form.addEventListener('submit', async function (ev) {
-      ev.preventDefault();
-      var button = ev.submitter || form.querySelector('button[type="submit"]');
-      if (!button || button.disabled) return;
-      L.clearError(form);
-      L.busy(button, true, label);
-      try {
-        var res = await send(button);
-        then(res);
-      } catch (err) {
-        L.busy(button, false);
-        L.showError(err, form);
-      }
-    });
-  }
+
 
   // localISO turns a datetime-local value into RFC 3339 UTC, or '' if empty.
   function localISO(form, name, message) {
@@ -36,7 +19,7 @@
   // New round (treasurers).
   var nr = document.getElementById('new-round');
   if (nr) {
-    submitForm(nr, 'Opening…', function () {
+    L.submitForm(nr, 'Opening…', function () {
       var body = {
         title: nr.elements.title.value.trim(),
         pool: nr.elements.pool.value.trim(),
@@ -57,7 +40,7 @@
 
   var pf = document.getElementById('propose');
   if (pf) {
-    submitForm(pf, 'Proposing…', function () {
+    L.submitForm(pf, 'Proposing…', function () {
       return L.api('POST', '/api/v1/qf/rounds/' + roundID + '/projects', {
         title: pf.elements.title.value.trim(),
         description: pf.elements.description.value.trim(),
@@ -68,7 +51,7 @@
   }
 
   document.querySelectorAll('form.eligibility').forEach(function (form) {
-    submitForm(form, 'Saving…', function (button) {
+    L.submitForm(form, 'Saving…', function (button) {
       return L.api('POST', '/api/v1/qf/projects/' + form.dataset.project + '/eligibility', {
         eligible: button.dataset.eligible === 'true',
         reason: form.elements.reason.value.trim()
@@ -209,7 +192,7 @@
     }
     input.addEventListener('input', show);
     input.addEventListener('focus', function () { refresh().then(show); });
-    submitForm(form, 'Contributing…', function () {
+    L.submitForm(form, 'Contributing…', function () {
       var amount = input.value.trim();
       if (!amount) throw new L.ApiError(400, 'invalid', 'Enter an amount to contribute.', 'amount');
       return L.api('POST', '/api/v1/qf/projects/' + id + '/contributions', { amount: amount }, { 'Idempotency-Key': key });

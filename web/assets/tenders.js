@@ -8,24 +8,7 @@
 
   function reload() { location.reload(); }
 
-  // submitForm wires form to send(button) → then(result), with the busy
-  // button and the error banner.
-  function submitForm(form, label, send, then) {
-    form.addEventListener('submit', async function (ev) {
-      ev.preventDefault();
-      var button = ev.submitter || form.querySelector('button[type="submit"]');
-      if (!button || button.disabled) return;
-      L.clearError(form);
-      L.busy(button, true, label);
-      try {
-        var res = await send(button);
-        then(res);
-      } catch (err) {
-        L.busy(button, false);
-        L.showError(err, form);
-      }
-    });
-  }
+
 
   // clickButton wires a lone button to send() → then(result).
   function clickButton(button, label, send, then) {
@@ -62,7 +45,7 @@
   // New tender (treasurers).
   var nt = document.getElementById('new-tender');
   if (nt) {
-    submitForm(nt, 'Opening…', function () {
+    L.submitForm(nt, 'Opening…', function () {
       var f = nt.elements;
       var milestones = f.milestones.value.split('\n').map(function (s) { return s.trim(); }).filter(Boolean).map(function (line) {
         var i = line.lastIndexOf(',');
@@ -110,12 +93,12 @@
     var tenderID = root.dataset.tender;
     var bf = document.getElementById('bid-form');
     if (bf) {
-      submitForm(bf, 'Sending…', function () {
+      L.submitForm(bf, 'Sending…', function () {
         return L.api('POST', '/api/v1/tenders/' + tenderID + '/bids', bidBody(bf));
       }, reload);
     }
     document.querySelectorAll('form.revise-bid').forEach(function (form) {
-      submitForm(form, 'Saving…', function () {
+      L.submitForm(form, 'Saving…', function () {
         return L.api('PUT', '/api/v1/bids/' + form.dataset.bid, bidBody(form));
       }, reload);
     });
@@ -137,17 +120,17 @@
   if (contract) {
     var base = '/api/v1/contracts/' + contract.dataset.contract + '/milestones/';
     document.querySelectorAll('form.claim-form').forEach(function (form) {
-      submitForm(form, 'Claiming…', function () {
+      L.submitForm(form, 'Claiming…', function () {
         return L.api('POST', base + form.dataset.n + '/claim', { evidence: form.elements.evidence.value.trim() });
       }, reload);
     });
     document.querySelectorAll('form.dispute-form').forEach(function (form) {
-      submitForm(form, 'Disputing…', function () {
+      L.submitForm(form, 'Disputing…', function () {
         return L.api('POST', base + form.dataset.n + '/dispute', { reason: form.elements.reason.value.trim() });
       }, reload);
     });
     document.querySelectorAll('form.decide-form').forEach(function (form) {
-      submitForm(form, 'Saving…', function (button) {
+      L.submitForm(form, 'Saving…', function (button) {
         return L.api('POST', base + form.dataset.n + '/decide', { accept: button.dataset.accept === 'true' });
       }, reload);
     });
