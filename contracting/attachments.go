@@ -13,6 +13,7 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/files"
 	"levee/pgtx"
 )
 
@@ -41,7 +42,7 @@ const attachmentColumns = `id, bid_id, name, content_type, size, sha256, uploade
 // Errors: EINVALID/ETOOLARGE (file), EUNAUTHORIZED, ENOTFOUND (not yours:
 // sealed), ECONFLICT (window closed, bid withdrawn).
 func (s *Service) AttachToBid(ctx context.Context, who *accounts.Principal, bidID int64, name string, data []byte) (Attachment, error) {
-	name, ct, err := checkEvidence(name, data)
+	name, ct, err := files.Check(name, data)
 	if err != nil {
 		return Attachment{}, err
 	}

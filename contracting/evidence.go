@@ -7,32 +7,18 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
-	"path/filepath"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 
 	"levee"
 	"levee/accounts"
+	"levee/files"
 	"levee/pgtx"
 )
 
 // MaxEvidenceBytes bounds one evidence file.
-const MaxEvidenceBytes = 5 << 20
-
-// evidenceTypes are the content types accepted as evidence, as detected from
-// the file's bytes (never from what the uploader claims): documents and
-// photographs a jury can open safely in a browser.
-var evidenceTypes = map[string]bool{
-	"application/pdf": true,
-	"image/png":       true,
-	"image/jpeg":      true,
-	"image/webp":      true,
-	"text/plain":      true,
-}
+const MaxEvidenceBytes = files.MaxBytes
 
 // EvidenceFile describes an uploaded file without its bytes.
 type EvidenceFile struct {
@@ -53,31 +39,12 @@ func (f *EvidenceFile) fill() {
 	f.URL = "/api/v1/evidence/" + itoa(f.ID)
 }
 
-// checkEvidence validates a file by its name, size and detected content.
-func checkEvidence(name string, data []byte) (cleanName, contentType string, err error) {
-	name = filepath.Base(strings.ReplaceAll(name, "\\", "/"))
-	if name == "." || name == "/" || name == "" || len(name) > 200 || !utf8.ValidString(name) || strings.ContainsAny(name, "\x00\r\n\"") {
-		return "", "", levee.Invalid("file", "the file needs a plain name of at most 200 characters")
-	}
-	switch {
-	case len(data) == 0:
-		return "", "", levee.Invalid("file", "the file is empty")
-	case len(data) > MaxEvidenceBytes:
-		return "", "", &levee.Error{Code: levee.ETOOLARGE, Field: "file", Message: fmt.Sprintf("evidence files are limited to %d MiB", MaxEvidenceBytes>>20)}
-	}
-	ct, _, _ := strings.Cut(http.DetectContentType(data), ";")
-	if !evidenceTypes[ct] {
-		return "", "", levee.Invalid("file", "evidence must be a PDF, PNG, JPEG, WebP or plain-text file (this one looks like %s)", ct)
-	}
-	return name, ct, nil
-}
-
 // AttachEvidence stores a file for a milestone of a contract. Only the
 // contractor (or a member acting for it) may attach, and only before the
 // milestone is accepted. Errors: EINVALID/ETOOLARGE (file), EUNAUTHORIZED,
 // EFORBIDDEN, ENOTFOUND, ECONFLICT.
 func (s *Service) AttachEvidence(ctx context.Context, who *accounts.Principal, contractID int64, n int, name string, data []byte) (EvidenceFile, error) {
-	name, ct, err := checkEvidence(name, data)
+	name, ct, err := files.Check(name, data)
 	if err != nil {
 		return EvidenceFile{}, err
 	}

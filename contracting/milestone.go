@@ -269,49 +269,105 @@ func (s *Service) Claim(ctx context.Context, who *accounts.Principal, contractID
 	})
 }
 
-// Dispute challenges a claim within its dispute window. A resident of one
-// of the tender's districts, a treasurer, or a rival bidder may dispute.
-// Errors: ENOTFOUND, EINVALID, EFORBIDDEN, ECONFLICT.
-func (s *Service) Dispute(ctx context.Context, who *accounts.Principal, contractID int64, n int, reason string) (Contract, error) {
-	if who == nil {
-		return Contract{}, levee.Errorf(levee.EUNAUTHORIZED, "sign in first")
-	}
-	if err := checkText("reason", reason, 1, 5000); err != nil {
-		return Contract{}, err
-	}
-	return s.milestoneAction(ctx, contractID, n, func(tx *sqlx.Tx, c *Contract, t *Tender, m *ContractMilestone) error {
-		may := who.Has(accounts.RoleTreasurer) || who.Has(accounts.RoleResident) && slices.Contains([]int64(t.DistrictIDs), who.DistrictID)
-		if !may {
-			var rival bool
-			if err := tx.GetContext(ctx, &rival, `SELECT EXISTS (SELECT 1 FROM bids b WHERE b.tender_id = $1 AND b.organisation_id <> $2
-				AND (b.organisation_id = $3 OR EXISTS (SELECT 1 FROM organisation_members m WHERE m.organisation_id = b.organisation_id AND m.member_id = $3)))`,
-				t.ID, c.ContractorID, who.AccountID); err != nil {
-				return err
-			}
-			may = rival
-		}
-		if !may {
-			return levee.Errorf(levee.EFORBIDDEN, "only residents of the tender's districts, treasurers and rival bidders can dispute")
-		}
-		if m.Status != MilestoneClaimed {
-			return levee.Errorf(levee.ECONFLICT, "milestone %d is %s, not claimed", m.N, m.Status)
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE contract_milestones SET status = 'disputed', dispute_reason = $3, disputed_by = $4, disputed_at = $5
-			WHERE contract_id = $1 AND n = $2`, c.ID, m.N, reason, who.AccountID, s.now())
-		m.Status = MilestoneDisputed
-		return err
-	})
+// MilestoneFacts is what a case about a milestone claim needs to know.
+type MilestoneFacts struct {
+	Question  string
+	Districts []int64
+	// Parties: the contractor organisation and its members, and the
+	// official who tendered the work.
+	Parties map[int64]string
+	// Excluded from its juries: traders and holders of any decision market
+	// of the tender, and the contractor's members.
+	Excluded []int64
 }
 
-// Decide settles a disputed claim (a treasurer, until juries exist):
-// accepted pays the milestone, rejected lets the contractor claim again.
-// Errors: ENOTFOUND, ECONFLICT (not disputed).
-func (s *Service) Decide(ctx context.Context, actor, contractID int64, n int, accept bool) (Contract, error) {
-	return s.milestoneAction(ctx, contractID, n, func(tx *sqlx.Tx, c *Contract, t *Tender, m *ContractMilestone) error {
+// DescribeMilestone describes milestone n of a contract through q.
+// Errors: ENOTFOUND.
+func DescribeMilestone(ctx context.Context, q sqlx.QueryerContext, contractID int64, n int) (MilestoneFacts, error) {
+	c, err := getContract(ctx, q, contractID, "")
+	if err != nil {
+		return MilestoneFacts{}, err
+	}
+	if n < 1 || n > len(c.Milestones) {
+		return MilestoneFacts{}, levee.Errorf(levee.ENOTFOUND, "contract %d has no milestone %d", contractID, n)
+	}
+	t, err := getTender(ctx, q, c.TenderID, "")
+	if err != nil {
+		return MilestoneFacts{}, err
+	}
+	m := c.Milestones[n-1]
+	f := MilestoneFacts{
+		Question:  fmt.Sprintf("Was milestone %d (%q) of %q delivered to the tender's acceptance criteria, as claimed?", n, m.Title, t.Title),
+		Districts: []int64(t.DistrictIDs),
+		Parties:   map[int64]string{c.ContractorID: "contractor", t.CreatedBy: "official"},
+	}
+	var members []int64
+	if err := sqlx.SelectContext(ctx, q, &members, `SELECT member_id FROM organisation_members WHERE organisation_id = $1`, c.ContractorID); err != nil {
+		return MilestoneFacts{}, pgtx.Unavailable(fmt.Errorf("contractor members: %w", err))
+	}
+	for _, id := range members {
+		f.Parties[id] = "contractor"
+	}
+	if err := sqlx.SelectContext(ctx, q, &f.Excluded, `SELECT DISTINCT p.account_id FROM positions p JOIN bids b ON b.market_id = p.market_id
+		WHERE b.tender_id = $1`, t.ID); err != nil {
+		return MilestoneFacts{}, pgtx.Unavailable(fmt.Errorf("tender traders: %w", err))
+	}
+	return f, nil
+}
+
+// HoldMilestone disputes a claim within its dispute window, inside tx (the
+// transaction that opens the jury's case). A resident of one of the
+// tender's districts, a treasurer, or a rival bidder may dispute.
+// Errors: ENOTFOUND, EUNAUTHORIZED, EFORBIDDEN, ECONFLICT (not claimed, or
+// the window has passed).
+func (s *Service) HoldMilestone(ctx context.Context, tx *sqlx.Tx, who *accounts.Principal, contractID int64, n int) error {
+	if who == nil {
+		return levee.Errorf(levee.EUNAUTHORIZED, "sign in first")
+	}
+	c, err := getContract(ctx, tx, contractID, "FOR UPDATE")
+	if err != nil {
+		return err
+	}
+	if n < 1 || n > len(c.Milestones) {
+		return levee.Errorf(levee.ENOTFOUND, "contract %d has no milestone %d", contractID, n)
+	}
+	t, err := getTender(ctx, tx, c.TenderID, "")
+	if err != nil {
+		return err
+	}
+	may := who.Has(accounts.RoleTreasurer) || who.Has(accounts.RoleResident) && slices.Contains([]int64(t.DistrictIDs), who.DistrictID)
+	if !may {
+		var rival bool
+		if err := tx.GetContext(ctx, &rival, `SELECT EXISTS (SELECT 1 FROM bids b WHERE b.tender_id = $1 AND b.organisation_id <> $2
+			AND (b.organisation_id = $3 OR EXISTS (SELECT 1 FROM organisation_members m WHERE m.organisation_id = b.organisation_id AND m.member_id = $3)))`,
+			t.ID, c.ContractorID, who.AccountID); err != nil {
+			return err
+		}
+		may = rival
+	}
+	if !may {
+		return levee.Errorf(levee.EFORBIDDEN, "only residents of the tender's districts, treasurers and rival bidders can dispute")
+	}
+	m := c.Milestones[n-1]
+	window := time.Duration(t.DisputeWindowUS) * time.Microsecond
+	if c.Status != ContractActive || m.Status != MilestoneClaimed || !s.now().Before(m.ClaimedAt.Add(window)) {
+		return levee.Errorf(levee.ECONFLICT, "milestone %d is %s and cannot be disputed now", m.N, m.Status)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE contract_milestones SET status = 'disputed', disputed_by = $3, disputed_at = $4
+		WHERE contract_id = $1 AND n = $2`, c.ID, m.N, who.AccountID, s.now())
+	return err
+}
+
+// SettleMilestone applies a jury's verdict on a disputed claim in one
+// transaction, calling within first inside it: accepted pays the milestone
+// from escrow, rejected lets the contractor claim again.
+// Errors: ENOTFOUND, ECONFLICT (not disputed), and within's.
+func (s *Service) SettleMilestone(ctx context.Context, contractID int64, n int, accept bool, within func(ctx context.Context, tx *sqlx.Tx) error) error {
+	_, err := s.milestoneAction(ctx, contractID, n, func(tx *sqlx.Tx, c *Contract, t *Tender, m *ContractMilestone) error {
 		if m.Status != MilestoneDisputed {
 			return levee.Errorf(levee.ECONFLICT, "milestone %d is %s, not disputed", m.N, m.Status)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE contract_milestones SET decided_by = $3 WHERE contract_id = $1 AND n = $2`, c.ID, m.N, actor); err != nil {
+		if err := within(ctx, tx); err != nil {
 			return err
 		}
 		if accept {
@@ -321,4 +377,5 @@ func (s *Service) Decide(ctx context.Context, actor, contractID int64, n int, ac
 		_, err := tx.ExecContext(ctx, `UPDATE contract_milestones SET status = 'rejected' WHERE contract_id = $1 AND n = $2`, c.ID, m.N)
 		return err
 	})
+	return err
 }

@@ -318,26 +318,6 @@ func (s *Server) closeMarket(c echo.Context) error {
 	return s.getMarket(c)
 }
 
-func (s *Server) resolveMarket(c echo.Context) error {
-	id, err := pathID(c, "id", "market")
-	if err != nil {
-		return err
-	}
-	var req struct {
-		Outcome *int `json:"outcome"`
-	}
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	if req.Outcome == nil {
-		return levee.Invalid("outcome", "outcome is required")
-	}
-	if err := s.deps.Markets.Resolve(c.Request().Context(), id, *req.Outcome); err != nil {
-		return err
-	}
-	return s.getMarket(c)
-}
-
 func (s *Server) voidMarket(c echo.Context) error {
 	id, err := pathID(c, "id", "market")
 	if err != nil {

@@ -57,6 +57,8 @@ type Deps struct {
 	Contracting Contracting
 	// Evidence is optional: files attached to milestone claims.
 	Evidence Evidence
+	// Cases is optional: proposals, disputes and juries.
+	Cases Cases
 	Live     *Live // optional: the websocket hub the engine publishes into
 	Ready    Readiness
 	Limits   Limits // zero fields take DefaultLimits
@@ -139,7 +141,6 @@ func (s *Server) routes() {
 	api.GET("/markets/:id/trades", s.marketTrades)
 	api.GET("/markets/:id/history", s.marketHistory)
 	api.POST("/markets/:id/close", s.closeMarket, treasurer)
-	api.POST("/markets/:id/resolve", s.resolveMarket, treasurer)
 	api.POST("/markets/:id/void", s.voidMarket, treasurer)
 	api.GET("/me/positions", s.myPositions, s.signedIn)
 	if s.deps.Live != nil {
@@ -160,6 +161,7 @@ func (s *Server) routes() {
 	}
 
 	s.evidenceRoutes(api)
+	s.caseRoutes(api, treasurer)
 	if s.deps.Contracting != nil {
 		api.GET("/tenders", s.listTenders)
 		api.POST("/tenders", s.createTender, treasurer)
@@ -174,8 +176,9 @@ func (s *Server) routes() {
 		api.DELETE("/bids/:id", s.withdrawBid, s.signedIn)
 		api.GET("/contracts/:id", s.getContract)
 		api.POST("/contracts/:id/milestones/:n/claim", s.claimMilestone, s.signedIn)
-		api.POST("/contracts/:id/milestones/:n/dispute", s.disputeMilestone, s.signedIn)
-		api.POST("/contracts/:id/milestones/:n/decide", s.decideMilestone, treasurer)
+		if s.deps.Cases != nil {
+			api.POST("/contracts/:id/milestones/:n/dispute", s.disputeMilestone, s.signedIn)
+		}
 		api.GET("/ocds/releases/:id", s.ocdsReleases)
 		api.GET("/ocds/records/:id", s.ocdsRecords)
 		api.GET("/contractors/:id/track-record", s.trackRecord)

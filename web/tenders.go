@@ -28,8 +28,6 @@ type Contracting interface {
 	Award(ctx context.Context, actor, tenderID int64) (contracting.TenderView, error)
 	Contract(ctx context.Context, id int64) (contracting.Contract, error)
 	Claim(ctx context.Context, who *accounts.Principal, contractID int64, n int, evidence string) (contracting.Contract, error)
-	Dispute(ctx context.Context, who *accounts.Principal, contractID int64, n int, reason string) (contracting.Contract, error)
-	Decide(ctx context.Context, actor, contractID int64, n int, accept bool) (contracting.Contract, error)
 	OCDSReleasePackage(ctx context.Context, tenderID int64, uri string) (contracting.ReleasePackage, error)
 	OCDSRecordPackage(ctx context.Context, tenderID int64, uri string) (contracting.RecordPackage, error)
 	TrackRecord(ctx context.Context, contractor int64) (contracting.TrackRecord, error)

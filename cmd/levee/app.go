@@ -20,6 +20,7 @@ import (
 	"levee/market/engine"
 	"levee/migrations"
 	"levee/pgserver"
+	"levee/settlement"
 	"levee/settlement/ledger"
 	"levee/web"
 	"levee/web/live"
@@ -37,6 +38,11 @@ type Main struct {
 	Budgets  *budgets.Service
 	// Contracting runs tenders, bids, awards and contracts.
 	Contracting *contracting.Service
+	// Settlement runs proposals, disputes, cases and juries.
+	Settlement *settlement.Service
+	// Clock is every service's clock; tests set it before Run to move time
+	// without sleeping. nil means time.Now.
+	Clock func() time.Time
 
 	logger  *slog.Logger
 	stdout  io.Writer
@@ -47,6 +53,8 @@ type Main struct {
 	live    *web.Live
 	metrics *engineMetrics
 	web     *web.Server
+
+	stopAdvancing func()
 
 	// generatedAdminToken is the admin token made at this start, if any, so
 	// the demo credentials can include it.
@@ -96,7 +104,7 @@ func (m *Main) Open(ctx context.Context) error {
 // startEngine starts the market engine; only serve needs it.
 func (m *Main) startEngine(pub engine.Publisher) {
 	m.metrics = newEngineMetrics()
-	m.Engine = engine.New(m.DB, engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe})
+	m.Engine = engine.New(m.DB, engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe, Clock: m.Clock})
 }
 
 // Run opens everything, makes sure the admin can sign in, seeds the demo city
@@ -120,13 +128,18 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	m.Contracting = contracting.New(m.DB, m.Engine, contracting.Options{Logger: m.logger})
-	m.Budgets = budgets.New(m.DB, budgets.Options{Cash: m.Engine, Markets: m.Engine, Contracting: m.Contracting, Logger: m.logger})
+	m.Contracting = contracting.New(m.DB, m.Engine, contracting.Options{Logger: m.logger, Now: m.Clock})
+	m.Budgets = budgets.New(m.DB, budgets.Options{Cash: m.Engine, Markets: m.Engine, Contracting: m.Contracting, Logger: m.logger, Now: m.Clock})
+	m.Settlement = settlement.New(m.DB, settlement.Options{Cash: m.Engine, Clock: m.Clock, Logger: m.logger})
+	m.Settlement.SetOwner("market", m.Settlement.MarketOwner(m.Engine))
+	m.Settlement.SetOwner("milestone", milestoneOwner{m.Contracting})
+	m.startAdvancing()
 	srv := web.New(web.Deps{
 		Live:        m.live,
 		Budgets:     m.Budgets,
 		Contracting: m.Contracting,
 		Evidence:    m.Contracting,
+		Cases:       m.Settlement,
 		Accounts:    m.Accounts,
 		Ledger:      m.Ledger,
 		Markets:     m.Engine,
@@ -202,6 +215,10 @@ func (m *Main) Close() error {
 		cancel()
 		m.http = nil
 	}
+	if m.stopAdvancing != nil {
+		m.stopAdvancing()
+		m.stopAdvancing = nil
+	}
 	if m.live != nil {
 		m.live.Close()
 		m.live = nil
@@ -219,4 +236,32 @@ func (m *Main) Close() error {
 		m.pg = nil
 	}
 	return errors.Join(errs...)
+}
+
+// startAdvancing runs settlement's clock-driven work (proposals past their
+// dispute window, case deadlines) every AdvanceEvery; every read of a case
+// also advances it, so the ticker only matters for what nobody looks at.
+func (m *Main) startAdvancing() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	m.stopAdvancing = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		every := m.Config.AdvanceEvery
+		if every <= 0 {
+			every = 5 * time.Second
+		}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := m.Settlement.Advance(ctx); err != nil && ctx.Err() == nil {
+					m.logger.Warn("advancing cases", slog.Any("error", err))
+				}
+			}
+		}
+	}()
 }

@@ -43,7 +43,21 @@ var routeAccess = map[string]access{
 	"POST /api/v1/markets/:id/orders":                   residentOnly,
 	"POST /api/v1/markets":                              treasurerOnly,
 	"POST /api/v1/markets/:id/close":                    treasurerOnly,
-	"POST /api/v1/markets/:id/resolve":                  treasurerOnly,
+	"POST /api/v1/markets/:id/proposal":                 treasurerOnly,
+	"GET /api/v1/markets/:id/proposal":                  public,
+	"POST /api/v1/markets/:id/dispute":                  signedIn, // the service checks district, trading or party
+	"GET /api/v1/cases":                                 public,
+	"GET /api/v1/cases/:id":                             public, // votes hidden until tallied, evidence until a verdict
+	"GET /api/v1/cases/:id/draw":                        public,
+	"POST /api/v1/cases/:id/evidence":                   signedIn, // parties only (the service checks)
+	"GET /api/v1/cases/:id/evidence/:eid":               public,   // parties and jurors until a verdict
+	"POST /api/v1/cases/:id/commit":                     signedIn, // seated jurors only
+	"POST /api/v1/cases/:id/reveal":                     signedIn,
+	"POST /api/v1/cases/:id/appeal":                     signedIn, // parties only
+	"GET /api/v1/me/cases":                              signedIn,
+	"GET /api/v1/me/notifications":                      signedIn,
+	"GET /api/v1/me/jury-duty":                          signedIn,
+	"PUT /api/v1/me/jury-duty":                          signedIn,
 	"POST /api/v1/markets/:id/void":                     treasurerOnly,
 	"POST /api/v1/admin/districts":                      adminOnly,
 	"POST /api/v1/admin/accounts":                       adminOnly,
@@ -83,7 +97,6 @@ var routeAccess = map[string]access{
 	"PATCH /api/v1/tenders/:id":                         treasurerOnly,
 	"POST /api/v1/tenders/:id/close-bids":               treasurerOnly,
 	"POST /api/v1/tenders/:id/award":                    treasurerOnly,
-	"POST /api/v1/contracts/:id/milestones/:n/decide":   treasurerOnly,
 	"GET /rounds":                                       public,
 	"GET /rounds/:id":                                   public,
 	"GET /census":                                       public,

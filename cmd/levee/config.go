@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is everything levee reads from flags and the environment, read once
@@ -24,6 +25,9 @@ type Config struct {
 	// signed-in account and one anonymous address (LEVEE_RATE_PER_ACCOUNT,
 	// LEVEE_RATE_PER_ADDRESS); 0 takes web.DefaultLimits.
 	RatePerAccount, RatePerAddress float64
+	// AdvanceEvery is how often deadlines are checked in the background
+	// (LEVEE_ADVANCE_EVERY, a Go duration; default 5s).
+	AdvanceEvery time.Duration
 }
 
 // defaultConfig reads the environment.
@@ -38,6 +42,10 @@ func defaultConfig() Config {
 	c.LogLevel.UnmarshalText([]byte(envOr("LEVEE_LOG_LEVEL", "info")))
 	c.RatePerAccount, _ = strconv.ParseFloat(os.Getenv("LEVEE_RATE_PER_ACCOUNT"), 64)
 	c.RatePerAddress, _ = strconv.ParseFloat(os.Getenv("LEVEE_RATE_PER_ADDRESS"), 64)
+	c.AdvanceEvery = 5 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("LEVEE_ADVANCE_EVERY")); err == nil {
+		c.AdvanceEvery = d
+	}
 	return c
 }
 
@@ -72,6 +80,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RatePerAccount < 0 || c.RatePerAddress < 0 {
 		return fmt.Errorf("LEVEE_RATE_PER_ACCOUNT and LEVEE_RATE_PER_ADDRESS must be positive")
+	}
+	if c.AdvanceEvery <= 0 {
+		return fmt.Errorf("LEVEE_ADVANCE_EVERY must be a positive duration such as 5s")
 	}
 	switch strings.ToLower(c.LogFormat) {
 	case "json", "text":

@@ -96,7 +96,7 @@ func bidIDs(body map[string]any, key string) []string {
 // TestContractingOverHTTP runs a tender from budget line to paid milestones
 // through the real program.
 func TestContractingOverHTTP(t *testing.T) {
-	m, _ := MustRunMain(t)
+	m, _, clk := MustRunMainClock(t)
 	tess, alice, bob := MustCity(t, m)
 	admin := newClient(t, m, testAdminToken)
 	anon := newClient(t, m, "")
@@ -111,7 +111,12 @@ func TestContractingOverHTTP(t *testing.T) {
 	dyke, dykeID := mk(`{"name":"dykeworks","roles":["contractor"]}`)
 	polder, polderID := mk(`{"name":"polderco","roles":["contractor"]}`)
 	_, sluiceID := mk(`{"name":"sluiceltd","roles":["contractor"]}`)
-	dana, danaID := mk(`{"name":"dana","kind":"person","roles":["contractor"]}`)
+	dana, danaID := mk(`{"name":"dana","kind":"person","roles":["contractor"],"credit":"50"}`)
+	jurors := jurorPool(t, m, "juror", "north", 6)
+	for _, c := range []*client{alice, bob, carol} {
+		_, me := c.do("GET", "/api/v1/me", "")
+		jurors[me["id"].(string)] = c
+	}
 	if st, b := admin.do("POST", "/api/v1/admin/organisations/"+sluiceID+"/members", `{"account":"`+danaID+`"}`); st >= 300 {
 		t.Fatalf("add member: %d %v", st, b)
 	}
@@ -123,7 +128,7 @@ func TestContractingOverHTTP(t *testing.T) {
 	now := time.Now().UTC()
 	closes := now.Add(4 * time.Second)
 	decision := closes.Add(5 * time.Second)
-	completion := decision.Add(5 * time.Minute)
+	completion := decision.Add(30 * 24 * time.Hour) // beyond the jury's deadlines
 	rfc := func(t time.Time) string { return t.Format(time.RFC3339Nano) }
 	tenderBody := `{"budget_line":"` + line + `","title":"Repair the north dyke","scope":"200 m of dyke","districts":["north"],
 		"budget_cap":"150","closes_at":"` + rfc(closes) + `","decision_at":"` + rfc(decision) + `","min_confidence":"0.5",
@@ -362,15 +367,30 @@ func TestContractingOverHTTP(t *testing.T) {
 	if st, b := dyke.do("POST", cpath+"/milestones/1/claim", `{"evidence":"photos of the foundations"}`); st != 200 {
 		t.Fatalf("claim: %d %v", st, b)
 	}
-	if st, b := dana.do("POST", cpath+"/milestones/1/dispute", `{"reason":"x"}`); st != 200 {
-		t.Fatalf("rival bidder's member dispute: %d %v", st, b) // dana acts for sluiceltd, a rival
+	// A dispute opens a case; a jury of residents (none of them traders in
+	// the tender's markets) accepts the claim.
+	st, kase := dana.do("POST", cpath+"/milestones/1/dispute", `{"reason":"the foundations are not to the drawings"}`)
+	if st != 201 || kase["subject"] != "milestone:"+cid+"/1" || kase["kind"] != "milestone" {
+		t.Fatalf("rival bidder's member dispute: %d %v", st, kase) // dana acts for sluiceltd, a rival
 	}
-	if st, _ := dyke.do("POST", cpath+"/milestones/1/decide", `{"accept":true}`); st != 403 {
-		t.Fatalf("contractor decided its own dispute: %d", st)
+	caseID := kase["id"].(string)
+	if st, _ := dyke.do("POST", "/api/v1/cases/"+caseID+"/evidence", `{"body":"inspector's report attached to the claim"}`); st != 201 {
+		t.Fatalf("contractor evidence: %d", st)
 	}
-	st, contract = tess.do("POST", cpath+"/milestones/1/decide", `{"accept":true}`)
+	if _, c := anon.do("GET", cpath, ""); c["milestones"].([]any)[0].(map[string]any)["status"] != "disputed" {
+		t.Fatalf("milestone not held: %v", c["milestones"])
+	}
+	v := vote(t, clk, anon, jurors, caseID, "accept", "accept", "reject", "accept", "accept")
+	if v["status"] != "appealable" || v["verdict"] != "accept" {
+		t.Fatalf("jury: %v", v)
+	}
+	skipPast(t, clk, v, "appeal_until")
+	if v := caseDoc(t, anon, caseID); v["status"] != "settled" {
+		t.Fatalf("case not settled: %v", v)
+	}
+	st, contract = anon.do("GET", cpath, "")
 	if st != 200 || contract["escrow"] != "60.000000" {
-		t.Fatalf("decide: %d %v", st, contract)
+		t.Fatalf("after the verdict: %d %v", st, contract)
 	}
 	if got := cash(t, dyke); got != levee.Units(40) {
 		t.Fatalf("contractor cash %s", got)

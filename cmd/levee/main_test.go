@@ -8,8 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -21,14 +25,45 @@ const testAdminToken = "test-admin-token-0123456789"
 // MustRunMain starts the real program on port 0 against a fresh database.
 func MustRunMain(t *testing.T) (*Main, string) {
 	t.Helper()
+	m, url, _ := MustRunMainClock(t)
+	return m, url
+}
+
+// testClock is real time plus an offset a test can push forward, so that
+// dispute windows and jury deadlines pass without sleeping.
+type testClock struct{ offset atomic.Int64 }
+
+func (c *testClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// Skip moves the clock forward by d.
+func (c *testClock) Skip(d time.Duration) { c.offset.Add(int64(d)) }
+
+// MustRunMainClock is MustRunMain with every service on a testClock.
+func MustRunMainClock(t *testing.T) (*Main, string, *testClock) {
+	t.Helper()
 	url := dbtest.NewURL(t)
 	cfg := Config{Addr: "127.0.0.1:0", DatabaseURL: url, AdminToken: testAdminToken, DataDir: t.TempDir(), LogFormat: "text"}
-	m := NewMain(cfg, slog.New(slog.DiscardHandler), io.Discard)
+	logger := slog.New(slog.DiscardHandler)
+	if os.Getenv("LEVEE_TEST_LOG") != "" { // see what the server says while debugging a test
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	m := NewMain(cfg, logger, io.Discard)
+	clk := &testClock{}
+	m.Clock = clk.Now
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
-	return m, url
+	return m, url, clk
+}
+
+func mustAtoi(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatalf("not an id: %q", s)
+	}
+	return n
 }
 
 type client struct {
@@ -273,4 +308,10 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("levee %v: exit %d, want 2", args, code)
 		}
 	}
+}
+
+// hasField reports whether an error body names field.
+func hasField(body map[string]any, field string) bool {
+	_, f := errField(body)
+	return f == field
 }

@@ -37,7 +37,8 @@ func cityAt(t *testing.T, base string) (treasurer, alice, bob *client) {
 }
 
 func TestMarketsOverHTTP(t *testing.T) {
-	m, _ := MustRunMain(t)
+	m, _, clk := MustRunMainClock(t)
+	const outcome0 = "yes"
 	tess, alice, bob := MustCity(t, m)
 	closes := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 
@@ -138,11 +139,32 @@ func TestMarketsOverHTTP(t *testing.T) {
 	if st != 200 || len(pos["positions"].([]any)) != 1 {
 		t.Fatalf("positions: %d %v", st, pos)
 	}
-	if st, _ := alice.do("POST", base+"/resolve", `{"outcome":0}`); st != 403 {
-		t.Fatalf("resident resolved: %d", st)
+	// Resolution is optimistic: a treasurer proposes once the market has
+	// closed, and the proposal is final after its dispute window.
+	if st, r := tess.do("POST", base+"/proposal", `{"verdict":"`+outcome0+`","evidence":"the gauge read 3.1 m"}`); st != 409 {
+		t.Fatalf("proposal on an open market: %d %v", st, r)
 	}
-	if st, r := tess.do("POST", base+"/resolve", `{"outcome":0}`); st != 200 || r["status"] != "resolved" {
-		t.Fatalf("resolve: %d %v", st, r)
+	if st, _ := tess.do("POST", base+"/close", ""); st != 200 {
+		t.Fatalf("close: %d", st)
+	}
+	if st, _ := alice.do("POST", base+"/proposal", `{"verdict":"`+outcome0+`","evidence":"x"}`); st != 403 {
+		t.Fatalf("resident proposed: %d", st)
+	}
+	if st, r := tess.do("POST", base+"/proposal", `{"verdict":"maybe","evidence":"x"}`); st != 400 || !hasField(r, "verdict") {
+		t.Fatalf("unknown verdict: %d %v", st, r)
+	}
+	if st, r := tess.do("POST", base+"/proposal", `{"verdict":"`+outcome0+`","evidence":"the gauge read 3.1 m"}`); st != 201 || r["status"] != "pending" {
+		t.Fatalf("propose: %d %v", st, r)
+	}
+	if st, r := tess.do("POST", base+"/proposal", `{"verdict":"void","evidence":"again"}`); st != 409 {
+		t.Fatalf("second proposal: %d %v", st, r)
+	}
+	clk.Skip(49 * time.Hour)
+	if st, r := anonymous(t, m).do("GET", base+"/proposal", ""); st != 200 || r["status"] != "settled" {
+		t.Fatalf("proposal after its window: %d %v", st, r)
+	}
+	if st, r := anonymous(t, m).do("GET", base, ""); st != 200 || r["status"] != "resolved" || r["resolved_outcome"] != 0.0 {
+		t.Fatalf("resolved: %d %v", st, r)
 	}
 	_, me = alice.do("GET", "/api/v1/me", "")
 	if me["cash"] == "990.000000" {

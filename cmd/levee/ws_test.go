@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -65,8 +66,8 @@ func TestLiveQuotesOverWebsocket(t *testing.T) {
 		t.Fatalf("unknown market: %v", e)
 	}
 	// Resolution is announced too.
-	if st, _ := tess.do("POST", "/api/v1/markets/"+id+"/resolve", `{"outcome":0}`); st != 200 {
-		t.Fatal(st)
+	if err := m.Engine.Resolve(context.Background(), mustAtoi(t, id), 0); err != nil {
+		t.Fatal(err)
 	}
 	status := read()
 	b, _ := json.Marshal(status)

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"levee"
 	"levee/market"
 )
@@ -30,6 +32,8 @@ type command struct {
 	at      time.Time
 	outcome int       // for cmdResolve
 	until   time.Time // for cmdExtend
+	// within runs inside a resolve or void's transaction (SettleWith).
+	within func(ctx context.Context, tx *sqlx.Tx) error
 	reply   chan reply
 }
 

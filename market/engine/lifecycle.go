@@ -49,6 +49,20 @@ func (e *Engine) Void(ctx context.Context, marketID int64) error {
 	return err
 }
 
+// SettleWith resolves a market on outcome, or voids it when outcome is -1,
+// and runs within inside the same transaction, first: if within fails,
+// nothing is settled. A jury's verdict uses it so that the market's
+// settlement and the record that the verdict was applied commit together.
+// Errors: as Resolve and Void, and within's.
+func (e *Engine) SettleWith(ctx context.Context, marketID int64, outcome int, within func(ctx context.Context, tx *sqlx.Tx) error) error {
+	c := &command{kind: cmdResolve, outcome: outcome, within: within}
+	if outcome == -1 {
+		c.kind = cmdVoid
+	}
+	_, err := e.send(ctx, marketID, c)
+	return err
+}
+
 // lifecycle runs a status change in the market's goroutine, after its
 // pending trades are durable, in a transaction of its own.
 func (b *book) lifecycle(c *command) error {
@@ -71,6 +85,11 @@ func (b *book) lifecycle(c *command) error {
 	status := map[cmdKind]string{cmdClose: StatusClosed, cmdResolve: StatusResolved, cmdVoid: StatusVoid}[c.kind]
 	err := pgtx.Run(ctx, b.e.db, func(tx *sqlx.Tx) error {
 		paid = nil
+		if c.within != nil {
+			if err := c.within(ctx, tx); err != nil {
+				return err
+			}
+		}
 		var err error
 		switch c.kind {
 		case cmdResolve:

@@ -157,3 +157,27 @@ func positionsOf(ctx context.Context, db *sqlx.DB, account int64) ([]Position, e
 	}
 	return ps, nil
 }
+
+// Facts is what a case about a market needs to know of it.
+type Facts struct {
+	Market   Market
+	FundedBy string  // the treasury, or the budget line of a decision market
+	Holders  []int64 // everyone who ever held a position (every trader)
+}
+
+// MarketFacts reads a market and everyone who traded in it through q.
+// Errors: ENOTFOUND.
+func MarketFacts(ctx context.Context, q sqlx.QueryerContext, id int64) (Facts, error) {
+	m, err := loadMarket(ctx, q, id)
+	if err != nil {
+		return Facts{}, err
+	}
+	f := Facts{Market: m}
+	if err := sqlx.GetContext(ctx, q, &f.FundedBy, `SELECT funded_by FROM markets WHERE id = $1`, id); err != nil {
+		return Facts{}, pgtx.Unavailable(fmt.Errorf("market %d funder: %w", id, err))
+	}
+	if err := sqlx.SelectContext(ctx, q, &f.Holders, `SELECT DISTINCT account_id FROM positions WHERE market_id = $1 ORDER BY account_id`, id); err != nil {
+		return Facts{}, pgtx.Unavailable(fmt.Errorf("market %d holders: %w", id, err))
+	}
+	return f, nil
+}

@@ -1,4 +1,4 @@
-package contracting
+package files
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"levee"
 )
 
-func TestCheckEvidence(t *testing.T) {
+func TestCheck(t *testing.T) {
 	png := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{1}, 100)...)
 	tests := []struct {
 		name, file string
@@ -22,13 +22,13 @@ func TestCheckEvidence(t *testing.T) {
 		{"html refused whatever its name", "x.png", []byte("<!DOCTYPE html><p>hi"), levee.EINVALID, "", ""},
 		{"executable", "x.pdf", []byte("MZ\x90\x00\x03"), levee.EINVALID, "", ""},
 		{"empty", "x.txt", nil, levee.EINVALID, "", ""},
-		{"too large", "x.png", append(append([]byte{}, png...), make([]byte, MaxEvidenceBytes)...), levee.ETOOLARGE, "", ""},
+		{"too large", "x.png", append(append([]byte{}, png...), make([]byte, MaxBytes)...), levee.ETOOLARGE, "", ""},
 		{"no name", "", png, levee.EINVALID, "", ""},
 		{"newline in name", "a\nb.png", png, levee.EINVALID, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clean, ct, err := checkEvidence(tt.file, tt.data)
+			clean, ct, err := Check(tt.file, tt.data)
 			if tt.code != "" {
 				if levee.ErrorCode(err) != tt.code || levee.ErrorField(err) != "file" {
 					t.Fatalf("got %v, want %s on file", err, tt.code)

@@ -1,0 +1,184 @@
+package settlement
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// The jury draw, exactly as docs/juries.md states it so that anyone can
+// recompute it from the published pool, beacon and seed.
+
+// SortPool puts account ids in the draw's canonical order: their decimal
+// spellings in byte order ("10" before "9"), without duplicates.
+func SortPool(ids []int64) []int64 {
+	out := slices.Clone(ids)
+	slices.SortFunc(out, func(a, b int64) int { return strings.Compare(itoa(a), itoa(b)) })
+	return slices.Compact(out)
+}
+
+// PoolHash is SHA-256 of the pool's ids, in canonical order, joined with "\n".
+func PoolHash(pool []int64) []byte {
+	h := sha256.New()
+	for i, id := range pool {
+		if i > 0 {
+			h.Write([]byte{'\n'})
+		}
+		h.Write([]byte(itoa(id)))
+	}
+	return h.Sum(nil)
+}
+
+// Seed is SHA-256(pool_hash ‖ case id in decimal ‖ beacon), the bytes
+// concatenated as they are (32 + len(decimal) + 32).
+func Seed(poolHash []byte, caseID int64, beacon []byte) []byte {
+	h := sha256.New()
+	h.Write(poolHash)
+	h.Write([]byte(itoa(caseID)))
+	h.Write(beacon)
+	return h.Sum(nil)
+}
+
+// Stratum is one sub-list of a stratified pool: the residents of one
+// district, or everyone outside the affected districts.
+type Stratum struct {
+	Key string  `json:"key"` // "district:<id>" or "outside"
+	IDs []int64 `json:"ids"` // canonical order
+	// Share, when set, fixes the stratum's share of the seats (the outside
+	// stratum); the other strata share the rest in proportion to their size.
+	Share float64 `json:"share,omitempty"`
+}
+
+// Drawer draws jurors one after another from a seeded pool. Replacements
+// continue the same sequence: call Next again.
+type Drawer struct {
+	strata []*stratumDraw
+}
+
+type stratumDraw struct {
+	key       string
+	share     float64
+	seed      []byte
+	remaining []int64
+	counter   uint32
+}
+
+// NewDrawer starts a draw. With one stratum the draw uses seed itself; with
+// several, stratum s draws from its own sub-list with the seed
+// SHA-256(seed ‖ s.Key).
+func NewDrawer(seed []byte, strata []Stratum) *Drawer {
+	d := &Drawer{}
+	for _, s := range strata {
+		sd := &stratumDraw{key: s.Key, share: s.Share, seed: seed, remaining: slices.Clone(s.IDs)}
+		if len(strata) > 1 {
+			h := sha256.Sum256(append(slices.Clone(seed), s.Key...))
+			sd.seed = h[:]
+		}
+		d.strata = append(d.strata, sd)
+	}
+	return d
+}
+
+// Remaining is how many accounts can still be drawn.
+func (d *Drawer) Remaining() int {
+	n := 0
+	for _, s := range d.strata {
+		n += len(s.remaining)
+	}
+	return n
+}
+
+// Next draws k more jurors (fewer if the pool runs out), stratum by stratum
+// in the order the strata were given, each stratum's jurors in draw order.
+func (d *Drawer) Next(k int) []int64 {
+	seats := d.allocate(k)
+	var out []int64
+	for i, s := range d.strata {
+		for range seats[i] {
+			out = append(out, s.pick())
+		}
+	}
+	return out
+}
+
+// pick is one step of the draw: h = SHA-256(seed ‖ i as 4-byte big-endian),
+// read as a 256-bit big-endian integer, picks remaining[h mod len], which is
+// deleted, keeping the order of the rest.
+func (s *stratumDraw) pick() int64 {
+	var buf [4]byte
+	binary.BigEndian.PutUint32(buf[:], s.counter)
+	s.counter++
+	h := sha256.Sum256(append(slices.Clone(s.seed), buf[:]...))
+	n := new(big.Int).SetBytes(h[:])
+	i := int(n.Mod(n, big.NewInt(int64(len(s.remaining)))).Int64())
+	id := s.remaining[i]
+	s.remaining = slices.Delete(s.remaining, i, i+1)
+	return id
+}
+
+// allocate splits k seats among the strata: a stratum with a fixed Share
+// gets floor(k × share) seats; the rest go to the others in proportion to
+// their remaining sizes by largest remainder, ties to the earlier stratum.
+// No stratum gets more seats than it has people; seats it cannot fill go to
+// the others the same way.
+func (d *Drawer) allocate(k int) []int {
+	seats := make([]int, len(d.strata))
+	k = min(k, d.Remaining())
+	left := k
+	for i, s := range d.strata {
+		if s.share > 0 {
+			seats[i] = min(int(float64(k)*s.share), len(s.remaining))
+			left -= seats[i]
+		}
+	}
+	for left > 0 {
+		total := 0
+		for i, s := range d.strata {
+			if s.share == 0 {
+				total += len(s.remaining) - seats[i]
+			}
+		}
+		if total == 0 {
+			break
+		}
+		// Largest remainder over what is still free in each stratum.
+		type rem struct{ i, num int }
+		var rems []rem
+		given := 0
+		for i, s := range d.strata {
+			free := len(s.remaining) - seats[i]
+			if s.share > 0 || free == 0 {
+				continue
+			}
+			q := min(left*free/total, free)
+			seats[i] += q
+			given += q
+			rems = append(rems, rem{i, left*free - q*total})
+		}
+		slices.SortStableFunc(rems, func(a, b rem) int { return b.num - a.num })
+		for _, r := range rems {
+			if given < left && seats[r.i] < len(d.strata[r.i].remaining) {
+				seats[r.i]++
+				given++
+			}
+		}
+		if given == 0 {
+			break
+		}
+		left -= given
+	}
+	return seats
+}
+
+// BallotCommitment is what a juror commits: SHA-256(verdict ‖ ":" ‖ salt)
+// in lower-case hex.
+func BallotCommitment(verdict, salt string) string {
+	h := sha256.Sum256([]byte(verdict + ":" + salt))
+	return hex.EncodeToString(h[:])
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,231 @@
+package settlement
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"levee"
+	"levee/pgtx"
+	"levee/settlement/ledger"
+)
+
+// errNoJury means nobody is left to draw: the case's default verdict stands.
+var errNoJury = errors.New("no one left to draw")
+
+// seatRound draws the jurors of a round and reserves their fees inside tx.
+// A "first" or "appeal" round fixes a new pool and draws from it; a
+// "redraw" (after a tie or too few reveals) continues the current draw's
+// sequence, so its pool already leaves out everyone seated before.
+func (s *Service) seatRound(ctx context.Context, tx *sqlx.Tx, c *Case, round int, why string, seats int, commitStart time.Time, excluded []int64) error {
+	now := s.now()
+	var d caseDraw
+	var drawer *Drawer
+	if why == "redraw" {
+		if err := tx.GetContext(ctx, &d, `SELECT `+drawColumns+` FROM case_draws WHERE case_id = $1 ORDER BY n DESC LIMIT 1`, c.ID); err != nil {
+			return fmt.Errorf("case %d draw: %w", c.ID, err)
+		}
+		var err error
+		if drawer, err = replay(ctx, tx, &d); err != nil {
+			return err
+		}
+	} else {
+		strata, err := s.pool(ctx, tx, c, excluded)
+		if err != nil {
+			return err
+		}
+		var pool []int64
+		for _, st := range strata {
+			pool = append(pool, st.IDs...)
+		}
+		d = caseDraw{CaseID: c.ID, Strata: strataJSON{strata}, Pool: SortPool(pool), Excluded: len(excluded)}
+		d.PoolHash = PoolHash(d.Pool)
+		if err := tx.GetContext(ctx, &d.N, `SELECT count(*) FROM case_draws WHERE case_id = $1`, c.ID); err != nil {
+			return err
+		}
+		drawer = NewDrawer(nil, strata) // for its size only; the seed comes after the beacon
+	}
+	seats = min(seats, drawer.Remaining())
+	if seats == 0 {
+		return errNoJury
+	}
+	// Reserve the seats' fees. The entry is appended after the pool is
+	// fixed, and its hash (which chains the whole ledger before it and the
+	// microsecond it was written) is the beacon of a new draw.
+	reserve := levee.Micros(seats) * c.JurorFee
+	fromPool, err := ledger.Balance(ctx, tx, feeAccount(c.ID))
+	if err != nil {
+		return err
+	}
+	fromPool = min(fromPool, reserve)
+	ps := []ledger.Posting{{Account: seatAccount(c.ID), Amount: reserve}}
+	if fromPool > 0 {
+		ps = append(ps, ledger.Posting{Account: feeAccount(c.ID), Amount: -fromPool})
+	}
+	if fromPool < reserve {
+		ps = append(ps, ledger.Posting{Account: "treasury", Amount: fromPool - reserve})
+	}
+	e, err := ledger.Post(ctx, tx, ledger.Transfer{Kind: "jury_seats", Ref: caseRef(c.ID), At: now, Postings: ps})
+	if err != nil {
+		return fmt.Errorf("reserve juror fees: %w", err)
+	}
+	if why != "redraw" {
+		d.BeaconSeq, d.Beacon = e.Seq, e.Hash
+		d.Seed = Seed(d.PoolHash, c.ID, d.Beacon)
+		d.DrawnAt = now
+		drawer = NewDrawer(d.Seed, d.Strata.V)
+		if _, err := tx.NamedExecContext(ctx, `INSERT INTO case_draws (case_id, n, pool, strata, pool_hash, beacon_seq, beacon, seed, excluded, drawn_at)
+			VALUES (:case_id, :n, :pool, :strata, :pool_hash, :beacon_seq, :beacon, :seed, :excluded, :drawn_at)`, &d); err != nil {
+			return fmt.Errorf("insert draw: %w", err)
+		}
+	}
+	jurors := drawer.Next(seats)
+	commitUntil := commitStart.Add(c.commitPeriod())
+	revealUntil := commitUntil.Add(c.revealPeriod())
+	if _, err := tx.ExecContext(ctx, `INSERT INTO case_rounds (case_id, round, draw_n, why, seats, commit_until, reveal_until)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.ID, round, d.N, why, len(jurors), commitUntil, revealUntil); err != nil {
+		return fmt.Errorf("insert round: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO jurors (case_id, round, account_id, draw_index)
+		SELECT $1, $2, a, $3 + i - 1 FROM unnest($4::bigint[]) WITH ORDINALITY AS u(a, i)`,
+		c.ID, round, d.Drawn, pq.Int64Array(jurors)); err != nil {
+		return fmt.Errorf("seat jurors: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE case_draws SET drawn = drawn + $3 WHERE case_id = $1 AND n = $2`, c.ID, d.N, len(jurors)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE cases SET round = $2 WHERE id = $1`, c.ID, round); err != nil {
+		return err
+	}
+	c.Round = round
+	for _, j := range jurors {
+		msg := fmt.Sprintf("You were drawn to the jury of case %d: %s. Commit your vote by %s and reveal it by %s.",
+			c.ID, c.Question, commitUntil.Format(time.RFC3339), revealUntil.Format(time.RFC3339))
+		if err := notify(ctx, tx, j, c.ID, "juror_seated", msg, &commitUntil, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pool lists who may be drawn for c, in strata: the residents of each
+// affected district (one stratum if the case is not stratified), and, with
+// an outside share, the residents of every other district.
+func (s *Service) pool(ctx context.Context, tx *sqlx.Tx, c *Case, excluded []int64) ([]Stratum, error) {
+	var rows []struct {
+		ID       int64 `db:"id"`
+		District int64 `db:"district_id"`
+	}
+	err := tx.SelectContext(ctx, &rows, `SELECT a.id, a.district_id FROM accounts a
+		WHERE 'resident' = ANY (a.roles) AND NOT a.disabled AND a.kind = 'person'
+		  AND NOT (a.id = ANY ($2::bigint[]))
+		  AND NOT EXISTS (SELECT 1 FROM jury_opt_outs o WHERE o.account_id = a.id)
+		  AND NOT EXISTS (SELECT 1 FROM jurors j WHERE j.case_id = $1 AND j.account_id = a.id)
+		  AND NOT EXISTS (SELECT 1 FROM case_parties p WHERE p.case_id = $1 AND p.account_id = a.id)`,
+		c.ID, pq.Int64Array(excluded))
+	if err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("case %d pool: %w", c.ID, err))
+	}
+	everyDistrict := len(c.DistrictIDs) == 0
+	byDistrict := map[int64][]int64{}
+	var outside []int64
+	for _, r := range rows {
+		if everyDistrict || slices.Contains([]int64(c.DistrictIDs), r.District) {
+			byDistrict[r.District] = append(byDistrict[r.District], r.ID)
+		} else if c.OutsideShare > 0 {
+			outside = append(outside, r.ID)
+		}
+	}
+	districts := make([]int64, 0, len(byDistrict))
+	for d := range byDistrict {
+		districts = append(districts, d)
+	}
+	slices.Sort(districts)
+	var strata []Stratum
+	if c.Stratify {
+		for _, d := range districts {
+			strata = append(strata, Stratum{Key: "district:" + itoa(d), IDs: SortPool(byDistrict[d])})
+		}
+	} else {
+		var all []int64
+		for _, d := range districts {
+			all = append(all, byDistrict[d]...)
+		}
+		strata = append(strata, Stratum{Key: "affected", IDs: SortPool(all)})
+	}
+	if c.OutsideShare > 0 {
+		strata = append(strata, Stratum{Key: "outside", IDs: SortPool(outside), Share: float64(c.OutsideShare) / float64(levee.Scale)})
+	}
+	return strata, nil
+}
+
+// caseDraw is one published draw.
+type caseDraw struct {
+	CaseID    int64         `db:"case_id"`
+	N         int           `db:"n"`
+	Pool      pq.Int64Array `db:"pool"`
+	Strata    strataJSON    `db:"strata"`
+	PoolHash  []byte        `db:"pool_hash"`
+	BeaconSeq int64         `db:"beacon_seq"`
+	Beacon    []byte        `db:"beacon"`
+	Seed      []byte        `db:"seed"`
+	Drawn     int           `db:"drawn"`
+	Excluded  int           `db:"excluded"`
+	DrawnAt   time.Time     `db:"drawn_at"`
+}
+
+const drawColumns = `case_id, n, pool, strata, pool_hash, beacon_seq, beacon, seed, drawn, excluded, drawn_at`
+
+// replay rebuilds a draw's state after the rounds already drawn from it.
+func replay(ctx context.Context, q sqlx.QueryerContext, d *caseDraw) (*Drawer, error) {
+	var seats []int
+	if err := sqlx.SelectContext(ctx, q, &seats, `SELECT seats FROM case_rounds WHERE case_id = $1 AND draw_n = $2 ORDER BY round`, d.CaseID, d.N); err != nil {
+		return nil, fmt.Errorf("case %d draw %d rounds: %w", d.CaseID, d.N, err)
+	}
+	dr := NewDrawer(d.Seed, d.Strata.V)
+	for _, k := range seats {
+		dr.Next(k)
+	}
+	return dr, nil
+}
+
+// jsonColumn stores a value as a jsonb column.
+type jsonColumn[T any] struct{ V T }
+
+func (j jsonColumn[T]) Value() (driver.Value, error) { return json.Marshal(j.V) }
+
+func (j *jsonColumn[T]) Scan(src any) error {
+	b, ok := src.([]byte)
+	if !ok {
+		if s, isStr := src.(string); isStr {
+			b = []byte(s)
+		} else if src == nil {
+			return nil
+		} else {
+			return fmt.Errorf("cannot scan %T as JSON", src)
+		}
+	}
+	return json.Unmarshal(b, &j.V)
+}
+
+func (j jsonColumn[T]) MarshalJSON() ([]byte, error) { return json.Marshal(j.V) }
+
+type strataJSON = jsonColumn[[]Stratum]
+
+// Tally counts a round's revealed votes.
+type Tally struct {
+	Seats     int            `json:"seats"`
+	Committed int            `json:"committed"`
+	Revealed  int            `json:"revealed"`
+	Votes     map[string]int `json:"votes"`
+	Outcome   string         `json:"outcome"` // verdict, tie, too_few_reveals
+}
+
+type jsonTally = jsonColumn[Tally]
