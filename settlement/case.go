@@ -218,7 +218,9 @@ func (s *Service) open(ctx context.Context, tx *sqlx.Tx, subject, kind string, f
 	}
 	// Jurors sit from the start so that they read the evidence as it comes;
 	// they commit once the evidence period ends.
-	if err := s.seatRound(ctx, tx, &c, 0, "first", c.JurySize, c.EvidenceUntil, f.Excluded); err != nil {
+	if err := s.seatRound(ctx, tx, &c, 0, "first", c.JurySize, c.EvidenceUntil, f.Excluded); errors.Is(err, errNoJury) {
+		return 0, levee.Errorf(levee.ECONFLICT, "no residents are eligible to sit on a jury for %s", subject)
+	} else if err != nil {
 		return 0, err
 	}
 	for acct := range f.Parties {
