@@ -17,10 +17,13 @@ const (
 	RoleTreasurer  = "treasurer"
 	RoleSteward    = "steward"
 	RoleAdmin      = "admin"
+	// RoleDelegate is a neighbour node's delegate, who votes on quorum
+	// proposals (crisis mode).
+	RoleDelegate = "delegate"
 )
 
 // AllRoles lists every role in a stable order.
-var AllRoles = []string{RoleResident, RoleContractor, RoleTreasurer, RoleSteward, RoleAdmin}
+var AllRoles = []string{RoleResident, RoleContractor, RoleTreasurer, RoleSteward, RoleAdmin, RoleDelegate}
 
 // Account kinds.
 const (

@@ -112,15 +112,16 @@ type RoundDetail struct {
 // BudgetLine is money set aside for one funded project. Tenders (the
 // contracting issue) draw on it through its ledger account.
 type BudgetLine struct {
-	ID        int64        `json:"id,string" db:"id"`
-	ProjectID int64        `json:"project,string" db:"project_id"`
-	RoundID   int64        `json:"round,string" db:"round_id"`
-	District  string       `json:"district" db:"district"`
-	Title     string       `json:"title" db:"title"`
-	Funded    levee.Micros `json:"funded" db:"funded"`
-	LedgerKey string       `json:"ledger_key" db:"ledger_key"`
-	Balance   levee.Micros `json:"balance" db:"balance"`
-	CreatedAt time.Time    `json:"created_at" db:"created_at"`
+	ID         int64        `json:"id,string" db:"id"`
+	ProjectID  int64        `json:"project,string" db:"project_id"`
+	RoundID    int64        `json:"round,string" db:"round_id"`
+	District   string       `json:"district" db:"district"`
+	DistrictID int64        `json:"district_id,string" db:"district_id"`
+	Title      string       `json:"title" db:"title"`
+	Funded     levee.Micros `json:"funded" db:"funded"`
+	LedgerKey  string       `json:"ledger_key" db:"ledger_key"`
+	Balance    levee.Micros `json:"balance" db:"balance"`
+	CreatedAt  time.Time    `json:"created_at" db:"created_at"`
 }
 
 // NewRound is what a treasurer supplies to open a round. CapShare is the

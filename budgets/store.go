@@ -535,8 +535,7 @@ func (s *Service) Explain(ctx context.Context, account, roundID int64) (ExplainV
 func (s *Service) BudgetLines(ctx context.Context) ([]BudgetLine, error) {
 	ls := []BudgetLine{}
 	if err := s.db.SelectContext(ctx, &ls, `
-		SELECT b.id, b.project_id, b.round_id, d.name AS district, b.title, b.funded, b.ledger_key, b.created_at
-		FROM budget_lines b JOIN districts d ON d.id = b.district_id ORDER BY b.id`); err != nil {
+		SELECT `+lineColumns+` FROM budget_lines b JOIN districts d ON d.id = b.district_id ORDER BY b.id`); err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("list budget lines: %w", err))
 	}
 	for i := range ls {

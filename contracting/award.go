@@ -223,38 +223,7 @@ func (s *Service) Award(ctx context.Context, actor, tenderID int64) (TenderView,
 		}
 		b := bids[win]
 		rec.Result, rec.Winner, rec.Price = StatusAwarded, &b.ID, &b.Price
-		var cid int64
-		if err := tx.GetContext(ctx, &cid, `INSERT INTO contracts (tender_id, bid_id, contractor_id, price, market_id, completion_at, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, tenderID, b.ID, b.OrganisationID, b.Price, *b.MarketID, b.CompletionAt, now); err != nil {
-			return fmt.Errorf("insert contract: %w", err)
-		}
-		rec.Contract = &cid
-		ms, err := milestonesOf(ctx, tx, tenderID)
-		if err != nil {
-			return err
-		}
-		shares := make([]levee.Micros, len(ms))
-		for i, m := range ms {
-			shares[i] = m.Share
-		}
-		amounts := splitPrice(b.Price, shares)
-		for i, m := range ms {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO contract_milestones (contract_id, n, title, share, amount, due_at)
-				VALUES ($1, $2, $3, $4, $5, $6)`, cid, m.N, m.Title, m.Share, amounts[i], b.MilestoneDates[i]); err != nil {
-				return fmt.Errorf("insert contract milestone: %w", err)
-			}
-		}
-		if err := s.recordAward(ctx, tx, tenderID, actor, rec, StatusAwarded); err != nil {
-			return err
-		}
-		if err := ledger.OpenAccount(ctx, tx, EscrowAccount(cid), "escrow", false); err != nil {
-			return err
-		}
-		_, err = ledger.Post(ctx, tx, ledger.Transfer{Kind: "contract_escrow", Ref: "contract/" + itoa(cid), At: now,
-			Postings: []ledger.Posting{{Account: LineAccount(t.BudgetLineID), Amount: -b.Price}, {Account: EscrowAccount(cid), Amount: b.Price}}})
-		if levee.ErrorCode(err) == levee.ECONFLICT {
-			return levee.Errorf(levee.ECONFLICT, "budget line %d cannot cover the award price of %s", t.BudgetLineID, b.Price)
-		}
+		_, err := s.openContract(ctx, tx, &t, b, actor, &rec)
 		return err
 	})
 	if err != nil {
@@ -272,4 +241,44 @@ func (s *Service) voidMarket(ctx context.Context, id int64) error {
 		}
 	}
 	return err
+}
+
+// openContract writes the contract of an awarded bid (b.MarketID nil for a
+// direct award), its milestones with the price split by share, the award
+// record, and moves the price from the budget line into escrow.
+func (s *Service) openContract(ctx context.Context, tx *sqlx.Tx, t *Tender, b Bid, actor int64, rec *AwardRecord) (int64, error) {
+	now := s.now()
+	var cid int64
+	if err := tx.GetContext(ctx, &cid, `INSERT INTO contracts (tender_id, bid_id, contractor_id, price, market_id, completion_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, t.ID, b.ID, b.OrganisationID, b.Price, b.MarketID, b.CompletionAt, now); err != nil {
+		return 0, fmt.Errorf("insert contract: %w", err)
+	}
+	rec.Contract = &cid
+	ms, err := milestonesOf(ctx, tx, t.ID)
+	if err != nil {
+		return 0, err
+	}
+	shares := make([]levee.Micros, len(ms))
+	for i, m := range ms {
+		shares[i] = m.Share
+	}
+	amounts := splitPrice(b.Price, shares)
+	for i, m := range ms {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO contract_milestones (contract_id, n, title, share, amount, due_at)
+			VALUES ($1, $2, $3, $4, $5, $6)`, cid, m.N, m.Title, m.Share, amounts[i], b.MilestoneDates[i]); err != nil {
+			return 0, fmt.Errorf("insert contract milestone: %w", err)
+		}
+	}
+	if err := s.recordAward(ctx, tx, t.ID, actor, *rec, StatusAwarded); err != nil {
+		return 0, err
+	}
+	if err := ledger.OpenAccount(ctx, tx, EscrowAccount(cid), "escrow", false); err != nil {
+		return 0, err
+	}
+	_, err = ledger.Post(ctx, tx, ledger.Transfer{Kind: "contract_escrow", Ref: "contract/" + itoa(cid), At: now,
+		Postings: []ledger.Posting{{Account: LineAccount(t.BudgetLineID), Amount: -b.Price}, {Account: EscrowAccount(cid), Amount: b.Price}}})
+	if levee.ErrorCode(err) == levee.ECONFLICT {
+		return 0, levee.Errorf(levee.ECONFLICT, "budget line %d cannot cover the award price of %s", t.BudgetLineID, b.Price)
+	}
+	return cid, err
 }

@@ -105,8 +105,12 @@ type Tender struct {
 	Liquidity          levee.Micros  `json:"liquidity" db:"liquidity"`
 	AcceptanceCriteria string        `json:"acceptance_criteria" db:"acceptance_criteria"`
 	Status             string        `json:"status" db:"status"`
-	CreatedBy          int64         `json:"created_by,string" db:"created_by"`
-	CreatedAt          time.Time     `json:"created_at" db:"created_at"`
+	// Method is "open" (sealed bids and decision markets) or "limited" (a
+	// direct award under emergency powers, its rationale given).
+	Method          string    `json:"method" db:"method"`
+	MethodRationale string    `json:"method_rationale,omitempty" db:"method_rationale"`
+	CreatedBy       int64     `json:"created_by,string" db:"created_by"`
+	CreatedAt       time.Time `json:"created_at" db:"created_at"`
 	// Phase is upcoming, bidding, bids_closed (waiting for close-bids),
 	// forecasting (markets trading), deciding (waiting for the award),
 	// awarded or unsuccessful, as of the time of reading.

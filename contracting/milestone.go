@@ -24,7 +24,7 @@ type Contract struct {
 	BidID         int64               `json:"bid,string" db:"bid_id"`
 	ContractorID  int64               `json:"contractor,string" db:"contractor_id"`
 	Price         levee.Micros        `json:"price" db:"price"`
-	MarketID      int64               `json:"market,string" db:"market_id"`
+	MarketID      *int64              `json:"market,string,omitempty" db:"market_id"` // nil for a direct award
 	CompletionAt  time.Time           `json:"completion_at" db:"completion_at"`
 	Status        string              `json:"status" db:"status"`
 	CreatedAt     time.Time           `json:"created_at" db:"created_at"`
@@ -94,7 +94,7 @@ func (s *Service) Contract(ctx context.Context, id int64) (Contract, error) {
 func (s *Service) advance(ctx context.Context, id int64) error {
 	var paid []int64
 	var resolve = -1
-	var marketID int64
+	var marketID *int64
 	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
 		paid, resolve = nil, -1
 		c, err := getContract(ctx, tx, id, "FOR UPDATE")
@@ -154,6 +154,9 @@ func (s *Service) advance(ctx context.Context, id int64) error {
 	for _, a := range paid {
 		s.markets.InvalidateCash(a)
 	}
+	if marketID == nil {
+		return nil // a direct award has no decision market
+	}
 	if resolve < 0 {
 		// A settled contract whose market resolution was interrupted.
 		c, err := getContract(ctx, s.db, id, "")
@@ -170,15 +173,15 @@ func (s *Service) advance(ctx context.Context, id int64) error {
 			}
 		}
 	}
-	snap, err := s.markets.Snapshot(ctx, marketID)
+	snap, err := s.markets.Snapshot(ctx, *marketID)
 	if err != nil {
 		return err
 	}
 	if st := snap.Market.Status; st == engine.StatusResolved || st == engine.StatusVoid {
 		return nil
 	}
-	if err := s.markets.Resolve(ctx, marketID, resolve); err != nil {
-		return fmt.Errorf("contract %d: resolve market %d: %w", id, marketID, err)
+	if err := s.markets.Resolve(ctx, *marketID, resolve); err != nil {
+		return fmt.Errorf("contract %d: resolve market %d: %w", id, *marketID, err)
 	}
 	return nil
 }

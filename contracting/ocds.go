@@ -92,24 +92,26 @@ type OCDSAmendment struct {
 
 // OCDSTender is the tender section of a release.
 type OCDSTender struct {
-	ID                      string          `json:"id"`
-	Title                   string          `json:"title,omitempty"`
-	Description             string          `json:"description,omitempty"`
-	Status                  string          `json:"status,omitempty"`
-	ProcuringEntity         *OCDSOrgRef     `json:"procuringEntity,omitempty"`
-	Items                   []OCDSItem      `json:"items,omitempty"`
-	Value                   *OCDSValue      `json:"value,omitempty"`
-	ProcurementMethod       string          `json:"procurementMethod,omitempty"`
-	MainProcurementCategory string          `json:"mainProcurementCategory,omitempty"`
-	AwardCriteria           string          `json:"awardCriteria,omitempty"`
-	AwardCriteriaDetails    string          `json:"awardCriteriaDetails,omitempty"`
-	EligibilityCriteria     string          `json:"eligibilityCriteria,omitempty"`
-	TenderPeriod            *OCDSPeriod     `json:"tenderPeriod,omitempty"`
-	AwardPeriod             *OCDSPeriod     `json:"awardPeriod,omitempty"`
-	NumberOfTenderers       *int            `json:"numberOfTenderers,omitempty"`
-	Tenderers               []OCDSOrgRef    `json:"tenderers,omitempty"`
-	Milestones              []OCDSMilestone `json:"milestones,omitempty"`
-	Amendments              []OCDSAmendment `json:"amendments,omitempty"`
+	ID                string      `json:"id"`
+	Title             string      `json:"title,omitempty"`
+	Description       string      `json:"description,omitempty"`
+	Status            string      `json:"status,omitempty"`
+	ProcuringEntity   *OCDSOrgRef `json:"procuringEntity,omitempty"`
+	Items             []OCDSItem  `json:"items,omitempty"`
+	Value             *OCDSValue  `json:"value,omitempty"`
+	ProcurementMethod string      `json:"procurementMethod,omitempty"`
+	// ProcurementMethodRationale says why a direct award was not tendered.
+	ProcurementMethodRationale string          `json:"procurementMethodRationale,omitempty"`
+	MainProcurementCategory    string          `json:"mainProcurementCategory,omitempty"`
+	AwardCriteria              string          `json:"awardCriteria,omitempty"`
+	AwardCriteriaDetails       string          `json:"awardCriteriaDetails,omitempty"`
+	EligibilityCriteria        string          `json:"eligibilityCriteria,omitempty"`
+	TenderPeriod               *OCDSPeriod     `json:"tenderPeriod,omitempty"`
+	AwardPeriod                *OCDSPeriod     `json:"awardPeriod,omitempty"`
+	NumberOfTenderers          *int            `json:"numberOfTenderers,omitempty"`
+	Tenderers                  []OCDSOrgRef    `json:"tenderers,omitempty"`
+	Milestones                 []OCDSMilestone `json:"milestones,omitempty"`
+	Amendments                 []OCDSAmendment `json:"amendments,omitempty"`
 }
 
 // OCDSForecast is Levee's extension of a bid: its decision market's
@@ -269,6 +271,12 @@ func (s *Service) ocdsReleases(ctx context.Context, tenderID int64) ([]OCDSRelea
 		AwardCriteria: "ratedCriteria", AwardCriteriaDetails: Rule, EligibilityCriteria: tv.AcceptanceCriteria,
 		TenderPeriod: &OCDSPeriod{StartDate: ptime(tv.OpensAt), EndDate: ptime(tv.ClosesAt)},
 		AwardPeriod:  &OCDSPeriod{StartDate: ptime(tv.DecisionAt)}}
+	if tv.Method == "limited" {
+		// A direct award under emergency powers: no competition, no
+		// forecast, the emergency as its rationale.
+		tender.ProcurementMethod, tender.ProcurementMethodRationale = "limited", tv.MethodRationale
+		tender.AwardCriteria, tender.AwardCriteriaDetails = "", ""
+	}
 	for _, m := range tv.Milestones {
 		tender.Milestones = append(tender.Milestones, OCDSMilestone{ID: itoa(int64(m.N)), Title: m.Title, Type: "delivery",
 			Description: "share " + m.Share.String() + " of the price", Status: "scheduled"})

@@ -65,7 +65,7 @@ func New(db *sqlx.DB, markets Markets, opts Options) *Service {
 }
 
 const tenderColumns = `id, budget_line_id, title, scope, district_ids, budget_cap, opens_at, closes_at, decision_at,
-	min_confidence, twap_window_us, dispute_window_us, liquidity, acceptance_criteria, status, created_by, created_at`
+	min_confidence, twap_window_us, dispute_window_us, liquidity, acceptance_criteria, status, method, method_rationale, created_by, created_at`
 
 // CreateTender opens a tender against a budget line. Errors: EINVALID (a
 // field; budget_cap above the line's balance), ENOTFOUND (budget line).

@@ -256,7 +256,7 @@ func TestAwardUsesTheTWAPAndRefundsLosers(t *testing.T) {
 	if c, err = w.svc.Contract(ctx, cid); err != nil || c.Status != contracting.ContractFailed || c.Escrow != 0 {
 		t.Fatalf("contract %+v %v", c, err)
 	}
-	snap, _ := w.eng.Snapshot(ctx, c.MarketID)
+	snap, _ := w.eng.Snapshot(ctx, *c.MarketID)
 	if snap.Market.Status != engine.StatusResolved || *snap.Market.ResolvedOutcome != 1 {
 		t.Fatalf("market %+v", snap.Market)
 	}

@@ -109,22 +109,25 @@ func (s *Service) TrackRecord(ctx context.Context, contractor int64) (TrackRecor
 				lateUS += late.Microseconds()
 			}
 		}
-		snap, err := s.markets.Snapshot(ctx, c.MarketID)
+		if c.MarketID == nil {
+			continue // a direct award: no forecast to score
+		}
+		snap, err := s.markets.Snapshot(ctx, *c.MarketID)
 		if err != nil {
-			return TrackRecord{}, fmt.Errorf("track record %d: market %d: %w", contractor, c.MarketID, err)
+			return TrackRecord{}, fmt.Errorf("track record %d: market %d: %w", contractor, *c.MarketID, err)
 		}
 		if snap.Market.Status != engine.StatusResolved || snap.Market.ResolvedOutcome == nil {
 			continue
 		}
-		p, err := s.finalYes(ctx, c.MarketID, snap.Market.Liquidity)
+		p, err := s.finalYes(ctx, *c.MarketID, snap.Market.Liquidity)
 		if err != nil {
-			return TrackRecord{}, fmt.Errorf("track record %d: market %d: %w", contractor, c.MarketID, err)
+			return TrackRecord{}, fmt.Errorf("track record %d: market %d: %w", contractor, *c.MarketID, err)
 		}
 		outcome := 0
 		if *snap.Market.ResolvedOutcome == yesOutcome {
 			outcome = 1
 		}
-		tr.Forecasts = append(tr.Forecasts, TrackForecast{Contract: c.ID, Market: c.MarketID, PYes: p, Outcome: outcome})
+		tr.Forecasts = append(tr.Forecasts, TrackForecast{Contract: c.ID, Market: *c.MarketID, PYes: p, Outcome: outcome})
 	}
 	if settled := tr.Completed + tr.Failed; settled > 0 {
 		r := levee.Micros(int64(tr.OnTime) * levee.Scale / int64(settled))

@@ -59,6 +59,8 @@ type Deps struct {
 	Evidence Evidence
 	// Cases is optional: proposals, disputes and juries.
 	Cases Cases
+	// Crisis is optional: the charter, the neighbours' quorum, emergencies.
+	Crisis Crisis
 	Live     *Live // optional: the websocket hub the engine publishes into
 	Ready    Readiness
 	Limits   Limits // zero fields take DefaultLimits
@@ -192,6 +194,7 @@ func (s *Server) routes() {
 	admin.POST("/organisations/:id/members", s.addMember)
 	admin.GET("/audit", s.audit)
 	admin.POST("/treasury/issue", s.issueToTreasury)
+	s.crisisRoutes(api, admin)
 }
 
 // Route is one registered method and path.

@@ -17,6 +17,7 @@ import (
 	"levee/accounts"
 	"levee/budgets"
 	"levee/contracting"
+	"levee/crisis"
 	"levee/market/engine"
 	"levee/migrations"
 	"levee/pgserver"
@@ -40,6 +41,8 @@ type Main struct {
 	Contracting *contracting.Service
 	// Settlement runs proposals, disputes, cases and juries.
 	Settlement *settlement.Service
+	// Crisis runs the charter, the neighbours' quorum and emergencies.
+	Crisis *crisis.Service
 	// Clock is every service's clock; tests set it before Run to move time
 	// without sleeping. nil means time.Now.
 	Clock func() time.Time
@@ -101,7 +104,20 @@ func (m *Main) Open(ctx context.Context) error {
 	return nil
 }
 
-// startEngine starts the market engine; only serve needs it.
+// startServices starts the market engine and builds every service on it
+// (serve, demo and drill use them; migrate and ledger verify do not).
+func (m *Main) startServices(pub engine.Publisher) {
+	m.startEngine(pub)
+	m.Contracting = contracting.New(m.DB, m.Engine, contracting.Options{Logger: m.logger, Now: m.Clock})
+	m.Budgets = budgets.New(m.DB, budgets.Options{Cash: m.Engine, Markets: m.Engine, Contracting: m.Contracting, Logger: m.logger, Now: m.Clock})
+	m.Settlement = settlement.New(m.DB, settlement.Options{Cash: m.Engine, Clock: m.Clock, Logger: m.logger})
+	m.Settlement.SetOwner("market", m.Settlement.MarketOwner(m.Engine))
+	m.Settlement.SetOwner("milestone", milestoneOwner{m.Contracting})
+	m.Crisis = crisis.New(m.DB, crisis.Options{Contracts: m.Contracting, Reviews: m.Settlement, Clock: m.Clock, Logger: m.logger})
+	m.Settlement.SetOwner("act", m.Crisis.ActOwner())
+}
+
+// startEngine starts the market engine.
 func (m *Main) startEngine(pub engine.Publisher) {
 	m.metrics = newEngineMetrics()
 	m.Engine = engine.New(m.DB, engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe, Clock: m.Clock})
@@ -122,17 +138,12 @@ func (m *Main) Run(ctx context.Context) error {
 		m.generatedAdminToken = token
 	}
 	m.live = web.NewLive(live.Options{Logger: m.logger})
-	m.startEngine(m.live)
+	m.startServices(m.live)
 	if m.Config.Demo {
 		if err := m.SeedDemo(ctx); err != nil {
 			return err
 		}
 	}
-	m.Contracting = contracting.New(m.DB, m.Engine, contracting.Options{Logger: m.logger, Now: m.Clock})
-	m.Budgets = budgets.New(m.DB, budgets.Options{Cash: m.Engine, Markets: m.Engine, Contracting: m.Contracting, Logger: m.logger, Now: m.Clock})
-	m.Settlement = settlement.New(m.DB, settlement.Options{Cash: m.Engine, Clock: m.Clock, Logger: m.logger})
-	m.Settlement.SetOwner("market", m.Settlement.MarketOwner(m.Engine))
-	m.Settlement.SetOwner("milestone", milestoneOwner{m.Contracting})
 	m.startAdvancing()
 	srv := web.New(web.Deps{
 		Live:        m.live,
@@ -140,6 +151,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Contracting: m.Contracting,
 		Evidence:    m.Contracting,
 		Cases:       m.Settlement,
+		Crisis:      m.Crisis,
 		Accounts:    m.Accounts,
 		Ledger:      m.Ledger,
 		Markets:     m.Engine,
@@ -258,6 +270,9 @@ func (m *Main) startAdvancing() {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				if err := m.Crisis.Advance(ctx); err != nil && ctx.Err() == nil {
+					m.logger.Warn("advancing emergencies", slog.Any("error", err))
+				}
 				if err := m.Settlement.Advance(ctx); err != nil && ctx.Err() == nil {
 					m.logger.Warn("advancing cases", slog.Any("error", err))
 				}

@@ -62,7 +62,7 @@ func (m *Main) SeedDemo(ctx context.Context) error {
 		m.stdout.Write(b)
 		return nil
 	}
-	for _, d := range []string{"north", "south", "harbour"} {
+	for _, d := range demoDistricts {
 		if _, err := m.Accounts.CreateDistrict(ctx, 0, d); err != nil && levee.ErrorCode(err) != levee.ECONFLICT {
 			return fmt.Errorf("seed district %s: %w", d, err)
 		}
@@ -98,6 +98,9 @@ func (m *Main) SeedDemo(ctx context.Context) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", d.role, d.name, password, token)
 	}
 	tw.Flush()
+	if err := m.seedDemoCity(ctx, &sb, ids); err != nil {
+		return err
+	}
 	if err := m.seedDemoMarkets(ctx, ids["tess"]); err != nil {
 		return err
 	}
@@ -117,9 +120,6 @@ func (m *Main) SeedDemo(ctx context.Context) error {
 
 // seedDemoMarkets opens a few markets so the demo city has something to trade.
 func (m *Main) seedDemoMarkets(ctx context.Context, treasurer int64) error {
-	if m.Engine == nil {
-		m.startEngine(nil)
-	}
 	closes := time.Now().AddDate(0, 3, 0).UTC().Truncate(time.Hour)
 	for _, nm := range []engine.NewMarket{
 		{Question: "Will the north pumping-station repair be accepted by 1 March?", Outcomes: []string{"yes", "no"},

@@ -11,9 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -29,20 +27,19 @@ func MustRunMain(t *testing.T) (*Main, string) {
 	return m, url
 }
 
-// testClock is real time plus an offset a test can push forward, so that
-// dispute windows and jury deadlines pass without sleeping.
-type testClock struct{ offset atomic.Int64 }
-
-func (c *testClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
-
-// Skip moves the clock forward by d.
-func (c *testClock) Skip(d time.Duration) { c.offset.Add(int64(d)) }
+// testClock is the drill's skipClock: real time plus an offset a test
+// pushes forward, so that windows and deadlines pass without sleeping.
+type testClock = skipClock
 
 // MustRunMainClock is MustRunMain with every service on a testClock.
-func MustRunMainClock(t *testing.T) (*Main, string, *testClock) {
+// Options may change the config (for example to seed the demo city).
+func MustRunMainClock(t *testing.T, options ...func(*Config)) (*Main, string, *testClock) {
 	t.Helper()
 	url := dbtest.NewURL(t)
 	cfg := Config{Addr: "127.0.0.1:0", DatabaseURL: url, AdminToken: testAdminToken, DataDir: t.TempDir(), LogFormat: "text"}
+	for _, o := range options {
+		o(&cfg)
+	}
 	logger := slog.New(slog.DiscardHandler)
 	if os.Getenv("LEVEE_TEST_LOG") != "" { // see what the server says while debugging a test
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))

@@ -1,0 +1,344 @@
+package crisis
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"levee"
+	"levee/accounts"
+	"levee/budgets"
+	"levee/pgtx"
+)
+
+// Proposal kinds the neighbours' quorum decides.
+const (
+	KindReallocation = "reallocation" // move unspent budget between lines
+	KindCharter      = "charter"      // change the charter
+	KindRenew        = "renew"        // extend an emergency by the renewal step
+	KindEnd          = "end"          // end an emergency early
+	KindDeclare      = "declare"      // declare an emergency within the cooldown
+)
+
+// Proposal is a decision awaiting the neighbours' quorum.
+type Proposal struct {
+	ID            int64      `json:"id,string" db:"id"`
+	Kind          string     `json:"kind" db:"kind"`
+	Payload       jsonRaw    `json:"payload" db:"payload"`
+	Reason        string     `json:"reason" db:"reason"`
+	ProposedBy    int64      `json:"proposed_by,string" db:"proposed_by"`
+	CreatedAt     time.Time  `json:"created_at" db:"created_at"`
+	ClosesAt      time.Time  `json:"closes_at" db:"closes_at"`
+	Status        string     `json:"status" db:"status"`
+	DecidedAt     *time.Time `json:"decided_at,omitempty" db:"decided_at"`
+	ApprovedByAct *int64     `json:"approved_by_act,omitempty,string" db:"approved_by_act"`
+	// Votes lists every neighbour: its vote, or none yet ("awaiting quorum").
+	Votes    []VoteView `json:"votes" db:"-"`
+	Quorum   int        `json:"quorum" db:"-"`
+	Approved int        `json:"approved" db:"-"`
+	Rejected int        `json:"rejected" db:"-"`
+}
+
+// VoteView is one neighbour's vote on a proposal.
+type VoteView struct {
+	Neighbour    string     `json:"neighbour" db:"neighbour"`
+	DelegateName string     `json:"delegate" db:"delegate"`
+	Approve      *bool      `json:"approve" db:"approve"` // null: has not voted
+	At           *time.Time `json:"at,omitempty" db:"at"`
+}
+
+// Reallocation is the payload of a reallocation proposal or act.
+type Reallocation struct {
+	FromLine int64        `json:"from_line,string"`
+	ToLine   int64        `json:"to_line,string"`
+	Amount   levee.Micros `json:"amount"`
+}
+
+// EmergencyRef is the payload of renew and end proposals.
+type EmergencyRef struct {
+	Emergency int64 `json:"emergency,string"`
+}
+
+const proposalColumns = `id, kind, payload, reason, proposed_by, created_at, closes_at, status, decided_at, approved_by_act`
+
+// Propose puts a decision to the neighbours. Reallocations are proposed by
+// treasurers; charter changes by treasurers, stewards and admins; renewals
+// and early ends by stewards, treasurers and delegates; a declaration within
+// the cooldown by a steward. Errors: EINVALID, EFORBIDDEN, ENOTFOUND, ECONFLICT.
+func (s *Service) Propose(ctx context.Context, who *accounts.Principal, kind string, payload json.RawMessage, reason string) (Proposal, error) {
+	if err := checkText("reason", reason, 1, 5000); err != nil {
+		return Proposal{}, err
+	}
+	may := map[string][]string{
+		KindReallocation: {accounts.RoleTreasurer},
+		KindCharter:      {accounts.RoleTreasurer, accounts.RoleSteward, accounts.RoleAdmin},
+		KindRenew:        {accounts.RoleSteward, accounts.RoleTreasurer, accounts.RoleDelegate},
+		KindEnd:          {accounts.RoleSteward, accounts.RoleTreasurer, accounts.RoleDelegate},
+		KindDeclare:      {accounts.RoleSteward},
+	}
+	roles, ok := may[kind]
+	if !ok {
+		return Proposal{}, levee.Invalid("kind", "kind must be reallocation, charter, renew, end or declare")
+	}
+	allowed := false
+	for _, r := range roles {
+		allowed = allowed || who.Has(r)
+	}
+	if !allowed {
+		return Proposal{}, levee.Errorf(levee.EFORBIDDEN, "a %s proposal is made by: %v", kind, roles)
+	}
+	if err := s.Advance(ctx); err != nil {
+		return Proposal{}, err
+	}
+	var id int64
+	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
+		c, err := getCharter(ctx, tx, "")
+		if err != nil {
+			return err
+		}
+		if err := s.checkPayload(ctx, tx, kind, payload, who); err != nil {
+			return err
+		}
+		now := s.now()
+		return tx.GetContext(ctx, &id, `INSERT INTO quorum_proposals (kind, payload, reason, proposed_by, created_at, closes_at)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, kind, []byte(payload), reason, who.AccountID, now, now.Add(us(c.VoteWindowUS)))
+	})
+	if err != nil {
+		return Proposal{}, fmt.Errorf("propose %s: %w", kind, err)
+	}
+	return s.Proposal(ctx, id)
+}
+
+// checkPayload decodes and validates a proposal's payload.
+func (s *Service) checkPayload(ctx context.Context, tx *sqlx.Tx, kind string, payload json.RawMessage, who *accounts.Principal) error {
+	switch kind {
+	case KindReallocation:
+		var r Reallocation
+		if err := strictJSON(payload, &r); err != nil {
+			return err
+		}
+		if r.Amount <= 0 {
+			return levee.Invalid("payload.amount", "amount must be positive")
+		}
+		if r.FromLine == r.ToLine {
+			return levee.Invalid("payload.to_line", "the lines must differ")
+		}
+		for _, id := range []int64{r.FromLine, r.ToLine} {
+			if _, err := budgets.Line(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+	case KindCharter:
+		var ch CharterChange
+		if err := strictJSON(payload, &ch); err != nil {
+			return err
+		}
+	case KindRenew, KindEnd:
+		var e EmergencyRef
+		if err := strictJSON(payload, &e); err != nil {
+			return err
+		}
+		em, err := getEmergency(ctx, tx, e.Emergency, "")
+		if err != nil {
+			return err
+		}
+		if em.EndedAt != nil {
+			return levee.Errorf(levee.ECONFLICT, "emergency %d has ended", e.Emergency)
+		}
+	case KindDeclare:
+		var d Declaration
+		if err := strictJSON(payload, &d); err != nil {
+			return err
+		}
+		if _, err := s.checkDeclaration(ctx, tx, who.AccountID, &d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func strictJSON(b json.RawMessage, v any) error {
+	dec := json.NewDecoder(bytesReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return levee.Invalid("payload", "payload does not fit its kind: %v", err)
+	}
+	return nil
+}
+
+func getProposal(ctx context.Context, q sqlx.QueryerContext, id int64, lock string) (Proposal, error) {
+	var p Proposal
+	err := sqlx.GetContext(ctx, q, &p, `SELECT `+proposalColumns+` FROM quorum_proposals WHERE id = $1 `+lock, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Proposal{}, levee.Errorf(levee.ENOTFOUND, "no proposal %d", id)
+	} else if err != nil {
+		return Proposal{}, pgtx.Unavailable(fmt.Errorf("proposal %d: %w", id, err))
+	}
+	return p, nil
+}
+
+// Proposal returns a proposal with every neighbour's vote or its absence.
+func (s *Service) Proposal(ctx context.Context, id int64) (Proposal, error) {
+	if err := s.Advance(ctx); err != nil {
+		return Proposal{}, err
+	}
+	p, err := getProposal(ctx, s.db, id, "")
+	if err != nil {
+		return Proposal{}, err
+	}
+	return p, s.fillVotes(ctx, s.db, &p)
+}
+
+func (s *Service) fillVotes(ctx context.Context, q sqlx.QueryerContext, p *Proposal) error {
+	c, err := getCharter(ctx, q, "")
+	if err != nil {
+		return err
+	}
+	p.Quorum, p.Votes = c.Quorum, []VoteView{}
+	if err := sqlx.SelectContext(ctx, q, &p.Votes, `SELECT n.name AS neighbour, a.name AS delegate, v.approve, v.at FROM neighbours n
+		JOIN accounts a ON a.id = n.delegate_id LEFT JOIN quorum_votes v ON v.neighbour_id = n.id AND v.proposal_id = $1 ORDER BY n.id`, p.ID); err != nil {
+		return pgtx.Unavailable(fmt.Errorf("proposal %d votes: %w", p.ID, err))
+	}
+	p.Approved, p.Rejected = 0, 0
+	for _, v := range p.Votes {
+		if v.Approve != nil && *v.Approve {
+			p.Approved++
+		} else if v.Approve != nil {
+			p.Rejected++
+		}
+	}
+	return nil
+}
+
+// Proposals lists proposals, newest first; status "" lists all.
+func (s *Service) Proposals(ctx context.Context, status string) ([]Proposal, error) {
+	if err := s.Advance(ctx); err != nil {
+		return nil, err
+	}
+	ps := []Proposal{}
+	if err := s.db.SelectContext(ctx, &ps, `SELECT `+proposalColumns+` FROM quorum_proposals WHERE $1 = '' OR status = $1 ORDER BY id DESC LIMIT 200`, status); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("proposals: %w", err))
+	}
+	for i := range ps {
+		if err := s.fillVotes(ctx, s.db, &ps[i]); err != nil {
+			return nil, err
+		}
+	}
+	return ps, nil
+}
+
+// Vote records a neighbour delegate's vote. When approvals reach the
+// quorum the proposal executes in the same transaction; when the quorum
+// can no longer be reached it is rejected. Errors: EFORBIDDEN (not a
+// delegate), ENOTFOUND, ECONFLICT (voted, closed, or the execution failed).
+func (s *Service) Vote(ctx context.Context, who *accounts.Principal, id int64, approve bool) (Proposal, error) {
+	if err := s.Advance(ctx); err != nil {
+		return Proposal{}, err
+	}
+	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
+		c, err := getCharter(ctx, tx, "FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		var nb []int64
+		if err := tx.SelectContext(ctx, &nb, `SELECT id FROM neighbours WHERE delegate_id = $1`, who.AccountID); err != nil {
+			return err
+		}
+		if len(nb) == 0 {
+			return levee.Errorf(levee.EFORBIDDEN, "only the delegates of neighbour nodes vote on proposals")
+		}
+		p, err := getProposal(ctx, tx, id, "FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		if p.Status != "open" {
+			return levee.Errorf(levee.ECONFLICT, "proposal %d is %s", id, p.Status)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO quorum_votes (proposal_id, neighbour_id, delegate_id, approve, at) VALUES ($1, $2, $3, $4, $5)`,
+			id, nb[0], who.AccountID, approve, s.now()); pgtx.IsUniqueViolation(err, "") {
+			return levee.Errorf(levee.ECONFLICT, "your node has already voted on proposal %d", id)
+		} else if err != nil {
+			return err
+		}
+		if err := s.fillVotes(ctx, tx, &p); err != nil {
+			return err
+		}
+		switch {
+		case p.Approved >= c.Quorum:
+			if err := s.execute(ctx, tx, &p, nil); err != nil {
+				return err
+			}
+			return s.decideProposal(ctx, tx, id, "executed", nil)
+		case len(p.Votes)-p.Rejected < c.Quorum:
+			return s.decideProposal(ctx, tx, id, "rejected", nil)
+		}
+		return nil
+	})
+	if err != nil {
+		return Proposal{}, fmt.Errorf("vote on proposal %d: %w", id, err)
+	}
+	return s.Proposal(ctx, id)
+}
+
+func (s *Service) decideProposal(ctx context.Context, tx *sqlx.Tx, id int64, status string, act *int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE quorum_proposals SET status = $2, decided_at = $3, approved_by_act = $4 WHERE id = $1`, id, status, s.now(), act)
+	return err
+}
+
+// execute carries out an approved proposal inside tx.
+func (s *Service) execute(ctx context.Context, tx *sqlx.Tx, p *Proposal, act *int64) error {
+	ref := "quorum/" + itoa(p.ID)
+	switch p.Kind {
+	case KindReallocation:
+		var r Reallocation
+		if err := json.Unmarshal(p.Payload, &r); err != nil {
+			return err
+		}
+		_, err := budgets.Move(ctx, tx, r.FromLine, r.ToLine, r.Amount, "budget_reallocation", ref)
+		return err
+	case KindCharter:
+		var ch CharterChange
+		if err := json.Unmarshal(p.Payload, &ch); err != nil {
+			return err
+		}
+		return s.applyCharter(ctx, tx, ch, &p.ID)
+	case KindRenew:
+		var e EmergencyRef
+		if err := json.Unmarshal(p.Payload, &e); err != nil {
+			return err
+		}
+		return s.renew(ctx, tx, e.Emergency)
+	case KindEnd:
+		var e EmergencyRef
+		if err := json.Unmarshal(p.Payload, &e); err != nil {
+			return err
+		}
+		return s.end(ctx, tx, e.Emergency, "quorum")
+	case KindDeclare:
+		var d Declaration
+		if err := json.Unmarshal(p.Payload, &d); err != nil {
+			return err
+		}
+		_, err := s.declare(ctx, tx, p.ProposedBy, d, true)
+		return err
+	}
+	return fmt.Errorf("unknown proposal kind %q", p.Kind)
+}
+
+// expire closes quorum proposals whose window passed and ends the
+// emergency whose time ran out.
+func (s *Service) expire(ctx context.Context) error {
+	now := s.now()
+	if _, err := s.db.ExecContext(ctx, `UPDATE quorum_proposals SET status = 'expired', decided_at = closes_at WHERE status = 'open' AND closes_at <= $1`, now); err != nil {
+		return pgtx.Unavailable(fmt.Errorf("expire proposals: %w", err))
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE emergencies SET ended_at = ends_at, end_reason = 'expired' WHERE ended_at IS NULL AND ends_at <= $1`, now); err != nil {
+		return pgtx.Unavailable(fmt.Errorf("expire emergencies: %w", err))
+	}
+	return nil
+}
