@@ -37,6 +37,12 @@ type District struct {
 	Name string `json:"name" db:"name"`
 }
 
+// Named is an account or district by id and name, for lists.
+type Named struct {
+	ID   int64  `json:"id,string" db:"id"`
+	Name string `json:"name" db:"name"`
+}
+
 // Account is a person or an organisation.
 type Account struct {
 	ID       int64        `json:"id,string"`

@@ -186,6 +186,16 @@ func (r principalRow) principal(via string) *Principal {
 	return &Principal{AccountID: r.AccountID, Name: r.Name, Kind: r.Kind, Roles: r.Roles, DistrictID: r.DistrictID.Int64, Via: via, CSRFToken: r.CSRF}
 }
 
+// Contractors lists the contractor organisations, by name: public, like
+// their bids once a tender closes.
+func (s *Service) Contractors(ctx context.Context) ([]Named, error) {
+	out := []Named{}
+	if err := s.db.SelectContext(ctx, &out, `SELECT id, name FROM accounts WHERE kind = 'organisation' AND 'contractor' = ANY (roles) AND NOT disabled ORDER BY name`); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("contractors: %w", err))
+	}
+	return out, nil
+}
+
 // Principal acts as account id without credentials, for Levee's own
 // programs (the demo seeding, the drill). Errors: ENOTFOUND.
 func (s *Service) Principal(ctx context.Context, id int64) (*Principal, error) {

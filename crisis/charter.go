@@ -33,21 +33,15 @@ type Charter struct {
 	CooldownUS        int64         `json:"-" db:"cooldown_us"`
 	UpdatedAt         time.Time     `json:"updated_at" db:"updated_at"`
 
-	Districts    []Named     `json:"districts" db:"-"` // empty: every district
-	Stewards     []Named     `json:"stewards" db:"-"`  // empty: every steward
-	Neighbours   []Neighbour `json:"neighbours" db:"-"`
-	VoteWindow   string      `json:"vote_window" db:"-"`
-	MaxEmergency string      `json:"max_emergency" db:"-"`
-	RenewalStep  string      `json:"renewal_step" db:"-"`
-	RenewalCap   string      `json:"renewal_cap" db:"-"`
-	Cooldown     string      `json:"cooldown" db:"-"`
-	Changes      []Change    `json:"changes" db:"-"`
-}
-
-// Named is an id with its name.
-type Named struct {
-	ID   int64  `json:"id,string" db:"id"`
-	Name string `json:"name" db:"name"`
+	Districts    []accounts.Named `json:"districts" db:"-"` // empty: every district
+	Stewards     []accounts.Named `json:"stewards" db:"-"`  // empty: every steward
+	Neighbours   []Neighbour      `json:"neighbours" db:"-"`
+	VoteWindow   string           `json:"vote_window" db:"-"`
+	MaxEmergency string           `json:"max_emergency" db:"-"`
+	RenewalStep  string           `json:"renewal_step" db:"-"`
+	RenewalCap   string           `json:"renewal_cap" db:"-"`
+	Cooldown     string           `json:"cooldown" db:"-"`
+	Changes      []Change         `json:"changes" db:"-"`
 }
 
 // Neighbour is a neighbouring node and the delegate who votes for it.
@@ -127,7 +121,7 @@ func (s *Service) Charter(ctx context.Context) (Charter, error) {
 	if err != nil {
 		return Charter{}, err
 	}
-	c.Districts, c.Stewards, c.Neighbours, c.Changes = []Named{}, []Named{}, []Neighbour{}, []Change{}
+	c.Districts, c.Stewards, c.Neighbours, c.Changes = []accounts.Named{}, []accounts.Named{}, []Neighbour{}, []Change{}
 	if err := s.db.SelectContext(ctx, &c.Districts, `SELECT id, name FROM districts WHERE id = ANY ($1) ORDER BY name`, c.DistrictIDs); err != nil {
 		return Charter{}, pgtx.Unavailable(err)
 	}

@@ -32,20 +32,20 @@ type Declaration struct {
 
 // Emergency is a declared emergency with its acts.
 type Emergency struct {
-	ID          int64         `json:"id,string" db:"id"`
-	StewardID   int64         `json:"steward,string" db:"steward_id"`
-	StewardName string        `json:"steward_name" db:"steward_name"`
-	Reason      string        `json:"reason" db:"reason"`
-	DistrictIDs pq.Int64Array `json:"-" db:"district_ids"`
-	Districts   []Named       `json:"districts" db:"-"`
-	Cap         levee.Micros  `json:"cap" db:"cap"`
-	CapUsed     levee.Micros  `json:"cap_used" db:"cap_used"`
-	DeclaredAt  time.Time     `json:"declared_at" db:"declared_at"`
-	EndsAt      time.Time     `json:"ends_at" db:"ends_at"`
-	Renewals    int           `json:"renewals" db:"renewals"`
-	EndedAt     *time.Time    `json:"ended_at,omitempty" db:"ended_at"`
-	EndReason   *string       `json:"end_reason,omitempty" db:"end_reason"`
-	Petitioners int           `json:"petitioners" db:"petitioners"`
+	ID          int64            `json:"id,string" db:"id"`
+	StewardID   int64            `json:"steward,string" db:"steward_id"`
+	StewardName string           `json:"steward_name" db:"steward_name"`
+	Reason      string           `json:"reason" db:"reason"`
+	DistrictIDs pq.Int64Array    `json:"-" db:"district_ids"`
+	Districts   []accounts.Named `json:"districts" db:"-"`
+	Cap         levee.Micros     `json:"cap" db:"cap"`
+	CapUsed     levee.Micros     `json:"cap_used" db:"cap_used"`
+	DeclaredAt  time.Time        `json:"declared_at" db:"declared_at"`
+	EndsAt      time.Time        `json:"ends_at" db:"ends_at"`
+	Renewals    int              `json:"renewals" db:"renewals"`
+	EndedAt     *time.Time       `json:"ended_at,omitempty" db:"ended_at"`
+	EndReason   *string          `json:"end_reason,omitempty" db:"end_reason"`
+	Petitioners int              `json:"petitioners" db:"petitioners"`
 	// Active is true until the emergency ends; TimeLeft counts down to EndsAt.
 	Active   bool   `json:"active" db:"-"`
 	TimeLeft string `json:"time_left,omitempty" db:"-"`
@@ -454,9 +454,9 @@ func (s *Service) fill(ctx context.Context, e *Emergency) error {
 	now := s.now()
 	e.Active = e.EndedAt == nil && now.Before(e.EndsAt)
 	if e.Active {
-		e.TimeLeft = e.EndsAt.Sub(now).Truncate(time.Minute).String()
+		e.TimeLeft = timeLeft(e.EndsAt.Sub(now))
 	}
-	e.Districts, e.Acts = []Named{}, []Act{}
+	e.Districts, e.Acts = []accounts.Named{}, []Act{}
 	if err := s.db.SelectContext(ctx, &e.Districts, `SELECT id, name FROM districts WHERE id = ANY ($1) ORDER BY name`, e.DistrictIDs); err != nil {
 		return pgtx.Unavailable(err)
 	}
@@ -501,12 +501,12 @@ func (s *Service) Emergencies(ctx context.Context) ([]Emergency, error) {
 
 // StewardRecord is a steward's public record under emergency powers.
 type StewardRecord struct {
-	Steward     Named       `json:"steward"`
-	Emergencies []Emergency `json:"emergencies"`
-	Acts        int         `json:"acts"`
-	Ratified    int         `json:"ratified"`
-	Referred    int         `json:"referred"`
-	Pending     int         `json:"pending_review"`
+	Steward     accounts.Named `json:"steward"`
+	Emergencies []Emergency    `json:"emergencies"`
+	Acts        int            `json:"acts"`
+	Ratified    int            `json:"ratified"`
+	Referred    int            `json:"referred"`
+	Pending     int            `json:"pending_review"`
 }
 
 // Record returns a steward's public record. Errors: ENOTFOUND.
@@ -551,4 +551,13 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// timeLeft reads like "2d 23h" or "5h 12m".
+func timeLeft(d time.Duration) string {
+	h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+	if h >= 24 {
+		return fmt.Sprintf("%dd %dh", h/24, h%24)
+	}
+	return fmt.Sprintf("%dh %dm", h, m)
 }

@@ -57,7 +57,26 @@ func (s *Service) advanceCase(ctx context.Context, id int64) error {
 			break
 		}
 	}
-	return s.settle(ctx, id)
+	if err := s.settle(ctx, id); err != nil {
+		return fmt.Errorf("%w: %w", errSettlePending, err)
+	}
+	return nil
+}
+
+// errSettlePending marks a final verdict that could not be applied yet:
+// the next pass retries it. Reads show such a case as final instead of
+// failing, so one stuck subject does not hide every juror's cases.
+var errSettlePending = errors.New("settlement pending")
+
+// advanceForRead is advanceCase for reads: a settlement that fails is
+// logged and left for the next pass.
+func (s *Service) advanceForRead(ctx context.Context, id int64) error {
+	err := s.advanceCase(ctx, id)
+	if errors.Is(err, errSettlePending) {
+		s.opts.Logger.Warn("case settlement failed; will retry", "case", id, "err", err)
+		return nil
+	}
+	return err
 }
 
 // step makes the next transition of case id that is due, if any.

@@ -174,6 +174,9 @@ func (s *Service) open(ctx context.Context, tx *sqlx.Tx, subject, kind string, f
 	if !slices.Contains(f.Verdicts, f.Default) {
 		return 0, fmt.Errorf("default verdict %q of %s is not one of its verdicts", f.Default, subject)
 	}
+	if f.Districts == nil {
+		f.Districts = []int64{} // every district; the column is NOT NULL
+	}
 	now := s.now()
 	var bond levee.Micros
 	var openedBy *int64

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"math"
 	"math/big"
 	"slices"
 	"strconv"
@@ -121,17 +122,18 @@ func (s *stratumDraw) pick() int64 {
 }
 
 // allocate splits k seats among the strata: a stratum with a fixed Share
-// gets floor(k × share) seats; the rest go to the others in proportion to
-// their remaining sizes by largest remainder, ties to the earlier stratum.
-// No stratum gets more seats than it has people; seats it cannot fill go to
-// the others the same way.
+// gets floor(k × share) seats (share in exact millionths); the rest go to
+// the others in proportion to their remaining sizes by largest remainder,
+// ties to the earlier stratum. No stratum gets more seats than it has
+// people; seats it cannot fill go to the others the same way, and seats the
+// others cannot fill go back to the fixed-share strata.
 func (d *Drawer) allocate(k int) []int {
 	seats := make([]int, len(d.strata))
 	k = min(k, d.Remaining())
 	left := k
 	for i, s := range d.strata {
 		if s.share > 0 {
-			seats[i] = min(int(float64(k)*s.share), len(s.remaining))
+			seats[i] = min(shareSeats(k, s.share), len(s.remaining))
 			left -= seats[i]
 		}
 	}
@@ -171,7 +173,23 @@ func (d *Drawer) allocate(k int) []int {
 		}
 		left -= given
 	}
+	// The other strata ran out: the fixed-share strata fill what is left,
+	// so a draw always seats min(k, pool).
+	for i, s := range d.strata {
+		if s.share > 0 && left > 0 {
+			more := min(left, len(s.remaining)-seats[i])
+			seats[i] += more
+			left -= more
+		}
+	}
 	return seats
+}
+
+// shareSeats is floor(k × share) computed exactly: the share is a count of
+// millionths (as the case stores it), so 100 × 0.29 is 29, not the 28 that
+// float64 arithmetic gives.
+func shareSeats(k int, share float64) int {
+	return int(int64(k) * int64(math.Round(share*1e6)) / 1e6)
 }
 
 // BallotCommitment is what a juror commits: SHA-256(verdict ‖ ":" ‖ salt)

@@ -119,6 +119,9 @@ func (s *Service) seatRound(ctx context.Context, tx *sqlx.Tx, c *Case, round int
 // affected district (one stratum if the case is not stratified), and, with
 // an outside share, the residents of every other district.
 func (s *Service) pool(ctx context.Context, tx *sqlx.Tx, c *Case, excluded []int64) ([]Stratum, error) {
+	if excluded == nil {
+		excluded = []int64{} // a NULL array would leave everyone out
+	}
 	var rows []struct {
 		ID       int64 `db:"id"`
 		District int64 `db:"district_id"`

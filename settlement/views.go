@@ -87,7 +87,7 @@ func (s *Service) getCase(ctx context.Context, id int64) (Case, error) {
 // Case returns case id as who sees it (who may be nil), advancing it first.
 // Errors: ENOTFOUND.
 func (s *Service) Case(ctx context.Context, who *accounts.Principal, id int64) (CaseView, error) {
-	if err := s.advanceCase(ctx, id); err != nil {
+	if err := s.advanceForRead(ctx, id); err != nil {
 		return CaseView{}, err
 	}
 	c, err := s.getCase(ctx, id)
@@ -279,7 +279,7 @@ func (s *Service) MyCases(ctx context.Context, account int64) ([]CaseSummary, er
 		return nil, pgtx.Unavailable(fmt.Errorf("my cases: %w", err))
 	}
 	for _, id := range ids {
-		if err := s.advanceCase(ctx, id); err != nil {
+		if err := s.advanceForRead(ctx, id); err != nil {
 			return nil, err
 		}
 	}

@@ -34,6 +34,7 @@ type Cases interface {
 	OptOut(ctx context.Context, who *accounts.Principal, out bool) error
 	OptedOut(ctx context.Context, account int64) (bool, error)
 	Notifications(ctx context.Context, account int64, limit int) ([]settlement.Notification, error)
+	JurorRecord(ctx context.Context, account int64) (settlement.JurorRecord, error)
 }
 
 var caseStatuses = map[string]bool{"": true, settlement.StatusEvidence: true, settlement.StatusCommit: true, settlement.StatusReveal: true,
@@ -56,6 +57,7 @@ func (s *Server) caseRoutes(api *echo.Group, treasurer echo.MiddlewareFunc) {
 	api.POST("/cases/:id/reveal", s.revealVote, s.signedIn)
 	api.POST("/cases/:id/appeal", s.appealCase, s.signedIn)
 	api.GET("/me/cases", s.myCases, s.signedIn)
+	api.GET("/jurors/:id/record", s.jurorRecord)
 	api.GET("/me/notifications", s.myNotifications, s.signedIn)
 	api.GET("/me/jury-duty", s.juryDuty, s.signedIn)
 	api.PUT("/me/jury-duty", s.setJuryDuty, s.signedIn)
@@ -310,4 +312,18 @@ func orEmpty[T any](xs []T) []T {
 func sha256Hex(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
+}
+
+// jurorRecord is a resident's public record of jury service, no-shows
+// included.
+func (s *Server) jurorRecord(c echo.Context) error {
+	id, err := pathID(c, "id", "account")
+	if err != nil {
+		return err
+	}
+	r, err := s.deps.Cases.JurorRecord(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
 }

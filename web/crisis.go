@@ -41,14 +41,15 @@ func (s *Server) crisisRoutes(api *echo.Group, admin *echo.Group) {
 	api.GET("/quorum/proposals", s.listQuorumProposals)
 	api.POST("/quorum/proposals", s.proposeToQuorum, s.signedIn)
 	api.GET("/quorum/proposals/:id", s.getQuorumProposal)
-	api.POST("/quorum/proposals/:id/votes", s.voteOnProposal, s.signedIn)
+	api.POST("/quorum/proposals/:id/votes", s.voteOnProposal, s.requireRole(accounts.RoleDelegate))
 	api.GET("/emergency", s.currentEmergency)
 	api.GET("/emergencies", s.listEmergencies)
-	api.POST("/emergencies", s.declareEmergency, s.signedIn)
+	api.POST("/emergencies", s.declareEmergency, s.requireRole(accounts.RoleSteward))
 	api.GET("/emergencies/:id", s.getEmergency)
-	api.POST("/emergencies/:id/acts", s.emergencyAct, s.signedIn)
-	api.POST("/emergencies/:id/petition", s.petition, s.signedIn)
+	api.POST("/emergencies/:id/acts", s.emergencyAct, s.requireRole(accounts.RoleSteward))
+	api.POST("/emergencies/:id/petition", s.petition, s.requireRole(accounts.RoleResident))
 	api.GET("/stewards/:id/record", s.stewardRecord)
+	s.crisisPageRoutes()
 }
 
 func (s *Server) charter(c echo.Context) error {

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"levee"
+	"levee/crisis"
 )
 
 func decodeBody(body string, v any) error {
@@ -98,4 +99,42 @@ func TestDecodeJSONWantsAnObject(t *testing.T) {
 			t.Errorf("%s: %v", body, err)
 		}
 	}
+}
+
+// FuzzQuoteQuery feeds arbitrary query strings to the quote parser: it
+// never panics, and every refusal is a coded 4xx error.
+func FuzzQuoteQuery(f *testing.F) {
+	for _, s := range []string{"outcome=0&side=buy&shares=5", "outcome=1&side=sell&all=true&min_proceeds=0.1",
+		"outcome=x", "all=maybe", "side=buy&amount=1e9", "outcome=0&side=buy&shares=%FF", "shares=٣"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, query string) {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.URL.RawQuery = query
+		_, _, err := quoteQuery(echo.New().NewContext(req, httptest.NewRecorder()))
+		if err != nil && levee.ErrorCode(err) != levee.EINVALID {
+			t.Fatalf("%q: uncoded error %v", query, err)
+		}
+	})
+}
+
+// FuzzCrisisBodies feeds arbitrary bodies to the emergency declaration and
+// act parsers (the crisis package validates what decodes): never a panic,
+// every refusal coded.
+func FuzzCrisisBodies(f *testing.F) {
+	for _, s := range []string{`{"reason":"storm","districts":["north"],"duration":"72h","cap":"100"}`,
+		`{"kind":"reallocate","reason":"r","from_line":"1","to_line":"2","amount":"5"}`,
+		`{"kind":"direct_award","price":"1","completion_at":"2027-01-01T00:00:00Z","milestones":[{"title":"a","share":"1","due_at":"x"}]}`,
+		`{"cap":"-1"}`, `{"from_line":1}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		for _, v := range []any{&crisis.Declaration{}, &crisis.ActRequest{}, &crisis.CharterChange{}} {
+			if err := decodeBody(body, v); err != nil {
+				if c := levee.ErrorCode(err); c != levee.EINVALID && c != levee.ETOOLARGE {
+					t.Fatalf("%q into %T: uncoded error %v", body, v, err)
+				}
+			}
+		}
+	})
 }

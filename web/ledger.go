@@ -1,9 +1,12 @@
 package web
 
 import (
+	"encoding/hex"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"levee/settlement/ledger"
 )
 
 // ledgerEntries is the public export of the treasury ledger: amounts and
@@ -31,4 +34,52 @@ func (s *Server) ledgerVerify(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, r)
+}
+
+// ledgerPage is the data of /ledger.
+type ledgerPage struct {
+	Report  ledger.Report
+	Entries []ledgerRow
+	Next    int64 // after= for the next, newer page
+	After   int64
+	Older   *int64 // after= for the previous, older page, if any
+}
+
+// ledgerRow is one entry as the page shows it.
+type ledgerRow struct {
+	ledger.Entry
+	HashHex string
+}
+
+// pageLedger shows the treasury ledger: verification status and a page of
+// entries with their hashes, oldest first from ?after=.
+func (s *Server) pageLedger(c echo.Context) error {
+	after, err := queryInt(c, "after", 0, 0, 1<<62)
+	if err != nil {
+		return s.renderError(c, err)
+	}
+	ctx := c.Request().Context()
+	d := &ledgerPage{After: after}
+	if d.Report, err = s.deps.Ledger.Verify(ctx); err != nil {
+		return s.renderError(c, err)
+	}
+	if after == 0 && d.Report.HeadSeq > 50 {
+		after = d.Report.HeadSeq - 50 // open on the newest entries
+		d.After = after
+	}
+	pg, err := s.deps.Ledger.Page(ctx, after, 50)
+	if err != nil {
+		return s.renderError(c, err)
+	}
+	for _, e := range pg.Entries {
+		d.Entries = append(d.Entries, ledgerRow{Entry: e, HashHex: hex.EncodeToString(e.Hash)})
+	}
+	d.Next = pg.NextAfter
+	if after > 0 {
+		older := max(after-50, 0)
+		d.Older = &older
+	}
+	p := newPage(c, "Treasury ledger", "ledger")
+	p.Data = d
+	return s.render(c, http.StatusOK, "ledger", p)
 }

@@ -191,23 +191,7 @@ func (s *Server) quote(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := orderFields{Side: c.QueryParam("side"), Shares: c.QueryParam("shares"), Amount: c.QueryParam("amount"),
-		LimitPrice: c.QueryParam("limit_price"), MaxCost: c.QueryParam("max_cost"), MinProceeds: c.QueryParam("min_proceeds")}
-	if v := c.QueryParam("outcome"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return levee.Invalid("outcome", "outcome must be a whole number")
-		}
-		f.Outcome = &n
-	}
-	switch c.QueryParam("all") {
-	case "", "false":
-	case "true":
-		f.All = true
-	default:
-		return levee.Invalid("all", "all must be true or false")
-	}
-	o, err := f.order()
+	f, o, err := quoteQuery(c)
 	if err != nil {
 		return err
 	}
@@ -221,6 +205,28 @@ func (s *Server) quote(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, map[string]any{"outcome": fill.Outcome, "side": f.Side, "shares": fill.Shares,
 		"cost": fill.Cost, "proceeds": fill.Proceeds, "prices": fill.PricesAfter, "seq": snap.Market.Seq})
+}
+
+// quoteQuery reads an order from the query string of a quote.
+func quoteQuery(c echo.Context) (orderFields, market.Order, error) {
+	f := orderFields{Side: c.QueryParam("side"), Shares: c.QueryParam("shares"), Amount: c.QueryParam("amount"),
+		LimitPrice: c.QueryParam("limit_price"), MaxCost: c.QueryParam("max_cost"), MinProceeds: c.QueryParam("min_proceeds")}
+	if v := c.QueryParam("outcome"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return f, market.Order{}, levee.Invalid("outcome", "outcome must be a whole number")
+		}
+		f.Outcome = &n
+	}
+	switch c.QueryParam("all") {
+	case "", "false":
+	case "true":
+		f.All = true
+	default:
+		return f, market.Order{}, levee.Invalid("all", "all must be true or false")
+	}
+	o, err := f.order()
+	return f, o, err
 }
 
 func (s *Server) placeOrder(c echo.Context) error {

@@ -22,6 +22,7 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/crisis"
 )
 
 // The pages are server-rendered html/template documents; a little vanilla
@@ -63,6 +64,9 @@ func (s *Server) pageRoutes() {
 	e.GET("/tenders/:id", s.pageTender, gz)
 	e.GET("/bids/:id", s.pageBid)
 	e.GET("/contracts/:id", s.pageContract, gz)
+	e.GET("/jury", s.pageJury, gz)
+	e.GET("/cases", s.pageCases, gz)
+	e.GET("/cases/:id", s.pageCase, gz)
 }
 
 // site is what the pages are made of, loaded once from the embedded files.
@@ -141,6 +145,7 @@ var loadSite = sync.OnceValues(func() (*site, error) {
 		"short": func(t time.Time) string { return t.UTC().Format("Jan 2 15:04") },
 		"join":  strings.Join,
 		"inc":   func(n int) int { return n + 1 },
+		"deref": func(b *bool) bool { return b != nil && *b },
 		"title": func(s string) string {
 			if s == "" {
 				return s
@@ -215,6 +220,8 @@ type page struct {
 	Chart     bool
 	Error     *errorBody
 	Data      any
+	// Emergency is the active emergency, shown in the banner on every page.
+	Emergency *crisis.Emergency
 }
 
 // IsTreasurer says whether the signed-in user may open markets.
@@ -244,6 +251,13 @@ func (s *Server) render(c echo.Context, status int, name string, p *page) error 
 		return fmt.Errorf("render: no page %q", name)
 	}
 	p.Chart = p.WantChart && st.assets[chartScript] != nil && st.assets[chartStyle] != nil
+	if s.deps.Crisis != nil && p.Emergency == nil {
+		// A page still renders if the banner cannot be read; emergency.js
+		// retries it.
+		if e, err := s.deps.Crisis.Current(c.Request().Context()); err == nil {
+			p.Emergency = e
+		}
+	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
 		return fmt.Errorf("render %s: %w", name, err)

@@ -93,6 +93,8 @@ type marketPage struct {
 	Positions []engine.Position
 	Cash      *levee.Micros
 	Winner    string
+	// Outcome is the proposal and dispute panel of a market past its close.
+	Outcome *proposalPanel
 }
 
 type tradeRow struct {
@@ -161,6 +163,9 @@ func (s *Server) pageMarket(c echo.Context) error {
 			return s.renderError(c, err)
 		}
 		d.Cash = &a.Cash
+	}
+	if d.Outcome, err = s.proposalPanel(ctx, principal(c), id, v, snap.Market.DistrictID, len(d.Positions) > 0, now); err != nil {
+		return s.renderError(c, err)
 	}
 	p := newPage(c, v.Question, "markets")
 	p.Scripts = []string{"market.js"}

@@ -12,6 +12,7 @@ import (
 	"levee/accounts"
 	"levee/budgets"
 	"levee/contracting"
+	"levee/settlement"
 )
 
 // The tender and contract pages. They read through the Contracting service
@@ -199,12 +200,17 @@ type contractPage struct {
 	Tender     contracting.TenderView
 	Contractor string
 	Paid       levee.Micros // released to the contractor so far
+	// Cases are the juries' cases about disputed milestones, by milestone.
+	Cases map[int]*settlement.Case
+	// Bond is what a dispute takes from the disputer's cash.
+	Bond levee.Micros
 	// What the caller may do here (the service checks again).
-	CanClaim, CanDispute, CanDecide bool
+	CanClaim, CanDispute bool
 }
 
-// pageContract shows a contract's milestones, the payments released, and
-// the claim, dispute and decide forms the caller may use.
+// pageContract shows a contract's milestones, the payments released, the
+// claim and dispute forms the caller may use, and each disputed milestone's
+// case: a jury, not a treasurer, decides a disputed claim.
 func (s *Server) pageContract(c echo.Context) error {
 	if s.deps.Contracting == nil {
 		return s.renderError(c, errNoContracting)
@@ -227,9 +233,17 @@ func (s *Server) pageContract(c echo.Context) error {
 	if a, err := s.deps.Accounts.Get(ctx, k.ContractorID); err == nil {
 		d.Contractor = a.Name
 	}
+	d.Cases, d.Bond = map[int]*settlement.Case{}, s.disputeBond("milestone")
 	for _, m := range k.Milestones {
 		if m.Status == contracting.MilestoneAccepted {
 			d.Paid += m.Amount
+		}
+		if m.DisputedAt != nil && s.deps.Cases != nil {
+			kase, err := s.caseFor(ctx, fmt.Sprintf("milestone:%d/%d", k.ID, m.N))
+			if err != nil {
+				return s.renderError(c, err)
+			}
+			d.Cases[m.N] = kase
 		}
 	}
 	p := newPage(c, "Contract for "+tv.Title, "tenders")
@@ -250,8 +264,7 @@ func (s *Server) pageContract(c echo.Context) error {
 		}
 	}
 	d.CanClaim = active && who != nil && (contractor || who.Has(accounts.RoleContractor) && !rival)
-	d.CanDispute = active && who != nil && !contractor
-	d.CanDecide = active && p.IsTreasurer()
+	d.CanDispute = active && who != nil && !contractor && s.deps.Cases != nil
 	p.Data = d
 	return s.render(c, http.StatusOK, "contract", p)
 }

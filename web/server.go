@@ -27,6 +27,7 @@ type Accounts interface {
 	Logout(ctx context.Context, sessionID string) error
 	CreateDistrict(ctx context.Context, actor int64, name string) (accounts.District, error)
 	Districts(ctx context.Context) ([]accounts.District, error)
+	Contractors(ctx context.Context) ([]accounts.Named, error)
 	CreateAccount(ctx context.Context, actor int64, n accounts.NewAccount) (accounts.Account, string, error)
 	AddMember(ctx context.Context, actor, org, member int64) error
 	Get(ctx context.Context, id int64) (accounts.Account, error)

@@ -16,6 +16,8 @@ const (
 	residentOnly
 	treasurerOnly
 	adminOnly
+	stewardOnly
+	delegateOnly // no role of the matrix: every caller is refused
 )
 
 // routeAccess declares the access rule of every route. A route missing here
@@ -55,8 +57,26 @@ var routeAccess = map[string]access{
 	"POST /api/v1/cases/:id/reveal":                     signedIn,
 	"POST /api/v1/cases/:id/appeal":                     signedIn, // parties only
 	"GET /api/v1/me/cases":                              signedIn,
+	"GET /api/v1/jurors/:id/record":                     public,
 	"GET /api/v1/me/notifications":                      signedIn,
 	"GET /api/v1/me/jury-duty":                          signedIn,
+	"GET /api/v1/charter":                               public,
+	"PUT /api/v1/admin/charter":                         adminOnly,
+	"GET /api/v1/quorum/proposals":                      public,
+	"POST /api/v1/quorum/proposals":                     signedIn, // the service checks the role each kind needs
+	"GET /api/v1/quorum/proposals/:id":                  public,
+	"POST /api/v1/quorum/proposals/:id/votes":           delegateOnly,
+	"GET /api/v1/emergency":                             public,
+	"GET /api/v1/emergencies":                           public,
+	"POST /api/v1/emergencies":                          stewardOnly, // and the service checks the charter names them
+	"GET /api/v1/emergencies/:id":                       public,
+	"POST /api/v1/emergencies/:id/acts":                 stewardOnly, // and the service checks it is the declaring one
+	"POST /api/v1/emergencies/:id/petition":             residentOnly,
+	"GET /api/v1/stewards/:id/record":                   public,
+	"GET /emergency":                                    public, // the panel's forms only for the charter's stewards
+	"GET /quorum":                                       public,
+	"GET /stewards/:id":                                 public,
+	"GET /ledger":                                       public,
 	"PUT /api/v1/me/jury-duty":                          signedIn,
 	"POST /api/v1/markets/:id/void":                     treasurerOnly,
 	"POST /api/v1/admin/districts":                      adminOnly,
@@ -104,6 +124,9 @@ var routeAccess = map[string]access{
 	"GET /tenders/:id":                                  public, // bids as the store shows them to the caller
 	"GET /bids/:id":                                     public, // sealed: not found for anyone but the bidder until close
 	"GET /contracts/:id":                                public,
+	"GET /jury":                                         signedIn,
+	"GET /cases":                                        public,
+	"GET /cases/:id":                                    public, // votes hidden until tallied, evidence until a verdict
 	"GET /api/v1/ocds/releases/:id":                     public, // bids only once the window has closed
 	"GET /api/v1/ocds/records/:id":                      public,
 	"GET /api/v1/contractors/:id/track-record":          public,
@@ -127,6 +150,10 @@ func allowed(a access, role string) bool {
 		return role == "treasurer"
 	case adminOnly:
 		return role == "admin"
+	case stewardOnly:
+		return role == "steward"
+	case delegateOnly:
+		return false
 	}
 	return false
 }

@@ -280,6 +280,11 @@ func TestJuryResolvesDisputedMarket(t *testing.T) {
 		}
 	}
 
+	// The record shows service: seats, reveals, no-shows, fees.
+	if _, rec := anonymous(t, m).do("GET", "/api/v1/jurors/"+jurors[0]+"/record", ""); rec["seats"] != 1.0 || rec["revealed"] != 1.0 || rec["no_shows"] != 0.0 || rec["paid"] != "1.000000" {
+		t.Fatalf("juror record: %v", rec)
+	}
+
 	// tom (the proposer) appeals: a jury of 11, none of the first five.
 	if st, r := bob.do("POST", "/api/v1/cases/"+caseID+"/appeal", `{"reason":"no"}`); st != 403 {
 		t.Fatalf("non-party appealed: %d %v", st, r)
@@ -305,6 +310,11 @@ func TestJuryResolvesDisputedMarket(t *testing.T) {
 	v = vote(t, clk, anonymous(t, m), pool, caseID, "yes", "yes", "yes", "yes", "yes", "no", "no", "yes", "")
 	if v["status"] != "appealable" || v["verdict"] != "yes" || v["appeals"] != 1.0 {
 		t.Fatalf("after the appeal: %v", v)
+	}
+	// The abstaining appeal juror is a no-show on its record.
+	abstainer := recomputeDraw(t, caseID, appeal)[8]
+	if _, rec := anonymous(t, m).do("GET", "/api/v1/jurors/"+abstainer+"/record", ""); rec["no_shows"] != 1.0 || rec["paid"] != "0.000000" {
+		t.Fatalf("no-show's record: %v", rec)
 	}
 	skipPast(t, clk, v, "appeal_until")
 	v = caseDoc(t, anonymous(t, m), caseID)

@@ -1,5 +1,5 @@
 // Command levee runs Levee: `levee serve`, `levee migrate`, `levee demo`,
-// `levee ledger verify`, and `levee with-db -- CMD` for the test suite.
+// `levee ledger verify`, `levee jury verify CASE`, and `levee with-db -- CMD` for the test suite.
 package main
 
 import (
@@ -21,6 +21,8 @@ const usage = `usage:
   levee migrate [--data ./var]                                   apply database migrations
   levee demo [--data ./var]                                      seed the demo city and print its sign-ins
   levee ledger verify [--data ./var]                             recompute the ledger's hash chain and balances
+  levee jury verify [--data ./var] [--url URL] CASE              recompute a case's jury draws (docs/juries.md)
+  levee drill [--data DIR]                                       run the hurricane drill on a fresh demo city (docs/crisis.md)
   levee with-db [--data DIR] -- CMD [ARGS...]                    run CMD with a private PostgreSQL (make test)
 
 environment: DATABASE_URL (use this PostgreSQL instead of a private one), LEVEE_ADMIN_TOKEN,
@@ -61,11 +63,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		}
 		cmd, args = "ledger verify", args[1:]
 	}
+	if cmd == "jury" {
+		if len(args) == 0 || args[0] != "verify" {
+			fmt.Fprintln(stderr, usage)
+			return 2, nil
+		}
+		cmd, args = "jury verify", args[1:]
+	}
 	fs := flag.NewFlagSet("levee "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.bindFlags(fs, cmd == "serve")
+	juryURL := new(string)
+	if cmd == "jury verify" {
+		fs.StringVar(juryURL, "url", "", "fetch the draws from the Levee server at this URL instead of the database")
+	}
 	switch cmd {
-	case "serve", "migrate", "demo", "ledger verify", "with-db":
+	case "serve", "migrate", "demo", "ledger verify", "jury verify", "with-db", "drill":
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return 0, nil
@@ -86,6 +99,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		return serve(ctx, m)
 	case "with-db":
 		return withDB(ctx, cfg, logger, fs.Args())
+	case "drill":
+		return drill(ctx, cfg, stdout)
+	case "jury verify":
+		return juryVerify(ctx, m, *juryURL, fs.Args(), stdout, stderr)
 	}
 	defer m.Close()
 	if err := m.Open(ctx); err != nil {
@@ -95,6 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	case "migrate":
 		fmt.Fprintln(stdout, "migrations applied")
 	case "demo":
+		m.startServices(nil)
 		if err := m.SeedDemo(ctx); err != nil {
 			return 1, err
 		}

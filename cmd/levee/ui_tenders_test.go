@@ -24,14 +24,20 @@ func setLocal(id string, at time.Time) chromedp.Action[chromedp.Void] {
 // opens the same tender and finds no trace of it (not in the page, and A's
 // bid address is the not-found page) and bids itself; once the window closes
 // both see every bid with its decision market; the treasurer closes bids and
-// awards through the page, and the winner claims a milestone on the contract
-// page.
+// awards through the page, the winner claims a milestone on the contract
+// page, and the rival's dispute of it opens a jury's case.
 func TestUITenders(t *testing.T) {
 	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	root := MustBrowser(t)
-	m, _ := MustRunMain(t)
+	// The windows pass on the test clock, not by waiting for them.
+	m, _, clk := MustRunMainClock(t)
+	skipTo := func(at time.Time) {
+		if d := at.Sub(clk.Now()); d > 0 {
+			clk.Skip(d + 50*time.Millisecond)
+		}
+	}
 	tess, alice, bob := MustCity(t, m)
 	admin := newClient(t, m, testAdminToken)
 	mk := func(body string) (*client, string) {
@@ -48,10 +54,11 @@ func TestUITenders(t *testing.T) {
 	if st, b := admin.do("POST", "/api/v1/admin/organisations/"+orgA+"/members", `{"account":"`+danaID+`"}`); st >= 300 {
 		t.Fatalf("add dana to dykeworks: %d %v", st, b)
 	}
-	polder, _ := mk(`{"name":"polderco","kind":"organisation","roles":["contractor"],"password":"polder's long password"}`)
+	// polderco gets cash: its dispute at the end takes a bond.
+	polder, _ := mk(`{"name":"polderco","kind":"organisation","roles":["contractor"],"password":"polder's long password","credit":"50"}`)
 	line := MustBudgetLine(t, m, tess, alice, bob)
 
-	now := time.Now().UTC()
+	now := clk.Now().UTC()
 	closes := now.Add(30 * time.Second)
 	decision := closes.Add(8 * time.Second)
 	completion := decision.Add(time.Hour)
@@ -159,7 +166,7 @@ func TestUITenders(t *testing.T) {
 	b.screenshot("bid-sealed")
 
 	// After the window both see every bid; the treasurer opens the markets.
-	waitUntil(t, closes)
+	skipTo(closes)
 	treasurer.open(tpath)
 	treasurer.do("close bids", chromedp.Click(chromedp.ID("close-bids")))
 	treasurer.waitJS("the markets", `document.querySelector('#bid-table a[href^="/markets/"]') ? 'yes' : ''`, 10*time.Second)
@@ -190,7 +197,7 @@ func TestUITenders(t *testing.T) {
 
 	// At the decision date the treasurer awards; nobody traded, so both
 	// markets average 0.5 and the lower price wins.
-	waitUntil(t, decision)
+	skipTo(decision)
 	treasurer.open(tpath)
 	treasurer.do("award", chromedp.Click(chromedp.ID("award-tender")))
 	winner := treasurer.waitJS("the award", text("#award-winner"), 10*time.Second)
@@ -225,14 +232,32 @@ func TestUITenders(t *testing.T) {
 	if b.js(`document.getElementById('claim-2') ? 'yes' : ''`) != "" {
 		t.Errorf("the rival bidder is offered the claim form")
 	}
+	if hint := b.js(text("#reason-hint-1")); !strings.Contains(hint, "bond of 10.00") {
+		t.Errorf("the dispute form does not state the bond: %q", hint)
+	}
 	b.do("write a reason", chromedp.SendKeys(chromedp.ID("reason-1"), "The foundations are not finished"))
 	b.do("dispute", chromedp.Click(chromedp.ID("dispute-1")))
 	b.waitJS("the dispute", text("#milestone-status-1")+` === 'Disputed' ? 'yes' : ''`, 10*time.Second)
-	treasurer.open(contractPath)
-	treasurer.do("accept", chromedp.Click(chromedp.ID("accept-1")))
-	treasurer.waitJS("the payment", text("#milestone-status-1")+`.startsWith('Accepted') ? 'yes' : ''`, 10*time.Second)
-	if paid := treasurer.js(text("#contract-paid")); paid != "49.38" {
-		t.Errorf("paid after milestone 1: %q, want 49.38", paid)
+	// A jury decides now, not the treasurer: the milestone links to its case.
+	casePath := b.waitJS("the case link", `document.getElementById('milestone-case-1')?.getAttribute('href') ?? ''`, 5*time.Second)
+	if !strings.HasPrefix(casePath, "/cases/") {
+		t.Fatalf("case link %q", casePath)
 	}
-	treasurer.screenshot("contract-paid")
+	b.screenshot("contract-disputed")
+	treasurer.open(contractPath)
+	if treasurer.js(`document.querySelector('.decide-form, #accept-1, #reject-1') ? 'yes' : ''`) != "" {
+		t.Errorf("the treasurer is still offered to decide a disputed milestone")
+	}
+	if treasurer.js(`document.getElementById('milestone-case-1')?.getAttribute('href') ?? ''`) != casePath {
+		t.Errorf("the treasurer's contract page does not link the case")
+	}
+	b.do("open the case", chromedp.Click(chromedp.ID("milestone-case-1")))
+	b.waitJS("the case page", `location.pathname === `+fmt.Sprintf("%q", casePath)+` && `+text("#case-status")+` !== '' ? 'yes' : ''`, 10*time.Second)
+	if reason := b.js(text("#case-reason")); reason != "The foundations are not finished" {
+		t.Errorf("the case page shows the reason %q", reason)
+	}
+	if href := b.js(`document.querySelector('#case-subject a')?.getAttribute('href') ?? ''`); href != contractPath+"#milestone-1" {
+		t.Errorf("the case's subject links to %q", href)
+	}
+	b.screenshot("case-opened")
 }

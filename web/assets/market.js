@@ -92,7 +92,7 @@
 
   function resolutionText(status, winner) {
     switch (status) {
-      case 'closed': return 'Trading has closed; the outcome has not been recorded yet.';
+      case 'closed': return 'Trading has closed; the outcome is not final yet.';
       case 'resolved': return 'Resolved: ' + (winner || 'see the prices') + '. Each winning share paid 1.00.';
       case 'void': return 'Voided: every trader was refunded what they paid, less what they received.';
     }
@@ -426,6 +426,24 @@
     });
 
     syncFields();
+  }
+
+  // ---- outcome: the treasurer's proposal, a dispute --------------------
+  // A dispute opens a jury's case, so the disputer goes on to its page.
+  var propose = $('propose-form');
+  if (propose) {
+    L.submitForm(propose, 'Proposing…', function () {
+      return L.api('POST', base + '/proposal', {
+        verdict: propose.elements.verdict.value,
+        evidence: propose.elements.evidence.value.trim()
+      });
+    }, function () { location.reload(); });
+  }
+  var dispute = $('market-dispute');
+  if (dispute) {
+    L.submitForm(dispute, 'Disputing…', function () {
+      return L.api('POST', base + '/dispute', { reason: dispute.elements.reason.value.trim() });
+    }, function (k) { location.assign('/cases/' + encodeURIComponent(k.id)); });
   }
 
   setPolling(3000);

@@ -129,10 +129,5 @@
         return L.api('POST', base + form.dataset.n + '/dispute', { reason: form.elements.reason.value.trim() });
       }, reload);
     });
-    document.querySelectorAll('form.decide-form').forEach(function (form) {
-      L.submitForm(form, 'Saving…', function (button) {
-        return L.api('POST', base + form.dataset.n + '/decide', { accept: button.dataset.accept === 'true' });
-      }, reload);
-    });
   }
 })();
