@@ -196,6 +196,16 @@ func (s *Service) Contractors(ctx context.Context) ([]Named, error) {
 	return out, nil
 }
 
+// OrganisationsOf lists the contractor organisations member acts for.
+func (s *Service) OrganisationsOf(ctx context.Context, member int64) ([]Named, error) {
+	out := []Named{}
+	if err := s.db.SelectContext(ctx, &out, `SELECT a.id, a.name FROM organisation_members m JOIN accounts a ON a.id = m.organisation_id
+		WHERE m.member_id = $1 ORDER BY a.name`, member); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("organisations of %d: %w", member, err))
+	}
+	return out, nil
+}
+
 // Principal acts as account id without credentials, for Levee's own
 // programs (the demo seeding, the drill). Errors: ENOTFOUND.
 func (s *Service) Principal(ctx context.Context, id int64) (*Principal, error) {

@@ -1,11 +1,13 @@
 package web
 
 import (
+	"context"
 	"encoding/hex"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
+	"levee/accounts"
 	"levee/settlement/ledger"
 )
 
@@ -82,4 +84,43 @@ func (s *Server) pageLedger(c echo.Context) error {
 	p := newPage(c, "Treasury ledger", "ledger")
 	p.Data = d
 	return s.render(c, http.StatusOK, "ledger", p)
+}
+
+// statement is an account's cash movements for its holder.
+type statement struct {
+	Account   accounts.Named    `json:"account"`
+	Movements []ledger.Movement `json:"movements"`
+}
+
+// statements returns the caller's cash movements and those of every
+// contractor organisation the caller acts for (its payments received).
+func (s *Server) statements(ctx context.Context, who *accounts.Principal, limit int) ([]statement, error) {
+	owners := []accounts.Named{{ID: who.AccountID, Name: who.Name}}
+	orgs, err := s.deps.Accounts.OrganisationsOf(ctx, who.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	var out []statement
+	for _, o := range append(owners, orgs...) {
+		ms, err := s.deps.Ledger.History(ctx, accounts.CashAccount(o.ID), limit)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, statement{Account: o, Movements: ms})
+	}
+	return out, nil
+}
+
+// myHistory is GET /api/v1/me/history: the caller's cash statement (trades,
+// payouts, bonds, fees) and its organisations' (milestone payments).
+func (s *Server) myHistory(c echo.Context) error {
+	limit, err := queryInt(c, "limit", 100, 1, 1000)
+	if err != nil {
+		return err
+	}
+	st, err := s.statements(c.Request().Context(), principal(c), int(limit))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"statements": st})
 }

@@ -145,6 +145,7 @@ var loadSite = sync.OnceValues(func() (*site, error) {
 		"short": func(t time.Time) string { return t.UTC().Format("Jan 2 15:04") },
 		"join":  strings.Join,
 		"inc":   func(n int) int { return n + 1 },
+		"dec":   func(n int64) int64 { return max(n-1, 0) },
 		"deref": func(b *bool) bool { return b != nil && *b },
 		"title": func(s string) string {
 			if s == "" {

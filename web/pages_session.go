@@ -58,6 +58,9 @@ type portfolioPage struct {
 	Positions []engine.Position
 	Value     levee.Micros
 	PnL       levee.Micros
+	// Statements are the caller's cash movements, then those of each
+	// organisation it acts for (a contractor's payments received).
+	Statements []statement
 }
 
 // pagePortfolio shows the caller's cash and positions, marked to market.
@@ -76,6 +79,9 @@ func (s *Server) pagePortfolio(c echo.Context) error {
 		return s.renderError(c, err)
 	}
 	d := &portfolioPage{Cash: a.Cash, Positions: ps}
+	if d.Statements, err = s.statements(ctx, principal(c), 50); err != nil {
+		return s.renderError(c, err)
+	}
 	for _, p := range ps {
 		d.Value += p.Value
 		d.PnL += p.PnL

@@ -28,6 +28,7 @@ type Accounts interface {
 	CreateDistrict(ctx context.Context, actor int64, name string) (accounts.District, error)
 	Districts(ctx context.Context) ([]accounts.District, error)
 	Contractors(ctx context.Context) ([]accounts.Named, error)
+	OrganisationsOf(ctx context.Context, member int64) ([]accounts.Named, error)
 	CreateAccount(ctx context.Context, actor int64, n accounts.NewAccount) (accounts.Account, string, error)
 	AddMember(ctx context.Context, actor, org, member int64) error
 	Get(ctx context.Context, id int64) (accounts.Account, error)
@@ -41,6 +42,7 @@ type Accounts interface {
 // Ledger is what the web layer needs from the treasury ledger.
 type Ledger interface {
 	Page(ctx context.Context, after int64, limit int) (ledger.Page, error)
+	History(ctx context.Context, account string, limit int) ([]ledger.Movement, error)
 	Verify(ctx context.Context) (ledger.Report, error)
 }
 
@@ -62,10 +64,10 @@ type Deps struct {
 	Cases Cases
 	// Crisis is optional: the charter, the neighbours' quorum, emergencies.
 	Crisis Crisis
-	Live     *Live // optional: the websocket hub the engine publishes into
-	Ready    Readiness
-	Limits   Limits // zero fields take DefaultLimits
-	Logger   *slog.Logger
+	Live   *Live // optional: the websocket hub the engine publishes into
+	Ready  Readiness
+	Limits Limits // zero fields take DefaultLimits
+	Logger *slog.Logger
 }
 
 // Server is Levee's HTTP handler.
@@ -146,6 +148,7 @@ func (s *Server) routes() {
 	api.POST("/markets/:id/close", s.closeMarket, treasurer)
 	api.POST("/markets/:id/void", s.voidMarket, treasurer)
 	api.GET("/me/positions", s.myPositions, s.signedIn)
+	api.GET("/me/history", s.myHistory, s.signedIn)
 	if s.deps.Live != nil {
 		api.GET("/ws", echo.WrapHandler(s.deps.Live.hub))
 	}

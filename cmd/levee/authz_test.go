@@ -42,6 +42,7 @@ var routeAccess = map[string]access{
 	"POST /api/v1/me/tokens":                            signedIn,
 	"DELETE /api/v1/me/tokens/:id":                      signedIn,
 	"GET /api/v1/me/positions":                          signedIn,
+	"GET /api/v1/me/history":                            signedIn,
 	"POST /api/v1/markets/:id/orders":                   residentOnly,
 	"POST /api/v1/markets":                              treasurerOnly,
 	"POST /api/v1/markets/:id/close":                    treasurerOnly,

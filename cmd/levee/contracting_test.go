@@ -392,6 +392,16 @@ func TestContractingOverHTTP(t *testing.T) {
 	if st != 200 || contract["escrow"] != "60.000000" {
 		t.Fatalf("after the verdict: %d %v", st, contract)
 	}
+	// The contractor's statement shows the payment received.
+	_, hist := dyke.do("GET", "/api/v1/me/history", "")
+	ms := hist["statements"].([]any)[0].(map[string]any)["movements"].([]any)
+	if last := ms[0].(map[string]any); last["kind"] != "milestone_payment" || last["amount"] != "40.000000" {
+		t.Fatalf("contractor's history: %v", ms)
+	}
+	// dana acts for sluiceltd: her history has its statement too.
+	if _, hist := dana.do("GET", "/api/v1/me/history", ""); len(hist["statements"].([]any)) != 2 {
+		t.Fatalf("member's statements: %v", hist)
+	}
 	if got := cash(t, dyke); got != levee.Units(40) {
 		t.Fatalf("contractor cash %s", got)
 	}

@@ -206,3 +206,25 @@ func attachPostings(ctx context.Context, q sqlx.QueryerContext, es []Entry) erro
 	}
 	return nil
 }
+
+// Movement is one posting to an account with its entry's time, kind and
+// reference: a line of an account's statement.
+type Movement struct {
+	Seq    int64        `json:"seq" db:"seq"`
+	At     time.Time    `json:"at" db:"at"`
+	Kind   string       `json:"kind" db:"kind"`
+	Ref    string       `json:"ref" db:"ref"`
+	Amount levee.Micros `json:"amount" db:"amount"`
+}
+
+// History returns the newest movements of account, newest first, at most
+// limit of them (the postings index serves it).
+func (l *Ledger) History(ctx context.Context, account string, limit int) ([]Movement, error) {
+	ms := []Movement{}
+	err := l.db.SelectContext(ctx, &ms, `SELECT e.seq, e.at, e.kind, e.ref, p.amount FROM ledger_postings p
+		JOIN ledger_entries e ON e.seq = p.entry_seq WHERE p.account = $1 ORDER BY p.entry_seq DESC, p.idx LIMIT $2`, account, limit)
+	if err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("history of %s: %w", account, err))
+	}
+	return ms, nil
+}
