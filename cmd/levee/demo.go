@@ -104,6 +104,9 @@ func (m *Main) SeedDemo(ctx context.Context) error {
 	if err := m.seedDemoMarkets(ctx, ids["tess"]); err != nil {
 		return err
 	}
+	if err := m.seedDemoCase(ctx, &sb, ids); err != nil {
+		return err
+	}
 	fmt.Fprintf(&sb, "\nTry: curl -H 'Authorization: Bearer <token>' http://%s/api/v1/me\n\n", displayAddr(m.Config.Addr))
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	"levee/accounts"
 	"levee/budgets"
 	"levee/crisis"
+	"levee/market/engine"
+	"levee/settlement"
 )
 
 // The rest of the demo city: residents enough to draw juries from, the
@@ -120,5 +123,48 @@ func (m *Main) seedDemoBudgets(ctx context.Context, ids map[string]int64) error 
 	if _, err := svc.Finalize(ctx, ids["tess"], r.ID); err != nil {
 		return fmt.Errorf("seed round results: %w", err)
 	}
+	return nil
+}
+
+// seedDemoCase opens a disputed market case so that jury duty has something
+// to show: a market that has closed, a treasurer's proposal, and alice's
+// dispute, with five jurors drawn from the north's residents.
+func (m *Main) seedDemoCase(ctx context.Context, w io.Writer, ids map[string]int64) error {
+	mk, err := m.Engine.CreateMarket(ctx, engine.NewMarket{Question: "Did the river crest above 4 m at the north gauge during the November storm?",
+		Outcomes: []string{"yes", "no"}, Liquidity: levee.Units(100), District: "north", ClosesAt: time.Now().Add(time.Hour), CreatedBy: ids["tess"]})
+	if err != nil {
+		return fmt.Errorf("seed case market: %w", err)
+	}
+	if err := m.Engine.CloseMarket(ctx, mk.ID); err != nil {
+		return err
+	}
+	tess, err := m.Accounts.Principal(ctx, ids["tess"])
+	if err != nil {
+		return err
+	}
+	if _, err := m.Settlement.Propose(ctx, tess, mk.ID, "no", "The gauge log shows a crest of 3.6 m at 02:10."); err != nil {
+		return fmt.Errorf("seed proposal: %w", err)
+	}
+	alice, err := m.Accounts.Principal(ctx, ids["alice"])
+	if err != nil {
+		return err
+	}
+	c, err := m.Settlement.Dispute(ctx, alice, settlement.MarketSubject(mk.ID), "The gauge was under water; the flood marks on the bridge show 4.2 m.")
+	if err != nil {
+		return fmt.Errorf("seed dispute: %w", err)
+	}
+	d, err := m.Settlement.Draw(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, j := range d.Jurors {
+		var id int64
+		fmt.Sscan(j, &id)
+		if a, err := m.Accounts.Get(ctx, id); err == nil {
+			names = append(names, a.Name)
+		}
+	}
+	fmt.Fprintf(w, "  Jury duty: case %d (alice disputes a market's proposed outcome); jurors %s\n", c.ID, strings.Join(names, ", "))
 	return nil
 }
