@@ -25,6 +25,7 @@ import (
 	"github.com/lib/pq"
 
 	"levee"
+	"levee/pgtx"
 )
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -337,45 +338,11 @@ func EscrowAccount(contract int64) string { return "escrow:" + itoa(contract) }
 // timeList is a JSONB list of times.
 type timeList []time.Time
 
-// Value writes the list as JSON.
-func (l timeList) Value() (driver.Value, error) {
-	b, err := json.Marshal([]time.Time(l))
-	return string(b), err
-}
-
-// Scan reads the list from JSON.
-func (l *timeList) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case []byte:
-		b = v
-	case string:
-		b = []byte(v)
-	default:
-		return fmt.Errorf("scan time list: unexpected %T", src)
-	}
-	return json.Unmarshal(b, (*[]time.Time)(l))
-}
+func (l timeList) Value() (driver.Value, error) { return pgtx.JSONValue([]time.Time(l)) }
+func (l *timeList) Scan(src any) error          { return pgtx.ScanJSON(src, (*[]time.Time)(l)) }
 
 // jsonMap is a JSONB object of strings.
 type jsonMap map[string]string
 
-// Value writes the map as JSON.
-func (m jsonMap) Value() (driver.Value, error) {
-	b, err := json.Marshal(map[string]string(m))
-	return string(b), err
-}
-
-// Scan reads the map from JSON.
-func (m *jsonMap) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case []byte:
-		b = v
-	case string:
-		b = []byte(v)
-	default:
-		return fmt.Errorf("scan json object: unexpected %T", src)
-	}
-	return json.Unmarshal(b, (*map[string]string)(m))
-}
+func (m jsonMap) Value() (driver.Value, error) { return pgtx.JSONValue(map[string]string(m)) }
+func (m *jsonMap) Scan(src any) error          { return pgtx.ScanJSON(src, (*map[string]string)(m)) }

@@ -202,22 +202,8 @@ func replay(ctx context.Context, q sqlx.QueryerContext, d *caseDraw) (*Drawer, e
 // jsonColumn stores a value as a jsonb column.
 type jsonColumn[T any] struct{ V T }
 
-func (j jsonColumn[T]) Value() (driver.Value, error) { return json.Marshal(j.V) }
-
-func (j *jsonColumn[T]) Scan(src any) error {
-	b, ok := src.([]byte)
-	if !ok {
-		if s, isStr := src.(string); isStr {
-			b = []byte(s)
-		} else if src == nil {
-			return nil
-		} else {
-			return fmt.Errorf("cannot scan %T as JSON", src)
-		}
-	}
-	return json.Unmarshal(b, &j.V)
-}
-
+func (j jsonColumn[T]) Value() (driver.Value, error) { return pgtx.JSONValue(j.V) }
+func (j *jsonColumn[T]) Scan(src any) error          { return pgtx.ScanJSON(src, &j.V) }
 func (j jsonColumn[T]) MarshalJSON() ([]byte, error) { return json.Marshal(j.V) }
 
 type strataJSON = jsonColumn[[]Stratum]

@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"levee/internal/recipe"
 	"levee/settlement"
 )
 
@@ -21,23 +20,7 @@ import (
 // share, and an unstratified one with a redraw and an appeal — so the
 // recipe cannot rot.
 func TestJuryPythonRecipe(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not installed")
-	}
-	doc, err := os.ReadFile("../docs/juries.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, script, ok := strings.Cut(string(doc), "```python\n")
-	script, _, ok2 := strings.Cut(script, "```")
-	if !ok || !ok2 {
-		t.Fatal("docs/juries.md has no python block")
-	}
-	path := filepath.Join(t.TempDir(), "recompute_draw.py")
-	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	python, path := recipe.Python(t, "../docs/juries.md")
 
 	act := baseRules()
 	act.Stratify, act.OutsideShare, act.Bond = true, 300000, 0

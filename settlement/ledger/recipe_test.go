@@ -5,34 +5,18 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"levee/internal/recipe"
 )
 
 // TestPythonRecipe runs the verification script printed in docs/ledger.md
 // against an export served from a real ledger, so the recipe cannot rot.
 func TestPythonRecipe(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not installed")
-	}
-	doc, err := os.ReadFile("../../docs/ledger.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, script, ok := strings.Cut(string(doc), "```python\n")
-	script, _, ok2 := strings.Cut(script, "```")
-	if !ok || !ok2 {
-		t.Fatal("docs/ledger.md has no python block")
-	}
-	path := filepath.Join(t.TempDir(), "verify_ledger.py")
-	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	python, path := recipe.Python(t, "../../docs/ledger.md")
 
 	ctx := context.Background()
 	l, sqldb := MustLedger(t)
