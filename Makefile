@@ -7,7 +7,7 @@ ADDR ?= 127.0.0.1:8080
 TEST_TIMEOUT ?= 9m
 TESTFLAGS ?= -race
 
-.PHONY: run test build assets postgres chromium bench fuzz vet fmt clean
+.PHONY: run test build assets postgres chromium bench faults soak fuzz vet fmt clean
 
 build: assets
 	$(GO) build -o $(BIN) ./cmd/levee
@@ -62,7 +62,7 @@ test: postgres chromium build
 # `make fuzz FUZZTIME=10m` for a long run. New failures are saved under the
 # package's testdata/fuzz and then replayed by every `go test`.
 FUZZTIME ?= 5s
-FUZZ_TARGETS := .:FuzzParseMicros ./market:FuzzQuote ./web:FuzzOrderBody ./web/live:FuzzParseRequest
+FUZZ_TARGETS := .:FuzzParseMicros ./market:FuzzQuote ./web:FuzzOrderBody ./web:FuzzQuoteQuery ./web:FuzzCrisisBodies ./web/live:FuzzParseRequest ./files:FuzzCheck
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
@@ -75,6 +75,22 @@ fuzz:
 # bench/RESULTS.md. `make bench BENCHFLAGS=-quick` for a smoke test.
 bench: postgres build
 	$(GO) run ./bench/cmd/levee-bench -out bench/RESULTS.md $(BENCHFLAGS)
+
+# faults kills the server with SIGKILL 20 times, stops PostgreSQL 5 times and
+# exhausts its connections 5 times while residents trade, then looks every
+# order up in the database (2-3 minutes); it rewrites only its section of
+# bench/RESULTS.md. `make faults BENCHFLAGS=-quick` for a smoke test.
+faults: postgres build
+	$(GO) run ./bench/cmd/levee-bench -scenario faults -out bench/RESULTS.md $(BENCHFLAGS)
+
+# soak offers orders at half the measured capacity for $(SOAK) with
+# $(SOAK_SUBSCRIBERS) websocket subscribers in a second process, sampling the
+# server's memory, goroutines and latency; it rewrites only its section of
+# bench/RESULTS.md. `make soak SOAK=1h` for a long one.
+SOAK ?= 5m
+SOAK_SUBSCRIBERS ?= 3000
+soak: postgres build
+	$(GO) run ./bench/cmd/levee-bench -scenario soak -soak $(SOAK) -soak-subscribers $(SOAK_SUBSCRIBERS) -out bench/RESULTS.md $(BENCHFLAGS)
 
 vet:
 	$(GO) vet ./...

@@ -81,16 +81,19 @@ func IsCheckViolation(err error, constraint string) bool {
 }
 
 // Unavailable marks connection-level failures (database down, connection
-// refused, broken pipe) as EUNAVAILABLE so callers answer 503 and retry,
-// leaving every other error as it is.
+// refused, broken pipe) and a server out of room (connections, disk,
+// memory) as EUNAVAILABLE so callers answer 503 and retry, leaving every
+// other error as it is.
 func Unavailable(err error) error {
 	if err == nil {
 		return nil
 	}
 	var pe *pq.Error
 	if errors.As(err, &pe) {
-		// Class 08: connection exception; 57P0x: server shutting down.
-		if pe.Code.Class() == "08" || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" {
+		// Class 08: connection exception; 57P0x: server shutting down;
+		// class 53: insufficient resources (disk full, out of memory, too
+		// many connections), which pass once the server has room again.
+		if pe.Code.Class() == "08" || pe.Code.Class() == "53" || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" {
 			return &unavailable{err}
 		}
 		return err

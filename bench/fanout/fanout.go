@@ -319,7 +319,14 @@ type Summary struct {
 // Collect waits until every client has its events or timeout passes, closes
 // the connections and summarizes.
 func (s *Session) Collect(timeout time.Duration) Summary {
+	return s.CollectContext(context.Background(), timeout)
+}
+
+// CollectContext is Collect that also stops waiting when ctx is done: the
+// soak's subscribers stay until the soak ends, however many events that is.
+func (s *Session) CollectContext(ctx context.Context, timeout time.Duration) Summary {
 	deadline := time.After(timeout)
+wait:
 	for _, c := range s.clients {
 		if c == nil {
 			continue
@@ -327,6 +334,9 @@ func (s *Session) Collect(timeout time.Duration) Summary {
 		select {
 		case <-c.done:
 		case <-deadline:
+			break wait
+		case <-ctx.Done():
+			break wait
 		}
 	}
 	for _, c := range s.clients {

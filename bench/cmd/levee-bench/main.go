@@ -47,9 +47,24 @@ type Config struct {
 	Keep         bool
 	Args         []string // as given, for the report
 
+	// Scenario is "bench" (every measurement above), "faults" or "soak";
+	// the last two write their own section of the report.
+	Scenario     string
+	Kills        int           // faults: SIGKILL + restart cycles
+	PGStops      int           // faults: PostgreSQL stop + start cycles
+	Exhaustions  int           // faults: connection exhaustion cycles
+	FaultDown    time.Duration // faults: how long PostgreSQL stays down or full
+	FaultEvery   time.Duration // faults: load between two faults
+	FaultWorkers int           // faults: residents sending keyed orders
+	Soak         time.Duration // soak: length
+	SoakSubs     int           // soak: websocket subscribers
+	SoakClients  int           // soak: HTTP clients of the order load
+	Sample       time.Duration // soak: sampling interval
+
 	// The websocket client process.
 	WSURL    string
 	WSMarket int64
+	WSFor    time.Duration // how long it stays subscribed (0: until it has -ws-events events)
 }
 
 func main() {
@@ -63,9 +78,14 @@ func main() {
 		fmt.Fprintf(os.Stderr, "levee-bench: %v\n", err)
 		os.Exit(2)
 	}
-	if cfg.WSURL != "" {
+	switch {
+	case cfg.WSURL != "":
 		err = wsClientProcess(ctx, cfg, os.Stdout)
-	} else {
+	case cfg.Scenario == "faults":
+		err = runFaults(ctx, cfg, os.Stdout)
+	case cfg.Scenario == "soak":
+		err = runSoak(ctx, cfg, os.Stdout)
+	default:
 		err = run(ctx, cfg, os.Stdout)
 	}
 	if err != nil {
@@ -98,6 +118,18 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary directory (database, logs)")
 	fs.StringVar(&cfg.WSURL, "ws-url", "", "internal: run as the websocket client process against this URL")
 	fs.Int64Var(&cfg.WSMarket, "ws-market", 0, "internal: the market the client process subscribes to")
+	fs.DurationVar(&cfg.WSFor, "ws-for", 0, "internal: how long the client process stays subscribed")
+	fs.StringVar(&cfg.Scenario, "scenario", "bench", "bench (every measurement), faults (make faults) or soak (make soak)")
+	fs.IntVar(&cfg.Kills, "kills", 20, "faults: SIGKILL + restart cycles of the server")
+	fs.IntVar(&cfg.PGStops, "pg-stops", 5, "faults: PostgreSQL stop + start cycles")
+	fs.IntVar(&cfg.Exhaustions, "exhaustions", 5, "faults: PostgreSQL connection exhaustion cycles")
+	fs.DurationVar(&cfg.FaultDown, "fault-down", 3*time.Second, "faults: how long PostgreSQL stays stopped or its connections taken")
+	fs.DurationVar(&cfg.FaultEvery, "fault-every", 1500*time.Millisecond, "faults: orders flow this long between two faults")
+	fs.IntVar(&cfg.FaultWorkers, "fault-workers", 16, "faults: residents sending keyed orders one after the other")
+	fs.DurationVar(&cfg.Soak, "soak", 5*time.Minute, "soak: how long the orders and subscribers run")
+	fs.IntVar(&cfg.SoakSubs, "soak-subscribers", 3000, "soak: websocket subscribers (in a second process)")
+	fs.IntVar(&cfg.SoakClients, "soak-clients", 64, "soak: HTTP clients of the order load")
+	fs.DurationVar(&cfg.Sample, "sample", 10*time.Second, "soak: interval between samples of memory, goroutines and latency")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -105,16 +137,25 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if cfg.Quick {
 		quick := map[string]func(){
-			"history":       func() { cfg.History = 2000 },
-			"markets":       func() { cfg.Markets = 4 },
-			"traders":       func() { cfg.Traders = 40 },
-			"clients":       func() { cfg.Clients = 8 },
-			"step-duration": func() { cfg.StepDuration = time.Second },
-			"rates":         func() { rates = "100,300" },
-			"benchtime":     func() { cfg.BenchTime = "2000x" },
-			"mem-duration":  func() { cfg.MemDuration = 200 * time.Millisecond },
-			"ws-clients":    func() { cfg.WSClients = 200 },
-			"ws-events":     func() { cfg.WSEvents = 10 },
+			"history":          func() { cfg.History = 2000 },
+			"markets":          func() { cfg.Markets = 4 },
+			"traders":          func() { cfg.Traders = 40 },
+			"clients":          func() { cfg.Clients = 8 },
+			"step-duration":    func() { cfg.StepDuration = time.Second },
+			"rates":            func() { rates = "100,300" },
+			"benchtime":        func() { cfg.BenchTime = "2000x" },
+			"mem-duration":     func() { cfg.MemDuration = 200 * time.Millisecond },
+			"ws-clients":       func() { cfg.WSClients = 200 },
+			"ws-events":        func() { cfg.WSEvents = 10 },
+			"kills":            func() { cfg.Kills = 3 },
+			"pg-stops":         func() { cfg.PGStops = 1 },
+			"exhaustions":      func() { cfg.Exhaustions = 1 },
+			"fault-down":       func() { cfg.FaultDown = time.Second },
+			"fault-workers":    func() { cfg.FaultWorkers = 4 },
+			"soak":             func() { cfg.Soak = 20 * time.Second },
+			"soak-subscribers": func() { cfg.SoakSubs = 200 },
+			"soak-clients":     func() { cfg.SoakClients = 8 },
+			"sample":           func() { cfg.Sample = 2 * time.Second },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -145,6 +186,12 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		return cfg, errors.New("-step-duration must be positive")
 	case cfg.WSURL != "" && cfg.WSMarket <= 0:
 		return cfg, errors.New("-ws-url needs -ws-market")
+	case cfg.Scenario != "bench" && cfg.Scenario != "faults" && cfg.Scenario != "soak":
+		return cfg, fmt.Errorf("-scenario %q: want bench, faults or soak", cfg.Scenario)
+	case cfg.FaultWorkers < 1 || cfg.SoakClients < 1:
+		return cfg, errors.New("-fault-workers and -soak-clients must be at least 1")
+	case cfg.Soak <= 0 || cfg.Sample <= 0 || cfg.FaultDown <= 0 || cfg.FaultEvery <= 0:
+		return cfg, errors.New("-soak, -sample, -fault-down and -fault-every must be positive")
 	}
 	return cfg, nil
 }

@@ -121,6 +121,9 @@ func writeReport(path string, r *Report) error {
 	w("- The naive baseline is `bench/naive`: the same web layer and maths, one transaction per order; its test checks it\n")
 	w("  gives exactly the engine's fills on the same order flow.\n")
 
+	if kept := preservedSections(path); kept != "" {
+		w("\n%s", kept) // the fault and soak figures, which this run did not measure
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}

@@ -101,14 +101,8 @@ func setup(ctx context.Context, cfg Config, progress io.Writer, begin time.Time)
 	e.url = cfg.DatabaseURL
 	if e.url == "" {
 		e.say("starting a private durable PostgreSQL in %s", dir)
-		e.pg, err = pgserver.Start(ctx, pgserver.Options{Dir: filepath.Join(dir, "pg"), Durable: true, MaxConnections: 200, Logger: e.logger})
-		if err != nil {
+		if err := e.startPG(ctx); err != nil {
 			return e, err
-		}
-		e.url = e.pg.URL("postgres")
-		if b, err := os.ReadFile(filepath.Join(dir, "pg", "postmaster.pid")); err == nil {
-			first, _, _ := strings.Cut(string(b), "\n")
-			e.pgPID, _ = strconv.Atoi(strings.TrimSpace(first))
 		}
 	}
 	if e.db, err = openDB(ctx, e.url); err != nil {
@@ -155,6 +149,21 @@ func setup(ctx context.Context, cfg Config, progress io.Writer, begin time.Time)
 	}
 	e.anatomy = m.ID
 	return e, nil
+}
+
+// startPG starts the private durable PostgreSQL (again, after the fault
+// scenario stopped it: same directory, same socket, same URL).
+func (e *env) startPG(ctx context.Context) error {
+	pg, err := pgserver.Start(ctx, pgserver.Options{Dir: filepath.Join(e.dir, "pg"), Durable: true, MaxConnections: 200, Logger: e.logger})
+	if err != nil {
+		return err
+	}
+	e.pg, e.url = pg, pg.URL("postgres")
+	if b, err := os.ReadFile(filepath.Join(e.dir, "pg", "postmaster.pid")); err == nil {
+		first, _, _ := strings.Cut(string(b), "\n")
+		e.pgPID, _ = strconv.Atoi(strings.TrimSpace(first))
+	}
+	return nil
 }
 
 func (e *env) newEngine(db *sqlx.DB) *engine.Engine {

@@ -78,47 +78,73 @@ func (e *env) measureFanout(ctx context.Context, addr string) FanoutResult {
 	}
 
 	res.Mode = "clients in a second process"
-	exe, err := os.Executable()
+	wc, ready, err := startWSClients(ctx, res.URL, e.hot, e.cfg.WSClients, e.cfg.WSEvents, 0)
 	if err != nil {
 		res.Err = err.Error()
 		return res
 	}
-	cmd := exec.CommandContext(ctx, exe, "-ws-url", res.URL, "-ws-market", strconv.FormatInt(e.hot, 10),
-		"-ws-clients", strconv.Itoa(e.cfg.WSClients), "-ws-events", strconv.Itoa(e.cfg.WSEvents))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		res.Err = err.Error()
-		return res
-	}
-	if err := cmd.Start(); err != nil {
-		res.Err = err.Error()
-		return res
-	}
-	defer cmd.Wait()
-	br := bufio.NewReader(out)
-	line, err := br.ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "READY") {
-		res.Err = fmt.Sprintf("client process did not get ready: %q %v", line, err)
-		cmd.Process.Kill()
-		return res
-	}
-	e.say("fan-out: client process %s; publishing %d trades", strings.TrimSpace(line), e.cfg.WSEvents)
+	e.say("fan-out: client process %s; publishing %d trades", ready, e.cfg.WSEvents)
 	res.PublishSecs, err = e.publishTrades(ctx, &res)
 	if err != nil {
 		res.Err = err.Error()
 	}
-	b, err := io.ReadAll(br)
-	if err != nil {
+	if res.Summary, err = wc.summary(); err != nil {
 		res.Err = err.Error()
-		return res
-	}
-	if err := json.Unmarshal(b, &res.Summary); err != nil {
-		res.Err = fmt.Sprintf("client process summary: %v: %q", err, firstLines(string(b), 5))
 		return res
 	}
 	res.Ran = res.Summary.Pairs > 0
 	return res
+}
+
+// wsClients is the websocket client process (this program with -ws-url).
+type wsClients struct {
+	cmd *exec.Cmd
+	br  *bufio.Reader
+}
+
+// startWSClients starts the client process, subscribing clients to market,
+// and returns once they are subscribed, with the process's READY line. They
+// wait for events trades each, or for wsFor if it is set.
+func startWSClients(ctx context.Context, url string, market int64, clients, events int, wsFor time.Duration) (*wsClients, string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.CommandContext(ctx, exe, "-ws-url", url, "-ws-market", strconv.FormatInt(market, 10),
+		"-ws-clients", strconv.Itoa(clients), "-ws-events", strconv.Itoa(events), "-ws-for", wsFor.String())
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	br := bufio.NewReader(out)
+	line, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "READY") {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, "", fmt.Errorf("client process did not get ready: %q %v", line, err)
+	}
+	return &wsClients{cmd: cmd, br: br}, strings.TrimSpace(line), nil
+}
+
+// stop asks the clients to stop waiting and report now.
+func (w *wsClients) stop() { w.cmd.Process.Signal(os.Interrupt) }
+
+// summary waits for the clients to finish and returns what they measured.
+func (w *wsClients) summary() (fanout.Summary, error) {
+	defer w.cmd.Wait()
+	var sum fanout.Summary
+	b, err := io.ReadAll(w.br)
+	if err != nil {
+		return sum, err
+	}
+	if err := json.Unmarshal(b, &sum); err != nil {
+		return sum, fmt.Errorf("client process summary: %v: %q", err, firstLines(string(b), 5))
+	}
+	return sum, nil
 }
 
 // publishTrades submits cfg.WSEvents orders on the hot market at wsPace and
@@ -165,6 +191,10 @@ func wsClientProcess(ctx context.Context, cfg Config, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "READY %d subscribed, %d failed, in %s\n", cfg.WSClients-s.Failed, s.Failed, s.Subscribe.Round(time.Millisecond))
-	sum := s.Collect(time.Duration(cfg.WSEvents/wsPace+30) * time.Second)
+	timeout := time.Duration(cfg.WSEvents/wsPace+30) * time.Second
+	if cfg.WSFor > 0 {
+		timeout = cfg.WSFor // the soak: as long as the orders run
+	}
+	sum := s.CollectContext(ctx, timeout) // the soak ends it with SIGINT
 	return json.NewEncoder(stdout).Encode(sum)
 }

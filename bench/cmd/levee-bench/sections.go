@@ -1,0 +1,74 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// The fault and soak scenarios write their own sections of RESULTS.md,
+// between markers, so that each run replaces only its own figures: the main
+// benchmark keeps the sections it did not measure, and a scenario leaves
+// everything else as it was.
+var scenarioSections = []string{"faults", "soak"}
+
+func sectionMarkers(name string) (begin, end string) {
+	return fmt.Sprintf("<!-- levee-bench:%s:begin -->", name), fmt.Sprintf("<!-- levee-bench:%s:end -->", name)
+}
+
+// findSection returns the marked section name of doc, markers included.
+func findSection(doc, name string) (string, bool) {
+	begin, end := sectionMarkers(name)
+	i := strings.Index(doc, begin)
+	if i < 0 {
+		return "", false
+	}
+	j := strings.Index(doc[i:], end)
+	if j < 0 {
+		return "", false
+	}
+	return doc[i : i+j+len(end)], true
+}
+
+// preservedSections returns the scenario sections of the report at path, to
+// be carried over into a rewritten report.
+func preservedSections(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	var out strings.Builder
+	for _, name := range scenarioSections {
+		if s, ok := findSection(string(b), name); ok {
+			out.WriteString(s)
+			out.WriteString("\n\n")
+		}
+	}
+	return out.String()
+}
+
+// writeSection replaces the marked section name of the report at path with
+// body, or appends it; the rest of the file is left as it was.
+func writeSection(path, name, body string) error {
+	begin, end := sectionMarkers(name)
+	section := begin + "\n\n" + strings.TrimSpace(body) + "\n\n" + end
+	b, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	doc := string(b)
+	if old, ok := findSection(doc, name); ok {
+		doc = strings.Replace(doc, old, section, 1)
+	} else {
+		if doc != "" && !strings.HasSuffix(doc, "\n\n") {
+			doc = strings.TrimRight(doc, "\n") + "\n\n"
+		}
+		doc += section + "\n"
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(doc), 0o644)
+}
