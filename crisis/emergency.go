@@ -468,20 +468,22 @@ func (s *Service) fill(ctx context.Context, e *Emergency) error {
 	return nil
 }
 
-// Current returns the active emergency, or nil.
+// Current returns the active emergency, or nil. It only reads (the banner
+// asks on every page view): an emergency past its end is not active even
+// before Advance records that it ended.
 func (s *Service) Current(ctx context.Context) (*Emergency, error) {
-	if err := s.Advance(ctx); err != nil {
-		return nil, err
-	}
 	var ids []int64
-	if err := s.db.SelectContext(ctx, &ids, `SELECT id FROM emergencies WHERE ended_at IS NULL`); err != nil {
+	if err := s.db.SelectContext(ctx, &ids, `SELECT id FROM emergencies WHERE ended_at IS NULL AND ends_at > $1`, s.now()); err != nil {
 		return nil, pgtx.Unavailable(err)
 	}
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	e, err := s.Emergency(ctx, ids[0])
-	return &e, err
+	e, err := getEmergency(ctx, s.db, ids[0], "")
+	if err != nil {
+		return nil, err
+	}
+	return &e, s.fill(ctx, &e)
 }
 
 // Emergencies lists every emergency, newest first, without acts.

@@ -21,7 +21,15 @@ import (
 // so nothing waits for the ticker.
 func (s *Service) Advance(ctx context.Context) error {
 	var ids []int64
-	if err := s.db.SelectContext(ctx, &ids, `SELECT id FROM cases WHERE status <> 'settled' ORDER BY id`); err != nil {
+	// Only the cases with something due: a period over, or a final verdict
+	// not yet settled.
+	if err := s.db.SelectContext(ctx, &ids, `SELECT c.id FROM cases c JOIN case_rounds r ON r.case_id = c.id AND r.round = c.round
+		WHERE c.status <> 'settled' AND (c.status = 'final'
+		   OR c.status = 'evidence' AND c.evidence_until <= $1
+		   OR c.status = 'commit' AND r.commit_until <= $1
+		   OR c.status = 'reveal' AND r.reveal_until <= $1
+		   OR c.status = 'appealable' AND c.appeal_until <= $1)
+		ORDER BY c.id`, s.now()); err != nil {
 		return pgtx.Unavailable(fmt.Errorf("due cases: %w", err))
 	}
 	var errs []error
