@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"levee"
+	"levee/settlement/ledger"
 )
 
 // jurorPool makes n residents of district with cash, keyed by account id.
@@ -316,6 +318,10 @@ func TestJuryResolvesDisputedMarket(t *testing.T) {
 	if _, rec := anonymous(t, m).do("GET", "/api/v1/jurors/"+abstainer+"/record", ""); rec["no_shows"] != 1.0 || rec["paid"] != "0.000000" {
 		t.Fatalf("no-show's record: %v", rec)
 	}
+	collateral, err := ledger.Balance(context.Background(), m.DB, "market:"+id+":collateral")
+	if err != nil {
+		t.Fatal(err)
+	}
 	skipPast(t, clk, v, "appeal_until")
 	v = caseDoc(t, anonymous(t, m), caseID)
 	if v["status"] != "settled" {
@@ -333,6 +339,31 @@ func TestJuryResolvesDisputedMarket(t *testing.T) {
 	}
 	if got := cash(t, tom); got != levee.Units(80) {
 		t.Fatalf("tom's failed appeal bond came back: %s", got)
+	}
+	// The settlement's ledger entry: the winners are paid exactly the
+	// collateral minus what returns to the treasury, to the micro-unit.
+	_, page := anonymous(t, m).do("GET", "/api/v1/ledger/entries?limit=1000", "")
+	var paidOut, returned, drawn levee.Micros
+	for _, e := range page["entries"].([]any) {
+		e := e.(map[string]any)
+		if e["kind"] != "market_resolution" || e["ref"] != "market:"+id {
+			continue
+		}
+		for _, p := range e["postings"].([]any) {
+			p := p.(map[string]any)
+			amt := levee.MustMicros(p["amount"].(string))
+			switch acct := p["account"].(string); {
+			case acct == "treasury":
+				returned += amt
+			case acct == "market:"+id+":collateral":
+				drawn -= amt
+			default:
+				paidOut += amt
+			}
+		}
+	}
+	if drawn != collateral || paidOut != yesShares || paidOut+returned != collateral {
+		t.Fatalf("collateral %s: drawn %s, paid %s (alice's shares %s), returned %s", collateral, drawn, paidOut, yesShares, returned)
 	}
 	if st, r := anonymous(t, m).do("GET", "/api/v1/ledger/verify", ""); st != 200 || r["ok"] != true {
 		t.Fatalf("ledger: %v", r)
