@@ -33,6 +33,10 @@ type Options struct {
 	Durable bool
 	// MaxConnections is PostgreSQL's max_connections (default 100).
 	MaxConnections int
+	// Settings are further server settings as "name=value", passed as -c
+	// after the ones above (so they may override them): the benchmarks use
+	// them to log checkpoints, lock waits and autovacuum runs.
+	Settings []string
 	// Logger receives progress messages; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -151,6 +155,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		"-c", "fsync=" + fsync,
 		"-c", "full_page_writes=" + fsync,
 		"-c", "logging_collector=off",
+	}
+	for _, kv := range opts.Settings {
+		args = append(args, "-c", kv)
 	}
 	logFile, err := os.OpenFile(filepath.Join(filepath.Dir(dir), "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

@@ -34,7 +34,7 @@ type command struct {
 	until   time.Time // for cmdExtend
 	// within runs inside a resolve or void's transaction (SettleWith).
 	within func(ctx context.Context, tx *sqlx.Tx) error
-	reply   chan reply
+	reply  chan reply
 }
 
 type reply struct {

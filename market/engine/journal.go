@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"time"
@@ -164,11 +165,15 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 		ids[i], qs[i], seqs[i], vols[i] = b.marketID, v.(string), b.seq, b.volume.String()
 	}
 
+	var ph commitPhases
+	ph.start, ph.pool = time.Now(), j.db.Stats()
+	defer func() { ph.logIfSlow(j.logger, j.db, len(trades.seqs), len(bs)) }()
 	tx, err := j.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("journal begin: %w", err))
 	}
 	defer tx.Rollback()
+	ph.mark(&ph.begin)
 
 	// Trades, positions and market rows in one statement: one round trip.
 	// Under load every round trip also waits for the journal's goroutine to
@@ -179,6 +184,7 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	if _, err := tx.ExecContext(ctx, journalSQL, args...); err != nil {
 		return nil, fmt.Errorf("journal trades, positions and markets: %w", err)
 	}
+	ph.mark(&ph.rows)
 
 	// Money, last: the ledger's head lock is held until commit.
 	if len(transfers) > 0 {
@@ -186,6 +192,7 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 			return nil, fmt.Errorf("journal ledger: %w", err)
 		}
 	}
+	ph.mark(&ph.ledger)
 	keys := make([]string, 0, len(cashAccounts))
 	for a := range cashAccounts {
 		keys = append(keys, cashKey(a))
@@ -197,9 +204,11 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	if err := tx.SelectContext(ctx, &rows, `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`, pq.Array(keys)); err != nil {
 		return nil, fmt.Errorf("journal read balances: %w", err)
 	}
+	ph.mark(&ph.balances)
 	if err := tx.Commit(); err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("journal commit: %w", err))
 	}
+	ph.mark(&ph.commit)
 	balances := make(map[int64]levee.Micros, len(rows))
 	for _, r := range rows {
 		var id int64
@@ -207,6 +216,40 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 		balances[id] = r.Balance
 	}
 	return balances, nil
+}
+
+// slowCommit is the journal transaction time past which its phases are
+// logged: far above a healthy commit (tens of milliseconds), so the log only
+// speaks when something stalls, and then says where.
+const slowCommit = 500 * time.Millisecond
+
+// commitPhases times the steps of one journal transaction.
+type commitPhases struct {
+	start, last                           time.Time
+	pool                                  sql.DBStats // at the start
+	begin, rows, ledger, balances, commit time.Duration
+}
+
+func (p *commitPhases) mark(d *time.Duration) {
+	now := time.Now()
+	if p.last.IsZero() {
+		p.last = p.start
+	}
+	*d, p.last = now.Sub(p.last), now
+}
+
+func (p *commitPhases) logIfSlow(l *slog.Logger, db *sqlx.DB, orders, batches int) {
+	total := time.Since(p.start)
+	if total < slowCommit {
+		return
+	}
+	// Waits for a pool connection meanwhile (anyone's, the journal's BEGIN
+	// among them) tell a busy pool from a busy machine.
+	st := db.Stats()
+	l.Warn("slow journal commit", slog.Duration("total", total), slog.Int("orders", orders), slog.Int("batches", batches),
+		slog.Int64("pool_waits", st.WaitCount-p.pool.WaitCount), slog.Duration("pool_wait", st.WaitDuration-p.pool.WaitDuration), slog.Int("pool_in_use", p.pool.InUse),
+		slog.Duration("begin", p.begin), slog.Duration("rows", p.rows), slog.Duration("ledger", p.ledger),
+		slog.Duration("balances", p.balances), slog.Duration("commit", p.commit))
 }
 
 func collateralKey(marketID int64) string { return "market:" + itoa(marketID) + ":collateral" }

@@ -154,7 +154,8 @@ func setup(ctx context.Context, cfg Config, progress io.Writer, begin time.Time)
 // startPG starts the private durable PostgreSQL (again, after the fault
 // scenario stopped it: same directory, same socket, same URL).
 func (e *env) startPG(ctx context.Context) error {
-	pg, err := pgserver.Start(ctx, pgserver.Options{Dir: filepath.Join(e.dir, "pg"), Durable: true, MaxConnections: 200, Logger: e.logger})
+	pg, err := pgserver.Start(ctx, pgserver.Options{Dir: filepath.Join(e.dir, "pg"), Durable: true, MaxConnections: 200, Logger: e.logger,
+		Settings: benchPGSettings})
 	if err != nil {
 		return err
 	}
@@ -164,6 +165,21 @@ func (e *env) startPG(ctx context.Context) error {
 		e.pgPID, _ = strconv.Atoi(strings.TrimSpace(first))
 	}
 	return nil
+}
+
+// benchPGSettings make the private server's log (postgres.log beside the
+// database, kept with -keep) say when a checkpoint, a lock wait, an
+// autovacuum run or a slow statement happened, and time WAL writes and
+// syncs (pg_stat_wal), so a stall in a measurement can be traced to its
+// cause. None of them changes durability.
+var benchPGSettings = []string{
+	"log_checkpoints=on",
+	"log_lock_waits=on",
+	"deadlock_timeout=200ms", // log_lock_waits reports waits longer than this
+	"log_autovacuum_min_duration=0",
+	"log_min_duration_statement=500ms",
+	"track_wal_io_timing=on",
+	"track_io_timing=on",
 }
 
 func (e *env) newEngine(db *sqlx.DB) *engine.Engine {

@@ -25,6 +25,7 @@ type SoakSample struct {
 	Throughput float64       // acknowledged orders/s in the interval
 	P50, P99   time.Duration
 	Errors     int
+	Probe      ProbeSample // what the machine and PostgreSQL did in the interval
 }
 
 // SoakReport is one run of the soak scenario.
@@ -129,6 +130,8 @@ func runSoak(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	if rep.WithSubs, err = scrapeSample(ctx, srv.addr); err != nil {
 		return err
 	}
+	probe := newSoakProbe(e.db, e.pgPID, srv.cmd.Process.Pid, wc.cmd.Process.Pid)
+	go probe.poll(soakCtx, 200*time.Millisecond)
 	capStep := r.Run(ctx, load.Step{Name: "capacity (closed loop)", Duration: capDur})
 	rep.Capacity = capStep.Throughput
 	rep.Rate = rep.Capacity / 2
@@ -137,6 +140,7 @@ func runSoak(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 		return fmt.Errorf("capacity step acknowledged nothing: %s", capStep.FirstError)
 	}
 
+	probe.take(ctx, srv.addr) // the soak's intervals start here
 	start := time.Now()
 	end := start.Add(cfg.Soak)
 	var all []load.Result
@@ -149,9 +153,13 @@ func runSoak(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 			break
 		}
 		s.At, s.Throughput, s.P50, s.P99, s.Errors = time.Since(start), res.Throughput, res.P50, res.P99, res.Errors()
+		s.Probe = probe.take(ctx, srv.addr)
 		rep.Samples = append(rep.Samples, s)
-		e.say("soak: %s rss %.0f MiB goroutines %.0f ws %.0f  %.0f orders/s p50 %s p99 %s errors %d", s.At.Round(time.Second),
-			s.RSS/(1<<20), s.Goroutines, s.WSConns, s.Throughput, ms(s.P50), ms(s.P99), s.Errors)
+		pr := s.Probe
+		e.say("soak: %s rss %.0f MiB goroutines %.0f ws %.0f  %.0f orders/s p50 %s p99 %s errors %d | cores levee %.2f pg %.2f bench %.2f other %.2f steal %.2f cpu-wait %.0f%% io-wait %.0f%% | ckpt %d wal %.1f MiB sync %.0fms | server mean %s p99 %s | commits %.0f mean %s >1s %.0f | gc %s | waits %s | vacuum %s",
+			s.At.Round(time.Second), s.RSS/(1<<20), s.Goroutines, s.WSConns, s.Throughput, ms(s.P50), ms(s.P99), s.Errors,
+			pr.CoresLevee, pr.CoresPG, pr.CoresBench, pr.CoresOther, pr.Steal, 100*pr.CPUWait, 100*pr.IOWait,
+			pr.Checkpoints, pr.WALMiB, pr.WALSyncMs, ms(pr.ServerMean), upTo(pr.ServerP99), pr.Commits, ms(pr.CommitMean), pr.CommitsOver1s, ms(pr.GCPause), pr.Waits, pr.Vacuum)
 	}
 	endSoak()
 	if err := <-watchDone; err != nil {
@@ -326,9 +334,25 @@ func soakSection(r *SoakReport) string {
 	w("| subscribers | %d of %d subscribed (%d failed) |\n", f.Subscribed, f.Clients, f.Failed)
 	w("| watched-market trades published / receipts missing (trades × subscribers − received) / gaps | %d / %d / %d |\n", r.WatchEvents, r.WatchEvents*f.Subscribed-f.Pairs, f.Gaps)
 	w("| fan-out latency (commit → receipt) p50 / p99 / max | %.1f / %.1f / %.1f ms |\n", f.P50ms, f.P99ms, f.MaxMs)
+	writeStalls(w, r.Samples)
 	w("\n<details><summary>every sample</summary>\n\n| at | RSS | goroutines | ws connections | orders/s | p50 | p99 | errors |\n|---|---|---|---|---|---|---|---|\n")
 	for _, s := range r.Samples {
 		w("| %s | %s | %.0f | %.0f | %.0f | %s | %s | %d |\n", s.At.Round(time.Second), mib(s.RSS), s.Goroutines, s.WSConns, s.Throughput, ms(s.P50), ms(s.P99), s.Errors)
+	}
+	w("\n</details>\n\n")
+	w("<details><summary>what the machine and PostgreSQL did in each interval</summary>\n\n")
+	w("Cores: CPU used in the interval by the server (`levee serve`), PostgreSQL, the load generator and subscriber processes (bench), and every\n")
+	w("other process on the machine (other). CPU wait: the share of the interval in which some runnable task waited for a core\n")
+	w("(`/proc/pressure/cpu`). Server: the order latency as the server timed it (its `/metrics` histogram; the p99 is a bucket's\n")
+	w("upper bound); the load generator's p99 adds the time due orders waited for a free client. Commits: the journal's\n")
+	w("transactions in the interval (the server's `/metrics`) and their mean time. GC: the server's stop-the-world pauses,\n")
+	w("summed. Waits: PostgreSQL's active client backends by wait event, averaged over polls every 200 ms (CPU: none).\n\n")
+	w("| at | p99 | server: mean / p99 | cores levee / pg / bench / other | CPU wait | checkpoints | WAL | commits (mean) | > 1 s | GC | waits | autovacuum |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range r.Samples {
+		p := s.Probe
+		w("| %s | %s | %s / %s | %.2f / %.2f / %.2f / **%.2f** | %.0f%% | %d | %.1f MiB | %.0f (%s) | %.0f | %s | %s | %s |\n", s.At.Round(time.Second), ms(s.P99),
+			ms(p.ServerMean), upTo(p.ServerP99), p.CoresLevee, p.CoresPG, p.CoresBench, p.CoresOther, 100*p.CPUWait, p.Checkpoints, p.WALMiB, p.Commits, ms(p.CommitMean),
+			p.CommitsOver1s, ms(p.GCPause), orDash(p.Waits), orDash(p.Vacuum))
 	}
 	w("\n</details>\n\n")
 	if len(r.Failures) > 0 {
@@ -339,4 +363,47 @@ func soakSection(r *SoakReport) string {
 		w("\n")
 	}
 	return b.String()
+}
+
+// writeStalls compares the intervals whose p99 passed a second with the
+// others: what the rest of the machine, PostgreSQL and the server's GC did
+// in each kind.
+func writeStalls(w func(string, ...any), samples []SoakSample) {
+	type agg struct {
+		n                              int
+		other, wait, levee, pg, commit float64
+		ckpt                           int64
+		gc                             time.Duration
+		vac                            int
+	}
+	var slow, calm agg
+	for _, s := range samples {
+		a := &calm
+		if s.P99 > time.Second {
+			a = &slow
+		}
+		p := s.Probe
+		a.n++
+		a.other, a.wait, a.levee, a.pg = a.other+p.CoresOther, a.wait+p.CPUWait, a.levee+p.CoresLevee, a.pg+p.CoresPG
+		a.commit += p.CommitMean.Seconds()
+		a.ckpt += p.Checkpoints
+		a.gc = max(a.gc, p.GCPause)
+		if p.Vacuum != "" {
+			a.vac++
+		}
+	}
+	row := func(name string, a agg) {
+		if a.n == 0 {
+			w("| %s | 0 | | | | | | | |\n", name)
+			return
+		}
+		n := float64(a.n)
+		w("| %s | %d | %.2f | %.0f%% | %.2f / %.2f | %s | %d | %s | %d |\n", name, a.n, a.other/n, 100*a.wait/n, a.levee/n, a.pg/n,
+			ms(time.Duration(a.commit/n*float64(time.Second))), a.ckpt, ms(a.gc), a.vac)
+	}
+	w("\nIntervals whose order latency p99 passed 1 s against the others (means over the intervals; per-interval figures below):\n\n")
+	w("| intervals | count | cores used by other processes | CPU wait | cores levee / pg | journal commit (mean) | checkpoints | GC pauses in the worst interval | with autovacuum |\n|---|---|---|---|---|---|---|---|---|\n")
+	row("p99 > 1 s", slow)
+	row("p99 ≤ 1 s", calm)
+	w("\n")
 }
