@@ -82,7 +82,9 @@ func TestEmergencyPowersAndQuorum(t *testing.T) {
 	}
 
 	// Acts the steward may never do, and acts by anyone else.
-	act := func(c *client, body string) (int, map[string]any) { return c.do("POST", "/api/v1/emergencies/"+eid+"/acts", body) }
+	act := func(c *client, body string) (int, map[string]any) {
+		return c.do("POST", "/api/v1/emergencies/"+eid+"/acts", body)
+	}
 	for _, kind := range []string{"change_charter", "resolve_market", "change_verdict", "edit_ledger", "release_escrow"} {
 		if st, r := act(sam, `{"kind":"`+kind+`","reason":"because"}`); st != 403 || !strings.Contains(fmt.Sprint(r), "do not extend") {
 			t.Errorf("%s: %d %v", kind, st, r)

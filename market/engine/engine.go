@@ -94,7 +94,7 @@ func New(db *sqlx.DB, opts Options) *Engine {
 		opts.Logger = slog.Default()
 	}
 	e := &Engine{db: db, opts: opts, wallets: newWallets(db), books: map[int64]*book{}, logger: opts.Logger, jdone: make(chan struct{})}
-	e.journal = &journal{db: db, wallets: e.wallets, in: make(chan *batch, 1024), maxRows: opts.MaxRows,
+	e.journal = &journal{db: db, ledger: ledger.NewPrepared(db), wallets: e.wallets, in: make(chan *batch, 1024), maxRows: opts.MaxRows,
 		timeout: opts.DBTimeout, logger: opts.Logger, observer: opts.OnCommit}
 	go func() {
 		defer close(e.jdone)

@@ -32,7 +32,13 @@ type batch struct {
 // orders share one commit (group commit), and the commit rate, not the order
 // rate, is what PostgreSQL has to sustain.
 type journal struct {
-	db       *sqlx.DB
+	db *sqlx.DB
+	// rowsStmt (journalSQL) and ledger are prepared once per connection:
+	// with lib/pq a statement with parameters that is not prepared costs two
+	// round trips (Parse/Describe, then Bind/Execute) and a planning, a
+	// prepared one a single round trip. Only run touches rowsStmt.
+	rowsStmt *sqlx.Stmt
+	ledger   *ledger.Prepared
 	wallets  *wallets
 	in       chan *batch
 	maxRows  int
@@ -42,6 +48,7 @@ type journal struct {
 }
 
 func (j *journal) run() {
+	defer j.closeStatements()
 	pending := make([]*batch, 0, 64)
 	for b := range j.in {
 		pending = append(pending[:0], b)
@@ -72,6 +79,31 @@ func (j *journal) run() {
 			b.done <- err
 		}
 	}
+}
+
+// closeStatements releases the prepared statements once the journal stops.
+func (j *journal) closeStatements() {
+	if j.rowsStmt != nil {
+		if err := j.rowsStmt.Close(); err != nil {
+			j.logger.Warn("journal close prepared statement", slog.Any("error", err))
+		}
+	}
+	if err := j.ledger.Close(); err != nil {
+		j.logger.Warn("journal close prepared statements", slog.Any("error", err))
+	}
+}
+
+// statement returns journalSQL prepared, preparing it on first use (not at
+// start, which may be while the database is down).
+func (j *journal) statement(ctx context.Context) (*sqlx.Stmt, error) {
+	if j.rowsStmt == nil {
+		st, err := j.db.PreparexContext(ctx, journalSQL)
+		if err != nil {
+			return nil, pgtx.Unavailable(fmt.Errorf("journal prepare: %w", err))
+		}
+		j.rowsStmt = st
+	}
+	return j.rowsStmt, nil
 }
 
 // commit writes the batches in one transaction and, once it is durable,
@@ -165,6 +197,10 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 		ids[i], qs[i], seqs[i], vols[i] = b.marketID, v.(string), b.seq, b.volume.String()
 	}
 
+	rowsStmt, err := j.statement(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var ph commitPhases
 	ph.start, ph.pool = time.Now(), j.db.Stats()
 	defer func() { ph.logIfSlow(j.logger, j.db, len(trades.seqs), len(bs)) }()
@@ -181,40 +217,52 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	args := append(trades.args(), grow.args()...)
 	args = append(args, shrink.args()...)
 	args = append(args, pq.Array(ids), pq.Array(qs), pq.Array(seqs), pq.Array(vols))
-	if _, err := tx.ExecContext(ctx, journalSQL, args...); err != nil {
+	if _, err := tx.StmtxContext(ctx, rowsStmt).ExecContext(ctx, args...); err != nil {
 		return nil, fmt.Errorf("journal trades, positions and markets: %w", err)
 	}
 	ph.mark(&ph.rows)
 
-	// Money, last: the ledger's head lock is held until commit.
+	// Money, last: the ledger's head lock is held until commit. PostBatch
+	// reads the touched balances under its account locks anyway, so it
+	// returns them after the batch and the journal needs no read of its own
+	// except for traders whose trades moved no money (zero-amount fills).
+	var posted map[string]levee.Micros
 	if len(transfers) > 0 {
-		if _, err := ledger.PostBatch(ctx, tx, transfers); err != nil {
+		if _, posted, err = j.ledger.PostBatchBalances(ctx, tx, transfers); err != nil {
 			return nil, fmt.Errorf("journal ledger: %w", err)
 		}
 	}
 	ph.mark(&ph.ledger)
-	keys := make([]string, 0, len(cashAccounts))
+	balances := make(map[int64]levee.Micros, len(cashAccounts))
+	var unread []string
 	for a := range cashAccounts {
-		keys = append(keys, cashKey(a))
+		if b, ok := posted[cashKey(a)]; ok {
+			balances[a] = b
+		} else {
+			unread = append(unread, cashKey(a))
+		}
 	}
-	var rows []struct {
-		Key     string       `db:"key"`
-		Balance levee.Micros `db:"balance"`
-	}
-	if err := tx.SelectContext(ctx, &rows, `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`, pq.Array(keys)); err != nil {
-		return nil, fmt.Errorf("journal read balances: %w", err)
+	if len(unread) > 0 {
+		var rows []struct {
+			Key     string       `db:"key"`
+			Balance levee.Micros `db:"balance"`
+		}
+		if err := tx.SelectContext(ctx, &rows, `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`, pq.Array(unread)); err != nil {
+			return nil, fmt.Errorf("journal read balances: %w", err)
+		}
+		for _, r := range rows {
+			var id int64
+			if _, err := fmt.Sscanf(r.Key, "cash:%d", &id); err != nil {
+				return nil, fmt.Errorf("journal read balances: account key %q: %w", r.Key, err)
+			}
+			balances[id] = r.Balance
+		}
 	}
 	ph.mark(&ph.balances)
 	if err := tx.Commit(); err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("journal commit: %w", err))
 	}
 	ph.mark(&ph.commit)
-	balances := make(map[int64]levee.Micros, len(rows))
-	for _, r := range rows {
-		var id int64
-		fmt.Sscanf(r.Key, "cash:%d", &id)
-		balances[id] = r.Balance
-	}
 	return balances, nil
 }
 

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -23,7 +24,7 @@ import (
 // or an unknown account (naming the field), ECONFLICT "insufficient funds in
 // <account>" or for an idempotency key reused with different postings.
 func Post(ctx context.Context, tx *sqlx.Tx, t Transfer) (Entry, error) {
-	es, err := postBatch(ctx, tx, []Transfer{t})
+	es, _, err := postBatch(ctx, tx, []Transfer{t}, nil)
 	if err != nil {
 		return Entry{}, fmt.Errorf("ledger post: %w", unbatch(err))
 	}
@@ -37,10 +38,25 @@ func Post(ctx context.Context, tx *sqlx.Tx, t Transfer) (Entry, error) {
 // and tx must be rolled back. Errors as Post, with fields named
 // "transfers[i]....".
 func PostBatch(ctx context.Context, tx *sqlx.Tx, ts []Transfer) ([]Entry, error) {
+	es, _, err := PostBatchBalances(ctx, tx, ts)
+	return es, err
+}
+
+// PostBatchBalances is PostBatch that also returns, by account key, the
+// balance that every account touched by a newly appended entry has after the
+// batch (accounts touched only by replays of stored entries are not in it).
+// The balances were read under the account locks, which are held until tx
+// ends, so they are what tx commits; a caller that needs them saves reading
+// them back. Errors as PostBatch.
+func PostBatchBalances(ctx context.Context, tx *sqlx.Tx, ts []Transfer) ([]Entry, map[string]levee.Micros, error) {
+	return postBatchBalances(ctx, tx, ts, nil)
+}
+
+func postBatchBalances(ctx context.Context, tx *sqlx.Tx, ts []Transfer, st *statements) ([]Entry, map[string]levee.Micros, error) {
 	if len(ts) > MaxBatch {
-		return nil, levee.Invalid("transfers", "at most %d transfers per batch", MaxBatch)
+		return nil, nil, levee.Invalid("transfers", "at most %d transfers per batch", MaxBatch)
 	}
-	es, err := postBatch(ctx, tx, ts)
+	es, balances, err := postBatch(ctx, tx, ts, st)
 	if err != nil {
 		var be *batchError
 		if errors.As(err, &be) {
@@ -48,13 +64,13 @@ func PostBatch(ctx context.Context, tx *sqlx.Tx, ts []Transfer) ([]Entry, error)
 			if errors.As(be.err, &le) && le.Field != "" {
 				cp := *le
 				cp.Field = "transfers[" + strconv.Itoa(be.index) + "]." + le.Field
-				return nil, fmt.Errorf("ledger post batch: transfer %d: %w", be.index, &cp)
+				return nil, nil, fmt.Errorf("ledger post batch: transfer %d: %w", be.index, &cp)
 			}
-			return nil, fmt.Errorf("ledger post batch: transfer %d: %w", be.index, be.err)
+			return nil, nil, fmt.Errorf("ledger post batch: transfer %d: %w", be.index, be.err)
 		}
-		return nil, fmt.Errorf("ledger post batch: %w", err)
+		return nil, nil, fmt.Errorf("ledger post batch: %w", err)
 	}
-	return es, nil
+	return es, balances, nil
 }
 
 // batchError ties an error to the transfer that caused it, so PostBatch can
@@ -82,53 +98,150 @@ type account struct {
 	MayGoNegative bool         `db:"may_go_negative"`
 }
 
-// postBatch does the work of Post and PostBatch. Validation, the part that
-// needs no lock, comes first; the head lock is taken as late as possible and
-// everything after it is a fixed number of statements whatever len(ts) is.
-func postBatch(ctx context.Context, tx *sqlx.Tx, ts []Transfer) ([]Entry, error) {
+// postBatch does the work of Post and PostBatch and returns the balances
+// after the batch of the accounts its fresh entries touch. Validation, the
+// part that needs no lock, comes first; the head lock is taken as late as
+// possible and everything after it is a fixed number of statements whatever
+// len(ts) is: two (lock, append) when no transfer carries an idempotency key.
+// st, if not nil, holds those two statements prepared (see Prepared).
+func postBatch(ctx context.Context, tx *sqlx.Tx, ts []Transfer, st *statements) ([]Entry, map[string]levee.Micros, error) {
 	if len(ts) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	now := time.Now()
 	out := make([]Entry, len(ts))
 	for i, t := range ts {
 		e, err := prepare(t, now)
 		if err != nil {
-			return nil, &batchError{i, err}
+			return nil, nil, &batchError{i, err}
 		}
 		out[i] = e
 	}
 
-	// From here until tx ends we are the only appender.
-	var head struct {
-		Seq  int64  `db:"seq"`
-		Hash []byte `db:"hash"`
-	}
-	if err := tx.GetContext(ctx, &head, `SELECT seq, hash FROM ledger_head FOR UPDATE`); err != nil {
-		return nil, fmt.Errorf("lock ledger head: %w", pgtx.Unavailable(err))
+	// From here until tx ends we are the only appender. The accounts of
+	// every transfer are locked with the head, in the same round trip,
+	// before we know which transfers are replays: locking a few accounts
+	// that a replay turns out not to need costs nothing, a round trip does.
+	head, accts, err := lockHeadAndAccounts(ctx, tx, st, accountKeys(out))
+	if err != nil {
+		return nil, nil, err
 	}
 
 	// Resolve idempotency keys under the lock, so two racing calls with the
 	// same key cannot both miss the other's entry.
 	fresh, alias, err := resolveKeys(ctx, tx, ts, out)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(fresh) == 0 {
-		return out, nil // all replays of stored entries
+		return out, nil, nil // all replays of stored entries
 	}
 
-	changes, err := checkFunds(ctx, tx, out, fresh)
+	changes, balances, err := checkFunds(accts, out, fresh)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := appendEntries(ctx, tx, head.Seq, head.Hash, ts, out, fresh, changes); err != nil {
-		return nil, err
+	if err := appendEntries(ctx, tx, st, head.Seq, head.Hash, ts, out, fresh, changes); err != nil {
+		return nil, nil, err
 	}
 	for i, j := range alias {
 		out[i] = out[j]
 	}
-	return out, nil
+	return out, balances, nil
+}
+
+// ledgerHead is the ledger_head row: the last entry's seq and hash.
+type ledgerHead struct {
+	Seq  int64  `db:"seq"`
+	Hash []byte `db:"hash"`
+}
+
+// accountKeys returns the accounts that es post to, sorted (the lock order).
+func accountKeys(es []Entry) []string {
+	seen := map[string]bool{}
+	keys := make([]string, 0, 2*len(es))
+	for _, e := range es {
+		for _, p := range e.Postings {
+			if !seen[p.Account] {
+				seen[p.Account] = true
+				keys = append(keys, p.Account)
+			}
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// lockSQL locks the head and then the accounts $1, and reads them: the
+// first statement of an append (see lockHeadAndAccounts).
+const lockSQL = `
+		SELECT h.seq, h.hash, a.key, a.balance, a.may_go_negative
+		FROM (SELECT seq, hash FROM ledger_head FOR UPDATE) h
+		LEFT JOIN LATERAL (
+			SELECT key, balance, may_go_negative FROM ledger_accounts
+			WHERE key = ANY($1) AND h.seq >= 0
+			ORDER BY key FOR UPDATE
+		) a ON true`
+
+// lockHeadAndAccounts takes the head lock and then locks and reads the
+// accounts keys (sorted) in key order, in one statement: the accounts are a
+// LATERAL subquery that depends on the head row, so PostgreSQL locks the
+// head first (the lock order) and only then the accounts. Rows locked FOR
+// UPDATE are returned in their newest committed version, so the balances
+// are those the previous head holder committed, although the statement's
+// snapshot was taken before it did. A row inserted after that snapshot (an
+// account opened by the transaction that held the head meanwhile) is not
+// seen at all, so when keys are missing they are looked up again in a
+// statement of their own, whose snapshot is taken under the head lock (those
+// are then locked after accounts with greater keys, which cannot deadlock:
+// only the head holder locks accounts). The accounts returned are those that
+// exist; the caller reports the others.
+func lockHeadAndAccounts(ctx context.Context, tx *sqlx.Tx, st *statements, keys []string) (ledgerHead, map[string]*account, error) {
+	var rows []struct {
+		Seq           int64         `db:"seq"`
+		Hash          []byte        `db:"hash"`
+		Key           *string       `db:"key"`
+		Balance       *levee.Micros `db:"balance"`
+		MayGoNegative *bool         `db:"may_go_negative"`
+	}
+	var err error
+	if st != nil {
+		err = tx.StmtxContext(ctx, st.lock).SelectContext(ctx, &rows, pq.StringArray(keys))
+	} else {
+		err = tx.SelectContext(ctx, &rows, lockSQL, pq.StringArray(keys))
+	}
+	if err != nil {
+		return ledgerHead{}, nil, fmt.Errorf("lock ledger head and accounts: %w", pgtx.Unavailable(err))
+	}
+	if len(rows) == 0 {
+		return ledgerHead{}, nil, fmt.Errorf("lock ledger head: %w", pgtx.Unavailable(sql.ErrNoRows))
+	}
+	head := ledgerHead{Seq: rows[0].Seq, Hash: rows[0].Hash}
+	accts := make(map[string]*account, len(keys))
+	for _, r := range rows {
+		if r.Key != nil {
+			accts[*r.Key] = &account{Key: *r.Key, Balance: *r.Balance, MayGoNegative: *r.MayGoNegative}
+		}
+	}
+	if len(accts) == len(keys) {
+		return head, accts, nil
+	}
+	var missing []string
+	for _, k := range keys {
+		if accts[k] == nil {
+			missing = append(missing, k)
+		}
+	}
+	var late []account
+	if err := tx.SelectContext(ctx, &late, `
+		SELECT key, balance, may_go_negative FROM ledger_accounts
+		WHERE key = ANY($1) ORDER BY key FOR UPDATE`, pq.StringArray(missing)); err != nil {
+		return ledgerHead{}, nil, fmt.Errorf("lock ledger accounts: %w", pgtx.Unavailable(err))
+	}
+	for i := range late {
+		accts[late[i].Key] = &late[i]
+	}
+	return head, accts, nil
 }
 
 // balanceChange is the net change of one account's balance over a batch.
@@ -137,37 +250,19 @@ type balanceChange struct {
 	delta levee.Micros
 }
 
-// checkFunds locks the accounts that the entries out[fresh...] touch, in key
-// order, and replays the entries on their balances one by one, exactly as if
-// each were posted alone. It returns the non-zero net changes in key order.
-// Assumes the head lock.
-func checkFunds(ctx context.Context, tx *sqlx.Tx, out []Entry, fresh []int) ([]balanceChange, error) {
+// checkFunds replays the entries out[fresh...] one by one on the balances of
+// the locked accounts known, exactly as if each were posted alone. It returns
+// the non-zero net changes in key order and the balance of every account the
+// entries touch after the last of them. It updates known. Assumes the head
+// lock and the account locks.
+func checkFunds(known map[string]*account, out []Entry, fresh []int) ([]balanceChange, map[string]levee.Micros, error) {
 	delta := map[string]levee.Micros{}
-	for _, i := range fresh {
-		for _, p := range out[i].Postings {
-			delta[p.Account] = 0 // collects the keys; summed below
-		}
-	}
-	keys := make([]string, 0, len(delta))
-	for k := range delta {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var accts []account
-	if err := tx.SelectContext(ctx, &accts, `
-		SELECT key, balance, may_go_negative FROM ledger_accounts
-		WHERE key = ANY($1) ORDER BY key FOR UPDATE`, pq.StringArray(keys)); err != nil {
-		return nil, fmt.Errorf("lock ledger accounts: %w", pgtx.Unavailable(err))
-	}
-	known := make(map[string]*account, len(accts))
-	for i := range accts {
-		known[accts[i].Key] = &accts[i]
-	}
 	for _, i := range fresh {
 		for j, p := range out[i].Postings {
 			if known[p.Account] == nil {
-				return nil, &batchError{i, levee.Invalid(postingField(j, "account"), "no ledger account %s", p.Account)}
+				return nil, nil, &batchError{i, levee.Invalid(postingField(j, "account"), "no ledger account %s", p.Account)}
 			}
+			delta[p.Account] = 0 // collects the keys; summed below
 		}
 	}
 	for _, i := range fresh {
@@ -176,7 +271,7 @@ func checkFunds(ctx context.Context, tx *sqlx.Tx, out []Entry, fresh []int) ([]b
 			a := known[p.Account]
 			b, ok := addMicros(a.Balance, p.Amount)
 			if !ok {
-				return nil, &batchError{i, levee.Errorf(levee.ECONFLICT, "balance of %s would overflow", p.Account)}
+				return nil, nil, &batchError{i, levee.Errorf(levee.ECONFLICT, "balance of %s would overflow", p.Account)}
 			}
 			a.Balance = b
 			delta[p.Account] += p.Amount
@@ -185,24 +280,50 @@ func checkFunds(ctx context.Context, tx *sqlx.Tx, out []Entry, fresh []int) ([]b
 		// end of a statement: an entry may pay into and out of one account.
 		for _, p := range ps {
 			if a := known[p.Account]; a.Balance < 0 && !a.MayGoNegative {
-				return nil, &batchError{i, levee.Errorf(levee.ECONFLICT, "insufficient funds in %s", p.Account)}
+				return nil, nil, &batchError{i, levee.Errorf(levee.ECONFLICT, "insufficient funds in %s", p.Account)}
 			}
 		}
 	}
+	keys := make([]string, 0, len(delta))
+	balances := make(map[string]levee.Micros, len(delta))
+	for k := range delta {
+		keys = append(keys, k)
+		balances[k] = known[k].Balance
+	}
+	slices.Sort(keys)
 	changes := make([]balanceChange, 0, len(keys))
 	for _, k := range keys {
 		if d := delta[k]; d != 0 {
 			changes = append(changes, balanceChange{k, d})
 		}
 	}
-	return changes, nil
+	return changes, balances, nil
 }
+
+// appendSQL writes a batch's entries, postings, balance changes and the new
+// head: the one write of an append.
+const appendSQL = `
+		WITH e AS (
+			INSERT INTO ledger_entries (seq, at, kind, ref, idempotency_key, prev_hash, hash)
+			SELECT seq, at, kind, ref, NULLIF(ikey, ''), prev_hash, hash
+			FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bytea[])
+				AS t (seq, at, kind, ref, ikey, prev_hash, hash)
+		), p AS (
+			INSERT INTO ledger_postings (entry_seq, idx, account, amount)
+			SELECT entry_seq, idx, account, amount * 0.000001
+			FROM unnest($8::bigint[], $9::int[], $10::text[], $11::bigint[]) AS t (entry_seq, idx, account, amount)
+		), b AS (
+			UPDATE ledger_accounts a SET balance = a.balance + d.delta * 0.000001
+			FROM unnest($12::text[], $13::bigint[]) AS d (key, delta)
+			WHERE a.key = d.key
+		)
+		UPDATE ledger_head SET seq = $14, hash = $15`
 
 // appendEntries numbers and chains the entries out[fresh...] after the head
 // (seq, hash), filling in their Seq, PrevHash and Hash, and writes them, their
 // postings, the balance changes and the new head in one statement. Assumes
 // the head lock.
-func appendEntries(ctx context.Context, tx *sqlx.Tx, seq int64, prev []byte, ts []Transfer, out []Entry, fresh []int, changes []balanceChange) error {
+func appendEntries(ctx context.Context, tx *sqlx.Tx, st *statements, seq int64, prev []byte, ts []Transfer, out []Entry, fresh []int, changes []balanceChange) error {
 	n := len(fresh)
 	var (
 		seqs   = make([]int64, n)
@@ -241,27 +362,17 @@ func appendEntries(ctx context.Context, tx *sqlx.Tx, seq int64, prev []byte, ts 
 	}
 	// Amounts travel as integer micro-units and become NUMERIC by an exact
 	// multiplication. Timestamps travel as RFC 3339 text, also exact.
-	_, err := tx.ExecContext(ctx, `
-		WITH e AS (
-			INSERT INTO ledger_entries (seq, at, kind, ref, idempotency_key, prev_hash, hash)
-			SELECT seq, at, kind, ref, NULLIF(ikey, ''), prev_hash, hash
-			FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bytea[])
-				AS t (seq, at, kind, ref, ikey, prev_hash, hash)
-		), p AS (
-			INSERT INTO ledger_postings (entry_seq, idx, account, amount)
-			SELECT entry_seq, idx, account, amount * 0.000001
-			FROM unnest($8::bigint[], $9::int[], $10::text[], $11::bigint[]) AS t (entry_seq, idx, account, amount)
-		), b AS (
-			UPDATE ledger_accounts a SET balance = a.balance + d.delta * 0.000001
-			FROM unnest($12::text[], $13::bigint[]) AS d (key, delta)
-			WHERE a.key = d.key
-		)
-		UPDATE ledger_head SET seq = $14, hash = $15`,
-		pq.Int64Array(seqs), pq.StringArray(ats), pq.StringArray(kinds), pq.StringArray(refs),
+	args := []any{pq.Int64Array(seqs), pq.StringArray(ats), pq.StringArray(kinds), pq.StringArray(refs),
 		pq.StringArray(ikeys), pq.ByteaArray(prevs), pq.ByteaArray(hashes),
 		pq.Int64Array(pSeq), pq.Int64Array(pIdx), pq.StringArray(pAcct), pq.Int64Array(pAmt),
 		pq.StringArray(bKey), pq.Int64Array(bDelta),
-		seq, prev)
+		seq, prev}
+	var err error
+	if st != nil {
+		_, err = tx.StmtxContext(ctx, st.append).ExecContext(ctx, args...)
+	} else {
+		_, err = tx.ExecContext(ctx, appendSQL, args...)
+	}
 	switch {
 	case pgtx.IsCheckViolation(err, "ledger_accounts_no_overdraft"):
 		// checkFunds should have refused it: something outside the ledger

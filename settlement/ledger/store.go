@@ -34,7 +34,7 @@ func New(db *sqlx.DB) *Ledger { return &Ledger{db: db} }
 func (l *Ledger) Transfer(ctx context.Context, t Transfer) (Entry, error) {
 	var e Entry
 	err := pgtx.Run(ctx, l.db, func(tx *sqlx.Tx) error {
-		es, err := postBatch(ctx, tx, []Transfer{t})
+		es, _, err := postBatch(ctx, tx, []Transfer{t}, nil)
 		if err != nil {
 			return err
 		}

@@ -256,7 +256,9 @@ func (e *env) orderPathQueries(ctx context.Context) ([]query, error) {
 			args:     []any{pq.Array(keys)}},
 		{name: fmt.Sprintf("journal: trades (%d rows)", n), source: "market/engine/journal.go", write: true,
 			note: "The journal writes trades, positions and market rows in one statement (journalSQL); its parts are " +
-				"explained one by one here.",
+				"explained one by one here. The journal and the ledger run their statements prepared, so after five executions " +
+				"PostgreSQL may use a generic plan (it estimates an unnest of a parameter at 10 rows, which favours the same index " +
+				"look-ups); the plans here are custom ones.",
 			sql: `INSERT INTO trades (market_id, seq, account_id, outcome, side, shares, amount, prices, at, idempotency_key)
 		SELECT m, s, a, o, sd, sh, am, p::numeric[], t, NULLIF(k, '')
 		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::text[], $6::numeric[], $7::numeric[], $8::text[], $9::timestamptz[], $10::text[])
@@ -286,15 +288,20 @@ func (e *env) orderPathQueries(ctx context.Context) ([]query, error) {
 		WHERE m.id = v.id`,
 			fragment: `UPDATE markets m SET q = v.q::numeric[], seq = v.seq, volume = v.volume`,
 			args:     []any{pq.Array(mIDs), pq.Array(mQ), pq.Array(mSeq), pq.Array(mVol)}},
-		{name: "ledger.PostBatch: head lock", source: "settlement/ledger/post.go", write: true,
-			sql: `SELECT seq, hash FROM ledger_head FOR UPDATE`, fragment: `SELECT seq, hash FROM ledger_head FOR UPDATE`},
-		{name: fmt.Sprintf("ledger.PostBatch: lock accounts (%d)", len(lockKeys)), source: "settlement/ledger/post.go", write: true,
-			sql: `SELECT key, balance, may_go_negative FROM ledger_accounts
-		WHERE key = ANY($1) ORDER BY key FOR UPDATE`,
-			fragment: `WHERE key = ANY($1) ORDER BY key FOR UPDATE`,
+		{name: fmt.Sprintf("ledger.PostBatch: lock the head, then accounts (%d)", len(lockKeys)), source: "settlement/ledger/post.go", write: true,
+			note: "One statement: the accounts are a LATERAL subquery on the head row, so the head is locked first (the lock order).",
+			sql: `SELECT h.seq, h.hash, a.key, a.balance, a.may_go_negative
+		FROM (SELECT seq, hash FROM ledger_head FOR UPDATE) h
+		LEFT JOIN LATERAL (
+			SELECT key, balance, may_go_negative FROM ledger_accounts
+			WHERE key = ANY($1) AND h.seq >= 0
+			ORDER BY key FOR UPDATE
+		) a ON true`,
+			fragment: `WHERE key = ANY($1) AND h.seq >= 0`,
 			args:     []any{pq.StringArray(lockKeys)}},
 		{name: fmt.Sprintf("ledger.PostBatch: append %d entries, %d postings, balances, head", n, 2*n), source: "settlement/ledger/post.go", write: true,
-			note: "The journal's transfers carry no idempotency key, so PostBatch's key look-up (entriesByKey) does not run on the order path.",
+			note: "The journal's transfers carry no idempotency key, so PostBatch's key look-up (entriesByKey) does not run on the order path; " +
+				"PostBatchBalances returns the balances it locked and updated, so the journal reads none back.",
 			sql: `WITH e AS (
 			INSERT INTO ledger_entries (seq, at, kind, ref, idempotency_key, prev_hash, hash)
 			SELECT seq, at, kind, ref, NULLIF(ikey, ''), prev_hash, hash
@@ -314,10 +321,6 @@ func (e *env) orderPathQueries(ctx context.Context) ([]query, error) {
 			args: []any{pq.Int64Array(lSeq), pq.StringArray(lAt), pq.StringArray(lKind), pq.StringArray(lRef), pq.StringArray(lKey),
 				pq.ByteaArray(lPrev), pq.ByteaArray(lHash), pq.Int64Array(pSeq), pq.Int64Array(pIdx), pq.StringArray(pAcctKey),
 				pq.Int64Array(pAmt), pq.StringArray(bKey), pq.Int64Array(bDelta), head + int64(n), prev}},
-		{name: fmt.Sprintf("journal: read back balances (%d)", n), source: "market/engine/journal.go", write: true,
-			sql:      `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`,
-			fragment: `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`,
-			args:     []any{pq.Array(keys)}},
 	}, nil
 }
 

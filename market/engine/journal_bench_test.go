@@ -1,0 +1,77 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"levee"
+	"levee/accounts"
+	"levee/market"
+	"levee/market/engine"
+	"levee/migrations/dbtest"
+	"levee/settlement/ledger"
+)
+
+// BenchmarkDurableOrders measures durable orders on one hot market from
+// concurrent traders, through the engine and its journal (no HTTP): what the
+// journal's round trips per commit cost. Each order is a small buy, so every
+// commit carries trades, positions, the market row and one ledger entry per
+// fill.
+func BenchmarkDurableOrders(b *testing.B) {
+	for _, traders := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("traders=%d", traders), func(b *testing.B) {
+			ctx := context.Background()
+			db := dbtest.New(b)
+			acc, led := accounts.New(db), ledger.New(db)
+			if _, err := acc.CreateDistrict(ctx, 0, "north"); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := led.Transfer(ctx, ledger.Transfer{Kind: "treasury_funding", Ref: "test", Postings: []ledger.Posting{
+				{Account: "treasury:issuance", Amount: -levee.Units(100_000_000)}, {Account: "treasury", Amount: levee.Units(100_000_000)}}}); err != nil {
+				b.Fatal(err)
+			}
+			e := engine.New(db, engine.Options{})
+			defer e.Close()
+			m, err := e.CreateMarket(ctx, engine.NewMarket{Question: "Will the pump station be fixed?", Outcomes: []string{"yes", "no"},
+				Liquidity: levee.Units(1_000_000), ClosesAt: time.Now().Add(time.Hour)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids := make([]int64, traders)
+			for i := range ids {
+				a, _, err := acc.CreateAccount(ctx, 0, accounts.NewAccount{Name: fmt.Sprintf("t%d", i), Roles: []string{"resident"}, District: "north", Credit: levee.Units(1_000_000)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ids[i] = a.ID
+			}
+			o := market.Order{Outcome: 0, Side: market.Buy, Shares: levee.MustMicros("0.5")}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			errs := make(chan error, traders)
+			b.ResetTimer()
+			start := time.Now()
+			for _, id := range ids {
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						if _, err := e.Submit(ctx, id, m.ID, o, ""); err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			close(errs)
+			for err := range errs {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "orders/s")
+		})
+	}
+}

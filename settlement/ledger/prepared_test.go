@@ -1,0 +1,119 @@
+package ledger_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"levee"
+	"levee/settlement/ledger"
+)
+
+// TestPreparedMatchesPostBatch posts the same flow through PostBatch and
+// through Prepared, batch after batch on the same connections, and checks
+// that the chains are identical and that the balances Prepared returns are
+// those the database stores after commit.
+func TestPreparedMatchesPostBatch(t *testing.T) {
+	ctx := context.Background()
+	accounts, ts := batchFlow(1000)
+	plain, plainDB := MustLedger(t)
+	prep, prepDB := MustLedger(t)
+	MustOpen(t, plain, accounts...)
+	MustOpen(t, prep, accounts...)
+	p := ledger.NewPrepared(prepDB)
+	defer p.Close()
+	for from := 0; from < len(ts); from += 100 {
+		batch := ts[from : from+100]
+		tx := plainDB.MustBegin()
+		want, err := ledger.PostBatch(ctx, tx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		tx = prepDB.MustBegin()
+		got, balances, err := p.PostBatchBalances(ctx, tx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			if string(got[i].Hash) != string(want[i].Hash) {
+				t.Fatalf("entry %d: prepared and plain posts disagree", want[i].Seq)
+			}
+		}
+		if len(balances) == 0 {
+			t.Fatal("no balances returned")
+		}
+		for k, b := range balances {
+			if stored := MustBalance(t, prep, k); stored != b {
+				t.Fatalf("%s: returned %s, stored %s", k, b, stored)
+			}
+		}
+	}
+	MustVerify(t, plain)
+	MustVerify(t, prep)
+	if a, b := exportJSON(t, plain), exportJSON(t, prep); a != b {
+		t.Fatal("the exports differ")
+	}
+}
+
+// TestPostSeesAccountOpenedWhileWaitingForTheHead posts to an account that
+// another transaction opens and commits while the post waits for the head
+// lock: the post's lock statement has an older snapshot that cannot see the
+// account, and must look it up again rather than call it unknown.
+func TestPostSeesAccountOpenedWhileWaitingForTheHead(t *testing.T) {
+	ctx := context.Background()
+	l, db := MustLedger(t)
+	MustOpen(t, l, "cash:1")
+	MustFund(t, l, "cash:1", levee.Units(10))
+
+	holder := db.MustBegin()
+	defer holder.Rollback()
+	if err := ledger.OpenAccount(ctx, holder, "cash:2", "cash", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ledger.Post(ctx, holder, ledger.Transfer{Kind: "move", Postings: []ledger.Posting{
+		{Account: "cash:1", Amount: -levee.Units(4)}, {Account: "cash:2", Amount: levee.Units(4)}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.Transfer(ctx, ledger.Transfer{Kind: "move", Postings: []ledger.Posting{
+			{Account: "cash:2", Amount: -levee.Units(3)}, {Account: "cash:1", Amount: levee.Units(3)}}})
+		done <- err
+	}()
+	// Wait until the transfer is blocked on the head lock, then commit.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := db.GetContext(ctx, &waiting, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the transfer never waited for the head lock")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("transfer from an account opened meanwhile: %v", err)
+	}
+	if got := MustBalance(t, l, "cash:2"); got != levee.Units(1) {
+		t.Fatalf("cash:2 is %s, want 1.000000", got)
+	}
+	if got := MustBalance(t, l, "cash:1"); got != levee.Units(9) {
+		t.Fatalf("cash:1 is %s, want 9.000000", got)
+	}
+	MustVerify(t, l)
+}
