@@ -55,8 +55,12 @@ type quoteMessage struct {
 }
 
 // Publish encodes an event once; the hub sends the same bytes to every
-// subscriber. ts is the time the event became durable.
+// subscriber. ts is the time the event became durable. Events of markets
+// nobody follows are not encoded at all: most orders trade on those.
 func (l *Live) Publish(ev engine.Event) {
+	if !l.hub.Watched(ev.MarketID) {
+		return
+	}
 	var msg any
 	switch ev.Type {
 	case engine.EventTrade:

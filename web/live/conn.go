@@ -24,9 +24,10 @@ type ctlMsg struct {
 
 // client is one websocket connection.
 type client struct {
-	h   *Hub
-	ws  *websocket.Conn
-	log *slog.Logger
+	h    *Hub
+	ws   *websocket.Conn
+	conn *wireConn // under ws: the write pump writes its batches here
+	log  *slog.Logger
 
 	ctx    context.Context // cancelled by stop: aborts a snapshot in progress
 	cancel context.CancelFunc
@@ -53,6 +54,8 @@ type client struct {
 	slowTimer *time.Timer // runs while lagging
 
 	subs map[int64]*subscription // read pump only
+
+	batch *[]byte // frames not yet written; write pump only (see flush)
 }
 
 func newClient(h *Hub, ws *websocket.Conn, log *slog.Logger) *client {
@@ -239,7 +242,8 @@ func (c *client) subscribe(ids []int64) bool {
 // the connection (gorilla itself writes the 1009 close frame when the read
 // limit is hit, through its concurrency-safe WriteControl). Messages are not
 // coalesced into one frame as in the chat example: each frame is one JSON
-// message.
+// message. But every frame queued when the pump wakes up goes out in one
+// write (see flush), with one deadline.
 func (c *client) writePump() {
 	ticker := time.NewTicker(c.h.opts.PingInterval)
 	defer func() {
@@ -252,6 +256,7 @@ func (c *client) writePump() {
 		}
 		c.pending = nil
 		c.mu.Unlock()
+		c.batch = nil
 		c.ws.Close()
 		<-c.readDone
 		c.h.remove(c)
@@ -270,6 +275,9 @@ func (c *client) writePump() {
 		select {
 		case it := <-c.send:
 			err = c.deliver(it)
+			if err == nil {
+				err = c.deliverQueued()
+			}
 			if err == nil && len(c.send) == 0 && c.behind.Load() {
 				err = c.catchUp()
 			}
@@ -290,6 +298,9 @@ func (c *client) writePump() {
 		case <-c.quit:
 			c.closeFrame()
 			return
+		}
+		if err == nil {
+			err = c.flush()
 		}
 		if err != nil {
 			c.log.Debug("websocket write", slog.Any("error", err))

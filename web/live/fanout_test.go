@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,4 +134,78 @@ func benchWebsocket(b *testing.B, n int) {
 		default:
 		}
 	}
+}
+
+// BenchmarkFanoutCPU measures the CPU the process spends per delivered
+// message: each round publishes a trade and its quote (as the engine does
+// after a commit) to n subscribers on loopback and waits until every one has
+// read both, so the write pumps go idle between rounds as in a paced market.
+// The clients only count bytes, to keep their share of the CPU small; the
+// CPU profile separates them from the server (writePump).
+func BenchmarkFanoutCPU(b *testing.B) {
+	for _, n := range []int{1_000} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) { benchFanoutCPU(b, n) })
+	}
+}
+
+func benchFanoutCPU(b *testing.B, n int) {
+	ts := MustServe(b, Options{}, false, 1)
+	conns := MustSubscribers(b, ts, n, 1)
+	var (
+		target atomic.Int64 // bytes every client has once the round is in
+		round  atomic.Int64
+		wg     sync.WaitGroup
+	)
+	for _, c := range conns {
+		nc := c.NetConn()
+		nc.SetReadDeadline(time.Time{})
+		go func() {
+			buf := make([]byte, 64<<10)
+			var got, done int64
+			for {
+				k, err := nc.Read(buf)
+				if err != nil {
+					return
+				}
+				got += int64(k)
+				if r := round.Load(); r > done && got >= target.Load() {
+					done = r
+					wg.Done()
+				}
+			}
+		}()
+	}
+	frameLen := func(p []byte) int64 {
+		if len(p) < 126 {
+			return int64(len(p) + 2)
+		}
+		return int64(len(p) + 4)
+	}
+	var want int64
+	b.ResetTimer()
+	cpu0 := processCPU()
+	for i := range b.N {
+		seq := int64(i + 1)
+		trade := ts.markets.payload("trade", 1, seq)
+		quote := ts.markets.payload("quote", 1, seq)
+		want += frameLen(trade) + frameLen(quote)
+		target.Store(want)
+		wg.Add(n)
+		round.Store(int64(i + 1))
+		ts.markets.set(1, seq)
+		ts.hub.Publish(Event{Type: "trade", MarketID: 1, Seq: seq, Payload: trade})
+		ts.hub.Publish(Event{Type: "quote", MarketID: 1, Seq: seq, Payload: quote})
+		wg.Wait()
+	}
+	cpu := processCPU() - cpu0
+	b.StopTimer()
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(2*n), "cpu-ns/msg")
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -154,8 +154,9 @@ func NewHub(snap Snapshotter, opts Options) *Hub {
 	h.upgrader = websocket.Upgrader{
 		ReadBufferSize:  1024,
 		WriteBufferSize: 4096,
-		// Idle connections hold no write buffer: thousands of subscribers
-		// mostly receive prepared messages, which bypass it.
+		// gorilla's write buffer serves only its control frames, which
+		// bypass it; the write pumps batch data frames in buffers of their
+		// own (wire.go). Idle connections hold neither.
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     opts.CheckOrigin,
 	}
@@ -182,10 +183,27 @@ func (h *Hub) Publish(ev Event) {
 	if len(t.subs) == 0 {
 		return
 	}
-	m := newMessage(ev, len(t.subs) > 1)
+	m := newMessage(ev)
 	for _, s := range t.subs {
 		s.c.enqueue(item{sub: s, msg: m})
 	}
+}
+
+// Watched reports whether market id has subscribers, so that a publisher
+// can skip encoding events nobody would receive. Skipping loses nothing for a
+// subscriber that attaches just after: its snapshot is read after it
+// attaches, so it includes every event committed before Watched was called.
+func (h *Hub) Watched(id int64) bool {
+	sh := &h.shards[uint64(id)%shardCount]
+	sh.mu.RLock()
+	t := sh.topics[id]
+	sh.mu.RUnlock()
+	if t == nil {
+		return false
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.subs) > 0
 }
 
 // ServeHTTP upgrades the request to a websocket and serves it until either
@@ -198,12 +216,14 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	ws, err := h.upgrader.Upgrade(w, r, nil) // replies itself on failure
+	hj := &hijacker{ResponseWriter: w}
+	ws, err := h.upgrader.Upgrade(hj, r, nil) // replies itself on failure
 	if err != nil {
 		h.log.Debug("websocket upgrade refused", slog.String("remote_addr", r.RemoteAddr), slog.Any("error", err))
 		return
 	}
 	c := newClient(h, ws, h.log.With(slog.String("remote_addr", r.RemoteAddr)))
+	c.conn = hj.conn
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"log/slog"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,26 +17,10 @@ type message struct {
 	market  int64
 	seq     int64
 	payload []byte
-	shared  bool // more than one subscriber: write it as a prepared message
-
-	once sync.Once
-	pm   *websocket.PreparedMessage
 }
 
-func newMessage(ev Event, shared bool) *message {
-	return &message{typ: ev.Type, trade: ev.Type == "trade", market: ev.MarketID, seq: ev.Seq, payload: ev.Payload, shared: shared}
-}
-
-// prepared frames the message once, on the first write pump that needs it,
-// so the publisher does not pay for it and the other subscribers reuse the
-// same bytes. Nil if framing failed; the caller then writes the payload.
-func (m *message) prepared() *websocket.PreparedMessage {
-	m.once.Do(func() {
-		if pm, err := websocket.NewPreparedMessage(websocket.TextMessage, m.payload); err == nil {
-			m.pm = pm
-		}
-	})
-	return m.pm
+func newMessage(ev Event) *message {
+	return &message{typ: ev.Type, trade: ev.Type == "trade", market: ev.MarketID, seq: ev.Seq, payload: ev.Payload}
 }
 
 // item is one entry of a client's queue.
@@ -211,6 +194,9 @@ func (c *client) catchUp() error {
 	if err := c.writeBacklog(backlog); err != nil {
 		return err
 	}
+	if err := c.flush(); err != nil {
+		return err
+	}
 	// The episode ends once the backlog is on the wire, unless the queue
 	// overflowed again meanwhile: then the client is still lagging.
 	c.mu.Lock()
@@ -251,6 +237,24 @@ func (c *client) writeBacklog(backlog map[*subscription]*lag) error {
 	return nil
 }
 
+// deliverQueued handles whatever else is already queued, so that a burst
+// (a trade and its quote, or a batch of trades) costs the pump one wake-up
+// and one write. It takes at most a queueful, so that a steady stream of
+// events cannot keep the pump from pings and closes. Write pump only.
+func (c *client) deliverQueued() error {
+	for range cap(c.send) {
+		select {
+		case it := <-c.send:
+			if err := c.deliver(it); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
 // deliver handles one queued event. Write pump only.
 func (c *client) deliver(it item) error {
 	s, m := it.sub, it.msg
@@ -280,13 +284,7 @@ func (c *client) writeEvent(s *subscription, m *message) error {
 	} else if m.seq < s.last {
 		return nil
 	}
-	c.ws.SetWriteDeadline(time.Now().Add(c.h.opts.WriteWait))
-	if m.shared {
-		if pm := m.prepared(); pm != nil {
-			return c.ws.WritePreparedMessage(pm)
-		}
-	}
-	return c.ws.WriteMessage(websocket.TextMessage, m.payload)
+	return c.writeFrame(m.payload)
 }
 
 // reportGap writes a gap message if trades after the last one written were
@@ -349,7 +347,4 @@ func (c *client) writeSnapshot(s *subscription, data []byte, seq int64) error {
 	return nil
 }
 
-func (c *client) writeRaw(data []byte) error {
-	c.ws.SetWriteDeadline(time.Now().Add(c.h.opts.WriteWait))
-	return c.ws.WriteMessage(websocket.TextMessage, data)
-}
+func (c *client) writeRaw(data []byte) error { return c.writeFrame(data) }
