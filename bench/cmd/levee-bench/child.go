@@ -32,6 +32,20 @@ type child struct {
 	done chan struct{}
 }
 
+// setupForChild prepares a scenario whose markets a child `levee serve`
+// owns (faults, soak): the database and its traders as setup makes them,
+// this process's engine closed, and the levee binary built.
+func setupForChild(ctx context.Context, sc Config, progress io.Writer, begin time.Time) (*env, string, error) {
+	e, err := setup(ctx, sc, progress, begin)
+	if err != nil {
+		return e, "", err
+	}
+	e.eng.Close() // the child server owns the markets from now on
+	e.eng = nil
+	bin, err := e.buildLevee(ctx)
+	return e, bin, err
+}
+
 // buildLevee builds cmd/levee into the scenario's directory.
 func (e *env) buildLevee(ctx context.Context) (string, error) {
 	root, err := moduleRoot()

@@ -104,7 +104,7 @@ func runFaults(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	}
 	sc := cfg
 	sc.Markets, sc.Traders, sc.Clients = 2, cfg.FaultWorkers, 1
-	e, err := setup(ctx, sc, stdout, begin)
+	e, bin, err := setupForChild(ctx, sc, stdout, begin)
 	if e != nil {
 		defer e.close()
 	}
@@ -112,12 +112,6 @@ func runFaults(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 		return err
 	}
 	rep.Machine = describeMachine(ctx, e.db)
-	e.eng.Close() // the child server owns the markets from now on
-	e.eng = nil
-	bin, err := e.buildLevee(ctx)
-	if err != nil {
-		return err
-	}
 	addr, err := freeAddr()
 	if err != nil {
 		return err

@@ -71,7 +71,7 @@ func runSoak(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	}()
 	sc := cfg
 	sc.Markets, sc.Traders, sc.Clients = 2, cfg.SoakClients+1, cfg.SoakClients
-	e, err := setup(ctx, sc, stdout, begin)
+	e, bin, err := setupForChild(ctx, sc, stdout, begin)
 	if e != nil {
 		defer e.close()
 	}
@@ -79,12 +79,6 @@ func runSoak(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 		return err
 	}
 	rep.Machine = describeMachine(ctx, e.db)
-	e.eng.Close() // the child server owns the markets from now on
-	e.eng = nil
-	bin, err := e.buildLevee(ctx)
-	if err != nil {
-		return err
-	}
 	srv, err := e.startChild(ctx, bin, "127.0.0.1:0")
 	if err != nil {
 		return err
