@@ -46,6 +46,16 @@ func setupForChild(ctx context.Context, sc Config, progress io.Writer, begin tim
 	return e, bin, err
 }
 
+// tokens are the API tokens of the first n traders, for a load generator
+// that talks to a child server.
+func (e *env) tokens(n int) []string {
+	out := make([]string, 0, n)
+	for _, t := range e.traders[:n] {
+		out = append(out, t.token)
+	}
+	return out
+}
+
 // buildLevee builds cmd/levee into the scenario's directory.
 func (e *env) buildLevee(ctx context.Context) (string, error) {
 	root, err := moduleRoot()

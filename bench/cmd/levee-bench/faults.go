@@ -125,10 +125,7 @@ func runFaults(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 			srv.stop()
 		}
 	}()
-	var tokens []string
-	for _, t := range e.traders[:cfg.FaultWorkers] {
-		tokens = append(tokens, t.token)
-	}
+	tokens := e.tokens(cfg.FaultWorkers)
 	l := newAckLoad(addr, e.hot, tokens)
 	l.start()
 	if _, err := l.waitAck(ctx, time.Now(), 10*time.Second); err != nil {

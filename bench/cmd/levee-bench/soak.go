@@ -89,10 +89,7 @@ func runSoak(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 		}
 	}()
 
-	var tokens []string
-	for _, t := range e.traders[:cfg.SoakClients] {
-		tokens = append(tokens, t.token)
-	}
+	tokens := e.tokens(cfg.SoakClients)
 	r := load.New(load.Target{Addr: srv.addr, MarketID: e.hot, Outcomes: 2, Tokens: tokens, Seed: 7})
 	defer r.Close()
 	if err := r.Warm(ctx, 2); err != nil {
