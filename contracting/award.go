@@ -82,6 +82,10 @@ func (s *Service) CloseBids(ctx context.Context, actor, tenderID int64) (TenderV
 			District:  districts[0],
 			CreatedBy: actor,
 			FundedBy:  LineAccount(t.BudgetLineID),
+			// Losing bids' markets are voided at award: the money traders
+			// put in stays bound to the market so that a void is an exact
+			// unwind (docs/lmsr.md, "Voids").
+			Conditional: true,
 		})
 		if err != nil {
 			return TenderView{}, fmt.Errorf("close tender %d: market for bid %d: %w", tenderID, b.ID, err)
@@ -234,7 +238,7 @@ func (s *Service) Award(ctx context.Context, actor, tenderID int64) (TenderView,
 
 // voidMarket voids a decision market, accepting one already void.
 func (s *Service) voidMarket(ctx context.Context, id int64) error {
-	err := s.markets.Void(ctx, id)
+	err := s.markets.VoidDecision(ctx, id)
 	if levee.ErrorCode(err) == levee.ECONFLICT {
 		if snap, serr := s.markets.Snapshot(ctx, id); serr == nil && snap.Market.Status == engine.StatusVoid {
 			return nil

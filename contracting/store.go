@@ -25,7 +25,7 @@ type Markets interface {
 	CreateMarket(ctx context.Context, n engine.NewMarket) (engine.Market, error)
 	Snapshot(ctx context.Context, marketID int64) (*engine.Snapshot, error)
 	Trades(ctx context.Context, marketID, beforeSeq int64, limit int) ([]engine.Trade, error)
-	Void(ctx context.Context, marketID int64) error
+	VoidDecision(ctx context.Context, marketID int64) error
 	Resolve(ctx context.Context, marketID int64, outcome int) error
 	ExtendClose(ctx context.Context, marketID int64, until time.Time) error
 	InvalidateCash(account int64)

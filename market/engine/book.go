@@ -32,6 +32,8 @@ type command struct {
 	at      time.Time
 	outcome int       // for cmdResolve
 	until   time.Time // for cmdExtend
+	// decision marks a void by a decision market's award (VoidDecision).
+	decision bool
 	// within runs inside a resolve or void's transaction (SettleWith).
 	within func(ctx context.Context, tx *sqlx.Tx) error
 	reply  chan reply
@@ -64,6 +66,7 @@ type book struct {
 	m         Market
 	state     *market.State
 	positions map[int64][]levee.Micros // account -> shares per outcome, loaded on first use
+	held      map[int64]levee.Micros   // conditional markets: account -> balance inside the market, loaded with positions
 	broken    bool                     // the last commit failed and the reload did too
 	pending   []pending
 	replays   map[string]*Trade // stored trades of keyed orders in the current batch
@@ -185,6 +188,15 @@ func (b *book) preload(cmds []*command) error {
 		for _, a := range unknown {
 			b.positions[a] = ps[a]
 		}
+		if b.m.Conditional {
+			stakes, err := loadStakes(ctx, b.e.db, b.id, unknown)
+			if err != nil {
+				return err
+			}
+			for _, a := range unknown {
+				b.held[a] = stakes[a].Held
+			}
+		}
 	}
 	return b.e.wallets.ensure(ctx, accounts)
 }
@@ -201,15 +213,33 @@ func (b *book) price(c *command) {
 		c.reply <- reply{err: levee.Invalid("outcome", "outcome must be from 0 to %d", len(b.m.Outcomes)-1)}
 		return
 	}
+	if err := b.e.bars.check(b.id, c.account); err != nil {
+		c.reply <- reply{err: err}
+		return
+	}
 	pos := b.positions[c.account]
-	fill, err := b.state.Evaluate(o, pos[o.Outcome], b.e.wallets.available(c.account))
+	// In a conditional market a trader spends their balance inside the
+	// market first, then cash; everywhere else held is 0.
+	held := b.held[c.account]
+	fill, err := b.state.Evaluate(o, pos[o.Outcome], b.e.wallets.available(c.account)+held)
 	if err != nil {
 		c.reply <- reply{err: err}
 		return
 	}
-	if fill.Side == market.Buy && !b.e.wallets.reserve(c.account, fill.Cost) {
-		c.reply <- reply{err: levee.Errorf(levee.ECONFLICT, "insufficient cash")}
-		return
+	var fromHeld levee.Micros
+	if fill.Side == market.Buy {
+		fromHeld = min(held, fill.Cost)
+		if !b.e.wallets.reserve(c.account, fill.Cost-fromHeld) {
+			c.reply <- reply{err: levee.Errorf(levee.ECONFLICT, "insufficient cash")}
+			return
+		}
+	}
+	if b.m.Conditional {
+		if fill.Side == market.Buy {
+			b.held[c.account] = held - fromHeld
+		} else {
+			b.held[c.account] = held + fill.Proceeds
+		}
 	}
 	b.state.Apply(fill)
 	if fill.Side == market.Buy {
@@ -230,7 +260,7 @@ func (b *book) price(c *command) {
 		key = &c.key
 	}
 	t := Trade{MarketID: b.id, Seq: b.m.Seq, AccountID: c.account, Outcome: o.Outcome, Side: sideName(fill.Side),
-		Shares: fill.Shares, Amount: amount, Prices: prices, At: c.at, Key: key}
+		Shares: fill.Shares, Amount: amount, Prices: prices, At: c.at, Key: key, FromHeld: fromHeld}
 	res := Result{MarketID: b.id, Seq: b.m.Seq, Outcome: o.Outcome, Side: t.Side, Shares: fill.Shares,
 		Cost: fill.Cost, Proceeds: fill.Proceeds, Prices: prices, At: c.at}
 	b.pending = append(b.pending, pending{cmd: c, trade: t, res: res})
@@ -241,12 +271,12 @@ func (b *book) flush() {
 	if len(b.pending) == 0 {
 		return
 	}
-	bt := &batch{marketID: b.id, q: b.state.Q(), seq: b.m.Seq, volume: b.m.Volume,
+	bt := &batch{marketID: b.id, conditional: b.m.Conditional, q: b.state.Q(), seq: b.m.Seq, volume: b.m.Volume,
 		trades: make([]Trade, len(b.pending)), reserved: map[int64]levee.Micros{}, done: make(chan error, 1)}
 	for i, p := range b.pending {
 		bt.trades[i] = p.trade
 		if p.trade.Side == "buy" {
-			bt.reserved[p.trade.AccountID] += p.trade.Amount
+			bt.reserved[p.trade.AccountID] += p.trade.Amount - p.trade.FromHeld
 		}
 	}
 	b.e.journal.in <- bt
@@ -295,6 +325,7 @@ func (b *book) reload() error {
 	}
 	b.m, b.state, b.broken = m, st, false
 	b.positions = map[int64][]levee.Micros{}
+	b.held = map[int64]levee.Micros{}
 	b.publishSnapshot()
 	return nil
 }

@@ -62,6 +62,7 @@ type Engine struct {
 	db      *sqlx.DB
 	opts    Options
 	wallets *wallets
+	bars    bars
 	journal *journal
 	jdone   chan struct{}
 	logger  *slog.Logger
@@ -143,6 +144,9 @@ func (e *Engine) book(ctx context.Context, id int64) (*book, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := e.bars.load(ctx, id, true); err != nil {
+		return nil, pgtx.Unavailable(err)
+	}
 	st, err := market.NewState(m.Liquidity, m.Q)
 	if err != nil {
 		return nil, fmt.Errorf("market %d state: %w", id, err)
@@ -156,7 +160,7 @@ func (e *Engine) book(ctx context.Context, id int64) (*book, error) {
 		return nil, levee.Errorf(levee.EUNAVAILABLE, "the server is shutting down")
 	}
 	b := &book{e: e, id: id, in: make(chan *command, e.opts.QueueLen), quit: make(chan struct{}), done: make(chan struct{}),
-		logger: e.logger.With(slog.Int64("market_id", id)), m: m, state: st, positions: map[int64][]levee.Micros{}}
+		logger: e.logger.With(slog.Int64("market_id", id)), m: m, state: st, positions: map[int64][]levee.Micros{}, held: map[int64]levee.Micros{}}
 	b.publishSnapshot()
 	e.books[id] = b
 	go b.run()
@@ -315,14 +319,19 @@ func (e *Engine) CreateMarket(ctx context.Context, n NewMarket) (Market, error) 
 			createdBy = &n.CreatedBy
 		}
 		err := tx.GetContext(ctx, &id, `
-			INSERT INTO markets (question, outcomes, liquidity, subsidy, q, district_id, closes_at, created_by, funded_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-			n.Question, pq.Array(n.Outcomes), n.Liquidity, subsidy, microsArray(st.Q()), districtID, n.ClosesAt, createdBy, n.FundedBy)
+			INSERT INTO markets (question, outcomes, liquidity, subsidy, q, district_id, closes_at, created_by, funded_by, conditional)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+			n.Question, pq.Array(n.Outcomes), n.Liquidity, subsidy, microsArray(st.Q()), districtID, n.ClosesAt, createdBy, n.FundedBy, n.Conditional)
 		if err != nil {
 			return fmt.Errorf("insert market: %w", err)
 		}
 		if err := ledger.OpenAccount(ctx, tx, collateralKey(id), "market_collateral", false); err != nil {
 			return err
+		}
+		if n.Conditional {
+			if err := ledger.OpenAccount(ctx, tx, heldKey(id), "market_held", false); err != nil {
+				return err
+			}
 		}
 		_, err = ledger.Post(ctx, tx, ledger.Transfer{
 			Kind: "market_subsidy", Ref: "market:" + itoa(id),

@@ -442,7 +442,7 @@ func TestResolvePaysWinnersAndBoundsTheLoss(t *testing.T) {
 	f.MustVerify()
 }
 
-func TestVoidRefundsNetCostExactly(t *testing.T) {
+func TestVoidUnwindsExactly(t *testing.T) {
 	ctx := context.Background()
 	f := MustFixture(t)
 	alice, bob := f.MustAccount("alice", levee.Units(1000)), f.MustAccount("bob", levee.Units(1000))
@@ -452,23 +452,24 @@ func TestVoidRefundsNetCostExactly(t *testing.T) {
 	f.e.Submit(ctx, bob, m.ID, buy(0, "40"), "")
 	f.e.Submit(ctx, alice, m.ID, market.Order{Outcome: 0, Side: market.Sell, All: true}, "") // alice sells at a profit
 	f.e.Submit(ctx, bob, m.ID, buy(1, "3"), "")
+	if f.cash(alice) <= levee.Units(1000) {
+		t.Fatalf("alice should be up before the void: %s", f.cash(alice))
+	}
 	if err := f.e.Void(ctx, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	// bob paid more than he received: refunded to the micro-unit.
-	if got := f.cash(bob); got != levee.Units(1000) {
-		t.Fatalf("bob %s after void, want 1000.000000", got)
-	}
-	// alice made a profit: nothing to refund, she keeps it.
-	if got := f.cash(alice); got <= levee.Units(1000) {
-		t.Fatalf("alice %s", got)
+	// As if the market never happened: alice gives her profit back, bob is
+	// refunded to the micro-unit, and the funder gets its subsidy back.
+	for _, a := range []int64{alice, bob} {
+		if got := f.cash(a); got != levee.Units(1000) {
+			t.Fatalf("account %d has %s after the void, want 1000.000000", a, got)
+		}
 	}
 	if f.balance(fmt.Sprintf("market:%d:collateral", m.ID)) != 0 {
 		t.Fatal("collateral not emptied")
 	}
-	// The treasury gets the subsidy back less what alice took out.
-	if profit := f.cash(alice) - levee.Units(1000); f.balance("treasury") != treasury-profit {
-		t.Fatalf("treasury %s, want %s", f.balance("treasury"), treasury-profit)
+	if got := f.balance("treasury"); got != treasury {
+		t.Fatalf("treasury %s, want its subsidy back: %s", got, treasury)
 	}
 	f.MustVerify()
 }

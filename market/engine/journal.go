@@ -17,11 +17,12 @@ import (
 
 // batch is one market's priced orders, waiting to become durable.
 type batch struct {
-	marketID int64
-	q        microsArray
-	seq      int64
-	volume   levee.Micros
-	trades   []Trade
+	marketID    int64
+	conditional bool // the market keeps traders' money bound to it (Market.Conditional)
+	q           microsArray
+	seq         int64
+	volume      levee.Micros
+	trades      []Trade
 	// reserved is the cash each buyer had reserved for these trades.
 	reserved map[int64]levee.Micros
 	done     chan error
@@ -147,6 +148,7 @@ type positionDelta struct {
 func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micros, error) {
 	var trades tradeArrays
 	deltas := map[positionKey]*positionDelta{}
+	stakes := map[positionKey]*stakeDelta{} // conditional markets; outcome unused
 	var transfers []ledger.Transfer
 	cashAccounts := map[int64]bool{}
 	for _, b := range bs {
@@ -167,16 +169,26 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 				d.shares -= t.Shares
 				d.received += t.Amount
 			}
+			if b.conditional {
+				sk := positionKey{market: t.MarketID, account: t.AccountID}
+				sd := stakes[sk]
+				if sd == nil {
+					sd = &stakeDelta{}
+					stakes[sk] = sd
+				}
+				if t.Side == "buy" {
+					sd.putIn += t.Amount - t.FromHeld
+					sd.held -= t.FromHeld
+				} else {
+					sd.held += t.Amount
+				}
+			}
 			if t.Amount == 0 {
 				continue // nothing moved, nothing to post
 			}
-			amt := t.Amount
-			if t.Side == "sell" {
-				amt = -amt
-			}
 			transfers = append(transfers, ledger.Transfer{
 				Kind: "trade", Ref: "market:" + itoa(t.MarketID) + "/trade:" + itoa(t.Seq), At: t.At,
-				Postings: []ledger.Posting{{Account: cashKey(t.AccountID), Amount: -amt}, {Account: collateralKey(t.MarketID), Amount: amt}},
+				Postings: tradePostings(t, b.conditional),
 			})
 		}
 	}
@@ -189,6 +201,16 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 			grow.add(k, d)
 		} else {
 			shrink.add(k, d)
+		}
+	}
+	// The same for stakes: a net spend of held money is always on a stake
+	// that exists (held > 0 came from an earlier sale).
+	var stakeGrow, stakeShrink stakeArrays
+	for k, d := range stakes {
+		if d.held >= 0 {
+			stakeGrow.add(k, d)
+		} else {
+			stakeShrink.add(k, d)
 		}
 	}
 	ids, qs, seqs, vols := make([]int64, len(bs)), make([]string, len(bs)), make([]int64, len(bs)), make([]string, len(bs))
@@ -217,6 +239,8 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	args := append(trades.args(), grow.args()...)
 	args = append(args, shrink.args()...)
 	args = append(args, pq.Array(ids), pq.Array(qs), pq.Array(seqs), pq.Array(vols))
+	args = append(args, stakeGrow.args()...)
+	args = append(args, stakeShrink.args()...)
 	if _, err := tx.StmtxContext(ctx, rowsStmt).ExecContext(ctx, args...); err != nil {
 		return nil, fmt.Errorf("journal trades, positions and markets: %w", err)
 	}
@@ -302,6 +326,50 @@ func (p *commitPhases) logIfSlow(l *slog.Logger, db *sqlx.DB, orders, batches in
 
 func collateralKey(marketID int64) string { return "market:" + itoa(marketID) + ":collateral" }
 
+// heldKey is the ledger account holding the traders' balances inside a
+// conditional market (the sum of market_stakes.held).
+func heldKey(marketID int64) string { return "market:" + itoa(marketID) + ":held" }
+
+// tradePostings moves a trade's money. In an ordinary market a buy moves
+// cash into the collateral and a sale moves it back out. In a conditional
+// one a buy is paid from the trader's balance inside the market first
+// (t.FromHeld, from the market's held account) and then from cash, and a
+// sale's proceeds go to the held account, never to cash.
+func tradePostings(t *Trade, conditional bool) []ledger.Posting {
+	collateral := collateralKey(t.MarketID)
+	switch {
+	case t.Side == "sell" && conditional:
+		return []ledger.Posting{{Account: collateral, Amount: -t.Amount}, {Account: heldKey(t.MarketID), Amount: t.Amount}}
+	case t.Side == "sell":
+		return []ledger.Posting{{Account: collateral, Amount: -t.Amount}, {Account: cashKey(t.AccountID), Amount: t.Amount}}
+	}
+	ps := make([]ledger.Posting, 0, 3)
+	if fromCash := t.Amount - t.FromHeld; fromCash != 0 {
+		ps = append(ps, ledger.Posting{Account: cashKey(t.AccountID), Amount: -fromCash})
+	}
+	if t.FromHeld != 0 {
+		ps = append(ps, ledger.Posting{Account: heldKey(t.MarketID), Amount: -t.FromHeld})
+	}
+	return append(ps, ledger.Posting{Account: collateral, Amount: t.Amount})
+}
+
+type stakeDelta struct{ putIn, held levee.Micros }
+
+// stakeArrays holds stake deltas column by column for unnest().
+type stakeArrays struct {
+	markets, accounts []int64
+	putIn, held       []string
+}
+
+func (a *stakeArrays) add(k positionKey, d *stakeDelta) {
+	a.markets, a.accounts = append(a.markets, k.market), append(a.accounts, k.account)
+	a.putIn, a.held = append(a.putIn, d.putIn.String()), append(a.held, d.held.String())
+}
+
+func (a *stakeArrays) args() []any {
+	return []any{pq.Array(a.markets), pq.Array(a.accounts), pq.Array(a.putIn), pq.Array(a.held)}
+}
+
 // positionArrays holds position deltas column by column for unnest().
 type positionArrays struct {
 	markets, accounts, outcomes []int64
@@ -338,6 +406,16 @@ WITH trade AS (
 	FROM unnest($17::bigint[], $18::bigint[], $19::smallint[], $20::numeric[], $21::numeric[], $22::numeric[])
 		AS v(market_id, account_id, outcome, shares, paid, received)
 	WHERE p.market_id = v.market_id AND p.account_id = v.account_id AND p.outcome = v.outcome
+), stake_grow AS (
+	INSERT INTO market_stakes (market_id, account_id, put_in, held)
+	SELECT * FROM unnest($27::bigint[], $28::bigint[], $29::numeric[], $30::numeric[])
+	ON CONFLICT (market_id, account_id) DO UPDATE SET
+		put_in = market_stakes.put_in + EXCLUDED.put_in,
+		held = market_stakes.held + EXCLUDED.held
+), stake_shrink AS (
+	UPDATE market_stakes s SET put_in = s.put_in + v.put_in, held = s.held + v.held
+	FROM unnest($31::bigint[], $32::bigint[], $33::numeric[], $34::numeric[]) AS v(market_id, account_id, put_in, held)
+	WHERE s.market_id = v.market_id AND s.account_id = v.account_id
 )
 UPDATE markets m SET q = v.q::numeric[], seq = v.seq, volume = v.volume
 FROM unnest($23::bigint[], $24::text[], $25::bigint[], $26::numeric[]) AS v(id, q, seq, volume)

@@ -3,7 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
-	"sort"
+	"math/big"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -17,7 +18,10 @@ import (
 // more holders settles in several entries of the same transaction.
 const maxPostings = 1000
 
-// CloseMarket stops trading before the closing time. Errors: ENOTFOUND, ECONFLICT.
+// CloseMarket stops trading before the closing time. A decision market
+// (conditional) closes only at its decision date: its forecast is what the
+// award is computed from. Errors: ENOTFOUND, EFORBIDDEN (a decision
+// market), ECONFLICT.
 func (e *Engine) CloseMarket(ctx context.Context, marketID int64) error {
 	_, err := e.send(ctx, marketID, &command{kind: cmdClose})
 	return err
@@ -41,11 +45,23 @@ func (e *Engine) Resolve(ctx context.Context, marketID int64, outcome int) error
 	return err
 }
 
-// Void cancels a market: every trader gets back their net cost (paid minus
-// received, never negative), and what is left returns to the market's funder.
-// Errors: ENOTFOUND, ECONFLICT (already settled).
+// Void cancels an ordinary market by unwinding it (docs/lmsr.md, "Voids"):
+// each trader gets back what they put in and did not take out, a trader
+// who took a profit out gives it back from their cash, and the funder gets
+// its subsidy back. A decision market (conditional) is voided only by its
+// tender's award (VoidDecision).
+// Errors: ENOTFOUND, EFORBIDDEN (a decision market), ECONFLICT (already settled).
 func (e *Engine) Void(ctx context.Context, marketID int64) error {
 	_, err := e.send(ctx, marketID, &command{kind: cmdVoid})
+	return err
+}
+
+// VoidDecision voids a decision market whose bid lost the award: each
+// trader gets back exactly the cash they put in, and the funder (the
+// tender's budget line) its subsidy. Errors: ENOTFOUND, ECONFLICT (not a
+// decision market, or already settled).
+func (e *Engine) VoidDecision(ctx context.Context, marketID int64) error {
+	_, err := e.send(ctx, marketID, &command{kind: cmdVoid, decision: true})
 	return err
 }
 
@@ -72,6 +88,12 @@ func (b *book) lifecycle(c *command) error {
 	switch b.m.Status {
 	case StatusResolved, StatusVoid:
 		return levee.Errorf(levee.ECONFLICT, "the market is already %s", b.m.Status)
+	}
+	if b.m.Conditional && !c.decision && (c.kind == cmdClose || c.kind == cmdVoid) {
+		return levee.Errorf(levee.EFORBIDDEN, "market %d is a decision market: it closes at its decision date and only its tender's award voids it", b.id)
+	}
+	if c.decision && !b.m.Conditional {
+		return levee.Errorf(levee.ECONFLICT, "market %d is not a decision market", b.id)
 	}
 	if c.kind == cmdClose && b.m.Status == StatusClosed {
 		return levee.Errorf(levee.ECONFLICT, "the market is already closed")
@@ -149,47 +171,136 @@ func (b *book) extend(c *command) error {
 	return nil
 }
 
-// payoutRule computes what each account receives when a market settles.
-type payoutRule func(ctx context.Context, tx *sqlx.Tx, marketID int64) (map[int64]levee.Micros, error)
+// payout is how a market's money leaves it when it settles: what each
+// trader receives, what each trader gives back (a void's clawback), and
+// what returns to the funder. Every movement is exact and the collateral
+// is emptied.
+type payout struct {
+	credits map[int64]levee.Micros // to traders' cash
+	debits  map[int64]levee.Micros // from traders' cash, into the collateral first
+	held    levee.Micros           // the traders' balances inside a conditional market, moved into the collateral first
+	rest    levee.Micros           // to the funder, last
+}
 
+// payoutRule computes a market's payout from its committed rows. It runs
+// in the settlement's transaction.
+type payoutRule func(ctx context.Context, tx *sqlx.Tx, m *Market) (payout, error)
+
+// traderMoney is what a market knows of each trader's money in it.
+type traderMoney struct {
+	Account int64        `db:"account_id"`
+	Shares  levee.Micros `db:"shares"` // of the winning outcome (resolve only)
+	Net     levee.Micros `db:"net"`    // paid - received over every outcome
+	Held    levee.Micros `db:"held"`   // balance inside a conditional market
+}
+
+// tradersMoney reads every trader's net cost, held balance and, when
+// winner >= 0, winning shares.
+func tradersMoney(ctx context.Context, tx *sqlx.Tx, marketID int64, winner int) ([]traderMoney, error) {
+	var rows []traderMoney
+	err := tx.SelectContext(ctx, &rows, `
+		SELECT account_id, sum(shares) AS shares, sum(net) AS net, sum(held) AS held FROM (
+			SELECT account_id, CASE WHEN outcome = $2 THEN shares ELSE 0 END AS shares, paid - received AS net, 0 AS held
+			FROM positions WHERE market_id = $1
+			UNION ALL
+			SELECT account_id, 0, 0, held FROM market_stakes WHERE market_id = $1
+		) t GROUP BY account_id ORDER BY account_id`, marketID, winner)
+	if err != nil {
+		return nil, fmt.Errorf("traders' money in market %d: %w", marketID, err)
+	}
+	return rows, nil
+}
+
+// resolvePayouts pays 1.000000 per winning share and releases each
+// trader's balance inside a conditional market to their cash; the rest of
+// the collateral returns to the funder.
 func resolvePayouts(outcome int) payoutRule {
-	return func(ctx context.Context, tx *sqlx.Tx, marketID int64) (map[int64]levee.Micros, error) {
-		var rows []struct {
-			Account int64        `db:"account_id"`
-			Shares  levee.Micros `db:"shares"`
+	return func(ctx context.Context, tx *sqlx.Tx, m *Market) (payout, error) {
+		rows, err := tradersMoney(ctx, tx, m.ID, outcome)
+		if err != nil {
+			return payout{}, err
 		}
-		err := tx.SelectContext(ctx, &rows, `SELECT account_id, shares FROM positions WHERE market_id = $1 AND outcome = $2 AND shares > 0`, marketID, outcome)
-		out := map[int64]levee.Micros{}
+		p := payout{credits: map[int64]levee.Micros{}}
 		for _, r := range rows {
-			out[r.Account] = r.Shares // 1.000000 per share
+			p.held += r.Held
+			if c := r.Shares + r.Held; c > 0 {
+				p.credits[r.Account] = c
+			}
 		}
-		return out, err
+		return p, nil
 	}
 }
 
-func voidRefunds(ctx context.Context, tx *sqlx.Tx, marketID int64) (map[int64]levee.Micros, error) {
-	var rows []struct {
-		Account int64        `db:"account_id"`
-		Net     levee.Micros `db:"net"`
+// voidRefunds unwinds a market as if it never happened (docs/lmsr.md,
+// "Voids"). Each trader's claim is what they put in and did not take
+// out: their net cost plus their balance inside the market. In a
+// conditional market that is exactly the cash they put in, never
+// negative. In an ordinary market a trader who sold at a profit has a
+// negative claim and gives the profit back from their cash; if they no
+// longer hold it, the refunds of those with positive claims shrink pro
+// rata (rounded down). The funder gets its subsidy back and never pays.
+func voidRefunds(ctx context.Context, tx *sqlx.Tx, m *Market) (payout, error) {
+	rows, err := tradersMoney(ctx, tx, m.ID, -1)
+	if err != nil {
+		return payout{}, err
 	}
-	err := tx.SelectContext(ctx, &rows, `SELECT account_id, sum(paid) - sum(received) AS net FROM positions WHERE market_id = $1 GROUP BY account_id`, marketID)
-	out := map[int64]levee.Micros{}
+	p := payout{credits: map[int64]levee.Micros{}, debits: map[int64]levee.Micros{}}
+	var owed []string
 	for _, r := range rows {
-		if r.Net > 0 {
-			out[r.Account] = r.Net
+		p.held += r.Held
+		if claim := r.Net + r.Held; claim < 0 {
+			owed = append(owed, cashKey(r.Account))
 		}
 	}
-	return out, err
+	keys := append([]string{collateralKey(m.ID)}, owed...)
+	balances, err := ledger.LockBalances(ctx, tx, keys)
+	if err != nil {
+		return payout{}, fmt.Errorf("void market %d: %w", m.ID, err)
+	}
+	var claims levee.Micros // sum of positive claims
+	collected := levee.Micros(0)
+	for _, r := range rows {
+		claim := r.Net + r.Held
+		switch {
+		case claim > 0:
+			claims += claim
+		case claim < 0:
+			if take := min(-claim, max(balances[cashKey(r.Account)], 0)); take > 0 {
+				p.debits[r.Account] = take
+				collected += take
+			}
+		}
+	}
+	// What the market holds for the traders once the subsidy is set aside.
+	pool := balances[collateralKey(m.ID)] + p.held + collected - m.Subsidy
+	if pool < 0 {
+		return payout{}, fmt.Errorf("void market %d: the collateral (%s) does not cover the subsidy (%s) and the clawbacks (%s)",
+			m.ID, balances[collateralKey(m.ID)], m.Subsidy, collected)
+	}
+	for _, r := range rows {
+		claim := r.Net + r.Held
+		if claim <= 0 {
+			continue
+		}
+		refund := claim
+		if pool < claims {
+			refund = levee.Micros(new(big.Int).Div(new(big.Int).Mul(big.NewInt(int64(claim)), big.NewInt(int64(pool))), big.NewInt(int64(claims))).Int64())
+		}
+		if refund > 0 {
+			p.credits[r.Account] = refund
+		}
+	}
+	return p, nil
 }
 
-// settle pays each account from the market's collateral and returns the
-// remainder to the account that funded the market (markets.funded_by, the
-// treasury unless the market was opened with NewMarket.FundedBy). If the
-// collateral falls short (a void can refund more than it holds when some
-// traders sold at a profit), the funder covers the difference in the same
-// entry.
+// settle moves a market's money out as rule says, in one or more entries
+// of tx: first the clawbacks and the held balances into the collateral,
+// then the traders' credits from it, and last what is left to the market's
+// funder (markets.funded_by). A payout that would take more than the
+// market holds is a bug, and an error: neither the funder nor the treasury
+// ever covers a shortfall. It returns the traders whose cash moved.
 func (b *book) settle(ctx context.Context, tx *sqlx.Tx, rule payoutRule, kind string) ([]int64, error) {
-	pay, err := rule(ctx, tx, b.id)
+	p, err := rule(ctx, tx, &b.m)
 	if err != nil {
 		return nil, fmt.Errorf("settle market %d: %w", b.id, err)
 	}
@@ -202,47 +313,82 @@ func (b *book) settle(ctx context.Context, tx *sqlx.Tx, rule payoutRule, kind st
 	if err != nil {
 		return nil, fmt.Errorf("settle market %d: %w", b.id, err)
 	}
-	accounts := make([]int64, 0, len(pay))
-	var total levee.Micros
-	for a, amt := range pay {
-		accounts = append(accounts, a)
-		total += amt
+	var in, out levee.Micros
+	for _, amt := range p.debits {
+		in += amt
 	}
-	sort.Slice(accounts, func(i, j int) bool { return accounts[i] < accounts[j] })
+	for _, amt := range p.credits {
+		out += amt
+	}
+	p.rest = held + p.held + in - out
+	if p.rest < 0 {
+		return nil, fmt.Errorf("settle market %d: pays %s but holds %s: %w", b.id, out, held+p.held+in,
+			levee.Errorf(levee.EINTERNAL, "the market's settlement does not balance"))
+	}
 	ref := "market:" + itoa(b.id)
 	var ts []ledger.Transfer
-	for start := 0; start < len(accounts) || start == 0; start += maxPostings {
-		end := min(start+maxPostings, len(accounts))
-		var ps []ledger.Posting
-		var sum levee.Micros
-		for _, a := range accounts[start:end] {
-			ps = append(ps, ledger.Posting{Account: cashKey(a), Amount: pay[a]})
-			sum += pay[a]
-		}
-		last := end == len(accounts)
-		if last {
-			// The last entry also empties the collateral into the funder
-			// (or draws the shortfall from it).
-			rest := held - total
-			if rest != 0 {
-				ps = append(ps, ledger.Posting{Account: funder, Amount: rest})
-			}
-			sum += rest
-		}
-		if sum != 0 {
-			ps = append(ps, ledger.Posting{Account: collateral, Amount: -sum})
-		}
-		if len(ps) >= 2 {
-			ts = append(ts, ledger.Transfer{Kind: kind, Ref: ref, Postings: ps})
-		}
-		if last {
-			break
-		}
+	// Into the collateral: clawbacks and held balances.
+	var ins []ledger.Posting
+	if p.held != 0 {
+		ins = append(ins, ledger.Posting{Account: heldKey(b.id), Amount: -p.held})
+	}
+	for _, a := range sortedAccounts(p.debits) {
+		ins = append(ins, ledger.Posting{Account: cashKey(a), Amount: -p.debits[a]})
+	}
+	ts = appendChunked(ts, kind, ref, ins, collateral)
+	// Out of it: the traders' credits.
+	var outs []ledger.Posting
+	for _, a := range sortedAccounts(p.credits) {
+		outs = append(outs, ledger.Posting{Account: cashKey(a), Amount: p.credits[a]})
+	}
+	ts = appendChunked(ts, kind, ref, outs, collateral)
+	// And the rest to the funder.
+	if p.rest != 0 {
+		ts = append(ts, ledger.Transfer{Kind: kind, Ref: ref, Postings: []ledger.Posting{{Account: collateral, Amount: -p.rest}, {Account: funder, Amount: p.rest}}})
 	}
 	if len(ts) > 0 {
 		if _, err := ledger.PostBatch(ctx, tx, ts); err != nil {
 			return nil, fmt.Errorf("settle market %d: %w", b.id, err)
 		}
 	}
-	return accounts, nil
+	if b.m.Conditional {
+		if _, err := tx.ExecContext(ctx, `UPDATE market_stakes SET held = 0 WHERE market_id = $1 AND held <> 0`, b.id); err != nil {
+			return nil, fmt.Errorf("settle market %d: stakes: %w", b.id, err)
+		}
+	}
+	touched := sortedAccounts(p.credits)
+	for _, a := range sortedAccounts(p.debits) {
+		if _, ok := p.credits[a]; !ok {
+			touched = append(touched, a)
+		}
+	}
+	return touched, nil
+}
+
+// appendChunked appends entries moving ps against the account other (each
+// entry balanced by one posting to other), at most maxPostings each.
+func appendChunked(ts []ledger.Transfer, kind, ref string, ps []ledger.Posting, other string) []ledger.Transfer {
+	for start := 0; start < len(ps); start += maxPostings {
+		chunk := slices.Clone(ps[start:min(start+maxPostings, len(ps))])
+		var sum levee.Micros
+		for _, p := range chunk {
+			sum += p.Amount
+		}
+		if sum != 0 {
+			chunk = append(chunk, ledger.Posting{Account: other, Amount: -sum})
+		}
+		if len(chunk) >= 2 {
+			ts = append(ts, ledger.Transfer{Kind: kind, Ref: ref, Postings: chunk})
+		}
+	}
+	return ts
+}
+
+func sortedAccounts(m map[int64]levee.Micros) []int64 {
+	out := make([]int64, 0, len(m))
+	for a := range m {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
 }

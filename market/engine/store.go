@@ -17,7 +17,7 @@ import (
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-const marketColumns = `m.id, m.question, m.outcomes, m.liquidity, m.subsidy, m.q, m.seq, m.volume, m.status,
+const marketColumns = `m.id, m.question, m.outcomes, m.liquidity, m.subsidy, m.q, m.seq, m.volume, m.status, m.conditional,
 	m.resolved_outcome, m.district_id, d.name AS district, m.closes_at, m.created_at`
 
 func loadMarket(ctx context.Context, q sqlx.QueryerContext, id int64) (Market, error) {
@@ -138,6 +138,14 @@ type Position struct {
 	Paid        levee.Micros `json:"paid" db:"paid"`
 	Received    levee.Micros `json:"received" db:"received"`
 	Status      string       `json:"status" db:"status"`
+	// Conditional is set for a decision market: the money a trader puts in
+	// stays in the market until it settles. PutIn is the cash the trader
+	// has put into the market and Held their balance inside it (from sales,
+	// usable only for buying there), both per market, repeated on each of
+	// the market's positions.
+	Conditional bool         `json:"conditional" db:"conditional"`
+	PutIn       levee.Micros `json:"put_in" db:"put_in"`
+	Held        levee.Micros `json:"held" db:"held"`
 	// CostBasis is paid - received: what the position cost net.
 	CostBasis levee.Micros `json:"cost_basis" db:"-"`
 	// Value marks the shares to market: at the current price while trading,
@@ -149,8 +157,10 @@ type Position struct {
 func positionsOf(ctx context.Context, db *sqlx.DB, account int64) ([]Position, error) {
 	ps := []Position{}
 	err := db.SelectContext(ctx, &ps, `
-		SELECT p.market_id, m.question, p.outcome, m.outcomes[p.outcome + 1] AS outcome_name, p.shares, p.paid, p.received, m.status
+		SELECT p.market_id, m.question, p.outcome, m.outcomes[p.outcome + 1] AS outcome_name, p.shares, p.paid, p.received, m.status,
+			m.conditional, coalesce(s.put_in, 0) AS put_in, coalesce(s.held, 0) AS held
 		FROM positions p JOIN markets m ON m.id = p.market_id
+		LEFT JOIN market_stakes s ON s.market_id = p.market_id AND s.account_id = p.account_id
 		WHERE p.account_id = $1 ORDER BY p.market_id DESC, p.outcome`, account)
 	if err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("positions: %w", err))
@@ -180,4 +190,30 @@ func MarketFacts(ctx context.Context, q sqlx.QueryerContext, id int64) (Facts, e
 		return Facts{}, pgtx.Unavailable(fmt.Errorf("market %d holders: %w", id, err))
 	}
 	return f, nil
+}
+
+// Stake is a trader's money in a conditional market: the cash they put in
+// and their balance inside the market.
+type Stake struct {
+	PutIn levee.Micros `db:"put_in"`
+	Held  levee.Micros `db:"held"`
+}
+
+// loadStakes returns the stakes of accounts in a conditional market;
+// accounts without one get zeros.
+func loadStakes(ctx context.Context, q sqlx.QueryerContext, marketID int64, accounts []int64) (map[int64]Stake, error) {
+	var rows []struct {
+		Account int64 `db:"account_id"`
+		Stake
+	}
+	err := sqlx.SelectContext(ctx, q, &rows, `SELECT account_id, put_in, held FROM market_stakes WHERE market_id = $1 AND account_id = ANY($2)`,
+		marketID, pq.Array(accounts))
+	if err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("load stakes: %w", err))
+	}
+	out := make(map[int64]Stake, len(rows))
+	for _, r := range rows {
+		out[r.Account] = r.Stake
+	}
+	return out, nil
 }

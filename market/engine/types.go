@@ -26,20 +26,23 @@ const (
 
 // Market is a market's definition and its committed state.
 type Market struct {
-	ID              int64          `db:"id"`
-	Question        string         `db:"question"`
-	Outcomes        pq.StringArray `db:"outcomes"`
-	Liquidity       levee.Micros   `db:"liquidity"`
-	Subsidy         levee.Micros   `db:"subsidy"`
-	Q               microsArray    `db:"q"`
-	Seq             int64          `db:"seq"`
-	Volume          levee.Micros   `db:"volume"`
-	Status          string         `db:"status"`
-	ResolvedOutcome *int           `db:"resolved_outcome"`
-	DistrictID      *int64         `db:"district_id"`
-	District        *string        `db:"district"`
-	ClosesAt        time.Time      `db:"closes_at"`
-	CreatedAt       time.Time      `db:"created_at"`
+	ID        int64          `db:"id"`
+	Question  string         `db:"question"`
+	Outcomes  pq.StringArray `db:"outcomes"`
+	Liquidity levee.Micros   `db:"liquidity"`
+	Subsidy   levee.Micros   `db:"subsidy"`
+	Q         microsArray    `db:"q"`
+	Seq       int64          `db:"seq"`
+	Volume    levee.Micros   `db:"volume"`
+	Status    string         `db:"status"`
+	// Conditional markets (every decision market) keep the money traders
+	// put in bound to the market until it settles (docs/lmsr.md, "Voids").
+	Conditional     bool      `db:"conditional"`
+	ResolvedOutcome *int      `db:"resolved_outcome"`
+	DistrictID      *int64    `db:"district_id"`
+	District        *string   `db:"district"`
+	ClosesAt        time.Time `db:"closes_at"`
+	CreatedAt       time.Time `db:"created_at"`
 }
 
 // EffectiveStatus is the status as seen at now: an open market past its
@@ -64,6 +67,10 @@ type NewMarket struct {
 	// what is left of the collateral when the market settles (or covers a
 	// void's shortfall). Empty means "treasury".
 	FundedBy string
+	// Conditional binds the money traders put in to the market until it
+	// settles: sales credit a balance inside the market, and a void gives
+	// each trader back exactly what they put in. Decision markets are.
+	Conditional bool
 }
 
 // Validate checks the fields that the pure maths does not.
@@ -77,6 +84,9 @@ func (n *NewMarket) Validate(now time.Time) error {
 		o = strings.TrimSpace(o)
 		if o == "" || len(o) > 100 {
 			return levee.Invalid("outcomes", "outcome %d must be 1 to 100 characters", i)
+		}
+		if ClashesWithVoid(o) {
+			return levee.Invalid("outcomes", "outcome %d may not be named %q: \"void\" is the verdict that cancels a market", i, o)
 		}
 		if seen[o] {
 			return levee.Invalid("outcomes", "outcome %q is listed twice", o)
@@ -124,6 +134,10 @@ type Trade struct {
 	Prices    microsArray  `json:"prices" db:"prices"`
 	At        time.Time    `json:"at" db:"at"`
 	Key       *string      `json:"-" db:"idempotency_key"`
+	// FromHeld is the part of a buy's cost in a conditional market paid
+	// from the trader's balance inside the market (the rest came from
+	// cash). Not stored: the ledger entry of the trade records it.
+	FromHeld levee.Micros `json:"-" db:"-"`
 }
 
 func sideName(s market.Side) string {

@@ -489,3 +489,23 @@ func failingKey(err error) string {
 	}
 	return key
 }
+
+// LockBalances takes the ledger's head lock and then locks and reads the
+// accounts keys, in the ledger's lock order, inside tx: a caller that must
+// decide how much to move from the balances (a void taking back profits
+// from cash) reads them here, and they cannot change before tx ends. Keys
+// with no account are missing from the result.
+func LockBalances(ctx context.Context, tx *sqlx.Tx, keys []string) (map[string]levee.Micros, error) {
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	_, accts, err := lockHeadAndAccounts(ctx, tx, nil, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]levee.Micros, len(accts))
+	for k, a := range accts {
+		out[k] = a.Balance
+	}
+	return out, nil
+}
