@@ -282,6 +282,8 @@ type MilestoneFacts struct {
 	// Excluded from its juries: traders and holders of any decision market
 	// of the tender, and the contractor's members.
 	Excluded []int64
+	// Markets tied to the case: every decision market of the tender.
+	Markets []int64
 }
 
 // DescribeMilestone describes milestone n of a contract through q.
@@ -314,6 +316,9 @@ func DescribeMilestone(ctx context.Context, q sqlx.QueryerContext, contractID in
 	if err := sqlx.SelectContext(ctx, q, &f.Excluded, `SELECT DISTINCT p.account_id FROM positions p JOIN bids b ON b.market_id = p.market_id
 		WHERE b.tender_id = $1`, t.ID); err != nil {
 		return MilestoneFacts{}, pgtx.Unavailable(fmt.Errorf("tender traders: %w", err))
+	}
+	if err := sqlx.SelectContext(ctx, q, &f.Markets, `SELECT market_id FROM bids WHERE tender_id = $1 AND market_id IS NOT NULL ORDER BY market_id`, t.ID); err != nil {
+		return MilestoneFacts{}, pgtx.Unavailable(fmt.Errorf("tender markets: %w", err))
 	}
 	return f, nil
 }

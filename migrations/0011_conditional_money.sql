@@ -23,8 +23,8 @@ SELECT 'market:' || id || ':held', 'market_held' FROM markets WHERE conditional
 ON CONFLICT (key) DO NOTHING;
 
 -- The markets tied to a case: their traders may not sit on its jury, and
--- from seating until settlement its jurors (and the parties its rules
--- exclude) may not trade in them.
+-- from seating until settlement its jurors and parties (whom the draw
+-- leaves out) may not trade in them.
 CREATE TABLE case_markets (
     case_id   bigint NOT NULL REFERENCES cases (id),
     market_id bigint NOT NULL REFERENCES markets (id),
@@ -32,6 +32,13 @@ CREATE TABLE case_markets (
 );
 CREATE INDEX case_markets_market_idx ON case_markets (market_id);
 
--- A party its case's rules exclude from the jury (a contractor's member, the
--- official) is also barred from trading in the case's markets.
-ALTER TABLE case_parties ADD COLUMN barred boolean NOT NULL DEFAULT false;
+-- Cases opened before this migration: a market case is tied to its market,
+-- a milestone case to every decision market of the contract's tender.
+INSERT INTO case_markets (case_id, market_id)
+SELECT c.id, substr(c.subject, 8)::bigint FROM cases c WHERE c.kind = 'market'
+UNION
+SELECT c.id, b.market_id FROM cases c
+JOIN contracts k ON k.id = split_part(substr(c.subject, 11), '/', 1)::bigint
+JOIN bids b ON b.tender_id = k.tender_id AND b.market_id IS NOT NULL
+WHERE c.kind = 'milestone'
+ON CONFLICT DO NOTHING;

@@ -210,10 +210,21 @@ func (s *Service) open(ctx context.Context, tx *sqlx.Tx, subject, kind string, f
 			return 0, err
 		}
 	}
+	if err := tieMarkets(ctx, tx, id, f.Markets); err != nil {
+		return 0, err
+	}
+	// Parties never sit on their case's jury (the pool leaves them out),
+	// and from now until the case is settled they may not trade in its
+	// markets either.
+	parties := make([]int64, 0, len(f.Parties))
 	for acct, role := range f.Parties {
+		parties = append(parties, acct)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO case_parties (case_id, account_id, role) VALUES ($1, $2, $3)`, id, acct, role); err != nil {
 			return 0, fmt.Errorf("case parties: %w", err)
 		}
+	}
+	if err := s.bar(ctx, tx, id, parties, false); err != nil {
+		return 0, err
 	}
 	c, err := getCase(ctx, tx, id, "")
 	if err != nil {

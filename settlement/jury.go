@@ -105,6 +105,9 @@ func (s *Service) seatRound(ctx context.Context, tx *sqlx.Tx, c *Case, round int
 		return err
 	}
 	c.Round = round
+	if err := s.bar(ctx, tx, c.ID, jurors, true); err != nil {
+		return err
+	}
 	for _, j := range jurors {
 		msg := fmt.Sprintf("You were drawn to the jury of case %d: %s. Commit your vote by %s and reveal it by %s.",
 			c.ID, c.Question, commitUntil.Format(time.RFC3339), revealUntil.Format(time.RFC3339))

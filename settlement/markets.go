@@ -165,6 +165,7 @@ func (o *marketOwner) Facts(ctx context.Context, q sqlx.QueryerContext, ref stri
 		Question: f.Market.Question,
 		Verdicts: append(slices.Clone([]string(f.Market.Outcomes)), VerdictVoid),
 		Excluded: f.Holders,
+		Markets:  []int64{id},
 		Parties:  map[int64]string{},
 	}
 	if f.Market.DistrictID != nil {

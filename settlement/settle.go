@@ -52,6 +52,7 @@ func (s *Service) settle(ctx context.Context, id int64) error {
 		return fmt.Errorf("settle case %d: %w", id, err)
 	}
 	s.invalidate(paid...)
+	s.unbar(ctx, id)
 	s.opts.Logger.Info("case settled", "case", id, "subject", c.Subject, "verdict", deref(c.Verdict))
 	return nil
 }

@@ -57,6 +57,9 @@ type Facts struct {
 	// Excluded are never drawn: traders and holders of markets tied to the
 	// case, members of contractor parties, the officials involved.
 	Excluded []int64
+	// Markets are the markets tied to the case: from seating until the
+	// case is settled its jurors and parties may not trade in them.
+	Markets []int64
 }
 
 // Owner is the package that owns one kind of subject. ref is the part of
@@ -115,8 +118,9 @@ type Cash interface{ InvalidateCash(account int64) }
 type Options struct {
 	Owners map[string]Owner // by kind
 	Rules  map[string]Rules // by kind; DefaultRules when nil or missing
-	Cash   Cash
-	Clock  func() time.Time
+	Cash    Cash
+	Trading Trading // nil: no trading bars (tests of settlement alone)
+	Clock   func() time.Time
 	Logger *slog.Logger
 	// FailAfterMark, when set, runs inside every settlement transaction
 	// after its record is written; an error rolls everything back. Tests

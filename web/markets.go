@@ -30,25 +30,28 @@ type Markets interface {
 
 // marketView is a market as the API shows it.
 type marketView struct {
-	ID              string         `json:"id"`
-	Question        string         `json:"question"`
-	Outcomes        []string       `json:"outcomes"`
-	Liquidity       levee.Micros   `json:"liquidity"`
-	Subsidy         levee.Micros   `json:"subsidy"`
-	Prices          []levee.Micros `json:"prices"`
-	Shares          []levee.Micros `json:"shares"`
-	Status          string         `json:"status"`
-	ResolvedOutcome *int           `json:"resolved_outcome,omitempty"`
-	Seq             int64          `json:"seq"`
-	Volume          levee.Micros   `json:"volume"`
-	District        string         `json:"district,omitempty"`
-	ClosesAt        time.Time      `json:"closes_at"`
-	CreatedAt       time.Time      `json:"created_at"`
+	ID        string         `json:"id"`
+	Question  string         `json:"question"`
+	Outcomes  []string       `json:"outcomes"`
+	Liquidity levee.Micros   `json:"liquidity"`
+	Subsidy   levee.Micros   `json:"subsidy"`
+	Prices    []levee.Micros `json:"prices"`
+	Shares    []levee.Micros `json:"shares"`
+	Status    string         `json:"status"`
+	// Conditional: a decision market, where the money traders put in stays
+	// in the market until the decision (docs/lmsr.md, "Voids").
+	Conditional     bool         `json:"conditional"`
+	ResolvedOutcome *int         `json:"resolved_outcome,omitempty"`
+	Seq             int64        `json:"seq"`
+	Volume          levee.Micros `json:"volume"`
+	District        string       `json:"district,omitempty"`
+	ClosesAt        time.Time    `json:"closes_at"`
+	CreatedAt       time.Time    `json:"created_at"`
 }
 
 func viewOf(m *engine.Market, prices []levee.Micros, now time.Time) marketView {
 	v := marketView{ID: itoa(m.ID), Question: m.Question, Outcomes: m.Outcomes, Liquidity: m.Liquidity, Subsidy: m.Subsidy,
-		Prices: prices, Shares: m.Q, Status: m.EffectiveStatus(now), ResolvedOutcome: m.ResolvedOutcome, Seq: m.Seq,
+		Prices: prices, Shares: m.Q, Status: m.EffectiveStatus(now), Conditional: m.Conditional, ResolvedOutcome: m.ResolvedOutcome, Seq: m.Seq,
 		Volume: m.Volume, ClosesAt: m.ClosesAt, CreatedAt: m.CreatedAt}
 	if m.District != nil {
 		v.District = *m.District

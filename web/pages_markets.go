@@ -92,7 +92,10 @@ type marketPage struct {
 	History   []historyRow
 	Positions []engine.Position
 	Cash      *levee.Micros
-	Winner    string
+	// Stake is the caller's money in a decision market (put in, held
+	// inside), from their first position in it.
+	Stake  *engine.Position
+	Winner string
 	// Outcome is the proposal and dispute panel of a market past its close.
 	Outcome *proposalPanel
 }
@@ -157,6 +160,9 @@ func (s *Server) pageMarket(c echo.Context) error {
 			if p.MarketID == id {
 				d.Positions = append(d.Positions, p)
 			}
+		}
+		if len(d.Positions) > 0 {
+			d.Stake = &d.Positions[0]
 		}
 		a, err := s.deps.Accounts.Get(ctx, pr.AccountID)
 		if err != nil {

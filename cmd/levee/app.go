@@ -110,7 +110,8 @@ func (m *Main) startServices(pub engine.Publisher) {
 	m.startEngine(pub)
 	m.Contracting = contracting.New(m.DB, m.Engine, contracting.Options{Logger: m.logger, Now: m.Clock})
 	m.Budgets = budgets.New(m.DB, budgets.Options{Cash: m.Engine, Markets: m.Engine, Contracting: m.Contracting, Logger: m.logger, Now: m.Clock})
-	m.Settlement = settlement.New(m.DB, settlement.Options{Cash: m.Engine, Clock: m.Clock, Logger: m.logger})
+	m.Settlement = settlement.New(m.DB, settlement.Options{Cash: m.Engine, Trading: m.Engine, Clock: m.Clock, Logger: m.logger})
+	m.Engine.SetBarSource(m.Settlement) // before any order: jurors and parties may not trade in their cases' markets
 	m.Settlement.SetOwner("market", m.Settlement.MarketOwner(m.Engine))
 	m.Settlement.SetOwner("milestone", milestoneOwner{m.Contracting})
 	m.Crisis = crisis.New(m.DB, crisis.Options{Contracts: m.Contracting, Reviews: m.Settlement, Clock: m.Clock, Logger: m.logger})

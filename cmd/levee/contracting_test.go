@@ -380,6 +380,16 @@ func TestContractingOverHTTP(t *testing.T) {
 	if _, c := anon.do("GET", cpath, ""); c["milestones"].([]any)[0].(map[string]any)["status"] != "disputed" {
 		t.Fatalf("milestone not held: %v", c["milestones"])
 	}
+	// From seating until the case is settled, its jurors may not trade in
+	// the markets tied to it: the winning market stays open, and a juror
+	// who has read the evidence could buy "no" and vote reject.
+	seated := currentJurors(t, caseDoc(t, anon, caseID))
+	winning := "/api/v1/markets/" + markets[idA] + "/orders"
+	for _, j := range seated {
+		if st, r := jurors[j].do("POST", winning, `{"outcome":1,"side":"buy","amount":"1"}`); st != 403 {
+			t.Fatalf("seated juror %s traded in the case's market: %d %v", j, st, r)
+		}
+	}
 	v := vote(t, clk, anon, jurors, caseID, "accept", "accept", "reject", "accept", "accept")
 	if v["status"] != "appealable" || v["verdict"] != "accept" {
 		t.Fatalf("jury: %v", v)
@@ -387,6 +397,9 @@ func TestContractingOverHTTP(t *testing.T) {
 	skipPast(t, clk, v, "appeal_until")
 	if v := caseDoc(t, anon, caseID); v["status"] != "settled" {
 		t.Fatalf("case not settled: %v", v)
+	}
+	if st, r := jurors[seated[0]].do("POST", winning, `{"outcome":1,"side":"buy","amount":"1"}`); st != 201 {
+		t.Fatalf("a juror of a settled case still cannot trade: %d %v", st, r)
 	}
 	st, contract = anon.do("GET", cpath, "")
 	if st != 200 || contract["escrow"] != "60.000000" {

@@ -45,6 +45,7 @@ func (o milestoneOwner) Facts(ctx context.Context, q sqlx.QueryerContext, ref st
 		Districts: f.Districts,
 		Parties:   f.Parties,
 		Excluded:  f.Excluded,
+		Markets:   f.Markets,
 	}, nil
 }
 

@@ -285,6 +285,13 @@ func (e *Engine) Quote(ctx context.Context, account, marketID int64, o market.Or
 			return market.Fill{}, s, pgtx.Unavailable(err)
 		}
 		cash = e.wallets.available(account)
+		if s.Market.Conditional { // a decision market's own balance is spent first
+			stakes, err := loadStakes(ctx, e.db, marketID, []int64{account})
+			if err != nil {
+				return market.Fill{}, s, err
+			}
+			cash += stakes[account].Held
+		}
 	} else {
 		cash = levee.MaxAmount // anonymous quotes ignore cash
 	}

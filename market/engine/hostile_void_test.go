@@ -297,3 +297,38 @@ func TestSettlementNeverPaysMoreThanWentIn(t *testing.T) {
 	}
 	f.MustVerify()
 }
+
+type barMap map[int64]map[int64]string
+
+func (b barMap) BarredTraders(_ context.Context, marketID int64) (map[int64]string, error) {
+	return b[marketID], nil
+}
+
+// A juror seated on a case about a market is barred from it at once (Bar,
+// before the seating commits), stays barred across a restart (the source
+// says so), and may trade again once the source lifts it (RefreshBars).
+func TestBarredTradersAreRefused(t *testing.T) {
+	ctx := context.Background()
+	f := MustFixture(t)
+	juror, other := f.MustAccount("juror", levee.Units(100)), f.MustAccount("other", levee.Units(100))
+	m := f.MustMarket(levee.Units(10), "yes", "no")
+	src := barMap{}
+	f.e.SetBarSource(src)
+	f.mustSubmit(juror, m.ID, buy(0, "1"))
+	f.e.Bar(m.ID, []int64{juror}, "you sit on the jury of case 1")
+	if _, err := f.e.Submit(ctx, juror, m.ID, buy(1, "1"), ""); levee.ErrorCode(err) != levee.EFORBIDDEN {
+		t.Fatalf("barred juror's order: %v", err)
+	}
+	f.mustSubmit(other, m.ID, buy(1, "1"))
+	src[m.ID] = map[int64]string{juror: "you sit on the jury of case 1"}
+	f.restart()
+	f.e.SetBarSource(src)
+	if _, err := f.e.Submit(ctx, juror, m.ID, sell(0, "1"), ""); levee.ErrorCode(err) != levee.EFORBIDDEN {
+		t.Fatalf("barred juror's order after a restart: %v", err)
+	}
+	delete(src, m.ID)
+	if err := f.e.RefreshBars(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.mustSubmit(juror, m.ID, sell(0, "1"))
+}

@@ -94,7 +94,7 @@
     switch (status) {
       case 'closed': return 'Trading has closed; the outcome is not final yet.';
       case 'resolved': return 'Resolved: ' + (winner || 'see the prices') + '. Each winning share paid 1.00.';
-      case 'void': return 'Voided: every trader was refunded what they paid, less what they received.';
+      case 'void': return 'Voided: unwound as if it never happened; every trader got back what they put in.';
     }
     return null;
   }
@@ -376,6 +376,10 @@
       p.append(sell ? 'You receive ' : 'Cost ', figure(sell ? r.proceeds : r.cost, 'preview-cost'),
         ' for ', figure(trim(r.shares), 'preview-shares'), ' shares of ' + names[r.outcome] + '. ',
         'Price after: ', figure(L.price(r.prices[r.outcome]), 'preview-price'), '.');
+      if (root.dataset.conditional) {
+        // A decision market: say where the money goes before anyone trades.
+        p.append(' ', sell ? 'The proceeds stay in this market, to buy here, until the decision.' : 'Money you put in stays in this market until the decision.');
+      }
       preview.className = 'preview';
       preview.replaceChildren(p);
     };
