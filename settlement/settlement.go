@@ -116,12 +116,12 @@ type Cash interface{ InvalidateCash(account int64) }
 
 // Options configure a Service.
 type Options struct {
-	Owners map[string]Owner // by kind
-	Rules  map[string]Rules // by kind; DefaultRules when nil or missing
+	Owners  map[string]Owner // by kind
+	Rules   map[string]Rules // by kind; DefaultRules when nil or missing
 	Cash    Cash
 	Trading Trading // nil: no trading bars (tests of settlement alone)
 	Clock   func() time.Time
-	Logger *slog.Logger
+	Logger  *slog.Logger
 	// FailAfterMark, when set, runs inside every settlement transaction
 	// after its record is written; an error rolls everything back. Tests
 	// use it to prove a settlement interrupted midway is all or nothing.
