@@ -191,6 +191,15 @@ func TestUITenders(t *testing.T) {
 		}
 		br.screenshot("bids-open")
 	}
+	// A decision market's page says where the money goes, and so does
+	// its order preview.
+	visitor := newBrowser(t, root, "tender-visitor", base, 1280, 900) // anonymous previews ignore cash
+	visitor.open(b.js(fmt.Sprintf(`document.querySelector('#bid-%s a[href^="/markets/"]').getAttribute('href')`, idA)))
+	if rule := visitor.js(text("#void-rule")); !strings.Contains(rule, "money you put in stays in this market until the decision") {
+		t.Errorf("the decision market's page does not state its rule: %q", rule)
+	}
+	visitor.do("type an amount", chromedp.SendKeys(chromedp.ID("qty"), "5"))
+	visitor.waitJS("the preview's note on conditional money", text("#preview-text")+`.includes('stays in this market until the decision') ? 'yes' : ''`, 5*time.Second)
 	if st, _ := polder.do("GET", "/bids/"+idA, ""); st != 200 {
 		t.Errorf("GET /bids/%s as the rival after close: %d", idA, st)
 	}

@@ -281,6 +281,10 @@ func TestUI(t *testing.T) {
 		t.Fatalf("preview shows cost %q, the quote API says %v", got, q["cost"])
 	}
 	phone.screenshot("market-preview")
+	// The void rule is on the page before anyone trades.
+	if rule := phone.js(text("#void-rule")); !strings.Contains(rule, "unwound as if it never happened") {
+		t.Errorf("the market page does not state the void rule: %q", rule)
+	}
 
 	// Two clicks in a row place one order.
 	phone.do("double-click place order", chromedp.Evaluate[chromedp.Void](
