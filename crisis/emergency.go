@@ -1,7 +1,6 @@
 package crisis
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -19,8 +18,6 @@ import (
 	"levee/contracting"
 	"levee/pgtx"
 )
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 // Declaration is what a steward states to declare an emergency.
 type Declaration struct {
