@@ -91,6 +91,9 @@ func fieldError(prefix string, raw []byte, t reflect.Type, err error) error {
 	}
 	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		f, _ = strconv.Unquote(f)
+		if f == "" {
+			return levee.Invalid(orBody(prefix), "unknown field \"\"")
+		}
 		return levee.Invalid(join(prefix, f), "unknown field %q", join(prefix, f))
 	}
 	// A type's own UnmarshalJSON (an amount, a time) and the ",string"
@@ -102,6 +105,14 @@ func fieldError(prefix string, raw []byte, t reflect.Type, err error) error {
 		return levee.Invalid("body", "invalid JSON body")
 	}
 	return levee.Invalid(prefix, "%s: invalid JSON", prefix)
+}
+
+// orBody names the object at prefix, the body itself when it is "".
+func orBody(prefix string) string {
+	if prefix == "" {
+		return "body"
+	}
+	return prefix
 }
 
 // expected is the refusal of field, which has the Go type of sf and was
@@ -384,10 +395,7 @@ func (w *walker) value(path, name string) error {
 // decoder turns bytes that are not UTF-8 into U+FFFD, so those are looked
 // for in the raw text.
 func (w *walker) text(path, s string, start int64, multiline bool) error {
-	field := path
-	if field == "" {
-		field = "body"
-	}
+	field := orBody(path)
 	if end := w.dec.InputOffset(); !utf8.Valid(w.raw[start:end]) {
 		return levee.Invalid(field, "%s: not valid UTF-8 text", field)
 	}

@@ -361,3 +361,34 @@ func TestHostileConcurrentIdempotencyKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileMessagesForPeople: a payload of the wrong shape is answered in
+// words naming the field, never with encoding/json's Go types and struct
+// names.
+func TestHostileMessagesForPeople(t *testing.T) {
+	_, clients := hostileClients(t)
+	omni := clients["omni"]
+	for _, tt := range []struct{ path, body, field, message string }{
+		{"/api/v1/quorum/proposals", `{"kind":"end","payload":{"emergency":1.5},"reason":"over"}`,
+			"payload.emergency", `payload.emergency: a whole number in quotes, like "12"`},
+		{"/api/v1/quorum/proposals", `{"kind":"end","payload":{"emergency":"1.5"},"reason":"over"}`,
+			"payload.emergency", `payload.emergency: a whole number in quotes, like "12"`},
+		{"/api/v1/quorum/proposals", `{"kind":"reallocation","payload":{"from_line":"1","to_line":"2","amount":1.5},"reason":"r"}`,
+			"payload.amount", `payload.amount: a decimal string with up to 6 places, like "12.5"`},
+		{"/api/v1/emergencies", `{"reason":"Storm","districts":"north","duration":"3d","cap":"500"}`,
+			"districts", "districts: a list of strings"},
+		{"/api/v1/emergencies", `{"reason":"Storm","districts":["north"],"duration":"3d","cap":"1.1234567"}`,
+			"cap", `cap: a decimal string with up to 6 places, like "12.5" (amount has more than 6 decimal places)`},
+		{"/api/v1/emergencies/1/acts", `{"kind":"direct_award","reason":"r","completion_at":"soon"}`,
+			"completion_at", `completion_at: an RFC 3339 time, like "2027-03-01T00:00:00Z"`},
+		{"/api/v1/markets", `{"question":"q?","outcomes":[1,2],"liquidity":"10","closes_at":"2030-01-01T00:00:00Z"}`,
+			"outcomes", "outcomes: a list of strings"},
+		{"/api/v1/markets/1/orders", `{"outcome":1.5,"side":"buy","shares":"1"}`, "outcome", "outcome: a whole number"},
+	} {
+		st, resp := omni.do("POST", tt.path, tt.body)
+		e, _ := resp["error"].(map[string]any)
+		if st != 400 || e["field"] != tt.field || e["message"] != tt.message {
+			t.Errorf("POST %s %s: %d %v\nwant 400 %s %q", tt.path, tt.body, st, resp, tt.field, tt.message)
+		}
+	}
+}
