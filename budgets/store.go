@@ -305,6 +305,14 @@ func (s *Service) Contribute(ctx context.Context, who *accounts.Principal, proje
 			return levee.Errorf(levee.EFORBIDDEN, "members of contractor organisations cannot contribute: they could bid on these projects")
 		}
 		if key != "" {
+			// Requests racing with one key queue here, so the later ones
+			// find the first one's contribution below and answer with it,
+			// rather than all missing it and then colliding on its ledger
+			// entry (a 500). Taken first: it orders before every row lock.
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
+				"qf-contribution:"+itoa(who.AccountID)+":"+key); err != nil {
+				return fmt.Errorf("lock idempotency key: %w", err)
+			}
 			err := tx.GetContext(ctx, &c, `SELECT id, project_id, round_id, account_id, amount, ledger_seq, at
 				FROM qf_contributions WHERE account_id = $1 AND idempotency_key = $2`, who.AccountID, key)
 			if err == nil {

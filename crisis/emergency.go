@@ -1,7 +1,6 @@
 package crisis
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -20,7 +19,21 @@ import (
 	"levee/pgtx"
 )
 
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+// ended says how and when e ended, for the refusals of what comes after: a
+// petition or the quorum ends an emergency before its scheduled end, and
+// then that time, not the schedule, is the one that counts.
+func (e Emergency) ended() string {
+	if e.EndedAt != nil && e.EndReason != nil {
+		at := e.EndedAt.UTC().Format(time.RFC3339)
+		switch *e.EndReason {
+		case "petition":
+			return "was ended by petition at " + at
+		case "quorum":
+			return "was ended by the neighbours' quorum at " + at
+		}
+	}
+	return "ended at " + e.EndsAt.UTC().Format(time.RFC3339) + ", its scheduled end"
+}
 
 // Declaration is what a steward states to declare an emergency.
 type Declaration struct {
@@ -237,7 +250,7 @@ func (s *Service) Act(ctx context.Context, who *accounts.Principal, emergencyID 
 		}
 		// Expiry is checked here, on every act, not only by the ticker.
 		if e.EndedAt != nil || !s.now().Before(e.EndsAt) {
-			return levee.Errorf(levee.ECONFLICT, "emergency %d ended at %s; nothing more is accepted under it", e.ID, e.EndsAt.Format(time.RFC3339))
+			return levee.Errorf(levee.ECONFLICT, "emergency %d %s; nothing more is accepted under it", e.ID, e.ended())
 		}
 		if who.AccountID != e.StewardID {
 			return levee.Errorf(levee.EFORBIDDEN, "only the steward who declared emergency %d acts under it", e.ID)
@@ -386,7 +399,7 @@ func (s *Service) Petition(ctx context.Context, who *accounts.Principal, emergen
 			return err
 		}
 		if e.EndedAt != nil {
-			return levee.Errorf(levee.ECONFLICT, "emergency %d has ended", e.ID)
+			return levee.Errorf(levee.ECONFLICT, "emergency %d %s", e.ID, e.ended())
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO emergency_petitions (emergency_id, account_id, at) VALUES ($1, $2, $3)`,
 			e.ID, who.AccountID, s.now()); pgtx.IsUniqueViolation(err, "") {
@@ -416,7 +429,7 @@ func (s *Service) renew(ctx context.Context, tx *sqlx.Tx, id int64) error {
 		return err
 	}
 	if e.EndedAt != nil || !s.now().Before(e.EndsAt) {
-		return levee.Errorf(levee.ECONFLICT, "emergency %d has ended and cannot be renewed", id)
+		return levee.Errorf(levee.ECONFLICT, "emergency %d %s and cannot be renewed", id, e.ended())
 	}
 	ends := e.EndsAt.Add(us(c.RenewalStepUS))
 	if ends.Sub(e.DeclaredAt) > us(c.RenewalCapUS) {

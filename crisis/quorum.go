@@ -13,6 +13,7 @@ import (
 	"levee"
 	"levee/accounts"
 	"levee/budgets"
+	"levee/input"
 	"levee/pgtx"
 )
 
@@ -162,13 +163,10 @@ func (s *Service) checkPayload(ctx context.Context, tx *sqlx.Tx, kind string, pa
 	return nil
 }
 
+// strictJSON decodes a proposal's payload; its refusals name the field as
+// "payload.<name>" and say what the kind expects there.
 func strictJSON(b json.RawMessage, v any) error {
-	dec := json.NewDecoder(bytesReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return levee.Invalid("payload", "payload does not fit its kind: %v", err)
-	}
-	return nil
+	return input.DecodeNested("payload", b, v)
 }
 
 func getProposal(ctx context.Context, q sqlx.QueryerContext, id int64, lock string) (Proposal, error) {

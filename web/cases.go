@@ -171,7 +171,9 @@ func (s *Server) caseEvidence(c echo.Context) error {
 	var body, name string
 	var data []byte
 	if strings.HasPrefix(c.Request().Header.Get("Content-Type"), "multipart/form-data") {
-		body = c.FormValue("body")
+		if body, err = formText(c, "body"); err != nil {
+			return err
+		}
 		if _, ferr := c.FormFile("file"); ferr == nil {
 			if name, data, err = formFile(c); err != nil {
 				return err

@@ -2,11 +2,10 @@ package web
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
-	"levee"
+	"levee/input"
 )
 
 // milestonePath reads a contract id and milestone number from the path.
@@ -15,11 +14,11 @@ func milestonePath(c echo.Context) (int64, int, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	n, err := strconv.Atoi(c.Param("n"))
-	if err != nil || n < 1 {
-		return 0, 0, levee.Errorf(levee.ENOTFOUND, "no such milestone")
+	n, err := pathNumber(c, "n", "milestone", input.MaxInteger) // milestones.n is an integer column
+	if err != nil {
+		return 0, 0, err
 	}
-	return id, n, nil
+	return id, int(n), nil
 }
 
 func (s *Server) getContract(c echo.Context) error {

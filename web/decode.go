@@ -1,82 +1,56 @@
 package web
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"io"
-	"net/http"
-	"reflect"
-	"strconv"
-	"strings"
-
 	"github.com/labstack/echo/v4"
 
 	"levee"
+	"levee/input"
 )
 
-// decodeJSON reads exactly one JSON object into v, refusing unknown fields,
-// so a typo in a field name is an error and not a silently ignored option.
+// decodeJSON reads exactly one JSON object into v, strictly: unknown fields,
+// wrong types and texts with control characters are refused with a 400 that
+// names the field (see package input).
 func decodeJSON(c echo.Context, v any) error {
-	var raw json.RawMessage
-	dec := json.NewDecoder(c.Request().Body)
-	if err := dec.Decode(&raw); err != nil {
-		return jsonError(err, v)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return levee.Invalid("body", "unexpected data after the JSON object")
-	}
-	if len(raw) == 0 || raw[0] != '{' {
-		return levee.Invalid("body", "the body must be a JSON object")
-	}
-	obj := json.NewDecoder(bytes.NewReader(raw))
-	obj.DisallowUnknownFields()
-	if err := obj.Decode(v); err != nil {
-		return jsonError(err, v)
-	}
-	return nil
+	return input.DecodeJSON(c.Request().Body, v)
 }
 
-func jsonError(err error, v any) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.Is(err, io.EOF):
-		return levee.Invalid("body", "the request body is empty; send a JSON object")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return levee.Invalid("body", "the JSON body ends too early")
-	case errors.As(err, &syn):
-		return levee.Invalid("body", "malformed JSON at byte %d", syn.Offset)
-	case errors.As(err, &typ):
-		if typ.Field == "" {
-			return levee.Invalid("body", "the body must be a JSON object")
+// checkText is the middleware that refuses, before any handler runs, path
+// parameters, query parameters (names and values) and an Idempotency-Key
+// that are not single lines of text: a NUL or a byte that is not UTF-8
+// would otherwise reach PostgreSQL, which answers with an error of its own.
+// JSON bodies are checked by decodeJSON and multipart text by formText.
+func checkText(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		for i, name := range c.ParamNames() {
+			if i < len(c.ParamValues()) {
+				if err := input.Text(name, c.ParamValues()[i], false); err != nil {
+					return err
+				}
+			}
 		}
-		return levee.Invalid(typ.Field, "%s must be %s", typ.Field, describe(typ.Type))
-	case errors.As(err, &tooBig):
-		return levee.Errorf(levee.ETOOLARGE, "the request body is larger than %d bytes", tooBig.Limit)
+		for name, vs := range c.QueryParams() {
+			if err := input.Text("query", name, false); err != nil {
+				return err
+			}
+			for _, v := range vs {
+				if err := input.Text(name, v, false); err != nil {
+					return err
+				}
+			}
+		}
+		if k := c.Request().Header.Get("Idempotency-Key"); k != "" {
+			if err := input.Text("Idempotency-Key", k, false); err != nil {
+				return err
+			}
+		}
+		return next(c)
 	}
-	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		f, _ = strconv.Unquote(f)
-		return levee.Invalid(f, "unknown field %q", f)
-	}
-	return levee.Invalid("body", "invalid JSON body")
 }
 
-func describe(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Slice, reflect.Array:
-		return "a list"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64, reflect.Float64:
-		return "a number"
-	case reflect.Map, reflect.Struct:
-		return "an object"
-	}
-	return "of another type"
+// formText reads the text field name of a multipart or URL-encoded form.
+func formText(c echo.Context, name string) (string, error) {
+	v := c.FormValue(name)
+	return v, input.Text(name, v, input.Multiline(name))
 }
 
 // parseAmount reads a decimal amount string from field. An empty string is
@@ -95,33 +69,43 @@ func parseAmount(field, s string, required bool) (levee.Micros, error) {
 	return m, nil
 }
 
-// pathID reads a numeric id from the path.
+// pathID reads a numeric id from the path. An id that is not written the
+// one canonical way (see input.Whole), or is out of bigint's range, names
+// nothing: 404, as an id that does not exist.
 func pathID(c echo.Context, name, noun string) (int64, error) {
-	id, err := strconv.ParseInt(c.Param(name), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, levee.Errorf(levee.ENOTFOUND, "no such %s", noun)
-	}
-	return id, nil
+	return pathNumber(c, name, noun, input.MaxBigint)
 }
 
-// queryInt reads an optional integer query parameter within [lo, hi].
+// pathNumber reads a positive whole number up to hi from the path, 404 if
+// there is none.
+func pathNumber(c echo.Context, name, noun string, hi int64) (int64, error) {
+	n, ok := input.Whole(c.Param(name), 1, hi)
+	if !ok {
+		return 0, levee.Errorf(levee.ENOTFOUND, "no such %s", noun)
+	}
+	return n, nil
+}
+
+// queryInt reads an optional whole-number query parameter within [lo, hi]
+// (lo >= 0), written canonically; anything else is a 400 naming it.
 func queryInt(c echo.Context, name string, def, lo, hi int64) (int64, error) {
 	s := c.QueryParam(name)
 	if s == "" {
 		return def, nil
 	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < lo || v > hi {
-		return 0, levee.Invalid(name, "%s must be a whole number from %d to %d", name, lo, hi)
+	v, ok := input.Whole(s, lo, hi)
+	if !ok {
+		return 0, levee.Invalid(name, "%s: a whole number from %d to %d", name, lo, hi)
 	}
 	return v, nil
 }
 
-// parseID reads an id sent as a JSON string.
+// parseID reads an account, organisation or budget line id sent as a JSON
+// string.
 func parseID(field, s string) (int64, error) {
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, levee.Invalid(field, "%s must be an account id", field)
+	id, ok := input.Whole(s, 1, input.MaxBigint)
+	if !ok {
+		return 0, levee.Invalid(field, "%s: an id, a whole number in quotes like \"12\"", field)
 	}
 	return id, nil
 }

@@ -15,6 +15,7 @@ import (
 	"levee"
 	"levee/accounts"
 	"levee/contracting"
+	"levee/input"
 )
 
 // Evidence is what the web layer needs to store and serve milestone evidence.
@@ -116,6 +117,9 @@ func formFile(c echo.Context) (string, []byte, error) {
 		return "", nil, &levee.Error{Code: levee.ETOOLARGE, Field: "file", Message: "files are limited to 5 MiB"}
 	case err != nil:
 		return "", nil, levee.Invalid("file", "send the file as multipart/form-data in the field \"file\"")
+	}
+	if err := input.Text("file", fh.Filename, false); err != nil { // the name is stored and shown
+		return "", nil, err
 	}
 	f, err := fh.Open()
 	if err != nil {

@@ -3,12 +3,12 @@ package web
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"levee"
+	"levee/input"
 	"levee/market"
 	"levee/market/engine"
 )
@@ -215,11 +215,12 @@ func quoteQuery(c echo.Context) (orderFields, market.Order, error) {
 	f := orderFields{Side: c.QueryParam("side"), Shares: c.QueryParam("shares"), Amount: c.QueryParam("amount"),
 		LimitPrice: c.QueryParam("limit_price"), MaxCost: c.QueryParam("max_cost"), MinProceeds: c.QueryParam("min_proceeds")}
 	if v := c.QueryParam("outcome"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return f, market.Order{}, levee.Invalid("outcome", "outcome must be a whole number")
+		n, ok := input.Whole(v, 0, input.MaxSmallint) // trades.outcome is a smallint
+		if !ok {
+			return f, market.Order{}, levee.Invalid("outcome", "outcome: a whole number from 0 to %d", input.MaxSmallint)
 		}
-		f.Outcome = &n
+		o := int(n)
+		f.Outcome = &o
 	}
 	switch c.QueryParam("all") {
 	case "", "false":

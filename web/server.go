@@ -108,6 +108,7 @@ func (s *Server) routes() {
 	limits := s.deps.Limits.withDefaults()
 	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "1M", Skipper: isUpload}), s.requestTimeout(limits.RequestTimeout),
 		s.authenticate, s.rateLimit(limits), s.checkCSRF)
+	e.Use(checkText)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)

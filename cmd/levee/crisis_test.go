@@ -142,8 +142,14 @@ func TestEmergencyPowersAndQuorum(t *testing.T) {
 	if _, e = anon.do("GET", "/api/v1/emergencies/"+eid, ""); e["end_reason"] != "petition" || e["active"] != false {
 		t.Fatalf("petition did not end it: %v", e)
 	}
-	if st, _ := act(sam, award(fmt.Sprint(dyke), "1")); st != 409 {
-		t.Fatalf("acted after the end: %d", st)
+	// The refusal tells when and how it ended, not its scheduled end.
+	endedAt, _ := time.Parse(time.RFC3339Nano, e["ended_at"].(string))
+	scheduled, _ := time.Parse(time.RFC3339Nano, e["ends_at"].(string))
+	st, r := act(sam, award(fmt.Sprint(dyke), "1"))
+	msg := fmt.Sprint(r["error"])
+	if st != 409 || !strings.Contains(msg, "ended by petition at "+endedAt.UTC().Format(time.RFC3339)) ||
+		strings.Contains(msg, scheduled.UTC().Format(time.RFC3339)) {
+		t.Fatalf("acted after the end: %d %v", st, r)
 	}
 	// Within 30 days of an end, declaring again needs the quorum.
 	body := `{"reason":"Second storm","districts":["harbour"],"duration":"1d","cap":"50"}`

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"levee"
+	"levee/input"
 )
 
 // Client operations.
@@ -53,7 +54,7 @@ func parseRequest(data []byte) (op string, ids []int64, err error) {
 }
 
 // parseMarketID accepts a positive integer written as a JSON string ("12")
-// or a JSON number (12).
+// or a JSON number (12), written the one way every id is (see input.Whole).
 func parseMarketID(raw json.RawMessage) (int64, bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) >= 2 && raw[0] == '"' {
@@ -63,11 +64,7 @@ func parseMarketID(raw json.RawMessage) (int64, bool) {
 		}
 		raw = []byte(s)
 	}
-	id, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, false
-	}
-	return id, true
+	return input.Whole(string(raw), 1, input.MaxBigint)
 }
 
 func containsID(ids []int64, id int64) bool {

@@ -22,6 +22,8 @@ func TestParseRequest(t *testing.T) {
 		{`{"op":"subscribe","markets":["9223372036854775807"]}`, "subscribe", []int64{9223372036854775807}, "-"},
 		{`{"op":"subscribe","markets":["9223372036854775808"]}`, "", nil, "markets"},
 		{`{"op":"subscribe","markets":[1e3]}`, "", nil, "markets"},
+		{`{"op":"subscribe","markets":["007"]}`, "", nil, "markets"}, // one spelling per id, as in paths
+		{`{"op":"subscribe","markets":["+7"]}`, "", nil, "markets"},
 		{`{"op":"subscribe","markets":[null]}`, "", nil, "markets"},
 		{`{"op":"subscribe","markets":"12"}`, "", nil, ""},
 		{`{"op":"Subscribe","markets":["1"]}`, "", nil, "op"},
