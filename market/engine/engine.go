@@ -282,7 +282,7 @@ func (e *Engine) Quote(ctx context.Context, account, marketID int64, o market.Or
 		}
 		cash = e.wallets.available(account)
 	} else {
-		cash = levee.MaxAmount // anonymous quotes ignore cash
+		cash = levee.MaxMoney // anonymous quotes ignore cash
 	}
 	f, err := s.state.Quote(o, position, cash)
 	return f, s, err
