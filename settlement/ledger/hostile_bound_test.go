@@ -180,3 +180,23 @@ func TestHostileVerifyAddsUpExactly(t *testing.T) {
 		})
 	}
 }
+
+// TestMoneyBoundMatchesSchema checks that the database's CHECKs on balances
+// and postings (migration 0011) state the same bound as levee.MaxMoney.
+func TestMoneyBoundMatchesSchema(t *testing.T) {
+	_, db := MustLedger(t)
+	var defs []string
+	if err := db.Select(&defs, `SELECT pg_get_constraintdef(oid) FROM pg_constraint
+		WHERE conname IN ('ledger_accounts_money_bound', 'ledger_postings_money_bound')`); err != nil {
+		t.Fatal(err)
+	}
+	units := fmt.Sprint(int64(levee.MaxMoney / levee.Scale))
+	if len(defs) != 2 {
+		t.Fatalf("bound constraints: %v", defs)
+	}
+	for _, d := range defs {
+		if !strings.Contains(d, "'-"+units+"'") && !strings.Contains(d, "-"+units) || strings.Count(d, units) != 2 {
+			t.Errorf("constraint %s does not bound by ±%s", d, units)
+		}
+	}
+}
