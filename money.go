@@ -20,9 +20,22 @@ type Micros int64
 // Scale is the number of micro-units in one unit.
 const Scale = 1_000_000
 
-// MaxAmount bounds any amount accepted from outside: one trillion units. It
-// leaves headroom so sums of many amounts cannot overflow int64.
-const MaxAmount Micros = 1_000_000_000_000 * Scale
+// MaxMoney is the one bound on money in Levee: one trillion units
+// (1e18 micro-units). Every amount and every balance is within ±MaxMoney:
+// what ParseMicros, UnmarshalJSON, MicrosFromDecimal and Scan accept; every
+// ledger account's balance, which the ledger refuses to take past it (409);
+// and so the money in circulation, which is minus the balance of the issuance
+// account, the only account that may go negative. The sum of the absolute
+// balances of all accounts is therefore at most 2·MaxMoney = 2e18 micros,
+// within int64 (9.2e18) with room for adding a few more bounded amounts
+// without overflow, and far within the NUMERIC(20,6) columns (1e14 units).
+// The ledger's columns carry the same bound as a CHECK (migration 0011).
+const MaxMoney Micros = 1_000_000_000_000 * Scale
+
+// MaxAmount is MaxMoney under its older name.
+//
+// Deprecated: use MaxMoney.
+const MaxAmount = MaxMoney
 
 // Units returns n whole units as Micros.
 func Units(n int64) Micros { return Micros(n * Scale) }
@@ -30,7 +43,7 @@ func Units(n int64) Micros { return Micros(n * Scale) }
 // ParseMicros parses a plain decimal string such as "12", "-0.5" or
 // "1000.123456". It is strict on purpose, because it reads outside input:
 // ASCII digits only, at most one leading '-', at most six decimal places, no
-// exponent, no '+', no spaces, and at most MaxAmount in magnitude.
+// exponent, no '+', no spaces, and at most MaxMoney in magnitude.
 func ParseMicros(s string) (Micros, error) {
 	if s == "" {
 		return 0, fmt.Errorf("empty amount")
@@ -55,7 +68,7 @@ func ParseMicros(s string) (Micros, error) {
 			return 0, fmt.Errorf("amount must be a plain decimal number like 12.5")
 		}
 		v = v*10 + int64(c-'0')
-		if v > int64(MaxAmount/Scale) {
+		if v > int64(MaxMoney/Scale) {
 			return 0, fmt.Errorf("amount is too large")
 		}
 	}
@@ -69,7 +82,7 @@ func ParseMicros(s string) (Micros, error) {
 			v += int64(c - '0')
 		}
 	}
-	if Micros(v) > MaxAmount {
+	if Micros(v) > MaxMoney {
 		return 0, fmt.Errorf("amount is too large")
 	}
 	if neg {
@@ -119,13 +132,13 @@ func (m Micros) Decimal() decimal.Decimal { return decimal.New(int64(m), -6) }
 func (m Micros) Float() float64 { return float64(m) / Scale }
 
 // MicrosFromDecimal converts d to Micros, refusing values with more than six
-// decimal places or out of range.
+// decimal places or beyond ±MaxMoney.
 func MicrosFromDecimal(d decimal.Decimal) (Micros, error) {
 	scaled := d.Shift(6)
 	if !scaled.Equal(scaled.Truncate(0)) {
 		return 0, fmt.Errorf("amount has more than 6 decimal places")
 	}
-	if scaled.Abs().GreaterThan(decimal.NewFromInt(int64(MaxAmount))) {
+	if scaled.Abs().GreaterThan(decimal.NewFromInt(int64(MaxMoney))) {
 		return 0, fmt.Errorf("amount is too large")
 	}
 	return Micros(scaled.IntPart()), nil
@@ -156,7 +169,8 @@ func (m *Micros) UnmarshalJSON(b []byte) error {
 // Value stores m as a NUMERIC literal.
 func (m Micros) Value() (driver.Value, error) { return m.String(), nil }
 
-// Scan reads a NUMERIC column.
+// Scan reads a NUMERIC column. It accepts what ParseMicros accepts, at most
+// MaxMoney in magnitude, so a value that was written can always be read back.
 func (m *Micros) Scan(src any) error {
 	var s string
 	switch v := src.(type) {
@@ -165,6 +179,9 @@ func (m *Micros) Scan(src any) error {
 	case string:
 		s = v
 	case int64:
+		if v > int64(MaxMoney/Scale) || v < -int64(MaxMoney/Scale) {
+			return fmt.Errorf("scan micros %d: amount is too large", v)
+		}
 		*m = Micros(v * Scale)
 		return nil
 	case nil:

@@ -21,7 +21,7 @@ func TestParseMicros(t *testing.T) {
 		{"-0.000001", -1, true},
 		{"1000.123456", 1_000_123_456, true},
 		{"000.100000", 100_000, true},
-		{"1000000000000", levee.MaxAmount, true},
+		{"1000000000000", levee.MaxMoney, true},
 		{"1000000000000.000001", 0, false},
 		{"9999999999999", 0, false},
 		{"99999999999999999999", 0, false},
@@ -101,7 +101,7 @@ func FuzzParseMicros(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if m > levee.MaxAmount || m < -levee.MaxAmount {
+		if m > levee.MaxMoney || m < -levee.MaxMoney {
 			t.Fatalf("%q parsed out of range: %d", s, m)
 		}
 		d, derr := decimal.NewFromString(s)
@@ -116,4 +116,67 @@ func FuzzParseMicros(f *testing.F) {
 			t.Fatalf("%q: %s does not parse back: %v %v", s, m, again, err)
 		}
 	})
+}
+
+// TestMaxMoneyIsOneBound checks that every way into Micros (the parser, JSON,
+// decimals, Scan of text and of integers) accepts exactly ±MaxMoney and
+// refuses one micro-unit more, and that what is accepted prints back to
+// itself, so a value written to a NUMERIC column can always be read again.
+func TestMaxMoneyIsOneBound(t *testing.T) {
+	if 2*int64(levee.MaxMoney)/2 != int64(levee.MaxMoney) || 2*levee.MaxMoney < levee.MaxMoney {
+		t.Fatal("twice MaxMoney overflows int64: the sum of all absolute balances would not fit")
+	}
+	ways := []struct {
+		name string
+		read func(string) (levee.Micros, error)
+	}{
+		{"ParseMicros", levee.ParseMicros},
+		{"UnmarshalJSON", func(s string) (levee.Micros, error) {
+			var m levee.Micros
+			err := json.Unmarshal([]byte(`"`+s+`"`), &m)
+			return m, err
+		}},
+		{"MicrosFromDecimal", func(s string) (levee.Micros, error) {
+			return levee.MicrosFromDecimal(decimal.RequireFromString(s))
+		}},
+		{"Scan", func(s string) (levee.Micros, error) {
+			var m levee.Micros
+			err := m.Scan([]byte(s))
+			return m, err
+		}},
+	}
+	for _, w := range ways {
+		t.Run(w.name, func(t *testing.T) {
+			for _, tt := range []struct {
+				in string
+				ok bool
+			}{
+				{levee.MaxMoney.String(), true},
+				{(-levee.MaxMoney).String(), true},
+				{(levee.MaxMoney - 1).String(), true},
+				{(levee.MaxMoney + 1).String(), false},
+				{(-levee.MaxMoney - 1).String(), false},
+				{"9223372036854.775807", false},
+				{"99999999999999.999999", false}, // the largest NUMERIC(20,6)
+			} {
+				m, err := w.read(tt.in)
+				if (err == nil) != tt.ok {
+					t.Errorf("%s(%s) = %v, %v; want ok=%v", w.name, tt.in, m, err, tt.ok)
+				}
+				if err == nil && m.String() != tt.in {
+					t.Errorf("%s(%s) reads back as %s", w.name, tt.in, m)
+				}
+			}
+		})
+	}
+	var m levee.Micros
+	if err := m.Scan(int64(levee.MaxMoney / levee.Scale)); err != nil || m != levee.MaxMoney {
+		t.Errorf("Scan(int64 bound) = %v, %v", m, err)
+	}
+	if err := m.Scan(int64(levee.MaxMoney/levee.Scale) + 1); err == nil {
+		t.Error("Scan accepted an integer past the bound")
+	}
+	if err := m.Scan(int64(1 << 62)); err == nil {
+		t.Error("Scan accepted an integer that overflows micro-units")
+	}
 }

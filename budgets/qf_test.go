@@ -103,7 +103,7 @@ func TestWorkedExampleExactly(t *testing.T) {
 }
 
 func TestISqrt(t *testing.T) {
-	for _, tt := range []struct{ n, want int64 }{{0, 0}, {1, 1}, {3, 1}, {4, 2}, {999_999, 999}, {1_000_000, 1000}, {int64(levee.MaxAmount), 1_000_000_000}} {
+	for _, tt := range []struct{ n, want int64 }{{0, 0}, {1, 1}, {3, 1}, {4, 2}, {999_999, 999}, {1_000_000, 1000}, {int64(levee.MaxMoney), 1_000_000_000}} {
 		if got := budgets.ISqrt(levee.Micros(tt.n)); got != tt.want {
 			t.Errorf("ISqrt(%d) = %d, want %d", tt.n, got, tt.want)
 		}

@@ -42,7 +42,7 @@ func BenchmarkQuoteBuy(b *testing.B) {
 			s, sizes := benchState(b, n), benchSizes()
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
-				if _, err := s.Quote(Order{Outcome: i % n, Side: Buy, Shares: sizes[i%len(sizes)]}, 0, levee.MaxAmount); err != nil {
+				if _, err := s.Quote(Order{Outcome: i % n, Side: Buy, Shares: sizes[i%len(sizes)]}, 0, levee.MaxMoney); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -58,7 +58,7 @@ func BenchmarkQuoteBuyAmount(b *testing.B) {
 			s, sizes := benchState(b, n), benchSizes()
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
-				if _, err := s.Quote(Order{Outcome: i % n, Side: Buy, Amount: sizes[i%len(sizes)]}, 0, levee.MaxAmount); err != nil {
+				if _, err := s.Quote(Order{Outcome: i % n, Side: Buy, Amount: sizes[i%len(sizes)]}, 0, levee.MaxMoney); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -74,7 +74,7 @@ func BenchmarkEvaluateBuy(b *testing.B) {
 			s, sizes := benchState(b, n), benchSizes()
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
-				if _, err := s.Evaluate(Order{Outcome: i % n, Side: Buy, Shares: sizes[i%len(sizes)]}, 0, levee.MaxAmount); err != nil {
+				if _, err := s.Evaluate(Order{Outcome: i % n, Side: Buy, Shares: sizes[i%len(sizes)]}, 0, levee.MaxMoney); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -95,7 +95,7 @@ func BenchmarkTradeBinary(b *testing.B) {
 		if i%2 == 1 {
 			o = Order{Outcome: 0, Side: Sell, All: true}
 		}
-		f, err := s.Evaluate(o, pos, levee.MaxAmount)
+		f, err := s.Evaluate(o, pos, levee.MaxMoney)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -413,7 +413,7 @@ func TestRandomTrading(t *testing.T) {
 		for range trades {
 			k, i := rng.IntN(traders), rng.IntN(n)
 			o := randOrder(rng, i, b)
-			f, err := s.Quote(o, pos[k][i], levee.MaxAmount)
+			f, err := s.Quote(o, pos[k][i], levee.MaxMoney)
 			if err != nil {
 				if levee.ErrorCode(err) != levee.ECONFLICT {
 					t.Fatalf("market %d: order %+v: %v", m, o, err)
@@ -478,7 +478,7 @@ func TestRoundTripNeverProfits(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			o = Order{Outcome: i, Side: Buy, Amount: min(randAmount(rng, s.b), MaxShares/2)}
 		}
-		f, err := s.Quote(o, 0, levee.MaxAmount)
+		f, err := s.Quote(o, 0, levee.MaxMoney)
 		if err != nil {
 			if levee.ErrorCode(err) != levee.ECONFLICT {
 				t.Fatalf("%+v: %v", o, err)

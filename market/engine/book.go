@@ -61,6 +61,7 @@ type book struct {
 	done   chan struct{}
 	snap   atomic.Pointer[Snapshot]
 	logger *slog.Logger
+	idle   idleState // when the book may stop (idle.go)
 
 	// owned by run()
 	m         Market
@@ -79,10 +80,21 @@ type pending struct {
 }
 
 func (b *book) run() {
+	defer b.e.running.Done()
 	defer close(b.done)
 	cmds := make([]*command, 0, b.e.opts.MaxBatch)
+	idle, idleC := b.idleTimer()
+	if idle != nil {
+		defer idle.Stop()
+	}
+	seen := b.idle.touches.Load()
 	for {
 		select {
+		case <-idleC:
+			if b.idleCheck(idle, &seen) {
+				return
+			}
+			continue
 		case c := <-b.in:
 			cmds = append(cmds[:0], c)
 		case <-b.quit:
@@ -106,6 +118,9 @@ func (b *book) run() {
 			}
 		}
 		b.process(cmds)
+		if b.settledStop() {
+			return
+		}
 	}
 }
 

@@ -48,6 +48,11 @@ type Options struct {
 	MaxRows   int           // most trades in one journal transaction (default 4096)
 	QueueLen  int           // per-market queue length (default 8192)
 	DBTimeout time.Duration // bound on any one database call (default 5s)
+	// IdleAfter is how long a market's book (its goroutine, queue and
+	// position cache) lives without a command or a read before it stops; it
+	// starts again on demand. Default 2 minutes; negative: never. A book also
+	// stops as soon as its market is resolved or void.
+	IdleAfter time.Duration
 	Clock     func() time.Time
 	Publisher Publisher
 	Logger    *slog.Logger
@@ -67,9 +72,10 @@ type Engine struct {
 	jdone   chan struct{}
 	logger  *slog.Logger
 
-	mu     sync.Mutex
-	books  map[int64]*book
-	closed bool
+	mu      sync.Mutex
+	books   map[int64]*book
+	closed  bool
+	running sync.WaitGroup // book goroutines, including those that stopped themselves
 
 	inflight sync.Map // account/key -> *flight, for concurrent retries of one order
 }
@@ -90,6 +96,9 @@ func New(db *sqlx.DB, opts Options) *Engine {
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
+	}
+	if opts.IdleAfter == 0 {
+		opts.IdleAfter = defaultIdleAfter
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -121,6 +130,7 @@ func (e *Engine) Close() {
 	for _, b := range books {
 		<-b.done
 	}
+	e.running.Wait()
 	close(e.journal.in)
 	<-e.jdone
 }
@@ -128,7 +138,11 @@ func (e *Engine) Close() {
 // InvalidateCash tells the engine that an account's cash moved outside it.
 func (e *Engine) InvalidateCash(account int64) { e.wallets.Invalidate(account) }
 
-// book returns the running owner of a market, loading it on first use.
+// book returns the running owner of a market, loading it on first use (or
+// again, after it stopped for being idle or settled). The caller holds the
+// book until it calls b.release, which it must do once its command is in
+// the book's queue, or at once if it only reads the snapshot: a held book
+// does not stop (idle.go).
 func (e *Engine) book(ctx context.Context, id int64) (*book, error) {
 	e.mu.Lock()
 	if e.closed {
@@ -136,6 +150,7 @@ func (e *Engine) book(ctx context.Context, id int64) (*book, error) {
 		return nil, levee.Errorf(levee.EUNAVAILABLE, "the server is shutting down")
 	}
 	if b, ok := e.books[id]; ok {
+		b.hold()
 		e.mu.Unlock()
 		return b, nil
 	}
@@ -154,6 +169,7 @@ func (e *Engine) book(ctx context.Context, id int64) (*book, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if b, ok := e.books[id]; ok { // loaded meanwhile
+		b.hold()
 		return b, nil
 	}
 	if e.closed {
@@ -162,7 +178,9 @@ func (e *Engine) book(ctx context.Context, id int64) (*book, error) {
 	b := &book{e: e, id: id, in: make(chan *command, e.opts.QueueLen), quit: make(chan struct{}), done: make(chan struct{}),
 		logger: e.logger.With(slog.Int64("market_id", id)), m: m, state: st, positions: map[int64][]levee.Micros{}, held: map[int64]levee.Micros{}}
 	b.publishSnapshot()
+	b.hold()
 	e.books[id] = b
+	e.running.Add(1)
 	go b.run()
 	return b, nil
 }
@@ -177,9 +195,12 @@ func (e *Engine) send(ctx context.Context, marketID int64, c *command) (Result, 
 	c.at = e.opts.Clock().UTC().Truncate(time.Microsecond)
 	select {
 	case b.in <- c:
+		b.release()
 	case <-b.quit:
+		b.release()
 		return Result{}, levee.Errorf(levee.EUNAVAILABLE, "the server is shutting down")
 	case <-ctx.Done():
+		b.release()
 		return Result{}, levee.Errorf(levee.EUNAVAILABLE, "the market is too busy; try again")
 	}
 	// Once accepted, the command runs to completion; waiting for it is
@@ -258,6 +279,7 @@ func (e *Engine) Snapshot(ctx context.Context, marketID int64) (*Snapshot, error
 	if err != nil {
 		return nil, err
 	}
+	b.release()
 	return b.snap.Load(), nil
 }
 
@@ -293,7 +315,7 @@ func (e *Engine) Quote(ctx context.Context, account, marketID int64, o market.Or
 			cash += stakes[account].Held
 		}
 	} else {
-		cash = levee.MaxAmount // anonymous quotes ignore cash
+		cash = levee.MaxMoney // anonymous quotes ignore cash
 	}
 	f, err := s.state.Quote(o, position, cash)
 	return f, s, err

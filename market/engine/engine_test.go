@@ -336,7 +336,7 @@ func TestRandomFlowAgainstReference(t *testing.T) {
 			if tr.Side == "sell" {
 				side = market.Sell
 			}
-			want, err := ref.Quote(market.Order{Outcome: tr.Outcome, Side: side, Shares: tr.Shares}, tr.Shares, levee.MaxAmount)
+			want, err := ref.Quote(market.Order{Outcome: tr.Outcome, Side: side, Shares: tr.Shares}, tr.Shares, levee.MaxMoney)
 			if err != nil {
 				t.Fatal(err)
 			}

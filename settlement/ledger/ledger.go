@@ -74,16 +74,17 @@ type Page struct {
 // Report is the outcome of Verify. FirstBrokenSeq is the first entry found
 // wrong (0 if no entry is); a balance that disagrees with its postings names
 // the account in BrokenAccount instead. Problem says in words which check
-// failed first.
+// failed first. TrialBalance is the exact sum of every stored balance, even
+// of balances that are beyond levee.MaxMoney or cannot be added in int64.
 type Report struct {
-	OK             bool         `json:"ok"`
-	Entries        int64        `json:"entries"`
-	HeadSeq        int64        `json:"head_seq"`
-	HeadHash       string       `json:"head_hash"`
-	FirstBrokenSeq int64        `json:"first_broken_seq"`
-	BrokenAccount  string       `json:"broken_account,omitempty"`
-	Problem        string       `json:"problem,omitempty"`
-	TrialBalance   levee.Micros `json:"trial_balance"`
+	OK             bool   `json:"ok"`
+	Entries        int64  `json:"entries"`
+	HeadSeq        int64  `json:"head_seq"`
+	HeadHash       string `json:"head_hash"`
+	FirstBrokenSeq int64  `json:"first_broken_seq"`
+	BrokenAccount  string `json:"broken_account,omitempty"`
+	Problem        string `json:"problem,omitempty"`
+	TrialBalance   Sum    `json:"trial_balance"`
 }
 
 // AppendCanonical appends the canonical encoding of e, the bytes its hash

@@ -151,7 +151,7 @@ func TestPostValidation(t *testing.T) {
 		{"single posting", ledger.Transfer{Kind: "move", Postings: []ledger.Posting{p("cash:1", "1")}}, levee.EINVALID, "postings", "at least two"},
 		{"no postings", ledger.Transfer{Kind: "move"}, levee.EINVALID, "postings", "at least two"},
 		{"zero amount", ledger.Transfer{Kind: "move", Postings: []ledger.Posting{p("cash:1", "-1"), p("cash:2", "0"), p("cash:2", "1")}}, levee.EINVALID, "postings[1].amount", "zero"},
-		{"too large", ledger.Transfer{Kind: "move", Postings: []ledger.Posting{{"cash:1", levee.MaxAmount + 1}, {"cash:2", -levee.MaxAmount - 1}}}, levee.EINVALID, "postings[0].amount", "too large"},
+		{"too large", ledger.Transfer{Kind: "move", Postings: []ledger.Posting{{"cash:1", levee.MaxMoney + 1}, {"cash:2", -levee.MaxMoney - 1}}}, levee.EINVALID, "postings[0].amount", "too large"},
 		{"overflowing sum", ledger.Transfer{Kind: "move", Postings: overflowing()}, levee.EINVALID, "postings", "too large"},
 		{"empty kind", ledger.Transfer{Kind: "", Postings: ok}, levee.EINVALID, "kind", ""},
 		{"bad kind", ledger.Transfer{Kind: "Move Money", Postings: ok}, levee.EINVALID, "kind", ""},
@@ -192,7 +192,7 @@ func TestPostValidation(t *testing.T) {
 	})
 }
 
-// overflowing returns postings within MaxAmount each whose int64 sum wraps
+// overflowing returns postings within MaxMoney each whose int64 sum wraps
 // to exactly zero; the ledger must not mistake them for balanced.
 func overflowing() []ledger.Posting {
 	var ps []ledger.Posting
@@ -200,7 +200,7 @@ func overflowing() []ledger.Posting {
 	for i := 0; i < 2; i++ {
 		r := rest
 		for r > 0 {
-			a := min(r, uint64(levee.MaxAmount))
+			a := min(r, uint64(levee.MaxMoney))
 			ps = append(ps, ledger.Posting{Account: "cash:1", Amount: levee.Micros(a)})
 			r -= a
 		}
@@ -279,7 +279,7 @@ func MustVerify(t testing.TB, l *ledger.Ledger) ledger.Report {
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
-	if !r.OK || r.TrialBalance != 0 || r.FirstBrokenSeq != 0 {
+	if !r.OK || !r.TrialBalance.IsZero() || r.FirstBrokenSeq != 0 {
 		t.Fatalf("verify: %+v", r)
 	}
 	return r

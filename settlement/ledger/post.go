@@ -22,7 +22,8 @@ import (
 // head lock, held until tx ends: post as the last step of the transaction.
 // On error tx must be rolled back. Errors: EINVALID for a malformed transfer
 // or an unknown account (naming the field), ECONFLICT "insufficient funds in
-// <account>" or for an idempotency key reused with different postings.
+// <account>", for a balance (or the money issued) that would pass
+// levee.MaxMoney, or for an idempotency key reused with different postings.
 func Post(ctx context.Context, tx *sqlx.Tx, t Transfer) (Entry, error) {
 	es, _, err := postBatch(ctx, tx, []Transfer{t}, nil)
 	if err != nil {
@@ -279,8 +280,8 @@ func checkFunds(known map[string]*account, out []Entry, fresh []int) ([]balanceC
 		// Checked after the whole entry, like the CHECK constraint at the
 		// end of a statement: an entry may pay into and out of one account.
 		for _, p := range ps {
-			if a := known[p.Account]; a.Balance < 0 && !a.MayGoNegative {
-				return nil, nil, &batchError{i, levee.Errorf(levee.ECONFLICT, "insufficient funds in %s", p.Account)}
+			if err := checkBalance(known[p.Account]); err != nil {
+				return nil, nil, &batchError{i, err}
 			}
 		}
 	}
@@ -298,6 +299,23 @@ func checkFunds(known map[string]*account, out []Entry, fresh []int) ([]balanceC
 		}
 	}
 	return changes, balances, nil
+}
+
+// checkBalance refuses a balance that an entry would leave below zero (but
+// for the issuance account) or past the bound on money, ±levee.MaxMoney.
+// Bounding every balance bounds the money issued too: it is minus the
+// issuance account's balance. So every stored balance can be read back, and
+// the balances of all accounts add up within int64 (see levee.MaxMoney).
+func checkBalance(a *account) error {
+	switch {
+	case a.Balance < 0 && !a.MayGoNegative:
+		return levee.Errorf(levee.ECONFLICT, "insufficient funds in %s", a.Key)
+	case a.Balance < -levee.MaxMoney:
+		return levee.Errorf(levee.ECONFLICT, "%s would pass the bound on money: at most %s may be issued in all", a.Key, levee.MaxMoney)
+	case a.Balance > levee.MaxMoney:
+		return levee.Errorf(levee.ECONFLICT, "the balance of %s would pass the bound on money, %s", a.Key, levee.MaxMoney)
+	}
+	return nil
 }
 
 // appendSQL writes a batch's entries, postings, balance changes and the new

@@ -26,8 +26,9 @@ type model struct {
 	negative map[string]bool // accounts that may go negative
 }
 
-// apply applies ts in order if none overdraws at its turn, and reports
-// whether it did.
+// apply applies ts in order if none overdraws or takes a balance past
+// ±levee.MaxMoney at its turn, and reports whether it did. Amounts and
+// balances within the bound cannot overflow int64 here.
 func (m *model) apply(ts ...ledger.Transfer) bool {
 	next := maps.Clone(m.bal)
 	for _, t := range ts {
@@ -35,7 +36,8 @@ func (m *model) apply(ts ...ledger.Transfer) bool {
 			next[p.Account] += p.Amount
 		}
 		for _, p := range t.Postings {
-			if next[p.Account] < 0 && !m.negative[p.Account] {
+			b := next[p.Account]
+			if b < 0 && !m.negative[p.Account] || b > levee.MaxMoney || b < -levee.MaxMoney {
 				return false
 			}
 		}

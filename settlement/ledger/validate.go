@@ -76,7 +76,7 @@ func prepare(t Transfer, now time.Time) (Entry, error) {
 		if p.Amount == 0 {
 			return Entry{}, levee.Invalid(postingField(i, "amount"), "amount must not be zero")
 		}
-		if p.Amount > levee.MaxAmount || p.Amount < -levee.MaxAmount {
+		if p.Amount > levee.MaxMoney || p.Amount < -levee.MaxMoney {
 			return Entry{}, levee.Invalid(postingField(i, "amount"), "amount is too large")
 		}
 		var ok bool
@@ -100,7 +100,7 @@ func postingField(i int, name string) string {
 }
 
 // addMicros returns a+b and whether it did not overflow. Amounts are bounded
-// by levee.MaxAmount, but a dozen of them can still exceed int64, and a
+// by levee.MaxMoney, but a dozen of them can still exceed int64, and a
 // wrapped sum could make an unbalanced entry look balanced.
 func addMicros(a, b levee.Micros) (levee.Micros, bool) {
 	s := a + b

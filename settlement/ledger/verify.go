@@ -6,8 +6,11 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"math/big"
+	"math/bits"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/shopspring/decimal"
 
 	"levee"
 	"levee/pgtx"
@@ -42,7 +45,7 @@ func (l *Ledger) Verify(ctx context.Context) (Report, error) {
 // verifier accumulates what Verify has seen; only the first problem counts.
 type verifier struct {
 	Report
-	sums map[string]levee.Micros // account -> sum of its postings so far
+	sums map[string]Sum // account -> exact sum of its postings so far
 }
 
 func (v *verifier) fail(seq int64, account, format string, args ...any) {
@@ -54,7 +57,7 @@ func (v *verifier) fail(seq int64, account, format string, args ...any) {
 }
 
 func verify(ctx context.Context, tx *sqlx.Tx) (Report, error) {
-	v := &verifier{sums: map[string]levee.Micros{}}
+	v := &verifier{sums: map[string]Sum{}}
 	prev := make([]byte, HashSize)
 	var last int64
 	for after := int64(0); ; {
@@ -97,16 +100,14 @@ func verify(ctx context.Context, tx *sqlx.Tx) (Report, error) {
 // checkEntry checks e, which follows entry last whose hash is prev.
 func (v *verifier) checkEntry(e *verifyEntry, last int64, prev []byte) {
 	v.Entries++
-	var sum levee.Micros
-	summed, zero := true, false
-	for _, p := range e.Postings {
-		// Wrapping on absurd amounts does no harm here: such an entry fails
-		// its own checks below and only the first problem is reported.
-		v.sums[p.Account] += p.Amount
-		zero = zero || p.Amount == 0
-		if summed {
-			sum, summed = addMicros(sum, p.Amount)
-		}
+	// Exact sums: an amount out of range is reported below, and must not
+	// make a later balance or the trial balance look wrong as well.
+	var sum Sum
+	zero := false
+	for i, p := range e.Postings {
+		v.sums[p.Account] = v.sums[p.Account].AddSum(e.exact[i])
+		sum = sum.AddSum(e.exact[i])
+		zero = zero || e.exact[i].IsZero()
 	}
 	switch {
 	case e.Seq != last+1:
@@ -115,13 +116,13 @@ func (v *verifier) checkEntry(e *verifyEntry, last int64, prev []byte) {
 		v.fail(e.Seq, "", "entry %d: prev_hash does not match the hash of entry %d", e.Seq, last)
 	case e.unreadable != "":
 		v.fail(e.Seq, "", "entry %d: amount %s cannot be read", e.Seq, e.unreadable)
+	case e.beyond != "":
+		v.fail(e.Seq, "", "entry %d: amount %s is beyond the bound on money, %s", e.Seq, e.beyond, levee.MaxMoney)
 	case len(e.Postings) < 2:
 		v.fail(e.Seq, "", "entry %d has %d postings; an entry needs at least two", e.Seq, len(e.Postings))
 	case zero:
 		v.fail(e.Seq, "", "entry %d has a zero posting", e.Seq)
-	case !summed:
-		v.fail(e.Seq, "", "entry %d: postings overflow when added", e.Seq)
-	case sum != 0:
+	case !sum.IsZero():
 		v.fail(e.Seq, "", "entry %d: postings sum to %s, not zero", e.Seq, sum)
 	case !bytes.Equal(e.ComputeHash(), e.Hash):
 		v.fail(e.Seq, "", "entry %d: hash does not match its contents", e.Seq)
@@ -129,7 +130,8 @@ func (v *verifier) checkEntry(e *verifyEntry, last int64, prev []byte) {
 }
 
 // checkBalances compares every stored balance with the sum of its postings,
-// streaming the accounts, and computes the trial balance.
+// streaming the accounts, and computes the trial balance, exactly: a balance
+// beyond levee.MaxMoney is a finding, but it still counts in the total.
 func (v *verifier) checkBalances(ctx context.Context, tx *sqlx.Tx) error {
 	rows, err := tx.QueryxContext(ctx, `SELECT key, balance::text AS balance FROM ledger_accounts ORDER BY key`)
 	if err != nil {
@@ -137,7 +139,6 @@ func (v *verifier) checkBalances(ctx context.Context, tx *sqlx.Tx) error {
 	}
 	defer rows.Close()
 	seen := 0
-	trialOK := true
 	for rows.Next() {
 		var a struct {
 			Key     string `db:"key"`
@@ -146,10 +147,9 @@ func (v *verifier) checkBalances(ctx context.Context, tx *sqlx.Tx) error {
 		if err := rows.StructScan(&a); err != nil {
 			return fmt.Errorf("read balances: %w", err)
 		}
-		bal, err := levee.ParseMicros(a.Balance)
+		bal, err := parseExact(a.Balance)
 		if err != nil {
 			v.fail(0, a.Key, "balance of %s (%s) cannot be read: %v", a.Key, a.Balance, err)
-			trialOK = false
 			continue
 		}
 		sum, posted := v.sums[a.Key]
@@ -159,9 +159,10 @@ func (v *verifier) checkBalances(ctx context.Context, tx *sqlx.Tx) error {
 		if bal != sum {
 			v.fail(0, a.Key, "balance of %s is %s but its postings sum to %s", a.Key, bal, sum)
 		}
-		if trialOK {
-			v.TrialBalance, trialOK = addMicros(v.TrialBalance, bal)
+		if m, ok := bal.Micros(); !ok || m > levee.MaxMoney || m < -levee.MaxMoney {
+			v.fail(0, a.Key, "balance of %s (%s) is beyond the bound on money, %s", a.Key, bal, levee.MaxMoney)
 		}
+		v.TrialBalance = v.TrialBalance.AddSum(bal)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read balances: %w", err)
@@ -169,10 +170,7 @@ func (v *verifier) checkBalances(ctx context.Context, tx *sqlx.Tx) error {
 	if seen != len(v.sums) {
 		v.fail(0, "", "postings name %d accounts that do not exist", len(v.sums)-seen)
 	}
-	switch {
-	case !trialOK:
-		v.fail(0, "", "balances cannot be added up")
-	case v.TrialBalance != 0:
+	if !v.TrialBalance.IsZero() {
 		v.fail(0, "", "balances sum to %s, not zero", v.TrialBalance)
 	}
 	return nil
@@ -182,7 +180,9 @@ func (v *verifier) checkBalances(ctx context.Context, tx *sqlx.Tx) error {
 // is a finding, not an error that would stop the check.
 type verifyEntry struct {
 	Entry
-	unreadable string // the first stored amount that is not a valid levee.Micros
+	exact      []Sum  // each posting's amount, exactly, whatever its size
+	unreadable string // the first stored amount that is not a number of micro-units
+	beyond     string // the first stored amount beyond ±levee.MaxMoney
 }
 
 // verifyEntries reads the next page of entries after seq after, with their
@@ -217,11 +217,44 @@ func verifyEntries(ctx context.Context, tx *sqlx.Tx, after int64) ([]verifyEntry
 		for es[i].Seq != p.EntrySeq {
 			i++
 		}
-		m, err := levee.ParseMicros(p.Amount)
+		x, err := parseExact(p.Amount)
 		if err != nil && es[i].unreadable == "" {
 			es[i].unreadable = p.Amount
 		}
+		m, fits := x.Micros()
+		if err == nil && (!fits || m > levee.MaxMoney || m < -levee.MaxMoney) && es[i].beyond == "" {
+			es[i].beyond = p.Amount
+		}
+		es[i].exact = append(es[i].exact, x)
 		es[i].Postings = append(es[i].Postings, Posting{Account: p.Account, Amount: m})
 	}
 	return es, nil
+}
+
+// parseExact reads a stored NUMERIC amount as its exact number of
+// micro-units, without levee.ParseMicros's bound: Verify must be able to
+// report, and add up, what was stored even where it should not have been.
+func parseExact(text string) (Sum, error) {
+	d, err := decimal.NewFromString(text)
+	if err != nil {
+		return Sum{}, err
+	}
+	scaled := d.Shift(6)
+	if !scaled.Equal(scaled.Truncate(0)) {
+		return Sum{}, fmt.Errorf("more than 6 decimal places")
+	}
+	b := scaled.BigInt()
+	if b.BitLen() > 126 {
+		return Sum{}, fmt.Errorf("far too large")
+	}
+	neg := b.Sign() < 0
+	b.Abs(b)
+	hi := new(big.Int).Rsh(b, 64)
+	s := Sum{hi: hi.Int64(), lo: b.Uint64()}
+	if neg {
+		// two's complement negation of the 128-bit value
+		lo, borrow := bits.Sub64(0, s.lo, 0)
+		s = Sum{hi: -s.hi - int64(borrow), lo: lo}
+	}
+	return s, nil
 }

@@ -149,7 +149,7 @@ func bookLoop(seed uint64, stop *atomic.Bool, prices bool) (trades, refused int6
 		}
 		h := held[i%traders]
 		o := pickOrder(rng, h)
-		f, err := st.Evaluate(o, h[o.Outcome], levee.MaxAmount)
+		f, err := st.Evaluate(o, h[o.Outcome], levee.MaxMoney)
 		if err != nil {
 			refused++
 			continue
