@@ -29,13 +29,8 @@ const Scale = 1_000_000
 // balances of all accounts is therefore at most 2·MaxMoney = 2e18 micros,
 // within int64 (9.2e18) with room for adding a few more bounded amounts
 // without overflow, and far within the NUMERIC(20,6) columns (1e14 units).
-// The ledger's columns carry the same bound as a CHECK (migration 0011).
+// The ledger's columns carry the same bound as a CHECK (migration 0012).
 const MaxMoney Micros = 1_000_000_000_000 * Scale
-
-// MaxAmount is MaxMoney under its older name.
-//
-// Deprecated: use MaxMoney.
-const MaxAmount = MaxMoney
 
 // Units returns n whole units as Micros.
 func Units(n int64) Micros { return Micros(n * Scale) }

@@ -182,7 +182,7 @@ func TestHostileVerifyAddsUpExactly(t *testing.T) {
 }
 
 // TestMoneyBoundMatchesSchema checks that the database's CHECKs on balances
-// and postings (migration 0011) state the same bound as levee.MaxMoney.
+// and postings (migration 0012) state the same bound as levee.MaxMoney.
 func TestMoneyBoundMatchesSchema(t *testing.T) {
 	_, db := MustLedger(t)
 	var defs []string
