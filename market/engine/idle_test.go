@@ -76,7 +76,9 @@ func (f *fixture) mustMarkets(n int) []engine.Market {
 func TestIdleBooksStop(t *testing.T) {
 	ctx := context.Background()
 	f := MustFixture(t)
-	f.restartWith(engine.Options{IdleAfter: 300 * time.Millisecond})
+	// Long enough that many books are alive at once even on a loaded
+	// machine (the peak is checked below), short enough to wait for.
+	f.restartWith(engine.Options{IdleAfter: 2 * time.Second})
 	alice := f.MustAccount("alice", levee.Units(100_000))
 	ms := f.mustMarkets(1000)
 	runtime.GC()
