@@ -323,7 +323,12 @@ func (r *Report) record(rq *request, status int, body string, err error, keep in
 
 // keep adds a failure to the distinct list. Assumes r.mu is held.
 func (r *Report) keep(rq *request, status int, body string, keep int) {
-	key := fmt.Sprintf("%s %d %s", rq.route, status, digitsRE.ReplaceAllString(body, "#"))
+	// Pages differ by who asks; one HTML error page per route is enough.
+	answer := digitsRE.ReplaceAllString(body, "#")
+	if strings.HasPrefix(strings.TrimSpace(body), "<") {
+		answer = "(a page)"
+	}
+	key := fmt.Sprintf("%s %d %s", rq.route, status, answer)
 	if i, ok := r.distinct[key]; ok {
 		if i >= 0 {
 			r.Failures[i].Count++

@@ -260,7 +260,7 @@ func hostileSection(r *HostileReport) string {
 		}
 		w("\nThe first %d distinct (method, route, status, answer), each with the first request that got it:\n\n", len(h.Failures))
 		for _, f := range h.Failures {
-			w("- %d× `%s %s` as %s → %d: sent `%s` %s; answered %s\n", f.Count, f.Method, f.Route, f.Caller, f.Status,
+			w("- %d× `%s %s` as %s → %d: sent %s %s; answered %s\n", f.Count, f.Method, f.Route, f.Caller, f.Status,
 				mdCode(f.URL), mdCode(f.Request), mdCode(f.Response))
 		}
 		w("\n")
