@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 
@@ -56,6 +57,20 @@ func ParseCredentials(text string) (Credentials, error) {
 		return c, fmt.Errorf("parse demo sign-ins: no account with an API token in %d bytes", len(text))
 	}
 	return c, nil
+}
+
+// SignInDemo reads the demo city's sign-ins from the file `levee serve
+// --demo` saved (<data>/demo-credentials.txt) and signs in with them.
+func SignInDemo(ctx context.Context, hc *http.Client, base, credentialsFile, adminToken string) (ps []Principal, revoked string, err error) {
+	text, err := os.ReadFile(credentialsFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("the demo city's sign-ins: %w", err)
+	}
+	creds, err := ParseCredentials(string(text))
+	if err != nil {
+		return nil, "", err
+	}
+	return SignIn(ctx, hc, base, creds, adminToken)
 }
 
 // SignIn turns the demo city's sign-ins into principals: the admin, every

@@ -31,16 +31,8 @@ func TestHostileGenerated(t *testing.T) {
 		c.Demo = true
 		c.RatePerAccount, c.RatePerAddress = 1e6, 1e6 // the limiter is not under test: every caller comes from 127.0.0.1
 	})
-	text, err := os.ReadFile(m.credentialsPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds, err := hostile.ParseCredentials(string(text))
-	if err != nil {
-		t.Fatal(err)
-	}
 	base := "http://" + m.Addr()
-	principals, revoked, err := hostile.SignIn(t.Context(), http.DefaultClient, base, creds, testAdminToken)
+	principals, revoked, err := hostile.SignInDemo(t.Context(), http.DefaultClient, base, m.credentialsPath(), testAdminToken)
 	if err != nil {
 		t.Fatal(err)
 	}

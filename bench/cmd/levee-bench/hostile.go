@@ -92,16 +92,8 @@ func runHostile(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	}
 	defer srv.stop()
 	base := "http://" + srv.addr
-	text, err := os.ReadFile(filepath.Join(e.dir, "demo-credentials.txt"))
-	if err != nil {
-		return fmt.Errorf("the demo city's sign-ins: %w", err)
-	}
-	creds, err := hostile.ParseCredentials(string(text))
-	if err != nil {
-		return err
-	}
 	hc := &http.Client{Timeout: 30 * time.Second}
-	principals, revoked, err := hostile.SignIn(ctx, hc, base, creds, benchAdminToken)
+	principals, revoked, err := hostile.SignInDemo(ctx, hc, base, filepath.Join(e.dir, "demo-credentials.txt"), benchAdminToken)
 	if err != nil {
 		return err
 	}
