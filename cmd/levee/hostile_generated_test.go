@@ -20,7 +20,7 @@ import (
 // count and the seed (the answers also depend on the order in which the
 // workers' requests arrive).
 func TestHostileGenerated(t *testing.T) {
-	n, seed := 3000, uint64(21)
+	n, seed := 2000, uint64(21)
 	if v, err := strconv.Atoi(os.Getenv("LEVEE_HOSTILE_N")); err == nil && v > 0 {
 		n = v
 	}
