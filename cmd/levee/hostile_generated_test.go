@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,6 +41,15 @@ func TestHostileGenerated(t *testing.T) {
 	var routes []hostile.Route
 	for _, r := range routeTable(m.web) {
 		routes = append(routes, hostile.Route{Method: r.Method, Path: r.Path})
+	}
+	// make hostile takes its routes from `levee routes`: it must list what
+	// the running server serves.
+	var printed strings.Builder
+	if code, err := run(t.Context(), []string{"routes"}, &printed, io.Discard); code != 0 || err != nil {
+		t.Fatalf("levee routes: %d %v", code, err)
+	}
+	if listed, err := hostile.ParseRoutes(printed.String()); err != nil || !slices.Equal(listed, routes) {
+		t.Fatalf("levee routes lists %d routes (%v), the server serves %d:\n%s", len(listed), err, len(routes), printed.String())
 	}
 	rep, err := hostile.Run(t.Context(), hostile.Config{BaseURL: base, Routes: routes, Principals: principals, Revoked: revoked,
 		Requests: n, Workers: 8, Seed: seed, Timeout: 10 * time.Second})

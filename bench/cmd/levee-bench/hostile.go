@@ -143,7 +143,7 @@ func httpStatus(ctx context.Context, url string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-var numbersRE = regexp.MustCompile(`[0-9]+`)
+var numbersRE = regexp.MustCompile(`\b[0-9]+\b`)
 
 // internalErrors groups the server's "internal error" log lines (web's
 // error handler writes one for every uncoded error, with its route) by
