@@ -68,7 +68,7 @@ var hostileNumbers = []string{"1e400", "-1e400", "9223372036854775808", "-922337
 
 var (
 	decimalRE = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
-	placeRE   = regexp.MustCompile(`\{(id:[a-z-]+|rand|future|later|hex64)\}`)
+	placeRE   = regexp.MustCompile(`\{(id:[a-z-]+|rand|future|later|done|hex64)\}`)
 )
 
 // fill replaces the placeholders of a seed.
@@ -81,6 +81,8 @@ func (g *gen) fill(s string) string {
 			return time.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339)
 		case "later":
 			return time.Now().Add(60 * 24 * time.Hour).UTC().Format(time.RFC3339)
+		case "done":
+			return time.Now().Add(90 * 24 * time.Hour).UTC().Format(time.RFC3339)
 		case "hex64":
 			return fmt.Sprintf("%016x%016x%016x%016x", g.r.Uint64(), g.r.Uint64(), g.r.Uint64(), g.r.Uint64())
 		}
@@ -99,9 +101,10 @@ func (g *gen) caller(role string) Principal {
 	return g.st.principals[g.r.IntN(len(g.st.principals))]
 }
 
-// path fills the route's parameters, with real ids (valid) or, now and
-// then, hostile values.
-func (g *gen) path(rt Route, hostile bool) string {
+// path fills the route's parameters, with real ids (valid), the newest
+// ones (fresh: what the run itself just created, still open to changes),
+// or, now and then, hostile values.
+func (g *gen) path(rt Route, hostile, fresh bool) string {
 	segs := strings.Split(rt.Path, "/")
 	for i, s := range segs {
 		switch {
@@ -117,6 +120,8 @@ func (g *gen) path(rt Route, hostile bool) string {
 			segs[i] = v
 		case s == ":n":
 			segs[i] = strconv.Itoa(1 + g.r.IntN(3))
+		case fresh:
+			segs[i] = g.st.newest(g.r, poolOf(segs[i-1]))
 		default:
 			segs[i] = g.st.id(g.r, poolOf(segs[i-1]))
 		}
@@ -171,7 +176,7 @@ func (g *gen) request(rt Route) *request {
 	sd := seeds[rt.String()]
 	p := g.caller(sd.role)
 	rq := &request{method: rt.Method, route: rt, header: http.Header{}, caller: p.label()}
-	rq.url = g.path(rt, true) + g.query(sd, rt.Method == "GET" || g.chance(5))
+	rq.url = g.path(rt, true, false) + g.query(sd, rt.Method == "GET" || g.chance(5))
 	if g.chance(30) { // the wrong method for the route
 		rq.method = g.pick([]string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"})
 	}
@@ -203,14 +208,15 @@ func (g *gen) request(rt Route) *request {
 	return rq
 }
 
-// valid is the seed as its rightful caller sends it.
-func (g *gen) valid(rt Route, sd seed) *request {
+// valid is the seed as its rightful caller sends it, aimed at the newest
+// ids when fresh.
+func (g *gen) valid(rt Route, sd seed, fresh bool) *request {
 	p := g.caller(sd.role)
 	if ps := g.st.byRole[sd.role]; len(ps) > 0 {
 		p = ps[g.r.IntN(len(ps))]
 	}
 	rq := &request{method: rt.Method, route: rt, header: http.Header{}, caller: p.label()}
-	rq.url = g.path(rt, false) + g.query(sd, false)
+	rq.url = g.path(rt, false, fresh) + g.query(sd, false)
 	if sd.upload && sd.body == "" {
 		g.multipart(rq, sd)
 	} else if sd.body != "" {
@@ -226,9 +232,9 @@ func (g *gen) valid(rt Route, sd seed) *request {
 
 // burst is the same valid request eight times at once under one
 // Idempotency-Key: every copy must get the first answer, never a 5xx.
-func (g *gen) burst(rt Route) []*request {
+func (g *gen) burst(rt Route, fresh bool) []*request {
 	sd := seeds[rt.String()]
-	one := g.valid(rt, sd)
+	one := g.valid(rt, sd, fresh)
 	if !strings.Contains(string(one.body), "{") && !sd.upload && g.chance(2) {
 		one = g.request(rt)
 	}

@@ -193,18 +193,32 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			cfg.Progress(n, rep)
 		}
 	}
-	// The seeds once each, valid, as their role, twice over: the second
-	// round can use what the first created (a bid on a new tender).
-	r := rand.New(rand.NewPCG(cfg.Seed, 0))
+	// The seeds once each, valid, as their role, aimed at the newest ids,
+	// in steps (a round, a project in it, its eligibility, a contribution
+	// to it), twice over; what ends things (close, void, award) waits.
+	// Then each of them as a burst under one Idempotency-Key.
+	g := &gen{st: st, r: rand.New(rand.NewPCG(cfg.Seed, 0))}
+	room := func(n int) bool { return int(sent.Load())+n <= cfg.Requests && ctx.Err() == nil }
+	var opening []Route
+	for _, rt := range cfg.Routes {
+		if sd, ok := seedFor(rt); ok && !sd.final {
+			opening = append(opening, rt)
+		}
+	}
+	slices.SortStableFunc(opening, func(a, b Route) int { return seeds[a.String()].step - seeds[b.String()].step })
 	for range 2 {
-		for _, rt := range cfg.Routes {
-			if int(sent.Load()) >= cfg.Requests || ctx.Err() != nil {
-				break
+		for _, rt := range opening {
+			if room(1) {
+				send(g.valid(rt, seeds[rt.String()], true))
 			}
-			if sd, ok := seedFor(rt); ok {
-				g := &gen{st: st, r: r}
-				send(g.valid(rt, sd))
-			}
+		}
+	}
+	for _, rt := range opening {
+		if rt.Method != "GET" && room(8) {
+			rep.mu.Lock()
+			rep.Bursts++
+			rep.mu.Unlock()
+			sendAll(g.burst(rt, true), send)
 		}
 	}
 	var next atomic.Int64
@@ -223,17 +237,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				// Every route in turn, so a short run covers them all.
 				rt := cfg.Routes[i%len(cfg.Routes)]
 				if rt.Method != "GET" && g.r.IntN(50) == 0 {
-					burst := g.burst(rt)
+					burst := g.burst(rt, !seeds[rt.String()].final && g.chance(2))
 					next.Add(int64(len(burst) - 1))
 					rep.mu.Lock()
 					rep.Bursts++
 					rep.mu.Unlock()
-					var bw sync.WaitGroup
-					for _, rq := range burst {
-						bw.Add(1)
-						go func() { defer bw.Done(); send(rq) }()
-					}
-					bw.Wait()
+					sendAll(burst, send)
 					continue
 				}
 				send(g.request(rt))
@@ -251,6 +260,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	return rep, ctx.Err()
+}
+
+// sendAll sends the requests at once and waits for every answer.
+func sendAll(rqs []*request, send func(*request)) {
+	var wg sync.WaitGroup
+	for _, rq := range rqs {
+		wg.Add(1)
+		go func() { defer wg.Done(); send(rq) }()
+	}
+	wg.Wait()
 }
 
 // do sends one request and records its answer.

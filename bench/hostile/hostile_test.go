@@ -61,7 +61,7 @@ func TestGeneratedRequestsCanBeSent(t *testing.T) {
 		rt := routes[i%len(routes)]
 		rq := g.request(rt)
 		if i%50 == 0 {
-			rq = g.burst(rt)[0]
+			rq = g.burst(rt, i%100 == 0)[0]
 		}
 		req, err := http.NewRequest(rq.method, cfg.BaseURL+rq.url, strings.NewReader(string(rq.body)))
 		if err != nil {

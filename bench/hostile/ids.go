@@ -72,6 +72,24 @@ func (st *state) id(r *rand.Rand, pool string) string {
 	return strconv.Itoa(1 + r.IntN(5))
 }
 
+// newest returns the id the run saw last in the collection (the one it
+// most likely just created), or any id when none is known.
+func (st *state) newest(r *rand.Rand, pool string) string {
+	st.mu.Lock()
+	ids := st.pools[pool]
+	st.mu.Unlock()
+	if len(ids) == 0 {
+		return st.id(r, pool)
+	}
+	best := ids[0]
+	for _, id := range ids[1:] { // ids are serials: the highest is the newest
+		if len(id) > len(best) || len(id) == len(best) && id > best {
+			best = id
+		}
+	}
+	return best
+}
+
 func (st *state) add(pool string, v any) {
 	var id string
 	switch v := v.(type) {
