@@ -164,7 +164,7 @@ func internalErrors(logPath string) []hostileCause {
 		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Msg != "internal error" {
 			continue
 		}
-		counts[[2]string{l.Method + " " + l.Path, numbersRE.ReplaceAllString(hostile.Shorten(l.Error, 240), "N")}]++
+		counts[[2]string{l.Method + " " + l.Path, numbersRE.ReplaceAllString(oneLine(l.Error[:min(len(l.Error), 240)]), "N")}]++
 	}
 	var out []hostileCause
 	for k, n := range counts {
