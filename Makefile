@@ -7,7 +7,7 @@ ADDR ?= 127.0.0.1:8080
 TEST_TIMEOUT ?= 9m
 TESTFLAGS ?= -race
 
-.PHONY: run test build assets postgres chromium bench faults soak fuzz vet fmt clean
+.PHONY: run test build assets postgres chromium bench faults soak hostile fuzz vet fmt clean
 
 build: assets
 	$(GO) build -o $(BIN) ./cmd/levee
@@ -95,6 +95,16 @@ SOAK ?= 5m
 SOAK_SUBSCRIBERS ?= 3000
 soak: postgres build
 	$(GO) run ./bench/cmd/levee-bench -scenario soak -soak $(SOAK) -soak-subscribers $(SOAK_SUBSCRIBERS) -out bench/RESULTS.md $(BENCHFLAGS)
+
+# hostile sends $(HOSTILE_REQUESTS) generated hostile requests over every route
+# (`levee routes`), as every role of a fresh demo city and anonymously, to
+# `levee serve --demo` in a child process, then verifies the ledger and every
+# balance; any 5xx, hang or cut connection fails it (several minutes). It
+# rewrites only its section of bench/RESULTS.md. `make hostile
+# BENCHFLAGS=-quick` for a smoke test (3,000 requests).
+HOSTILE_REQUESTS ?= 100000
+hostile: postgres build
+	$(GO) run ./bench/cmd/levee-bench -scenario hostile -hostile-requests $(HOSTILE_REQUESTS) -out bench/RESULTS.md $(BENCHFLAGS)
 
 vet:
 	$(GO) vet ./...

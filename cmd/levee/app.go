@@ -146,20 +146,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	m.startAdvancing()
-	srv := web.New(web.Deps{
-		Live:        m.live,
-		Budgets:     m.Budgets,
-		Contracting: m.Contracting,
-		Evidence:    m.Contracting,
-		Cases:       m.Settlement,
-		Crisis:      m.Crisis,
-		Accounts:    m.Accounts,
-		Ledger:      m.Ledger,
-		Markets:     m.Engine,
-		Ready:       m.ready,
-		Logger:      m.logger,
-		Limits:      web.Limits{PerAccount: m.Config.RatePerAccount, PerAddress: m.Config.RatePerAddress},
-	})
+	srv := web.New(m.webDeps())
 	m.metrics.register(srv.Registry(), m.live)
 	m.web = srv
 	ln, err := net.Listen("tcp", m.Config.Addr)
@@ -191,6 +178,25 @@ func (m *Main) Run(ctx context.Context) error {
 	m.logger.Info("levee serving", slog.String("url", "http://"+m.Addr()))
 	fmt.Fprintf(m.stdout, "Levee is serving on http://%s  (Ctrl-C stops it)\n", m.Addr())
 	return nil
+}
+
+// webDeps are the services the HTTP server serves. Before Open they are nil
+// pointers, which is enough for `levee routes` to list the same routes.
+func (m *Main) webDeps() web.Deps {
+	return web.Deps{
+		Live:        m.live,
+		Budgets:     m.Budgets,
+		Contracting: m.Contracting,
+		Evidence:    m.Contracting,
+		Cases:       m.Settlement,
+		Crisis:      m.Crisis,
+		Accounts:    m.Accounts,
+		Ledger:      m.Ledger,
+		Markets:     m.Engine,
+		Ready:       m.ready,
+		Logger:      m.logger,
+		Limits:      web.Limits{PerAccount: m.Config.RatePerAccount, PerAddress: m.Config.RatePerAddress},
+	}
 }
 
 func (m *Main) fail(err error) {

@@ -1,5 +1,5 @@
 // Command levee runs Levee: `levee serve`, `levee migrate`, `levee demo`,
-// `levee ledger verify`, `levee jury verify CASE`, and `levee with-db -- CMD` for the test suite.
+// `levee ledger verify`, `levee jury verify CASE`, `levee routes`, and `levee with-db -- CMD` for the test suite.
 package main
 
 import (
@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		fs.StringVar(juryURL, "url", "", "fetch the draws from the Levee server at this URL instead of the database")
 	}
 	switch cmd {
-	case "serve", "migrate", "demo", "ledger verify", "jury verify", "with-db", "drill":
+	case "serve", "migrate", "demo", "ledger verify", "jury verify", "with-db", "drill", "routes":
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return 0, nil
@@ -103,6 +103,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		return drill(ctx, cfg, stdout)
 	case "jury verify":
 		return juryVerify(ctx, m, *juryURL, fs.Args(), stdout, stderr)
+	case "routes":
+		return printRoutes(m, stdout)
 	}
 	defer m.Close()
 	if err := m.Open(ctx); err != nil {

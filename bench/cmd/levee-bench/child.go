@@ -84,10 +84,11 @@ func freeAddr() (string, error) {
 
 var servingRE = regexp.MustCompile(`serving on http://(\S+)`)
 
-// startChild runs `levee serve` against the scenario's database and
-// returns once it listens. Its log goes to levee-child.log.
-func (e *env) startChild(ctx context.Context, bin, addr string) (*child, error) {
-	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", addr)
+// startChild runs `levee serve` against the scenario's database (with
+// extra flags, such as --demo) and returns once it listens. Its log goes to
+// levee-child.log.
+func (e *env) startChild(ctx context.Context, bin, addr string, flags ...string) (*child, error) {
+	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--addr", addr}, flags...)...)
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+e.url, "LEVEE_ADMIN_TOKEN="+benchAdminToken, "LEVEE_DATA="+e.dir,
 		"LEVEE_LOG_LEVEL=warn", "LEVEE_RATE_PER_ACCOUNT=1000000", "LEVEE_RATE_PER_ADDRESS=1000000")
 	// The server dies with us, whatever happens to us.

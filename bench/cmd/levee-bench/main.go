@@ -47,19 +47,23 @@ type Config struct {
 	Keep         bool
 	Args         []string // as given, for the report
 
-	// Scenario is "bench" (every measurement above), "faults" or "soak";
-	// the last two write their own section of the report.
-	Scenario     string
-	Kills        int           // faults: SIGKILL + restart cycles
-	PGStops      int           // faults: PostgreSQL stop + start cycles
-	Exhaustions  int           // faults: connection exhaustion cycles
-	FaultDown    time.Duration // faults: how long PostgreSQL stays down or full
-	FaultEvery   time.Duration // faults: load between two faults
-	FaultWorkers int           // faults: residents sending keyed orders
-	Soak         time.Duration // soak: length
-	SoakSubs     int           // soak: websocket subscribers
-	SoakClients  int           // soak: HTTP clients of the order load
-	Sample       time.Duration // soak: sampling interval
+	// Scenario is "bench" (every measurement above), "faults", "soak" or
+	// "hostile"; the last three write their own section of the report.
+	Scenario       string
+	Kills          int           // faults: SIGKILL + restart cycles
+	PGStops        int           // faults: PostgreSQL stop + start cycles
+	Exhaustions    int           // faults: connection exhaustion cycles
+	FaultDown      time.Duration // faults: how long PostgreSQL stays down or full
+	FaultEvery     time.Duration // faults: load between two faults
+	FaultWorkers   int           // faults: residents sending keyed orders
+	Soak           time.Duration // soak: length
+	SoakSubs       int           // soak: websocket subscribers
+	SoakClients    int           // soak: HTTP clients of the order load
+	Sample         time.Duration // soak: sampling interval
+	HostileN       int           // hostile: generated requests
+	HostileWorkers int           // hostile: concurrent senders
+	HostileSeed    uint64        // hostile: the generator's seed (0: from the clock, printed)
+	HostileTimeout time.Duration // hostile: an answer later than this is a hang
 
 	// The websocket client process.
 	WSURL    string
@@ -85,6 +89,8 @@ func main() {
 		err = runFaults(ctx, cfg, os.Stdout)
 	case cfg.Scenario == "soak":
 		err = runSoak(ctx, cfg, os.Stdout)
+	case cfg.Scenario == "hostile":
+		err = runHostile(ctx, cfg, os.Stdout)
 	default:
 		err = run(ctx, cfg, os.Stdout)
 	}
@@ -119,7 +125,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.WSURL, "ws-url", "", "internal: run as the websocket client process against this URL")
 	fs.Int64Var(&cfg.WSMarket, "ws-market", 0, "internal: the market the client process subscribes to")
 	fs.DurationVar(&cfg.WSFor, "ws-for", 0, "internal: how long the client process stays subscribed")
-	fs.StringVar(&cfg.Scenario, "scenario", "bench", "bench (every measurement), faults (make faults) or soak (make soak)")
+	fs.StringVar(&cfg.Scenario, "scenario", "bench", "bench (every measurement), faults (make faults), soak (make soak) or hostile (make hostile)")
 	fs.IntVar(&cfg.Kills, "kills", 20, "faults: SIGKILL + restart cycles of the server")
 	fs.IntVar(&cfg.PGStops, "pg-stops", 5, "faults: PostgreSQL stop + start cycles")
 	fs.IntVar(&cfg.Exhaustions, "exhaustions", 5, "faults: PostgreSQL connection exhaustion cycles")
@@ -130,6 +136,10 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&cfg.SoakSubs, "soak-subscribers", 3000, "soak: websocket subscribers (in a second process)")
 	fs.IntVar(&cfg.SoakClients, "soak-clients", 64, "soak: HTTP clients of the order load")
 	fs.DurationVar(&cfg.Sample, "sample", 10*time.Second, "soak: interval between samples of memory, goroutines and latency")
+	fs.IntVar(&cfg.HostileN, "hostile-requests", 100_000, "hostile: generated hostile requests over every route")
+	fs.IntVar(&cfg.HostileWorkers, "hostile-workers", 16, "hostile: concurrent senders")
+	fs.Uint64Var(&cfg.HostileSeed, "hostile-seed", 0, "hostile: the generator's seed (0: from the clock; the report prints it)")
+	fs.DurationVar(&cfg.HostileTimeout, "hostile-timeout", 30*time.Second, "hostile: a request unanswered for this long counts as a hang")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -156,6 +166,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 			"soak-subscribers": func() { cfg.SoakSubs = 200 },
 			"soak-clients":     func() { cfg.SoakClients = 8 },
 			"sample":           func() { cfg.Sample = 2 * time.Second },
+			"hostile-requests": func() { cfg.HostileN = 3000 },
+			"hostile-workers":  func() { cfg.HostileWorkers = 8 },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -186,8 +198,10 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		return cfg, errors.New("-step-duration must be positive")
 	case cfg.WSURL != "" && cfg.WSMarket <= 0:
 		return cfg, errors.New("-ws-url needs -ws-market")
-	case cfg.Scenario != "bench" && cfg.Scenario != "faults" && cfg.Scenario != "soak":
-		return cfg, fmt.Errorf("-scenario %q: want bench, faults or soak", cfg.Scenario)
+	case cfg.Scenario != "bench" && cfg.Scenario != "faults" && cfg.Scenario != "soak" && cfg.Scenario != "hostile":
+		return cfg, fmt.Errorf("-scenario %q: want bench, faults, soak or hostile", cfg.Scenario)
+	case cfg.HostileN < 1 || cfg.HostileWorkers < 1 || cfg.HostileTimeout <= 0:
+		return cfg, errors.New("-hostile-requests and -hostile-workers must be at least 1, -hostile-timeout positive")
 	case cfg.FaultWorkers < 1 || cfg.SoakClients < 1:
 		return cfg, errors.New("-fault-workers and -soak-clients must be at least 1")
 	case cfg.Soak <= 0 || cfg.Sample <= 0 || cfg.FaultDown <= 0 || cfg.FaultEvery <= 0:

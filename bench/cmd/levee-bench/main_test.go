@@ -74,7 +74,13 @@ func TestFlags(t *testing.T) {
 	if err != nil || cfg.History != 1_000_000 || cfg.Clients != 256 || len(cfg.Rates) != 5 || cfg.WSClients != 10_000 {
 		t.Fatalf("defaults: %+v %v", cfg, err)
 	}
-	for _, bad := range [][]string{{"-rates", "10,x"}, {"-markets", "1"}, {"-ws-url", "ws://x"}} {
+	if cfg.HostileN != 100_000 || cfg.HostileWorkers != 16 {
+		t.Fatalf("hostile defaults: %+v", cfg)
+	}
+	if cfg, err = parseFlags([]string{"-quick", "-scenario", "hostile"}, io.Discard); err != nil || cfg.HostileN != 3000 {
+		t.Fatalf("quick hostile: %+v %v", cfg, err)
+	}
+	for _, bad := range [][]string{{"-rates", "10,x"}, {"-markets", "1"}, {"-ws-url", "ws://x"}, {"-hostile-requests", "0"}, {"-scenario", "chaos"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%v: no error", bad)
 		}

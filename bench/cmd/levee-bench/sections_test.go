@@ -22,10 +22,12 @@ func TestSectionsSurviveEachOther(t *testing.T) {
 			[]string{"first faults", "first soak"}, nil},
 		{"faults replaced", func() error { return writeSection(path, "faults", "## 8. Faults\n\nsecond faults") },
 			[]string{"second faults", "first soak"}, []string{"first faults"}},
+		{"hostile appended", func() error { return writeSection(path, "hostile", "## 10. Hostile requests\n\nfirst hostile") },
+			[]string{"second faults", "first soak", "first hostile"}, nil},
 		{"main report rewritten", func() error { return writeReport(path, &Report{}) },
-			[]string{"# Levee benchmarks", "second faults", "first soak"}, nil},
+			[]string{"# Levee benchmarks", "second faults", "first soak", "first hostile"}, nil},
 		{"soak replaced after the main report", func() error { return writeSection(path, "soak", "## 9. Soak\n\nsecond soak") },
-			[]string{"# Levee benchmarks", "second faults", "second soak"}, []string{"first soak"}},
+			[]string{"# Levee benchmarks", "second faults", "second soak", "first hostile"}, []string{"first soak"}},
 	}
 	for _, s := range steps {
 		if err := s.write(); err != nil {

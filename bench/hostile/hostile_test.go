@@ -1,0 +1,88 @@
+package hostile
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// demoCredentials is what cmd/levee/demo.go writes, abridged.
+const demoCredentials = `
+Demo city sign-ins (web UI: name + password; API: Authorization: Bearer <token>)
+  ROLE        NAME        PASSWORD           API TOKEN
+  admin       admin       -                  (LEVEE_ADMIN_TOKEN)
+  resident    alice       demo-3f9c1a2b7d4e  lv_alice
+  contractor  dykeworks   demo-0a1b2c3d4e5f  lv_dyke
+  steward     sam         demo-aaaaaaaaaaaa  lv_sam
+  Residents for juries: north-1..6, south-1..6, harbour-1..6, all with password demo-jjjjjjjjjjjj
+  Neighbour delegates: delta-delegate, estuary-delegate, ridge-delegate, password demo-dddddddddddd
+  Jury duty: case 1 (alice disputes a market's proposed outcome); jurors north-3, north-1, harbour-2
+
+Try: curl -H 'Authorization: Bearer <token>' http://127.0.0.1:8080/api/v1/me
+`
+
+func TestParseCredentials(t *testing.T) {
+	c, err := ParseCredentials(demoCredentials)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Accounts) != 3 || c.Accounts[0] != (Credential{"resident", "alice", "demo-3f9c1a2b7d4e", "lv_alice"}) {
+		t.Fatalf("accounts: %+v", c.Accounts)
+	}
+	if c.ResidentPassword != "demo-jjjjjjjjjjjj" || c.DelegatePassword != "demo-dddddddddddd" ||
+		!slices.Equal(c.Delegates, []string{"delta-delegate", "estuary-delegate", "ridge-delegate"}) ||
+		!slices.Equal(c.Jurors, []string{"north-3", "north-1", "harbour-2"}) {
+		t.Fatalf("parsed %+v", c)
+	}
+	if _, err := ParseCredentials("nothing here"); err == nil {
+		t.Fatal("no sign-ins parsed without an error")
+	}
+}
+
+// TestGeneratedRequestsCanBeSent generates many requests without a server:
+// each must be one Go's client will send (a request it refuses would count
+// against the server as "no answer"), and none may revoke a caller's own
+// token.
+func TestGeneratedRequestsCanBeSent(t *testing.T) {
+	routes := []Route{{"GET", "/api/v1/markets/:id/quote"}, {"POST", "/api/v1/markets/:id/orders"}, {"DELETE", "/api/v1/me/tokens/:id"},
+		{"POST", "/api/v1/cases/:id/evidence"}, {"POST", "/api/v1/bids/:id/attachments"}, {"GET", "/assets/*"},
+		{"POST", "/api/v1/tenders"}, {"DELETE", "/api/v1/session"}, {"POST", "/api/v1/contracts/:id/milestones/:n/dispute"}}
+	cfg := Config{BaseURL: "http://127.0.0.1:1", Routes: routes, Revoked: "lv_revoked",
+		Principals: []Principal{{Role: "resident", Name: "alice", Token: "lv_alice"}, {Role: "resident", Name: "alice", Session: "s", CSRF: "c"}}}
+	st := newState(cfg, http.DefaultClient)
+	st.ownTokens[7] = true
+	st.add("markets", "3")
+	g := &gen{st: st, r: rand.New(rand.NewPCG(1, 2))}
+	for i := range 5000 {
+		rt := routes[i%len(routes)]
+		rq := g.request(rt)
+		if i%50 == 0 {
+			rq = g.burst(rt, i%100 == 0)[0]
+		}
+		req, err := http.NewRequest(rq.method, cfg.BaseURL+rq.url, strings.NewReader(string(rq.body)))
+		if err != nil {
+			t.Fatalf("%s %s: %v", rq.method, rq.url, err)
+		}
+		req.Header = rq.header
+		if err := req.Write(discard{}); err != nil {
+			t.Fatalf("%s %s with %v: %v", rq.method, rq.url, rq.header, err)
+		}
+		if rt.Method == "DELETE" && strings.HasPrefix(rt.Path, "/api/v1/me/tokens/") {
+			raw, _ := url.PathUnescape(strings.TrimPrefix(strings.SplitN(rq.url, "?", 2)[0], "/api/v1/me/tokens/"))
+			if n, err := strconv.ParseInt(raw, 10, 64); err == nil && n == 7 {
+				t.Fatalf("aimed at a caller's own token: %s", rq.url)
+			}
+		}
+		if rt.Path == "/api/v1/session" && rq.header.Get("Cookie") == sessionCookie+"=s" {
+			t.Fatalf("signs the run's own session out: %v", rq.header)
+		}
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
