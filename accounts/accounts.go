@@ -133,6 +133,3 @@ func ValidateDistrictName(name string) error {
 	}
 	return nil
 }
-
-// CashAccount is the ledger key of an account's cash.
-func CashAccount(id int64) string { return "cash:" + itoa(id) }

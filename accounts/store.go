@@ -12,8 +12,8 @@ import (
 	"github.com/lib/pq"
 
 	"levee"
+	"levee/ledger"
 	"levee/pgtx"
-	"levee/settlement/ledger"
 )
 
 // SessionTTL is how long a browser session lasts.
@@ -87,16 +87,16 @@ func (s *Service) CreateAccount(ctx context.Context, actor int64, n NewAccount) 
 		} else if err != nil {
 			return fmt.Errorf("insert account: %w", err)
 		}
-		if err := ledger.OpenAccount(ctx, tx, CashAccount(id), "cash", false); err != nil {
+		if err := ledger.OpenAccount(ctx, tx, ledger.Cash(id), "cash", false); err != nil {
 			return fmt.Errorf("open cash account: %w", err)
 		}
 		if n.Credit > 0 {
 			_, err := ledger.Post(ctx, tx, ledger.Transfer{
 				Kind: "credit",
-				Ref:  "account:" + itoa(id),
+				Ref:  "account:" + levee.FormatID(id),
 				Postings: []ledger.Posting{
-					{Account: "treasury:issuance", Amount: -n.Credit},
-					{Account: CashAccount(id), Amount: n.Credit},
+					{Account: ledger.Issuance, Amount: -n.Credit},
+					{Account: ledger.Cash(id), Amount: n.Credit},
 				},
 			})
 			if err != nil {
@@ -369,7 +369,7 @@ func (s *Service) EnsureAdmin(ctx context.Context, configured string) (generated
 		if err != nil {
 			return fmt.Errorf("ensure admin: %w", err)
 		}
-		if err := ledger.OpenAccount(ctx, tx, CashAccount(id), "cash", false); err != nil {
+		if err := ledger.OpenAccount(ctx, tx, ledger.Cash(id), "cash", false); err != nil {
 			return fmt.Errorf("ensure admin: %w", err)
 		}
 		if configured != "" {
@@ -468,8 +468,8 @@ func (s *Service) IssueToTreasury(ctx context.Context, actor int64, amount levee
 	var e ledger.Entry
 	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
 		var err error
-		e, err = ledger.Post(ctx, tx, ledger.Transfer{Kind: "treasury_issue", Ref: "admin:" + itoa(actor),
-			Postings: []ledger.Posting{{Account: "treasury:issuance", Amount: -amount}, {Account: "treasury", Amount: amount}}})
+		e, err = ledger.Post(ctx, tx, ledger.Transfer{Kind: "treasury_issue", Ref: "admin:" + levee.FormatID(actor),
+			Postings: []ledger.Posting{{Account: ledger.Issuance, Amount: -amount}, {Account: ledger.Treasury, Amount: amount}}})
 		if err != nil {
 			return err
 		}

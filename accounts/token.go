@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"strconv"
 )
 
 // TokenPrefix starts every API token, so a leaked one is easy to grep for.
@@ -23,5 +22,3 @@ func HashToken(token string) []byte {
 	h := sha256.Sum256([]byte(token))
 	return h[:]
 }
-
-func itoa(id int64) string { return strconv.FormatInt(id, 10) }

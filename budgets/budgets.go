@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"levee"
+	"levee/ledger"
 )
 
 // Round statuses. A round is "open" until it is finalised; whether it takes
@@ -46,7 +47,7 @@ type Round struct {
 }
 
 func (r *Round) fill(now time.Time) {
-	r.PoolAccount, r.EscrowAccount = PoolAccount(r.ID), EscrowAccount(r.ID)
+	r.PoolAccount, r.EscrowAccount = ledger.RoundPool(r.ID), ledger.RoundEscrow(r.ID)
 	switch {
 	case r.Status == StatusFinal:
 		r.Phase = "final"
@@ -194,12 +195,3 @@ func (n *NewProject) Validate() error {
 	}
 	return nil
 }
-
-// PoolAccount is the ledger key of a round's matching pool.
-func PoolAccount(round int64) string { return "qf:" + itoa(round) + ":pool" }
-
-// EscrowAccount is the ledger key holding a round's contributions until it is final.
-func EscrowAccount(round int64) string { return "qf:" + itoa(round) + ":escrow" }
-
-// LineAccount is the ledger key of a budget line.
-func LineAccount(line int64) string { return "budget:" + itoa(line) }

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"levee"
+	"levee/ledger"
 	"levee/market/engine"
 	"levee/pgtx"
-	"levee/settlement/ledger"
 )
 
 // MarketSource is what the census needs from the market engine.

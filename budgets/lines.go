@@ -9,8 +9,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"levee"
+	"levee/ledger"
 	"levee/pgtx"
-	"levee/settlement/ledger"
 )
 
 const lineColumns = `b.id, b.project_id, b.round_id, d.name AS district, b.district_id, b.title, b.funded, b.ledger_key, b.created_at`
@@ -46,7 +46,7 @@ func Move(ctx context.Context, tx *sqlx.Tx, from, to int64, amount levee.Micros,
 		}
 	}
 	e, err := ledger.Post(ctx, tx, ledger.Transfer{Kind: kind, Ref: ref,
-		Postings: []ledger.Posting{{Account: LineAccount(from), Amount: -amount}, {Account: LineAccount(to), Amount: amount}}})
+		Postings: []ledger.Posting{{Account: ledger.BudgetLine(from), Amount: -amount}, {Account: ledger.BudgetLine(to), Amount: amount}}})
 	if levee.ErrorCode(err) == levee.ECONFLICT {
 		return ledger.Entry{}, levee.Errorf(levee.ECONFLICT, "budget line %d holds less than %s", from, amount)
 	}

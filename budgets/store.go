@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -14,11 +13,9 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/ledger"
 	"levee/pgtx"
-	"levee/settlement/ledger"
 )
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // CashInvalidator is told when a trader's cash moved outside the market
 // engine, which caches cash (the engine satisfies it).
@@ -96,13 +93,13 @@ func (s *Service) OpenRound(ctx context.Context, n NewRound) (Round, error) {
 		if err := accounts.WriteAudit(ctx, tx, n.CreatedBy, "qf.open_round", map[string]any{"round_id": r.ID, "pool": n.Pool}); err != nil {
 			return err
 		}
-		for _, key := range []string{PoolAccount(r.ID), EscrowAccount(r.ID)} {
+		for _, key := range []string{ledger.RoundPool(r.ID), ledger.RoundEscrow(r.ID)} {
 			if err := ledger.OpenAccount(ctx, tx, key, "qf", false); err != nil {
 				return err
 			}
 		}
-		_, err = ledger.Post(ctx, tx, ledger.Transfer{Kind: "qf_pool", Ref: "qf/round/" + itoa(r.ID), Postings: []ledger.Posting{
-			{Account: "treasury", Amount: -n.Pool}, {Account: PoolAccount(r.ID), Amount: n.Pool},
+		_, err = ledger.Post(ctx, tx, ledger.Transfer{Kind: "qf_pool", Ref: "qf/round/" + levee.FormatID(r.ID), Postings: []ledger.Posting{
+			{Account: ledger.Treasury, Amount: -n.Pool}, {Account: ledger.RoundPool(r.ID), Amount: n.Pool},
 		}})
 		return err
 	})
@@ -310,7 +307,7 @@ func (s *Service) Contribute(ctx context.Context, who *accounts.Principal, proje
 			// rather than all missing it and then colliding on its ledger
 			// entry (a 500). Taken first: it orders before every row lock.
 			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
-				"qf-contribution:"+itoa(who.AccountID)+":"+key); err != nil {
+				"qf-contribution:"+levee.FormatID(who.AccountID)+":"+key); err != nil {
 				return fmt.Errorf("lock idempotency key: %w", err)
 			}
 			err := tx.GetContext(ctx, &c, `SELECT id, project_id, round_id, account_id, amount, ledger_seq, at
@@ -350,11 +347,11 @@ func (s *Service) Contribute(ctx context.Context, who *accounts.Principal, proje
 		case st.Eligible == nil || !*st.Eligible:
 			return levee.Errorf(levee.ECONFLICT, "project %d is not eligible for contributions", projectID)
 		}
-		t := ledger.Transfer{Kind: "qf_contribution", Ref: "qf/project/" + itoa(projectID), At: now, Postings: []ledger.Posting{
-			{Account: accounts.CashAccount(who.AccountID), Amount: -amount}, {Account: EscrowAccount(st.RoundID), Amount: amount},
+		t := ledger.Transfer{Kind: "qf_contribution", Ref: "qf/project/" + levee.FormatID(projectID), At: now, Postings: []ledger.Posting{
+			{Account: ledger.Cash(who.AccountID), Amount: -amount}, {Account: ledger.RoundEscrow(st.RoundID), Amount: amount},
 		}}
 		if key != "" {
-			t.IdempotencyKey = "qf-contribution:" + itoa(who.AccountID) + ":" + key
+			t.IdempotencyKey = "qf-contribution:" + levee.FormatID(who.AccountID) + ":" + key
 		}
 		e, err := ledger.Post(ctx, tx, t)
 		if err != nil {
@@ -444,13 +441,13 @@ func (s *Service) Finalize(ctx context.Context, actor, roundID int64) (RoundDeta
 		for _, p := range m.Projects {
 			escrowed += p.Sum
 		}
-		if bal, err := ledger.Balance(ctx, tx, EscrowAccount(roundID)); err != nil {
+		if bal, err := ledger.Balance(ctx, tx, ledger.RoundEscrow(roundID)); err != nil {
 			return err
 		} else if bal != escrowed {
 			return fmt.Errorf("round %d: escrow holds %s but contributions sum to %s", roundID, bal, escrowed)
 		}
 
-		ref := "qf/round/" + itoa(roundID)
+		ref := "qf/round/" + levee.FormatID(roundID)
 		var ts []ledger.Transfer
 		for i, p := range m.Projects {
 			funded := p.Sum + p.Match
@@ -463,21 +460,21 @@ func (s *Service) Finalize(ctx context.Context, actor, roundID int64) (RoundDeta
 				if _, err := tx.ExecContext(ctx, `
 					INSERT INTO budget_lines (id, project_id, round_id, district_id, title, funded, ledger_key)
 					OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-					id, p.Project, roundID, projects[i].DistrictID, projects[i].Title, funded, LineAccount(id)); err != nil {
+					id, p.Project, roundID, projects[i].DistrictID, projects[i].Title, funded, ledger.BudgetLine(id)); err != nil {
 					return fmt.Errorf("insert budget line: %w", err)
 				}
 				lineID = &id
-				if err := ledger.OpenAccount(ctx, tx, LineAccount(id), "budget_line", false); err != nil {
+				if err := ledger.OpenAccount(ctx, tx, ledger.BudgetLine(id), "budget_line", false); err != nil {
 					return err
 				}
 				t := ledger.Transfer{Kind: "qf_payout", Ref: ref, At: now}
 				if p.Match > 0 {
-					t.Postings = append(t.Postings, ledger.Posting{Account: PoolAccount(roundID), Amount: -p.Match})
+					t.Postings = append(t.Postings, ledger.Posting{Account: ledger.RoundPool(roundID), Amount: -p.Match})
 				}
 				if p.Sum > 0 {
-					t.Postings = append(t.Postings, ledger.Posting{Account: EscrowAccount(roundID), Amount: -p.Sum})
+					t.Postings = append(t.Postings, ledger.Posting{Account: ledger.RoundEscrow(roundID), Amount: -p.Sum})
 				}
-				t.Postings = append(t.Postings, ledger.Posting{Account: LineAccount(id), Amount: funded})
+				t.Postings = append(t.Postings, ledger.Posting{Account: ledger.BudgetLine(id), Amount: funded})
 				ts = append(ts, t)
 			}
 			if _, err := tx.ExecContext(ctx, `
@@ -489,7 +486,7 @@ func (s *Service) Finalize(ctx context.Context, actor, roundID int64) (RoundDeta
 		}
 		if m.Returned > 0 {
 			ts = append(ts, ledger.Transfer{Kind: "qf_return", Ref: ref, At: now, Postings: []ledger.Posting{
-				{Account: PoolAccount(roundID), Amount: -m.Returned}, {Account: "treasury", Amount: m.Returned},
+				{Account: ledger.RoundPool(roundID), Amount: -m.Returned}, {Account: ledger.Treasury, Amount: m.Returned},
 			}})
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE qf_rounds SET status = 'final', returned = $2, finalized_at = $3 WHERE id = $1`,

@@ -11,8 +11,8 @@ import (
 	"levee"
 	"levee/accounts"
 	"levee/budgets"
+	"levee/ledger"
 	"levee/migrations/dbtest"
-	"levee/settlement/ledger"
 )
 
 // clock is a settable clock for the service.
@@ -175,7 +175,7 @@ func TestRoundFlow(t *testing.T) {
 	}
 	wantLines := []string{"28.600000", "31.600000", "98.800000"}
 	for i, l := range lines {
-		if l.Balance.String() != wantLines[i] || l.Funded.String() != wantLines[i] || l.LedgerKey != budgets.LineAccount(l.ID) || l.District != "north" {
+		if l.Balance.String() != wantLines[i] || l.Funded.String() != wantLines[i] || l.LedgerKey != ledger.BudgetLine(l.ID) || l.District != "north" {
 			t.Errorf("line %d: %+v, want balance %s", i, l, wantLines[i])
 		}
 	}
@@ -191,7 +191,7 @@ func TestRoundFlow(t *testing.T) {
 	// Finalising twice is a conflict, and pays nothing more.
 	_, err = c.svc.Finalize(ctx, c.treasurer.AccountID, r.ID)
 	wantCode(t, "finalise twice", err, levee.ECONFLICT)
-	if got := c.balance(t, budgets.LineAccount(lines[2].ID)); got.String() != "98.800000" {
+	if got := c.balance(t, ledger.BudgetLine(lines[2].ID)); got.String() != "98.800000" {
 		t.Errorf("line after second finalise: %s", got)
 	}
 	ex, err := c.svc.Explain(ctx, c.residents[3].AccountID, r.ID)
@@ -285,7 +285,7 @@ func TestContributionRules(t *testing.T) {
 	}
 	_, err = c.svc.Contribute(ctx, c.residents[0], p.ID, levee.Units(5), "once")
 	wantCode(t, "key reused", err, levee.ECONFLICT)
-	if got := c.balance(t, accounts.CashAccount(c.residents[0].AccountID)); got != levee.Units(96) {
+	if got := c.balance(t, ledger.Cash(c.residents[0].AccountID)); got != levee.Units(96) {
 		t.Fatalf("cash after a retried contribution: %s", got)
 	}
 	_, err = c.svc.SetEligibility(ctx, c.treasurer.AccountID, p.ID, false, "changed my mind")

@@ -32,7 +32,7 @@ type Attachment struct {
 
 func (a *Attachment) fill() {
 	a.SHA256 = hex.EncodeToString(a.Hash)
-	a.URL = "/api/v1/bid-attachments/" + itoa(a.ID)
+	a.URL = "/api/v1/bid-attachments/" + levee.FormatID(a.ID)
 }
 
 const attachmentColumns = `id, bid_id, name, content_type, size, sha256, uploaded_at`

@@ -9,9 +9,9 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"levee"
+	"levee/ledger"
 	"levee/market/engine"
 	"levee/pgtx"
-	"levee/settlement/ledger"
 )
 
 // AwardRecord is the published decision of a tender: its rule, inputs and
@@ -81,7 +81,7 @@ func (s *Service) CloseBids(ctx context.Context, actor, tenderID int64) (TenderV
 			ClosesAt:  t.DecisionAt,
 			District:  districts[0],
 			CreatedBy: actor,
-			FundedBy:  LineAccount(t.BudgetLineID),
+			FundedBy:  ledger.BudgetLine(t.BudgetLineID),
 			// Losing bids' markets are voided at award: the money traders
 			// put in stays bound to the market so that a void is an exact
 			// unwind (docs/lmsr.md, "Voids").
@@ -276,11 +276,11 @@ func (s *Service) openContract(ctx context.Context, tx *sqlx.Tx, t *Tender, b Bi
 	if err := s.recordAward(ctx, tx, t.ID, actor, *rec, StatusAwarded); err != nil {
 		return 0, err
 	}
-	if err := ledger.OpenAccount(ctx, tx, EscrowAccount(cid), "escrow", false); err != nil {
+	if err := ledger.OpenAccount(ctx, tx, ledger.Escrow(cid), "escrow", false); err != nil {
 		return 0, err
 	}
-	_, err = ledger.Post(ctx, tx, ledger.Transfer{Kind: "contract_escrow", Ref: "contract/" + itoa(cid), At: now,
-		Postings: []ledger.Posting{{Account: LineAccount(t.BudgetLineID), Amount: -b.Price}, {Account: EscrowAccount(cid), Amount: b.Price}}})
+	_, err = ledger.Post(ctx, tx, ledger.Transfer{Kind: "contract_escrow", Ref: "contract/" + levee.FormatID(cid), At: now,
+		Postings: []ledger.Posting{{Account: ledger.BudgetLine(t.BudgetLineID), Amount: -b.Price}, {Account: ledger.Escrow(cid), Amount: b.Price}}})
 	if levee.ErrorCode(err) == levee.ECONFLICT {
 		return 0, levee.Errorf(levee.ECONFLICT, "budget line %d cannot cover the award price of %s", t.BudgetLineID, b.Price)
 	}

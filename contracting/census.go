@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"levee"
 	"levee/budgets"
 	"levee/pgtx"
 )
@@ -45,7 +46,7 @@ func (s *Service) CensusFigures(ctx context.Context) (budgets.ContractingFigure,
 		}
 		f.TrackRecords = append(f.TrackRecords, budgets.TrackSummary{Contractor: tr.Name, Contracts: tr.Contracts, Completed: tr.Completed,
 			Failed: tr.Failed, OnTimeRate: tr.OnTimeRate, AverageLatenessDays: tr.AverageLatenessDays, Brier: tr.Brier,
-			Source: "/api/v1/contractors/" + itoa(id) + "/track-record"})
+			Source: "/api/v1/contractors/" + levee.FormatID(id) + "/track-record"})
 	}
 	return f, nil
 }

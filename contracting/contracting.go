@@ -17,7 +17,6 @@ import (
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -25,10 +24,9 @@ import (
 	"github.com/lib/pq"
 
 	"levee"
+	"levee/ledger"
 	"levee/pgtx"
 )
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // Tender statuses. An open tender's phase depends on its window.
 const (
@@ -119,7 +117,7 @@ type Tender struct {
 }
 
 func (t *Tender) fill(now time.Time) {
-	t.BudgetLineAccount = LineAccount(t.BudgetLineID)
+	t.BudgetLineAccount = ledger.BudgetLine(t.BudgetLineID)
 	t.TWAPWindow = (time.Duration(t.TWAPWindowUS) * time.Microsecond).String()
 	t.DisputeWindow = (time.Duration(t.DisputeWindowUS) * time.Microsecond).String()
 	switch {
@@ -328,12 +326,6 @@ func (n *NewBid) validate(t *Tender, milestones int, now time.Time) error {
 	}
 	return checkText("method_statement", n.MethodStatement, 0, 50000)
 }
-
-// LineAccount is the ledger key of a budget line (as in package budgets).
-func LineAccount(line int64) string { return "budget:" + itoa(line) }
-
-// EscrowAccount is the ledger key holding a contract's price until released.
-func EscrowAccount(contract int64) string { return "escrow:" + itoa(contract) }
 
 // timeList is a JSONB list of times.
 type timeList []time.Time

@@ -10,8 +10,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"levee"
+	"levee/ledger"
 	"levee/pgtx"
-	"levee/settlement/ledger"
 )
 
 // ContractReferred is the status of a direct award a review jury referred:
@@ -152,12 +152,12 @@ func (s *Service) ReferDirectAward(ctx context.Context, tx *sqlx.Tx, contractID 
 	if _, err := tx.ExecContext(ctx, `UPDATE contracts SET status = 'referred', settled_at = $2 WHERE id = $1`, contractID, s.now()); err != nil {
 		return 0, err
 	}
-	left, err := ledger.Balance(ctx, tx, EscrowAccount(contractID))
+	left, err := ledger.Balance(ctx, tx, ledger.Escrow(contractID))
 	if err != nil || left == 0 {
 		return 0, err
 	}
-	_, err = ledger.Post(ctx, tx, ledger.Transfer{Kind: "escrow_referred", Ref: "contract/" + itoa(contractID), At: s.now(),
-		Postings: []ledger.Posting{{Account: EscrowAccount(contractID), Amount: -left}, {Account: "treasury", Amount: left}}})
+	_, err = ledger.Post(ctx, tx, ledger.Transfer{Kind: "escrow_referred", Ref: "contract/" + levee.FormatID(contractID), At: s.now(),
+		Postings: []ledger.Posting{{Account: ledger.Escrow(contractID), Amount: -left}, {Account: ledger.Treasury, Amount: left}}})
 	return left, err
 }
 

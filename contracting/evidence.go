@@ -36,7 +36,7 @@ type EvidenceFile struct {
 
 func (f *EvidenceFile) fill() {
 	f.SHA256 = hex.EncodeToString(f.Hash)
-	f.URL = "/api/v1/evidence/" + itoa(f.ID)
+	f.URL = "/api/v1/evidence/" + levee.FormatID(f.ID)
 }
 
 // AttachEvidence stores a file for a milestone of a contract. Only the

@@ -12,9 +12,9 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/ledger"
 	"levee/market/engine"
 	"levee/pgtx"
-	"levee/settlement/ledger"
 )
 
 // Contract is an awarded tender's work, its price held in escrow.
@@ -64,7 +64,7 @@ func getContract(ctx context.Context, q sqlx.QueryerContext, id int64, lock stri
 		dispute_reason, disputed_at, accepted_at, paid_seq FROM contract_milestones WHERE contract_id = $1 ORDER BY n`, id); err != nil {
 		return Contract{}, pgtx.Unavailable(fmt.Errorf("contract milestones: %w", err))
 	}
-	c.EscrowAccount = EscrowAccount(id)
+	c.EscrowAccount = ledger.Escrow(id)
 	return c, nil
 }
 
@@ -140,12 +140,12 @@ func (s *Service) advance(ctx context.Context, id int64) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE contracts SET status = $2, settled_at = $3 WHERE id = $1`, id, status, now); err != nil {
 			return err
 		}
-		left, err := ledger.Balance(ctx, tx, EscrowAccount(id))
+		left, err := ledger.Balance(ctx, tx, ledger.Escrow(id))
 		if err != nil || left == 0 {
 			return err
 		}
-		_, err = ledger.Post(ctx, tx, ledger.Transfer{Kind: "escrow_return", Ref: "contract/" + itoa(id), At: now,
-			Postings: []ledger.Posting{{Account: EscrowAccount(id), Amount: -left}, {Account: LineAccount(t.BudgetLineID), Amount: left}}})
+		_, err = ledger.Post(ctx, tx, ledger.Transfer{Kind: "escrow_return", Ref: "contract/" + levee.FormatID(id), At: now,
+			Postings: []ledger.Posting{{Account: ledger.Escrow(id), Amount: -left}, {Account: ledger.BudgetLine(t.BudgetLineID), Amount: left}}})
 		return err
 	})
 	if err != nil {
@@ -190,8 +190,8 @@ func (s *Service) advance(ctx context.Context, id int64) error {
 func (s *Service) release(ctx context.Context, tx *sqlx.Tx, c *Contract, m *ContractMilestone, at time.Time) error {
 	var seq *int64
 	if m.Amount > 0 {
-		e, err := ledger.Post(ctx, tx, ledger.Transfer{Kind: "milestone_payment", Ref: "contract/" + itoa(c.ID), At: s.now(),
-			Postings: []ledger.Posting{{Account: EscrowAccount(c.ID), Amount: -m.Amount}, {Account: accounts.CashAccount(c.ContractorID), Amount: m.Amount}}})
+		e, err := ledger.Post(ctx, tx, ledger.Transfer{Kind: "milestone_payment", Ref: "contract/" + levee.FormatID(c.ID), At: s.now(),
+			Postings: []ledger.Posting{{Account: ledger.Escrow(c.ID), Amount: -m.Amount}, {Account: ledger.Cash(c.ContractorID), Amount: m.Amount}}})
 		if err != nil {
 			return err
 		}

@@ -33,7 +33,7 @@ const (
 )
 
 // OCID is a tender's Open Contracting ID.
-func OCID(tenderID int64) string { return OCIDPrefix + itoa(tenderID) }
+func OCID(tenderID int64) string { return OCIDPrefix + levee.FormatID(tenderID) }
 
 // OCDSValue is an amount with its currency.
 type OCDSValue struct {
@@ -231,7 +231,7 @@ type RecordPackage struct {
 
 var ocdsBuyer = OCDSOrgRef{ID: OCDSBuyerID, Name: OCDSBuyerName}
 
-func orgPartyID(org int64) string { return "levee-org-" + itoa(org) }
+func orgPartyID(org int64) string { return "levee-org-" + levee.FormatID(org) }
 
 func ptime(t time.Time) *time.Time { t = t.UTC(); return &t }
 
@@ -265,7 +265,7 @@ func (s *Service) ocdsReleases(ctx context.Context, tenderID int64) ([]OCDSRelea
 	}
 	buyerParty := OCDSParty{ID: OCDSBuyerID, Name: OCDSBuyerName, Roles: []string{"buyer", "procuringEntity", "payer"}}
 
-	tender := OCDSTender{ID: itoa(tv.ID), Title: tv.Title, Description: tv.Scope, Status: ocdsTenderStatus(tv.Phase),
+	tender := OCDSTender{ID: levee.FormatID(tv.ID), Title: tv.Title, Description: tv.Scope, Status: ocdsTenderStatus(tv.Phase),
 		ProcuringEntity: &ocdsBuyer, Items: []OCDSItem{{ID: "1", Description: tv.Title, Quantity: 1}},
 		Value: ocdsValue(tv.BudgetCap), ProcurementMethod: "open", MainProcurementCategory: "works",
 		AwardCriteria: "ratedCriteria", AwardCriteriaDetails: Rule, EligibilityCriteria: tv.AcceptanceCriteria,
@@ -278,7 +278,7 @@ func (s *Service) ocdsReleases(ctx context.Context, tenderID int64) ([]OCDSRelea
 		tender.AwardCriteria, tender.AwardCriteriaDetails = "", ""
 	}
 	for _, m := range tv.Milestones {
-		tender.Milestones = append(tender.Milestones, OCDSMilestone{ID: itoa(int64(m.N)), Title: m.Title, Type: "delivery",
+		tender.Milestones = append(tender.Milestones, OCDSMilestone{ID: levee.FormatID(int64(m.N)), Title: m.Title, Type: "delivery",
 			Description: "share " + m.Share.String() + " of the price", Status: "scheduled"})
 	}
 	first := rel("tender", tv.CreatedAt, "tender")
@@ -292,9 +292,9 @@ func (s *Service) ocdsReleases(ctx context.Context, tenderID int64) ([]OCDSRelea
 	releases := []OCDSRelease{first}
 	for _, a := range tv.Amendments {
 		desc, _ := json.Marshal(a.Changes)
-		oa := OCDSAmendment{ID: itoa(a.ID), Date: a.CreatedAt.UTC(), Rationale: a.Reason, Description: "changed: " + string(desc)}
+		oa := OCDSAmendment{ID: levee.FormatID(a.ID), Date: a.CreatedAt.UTC(), Rationale: a.Reason, Description: "changed: " + string(desc)}
 		tender.Amendments = append(tender.Amendments, oa)
-		r := rel("amendment-"+itoa(a.ID), a.CreatedAt, "tenderAmendment")
+		r := rel("amendment-"+levee.FormatID(a.ID), a.CreatedAt, "tenderAmendment")
 		r.Tender = &OCDSTender{ID: tender.ID, Amendments: []OCDSAmendment{oa}}
 		releases = append(releases, r)
 	}
@@ -327,9 +327,9 @@ func (s *Service) ocdsReleases(ctx context.Context, tenderID int64) ([]OCDSRelea
 		ref := OCDSOrgRef{ID: orgPartyID(b.OrganisationID), Name: b.Organisation}
 		names[b.OrganisationID] = b.Organisation
 		tenderers = append(tenderers, ref)
-		ob := OCDSBid{ID: itoa(b.ID), Date: b.UpdatedAt.UTC(), Status: "valid", Tenderers: []OCDSOrgRef{ref}, Value: ocdsValue(b.Price)}
+		ob := OCDSBid{ID: levee.FormatID(b.ID), Date: b.UpdatedAt.UTC(), Status: "valid", Tenderers: []OCDSOrgRef{ref}, Value: ocdsValue(b.Price)}
 		if b.MarketID != nil {
-			f := &OCDSForecast{Market: itoa(*b.MarketID)}
+			f := &OCDSForecast{Market: levee.FormatID(*b.MarketID)}
 			if sb, ok := scored[b.ID]; ok {
 				q := sb.Qualifies
 				f.TWAP, f.Qualifies = pnum(sb.TWAP), &q
@@ -372,9 +372,9 @@ func (s *Service) ocdsReleases(ctx context.Context, tenderID int64) ([]OCDSRelea
 			if i, ok := partyByOrg[c.ContractorID]; ok {
 				parties[i].Roles = append(parties[i].Roles, "supplier", "payee")
 			}
-			award := OCDSAward{ID: "award-" + itoa(tenderID), Title: "Award of tender " + itoa(tenderID), Status: "active",
+			award := OCDSAward{ID: "award-" + levee.FormatID(tenderID), Title: "Award of tender " + levee.FormatID(tenderID), Status: "active",
 				Date: ptime(rec.DecidedAt), Value: ocdsValue(c.Price), Suppliers: []OCDSOrgRef{supplier},
-				RelatedBids: []string{itoa(*rec.Winner)}}
+				RelatedBids: []string{levee.FormatID(*rec.Winner)}}
 			ar.Tag = []string{"award", "contract"}
 			ar.Parties, ar.Awards = parties, []OCDSAward{award}
 			oc, payments, err := s.ocdsContract(ctx, &c, award.ID, supplier)
@@ -414,10 +414,10 @@ type payment struct {
 // ocdsContract maps a contract, with one transaction per escrow release (the
 // milestone_payment ledger entries, dated by the ledger).
 func (s *Service) ocdsContract(ctx context.Context, c *Contract, awardID string, supplier OCDSOrgRef) (OCDSContract, []payment, error) {
-	oc := OCDSContract{ID: itoa(c.ID), AwardID: awardID, Status: "active", Value: ocdsValue(c.Price),
+	oc := OCDSContract{ID: levee.FormatID(c.ID), AwardID: awardID, Status: "active", Value: ocdsValue(c.Price),
 		Period:      &OCDSPeriod{StartDate: ptime(c.CreatedAt), EndDate: ptime(c.CompletionAt)},
 		DateSigned:  ptime(c.CreatedAt),
-		RelatedBids: []string{itoa(c.BidID)}, Implementation: &OCDSImplementation{}}
+		RelatedBids: []string{levee.FormatID(c.BidID)}, Implementation: &OCDSImplementation{}}
 	if c.Status != ContractActive {
 		oc.Status, oc.Description = "terminated", c.Status
 	}
@@ -442,11 +442,11 @@ func (s *Service) ocdsContract(ctx context.Context, c *Contract, awardID string,
 	}
 	var pays []payment
 	for _, m := range c.Milestones {
-		om := OCDSMilestone{ID: itoa(int64(m.N)), Title: m.Title, Type: "delivery", DueDate: ptime(m.DueAt), Status: "scheduled"}
+		om := OCDSMilestone{ID: levee.FormatID(int64(m.N)), Title: m.Title, Type: "delivery", DueDate: ptime(m.DueAt), Status: "scheduled"}
 		switch {
 		case m.Status == MilestoneAccepted && m.PaidSeq != nil:
 			om.Status, om.DateMet = "met", ptime(at[*m.PaidSeq])
-			pays = append(pays, payment{tx: OCDSTransaction{ID: "ledger-" + itoa(*m.PaidSeq), Date: at[*m.PaidSeq].UTC(), Value: ocdsValue(m.Amount),
+			pays = append(pays, payment{tx: OCDSTransaction{ID: "ledger-" + levee.FormatID(*m.PaidSeq), Date: at[*m.PaidSeq].UTC(), Value: ocdsValue(m.Amount),
 				Payer: ocdsBuyer, Payee: supplier}, milestone: om})
 		case m.Status == MilestoneAccepted:
 			om.Status, om.DateMet = "met", m.AcceptedAt

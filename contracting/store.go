@@ -15,9 +15,9 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/ledger"
 	"levee/market/engine"
 	"levee/pgtx"
-	"levee/settlement/ledger"
 )
 
 // Markets is what contracting needs from the market engine.
@@ -248,7 +248,7 @@ func (s *Service) EditTender(ctx context.Context, actor, id int64, e TenderEdit)
 		case now.Before(t.OpensAt):
 			if e.BudgetCap != nil {
 				var bal levee.Micros
-				if bal, err = ledger.Balance(ctx, tx, LineAccount(t.BudgetLineID)); err != nil {
+				if bal, err = ledger.Balance(ctx, tx, ledger.BudgetLine(t.BudgetLineID)); err != nil {
 					return err
 				}
 				if *e.BudgetCap > bal {

@@ -12,10 +12,10 @@ import (
 	"levee/accounts"
 	"levee/budgets"
 	"levee/contracting"
+	"levee/ledger"
 	"levee/market"
 	"levee/market/engine"
 	"levee/migrations/dbtest"
-	"levee/settlement/ledger"
 )
 
 type clock struct {
@@ -176,13 +176,13 @@ func TestAwardUsesTheTWAPAndRefundsLosers(t *testing.T) {
 		t.Fatal(err)
 	}
 	subsidy := levee.MustMicros("6.931472")
-	if got := w.balance(t, contracting.LineAccount(w.line)); got != levee.Units(400)-3*subsidy {
+	if got := w.balance(t, ledger.BudgetLine(w.line)); got != levee.Units(400)-3*subsidy {
 		t.Fatalf("line %s", got)
 	}
 	bs, _ := w.svc.Bids(ctx, nil, tv.ID)
 	cash0 := map[int64]levee.Micros{}
 	for _, r := range w.residents {
-		cash0[r.AccountID] = w.balance(t, accounts.CashAccount(r.AccountID))
+		cash0[r.AccountID] = w.balance(t, ledger.Cash(r.AccountID))
 	}
 	trade := func(who int, bid int, outcome int, amount string) engine.Result {
 		res, err := w.eng.Submit(ctx, w.residents[who].AccountID, *bs[bid].MarketID, market.Order{Outcome: outcome, Side: market.Buy, Amount: levee.MustMicros(amount)}, "")
@@ -220,15 +220,15 @@ func TestAwardUsesTheTWAPAndRefundsLosers(t *testing.T) {
 		t.Fatalf("scores %+v", s)
 	}
 	for _, r := range w.residents {
-		if got := w.balance(t, accounts.CashAccount(r.AccountID)); got != cash0[r.AccountID]-spent[r.AccountID] {
+		if got := w.balance(t, ledger.Cash(r.AccountID)); got != cash0[r.AccountID]-spent[r.AccountID] {
 			t.Errorf("resident %d cash %s, want %s", r.AccountID, got, cash0[r.AccountID]-spent[r.AccountID])
 		}
 	}
-	if got := w.balance(t, contracting.LineAccount(w.line)); got != levee.Units(300)-subsidy {
+	if got := w.balance(t, ledger.BudgetLine(w.line)); got != levee.Units(300)-subsidy {
 		t.Fatalf("line after award %s", got)
 	}
 	cid := *tvA.Contract
-	if got := w.balance(t, contracting.EscrowAccount(cid)); got != bids[0].Price {
+	if got := w.balance(t, ledger.Escrow(cid)); got != bids[0].Price {
 		t.Fatalf("escrow %s", got)
 	}
 	if _, err := w.svc.Award(ctx, w.treasurer.AccountID, tv.ID); levee.ErrorCode(err) != levee.ECONFLICT {
@@ -249,7 +249,7 @@ func TestAwardUsesTheTWAPAndRefundsLosers(t *testing.T) {
 	if err != nil || c.Milestones[0].Status != contracting.MilestoneAccepted || c.Escrow != levee.Units(75) {
 		t.Fatalf("contract %+v %v", c, err)
 	}
-	if got := w.balance(t, accounts.CashAccount(w.orgs[0].AccountID)); got != levee.Units(25) {
+	if got := w.balance(t, ledger.Cash(w.orgs[0].AccountID)); got != levee.Units(25) {
 		t.Fatalf("contractor cash %s", got)
 	}
 	w.clock.Add(31 * 24 * time.Hour)

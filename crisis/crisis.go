@@ -14,7 +14,6 @@ package crisis
 import (
 	"context"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -23,8 +22,6 @@ import (
 	"levee/contracting"
 	"levee/settlement"
 )
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // Contracts is what crisis needs of contracting: direct awards and their
 // referral.

@@ -315,7 +315,7 @@ func (s *Service) actReallocate(ctx context.Context, tx *sqlx.Tx, e *Emergency, 
 	if err := unencumbered(ctx, tx, e, r.ToLine, "to_line", 0); err != nil {
 		return nil, err
 	}
-	if _, err := budgets.Move(ctx, tx, r.FromLine, r.ToLine, r.Amount, "emergency_reallocation", "emergency/"+itoa(e.ID)); err != nil {
+	if _, err := budgets.Move(ctx, tx, r.FromLine, r.ToLine, r.Amount, "emergency_reallocation", "emergency/"+levee.FormatID(e.ID)); err != nil {
 		return nil, err
 	}
 	act.Amount = r.Amount
@@ -347,7 +347,7 @@ func (s *Service) actDirectAward(ctx context.Context, tx *sqlx.Tx, e *Emergency,
 		return nil, err
 	}
 	act.Amount, act.ContractID = r.Price, &cid
-	return map[string]any{"budget_line": itoa(r.BudgetLine), "contractor": itoa(r.Contractor), "title": r.Title, "price": r.Price, "contract": itoa(cid)}, nil
+	return map[string]any{"budget_line": levee.FormatID(r.BudgetLine), "contractor": levee.FormatID(r.Contractor), "title": r.Title, "price": r.Price, "contract": levee.FormatID(cid)}, nil
 }
 
 func (s *Service) actApprove(ctx context.Context, tx *sqlx.Tx, e *Emergency, r ActRequest, act *Act) (any, error) {
@@ -376,7 +376,7 @@ func (s *Service) actApprove(ctx context.Context, tx *sqlx.Tx, e *Emergency, r A
 	if err := s.decideProposal(ctx, tx, p.ID, "executed", nil); err != nil {
 		return nil, err
 	}
-	return map[string]any{"proposal": itoa(p.ID), "reallocation": re}, nil
+	return map[string]any{"proposal": levee.FormatID(p.ID), "reallocation": re}, nil
 }
 
 // Petition adds a resident's signature to end an emergency early; at the

@@ -290,7 +290,7 @@ func (s *Service) decideProposal(ctx context.Context, tx *sqlx.Tx, id int64, sta
 
 // execute carries out an approved proposal inside tx.
 func (s *Service) execute(ctx context.Context, tx *sqlx.Tx, p *Proposal, act *int64) error {
-	ref := "quorum/" + itoa(p.ID)
+	ref := "quorum/" + levee.FormatID(p.ID)
 	switch p.Kind {
 	case KindReallocation:
 		var r Reallocation

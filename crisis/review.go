@@ -22,7 +22,7 @@ const (
 )
 
 // ActSubject names an act as the subject of its review case.
-func ActSubject(act int64) string { return "act:" + itoa(act) }
+func ActSubject(act int64) string { return "act:" + levee.FormatID(act) }
 
 // openReviews sends every act of every ended emergency to a jury drawn
 // from the residents of the emergency's districts, stratified by district.

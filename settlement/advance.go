@@ -9,9 +9,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"levee"
-	"levee/accounts"
+	"levee/ledger"
 	"levee/pgtx"
-	"levee/settlement/ledger"
 )
 
 // Advance does what the clock has made due, everywhere: proposals past their
@@ -158,13 +157,13 @@ func (s *Service) tally(ctx context.Context, tx *sqlx.Tx, c *Case, r *Round) ([]
 	// Pay the revealers; unpaid seats go back to the fee pool.
 	ps := []ledger.Posting{}
 	for _, a := range revealers {
-		ps = append(ps, ledger.Posting{Account: accounts.CashAccount(a), Amount: c.JurorFee})
+		ps = append(ps, ledger.Posting{Account: ledger.Cash(a), Amount: c.JurorFee})
 	}
 	reserved := levee.Micros(r.Seats) * c.JurorFee
 	if back := reserved - levee.Micros(len(revealers))*c.JurorFee; back > 0 {
-		ps = append(ps, ledger.Posting{Account: feeAccount(c.ID), Amount: back})
+		ps = append(ps, ledger.Posting{Account: ledger.CaseFees(c.ID), Amount: back})
 	}
-	ps = append(ps, ledger.Posting{Account: seatAccount(c.ID), Amount: -reserved})
+	ps = append(ps, ledger.Posting{Account: ledger.CaseSeats(c.ID), Amount: -reserved})
 	if _, err := ledger.Post(ctx, tx, ledger.Transfer{Kind: "juror_fees", Ref: caseRef(c.ID), At: now, Postings: ps}); err != nil {
 		return nil, fmt.Errorf("pay jurors: %w", err)
 	}
@@ -226,12 +225,12 @@ func (s *Service) decide(ctx context.Context, tx *sqlx.Tx, c *Case, r *Round, ve
 	err = tx.GetContext(ctx, &appeal, `SELECT case_id, round, draw_n, why, seats, commit_until, reveal_until, verdict, tally, appealed_by, appeal_bond
 		FROM case_rounds WHERE case_id = $1 AND why = 'appeal' AND draw_n = $2`, c.ID, r.DrawN)
 	if err == nil && appeal.AppealedBy != nil && appeal.AppealBond != nil {
-		to := feeAccount(c.ID)
+		to := ledger.CaseFees(c.ID)
 		if c.Verdict == nil || *c.Verdict != verdict {
-			to = accounts.CashAccount(*appeal.AppealedBy)
+			to = ledger.Cash(*appeal.AppealedBy)
 		}
 		if _, err := ledger.Post(ctx, tx, ledger.Transfer{Kind: "appeal_bond_release", Ref: caseRef(c.ID), At: now,
-			Postings: []ledger.Posting{{Account: bondAccount(c.ID), Amount: -*appeal.AppealBond}, {Account: to, Amount: *appeal.AppealBond}}}); err != nil {
+			Postings: []ledger.Posting{{Account: ledger.CaseBonds(c.ID), Amount: -*appeal.AppealBond}, {Account: to, Amount: *appeal.AppealBond}}}); err != nil {
 			return nil, fmt.Errorf("release appeal bond: %w", err)
 		}
 		paid = append(paid, *appeal.AppealedBy)

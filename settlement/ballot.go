@@ -11,8 +11,9 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/ledger"
 	"levee/pgtx"
-	"levee/settlement/ledger"
+	"levee/settlement/draw"
 )
 
 var commitmentRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -91,7 +92,7 @@ func (s *Service) Reveal(ctx context.Context, who *accounts.Principal, id int64,
 		if !slices.Contains([]string(c.Verdicts), verdict) {
 			return levee.Invalid("verdict", "verdict must be one of %q", []string(c.Verdicts))
 		}
-		if BallotCommitment(verdict, salt) != *commitment {
+		if draw.BallotCommitment(verdict, salt) != *commitment {
 			return levee.Invalid("salt", "this verdict and salt do not match your commitment")
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE jurors SET verdict = $4, salt = $5, revealed_at = $6
@@ -135,7 +136,7 @@ func (s *Service) Appeal(ctx context.Context, who *accounts.Principal, id int64,
 		}
 		now := s.now()
 		if _, err := ledger.Post(ctx, tx, ledger.Transfer{Kind: "appeal_bond", Ref: caseRef(c.ID), At: now,
-			Postings: []ledger.Posting{{Account: accounts.CashAccount(who.AccountID), Amount: -c.AppealBond}, {Account: bondAccount(c.ID), Amount: c.AppealBond}}}); err != nil {
+			Postings: []ledger.Posting{{Account: ledger.Cash(who.AccountID), Amount: -c.AppealBond}, {Account: ledger.CaseBonds(c.ID), Amount: c.AppealBond}}}); err != nil {
 			if levee.ErrorCode(err) == levee.ECONFLICT {
 				return levee.Errorf(levee.ECONFLICT, "an appeal needs a bond of %s and your cash is less", c.AppealBond)
 			}

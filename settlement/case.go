@@ -14,8 +14,8 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/ledger"
 	"levee/pgtx"
-	"levee/settlement/ledger"
 )
 
 // Case is a contested question and where its jury stands.
@@ -196,14 +196,14 @@ func (s *Service) open(ctx context.Context, tx *sqlx.Tx, subject, kind string, f
 	} else if err != nil {
 		return 0, fmt.Errorf("insert case: %w", err)
 	}
-	for _, k := range []string{feeAccount(id), seatAccount(id), bondAccount(id)} {
+	for _, k := range []string{ledger.CaseFees(id), ledger.CaseSeats(id), ledger.CaseBonds(id)} {
 		if err := ledger.OpenAccount(ctx, tx, k, "case", false); err != nil {
 			return 0, err
 		}
 	}
 	if bond > 0 {
 		_, err := ledger.Post(ctx, tx, ledger.Transfer{Kind: "dispute_bond", Ref: caseRef(id), At: now,
-			Postings: []ledger.Posting{{Account: accounts.CashAccount(disputer), Amount: -bond}, {Account: feeAccount(id), Amount: bond}}})
+			Postings: []ledger.Posting{{Account: ledger.Cash(disputer), Amount: -bond}, {Account: ledger.CaseFees(id), Amount: bond}}})
 		if levee.ErrorCode(err) == levee.ECONFLICT {
 			return 0, levee.Errorf(levee.ECONFLICT, "a dispute needs a bond of %s and your cash is less", bond)
 		} else if err != nil {

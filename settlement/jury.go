@@ -13,8 +13,9 @@ import (
 	"github.com/lib/pq"
 
 	"levee"
+	"levee/ledger"
 	"levee/pgtx"
-	"levee/settlement/ledger"
+	"levee/settlement/draw"
 )
 
 // errNoJury means nobody is left to draw: the case's default verdict stands.
@@ -27,7 +28,7 @@ var errNoJury = errors.New("no one left to draw")
 func (s *Service) seatRound(ctx context.Context, tx *sqlx.Tx, c *Case, round int, why string, seats int, commitStart time.Time, excluded []int64) error {
 	now := s.now()
 	var d caseDraw
-	var drawer *Drawer
+	var drawer *draw.Drawer
 	if why == "redraw" {
 		if err := tx.GetContext(ctx, &d, `SELECT `+drawColumns+` FROM case_draws WHERE case_id = $1 ORDER BY n DESC LIMIT 1`, c.ID); err != nil {
 			return fmt.Errorf("case %d draw: %w", c.ID, err)
@@ -45,12 +46,12 @@ func (s *Service) seatRound(ctx context.Context, tx *sqlx.Tx, c *Case, round int
 		for _, st := range strata {
 			pool = append(pool, st.IDs...)
 		}
-		d = caseDraw{CaseID: c.ID, Strata: strataJSON{strata}, Pool: SortPool(pool), Excluded: len(excluded)}
-		d.PoolHash = PoolHash(d.Pool)
+		d = caseDraw{CaseID: c.ID, Strata: strataJSON{strata}, Pool: draw.SortPool(pool), Excluded: len(excluded)}
+		d.PoolHash = draw.PoolHash(d.Pool)
 		if err := tx.GetContext(ctx, &d.N, `SELECT count(*) FROM case_draws WHERE case_id = $1`, c.ID); err != nil {
 			return err
 		}
-		drawer = NewDrawer(nil, strata) // for its size only; the seed comes after the beacon
+		drawer = draw.NewDrawer(nil, strata) // for its size only; the seed comes after the beacon
 	}
 	seats = min(seats, drawer.Remaining())
 	if seats == 0 {
@@ -60,17 +61,17 @@ func (s *Service) seatRound(ctx context.Context, tx *sqlx.Tx, c *Case, round int
 	// fixed, and its hash (which chains the whole ledger before it and the
 	// microsecond it was written) is the beacon of a new draw.
 	reserve := levee.Micros(seats) * c.JurorFee
-	fromPool, err := ledger.Balance(ctx, tx, feeAccount(c.ID))
+	fromPool, err := ledger.Balance(ctx, tx, ledger.CaseFees(c.ID))
 	if err != nil {
 		return err
 	}
 	fromPool = min(fromPool, reserve)
-	ps := []ledger.Posting{{Account: seatAccount(c.ID), Amount: reserve}}
+	ps := []ledger.Posting{{Account: ledger.CaseSeats(c.ID), Amount: reserve}}
 	if fromPool > 0 {
-		ps = append(ps, ledger.Posting{Account: feeAccount(c.ID), Amount: -fromPool})
+		ps = append(ps, ledger.Posting{Account: ledger.CaseFees(c.ID), Amount: -fromPool})
 	}
 	if fromPool < reserve {
-		ps = append(ps, ledger.Posting{Account: "treasury", Amount: fromPool - reserve})
+		ps = append(ps, ledger.Posting{Account: ledger.Treasury, Amount: fromPool - reserve})
 	}
 	e, err := ledger.Post(ctx, tx, ledger.Transfer{Kind: "jury_seats", Ref: caseRef(c.ID), At: now, Postings: ps})
 	if err != nil {
@@ -78,9 +79,9 @@ func (s *Service) seatRound(ctx context.Context, tx *sqlx.Tx, c *Case, round int
 	}
 	if why != "redraw" {
 		d.BeaconSeq, d.Beacon = e.Seq, e.Hash
-		d.Seed = Seed(d.PoolHash, c.ID, d.Beacon)
+		d.Seed = draw.Seed(d.PoolHash, c.ID, d.Beacon)
 		d.DrawnAt = now
-		drawer = NewDrawer(d.Seed, d.Strata.V)
+		drawer = draw.NewDrawer(d.Seed, d.Strata.V)
 		if _, err := tx.NamedExecContext(ctx, `INSERT INTO case_draws (case_id, n, pool, strata, pool_hash, beacon_seq, beacon, seed, excluded, drawn_at)
 			VALUES (:case_id, :n, :pool, :strata, :pool_hash, :beacon_seq, :beacon, :seed, :excluded, :drawn_at)`, &d); err != nil {
 			return fmt.Errorf("insert draw: %w", err)
@@ -121,7 +122,7 @@ func (s *Service) seatRound(ctx context.Context, tx *sqlx.Tx, c *Case, round int
 // pool lists who may be drawn for c, in strata: the residents of each
 // affected district (one stratum if the case is not stratified), and, with
 // an outside share, the residents of every other district.
-func (s *Service) pool(ctx context.Context, tx *sqlx.Tx, c *Case, excluded []int64) ([]Stratum, error) {
+func (s *Service) pool(ctx context.Context, tx *sqlx.Tx, c *Case, excluded []int64) ([]draw.Stratum, error) {
 	if excluded == nil {
 		excluded = []int64{} // a NULL array would leave everyone out
 	}
@@ -154,20 +155,20 @@ func (s *Service) pool(ctx context.Context, tx *sqlx.Tx, c *Case, excluded []int
 		districts = append(districts, d)
 	}
 	slices.Sort(districts)
-	var strata []Stratum
+	var strata []draw.Stratum
 	if c.Stratify {
 		for _, d := range districts {
-			strata = append(strata, Stratum{Key: "district:" + itoa(d), IDs: SortPool(byDistrict[d])})
+			strata = append(strata, draw.Stratum{Key: "district:" + levee.FormatID(d), IDs: draw.SortPool(byDistrict[d])})
 		}
 	} else {
 		var all []int64
 		for _, d := range districts {
 			all = append(all, byDistrict[d]...)
 		}
-		strata = append(strata, Stratum{Key: "affected", IDs: SortPool(all)})
+		strata = append(strata, draw.Stratum{Key: "affected", IDs: draw.SortPool(all)})
 	}
 	if c.OutsideShare > 0 {
-		strata = append(strata, Stratum{Key: "outside", IDs: SortPool(outside), Share: float64(c.OutsideShare) / float64(levee.Scale)})
+		strata = append(strata, draw.Stratum{Key: "outside", IDs: draw.SortPool(outside), Share: float64(c.OutsideShare) / float64(levee.Scale)})
 	}
 	return strata, nil
 }
@@ -190,12 +191,12 @@ type caseDraw struct {
 const drawColumns = `case_id, n, pool, strata, pool_hash, beacon_seq, beacon, seed, drawn, excluded, drawn_at`
 
 // replay rebuilds a draw's state after the rounds already drawn from it.
-func replay(ctx context.Context, q sqlx.QueryerContext, d *caseDraw) (*Drawer, error) {
+func replay(ctx context.Context, q sqlx.QueryerContext, d *caseDraw) (*draw.Drawer, error) {
 	var seats []int
 	if err := sqlx.SelectContext(ctx, q, &seats, `SELECT seats FROM case_rounds WHERE case_id = $1 AND draw_n = $2 ORDER BY round`, d.CaseID, d.N); err != nil {
 		return nil, fmt.Errorf("case %d draw %d rounds: %w", d.CaseID, d.N, err)
 	}
-	dr := NewDrawer(d.Seed, d.Strata.V)
+	dr := draw.NewDrawer(d.Seed, d.Strata.V)
 	for _, k := range seats {
 		dr.Next(k)
 	}
@@ -209,7 +210,7 @@ func (j jsonColumn[T]) Value() (driver.Value, error) { return pgtx.JSONValue(j.V
 func (j *jsonColumn[T]) Scan(src any) error          { return pgtx.ScanJSON(src, &j.V) }
 func (j jsonColumn[T]) MarshalJSON() ([]byte, error) { return json.Marshal(j.V) }
 
-type strataJSON = jsonColumn[[]Stratum]
+type strataJSON = jsonColumn[[]draw.Stratum]
 
 // Tally counts a round's revealed votes.
 type Tally struct {

@@ -39,7 +39,7 @@ type Proposal struct {
 const proposalColumns = `id, subject, verdict, evidence, proposed_by, proposed_at, dispute_until, status, case_id`
 
 // MarketSubject names a market as the subject of proposals and cases.
-func MarketSubject(marketID int64) string { return "market:" + itoa(marketID) }
+func MarketSubject(marketID int64) string { return "market:" + levee.FormatID(marketID) }
 
 // Propose proposes the outcome of a closed market (one of its outcomes, or
 // "void") with evidence. A treasurer proposes; decision markets are

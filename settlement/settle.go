@@ -8,9 +8,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"levee"
-	"levee/accounts"
+	"levee/ledger"
 	"levee/pgtx"
-	"levee/settlement/ledger"
 )
 
 // errSettled tells an owner's transaction that the verdict was applied
@@ -83,22 +82,22 @@ func (s *Service) mark(ctx context.Context, tx *sqlx.Tx, id int64) ([]int64, err
 		}
 	}
 	var paid []int64
-	pool, err := ledger.Balance(ctx, tx, feeAccount(id))
+	pool, err := ledger.Balance(ctx, tx, ledger.CaseFees(id))
 	if err != nil {
 		return nil, err
 	}
 	var ps []ledger.Posting
 	if c.OpenedBy != nil && c.Bond > 0 && c.Proposed != nil && *c.Proposed != deref(c.Verdict) {
-		ps = append(ps, ledger.Posting{Account: accounts.CashAccount(*c.OpenedBy), Amount: c.Bond})
+		ps = append(ps, ledger.Posting{Account: ledger.Cash(*c.OpenedBy), Amount: c.Bond})
 		paid = append(paid, *c.OpenedBy)
 		if pool != c.Bond {
-			ps = append(ps, ledger.Posting{Account: "treasury", Amount: pool - c.Bond})
+			ps = append(ps, ledger.Posting{Account: ledger.Treasury, Amount: pool - c.Bond})
 		}
 	} else if pool > 0 {
-		ps = append(ps, ledger.Posting{Account: "treasury", Amount: pool})
+		ps = append(ps, ledger.Posting{Account: ledger.Treasury, Amount: pool})
 	}
 	if pool > 0 {
-		ps = append(ps, ledger.Posting{Account: feeAccount(id), Amount: -pool})
+		ps = append(ps, ledger.Posting{Account: ledger.CaseFees(id), Amount: -pool})
 	}
 	if len(ps) >= 2 {
 		if _, err := ledger.Post(ctx, tx, ledger.Transfer{Kind: "case_settlement", Ref: caseRef(id), At: now, Postings: ps}); err != nil {

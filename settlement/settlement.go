@@ -194,8 +194,5 @@ func (s *Service) invalidate(ids ...int64) {
 	}
 }
 
-// Ledger accounts of a case.
-func feeAccount(caseID int64) string  { return "case:" + itoa(caseID) + ":fees" }
-func seatAccount(caseID int64) string { return "case:" + itoa(caseID) + ":seats" }
-func bondAccount(caseID int64) string { return "case:" + itoa(caseID) + ":bonds" }
-func caseRef(caseID int64) string     { return "case:" + itoa(caseID) }
+// caseRef is the ledger reference of a case's entries.
+func caseRef(caseID int64) string { return "case:" + levee.FormatID(caseID) }

@@ -20,10 +20,12 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/ledger"
 	"levee/migrations/dbtest"
 	"levee/pgtx"
 	"levee/settlement"
-	"levee/settlement/ledger"
+	"levee/settlement/draw"
+	"levee/settlement/draw/drawtest"
 )
 
 type clock struct {
@@ -232,7 +234,7 @@ func (w *world) MustVote(id int64, votes ...string) settlement.CaseView {
 		if vote[0] == '!' {
 			vote = vote[1:]
 		}
-		if _, err := w.svc.Commit(w.ctx, principal(j.Account), id, settlement.BallotCommitment(vote, salt(j.Account))); err != nil {
+		if _, err := w.svc.Commit(w.ctx, principal(j.Account), id, draw.BallotCommitment(vote, salt(j.Account))); err != nil {
 			w.t.Fatalf("commit by %d: %v", j.Account, err)
 		}
 	}
@@ -302,10 +304,10 @@ func (w *world) MustRecompute(id int64) []settlement.DrawRecord {
 		for _, s := range d.Strata {
 			union = append(union, s.IDs...)
 		}
-		if got := strs(settlement.SortPool(union)); !slices.Equal(got, d.Pool) || len(union) != len(d.Pool) {
+		if got := drawtest.Strs(draw.SortPool(union)); !slices.Equal(got, d.Pool) || len(union) != len(d.Pool) {
 			w.t.Fatalf("case %d draw %d: strata %v are not a partition of the pool %v", id, d.N, d.Strata, d.Pool)
 		}
-		ph := refPoolHash(d.Pool)
+		ph := drawtest.PoolHash(d.Pool)
 		if hex.EncodeToString(ph) != d.PoolHash {
 			w.t.Fatalf("case %d draw %d: pool_hash", id, d.N)
 		}
@@ -320,7 +322,7 @@ func (w *world) MustRecompute(id int64) []settlement.DrawRecord {
 		if hex.EncodeToString(seed[:]) != d.Seed {
 			w.t.Fatalf("case %d draw %d: seed", id, d.N)
 		}
-		if want := refDraw(seed[:], d.Strata, d.Seats); !slices.Equal(want, d.Jurors) {
+		if want := drawtest.Draw(seed[:], d.Strata, d.Seats); !slices.Equal(want, d.Jurors) {
 			w.t.Fatalf("case %d draw %d: jurors %v, recomputed %v", id, d.N, d.Jurors, want)
 		}
 	}
@@ -438,7 +440,7 @@ func TestPoolExclusionsProperty(t *testing.T) {
 			t.Fatalf("iter %d: %v", iter, err)
 		}
 		draws := w.MustRecompute(c.ID)
-		if got, want := draws[0].Pool, strs(settlement.SortPool(eligible)); !slices.Equal(got, want) {
+		if got, want := draws[0].Pool, drawtest.Strs(draw.SortPool(eligible)); !slices.Equal(got, want) {
 			t.Fatalf("iter %d (%s, districts %v): pool %v, want %v", iter, kind, districts, got, want)
 		}
 		never := idSet(excluded, slices.Collect(maps.Keys(parties)), []int64{disputer}, w.disabled, w.others)
@@ -494,7 +496,7 @@ func TestPoolExclusionsProperty(t *testing.T) {
 		draws = w.MustRecompute(c.ID)
 		second := draws[1]
 		left := slices.DeleteFunc(slices.Clone(eligible), func(id int64) bool { return slices.Contains(first, id) })
-		if want := strs(settlement.SortPool(left)); !slices.Equal(second.Pool, want) {
+		if want := drawtest.Strs(draw.SortPool(left)); !slices.Equal(second.Pool, want) {
 			t.Fatalf("iter %d: appeal pool %v, want %v", iter, second.Pool, want)
 		}
 		for _, p := range second.Pool {
@@ -550,13 +552,13 @@ func TestRedraws(t *testing.T) {
 	for slices.Contains(r0, outsider) {
 		outsider++
 	}
-	if _, err := w.svc.Commit(w.ctx, principal(outsider), c.ID, settlement.BallotCommitment("accept", "saltsalt")); levee.ErrorCode(err) != levee.EFORBIDDEN {
+	if _, err := w.svc.Commit(w.ctx, principal(outsider), c.ID, draw.BallotCommitment("accept", "saltsalt")); levee.ErrorCode(err) != levee.EFORBIDDEN {
 		t.Fatalf("non-juror commit: %v", err)
 	}
 	if _, err := w.svc.Commit(w.ctx, principal(r0[0]), c.ID, "ABC"); levee.ErrorField(err) != "commitment" {
 		t.Fatalf("malformed commitment: %v", err)
 	}
-	if _, err := w.svc.Commit(w.ctx, principal(r0[0]), c.ID, settlement.BallotCommitment("accept", "the-salt-0")); err != nil {
+	if _, err := w.svc.Commit(w.ctx, principal(r0[0]), c.ID, draw.BallotCommitment("accept", "the-salt-0")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.svc.Reveal(w.ctx, principal(r0[0]), c.ID, "accept", "the-salt-0"); levee.ErrorCode(err) != levee.ECONFLICT {
@@ -652,7 +654,7 @@ func TestRedraws(t *testing.T) {
 	}
 	var total levee.Micros
 	for id, p := range paid {
-		k := accounts.CashAccount(id)
+		k := ledger.Cash(id)
 		if after[k]-before[k] != p {
 			t.Fatalf("juror %d: cash moved %s, paid %s", id, after[k]-before[k], p)
 		}
@@ -802,7 +804,7 @@ func TestAppeals(t *testing.T) {
 			t.Fatalf("second appeal juror %d sat before or is a party", j)
 		}
 	}
-	cashBefore := w.MustBalance(accounts.CashAccount(disputer))
+	cashBefore := w.MustBalance(ledger.Cash(disputer))
 	votes := make([]string, 15)
 	for i := range votes {
 		votes[i] = "accept"
@@ -813,7 +815,7 @@ func TestAppeals(t *testing.T) {
 	if v.Status != settlement.StatusSettled || *v.Verdict != "accept" || v.Appeals != 2 {
 		t.Fatalf("after appeal 2: %s %v %d", v.Status, v.Verdict, v.Appeals)
 	}
-	if got := w.MustBalance(accounts.CashAccount(disputer)); got != cashBefore+appealBond {
+	if got := w.MustBalance(ledger.Cash(disputer)); got != cashBefore+appealBond {
 		t.Fatalf("a successful appeal's bond did not come back: %s -> %s", cashBefore, got)
 	}
 	if _, err := w.svc.Appeal(w.ctx, principal(proposer), c.ID, "a third time"); levee.ErrorCode(err) != levee.ECONFLICT {
@@ -831,10 +833,10 @@ func TestAppeals(t *testing.T) {
 	if d := after["treasury"] - before["treasury"]; d != bond+appealBond-25*fee {
 		t.Fatalf("treasury moved %s, want %s", d, bond+appealBond-25*fee)
 	}
-	if d := after[accounts.CashAccount(disputer)] - before[accounts.CashAccount(disputer)]; d != -bond {
+	if d := after[ledger.Cash(disputer)] - before[ledger.Cash(disputer)]; d != -bond {
 		t.Fatalf("disputer moved %s", d)
 	}
-	if d := after[accounts.CashAccount(proposer)] - before[accounts.CashAccount(proposer)]; d != -appealBond {
+	if d := after[ledger.Cash(proposer)] - before[ledger.Cash(proposer)]; d != -appealBond {
 		t.Fatalf("proposer moved %s", d)
 	}
 	var sum, jurors levee.Micros
@@ -846,7 +848,7 @@ func TestAppeals(t *testing.T) {
 			if j.Paid != fee || j.NoShow {
 				t.Fatalf("juror %d: paid %s", j.Account, j.Paid)
 			}
-			k := accounts.CashAccount(j.Account)
+			k := ledger.Cash(j.Account)
 			if after[k]-before[k] != fee {
 				t.Fatalf("juror %d: cash moved %s", j.Account, after[k]-before[k])
 			}
@@ -886,7 +888,7 @@ func TestSettlementExactlyOnce(t *testing.T) {
 	r := currentRound(t, v)
 	salt := "salt-salt-salt"
 	for _, j := range r.Jurors {
-		if _, err := w.svc.Commit(w.ctx, principal(j.Account), c.ID, settlement.BallotCommitment("reject", salt)); err != nil {
+		if _, err := w.svc.Commit(w.ctx, principal(j.Account), c.ID, draw.BallotCommitment("reject", salt)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -940,7 +942,7 @@ func TestSettlementExactlyOnce(t *testing.T) {
 	}
 	// The verdict overturned the proposal: the bond came back whole; the
 	// treasury paid the three jurors.
-	if d := settled[accounts.CashAccount(disputer)] - before[accounts.CashAccount(disputer)]; d != 0 {
+	if d := settled[ledger.Cash(disputer)] - before[ledger.Cash(disputer)]; d != 0 {
 		t.Fatalf("disputer moved %s, want 0", d)
 	}
 	if d := settled["treasury"] - before["treasury"]; d != -levee.Units(3) {

@@ -11,6 +11,7 @@ import (
 	"levee"
 	"levee/accounts"
 	"levee/pgtx"
+	"levee/settlement/draw"
 )
 
 // CaseView is a case as one caller may see it: votes stay secret until
@@ -180,9 +181,9 @@ type DrawRecord struct {
 	Beacon   string   `json:"beacon"`
 	// BeaconSeq is the ledger entry whose hash is the beacon (see
 	// GET /api/v1/ledger/entries).
-	BeaconSeq int64     `json:"beacon_seq"`
-	Seed      string    `json:"seed"`
-	Strata    []Stratum `json:"strata"`
+	BeaconSeq int64          `json:"beacon_seq"`
+	Seed      string         `json:"seed"`
+	Strata    []draw.Stratum `json:"strata"`
 	// Seats is the number drawn in each round that drew from this pool, in
 	// order; the jurors are their concatenation.
 	Seats  []int     `json:"seats"`
@@ -212,7 +213,7 @@ func (s *Service) Draw(ctx context.Context, id int64) (DrawReport, error) {
 		r := DrawRecord{N: d.N, PoolHash: hex.EncodeToString(d.PoolHash), Beacon: hex.EncodeToString(d.Beacon), BeaconSeq: d.BeaconSeq,
 			Seed: hex.EncodeToString(d.Seed), Strata: d.Strata.V, At: d.DrawnAt, Pool: make([]string, len(d.Pool)), Jurors: []string{}}
 		for i, p := range d.Pool {
-			r.Pool[i] = itoa(p)
+			r.Pool[i] = levee.FormatID(p)
 		}
 		var rows []struct {
 			Round   int   `db:"round"`
@@ -228,10 +229,10 @@ func (s *Service) Draw(ctx context.Context, id int64) (DrawReport, error) {
 			if row.Round != last {
 				r.Seats, last = append(r.Seats, row.Seats), row.Round
 			}
-			r.Jurors = append(r.Jurors, itoa(row.Account))
+			r.Jurors = append(r.Jurors, levee.FormatID(row.Account))
 		}
 		if r.Strata == nil {
-			r.Strata = []Stratum{}
+			r.Strata = []draw.Stratum{}
 		}
 		rep.Draws = append(rep.Draws, r)
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"levee"
 	"levee/accounts"
 )
 
@@ -55,7 +56,7 @@ func (s *Server) createAccount(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, map[string]any{"id": itoa(a.ID), "name": a.Name, "kind": a.Kind, "roles": a.Roles,
+	return c.JSON(http.StatusCreated, map[string]any{"id": levee.FormatID(a.ID), "name": a.Name, "kind": a.Kind, "roles": a.Roles,
 		"district": a.District, "cash": a.Cash, "token": token})
 }
 

@@ -8,7 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"levee/accounts"
-	"levee/settlement/ledger"
+	"levee/ledger"
 )
 
 // ledgerEntries is the public export of the treasury ledger: amounts and
@@ -102,7 +102,7 @@ func (s *Server) statements(ctx context.Context, who *accounts.Principal, limit 
 	}
 	var out []statement
 	for _, o := range append(owners, orgs...) {
-		ms, err := s.deps.Ledger.History(ctx, accounts.CashAccount(o.ID), limit)
+		ms, err := s.deps.Ledger.History(ctx, ledger.Cash(o.ID), limit)
 		if err != nil {
 			return nil, err
 		}

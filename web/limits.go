@@ -52,7 +52,7 @@ func (s *Server) rateLimit(l Limits) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			var ok bool
 			if p := principal(c); p != nil {
-				ok, _ = accounts.Allow(itoa(p.AccountID))
+				ok, _ = accounts.Allow(levee.FormatID(p.AccountID))
 			} else {
 				ok, _ = addresses.Allow(c.RealIP())
 			}

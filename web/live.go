@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"levee"
 	"levee/market/engine"
 	"levee/web/live"
 )
@@ -65,10 +66,10 @@ func (l *Live) Publish(ev engine.Event) {
 	switch ev.Type {
 	case engine.EventTrade:
 		t := ev.Trade
-		msg = tradeMessage{Type: ev.Type, Market: itoa(ev.MarketID), Seq: ev.Seq, Outcome: t.Outcome, Side: t.Side,
+		msg = tradeMessage{Type: ev.Type, Market: levee.FormatID(ev.MarketID), Seq: ev.Seq, Outcome: t.Outcome, Side: t.Side,
 			Shares: t.Shares, Amount: t.Amount, Prices: t.Prices, At: t.At, TS: ev.At}
 	default:
-		msg = quoteMessage{Type: ev.Type, Market: itoa(ev.MarketID), Seq: ev.Seq, Status: ev.Status, Prices: ev.Prices, Shares: ev.Shares, TS: ev.At}
+		msg = quoteMessage{Type: ev.Type, Market: levee.FormatID(ev.MarketID), Seq: ev.Seq, Status: ev.Status, Prices: ev.Prices, Shares: ev.Shares, TS: ev.At}
 	}
 	b, err := json.Marshal(msg)
 	if err != nil {
@@ -91,6 +92,6 @@ func (l *Live) SnapshotJSON(ctx context.Context, marketID int64) (json.RawMessag
 		return nil, 0, err
 	}
 	now := time.Now()
-	b, err := json.Marshal(snapshotMessage{Type: "snapshot", Market: itoa(marketID), marketView: viewOf(&s.Market, s.Prices, now), TS: now})
+	b, err := json.Marshal(snapshotMessage{Type: "snapshot", Market: levee.FormatID(marketID), marketView: viewOf(&s.Market, s.Prices, now), TS: now})
 	return b, s.Market.Seq, err
 }

@@ -50,7 +50,7 @@ type marketView struct {
 }
 
 func viewOf(m *engine.Market, prices []levee.Micros, now time.Time) marketView {
-	v := marketView{ID: itoa(m.ID), Question: m.Question, Outcomes: m.Outcomes, Liquidity: m.Liquidity, Subsidy: m.Subsidy,
+	v := marketView{ID: levee.FormatID(m.ID), Question: m.Question, Outcomes: m.Outcomes, Liquidity: m.Liquidity, Subsidy: m.Subsidy,
 		Prices: prices, Shares: m.Q, Status: m.EffectiveStatus(now), Conditional: m.Conditional, ResolvedOutcome: m.ResolvedOutcome, Seq: m.Seq,
 		Volume: m.Volume, ClosesAt: m.ClosesAt, CreatedAt: m.CreatedAt}
 	if m.District != nil {
@@ -251,7 +251,7 @@ func (s *Server) placeOrder(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body := map[string]any{"trade_id": r.TradeID(), "market": itoa(r.MarketID), "outcome": r.Outcome, "side": r.Side,
+	body := map[string]any{"trade_id": r.TradeID(), "market": levee.FormatID(r.MarketID), "outcome": r.Outcome, "side": r.Side,
 		"shares": r.Shares, "prices": r.Prices, "seq": r.Seq}
 	if r.Side == "buy" {
 		body["cost"] = r.Cost
@@ -306,7 +306,7 @@ func (s *Server) marketHistory(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"market": itoa(id), "from": from, "to": to, "points": ps})
+	return c.JSON(http.StatusOK, map[string]any{"market": levee.FormatID(id), "from": from, "to": to, "points": ps})
 }
 
 func (s *Server) myPositions(c echo.Context) error {

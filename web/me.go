@@ -2,12 +2,10 @@ package web
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
+	"levee"
 )
-
-func itoa(id int64) string { return strconv.FormatInt(id, 10) }
 
 // me shows the caller's own account and cash.
 func (s *Server) me(c echo.Context) error {
@@ -38,7 +36,7 @@ func (s *Server) createToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, map[string]any{"id": itoa(t.ID), "label": t.Label, "token": token})
+	return c.JSON(http.StatusCreated, map[string]any{"id": levee.FormatID(t.ID), "label": t.Label, "token": token})
 }
 
 // revokeToken revokes one of the caller's own tokens.

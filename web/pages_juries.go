@@ -217,7 +217,7 @@ func (s *Server) pageCase(c echo.Context) error {
 	d.Names = map[string]string{}
 	for _, r := range v.Rounds {
 		for _, j := range r.Jurors {
-			d.Names[itoa(j.Account)] = j.Name
+			d.Names[levee.FormatID(j.Account)] = j.Name
 		}
 	}
 	if who != nil {
@@ -248,7 +248,7 @@ func (s *Server) pageCase(c echo.Context) error {
 		}
 		d.Ballot = b
 	}
-	title := "Case " + itoa(id)
+	title := "Case " + levee.FormatID(id)
 	p := newPage(c, title, "jury")
 	p.Scripts = []string{"jury.js"}
 	p.Data = d

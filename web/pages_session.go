@@ -49,7 +49,7 @@ func (s *Server) pageSignOut(c echo.Context) error {
 // page must send with every change (empty for bearer tokens, which need none).
 func (s *Server) sessionInfo(c echo.Context) error {
 	p := principal(c)
-	return c.JSON(http.StatusOK, map[string]any{"id": itoa(p.AccountID), "name": p.Name, "roles": p.Roles, "csrf_token": p.CSRFToken})
+	return c.JSON(http.StatusOK, map[string]any{"id": levee.FormatID(p.AccountID), "name": p.Name, "roles": p.Roles, "csrf_token": p.CSRFToken})
 }
 
 // portfolioPage is the data of the portfolio page.

@@ -15,7 +15,7 @@ import (
 
 	"levee"
 	"levee/accounts"
-	"levee/settlement/ledger"
+	"levee/ledger"
 )
 
 // Accounts is what the web layer needs from the accounts service.

@@ -45,7 +45,7 @@ func (s *Server) login(c echo.Context) error {
 		Name: SessionCookie, Value: sid, Path: "/", HttpOnly: true, Secure: c.IsTLS(),
 		SameSite: http.SameSiteLaxMode, Expires: time.Now().Add(accounts.SessionTTL),
 	})
-	return c.JSON(http.StatusCreated, map[string]any{"id": itoa(p.AccountID), "name": p.Name, "roles": p.Roles, "csrf_token": p.CSRFToken})
+	return c.JSON(http.StatusCreated, map[string]any{"id": levee.FormatID(p.AccountID), "name": p.Name, "roles": p.Roles, "csrf_token": p.CSRFToken})
 }
 
 // logout ends the session and clears the cookie.

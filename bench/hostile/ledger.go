@@ -44,7 +44,7 @@ func CheckLedger(ctx context.Context, base string, db *sqlx.DB) LedgerCheck {
 		c.Err = fmt.Sprintf("verify the ledger: %v", err)
 	}
 	c.Verified, c.Entries, c.Problem, c.TrialBalance = r.OK, r.Entries, r.Problem, r.TrialBalance
-	// Only issuance may go negative (settlement/ledger); the sum is taken in
+	// Only issuance may go negative (ledger); the sum is taken in
 	// NUMERIC, which no bound of ours limits.
 	var negative []struct {
 		Key     string `db:"key"`

@@ -23,11 +23,10 @@ import (
 	"github.com/lib/pq"
 
 	"levee"
-	"levee/accounts"
+	"levee/ledger"
 	"levee/market"
 	"levee/market/engine"
 	"levee/pgtx"
-	"levee/settlement/ledger"
 )
 
 // Markets is an engine whose orders take the naive path.
@@ -117,7 +116,7 @@ func submit(ctx context.Context, tx *sqlx.Tx, account, marketID int64, o market.
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return engine.Result{}, fmt.Errorf("read position: %w", err)
 	}
-	if err := tx.GetContext(ctx, &cash, `SELECT balance FROM ledger_accounts WHERE key = $1`, accounts.CashAccount(account)); err != nil {
+	if err := tx.GetContext(ctx, &cash, `SELECT balance FROM ledger_accounts WHERE key = $1`, ledger.Cash(account)); err != nil {
 		return engine.Result{}, fmt.Errorf("read cash: %w", err)
 	}
 	fill, err := st.Evaluate(o, position, cash)
@@ -169,7 +168,7 @@ func submit(ctx context.Context, tx *sqlx.Tx, account, marketID int64, o market.
 		ref := "market:" + strconv.FormatInt(marketID, 10)
 		if _, err := ledger.Post(ctx, tx, ledger.Transfer{
 			Kind: "trade", Ref: ref + "/trade:" + strconv.FormatInt(seq, 10), At: at,
-			Postings: []ledger.Posting{{Account: accounts.CashAccount(account), Amount: -signed}, {Account: ref + ":collateral", Amount: signed}},
+			Postings: []ledger.Posting{{Account: ledger.Cash(account), Amount: -signed}, {Account: ledger.Collateral(marketID), Amount: signed}},
 		}); err != nil {
 			return engine.Result{}, err
 		}

@@ -10,10 +10,10 @@ import (
 	"levee"
 	"levee/accounts"
 	"levee/bench/naive"
+	"levee/ledger"
 	"levee/market"
 	"levee/market/engine"
 	"levee/migrations/dbtest"
-	"levee/settlement/ledger"
 )
 
 // TestNaiveMatchesTheEngine runs the same random order flow through the

@@ -18,11 +18,11 @@ import (
 	"levee/budgets"
 	"levee/contracting"
 	"levee/crisis"
+	"levee/ledger"
 	"levee/market/engine"
 	"levee/migrations"
 	"levee/pgserver"
 	"levee/settlement"
-	"levee/settlement/ledger"
 	"levee/web"
 	"levee/web/live"
 )

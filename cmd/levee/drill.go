@@ -17,6 +17,7 @@ import (
 	"levee/contracting"
 	"levee/crisis"
 	"levee/settlement"
+	"levee/settlement/draw"
 )
 
 // skipClock is real time plus an offset that only moves forward, so the
@@ -306,12 +307,12 @@ func (d *drillRun) review(act int64, verdict string) (reviewed, error) {
 	if id == 0 {
 		return reviewed{}, fmt.Errorf("no review case for act %d", act)
 	}
-	draw, err := s.Draw(ctx, id)
+	published, err := s.Draw(ctx, id)
 	if err != nil {
 		return reviewed{}, err
 	}
 	var strata []string
-	for _, st := range draw.Strata {
+	for _, st := range published.Strata {
 		strata = append(strata, fmt.Sprintf("%s (%d)", st.Key, len(st.IDs)))
 	}
 	v, err := s.Case(ctx, nil, id)
@@ -325,7 +326,7 @@ func (d *drillRun) review(act int64, verdict string) (reviewed, error) {
 		if err != nil {
 			return reviewed{}, err
 		}
-		if _, err := s.Commit(ctx, p, id, settlement.BallotCommitment(verdict, salt)); err != nil {
+		if _, err := s.Commit(ctx, p, id, draw.BallotCommitment(verdict, salt)); err != nil {
 			return reviewed{}, err
 		}
 	}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"levee"
-	"levee/settlement/ledger"
+	"levee/ledger"
 )
 
 // jurorPool makes n residents of district with cash, keyed by account id.

@@ -14,8 +14,9 @@ import (
 	"time"
 
 	"levee"
+	"levee/ledger"
 	"levee/settlement"
-	"levee/settlement/ledger"
+	"levee/settlement/draw"
 )
 
 // juryVerify is `levee jury verify [--url URL] CASE`: it loads a case's
@@ -82,20 +83,20 @@ func checkDraw(ctx context.Context, src drawSource, caseID int64, i int, d settl
 		}
 		pool[k] = id
 	}
-	if !slices.Equal(settlement.SortPool(pool), pool) {
+	if !slices.Equal(draw.SortPool(pool), pool) {
 		return "pool: not in byte order without duplicates", nil
 	}
 	var union []int64
 	for _, s := range d.Strata {
-		if !slices.Equal(settlement.SortPool(s.IDs), s.IDs) {
+		if !slices.Equal(draw.SortPool(s.IDs), s.IDs) {
 			return fmt.Sprintf("stratum %s: not in byte order without duplicates", s.Key), nil
 		}
 		union = append(union, s.IDs...)
 	}
-	if sorted := settlement.SortPool(union); len(sorted) != len(union) || !slices.Equal(sorted, pool) {
+	if sorted := draw.SortPool(union); len(sorted) != len(union) || !slices.Equal(sorted, pool) {
 		return "pool: the strata are not exactly the pool", nil
 	}
-	poolHash := settlement.PoolHash(pool)
+	poolHash := draw.PoolHash(pool)
 	if got := hex.EncodeToString(poolHash); got != d.PoolHash {
 		return fmt.Sprintf("pool_hash: published %s, recomputed %s", d.PoolHash, got), nil
 	}
@@ -115,11 +116,11 @@ func checkDraw(ctx context.Context, src drawSource, caseID int64, i int, d settl
 	if got := hex.EncodeToString(e.Hash); got != d.Beacon {
 		return fmt.Sprintf("beacon: published %s, ledger entry %d has hash %s", d.Beacon, d.BeaconSeq, got), nil
 	}
-	seed := settlement.Seed(poolHash, caseID, e.Hash)
+	seed := draw.Seed(poolHash, caseID, e.Hash)
 	if got := hex.EncodeToString(seed); got != d.Seed {
 		return fmt.Sprintf("seed: published %s, recomputed %s", d.Seed, got), nil
 	}
-	drawer := settlement.NewDrawer(seed, d.Strata)
+	drawer := draw.NewDrawer(seed, d.Strata)
 	var jurors []string
 	for _, k := range d.Seats {
 		for _, j := range drawer.Next(k) {

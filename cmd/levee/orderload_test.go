@@ -18,7 +18,7 @@ import (
 
 	"levee"
 	"levee/bench/faults"
-	"levee/settlement/ledger"
+	"levee/ledger"
 )
 
 // MustRunMainAt starts the real program on port 0 against the database at

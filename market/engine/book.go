@@ -369,4 +369,4 @@ func (b *book) publish(ps []pending) {
 	pub.Publish(Event{Type: EventQuote, MarketID: b.id, Seq: s.Market.Seq, Prices: s.Prices, Shares: s.Market.Q, At: committed})
 }
 
-func replayKey(account int64, key string) string { return itoa(account) + "/" + key }
+func replayKey(account int64, key string) string { return levee.FormatID(account) + "/" + key }

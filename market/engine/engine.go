@@ -11,9 +11,9 @@ import (
 	"github.com/lib/pq"
 
 	"levee"
+	"levee/ledger"
 	"levee/market"
 	"levee/pgtx"
-	"levee/settlement/ledger"
 )
 
 // Event types sent to subscribers.
@@ -229,7 +229,7 @@ func (e *Engine) Submit(ctx context.Context, account, marketID int64, o market.O
 	if len(key) > 200 {
 		return Result{}, levee.Invalid("Idempotency-Key", "the idempotency key must be at most 200 characters")
 	}
-	fk := itoa(account) + "/" + key
+	fk := levee.FormatID(account) + "/" + key
 	f := &flight{done: make(chan struct{})}
 	if prev, loaded := e.inflight.LoadOrStore(fk, f); loaded {
 		p := prev.(*flight)
@@ -354,17 +354,17 @@ func (e *Engine) CreateMarket(ctx context.Context, n NewMarket) (Market, error) 
 		if err != nil {
 			return fmt.Errorf("insert market: %w", err)
 		}
-		if err := ledger.OpenAccount(ctx, tx, collateralKey(id), "market_collateral", false); err != nil {
+		if err := ledger.OpenAccount(ctx, tx, ledger.Collateral(id), "market_collateral", false); err != nil {
 			return err
 		}
 		if n.Conditional {
-			if err := ledger.OpenAccount(ctx, tx, heldKey(id), "market_held", false); err != nil {
+			if err := ledger.OpenAccount(ctx, tx, ledger.Held(id), "market_held", false); err != nil {
 				return err
 			}
 		}
 		_, err = ledger.Post(ctx, tx, ledger.Transfer{
-			Kind: "market_subsidy", Ref: "market:" + itoa(id),
-			Postings: []ledger.Posting{{Account: n.FundedBy, Amount: -subsidy}, {Account: collateralKey(id), Amount: subsidy}},
+			Kind: "market_subsidy", Ref: "market:" + levee.FormatID(id),
+			Postings: []ledger.Posting{{Account: n.FundedBy, Amount: -subsidy}, {Account: ledger.Collateral(id), Amount: subsidy}},
 		})
 		if levee.ErrorCode(err) == levee.ECONFLICT {
 			if n.FundedBy == "treasury" {

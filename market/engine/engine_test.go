@@ -12,10 +12,10 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/ledger"
 	"levee/market"
 	"levee/market/engine"
 	"levee/migrations/dbtest"
-	"levee/settlement/ledger"
 )
 
 type fixture struct {
@@ -37,7 +37,7 @@ func MustFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	if _, err := f.led.Transfer(ctx, ledger.Transfer{Kind: "treasury_funding", Ref: "test", Postings: []ledger.Posting{
-		{Account: "treasury:issuance", Amount: -levee.Units(1_000_000)}, {Account: "treasury", Amount: levee.Units(1_000_000)}}}); err != nil {
+		{Account: ledger.Issuance, Amount: -levee.Units(1_000_000)}, {Account: ledger.Treasury, Amount: levee.Units(1_000_000)}}}); err != nil {
 		t.Fatal(err)
 	}
 	f.start()

@@ -11,8 +11,8 @@ import (
 	"github.com/lib/pq"
 
 	"levee"
+	"levee/ledger"
 	"levee/pgtx"
-	"levee/settlement/ledger"
 )
 
 // batch is one market's priced orders, waiting to become durable.
@@ -187,7 +187,7 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 				continue // nothing moved, nothing to post
 			}
 			transfers = append(transfers, ledger.Transfer{
-				Kind: "trade", Ref: "market:" + itoa(t.MarketID) + "/trade:" + itoa(t.Seq), At: t.At,
+				Kind: "trade", Ref: "market:" + levee.FormatID(t.MarketID) + "/trade:" + levee.FormatID(t.Seq), At: t.At,
 				Postings: tradePostings(t, b.conditional),
 			})
 		}
@@ -260,26 +260,23 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	balances := make(map[int64]levee.Micros, len(cashAccounts))
 	var unread []string
 	for a := range cashAccounts {
-		if b, ok := posted[cashKey(a)]; ok {
+		if b, ok := posted[ledger.Cash(a)]; ok {
 			balances[a] = b
 		} else {
-			unread = append(unread, cashKey(a))
+			unread = append(unread, ledger.Cash(a))
 		}
 	}
 	if len(unread) > 0 {
-		var rows []struct {
-			Key     string       `db:"key"`
-			Balance levee.Micros `db:"balance"`
-		}
-		if err := tx.SelectContext(ctx, &rows, `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`, pq.Array(unread)); err != nil {
+		read, err := ledger.Balances(ctx, tx, unread)
+		if err != nil {
 			return nil, fmt.Errorf("journal read balances: %w", err)
 		}
-		for _, r := range rows {
-			var id int64
-			if _, err := fmt.Sscanf(r.Key, "cash:%d", &id); err != nil {
-				return nil, fmt.Errorf("journal read balances: account key %q: %w", r.Key, err)
+		for key, b := range read {
+			k, ok := ledger.ParseKey(key)
+			if !ok || k.Kind != ledger.KindCash {
+				return nil, fmt.Errorf("journal read balances: account key %q is not a cash account", key)
 			}
-			balances[id] = r.Balance
+			balances[k.ID] = b
 		}
 	}
 	ph.mark(&ph.balances)
@@ -324,31 +321,25 @@ func (p *commitPhases) logIfSlow(l *slog.Logger, db *sqlx.DB, orders, batches in
 		slog.Duration("balances", p.balances), slog.Duration("commit", p.commit))
 }
 
-func collateralKey(marketID int64) string { return "market:" + itoa(marketID) + ":collateral" }
-
-// heldKey is the ledger account holding the traders' balances inside a
-// conditional market (the sum of market_stakes.held).
-func heldKey(marketID int64) string { return "market:" + itoa(marketID) + ":held" }
-
 // tradePostings moves a trade's money. In an ordinary market a buy moves
 // cash into the collateral and a sale moves it back out. In a conditional
 // one a buy is paid from the trader's balance inside the market first
 // (t.FromHeld, from the market's held account) and then from cash, and a
 // sale's proceeds go to the held account, never to cash.
 func tradePostings(t *Trade, conditional bool) []ledger.Posting {
-	collateral := collateralKey(t.MarketID)
+	collateral := ledger.Collateral(t.MarketID)
 	switch {
 	case t.Side == "sell" && conditional:
-		return []ledger.Posting{{Account: collateral, Amount: -t.Amount}, {Account: heldKey(t.MarketID), Amount: t.Amount}}
+		return []ledger.Posting{{Account: collateral, Amount: -t.Amount}, {Account: ledger.Held(t.MarketID), Amount: t.Amount}}
 	case t.Side == "sell":
-		return []ledger.Posting{{Account: collateral, Amount: -t.Amount}, {Account: cashKey(t.AccountID), Amount: t.Amount}}
+		return []ledger.Posting{{Account: collateral, Amount: -t.Amount}, {Account: ledger.Cash(t.AccountID), Amount: t.Amount}}
 	}
 	ps := make([]ledger.Posting, 0, 3)
 	if fromCash := t.Amount - t.FromHeld; fromCash != 0 {
-		ps = append(ps, ledger.Posting{Account: cashKey(t.AccountID), Amount: -fromCash})
+		ps = append(ps, ledger.Posting{Account: ledger.Cash(t.AccountID), Amount: -fromCash})
 	}
 	if t.FromHeld != 0 {
-		ps = append(ps, ledger.Posting{Account: heldKey(t.MarketID), Amount: -t.FromHeld})
+		ps = append(ps, ledger.Posting{Account: ledger.Held(t.MarketID), Amount: -t.FromHeld})
 	}
 	return append(ps, ledger.Posting{Account: collateral, Amount: t.Amount})
 }

@@ -10,10 +10,10 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/ledger"
 	"levee/market"
 	"levee/market/engine"
 	"levee/migrations/dbtest"
-	"levee/settlement/ledger"
 )
 
 // BenchmarkDurableOrders measures durable orders on one hot market from
@@ -31,7 +31,7 @@ func BenchmarkDurableOrders(b *testing.B) {
 				b.Fatal(err)
 			}
 			if _, err := led.Transfer(ctx, ledger.Transfer{Kind: "treasury_funding", Ref: "test", Postings: []ledger.Posting{
-				{Account: "treasury:issuance", Amount: -levee.Units(100_000_000)}, {Account: "treasury", Amount: levee.Units(100_000_000)}}}); err != nil {
+				{Account: ledger.Issuance, Amount: -levee.Units(100_000_000)}, {Account: ledger.Treasury, Amount: levee.Units(100_000_000)}}}); err != nil {
 				b.Fatal(err)
 			}
 			e := engine.New(db, engine.Options{})

@@ -10,8 +10,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"levee"
+	"levee/ledger"
 	"levee/pgtx"
-	"levee/settlement/ledger"
 )
 
 // maxPostings bounds the postings of one settlement entry; a market with
@@ -249,10 +249,10 @@ func voidRefunds(ctx context.Context, tx *sqlx.Tx, m *Market) (payout, error) {
 	for _, r := range rows {
 		p.held += r.Held
 		if claim := r.Net + r.Held; claim < 0 {
-			owed = append(owed, cashKey(r.Account))
+			owed = append(owed, ledger.Cash(r.Account))
 		}
 	}
-	keys := append([]string{collateralKey(m.ID)}, owed...)
+	keys := append([]string{ledger.Collateral(m.ID)}, owed...)
 	balances, err := ledger.LockBalances(ctx, tx, keys)
 	if err != nil {
 		return payout{}, fmt.Errorf("void market %d: %w", m.ID, err)
@@ -265,17 +265,17 @@ func voidRefunds(ctx context.Context, tx *sqlx.Tx, m *Market) (payout, error) {
 		case claim > 0:
 			claims += claim
 		case claim < 0:
-			if take := min(-claim, max(balances[cashKey(r.Account)], 0)); take > 0 {
+			if take := min(-claim, max(balances[ledger.Cash(r.Account)], 0)); take > 0 {
 				p.debits[r.Account] = take
 				collected += take
 			}
 		}
 	}
 	// What the market holds for the traders once the subsidy is set aside.
-	pool := balances[collateralKey(m.ID)] + p.held + collected - m.Subsidy
+	pool := balances[ledger.Collateral(m.ID)] + p.held + collected - m.Subsidy
 	if pool < 0 {
 		return payout{}, fmt.Errorf("void market %d: the collateral (%s) does not cover the subsidy (%s) and the clawbacks (%s)",
-			m.ID, balances[collateralKey(m.ID)], m.Subsidy, collected)
+			m.ID, balances[ledger.Collateral(m.ID)], m.Subsidy, collected)
 	}
 	for _, r := range rows {
 		claim := r.Net + r.Held
@@ -304,7 +304,7 @@ func (b *book) settle(ctx context.Context, tx *sqlx.Tx, rule payoutRule, kind st
 	if err != nil {
 		return nil, fmt.Errorf("settle market %d: %w", b.id, err)
 	}
-	collateral := collateralKey(b.id)
+	collateral := ledger.Collateral(b.id)
 	var funder string
 	if err := tx.GetContext(ctx, &funder, `SELECT funded_by FROM markets WHERE id = $1`, b.id); err != nil {
 		return nil, fmt.Errorf("settle market %d: funder: %w", b.id, err)
@@ -325,21 +325,21 @@ func (b *book) settle(ctx context.Context, tx *sqlx.Tx, rule payoutRule, kind st
 		return nil, fmt.Errorf("settle market %d: pays %s but holds %s: %w", b.id, out, held+p.held+in,
 			levee.Errorf(levee.EINTERNAL, "the market's settlement does not balance"))
 	}
-	ref := "market:" + itoa(b.id)
+	ref := "market:" + levee.FormatID(b.id)
 	var ts []ledger.Transfer
 	// Into the collateral: clawbacks and held balances.
 	var ins []ledger.Posting
 	if p.held != 0 {
-		ins = append(ins, ledger.Posting{Account: heldKey(b.id), Amount: -p.held})
+		ins = append(ins, ledger.Posting{Account: ledger.Held(b.id), Amount: -p.held})
 	}
 	for _, a := range sortedAccounts(p.debits) {
-		ins = append(ins, ledger.Posting{Account: cashKey(a), Amount: -p.debits[a]})
+		ins = append(ins, ledger.Posting{Account: ledger.Cash(a), Amount: -p.debits[a]})
 	}
 	ts = appendChunked(ts, kind, ref, ins, collateral)
 	// Out of it: the traders' credits.
 	var outs []ledger.Posting
 	for _, a := range sortedAccounts(p.credits) {
-		outs = append(outs, ledger.Posting{Account: cashKey(a), Amount: p.credits[a]})
+		outs = append(outs, ledger.Posting{Account: ledger.Cash(a), Amount: p.credits[a]})
 	}
 	ts = appendChunked(ts, kind, ref, outs, collateral)
 	// And the rest to the funder.

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -14,8 +13,6 @@ import (
 	"levee"
 	"levee/pgtx"
 )
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 const marketColumns = `m.id, m.question, m.outcomes, m.liquidity, m.subsidy, m.q, m.seq, m.volume, m.status, m.conditional,
 	m.resolved_outcome, m.district_id, d.name AS district, m.closes_at, m.created_at`

@@ -6,9 +6,9 @@ import (
 	"sync"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"levee"
+	"levee/ledger"
 )
 
 // wallets caches traders' cash so that a market's goroutine can check and
@@ -53,28 +53,25 @@ func (w *wallets) ensure(ctx context.Context, accounts []int64) error {
 		wl, ok := s.m[a]
 		s.mu.Unlock()
 		if !ok || wl.stale {
-			missing = append(missing, cashKey(a))
+			missing = append(missing, ledger.Cash(a))
 		}
 	}
 	if len(missing) == 0 {
 		return nil
 	}
-	var rows []struct {
-		Key     string       `db:"key"`
-		Balance levee.Micros `db:"balance"`
-	}
-	if err := w.db.SelectContext(ctx, &rows, `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`, pq.Array(missing)); err != nil {
+	read, err := ledger.Balances(ctx, w.db, missing)
+	if err != nil {
 		return fmt.Errorf("load wallets: %w", err)
 	}
-	for _, r := range rows {
-		var id int64
-		fmt.Sscanf(r.Key, "cash:%d", &id)
+	for key, balance := range read {
+		k, _ := ledger.ParseKey(key)
+		id := k.ID
 		s := w.shard(id)
 		s.mu.Lock()
 		if wl, ok := s.m[id]; !ok {
-			s.m[id] = &wallet{balance: r.Balance}
+			s.m[id] = &wallet{balance: balance}
 		} else if wl.stale {
-			wl.balance, wl.stale = r.Balance, false
+			wl.balance, wl.stale = balance, false
 		}
 		s.mu.Unlock()
 	}
@@ -138,5 +135,3 @@ func (w *wallets) Invalidate(account int64) {
 	}
 	s.mu.Unlock()
 }
-
-func cashKey(account int64) string { return "cash:" + itoa(account) }

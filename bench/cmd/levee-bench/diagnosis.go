@@ -59,7 +59,7 @@ func diagnose(r *Report) []string {
 		out = append(out, fmt.Sprintf("**This process's CPU** (profile below): HTTP serving %.0f%% of the samples (of which the order "+
 			"handler %.0f%%), the load generator %.0f%%, the journal %.0f%% (ledger.PostBatch %.0f%%), the books %.0f%%, GC workers %.0f%%.",
 			share["net/http.(*conn).serve"], share["levee/web.(*Server).placeOrder"], share["levee/bench/load.(*client).do"],
-			share["levee/market/engine.(*journal).run"], share["levee/settlement/ledger.PostBatch"],
+			share["levee/market/engine.(*journal).run"], share["levee/ledger.PostBatch"],
 			share["levee/market/engine.(*book).run"], share["runtime.gcBgMarkWorker"]))
 	}
 	return out

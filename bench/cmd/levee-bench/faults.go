@@ -16,7 +16,7 @@ import (
 
 	"levee"
 	"levee/bench/faults"
-	"levee/settlement/ledger"
+	"levee/ledger"
 )
 
 // FaultCycle is one fault while orders flow.

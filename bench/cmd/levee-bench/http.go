@@ -15,7 +15,7 @@ import (
 
 	"levee/accounts"
 	"levee/bench/load"
-	"levee/settlement/ledger"
+	"levee/ledger"
 	"levee/web"
 )
 

@@ -9,8 +9,7 @@ import (
 	"github.com/lib/pq"
 
 	"levee"
-	"levee/accounts"
-	"levee/settlement/ledger"
+	"levee/ledger"
 )
 
 // JournalAnatomy times, statement by statement, a transaction that writes
@@ -104,7 +103,7 @@ func (e *env) journalOnce(ctx context.Context, n int, seq *int64, q string) ([]t
 	d := make([]time.Duration, 0, len(anatomySteps))
 	lap := func(t0 time.Time) { d = append(d, time.Since(t0)) }
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	collateral := "market:" + strconv.FormatInt(e.anatomy, 10) + ":collateral"
+	collateral := ledger.Collateral(e.anatomy)
 	amount := levee.MustMicros("0.5")
 
 	t0 := time.Now()
@@ -170,7 +169,7 @@ func (e *env) journalOnce(ctx context.Context, n int, seq *int64, q string) ([]t
 	ts := make([]ledger.Transfer, n)
 	keys := make([]string, n)
 	for i := range ts {
-		keys[i] = accounts.CashAccount(e.traders[i].id)
+		keys[i] = ledger.Cash(e.traders[i].id)
 		ts[i] = ledger.Transfer{Kind: "trade", Ref: "market:" + strconv.FormatInt(e.anatomy, 10) + "/trade:" + strconv.FormatInt(first+int64(i), 10), At: now,
 			Postings: []ledger.Posting{{Account: keys[i], Amount: -amount}, {Account: collateral, Amount: amount}}}
 	}

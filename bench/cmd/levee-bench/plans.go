@@ -15,6 +15,7 @@ import (
 	"github.com/lib/pq"
 
 	"levee/accounts"
+	"levee/ledger"
 )
 
 // Plan is EXPLAIN (ANALYZE, BUFFERS) of one query of the order path.
@@ -133,7 +134,7 @@ func (e *env) orderPathQueries(ctx context.Context) ([]query, error) {
 			break
 		}
 		ids = append(ids, t.id)
-		keys = append(keys, accounts.CashAccount(t.id))
+		keys = append(keys, ledger.Cash(t.id))
 	}
 	// A batch's keyed orders: half retries of stored orders, half new keys.
 	var keyed []struct {
@@ -159,7 +160,7 @@ func (e *env) orderPathQueries(ctx context.Context) ([]query, error) {
 	if err := e.db.GetContext(ctx, &head, `SELECT seq FROM ledger_head`); err != nil {
 		return nil, fmt.Errorf("plans: %w", err)
 	}
-	collateral := "market:" + strconv.FormatInt(e.hot, 10) + ":collateral"
+	collateral := ledger.Collateral(e.hot)
 	now := time.Now().UTC()
 
 	// A batch of planBatch buys on the hot market, one per trader.
@@ -250,7 +251,7 @@ func (e *env) orderPathQueries(ctx context.Context) ([]query, error) {
 			sql:      `SELECT account_id, outcome, shares FROM positions WHERE market_id = $1 AND account_id = ANY($2)`,
 			fragment: `SELECT account_id, outcome, shares FROM positions WHERE market_id = $1 AND account_id = ANY($2)`,
 			args:     []any{e.hot, pq.Array(ids)}},
-		{name: fmt.Sprintf("wallets.ensure (%d wallets not cached)", n), source: "market/engine/wallet.go",
+		{name: fmt.Sprintf("wallets.ensure (%d wallets not cached)", n), source: "ledger/store.go",
 			sql:      `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`,
 			fragment: `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`,
 			args:     []any{pq.Array(keys)}},
@@ -288,7 +289,7 @@ func (e *env) orderPathQueries(ctx context.Context) ([]query, error) {
 		WHERE m.id = v.id`,
 			fragment: `UPDATE markets m SET q = v.q::numeric[], seq = v.seq, volume = v.volume`,
 			args:     []any{pq.Array(mIDs), pq.Array(mQ), pq.Array(mSeq), pq.Array(mVol)}},
-		{name: fmt.Sprintf("ledger.PostBatch: lock the head, then accounts (%d)", len(lockKeys)), source: "settlement/ledger/post.go", write: true,
+		{name: fmt.Sprintf("ledger.PostBatch: lock the head, then accounts (%d)", len(lockKeys)), source: "ledger/post.go", write: true,
 			note: "One statement: the accounts are a LATERAL subquery on the head row, so the head is locked first (the lock order).",
 			sql: `SELECT h.seq, h.hash, a.key, a.balance, a.may_go_negative
 		FROM (SELECT seq, hash FROM ledger_head FOR UPDATE) h
@@ -299,7 +300,7 @@ func (e *env) orderPathQueries(ctx context.Context) ([]query, error) {
 		) a ON true`,
 			fragment: `WHERE key = ANY($1) AND h.seq >= 0`,
 			args:     []any{pq.StringArray(lockKeys)}},
-		{name: fmt.Sprintf("ledger.PostBatch: append %d entries, %d postings, balances, head", n, 2*n), source: "settlement/ledger/post.go", write: true,
+		{name: fmt.Sprintf("ledger.PostBatch: append %d entries, %d postings, balances, head", n, 2*n), source: "ledger/post.go", write: true,
 			note: "The journal's transfers carry no idempotency key, so PostBatch's key look-up (entriesByKey) does not run on the order path; " +
 				"PostBatchBalances returns the balances it locked and updated, so the journal reads none back.",
 			sql: `WITH e AS (

@@ -42,7 +42,7 @@ var focus = []string{
 	"levee/market/engine.(*book).publishSnapshot",
 	"levee/market/engine.(*journal).run",
 	"levee/market/engine.(*journal).write",
-	"levee/settlement/ledger.PostBatch",
+	"levee/ledger.PostBatch",
 	"levee/market.(*State).Evaluate",
 	"log/slog.(*Logger).log",
 	"encoding/json.(*Decoder).Decode",

@@ -13,8 +13,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"levee"
+	"levee/ledger"
 	"levee/migrations/dbtest"
-	"levee/settlement/ledger"
 )
 
 // The worked example of docs/ledger.md: two entries, their canonical bytes
@@ -52,7 +52,7 @@ var workedExample = []struct {
 }
 
 func TestCanonicalWorkedExample(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/ledger.md")
+	doc, err := os.ReadFile("../docs/ledger.md")
 	if err != nil {
 		t.Fatalf("read docs: %v", err)
 	}

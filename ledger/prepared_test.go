@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"levee"
-	"levee/settlement/ledger"
+	"levee/ledger"
 )
 
 // TestPreparedMatchesPostBatch posts the same flow through PostBatch and

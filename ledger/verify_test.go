@@ -9,7 +9,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"levee"
-	"levee/settlement/ledger"
+	"levee/ledger"
 )
 
 // TestVerifyFindsTampering edits the tables behind the ledger's back, as

@@ -1,4 +1,8 @@
-package settlement
+// Package draw is the jury draw, exactly as docs/juries.md states it so that
+// anyone can recompute it from the published pool, beacon and seed: pure
+// functions, no database, shared by settlement (which draws) and
+// `levee jury verify` (which recomputes).
+package draw
 
 import (
 	"crypto/sha256"
@@ -7,18 +11,16 @@ import (
 	"math"
 	"math/big"
 	"slices"
-	"strconv"
 	"strings"
-)
 
-// The jury draw, exactly as docs/juries.md states it so that anyone can
-// recompute it from the published pool, beacon and seed.
+	"levee"
+)
 
 // SortPool puts account ids in the draw's canonical order: their decimal
 // spellings in byte order ("10" before "9"), without duplicates.
 func SortPool(ids []int64) []int64 {
 	out := slices.Clone(ids)
-	slices.SortFunc(out, func(a, b int64) int { return strings.Compare(itoa(a), itoa(b)) })
+	slices.SortFunc(out, func(a, b int64) int { return strings.Compare(levee.FormatID(a), levee.FormatID(b)) })
 	return slices.Compact(out)
 }
 
@@ -29,7 +31,7 @@ func PoolHash(pool []int64) []byte {
 		if i > 0 {
 			h.Write([]byte{'\n'})
 		}
-		h.Write([]byte(itoa(id)))
+		h.Write([]byte(levee.FormatID(id)))
 	}
 	return h.Sum(nil)
 }
@@ -39,7 +41,7 @@ func PoolHash(pool []int64) []byte {
 func Seed(poolHash []byte, caseID int64, beacon []byte) []byte {
 	h := sha256.New()
 	h.Write(poolHash)
-	h.Write([]byte(itoa(caseID)))
+	h.Write([]byte(levee.FormatID(caseID)))
 	h.Write(beacon)
 	return h.Sum(nil)
 }
@@ -198,5 +200,3 @@ func BallotCommitment(verdict, salt string) string {
 	h := sha256.Sum256([]byte(verdict + ":" + salt))
 	return hex.EncodeToString(h[:])
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"levee"
-	"levee/settlement/ledger"
+	"levee/ledger"
 )
 
 // TestSumIsExact checks Sum against math/big on random int64 amounts, many

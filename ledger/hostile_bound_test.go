@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"levee"
-	"levee/settlement/ledger"
+	"levee/ledger"
 )
 
 // nearBound returns a positive amount at most top, most often within a few

@@ -16,7 +16,7 @@ import (
 // TestPythonRecipe runs the verification script printed in docs/ledger.md
 // against an export served from a real ledger, so the recipe cannot rot.
 func TestPythonRecipe(t *testing.T) {
-	python, path := recipe.Python(t, "../../docs/ledger.md")
+	python, path := recipe.Python(t, "../docs/ledger.md")
 
 	ctx := context.Background()
 	l, sqldb := MustLedger(t)

@@ -142,6 +142,25 @@ func Balance(ctx context.Context, q sqlx.QueryerContext, key string) (levee.Micr
 	return b, nil
 }
 
+// Balances returns the balances of the accounts among keys that exist, by
+// key, as q sees them; a key with no account is absent from the map. It reads
+// without locking: a caller that must not race a posting reads inside the
+// transaction that holds the account locks (PostBatchBalances).
+func Balances(ctx context.Context, q sqlx.QueryerContext, keys []string) (map[string]levee.Micros, error) {
+	var rows []struct {
+		Key     string       `db:"key"`
+		Balance levee.Micros `db:"balance"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`, pq.Array(keys)); err != nil {
+		return nil, fmt.Errorf("ledger balances: %w", err)
+	}
+	m := make(map[string]levee.Micros, len(rows))
+	for _, r := range rows {
+		m[r.Key] = r.Balance
+	}
+	return m, nil
+}
+
 // entryRow is one ledger_entries row without its postings.
 type entryRow struct {
 	Seq      int64     `db:"seq"`

@@ -16,7 +16,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"levee"
-	"levee/settlement/ledger"
+	"levee/ledger"
 )
 
 // model is the obviously-correct reference: balances in a map, each
