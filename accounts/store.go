@@ -206,6 +206,15 @@ func (s *Service) OrganisationsOf(ctx context.Context, member int64) ([]Named, e
 	return out, nil
 }
 
+// Members returns the people who act for organisation org, as q sees them.
+func Members(ctx context.Context, q sqlx.QueryerContext, org int64) ([]int64, error) {
+	var members []int64
+	if err := sqlx.SelectContext(ctx, q, &members, `SELECT member_id FROM organisation_members WHERE organisation_id = $1`, org); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("members of %d: %w", org, err))
+	}
+	return members, nil
+}
+
 // Principal acts as account id without credentials, for Levee's own
 // programs (the demo seeding, the drill). Errors: ENOTFOUND.
 func (s *Service) Principal(ctx context.Context, id int64) (*Principal, error) {

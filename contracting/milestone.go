@@ -52,6 +52,18 @@ type ContractMilestone struct {
 
 const contractColumns = `id, tender_id, bid_id, contractor_id, price, market_id, completion_at, status, created_at, settled_at`
 
+// ContractorOf returns the contractor of a contract. Errors: ENOTFOUND.
+func ContractorOf(ctx context.Context, q sqlx.QueryerContext, contractID int64) (int64, error) {
+	var contractor int64
+	err := sqlx.GetContext(ctx, q, &contractor, `SELECT contractor_id FROM contracts WHERE id = $1`, contractID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, levee.Errorf(levee.ENOTFOUND, "no contract %d", contractID)
+	} else if err != nil {
+		return 0, pgtx.Unavailable(fmt.Errorf("contractor of %d: %w", contractID, err))
+	}
+	return contractor, nil
+}
+
 func getContract(ctx context.Context, q sqlx.QueryerContext, id int64, lock string) (Contract, error) {
 	var c Contract
 	err := sqlx.GetContext(ctx, q, &c, `SELECT `+contractColumns+` FROM contracts WHERE id = $1 `+lock, id)
@@ -306,9 +318,9 @@ func DescribeMilestone(ctx context.Context, q sqlx.QueryerContext, contractID in
 		Districts: []int64(t.DistrictIDs),
 		Parties:   map[int64]string{c.ContractorID: "contractor", t.CreatedBy: "official"},
 	}
-	var members []int64
-	if err := sqlx.SelectContext(ctx, q, &members, `SELECT member_id FROM organisation_members WHERE organisation_id = $1`, c.ContractorID); err != nil {
-		return MilestoneFacts{}, pgtx.Unavailable(fmt.Errorf("contractor members: %w", err))
+	members, err := accounts.Members(ctx, q, c.ContractorID)
+	if err != nil {
+		return MilestoneFacts{}, fmt.Errorf("contractor members: %w", err)
 	}
 	for _, id := range members {
 		f.Parties[id] = "contractor"

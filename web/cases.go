@@ -14,12 +14,12 @@ import (
 	"levee"
 	"levee/accounts"
 	"levee/settlement"
+	"levee/subjects"
 )
 
 // Cases is what the web layer needs from settlement: proposals, disputes,
 // cases and their juries.
 type Cases interface {
-	Propose(ctx context.Context, who *accounts.Principal, marketID int64, verdict, evidence string) (settlement.Proposal, error)
 	ProposalFor(ctx context.Context, subject string) (settlement.Proposal, error)
 	Dispute(ctx context.Context, who *accounts.Principal, subject, reason string) (settlement.Case, error)
 	Case(ctx context.Context, who *accounts.Principal, id int64) (settlement.CaseView, error)
@@ -35,6 +35,12 @@ type Cases interface {
 	OptedOut(ctx context.Context, account int64) (bool, error)
 	Notifications(ctx context.Context, account int64, limit int) ([]settlement.Notification, error)
 	JurorRecord(ctx context.Context, account int64) (settlement.JurorRecord, error)
+}
+
+// Proposals is what the web layer needs to propose a closed market's
+// outcome (subjects.Markets).
+type Proposals interface {
+	Propose(ctx context.Context, who *accounts.Principal, marketID int64, verdict, evidence string) (settlement.Proposal, error)
 }
 
 var caseStatuses = map[string]bool{"": true, settlement.StatusEvidence: true, settlement.StatusCommit: true, settlement.StatusReveal: true,
@@ -75,7 +81,7 @@ func (s *Server) proposeOutcome(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	p, err := s.deps.Cases.Propose(c.Request().Context(), principal(c), id, req.Verdict, req.Evidence)
+	p, err := s.deps.Proposals.Propose(c.Request().Context(), principal(c), id, req.Verdict, req.Evidence)
 	if err != nil {
 		return err
 	}
@@ -87,7 +93,7 @@ func (s *Server) marketProposal(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.deps.Cases.ProposalFor(c.Request().Context(), settlement.MarketSubject(id))
+	p, err := s.deps.Cases.ProposalFor(c.Request().Context(), subjects.Market(id))
 	if err != nil {
 		return err
 	}
@@ -114,7 +120,7 @@ func (s *Server) disputeMarket(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.dispute(c, settlement.MarketSubject(id))
+	return s.dispute(c, subjects.Market(id))
 }
 
 func (s *Server) disputeMilestone(c echo.Context) error {
@@ -122,7 +128,7 @@ func (s *Server) disputeMilestone(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.dispute(c, "milestone:"+strconv.FormatInt(id, 10)+"/"+strconv.Itoa(n))
+	return s.dispute(c, subjects.Milestone(id, n))
 }
 
 func (s *Server) listCases(c echo.Context) error {

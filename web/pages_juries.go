@@ -12,6 +12,7 @@ import (
 	"levee"
 	"levee/accounts"
 	"levee/settlement"
+	"levee/subjects"
 )
 
 // The jury pages: a resident's jury duty, the public list of cases and each
@@ -274,7 +275,7 @@ func (s *Server) proposalPanel(ctx context.Context, who *accounts.Principal, id 
 	if s.deps.Cases == nil || m.Status == "open" {
 		return nil, nil
 	}
-	subject := settlement.MarketSubject(id)
+	subject := subjects.Market(id)
 	pp := &proposalPanel{Bond: s.disputeBond("market"), Verdicts: append(slices.Clone(m.Outcomes), settlement.VerdictVoid)}
 	p, err := s.deps.Cases.ProposalFor(ctx, subject)
 	switch {

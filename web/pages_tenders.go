@@ -13,6 +13,7 @@ import (
 	"levee/budgets"
 	"levee/contracting"
 	"levee/settlement"
+	"levee/subjects"
 )
 
 // The tender and contract pages. They read through the Contracting service
@@ -239,7 +240,7 @@ func (s *Server) pageContract(c echo.Context) error {
 			d.Paid += m.Amount
 		}
 		if m.DisputedAt != nil && s.deps.Cases != nil {
-			kase, err := s.caseFor(ctx, fmt.Sprintf("milestone:%d/%d", k.ID, m.N))
+			kase, err := s.caseFor(ctx, subjects.Milestone(k.ID, m.N))
 			if err != nil {
 				return s.renderError(c, err)
 			}

@@ -62,6 +62,8 @@ type Deps struct {
 	Evidence Evidence
 	// Cases is optional: proposals, disputes and juries.
 	Cases Cases
+	// Proposals proposes market outcomes; required with Cases.
+	Proposals Proposals
 	// Crisis is optional: the charter, the neighbours' quorum, emergencies.
 	Crisis Crisis
 	Live   *Live // optional: the websocket hub the engine publishes into

@@ -23,6 +23,7 @@ import (
 	"levee/migrations"
 	"levee/pgserver"
 	"levee/settlement"
+	"levee/subjects"
 	"levee/web"
 	"levee/web/live"
 )
@@ -41,6 +42,8 @@ type Main struct {
 	Contracting *contracting.Service
 	// Settlement runs proposals, disputes, cases and juries.
 	Settlement *settlement.Service
+	// Markets owns markets as subjects of cases: it proposes outcomes.
+	Markets *subjects.Markets
 	// Crisis runs the charter, the neighbours' quorum and emergencies.
 	Crisis *crisis.Service
 	// Clock is every service's clock; tests set it before Run to move time
@@ -112,10 +115,9 @@ func (m *Main) startServices(pub engine.Publisher) {
 	m.Budgets = budgets.New(m.DB, budgets.Options{Cash: m.Engine, Markets: m.Engine, Contracting: m.Contracting, Logger: m.logger, Now: m.Clock})
 	m.Settlement = settlement.New(m.DB, settlement.Options{Cash: m.Engine, Trading: m.Engine, Clock: m.Clock, Logger: m.logger})
 	m.Engine.SetBarSource(m.Settlement) // before any order: jurors and parties may not trade in their cases' markets
-	m.Settlement.SetOwner("market", m.Settlement.MarketOwner(m.Engine))
-	m.Settlement.SetOwner("milestone", milestoneOwner{m.Contracting})
 	m.Crisis = crisis.New(m.DB, crisis.Options{Contracts: m.Contracting, Reviews: m.Settlement, Clock: m.Clock, Logger: m.logger})
-	m.Settlement.SetOwner("act", m.Crisis.ActOwner())
+	m.Markets = subjects.NewMarkets(m.DB, m.Settlement, m.Engine)
+	subjects.Register(m.Settlement, m.Markets, m.Contracting, m.Crisis)
 }
 
 // startEngine starts the market engine.
@@ -189,6 +191,7 @@ func (m *Main) webDeps() web.Deps {
 		Contracting: m.Contracting,
 		Evidence:    m.Contracting,
 		Cases:       m.Settlement,
+		Proposals:   m.Markets,
 		Crisis:      m.Crisis,
 		Accounts:    m.Accounts,
 		Ledger:      m.Ledger,

@@ -13,7 +13,7 @@ import (
 	"levee/budgets"
 	"levee/crisis"
 	"levee/market/engine"
-	"levee/settlement"
+	"levee/subjects"
 )
 
 // The rest of the demo city: residents enough to draw juries from, the
@@ -142,14 +142,14 @@ func (m *Main) seedDemoCase(ctx context.Context, w io.Writer, ids map[string]int
 	if err != nil {
 		return err
 	}
-	if _, err := m.Settlement.Propose(ctx, tess, mk.ID, "no", "The gauge log shows a crest of 3.6 m at 02:10."); err != nil {
+	if _, err := m.Markets.Propose(ctx, tess, mk.ID, "no", "The gauge log shows a crest of 3.6 m at 02:10."); err != nil {
 		return fmt.Errorf("seed proposal: %w", err)
 	}
 	alice, err := m.Accounts.Principal(ctx, ids["alice"])
 	if err != nil {
 		return err
 	}
-	c, err := m.Settlement.Dispute(ctx, alice, settlement.MarketSubject(mk.ID), "The gauge was under water; the flood marks on the bridge show 4.2 m.")
+	c, err := m.Settlement.Dispute(ctx, alice, subjects.Market(mk.ID), "The gauge was under water; the flood marks on the bridge show 4.2 m.")
 	if err != nil {
 		return fmt.Errorf("seed dispute: %w", err)
 	}

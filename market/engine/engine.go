@@ -367,7 +367,7 @@ func (e *Engine) CreateMarket(ctx context.Context, n NewMarket) (Market, error) 
 			Postings: []ledger.Posting{{Account: n.FundedBy, Amount: -subsidy}, {Account: ledger.Collateral(id), Amount: subsidy}},
 		})
 		if levee.ErrorCode(err) == levee.ECONFLICT {
-			if n.FundedBy == "treasury" {
+			if n.FundedBy == ledger.Treasury {
 				return levee.Errorf(levee.ECONFLICT, "the treasury cannot cover the market's subsidy of %s", subsidy)
 			}
 			return levee.Errorf(levee.ECONFLICT, "%s cannot cover the market's subsidy of %s", n.FundedBy, subsidy)

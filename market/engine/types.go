@@ -14,6 +14,7 @@ import (
 
 	"levee"
 	"levee/market"
+	"levee/ledger"
 )
 
 // Market statuses.
@@ -101,7 +102,7 @@ func (n *NewMarket) Validate(now time.Time) error {
 		return levee.Invalid("closes_at", "closes_at must be in the future")
 	}
 	if n.FundedBy == "" {
-		n.FundedBy = "treasury"
+		n.FundedBy = ledger.Treasury
 	}
 	return nil
 }

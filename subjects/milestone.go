@@ -1,4 +1,4 @@
-package main
+package subjects
 
 import (
 	"context"
@@ -14,9 +14,14 @@ import (
 	"levee/settlement"
 )
 
-// milestoneOwner lets juries settle milestone claims ("milestone:<contract>/<n>")
-// without settlement importing contracting.
-type milestoneOwner struct{ c *contracting.Service }
+// Milestones lets juries settle milestone claims ("milestone:<contract>/<n>"):
+// contracting holds the claim, the jury decides whether it stands.
+type Milestones struct{ c *contracting.Service }
+
+// Milestone names milestone n of a contract as the subject of a case.
+func Milestone(contract int64, n int) string {
+	return KindMilestone + ":" + levee.FormatID(contract) + "/" + strconv.Itoa(n)
+}
 
 func parseMilestone(ref string) (int64, int, error) {
 	a, b, ok := strings.Cut(ref, "/")
@@ -28,7 +33,9 @@ func parseMilestone(ref string) (int64, int, error) {
 	return id, n, nil
 }
 
-func (o milestoneOwner) Facts(ctx context.Context, q sqlx.QueryerContext, ref string) (settlement.Facts, error) {
+// Facts describes a claimed milestone: the claim stands unless a jury
+// rejects it.
+func (o Milestones) Facts(ctx context.Context, q sqlx.QueryerContext, ref string) (settlement.Facts, error) {
 	id, n, err := parseMilestone(ref)
 	if err != nil {
 		return settlement.Facts{}, err
@@ -38,7 +45,7 @@ func (o milestoneOwner) Facts(ctx context.Context, q sqlx.QueryerContext, ref st
 		return settlement.Facts{}, err
 	}
 	return settlement.Facts{
-		Kind:      "milestone",
+		Kind:      KindMilestone,
 		Question:  f.Question,
 		Verdicts:  []string{settlement.VerdictAccept, settlement.VerdictReject},
 		Default:   settlement.VerdictAccept, // the claim stands unless a jury rejects it
@@ -49,7 +56,8 @@ func (o milestoneOwner) Facts(ctx context.Context, q sqlx.QueryerContext, ref st
 	}, nil
 }
 
-func (o milestoneOwner) Hold(ctx context.Context, tx *sqlx.Tx, who *accounts.Principal, ref string) (string, error) {
+// Hold disputes a milestone's claim (contracting decides who may).
+func (o Milestones) Hold(ctx context.Context, tx *sqlx.Tx, who *accounts.Principal, ref string) (string, error) {
 	id, n, err := parseMilestone(ref)
 	if err != nil {
 		return "", err
@@ -57,7 +65,9 @@ func (o milestoneOwner) Hold(ctx context.Context, tx *sqlx.Tx, who *accounts.Pri
 	return settlement.VerdictAccept, o.c.HoldMilestone(ctx, tx, who, id, n)
 }
 
-func (o milestoneOwner) Settle(ctx context.Context, ref, verdict string, mark func(ctx context.Context, tx *sqlx.Tx) error) error {
+// Settle accepts or rejects the claim: an accepted one releases its share
+// of the escrow.
+func (o Milestones) Settle(ctx context.Context, ref, verdict string, mark func(ctx context.Context, tx *sqlx.Tx) error) error {
 	id, n, err := parseMilestone(ref)
 	if err != nil {
 		return err
