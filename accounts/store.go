@@ -215,6 +215,46 @@ func Members(ctx context.Context, q sqlx.QueryerContext, org int64) ([]int64, er
 	return members, nil
 }
 
+// DistrictResidents is the number of residents of one district.
+type DistrictResidents struct {
+	District  string `json:"district" db:"district"`
+	Residents int64  `json:"residents" db:"residents"`
+}
+
+// ResidentsByDistrict counts the enabled resident people of every
+// district, by district name.
+func (s *Service) ResidentsByDistrict(ctx context.Context) ([]DistrictResidents, error) {
+	out := []DistrictResidents{}
+	if err := s.db.SelectContext(ctx, &out, `
+		SELECT d.name AS district, count(a.id) AS residents
+		FROM districts d LEFT JOIN accounts a ON a.district_id = d.id AND 'resident' = ANY (a.roles) AND a.kind = 'person' AND NOT a.disabled
+		GROUP BY d.name ORDER BY d.name`); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("residents by district: %w", err))
+	}
+	return out, nil
+}
+
+// Names returns the names of the accounts among ids, by id.
+func (s *Service) Names(ctx context.Context, ids []int64) (map[int64]string, error) {
+	return Names(ctx, s.db, ids)
+}
+
+// Names returns the names of the accounts among ids, by id, as q sees them.
+func Names(ctx context.Context, q sqlx.QueryerContext, ids []int64) (map[int64]string, error) {
+	var rows []struct {
+		ID   int64  `db:"id"`
+		Name string `db:"name"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT id, name FROM accounts WHERE id = ANY($1)`, pq.Array(ids)); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("account names: %w", err))
+	}
+	names := make(map[int64]string, len(rows))
+	for _, r := range rows {
+		names[r.ID] = r.Name
+	}
+	return names, nil
+}
+
 // Principal acts as account id without credentials, for Levee's own
 // programs (the demo seeding, the drill). Errors: ENOTFOUND.
 func (s *Service) Principal(ctx context.Context, id int64) (*Principal, error) {

@@ -2,8 +2,8 @@
 // treasurer opens a round with a matching pool from the treasury, residents
 // propose projects and contribute cash to the eligible ones during the
 // window, and finalising the round pays each project its contributions plus
-// its match into a budget line that later tenders draw on. It also assembles
-// the public census. See docs/budgets.md.
+// its match into a budget line that later tenders draw on. See
+// docs/budgets.md.
 //
 // Lock order: qf_rounds row, then qf_projects rows, then the ledger
 // (ledger_head, ledger_accounts), which every transaction here touches last.

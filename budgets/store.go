@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -25,34 +24,23 @@ type CashInvalidator interface {
 
 // Options configure a Service. Every field is optional.
 type Options struct {
-	Cash    CashInvalidator  // told after every committed contribution
-	Now     func() time.Time // the clock; time.Now when nil
-	Markets MarketSource     // market figures for the census; omitted when nil
-	// Contracting gives the census tenders and contracts; omitted when nil.
-	Contracting ContractingSource
-	Logger      *slog.Logger
+	Cash   CashInvalidator  // told after every committed contribution
+	Now    func() time.Time // the clock; time.Now when nil
+	Logger *slog.Logger
 }
 
 // Service stores rounds, projects, contributions and budget lines in
 // PostgreSQL and moves their money through the ledger.
 type Service struct {
-	db          *sqlx.DB
-	cash        CashInvalidator
-	now         func() time.Time
-	markets     MarketSource
-	contracting ContractingSource
-	ledger      *ledger.Ledger
-	logger      *slog.Logger
-
-	verifyMu  sync.Mutex
-	verified  ledger.Report
-	verifyAt  time.Time
-	verifyErr error
+	db     *sqlx.DB
+	cash   CashInvalidator
+	now    func() time.Time
+	logger *slog.Logger
 }
 
 // New returns a Service on db.
 func New(db *sqlx.DB, opts Options) *Service {
-	s := &Service{db: db, cash: opts.Cash, now: opts.Now, markets: opts.Markets, contracting: opts.Contracting, ledger: ledger.New(db), logger: opts.Logger}
+	s := &Service{db: db, cash: opts.Cash, now: opts.Now, logger: opts.Logger}
 	now := opts.Now
 	if now == nil {
 		now = time.Now

@@ -60,6 +60,12 @@ func (l *Ledger) Balance(ctx context.Context, key string) (levee.Micros, error) 
 	return Balance(ctx, l.db, key)
 }
 
+// Balances returns the balances of the accounts among keys that exist, by
+// key; see the function Balances.
+func (l *Ledger) Balances(ctx context.Context, keys []string) (map[string]levee.Micros, error) {
+	return Balances(ctx, l.db, keys)
+}
+
 // Entries returns up to limit entries with seq > after, in seq order, with
 // their postings: one page of the public export. Paging by seq never skips an
 // entry, because entries commit in seq order (the head lock). Errors:
@@ -246,4 +252,30 @@ func (l *Ledger) History(ctx context.Context, account string, limit int) ([]Move
 		return nil, pgtx.Unavailable(fmt.Errorf("history of %s: %w", account, err))
 	}
 	return ms, nil
+}
+
+// Flow is the money that moved in or out of one account on one day by one
+// kind of entry.
+type Flow struct {
+	Day     string       `json:"day" db:"day"`
+	Kind    string       `json:"kind" db:"kind"`
+	Entries int64        `json:"entries" db:"entries"`
+	In      levee.Micros `json:"in" db:"inflow"`
+	Out     levee.Micros `json:"out" db:"outflow"`
+}
+
+// Flows sums the postings to account by UTC day and entry kind, oldest
+// first.
+func (l *Ledger) Flows(ctx context.Context, account string) ([]Flow, error) {
+	flows := []Flow{}
+	if err := l.db.SelectContext(ctx, &flows, `
+		SELECT to_char(date_trunc('day', e.at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS day, e.kind, count(*) AS entries,
+			coalesce(sum(p.amount) FILTER (WHERE p.amount > 0), 0) AS inflow,
+			coalesce(-sum(p.amount) FILTER (WHERE p.amount < 0), 0) AS outflow
+		FROM ledger_postings p JOIN ledger_entries e ON e.seq = p.entry_seq
+		WHERE p.account = $1
+		GROUP BY 1, 2 ORDER BY 1, 2`, account); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("flows of %s: %w", account, err))
+	}
+	return flows, nil
 }

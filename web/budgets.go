@@ -13,7 +13,7 @@ import (
 )
 
 // Budgets is what the web layer needs from the participatory budgets
-// service (quadratic funding rounds, budget lines and the census).
+// service (quadratic funding rounds and budget lines).
 type Budgets interface {
 	OpenRound(ctx context.Context, n budgets.NewRound) (budgets.Round, error)
 	Rounds(ctx context.Context) ([]budgets.Round, error)
@@ -24,7 +24,6 @@ type Budgets interface {
 	Finalize(ctx context.Context, actor, roundID int64) (budgets.RoundDetail, error)
 	Explain(ctx context.Context, account, roundID int64) (budgets.ExplainView, error)
 	BudgetLines(ctx context.Context) ([]budgets.BudgetLine, error)
-	Census(ctx context.Context) (budgets.Census, error)
 }
 
 func (s *Server) createRound(c echo.Context) error {

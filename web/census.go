@@ -1,19 +1,25 @@
 package web
 
 import (
+	"context"
 	"encoding/csv"
 	"net/http"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
 
-	"levee/budgets"
+	"levee/census"
 )
 
-// census is the public summary of the city; every figure names the API path
+// Census is what the web layer needs to serve the public census.
+type Census interface {
+	Census(ctx context.Context) (census.Census, error)
+}
+
+// getCensus serves the public summary of the city; every figure names the API path
 // of the records it comes from.
-func (s *Server) census(c echo.Context) error {
-	cs, err := s.deps.Budgets.Census(c.Request().Context())
+func (s *Server) getCensus(c echo.Context) error {
+	cs, err := s.deps.Census.Census(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -22,7 +28,7 @@ func (s *Server) census(c echo.Context) error {
 
 // censusCSV is the census flattened to rows of figure, key, value, source.
 func (s *Server) censusCSV(c echo.Context) error {
-	cs, err := s.deps.Budgets.Census(c.Request().Context())
+	cs, err := s.deps.Census.Census(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -37,7 +43,7 @@ func (s *Server) censusCSV(c echo.Context) error {
 	return w.Error()
 }
 
-func censusRows(cs *budgets.Census) [][]string {
+func censusRows(cs *census.Census) [][]string {
 	rows := [][]string{{"figure", "key", "value", "source"}}
 	add := func(figure, key, value, source string) { rows = append(rows, []string{figure, key, value, source}) }
 	for _, d := range cs.Residents.Districts {

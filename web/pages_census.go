@@ -7,20 +7,20 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"levee/budgets"
+	"levee/census"
 )
 
 // censusPage is the data of the public census page: the census itself and
 // the few figures that need formatting the templates cannot do.
 type censusPage struct {
-	budgets.Census
+	census.Census
 	Brier       string // "" when no market has resolved
 	Calibration []calibrationRow
 	Markets     []statusCount
 }
 
 type calibrationRow struct {
-	budgets.CalibrationBin
+	census.CalibrationBin
 	Stated, Observed string
 }
 
@@ -31,10 +31,10 @@ type statusCount struct {
 
 // pageCensus renders GET /api/v1/census server-side, for everyone.
 func (s *Server) pageCensus(c echo.Context) error {
-	if s.deps.Budgets == nil {
+	if s.deps.Census == nil {
 		return s.renderError(c, errNoBudgets)
 	}
-	cs, err := s.deps.Budgets.Census(c.Request().Context())
+	cs, err := s.deps.Census.Census(c.Request().Context())
 	if err != nil {
 		return s.renderError(c, err)
 	}

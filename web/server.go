@@ -55,7 +55,8 @@ type Deps struct {
 	Accounts Accounts
 	Ledger   Ledger
 	Markets  Markets
-	Budgets  Budgets // optional: quadratic funding, budget lines and the census
+	Budgets  Budgets // optional: quadratic funding and budget lines
+	Census   Census  // optional: the public census
 	// Contracting is optional: tenders, sealed bids, awards and contracts.
 	Contracting Contracting
 	// Evidence is optional: files attached to milestone claims.
@@ -165,7 +166,9 @@ func (s *Server) routes() {
 		api.POST("/qf/rounds/:id/finalize", s.finalizeRound, treasurer)
 		api.GET("/qf/rounds/:id/explain", s.explainMatch, s.signedIn)
 		api.GET("/budget-lines", s.listBudgetLines)
-		api.GET("/census", s.census)
+	}
+	if s.deps.Census != nil {
+		api.GET("/census", s.getCensus)
 		api.GET("/census.csv", s.censusCSV)
 	}
 

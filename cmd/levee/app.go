@@ -16,6 +16,7 @@ import (
 
 	"levee/accounts"
 	"levee/budgets"
+	"levee/census"
 	"levee/contracting"
 	"levee/crisis"
 	"levee/ledger"
@@ -42,6 +43,8 @@ type Main struct {
 	Contracting *contracting.Service
 	// Settlement runs proposals, disputes, cases and juries.
 	Settlement *settlement.Service
+	// Census is the public census.
+	Census *census.Service
 	// Markets owns markets as subjects of cases: it proposes outcomes.
 	Markets *subjects.Markets
 	// Crisis runs the charter, the neighbours' quorum and emergencies.
@@ -112,7 +115,8 @@ func (m *Main) Open(ctx context.Context) error {
 func (m *Main) startServices(pub engine.Publisher) {
 	m.startEngine(pub)
 	m.Contracting = contracting.New(m.DB, m.Engine, contracting.Options{Logger: m.logger, Now: m.Clock})
-	m.Budgets = budgets.New(m.DB, budgets.Options{Cash: m.Engine, Markets: m.Engine, Contracting: m.Contracting, Logger: m.logger, Now: m.Clock})
+	m.Budgets = budgets.New(m.DB, budgets.Options{Cash: m.Engine, Logger: m.logger, Now: m.Clock})
+	m.Census = census.New(census.Sources{Accounts: m.Accounts, Ledger: m.Ledger, Budgets: m.Budgets, Markets: m.Engine, Contracting: m.Contracting}, m.Clock)
 	m.Settlement = settlement.New(m.DB, settlement.Options{Cash: m.Engine, Trading: m.Engine, Clock: m.Clock, Logger: m.logger})
 	m.Engine.SetBarSource(m.Settlement) // before any order: jurors and parties may not trade in their cases' markets
 	m.Crisis = crisis.New(m.DB, crisis.Options{Contracts: m.Contracting, Reviews: m.Settlement, Clock: m.Clock, Logger: m.logger})
@@ -188,6 +192,7 @@ func (m *Main) webDeps() web.Deps {
 	return web.Deps{
 		Live:        m.live,
 		Budgets:     m.Budgets,
+		Census:      m.Census,
 		Contracting: m.Contracting,
 		Evidence:    m.Contracting,
 		Cases:       m.Settlement,

@@ -1,21 +1,77 @@
-package budgets
+// Package census builds the public census of the city (GET /api/v1/census):
+// residents, the treasury and its flows, budget lines, funding rounds,
+// markets and their forecast accuracy, tenders and contracts, and the
+// ledger's verification. It only reads, through small interfaces of the
+// packages it reports on, so none of them imports it or each other for it.
+package census
 
 import (
 	"context"
 	"fmt"
 	"math/big"
+	"sync"
 	"time"
 
 	"levee"
+	"levee/accounts"
+	"levee/budgets"
 	"levee/ledger"
 	"levee/market/engine"
-	"levee/pgtx"
 )
 
-// MarketSource is what the census needs from the market engine.
-type MarketSource interface {
+// Accounts is what the census needs of accounts.
+type Accounts interface {
+	ResidentsByDistrict(ctx context.Context) ([]accounts.DistrictResidents, error)
+	Names(ctx context.Context, ids []int64) (map[int64]string, error)
+}
+
+// Ledger is what the census needs of the ledger.
+type Ledger interface {
+	Balance(ctx context.Context, key string) (levee.Micros, error)
+	Balances(ctx context.Context, keys []string) (map[string]levee.Micros, error)
+	Flows(ctx context.Context, account string) ([]ledger.Flow, error)
+	Verify(ctx context.Context) (ledger.Report, error)
+}
+
+// Budgets is what the census needs of budgets.
+type Budgets interface {
+	BudgetLines(ctx context.Context) ([]budgets.BudgetLine, error)
+	Rounds(ctx context.Context) ([]budgets.Round, error)
+}
+
+// Markets is what the census needs of the market engine.
+type Markets interface {
 	Stats(ctx context.Context) (engine.Stats, error)
 	Resolved(ctx context.Context) ([]engine.Market, error)
+}
+
+// Sources are the packages the census reports on. Markets and Contracting
+// may be nil on a node that does not run them: their figures are then
+// listed as not yet available.
+type Sources struct {
+	Accounts    Accounts
+	Ledger      Ledger
+	Budgets     Budgets
+	Markets     Markets
+	Contracting Contracting
+}
+
+// Service assembles the census.
+type Service struct {
+	src Sources
+	now func() time.Time
+
+	verifyMu sync.Mutex
+	verified ledger.Report
+	verifyAt time.Time
+}
+
+// New returns a Service reading src; now is the clock (time.Now when nil).
+func New(src Sources, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{src: src, now: func() time.Time { return now().Truncate(time.Microsecond) }}
 }
 
 // verifyTTL is how long the census reuses a ledger verification: Verify
@@ -37,41 +93,25 @@ type Census struct {
 	NotYetAvailable []NotYetFigure     `json:"not_yet_available"`
 }
 
-// DistrictCount is the number of residents of one district.
-type DistrictCount struct {
-	District  string `json:"district" db:"district"`
-	Residents int64  `json:"residents" db:"residents"`
-}
-
 // ResidentsFigure counts residents per district.
 type ResidentsFigure struct {
-	Source    string          `json:"source"`
-	Total     int64           `json:"total"`
-	Districts []DistrictCount `json:"districts"`
-}
-
-// Flow is the money that moved in or out of the treasury on one day by one
-// kind of ledger entry.
-type Flow struct {
-	Day     string       `json:"day" db:"day"`
-	Kind    string       `json:"kind" db:"kind"`
-	Entries int64        `json:"entries" db:"entries"`
-	In      levee.Micros `json:"in" db:"inflow"`
-	Out     levee.Micros `json:"out" db:"outflow"`
+	Source    string                       `json:"source"`
+	Total     int64                        `json:"total"`
+	Districts []accounts.DistrictResidents `json:"districts"`
 }
 
 // TreasuryFigure is the treasury's balance and its flows by day and kind.
 type TreasuryFigure struct {
-	Source  string       `json:"source"`
-	Balance levee.Micros `json:"balance"`
-	Flows   []Flow       `json:"flows"`
+	Source  string        `json:"source"`
+	Balance levee.Micros  `json:"balance"`
+	Flows   []ledger.Flow `json:"flows"`
 }
 
 // LinesFigure lists the budget lines with their balances.
 type LinesFigure struct {
-	Source string       `json:"source"`
-	Total  levee.Micros `json:"total_balance"`
-	Lines  []BudgetLine `json:"lines"`
+	Source string               `json:"source"`
+	Total  levee.Micros         `json:"total_balance"`
+	Lines  []budgets.BudgetLine `json:"lines"`
 }
 
 // MarketsFigure is market activity.
@@ -102,12 +142,12 @@ type ForecastFigure struct {
 
 // RoundsFigure summarises the quadratic funding rounds.
 type RoundsFigure struct {
-	Source   string         `json:"source"`
-	Rounds   int            `json:"rounds"`
-	ByPhase  map[string]int `json:"by_phase"`
-	Pools    levee.Micros   `json:"pools"`
-	Returned levee.Micros   `json:"returned"`
-	List     []Round        `json:"list"`
+	Source   string          `json:"source"`
+	Rounds   int             `json:"rounds"`
+	ByPhase  map[string]int  `json:"by_phase"`
+	Pools    levee.Micros    `json:"pools"`
+	Returned levee.Micros    `json:"returned"`
+	List     []budgets.Round `json:"list"`
 }
 
 // LedgerFigure is the ledger's verification, at most verifyTTL old.
@@ -117,58 +157,17 @@ type LedgerFigure struct {
 	Report     ledger.Report `json:"report"`
 }
 
-// ContractingSource gives the census its tender and contract figures; the
-// contracting service implements it (it owns those tables).
-type ContractingSource interface {
-	CensusFigures(ctx context.Context) (ContractingFigure, error)
-}
-
-// ContractingFigure counts tenders by status and lists awarded contracts
-// with what their escrow still holds.
-type ContractingFigure struct {
-	Source          string            `json:"source"`
-	TendersByStatus map[string]int    `json:"tenders_by_status"`
-	Contracts       []ContractSummary `json:"contracts"`
-	InEscrow        levee.Micros      `json:"committed_in_escrow"`
-	TrackRecords    []TrackSummary    `json:"contractor_track_records"`
-}
-
-// TrackSummary is one contractor's record in the census.
-type TrackSummary struct {
-	Contractor          string        `json:"contractor"`
-	Contracts           int           `json:"contracts"`
-	Completed           int           `json:"completed"`
-	Failed              int           `json:"failed"`
-	OnTimeRate          *levee.Micros `json:"on_time_rate"`
-	AverageLatenessDays *levee.Micros `json:"average_lateness_days"`
-	Brier               *levee.Micros `json:"brier_score"`
-	Source              string        `json:"source"`
-}
-
-// ContractSummary is one awarded contract in the census.
-type ContractSummary struct {
-	ID         int64        `json:"id,string" db:"id"`
-	Tender     string       `json:"tender" db:"title"`
-	Contractor string       `json:"contractor" db:"contractor"`
-	Price      levee.Micros `json:"price" db:"price"`
-	Status     string       `json:"status" db:"status"`
-	InEscrow   levee.Micros `json:"in_escrow" db:"in_escrow"`
-	Source     string       `json:"source" db:"source"`
-}
-
 // NotYetFigure names a figure the census will carry once its records exist.
 type NotYetFigure struct {
 	Figure string `json:"figure"`
 	Reason string `json:"reason"`
 }
 
-// Census assembles the public census. It reads districts, accounts and the
-// ledger's tables directly (read-only aggregates those packages do not offer
-// yet); market figures come from the engine.
+// Census assembles the public census.
 func (s *Service) Census(ctx context.Context) (Census, error) {
 	c := Census{GeneratedAt: s.now().UTC(), NotYetAvailable: []NotYetFigure{}}
-	if s.contracting != nil {
-		f, err := s.contracting.CensusFigures(ctx)
+	if s.src.Contracting != nil {
+		f, err := s.contractingFigure(ctx)
 		if err != nil {
 			return Census{}, err
 		}
@@ -179,34 +178,26 @@ func (s *Service) Census(ctx context.Context) (Census, error) {
 			NotYetFigure{Figure: "contracts", Reason: "contracting is not running on this node"},
 			NotYetFigure{Figure: "contractor_track_records", Reason: "contracting is not running on this node"})
 	}
-	c.Residents = ResidentsFigure{Source: "/api/v1/districts", Districts: []DistrictCount{}}
-	if err := s.db.SelectContext(ctx, &c.Residents.Districts, `
-		SELECT d.name AS district, count(a.id) AS residents
-		FROM districts d LEFT JOIN accounts a ON a.district_id = d.id AND 'resident' = ANY (a.roles) AND a.kind = 'person' AND NOT a.disabled
-		GROUP BY d.name ORDER BY d.name`); err != nil {
-		return Census{}, pgtx.Unavailable(fmt.Errorf("census residents: %w", err))
+	districts, err := s.src.Accounts.ResidentsByDistrict(ctx)
+	if err != nil {
+		return Census{}, fmt.Errorf("census residents: %w", err)
 	}
+	c.Residents = ResidentsFigure{Source: "/api/v1/districts", Districts: districts}
 	for _, d := range c.Residents.Districts {
 		c.Residents.Total += d.Residents
 	}
 
-	c.Treasury = TreasuryFigure{Source: "/api/v1/ledger/entries", Flows: []Flow{}}
-	bal, err := ledger.Balance(ctx, s.db, "treasury")
+	c.Treasury = TreasuryFigure{Source: "/api/v1/ledger/entries"}
+	bal, err := s.src.Ledger.Balance(ctx, ledger.Treasury)
 	if err != nil && levee.ErrorCode(err) != levee.ENOTFOUND {
 		return Census{}, err
 	}
 	c.Treasury.Balance = bal
-	if err := s.db.SelectContext(ctx, &c.Treasury.Flows, `
-		SELECT to_char(date_trunc('day', e.at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS day, e.kind, count(*) AS entries,
-			coalesce(sum(p.amount) FILTER (WHERE p.amount > 0), 0) AS inflow,
-			coalesce(-sum(p.amount) FILTER (WHERE p.amount < 0), 0) AS outflow
-		FROM ledger_postings p JOIN ledger_entries e ON e.seq = p.entry_seq
-		WHERE p.account = 'treasury'
-		GROUP BY 1, 2 ORDER BY 1, 2`); err != nil {
-		return Census{}, pgtx.Unavailable(fmt.Errorf("census treasury flows: %w", err))
+	if c.Treasury.Flows, err = s.src.Ledger.Flows(ctx, ledger.Treasury); err != nil {
+		return Census{}, fmt.Errorf("census treasury flows: %w", err)
 	}
 
-	lines, err := s.BudgetLines(ctx)
+	lines, err := s.src.Budgets.BudgetLines(ctx)
 	if err != nil {
 		return Census{}, err
 	}
@@ -215,13 +206,13 @@ func (s *Service) Census(ctx context.Context) (Census, error) {
 		c.BudgetLines.Total += l.Balance
 	}
 
-	if s.markets != nil {
-		st, err := s.markets.Stats(ctx)
+	if s.src.Markets != nil {
+		st, err := s.src.Markets.Stats(ctx)
 		if err != nil {
 			return Census{}, err
 		}
 		c.Markets = &MarketsFigure{Source: "/api/v1/markets", Stats: st}
-		ms, err := s.markets.Resolved(ctx)
+		ms, err := s.src.Markets.Resolved(ctx)
 		if err != nil {
 			return Census{}, err
 		}
@@ -231,7 +222,7 @@ func (s *Service) Census(ctx context.Context) (Census, error) {
 		c.NotYetAvailable = append(c.NotYetAvailable, NotYetFigure{Figure: "markets", Reason: "the market engine is not running on this node"})
 	}
 
-	rounds, err := s.Rounds(ctx)
+	rounds, err := s.src.Budgets.Rounds(ctx)
 	if err != nil {
 		return Census{}, err
 	}
@@ -261,7 +252,7 @@ func (s *Service) verify(ctx context.Context) (ledger.Report, time.Time, error) 
 	if !s.verifyAt.IsZero() && now.Sub(s.verifyAt) < verifyTTL {
 		return s.verified, s.verifyAt, nil
 	}
-	rep, err := s.ledger.Verify(ctx)
+	rep, err := s.src.Ledger.Verify(ctx)
 	if err != nil {
 		return ledger.Report{}, time.Time{}, err
 	}
