@@ -147,20 +147,23 @@ func (s *Service) Get(ctx context.Context, id int64) (Account, error) {
 		Kind     string         `db:"kind"`
 		Roles    pq.StringArray `db:"roles"`
 		District sql.NullString `db:"district"`
-		Cash     levee.Micros   `db:"cash"`
 	}
 	err := s.db.GetContext(ctx, &row, `
-		SELECT a.id, a.name, a.kind, a.roles, d.name AS district, coalesce(l.balance, 0) AS cash
+		SELECT a.id, a.name, a.kind, a.roles, d.name AS district
 		FROM accounts a
 		LEFT JOIN districts d ON d.id = a.district_id
-		LEFT JOIN ledger_accounts l ON l.key = 'cash:' || a.id
 		WHERE a.id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Account{}, levee.Errorf(levee.ENOTFOUND, "no account %d", id)
 	} else if err != nil {
 		return Account{}, pgtx.Unavailable(fmt.Errorf("get account %d: %w", id, err))
 	}
-	return Account{ID: row.ID, Name: row.Name, Kind: row.Kind, Roles: row.Roles, District: row.District.String, Cash: row.Cash}, nil
+	// An account without a cash account (none today) has no cash.
+	cash, err := ledger.Balance(ctx, s.db, ledger.Cash(id))
+	if err != nil && levee.ErrorCode(err) != levee.ENOTFOUND {
+		return Account{}, fmt.Errorf("get account %d: %w", id, err)
+	}
+	return Account{ID: row.ID, Name: row.Name, Kind: row.Kind, Roles: row.Roles, District: row.District.String, Cash: cash}, nil
 }
 
 // IDByName resolves an account name. Errors: ENOTFOUND.
@@ -206,55 +209,6 @@ func (s *Service) OrganisationsOf(ctx context.Context, member int64) ([]Named, e
 	return out, nil
 }
 
-// Members returns the people who act for organisation org, as q sees them.
-func Members(ctx context.Context, q sqlx.QueryerContext, org int64) ([]int64, error) {
-	var members []int64
-	if err := sqlx.SelectContext(ctx, q, &members, `SELECT member_id FROM organisation_members WHERE organisation_id = $1`, org); err != nil {
-		return nil, pgtx.Unavailable(fmt.Errorf("members of %d: %w", org, err))
-	}
-	return members, nil
-}
-
-// DistrictResidents is the number of residents of one district.
-type DistrictResidents struct {
-	District  string `json:"district" db:"district"`
-	Residents int64  `json:"residents" db:"residents"`
-}
-
-// ResidentsByDistrict counts the enabled resident people of every
-// district, by district name.
-func (s *Service) ResidentsByDistrict(ctx context.Context) ([]DistrictResidents, error) {
-	out := []DistrictResidents{}
-	if err := s.db.SelectContext(ctx, &out, `
-		SELECT d.name AS district, count(a.id) AS residents
-		FROM districts d LEFT JOIN accounts a ON a.district_id = d.id AND 'resident' = ANY (a.roles) AND a.kind = 'person' AND NOT a.disabled
-		GROUP BY d.name ORDER BY d.name`); err != nil {
-		return nil, pgtx.Unavailable(fmt.Errorf("residents by district: %w", err))
-	}
-	return out, nil
-}
-
-// Names returns the names of the accounts among ids, by id.
-func (s *Service) Names(ctx context.Context, ids []int64) (map[int64]string, error) {
-	return Names(ctx, s.db, ids)
-}
-
-// Names returns the names of the accounts among ids, by id, as q sees them.
-func Names(ctx context.Context, q sqlx.QueryerContext, ids []int64) (map[int64]string, error) {
-	var rows []struct {
-		ID   int64  `db:"id"`
-		Name string `db:"name"`
-	}
-	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT id, name FROM accounts WHERE id = ANY($1)`, pq.Array(ids)); err != nil {
-		return nil, pgtx.Unavailable(fmt.Errorf("account names: %w", err))
-	}
-	names := make(map[int64]string, len(rows))
-	for _, r := range rows {
-		names[r.ID] = r.Name
-	}
-	return names, nil
-}
-
 // Principal acts as account id without credentials, for Levee's own
 // programs (the demo seeding, the drill). Errors: ENOTFOUND.
 func (s *Service) Principal(ctx context.Context, id int64) (*Principal, error) {
@@ -284,12 +238,16 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 	return p, err
 }
 
-func (s *Service) authenticate(ctx context.Context, hash []byte) (*Principal, error) {
-	var r principalRow
-	err := s.db.GetContext(ctx, &r, `
+// AuthenticateSQL finds the account of a token hash ($1): the statement every
+// API request runs, exported for tools that explain its plan.
+const AuthenticateSQL = `
 		SELECT a.id, a.name, a.kind, a.roles, a.district_id, '' AS csrf_token
 		FROM api_tokens t JOIN accounts a ON a.id = t.account_id
-		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT a.disabled`, hash)
+		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT a.disabled`
+
+func (s *Service) authenticate(ctx context.Context, hash []byte) (*Principal, error) {
+	var r principalRow
+	err := s.db.GetContext(ctx, &r, AuthenticateSQL, hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, levee.Errorf(levee.EUNAUTHORIZED, "invalid or revoked token")
 	} else if err != nil {

@@ -67,7 +67,8 @@ type Project struct {
 	RoundID           int64        `json:"round,string" db:"round_id"`
 	Title             string       `json:"title" db:"title"`
 	Description       string       `json:"description" db:"description"`
-	District          string       `json:"district" db:"district"`
+	District          string       `json:"district" db:"-"`
+	DistrictID        int64        `json:"-" db:"district_id"`
 	EstimatedCost     levee.Micros `json:"estimated_cost" db:"estimated_cost"`
 	ProposedBy        int64        `json:"proposed_by,string" db:"proposed_by"`
 	Eligible          *bool        `json:"eligible" db:"eligible"`
@@ -116,7 +117,7 @@ type BudgetLine struct {
 	ID         int64        `json:"id,string" db:"id"`
 	ProjectID  int64        `json:"project,string" db:"project_id"`
 	RoundID    int64        `json:"round,string" db:"round_id"`
-	District   string       `json:"district" db:"district"`
+	District   string       `json:"district" db:"-"`
 	DistrictID int64        `json:"district_id,string" db:"district_id"`
 	Title      string       `json:"title" db:"title"`
 	Funded     levee.Micros `json:"funded" db:"funded"`

@@ -9,21 +9,27 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"levee"
+	"levee/accounts"
 	"levee/ledger"
 	"levee/pgtx"
 )
 
-const lineColumns = `b.id, b.project_id, b.round_id, d.name AS district, b.district_id, b.title, b.funded, b.ledger_key, b.created_at`
+const lineColumns = `b.id, b.project_id, b.round_id, b.district_id, b.title, b.funded, b.ledger_key, b.created_at`
 
 // Line reads one budget line and its balance through q. Errors: ENOTFOUND.
 func Line(ctx context.Context, q sqlx.QueryerContext, id int64) (BudgetLine, error) {
 	var l BudgetLine
-	err := sqlx.GetContext(ctx, q, &l, `SELECT `+lineColumns+` FROM budget_lines b JOIN districts d ON d.id = b.district_id WHERE b.id = $1`, id)
+	err := sqlx.GetContext(ctx, q, &l, `SELECT `+lineColumns+` FROM budget_lines b WHERE b.id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return BudgetLine{}, levee.Errorf(levee.ENOTFOUND, "no budget line %d", id)
 	} else if err != nil {
 		return BudgetLine{}, pgtx.Unavailable(fmt.Errorf("budget line %d: %w", id, err))
 	}
+	names, err := accounts.DistrictNames(ctx, q)
+	if err != nil {
+		return BudgetLine{}, fmt.Errorf("budget line %d: %w", id, err)
+	}
+	l.District = names[l.DistrictID]
 	if l.Balance, err = ledger.Balance(ctx, q, l.LedgerKey); err != nil {
 		return BudgetLine{}, fmt.Errorf("budget line %d: %w", id, err)
 	}

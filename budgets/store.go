@@ -122,20 +122,39 @@ func getRound(ctx context.Context, q sqlx.QueryerContext, id int64, lock string)
 	return r, nil
 }
 
-const projectColumns = `p.id, p.round_id, p.title, p.description, d.name AS district, p.estimated_cost, p.proposed_by,
+const projectColumns = `p.id, p.round_id, p.title, p.description, p.district_id, p.estimated_cost, p.proposed_by,
 	p.eligible, p.eligibility_reason, p.created_at,
 	(SELECT count(DISTINCT c.account_id) FROM qf_contributions c WHERE c.project_id = p.id) AS contributors,
 	(SELECT coalesce(sum(c.amount), 0) FROM qf_contributions c WHERE c.project_id = p.id) AS contributed`
 
 func getProject(ctx context.Context, q sqlx.QueryerContext, id int64) (Project, error) {
 	var p Project
-	err := sqlx.GetContext(ctx, q, &p, `SELECT `+projectColumns+` FROM qf_projects p JOIN districts d ON d.id = p.district_id WHERE p.id = $1`, id)
+	err := sqlx.GetContext(ctx, q, &p, `SELECT `+projectColumns+` FROM qf_projects p WHERE p.id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Project{}, levee.Errorf(levee.ENOTFOUND, "no project %d", id)
 	} else if err != nil {
 		return Project{}, pgtx.Unavailable(fmt.Errorf("load project %d: %w", id, err))
 	}
-	return p, nil
+	one := []Project{p}
+	if err := nameProjectDistricts(ctx, q, one); err != nil {
+		return Project{}, fmt.Errorf("load project %d: %w", id, err)
+	}
+	return one[0], nil
+}
+
+// nameProjectDistricts fills in the names of the projects' districts.
+func nameProjectDistricts(ctx context.Context, q sqlx.QueryerContext, ps []Project) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	names, err := accounts.DistrictNames(ctx, q)
+	if err != nil {
+		return err
+	}
+	for i := range ps {
+		ps[i].District = names[ps[i].DistrictID]
+	}
+	return nil
 }
 
 // Round returns a round with its projects and, once final, its results.
@@ -148,8 +167,11 @@ func (s *Service) Round(ctx context.Context, id int64) (RoundDetail, error) {
 	r.fill(s.now())
 	d := RoundDetail{Round: r, Projects: []Project{}}
 	if err := s.db.SelectContext(ctx, &d.Projects, `SELECT `+projectColumns+`
-		FROM qf_projects p JOIN districts d ON d.id = p.district_id WHERE p.round_id = $1 ORDER BY p.id`, id); err != nil {
+		FROM qf_projects p WHERE p.round_id = $1 ORDER BY p.id`, id); err != nil {
 		return RoundDetail{}, pgtx.Unavailable(fmt.Errorf("load projects of round %d: %w", id, err))
+	}
+	if err := nameProjectDistricts(ctx, s.db, d.Projects); err != nil {
+		return RoundDetail{}, fmt.Errorf("load projects of round %d: %w", id, err)
 	}
 	if r.Status == StatusFinal {
 		d.Results = []Result{}
@@ -183,14 +205,19 @@ func (s *Service) Propose(ctx context.Context, who *accounts.Principal, roundID 
 		if r.Status != StatusOpen || !s.now().Before(r.ClosesAt) {
 			return levee.Errorf(levee.ECONFLICT, "round %d has closed; projects can no longer be proposed", roundID)
 		}
+		district, ok, err := accounts.DistrictNamed(ctx, tx, n.District)
+		if err != nil {
+			return fmt.Errorf("insert project: %w", err)
+		}
+		if !ok {
+			return levee.Invalid("district", "unknown district %q", n.District)
+		}
 		var id int64
 		err = tx.GetContext(ctx, &id, `
 			INSERT INTO qf_projects (round_id, title, description, district_id, estimated_cost, proposed_by)
-			SELECT $1, $2, $3, d.id, $5, $6 FROM districts d WHERE d.name = $4 RETURNING id`,
-			roundID, n.Title, n.Description, n.District, n.EstimatedCost, who.AccountID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return levee.Invalid("district", "unknown district %q", n.District)
-		} else if err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+			roundID, n.Title, n.Description, district, n.EstimatedCost, who.AccountID)
+		if err != nil {
 			return fmt.Errorf("insert project: %w", err)
 		}
 		p, err = getProject(ctx, tx, id)
@@ -282,11 +309,11 @@ func (s *Service) Contribute(ctx context.Context, who *accounts.Principal, proje
 	}
 	var c ContributionRecord
 	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
-		var member bool
-		if err := tx.GetContext(ctx, &member, `SELECT EXISTS (SELECT 1 FROM organisation_members WHERE member_id = $1)`, who.AccountID); err != nil {
+		orgs, err := accounts.OrganisationIDs(ctx, tx, who.AccountID)
+		if err != nil {
 			return fmt.Errorf("check membership: %w", err)
 		}
-		if member {
+		if len(orgs) > 0 {
 			return levee.Errorf(levee.EFORBIDDEN, "members of contractor organisations cannot contribute: they could bid on these projects")
 		}
 		if key != "" {
@@ -316,7 +343,7 @@ func (s *Service) Contribute(ctx context.Context, who *accounts.Principal, proje
 			OpensAt  time.Time `db:"opens_at"`
 			ClosesAt time.Time `db:"closes_at"`
 		}
-		err := tx.GetContext(ctx, &st, `
+		err = tx.GetContext(ctx, &st, `
 			SELECT p.round_id, p.eligible, r.status, r.opens_at, r.closes_at
 			FROM qf_projects p JOIN qf_rounds r ON r.id = p.round_id WHERE p.id = $1 FOR SHARE`, projectID)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -528,8 +555,12 @@ func (s *Service) Explain(ctx context.Context, account, roundID int64) (ExplainV
 func (s *Service) BudgetLines(ctx context.Context) ([]BudgetLine, error) {
 	ls := []BudgetLine{}
 	if err := s.db.SelectContext(ctx, &ls, `
-		SELECT `+lineColumns+` FROM budget_lines b JOIN districts d ON d.id = b.district_id ORDER BY b.id`); err != nil {
+		SELECT `+lineColumns+` FROM budget_lines b ORDER BY b.id`); err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("list budget lines: %w", err))
+	}
+	names, err := accounts.DistrictNames(ctx, s.db)
+	if err != nil {
+		return nil, fmt.Errorf("list budget lines: %w", err)
 	}
 	for i := range ls {
 		b, err := ledger.Balance(ctx, s.db, ls[i].LedgerKey)
@@ -537,6 +568,7 @@ func (s *Service) BudgetLines(ctx context.Context) ([]BudgetLine, error) {
 			return nil, fmt.Errorf("budget line %d: %w", ls[i].ID, err)
 		}
 		ls[i].Balance = b
+		ls[i].District = names[ls[i].DistrictID]
 	}
 	return ls, nil
 }

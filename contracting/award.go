@@ -9,6 +9,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"levee"
+	"levee/accounts"
 	"levee/ledger"
 	"levee/market/engine"
 	"levee/pgtx"
@@ -61,9 +62,9 @@ func (s *Service) CloseBids(ctx context.Context, actor, tenderID int64) (TenderV
 	if err != nil {
 		return TenderView{}, err
 	}
-	var districts []string
-	if err := s.db.SelectContext(ctx, &districts, `SELECT name FROM districts WHERE id = ANY($1) ORDER BY id`, t.DistrictIDs); err != nil {
-		return TenderView{}, pgtx.Unavailable(err)
+	districts, err := accounts.NamesOfDistricts(ctx, s.db, t.DistrictIDs)
+	if err != nil {
+		return TenderView{}, err
 	}
 	title := t.Title
 	if len([]rune(title)) > 200 {

@@ -2,14 +2,14 @@ package contracting
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"levee"
+	"levee/accounts"
+	"levee/budgets"
 	"levee/ledger"
 	"levee/pgtx"
 )
@@ -91,20 +91,18 @@ func (s *Service) AwardDirect(ctx context.Context, tx *sqlx.Tx, d DirectAward) (
 	if err := d.Validate(now); err != nil {
 		return 0, err
 	}
-	var org bool
-	if err := tx.GetContext(ctx, &org, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1 AND kind = 'organisation' AND 'contractor' = ANY (roles))`, d.Contractor); err != nil {
-		return 0, pgtx.Unavailable(err)
+	org, err := accounts.IsContractor(ctx, tx, d.Contractor)
+	if err != nil {
+		return 0, err
 	}
 	if !org {
 		return 0, levee.Invalid("contractor", "contractor must be a contractor organisation")
 	}
-	var district int64
-	err = tx.GetContext(ctx, &district, `SELECT district_id FROM budget_lines WHERE id = $1`, d.BudgetLineID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, levee.Errorf(levee.ENOTFOUND, "no budget line %d", d.BudgetLineID)
-	} else if err != nil {
-		return 0, pgtx.Unavailable(err)
+	line, err := budgets.Line(ctx, tx, d.BudgetLineID)
+	if err != nil {
+		return 0, err
 	}
+	district := line.DistrictID
 	// The tender's window is a microsecond wide: nothing is ever open to
 	// bids, and the one bid is the award.
 	t := Tender{BudgetLineID: d.BudgetLineID, Title: d.Title, Scope: d.Scope, DistrictIDs: []int64{district}, BudgetCap: d.Price,

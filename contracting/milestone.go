@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"levee"
 	"levee/accounts"
@@ -325,12 +326,11 @@ func DescribeMilestone(ctx context.Context, q sqlx.QueryerContext, contractID in
 	for _, id := range members {
 		f.Parties[id] = "contractor"
 	}
-	if err := sqlx.SelectContext(ctx, q, &f.Excluded, `SELECT DISTINCT p.account_id FROM positions p JOIN bids b ON b.market_id = p.market_id
-		WHERE b.tender_id = $1`, t.ID); err != nil {
-		return MilestoneFacts{}, pgtx.Unavailable(fmt.Errorf("tender traders: %w", err))
-	}
 	if err := sqlx.SelectContext(ctx, q, &f.Markets, `SELECT market_id FROM bids WHERE tender_id = $1 AND market_id IS NOT NULL ORDER BY market_id`, t.ID); err != nil {
 		return MilestoneFacts{}, pgtx.Unavailable(fmt.Errorf("tender markets: %w", err))
+	}
+	if f.Excluded, err = engine.HoldersOf(ctx, q, f.Markets); err != nil {
+		return MilestoneFacts{}, fmt.Errorf("tender traders: %w", err)
 	}
 	return f, nil
 }
@@ -357,10 +357,14 @@ func (s *Service) HoldMilestone(ctx context.Context, tx *sqlx.Tx, who *accounts.
 	}
 	may := who.Has(accounts.RoleTreasurer) || who.Has(accounts.RoleResident) && slices.Contains([]int64(t.DistrictIDs), who.DistrictID)
 	if !may {
+		orgs, err := accounts.OrganisationIDs(ctx, tx, who.AccountID)
+		if err != nil {
+			return err
+		}
 		var rival bool
 		if err := tx.GetContext(ctx, &rival, `SELECT EXISTS (SELECT 1 FROM bids b WHERE b.tender_id = $1 AND b.organisation_id <> $2
-			AND (b.organisation_id = $3 OR EXISTS (SELECT 1 FROM organisation_members m WHERE m.organisation_id = b.organisation_id AND m.member_id = $3)))`,
-			t.ID, c.ContractorID, who.AccountID); err != nil {
+			AND (b.organisation_id = $3 OR b.organisation_id = ANY($4)))`,
+			t.ID, c.ContractorID, who.AccountID, pq.Array(orgs)); err != nil {
 			return err
 		}
 		may = rival

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"levee"
-	"levee/pgtx"
+	"levee/ledger"
 )
 
 // OCDS export constants. See docs/contracting.md, "OCDS export".
@@ -429,15 +429,9 @@ func (s *Service) ocdsContract(ctx context.Context, c *Contract, awardID string,
 	}
 	at := map[int64]time.Time{}
 	if len(seqs) > 0 {
-		var rows []struct {
-			Seq int64     `db:"seq"`
-			At  time.Time `db:"at"`
-		}
-		if err := s.db.SelectContext(ctx, &rows, `SELECT seq, at FROM ledger_entries WHERE seq = ANY($1)`, seqs); err != nil {
-			return OCDSContract{}, nil, pgtx.Unavailable(fmt.Errorf("payment entries: %w", err))
-		}
-		for _, r := range rows {
-			at[r.Seq] = r.At
+		var err error
+		if at, err = ledger.EntryTimes(ctx, s.db, seqs); err != nil {
+			return OCDSContract{}, nil, fmt.Errorf("payment entries: %w", err)
 		}
 	}
 	var pays []payment

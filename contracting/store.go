@@ -15,6 +15,7 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/budgets"
 	"levee/ledger"
 	"levee/market/engine"
 	"levee/pgtx"
@@ -76,23 +77,19 @@ func (s *Service) CreateTender(ctx context.Context, n NewTender) (TenderView, er
 	}
 	var id int64
 	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
-		var key string
-		err := tx.GetContext(ctx, &key, `SELECT ledger_key FROM budget_lines WHERE id = $1`, n.BudgetLine)
-		if errors.Is(err, sql.ErrNoRows) {
+		line, err := budgets.Line(ctx, tx, n.BudgetLine)
+		if levee.ErrorCode(err) == levee.ENOTFOUND {
 			return levee.Invalid("budget_line", "no budget line %d", n.BudgetLine)
 		} else if err != nil {
 			return fmt.Errorf("load budget line: %w", err)
 		}
-		bal, err := ledger.Balance(ctx, tx, key)
-		if err != nil {
-			return err
-		}
+		bal := line.Balance
 		if n.BudgetCap > bal {
 			return levee.Invalid("budget_cap", "budget_cap %s is more than the budget line's balance of %s", n.BudgetCap, bal)
 		}
-		var ids []int64
-		if err := tx.SelectContext(ctx, &ids, `SELECT id FROM districts WHERE name = ANY($1) ORDER BY id`, pq.Array(n.Districts)); err != nil {
-			return fmt.Errorf("districts: %w", err)
+		ids, err := accounts.DistrictsNamed(ctx, tx, n.Districts)
+		if err != nil {
+			return err
 		}
 		if len(ids) != len(n.Districts) {
 			return levee.Invalid("districts", "unknown or repeated district in %v", n.Districts)
@@ -140,8 +137,9 @@ func milestonesOf(ctx context.Context, q sqlx.QueryerContext, tenderID int64) ([
 
 // complete fills a tender's districts and effective text.
 func (s *Service) complete(ctx context.Context, t *Tender, as []Amendment) error {
-	if err := s.db.SelectContext(ctx, &t.Districts, `SELECT name FROM districts WHERE id = ANY($1) ORDER BY id`, t.DistrictIDs); err != nil {
-		return pgtx.Unavailable(fmt.Errorf("tender districts: %w", err))
+	var err error
+	if t.Districts, err = accounts.NamesOfDistricts(ctx, s.db, t.DistrictIDs); err != nil {
+		return fmt.Errorf("tender districts: %w", err)
 	}
 	for _, a := range as {
 		for f, v := range a.Changes {
@@ -280,14 +278,30 @@ func (s *Service) EditTender(ctx context.Context, actor, id int64, e TenderEdit)
 	return s.Tender(ctx, nil, id)
 }
 
-const bidColumns = `b.id, b.tender_id, b.organisation_id, a.name AS organisation, b.submitted_by, b.price, b.completion_at,
+const bidColumns = `b.id, b.tender_id, b.organisation_id, b.submitted_by, b.price, b.completion_at,
 	b.milestone_dates, b.method_statement, b.status, b.market_id, b.created_at, b.updated_at`
 
+// nameBids fills in the names of the bids' organisations.
+func nameBids(ctx context.Context, q sqlx.QueryerContext, bs []Bid) error {
+	ids := make([]int64, len(bs))
+	for i, b := range bs {
+		ids[i] = b.OrganisationID
+	}
+	names, err := accounts.Names(ctx, q, ids)
+	if err != nil {
+		return err
+	}
+	for i := range bs {
+		bs[i].Organisation = names[bs[i].OrganisationID]
+	}
+	return nil
+}
+
 // visibleBids is the sealing rule, in SQL: a bid is visible to its own
-// organisation and the organisation's members at any time, and to everyone
-// else only once the tender's window has closed (withdrawn bids never).
-const visibleBids = `(b.organisation_id = $2
-	OR EXISTS (SELECT 1 FROM organisation_members m WHERE m.organisation_id = b.organisation_id AND m.member_id = $2)
+// organisation ($2) and the organisation's members (who act for the
+// organisations $4) at any time, and to everyone else only once the
+// tender's window has closed (withdrawn bids never).
+const visibleBids = `(b.organisation_id = $2 OR b.organisation_id = ANY($4)
 	OR (t.closes_at <= $3 AND b.status = 'active'))`
 
 // Bids lists the bids of a tender that viewer may see: before the window
@@ -298,11 +312,18 @@ func (s *Service) Bids(ctx context.Context, viewer *accounts.Principal, tenderID
 	if viewer != nil {
 		who = viewer.AccountID
 	}
+	orgs, err := accounts.OrganisationIDs(ctx, s.db, who)
+	if err != nil {
+		return nil, fmt.Errorf("list bids: %w", err)
+	}
 	bs := []Bid{}
-	err := s.db.SelectContext(ctx, &bs, `SELECT `+bidColumns+` FROM bids b JOIN tenders t ON t.id = b.tender_id
-		JOIN accounts a ON a.id = b.organisation_id WHERE b.tender_id = $1 AND `+visibleBids+` ORDER BY b.id`, tenderID, who, s.now())
+	err = s.db.SelectContext(ctx, &bs, `SELECT `+bidColumns+` FROM bids b JOIN tenders t ON t.id = b.tender_id
+		WHERE b.tender_id = $1 AND `+visibleBids+` ORDER BY b.id`, tenderID, who, s.now(), pq.Array(orgs))
 	if err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("list bids: %w", err))
+	}
+	if err := nameBids(ctx, s.db, bs); err != nil {
+		return nil, fmt.Errorf("list bids: %w", err)
 	}
 	return bs, nil
 }
@@ -314,14 +335,23 @@ func (s *Service) Bid(ctx context.Context, viewer *accounts.Principal, id int64)
 	if viewer != nil {
 		who = viewer.AccountID
 	}
+	orgs, err := accounts.OrganisationIDs(ctx, s.db, who)
+	if err != nil {
+		return Bid{}, fmt.Errorf("load bid %d: %w", id, err)
+	}
 	var b Bid
-	err := s.db.GetContext(ctx, &b, `SELECT `+bidColumns+` FROM bids b JOIN tenders t ON t.id = b.tender_id
-		JOIN accounts a ON a.id = b.organisation_id WHERE b.id = $1 AND `+visibleBids, id, who, s.now())
+	err = s.db.GetContext(ctx, &b, `SELECT `+bidColumns+` FROM bids b JOIN tenders t ON t.id = b.tender_id
+		WHERE b.id = $1 AND `+visibleBids, id, who, s.now(), pq.Array(orgs))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Bid{}, levee.Errorf(levee.ENOTFOUND, "no bid %d", id)
 	} else if err != nil {
 		return Bid{}, pgtx.Unavailable(fmt.Errorf("load bid %d: %w", id, err))
 	}
+	named := []Bid{b}
+	if err := nameBids(ctx, s.db, named); err != nil {
+		return Bid{}, fmt.Errorf("load bid %d: %w", id, err)
+	}
+	b = named[0]
 	return b, nil
 }
 
@@ -331,10 +361,10 @@ func actsFor(ctx context.Context, q sqlx.QueryerContext, who *accounts.Principal
 	if who == nil {
 		return levee.Errorf(levee.EUNAUTHORIZED, "sign in first")
 	}
-	var ok bool
-	err := sqlx.GetContext(ctx, q, &ok, `SELECT EXISTS (SELECT 1 FROM accounts a WHERE a.id = $1 AND a.kind = 'organisation'
-		AND 'contractor' = ANY(a.roles) AND (a.id = $2
-			OR EXISTS (SELECT 1 FROM organisation_members m WHERE m.organisation_id = a.id AND m.member_id = $2)))`, org, who.AccountID)
+	ok, err := accounts.IsContractor(ctx, q, org)
+	if err == nil && ok {
+		ok, err = accounts.ActsFor(ctx, q, who.AccountID, org)
+	}
 	if err != nil {
 		return fmt.Errorf("check membership: %w", err)
 	}
@@ -402,7 +432,7 @@ func inWindow(t *Tender, now time.Time) error {
 // Someone else's bid is ENOTFOUND, as it is sealed.
 func (s *Service) ownBid(ctx context.Context, tx *sqlx.Tx, who *accounts.Principal, bidID int64) (Bid, Tender, error) {
 	var b Bid
-	err := tx.GetContext(ctx, &b, `SELECT `+bidColumns+` FROM bids b JOIN accounts a ON a.id = b.organisation_id WHERE b.id = $1 FOR UPDATE OF b`, bidID)
+	err := tx.GetContext(ctx, &b, `SELECT `+bidColumns+` FROM bids b WHERE b.id = $1 FOR UPDATE`, bidID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Bid{}, Tender{}, levee.Errorf(levee.ENOTFOUND, "no bid %d", bidID)
 	} else if err != nil {
@@ -411,6 +441,11 @@ func (s *Service) ownBid(ctx context.Context, tx *sqlx.Tx, who *accounts.Princip
 	if err := actsFor(ctx, tx, who, b.OrganisationID); err != nil {
 		return Bid{}, Tender{}, levee.Errorf(levee.ENOTFOUND, "no bid %d", bidID)
 	}
+	named := []Bid{b}
+	if err := nameBids(ctx, tx, named); err != nil {
+		return Bid{}, Tender{}, fmt.Errorf("load bid: %w", err)
+	}
+	b = named[0]
 	t, err := getTender(ctx, tx, b.TenderID, "FOR SHARE")
 	if err != nil {
 		return Bid{}, Tender{}, err
@@ -477,10 +512,13 @@ func (s *Service) WithdrawBid(ctx context.Context, who *accounts.Principal, bidI
 // decisions, never for display before the window closes.
 func activeBids(ctx context.Context, q sqlx.QueryerContext, tenderID int64) ([]Bid, error) {
 	bs := []Bid{}
-	err := sqlx.SelectContext(ctx, q, &bs, `SELECT `+bidColumns+` FROM bids b JOIN accounts a ON a.id = b.organisation_id
+	err := sqlx.SelectContext(ctx, q, &bs, `SELECT `+bidColumns+` FROM bids b
 		WHERE b.tender_id = $1 AND b.status = 'active' ORDER BY b.id`, tenderID)
 	if err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("active bids: %w", err))
+	}
+	if err := nameBids(ctx, q, bs); err != nil {
+		return nil, fmt.Errorf("active bids: %w", err)
 	}
 	return bs, nil
 }

@@ -2,13 +2,12 @@ package contracting
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"math/big"
 	"time"
 
 	"levee"
+	"levee/accounts"
 	"levee/market/engine"
 	"levee/pgtx"
 )
@@ -66,11 +65,12 @@ func Brier(fs []TrackForecast) (levee.Micros, bool) {
 // contractor).
 func (s *Service) TrackRecord(ctx context.Context, contractor int64) (TrackRecord, error) {
 	tr := TrackRecord{Contractor: contractor, Forecasts: []TrackForecast{}}
-	err := s.db.GetContext(ctx, &tr.Name, `SELECT name FROM accounts WHERE id = $1 AND 'contractor' = ANY(roles)`, contractor)
-	if errors.Is(err, sql.ErrNoRows) {
-		return TrackRecord{}, levee.Errorf(levee.ENOTFOUND, "no contractor %d", contractor)
+	var err error
+	tr.Name, err = accounts.ContractorName(ctx, s.db, contractor)
+	if levee.ErrorCode(err) == levee.ENOTFOUND {
+		return TrackRecord{}, err
 	} else if err != nil {
-		return TrackRecord{}, pgtx.Unavailable(fmt.Errorf("track record %d: %w", contractor, err))
+		return TrackRecord{}, fmt.Errorf("track record %d: %w", contractor, err)
 	}
 	var ids []int64
 	if err := s.db.SelectContext(ctx, &ids, `SELECT id FROM contracts WHERE contractor_id = $1 ORDER BY id`, contractor); err != nil {

@@ -49,7 +49,7 @@ type Neighbour struct {
 	ID           int64  `json:"id,string" db:"id"`
 	Name         string `json:"name" db:"name"`
 	DelegateID   int64  `json:"delegate,string" db:"delegate_id"`
-	DelegateName string `json:"delegate_name" db:"delegate_name"`
+	DelegateName string `json:"delegate_name" db:"-"`
 }
 
 // Change is one recorded change of the charter.
@@ -122,11 +122,11 @@ func (s *Service) Charter(ctx context.Context) (Charter, error) {
 		return Charter{}, err
 	}
 	c.Districts, c.Stewards, c.Neighbours, c.Changes = []accounts.Named{}, []accounts.Named{}, []Neighbour{}, []Change{}
-	if err := s.db.SelectContext(ctx, &c.Districts, `SELECT id, name FROM districts WHERE id = ANY ($1) ORDER BY name`, c.DistrictIDs); err != nil {
-		return Charter{}, pgtx.Unavailable(err)
+	if c.Districts, err = accounts.NamedDistricts(ctx, s.db, c.DistrictIDs); err != nil {
+		return Charter{}, err
 	}
-	if err := s.db.SelectContext(ctx, &c.Stewards, `SELECT id, name FROM accounts WHERE id = ANY ($1) ORDER BY name`, c.StewardIDs); err != nil {
-		return Charter{}, pgtx.Unavailable(err)
+	if c.Stewards, err = accounts.NamedAccounts(ctx, s.db, c.StewardIDs); err != nil {
+		return Charter{}, err
 	}
 	if c.Neighbours, err = neighbours(ctx, s.db); err != nil {
 		return Charter{}, err
@@ -139,10 +139,20 @@ func (s *Service) Charter(ctx context.Context) (Charter, error) {
 
 func neighbours(ctx context.Context, q sqlx.QueryerContext) ([]Neighbour, error) {
 	ns := []Neighbour{}
-	err := sqlx.SelectContext(ctx, q, &ns, `SELECT n.id, n.name, n.delegate_id, a.name AS delegate_name FROM neighbours n
-		JOIN accounts a ON a.id = n.delegate_id ORDER BY n.id`)
+	err := sqlx.SelectContext(ctx, q, &ns, `SELECT n.id, n.name, n.delegate_id FROM neighbours n ORDER BY n.id`)
 	if err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("neighbours: %w", err))
+	}
+	ids := make([]int64, len(ns))
+	for i, n := range ns {
+		ids[i] = n.DelegateID
+	}
+	names, err := accounts.Names(ctx, q, ids)
+	if err != nil {
+		return nil, fmt.Errorf("neighbours: %w", err)
+	}
+	for i := range ns {
+		ns[i].DelegateName = names[ns[i].DelegateID]
 	}
 	return ns, nil
 }

@@ -17,6 +17,7 @@ import (
 	"levee/budgets"
 	"levee/contracting"
 	"levee/pgtx"
+	"levee/settlement"
 )
 
 // ended says how and when e ended, for the refusals of what comes after: a
@@ -47,7 +48,7 @@ type Declaration struct {
 type Emergency struct {
 	ID          int64            `json:"id,string" db:"id"`
 	StewardID   int64            `json:"steward,string" db:"steward_id"`
-	StewardName string           `json:"steward_name" db:"steward_name"`
+	StewardName string           `json:"steward_name" db:"-"`
 	Reason      string           `json:"reason" db:"reason"`
 	DistrictIDs pq.Int64Array    `json:"-" db:"district_ids"`
 	Districts   []accounts.Named `json:"districts" db:"-"`
@@ -81,20 +82,40 @@ type Act struct {
 	CaseID      *int64        `json:"case,omitempty,string" db:"case_id"`
 }
 
-const emergencyColumns = `e.id, e.steward_id, a.name AS steward_name, e.reason, e.district_ids, e.cap,
+const emergencyColumns = `e.id, e.steward_id, e.reason, e.district_ids, e.cap,
 	(SELECT coalesce(sum(amount), 0) FROM emergency_acts x WHERE x.emergency_id = e.id) AS cap_used,
 	e.declared_at, e.ends_at, e.renewals, e.ended_at, e.end_reason,
 	(SELECT count(*) FROM emergency_petitions p WHERE p.emergency_id = e.id) AS petitioners`
 
 func getEmergency(ctx context.Context, q sqlx.QueryerContext, id int64, lock string) (Emergency, error) {
 	var e Emergency
-	err := sqlx.GetContext(ctx, q, &e, `SELECT `+emergencyColumns+` FROM emergencies e JOIN accounts a ON a.id = e.steward_id WHERE e.id = $1 `+lock, id)
+	err := sqlx.GetContext(ctx, q, &e, `SELECT `+emergencyColumns+` FROM emergencies e WHERE e.id = $1 `+lock, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Emergency{}, levee.Errorf(levee.ENOTFOUND, "no emergency %d", id)
 	} else if err != nil {
 		return Emergency{}, pgtx.Unavailable(fmt.Errorf("emergency %d: %w", id, err))
 	}
-	return e, nil
+	one := []Emergency{e}
+	if err := nameStewards(ctx, q, one); err != nil {
+		return Emergency{}, fmt.Errorf("emergency %d: %w", id, err)
+	}
+	return one[0], nil
+}
+
+// nameStewards fills in the names of the emergencies' stewards.
+func nameStewards(ctx context.Context, q sqlx.QueryerContext, es []Emergency) error {
+	ids := make([]int64, len(es))
+	for i, e := range es {
+		ids[i] = e.StewardID
+	}
+	names, err := accounts.Names(ctx, q, ids)
+	if err != nil {
+		return err
+	}
+	for i := range es {
+		es[i].StewardName = names[es[i].StewardID]
+	}
+	return nil
 }
 
 // Declare declares an emergency at once, within the charter's limits. A
@@ -125,8 +146,8 @@ func (s *Service) checkDeclaration(ctx context.Context, tx *sqlx.Tx, steward int
 	if err != nil {
 		return nil, err
 	}
-	var isSteward bool
-	if err := tx.GetContext(ctx, &isSteward, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1 AND 'steward' = ANY (roles) AND NOT disabled)`, steward); err != nil {
+	isSteward, err := accounts.HasActiveRole(ctx, tx, steward, accounts.RoleSteward)
+	if err != nil {
 		return nil, err
 	}
 	if !isSteward || len(c.StewardIDs) > 0 && !slices.Contains([]int64(c.StewardIDs), steward) {
@@ -150,14 +171,14 @@ func (s *Service) checkDeclaration(ctx context.Context, tx *sqlx.Tx, steward int
 	}
 	var ids []int64
 	for _, name := range d.Districts {
-		var id []int64
-		if err := tx.SelectContext(ctx, &id, `SELECT id FROM districts WHERE name = $1`, name); err != nil {
+		id, ok, err := accounts.DistrictNamed(ctx, tx, name)
+		if err != nil {
 			return nil, err
 		}
-		if len(id) == 0 || !inScope(c.DistrictIDs, id[0]) {
+		if !ok || !inScope(c.DistrictIDs, id) {
 			return nil, levee.Invalid("districts", "%q is not a district of this node's charter", name)
 		}
-		ids = append(ids, id[0])
+		ids = append(ids, id)
 	}
 	return ids, nil
 }
@@ -323,9 +344,8 @@ func (s *Service) actReallocate(ctx context.Context, tx *sqlx.Tx, e *Emergency, 
 }
 
 func (s *Service) actDirectAward(ctx context.Context, tx *sqlx.Tx, e *Emergency, who *accounts.Principal, r ActRequest, act *Act) (any, error) {
-	var own bool
-	if err := tx.GetContext(ctx, &own, `SELECT $1::bigint = $2::bigint OR EXISTS (SELECT 1 FROM organisation_members WHERE organisation_id = $1 AND member_id = $2)`,
-		r.Contractor, who.AccountID); err != nil {
+	own, err := accounts.ActsFor(ctx, tx, who.AccountID, r.Contractor)
+	if err != nil {
 		return nil, err
 	}
 	if own {
@@ -470,13 +490,27 @@ func (s *Service) fill(ctx context.Context, e *Emergency) error {
 		e.TimeLeft = timeLeft(e.EndsAt.Sub(now))
 	}
 	e.Districts, e.Acts = []accounts.Named{}, []Act{}
-	if err := s.db.SelectContext(ctx, &e.Districts, `SELECT id, name FROM districts WHERE id = ANY ($1) ORDER BY name`, e.DistrictIDs); err != nil {
-		return pgtx.Unavailable(err)
+	var err error
+	if e.Districts, err = accounts.NamedDistricts(ctx, s.db, e.DistrictIDs); err != nil {
+		return err
 	}
 	if err := s.db.SelectContext(ctx, &e.Acts, `SELECT x.id, x.emergency_id, x.kind, x.detail, x.amount, x.reason, x.contract_id, x.at, x.review,
-		x.reviewed_at, x.returned, (SELECT max(c.id) FROM cases c WHERE c.subject = 'act:' || x.id) AS case_id
+		x.reviewed_at, x.returned, NULL::bigint AS case_id
 		FROM emergency_acts x WHERE x.emergency_id = $1 ORDER BY x.id DESC`, e.ID); err != nil {
 		return pgtx.Unavailable(fmt.Errorf("emergency %d acts: %w", e.ID, err))
+	}
+	subjects := make([]string, len(e.Acts))
+	for i, a := range e.Acts {
+		subjects[i] = ActSubject(a.ID)
+	}
+	cases, err := settlement.LatestCases(ctx, s.db, subjects)
+	if err != nil {
+		return fmt.Errorf("emergency %d acts: %w", e.ID, err)
+	}
+	for i := range e.Acts {
+		if id, ok := cases[subjects[i]]; ok {
+			e.Acts[i].CaseID = &id
+		}
 	}
 	return nil
 }
@@ -505,8 +539,11 @@ func (s *Service) Emergencies(ctx context.Context) ([]Emergency, error) {
 		return nil, err
 	}
 	es := []Emergency{}
-	if err := s.db.SelectContext(ctx, &es, `SELECT `+emergencyColumns+` FROM emergencies e JOIN accounts a ON a.id = e.steward_id ORDER BY e.id DESC LIMIT 200`); err != nil {
+	if err := s.db.SelectContext(ctx, &es, `SELECT `+emergencyColumns+` FROM emergencies e ORDER BY e.id DESC LIMIT 200`); err != nil {
 		return nil, pgtx.Unavailable(err)
+	}
+	if err := nameStewards(ctx, s.db, es); err != nil {
+		return nil, err
 	}
 	for i := range es {
 		es[i].Active = es[i].EndedAt == nil && s.now().Before(es[i].EndsAt)
@@ -530,11 +567,9 @@ func (s *Service) Record(ctx context.Context, steward int64) (StewardRecord, err
 		return StewardRecord{}, err
 	}
 	r := StewardRecord{Emergencies: []Emergency{}}
-	err := s.db.GetContext(ctx, &r.Steward, `SELECT id, name FROM accounts WHERE id = $1`, steward)
-	if errors.Is(err, sql.ErrNoRows) {
-		return StewardRecord{}, levee.Errorf(levee.ENOTFOUND, "no account %d", steward)
-	} else if err != nil {
-		return StewardRecord{}, pgtx.Unavailable(err)
+	var err error
+	if r.Steward, err = accounts.AccountNamed(ctx, s.db, steward); err != nil {
+		return StewardRecord{}, err
 	}
 	var ids []int64
 	if err := s.db.SelectContext(ctx, &ids, `SELECT id FROM emergencies WHERE steward_id = $1 ORDER BY id DESC`, steward); err != nil {

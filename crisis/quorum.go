@@ -48,7 +48,8 @@ type Proposal struct {
 // VoteView is one neighbour's vote on a proposal.
 type VoteView struct {
 	Neighbour    string     `json:"neighbour" db:"neighbour"`
-	DelegateName string     `json:"delegate" db:"delegate"`
+	DelegateName string     `json:"delegate" db:"-"`
+	DelegateID   int64      `json:"-" db:"delegate_id"`
 	Approve      *bool      `json:"approve" db:"approve"` // null: has not voted
 	At           *time.Time `json:"at,omitempty" db:"at"`
 }
@@ -198,9 +199,20 @@ func (s *Service) fillVotes(ctx context.Context, q sqlx.QueryerContext, p *Propo
 		return err
 	}
 	p.Quorum, p.Votes = c.Quorum, []VoteView{}
-	if err := sqlx.SelectContext(ctx, q, &p.Votes, `SELECT n.name AS neighbour, a.name AS delegate, v.approve, v.at FROM neighbours n
-		JOIN accounts a ON a.id = n.delegate_id LEFT JOIN quorum_votes v ON v.neighbour_id = n.id AND v.proposal_id = $1 ORDER BY n.id`, p.ID); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &p.Votes, `SELECT n.name AS neighbour, n.delegate_id, v.approve, v.at FROM neighbours n
+		LEFT JOIN quorum_votes v ON v.neighbour_id = n.id AND v.proposal_id = $1 ORDER BY n.id`, p.ID); err != nil {
 		return pgtx.Unavailable(fmt.Errorf("proposal %d votes: %w", p.ID, err))
+	}
+	ids := make([]int64, len(p.Votes))
+	for i, v := range p.Votes {
+		ids[i] = v.DelegateID
+	}
+	names, err := accounts.Names(ctx, q, ids)
+	if err != nil {
+		return fmt.Errorf("proposal %d votes: %w", p.ID, err)
+	}
+	for i := range p.Votes {
+		p.Votes[i].DelegateName = names[p.Votes[i].DelegateID]
 	}
 	p.Approved, p.Rejected = 0, 0
 	for _, v := range p.Votes {

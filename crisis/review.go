@@ -10,6 +10,7 @@ import (
 
 	"levee"
 	"levee/pgtx"
+	"levee/settlement"
 )
 
 // Review verdicts.
@@ -29,27 +30,61 @@ func (s *Service) openReviews(ctx context.Context) error {
 	if s.opts.Reviews == nil {
 		return nil
 	}
-	var due []struct {
+	// The emergencies come first: an ended emergency takes no more acts, so
+	// the acts read next are all of theirs.
+	var ended []int64
+	if err := s.db.SelectContext(ctx, &ended, `SELECT id FROM emergencies WHERE ended_at IS NOT NULL AND NOT reviews_opened ORDER BY id`); err != nil {
+		return pgtx.Unavailable(fmt.Errorf("emergencies to review: %w", err))
+	}
+	if len(ended) == 0 {
+		return nil
+	}
+	var acts []struct {
 		Emergency int64  `db:"emergency_id"`
 		Act       int64  `db:"id"`
 		Reason    string `db:"reason"`
 	}
-	if err := s.db.SelectContext(ctx, &due, `SELECT x.emergency_id, x.id, e.reason FROM emergency_acts x JOIN emergencies e ON e.id = x.emergency_id
-		WHERE e.ended_at IS NOT NULL AND NOT e.reviews_opened
-		  AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.subject = 'act:' || x.id) ORDER BY x.id`); err != nil {
+	if err := s.db.SelectContext(ctx, &acts, `SELECT x.emergency_id, x.id, e.reason FROM emergency_acts x JOIN emergencies e ON e.id = x.emergency_id
+		WHERE x.emergency_id = ANY($1) ORDER BY x.id`, pq.Array(ended)); err != nil {
 		return pgtx.Unavailable(fmt.Errorf("acts to review: %w", err))
 	}
+	subjects := make([]string, len(acts))
+	for i, a := range acts {
+		subjects[i] = ActSubject(a.Act)
+	}
+	cases, err := settlement.LatestCases(ctx, s.db, subjects)
+	if err != nil {
+		return fmt.Errorf("acts to review: %w", err)
+	}
 	var errs []error
-	for _, d := range due {
-		_, err := s.opts.Reviews.OpenReview(ctx, ActSubject(d.Act), fmt.Sprintf("Review of an act under emergency %d (%s)", d.Emergency, d.Reason))
+	for i, d := range acts {
+		if _, ok := cases[subjects[i]]; ok {
+			continue
+		}
+		_, err := s.opts.Reviews.OpenReview(ctx, subjects[i], fmt.Sprintf("Review of an act under emergency %d (%s)", d.Emergency, d.Reason))
 		if err != nil && levee.ErrorCode(err) != levee.ECONFLICT {
 			errs = append(errs, err)
 		} else if err != nil {
 			s.opts.Logger.Warn("review not opened yet", "act", d.Act, "err", err)
 		}
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE emergencies e SET reviews_opened = true WHERE ended_at IS NOT NULL AND NOT reviews_opened
-		AND NOT EXISTS (SELECT 1 FROM emergency_acts x WHERE x.emergency_id = e.id AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.subject = 'act:' || x.id))`); err != nil {
+	// An emergency is reviewed once each of its acts has a case.
+	if cases, err = settlement.LatestCases(ctx, s.db, subjects); err != nil {
+		return errors.Join(append(errs, fmt.Errorf("acts reviewed: %w", err))...)
+	}
+	waiting := map[int64]bool{}
+	for i, a := range acts {
+		if _, ok := cases[subjects[i]]; !ok {
+			waiting[a.Emergency] = true
+		}
+	}
+	var reviewed []int64
+	for _, id := range ended {
+		if !waiting[id] {
+			reviewed = append(reviewed, id)
+		}
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE emergencies SET reviews_opened = true WHERE id = ANY($1)`, pq.Array(reviewed)); err != nil {
 		errs = append(errs, pgtx.Unavailable(err))
 	}
 	return errors.Join(errs...)

@@ -173,9 +173,10 @@ func accountKeys(es []Entry) []string {
 	return keys
 }
 
-// lockSQL locks the head and then the accounts $1, and reads them: the
-// first statement of an append (see lockHeadAndAccounts).
-const lockSQL = `
+// LockSQL locks the head and then the accounts $1, and reads them: the
+// first statement of an append (see lockHeadAndAccounts). It and AppendSQL
+// are exported for tools that explain their plans.
+const LockSQL = `
 		SELECT h.seq, h.hash, a.key, a.balance, a.may_go_negative
 		FROM (SELECT seq, hash FROM ledger_head FOR UPDATE) h
 		LEFT JOIN LATERAL (
@@ -209,7 +210,7 @@ func lockHeadAndAccounts(ctx context.Context, tx *sqlx.Tx, st *statements, keys 
 	if st != nil {
 		err = tx.StmtxContext(ctx, st.lock).SelectContext(ctx, &rows, pq.StringArray(keys))
 	} else {
-		err = tx.SelectContext(ctx, &rows, lockSQL, pq.StringArray(keys))
+		err = tx.SelectContext(ctx, &rows, LockSQL, pq.StringArray(keys))
 	}
 	if err != nil {
 		return ledgerHead{}, nil, fmt.Errorf("lock ledger head and accounts: %w", pgtx.Unavailable(err))
@@ -318,9 +319,9 @@ func checkBalance(a *account) error {
 	return nil
 }
 
-// appendSQL writes a batch's entries, postings, balance changes and the new
+// AppendSQL writes a batch's entries, postings, balance changes and the new
 // head: the one write of an append.
-const appendSQL = `
+const AppendSQL = `
 		WITH e AS (
 			INSERT INTO ledger_entries (seq, at, kind, ref, idempotency_key, prev_hash, hash)
 			SELECT seq, at, kind, ref, NULLIF(ikey, ''), prev_hash, hash
@@ -389,7 +390,7 @@ func appendEntries(ctx context.Context, tx *sqlx.Tx, st *statements, seq int64, 
 	if st != nil {
 		_, err = tx.StmtxContext(ctx, st.append).ExecContext(ctx, args...)
 	} else {
-		_, err = tx.ExecContext(ctx, appendSQL, args...)
+		_, err = tx.ExecContext(ctx, AppendSQL, args...)
 	}
 	switch {
 	case pgtx.IsCheckViolation(err, "ledger_accounts_no_overdraft"):

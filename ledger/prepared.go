@@ -53,11 +53,11 @@ func (p *Prepared) statements(ctx context.Context) (*statements, error) {
 	if p.st != nil {
 		return p.st, nil
 	}
-	lock, err := p.db.PreparexContext(ctx, lockSQL)
+	lock, err := p.db.PreparexContext(ctx, LockSQL)
 	if err != nil {
 		return nil, fmt.Errorf("ledger prepare lock statement: %w", pgtx.Unavailable(err))
 	}
-	app, err := p.db.PreparexContext(ctx, appendSQL)
+	app, err := p.db.PreparexContext(ctx, AppendSQL)
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("ledger prepare append statement: %w", pgtx.Unavailable(err))

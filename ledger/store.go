@@ -148,6 +148,10 @@ func Balance(ctx context.Context, q sqlx.QueryerContext, key string) (levee.Micr
 	return b, nil
 }
 
+// BalancesSQL reads the balances of the accounts $1 (the engine's wallets,
+// on the order path), exported for tools that explain its plan.
+const BalancesSQL = `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`
+
 // Balances returns the balances of the accounts among keys that exist, by
 // key, as q sees them; a key with no account is absent from the map. It reads
 // without locking: a caller that must not race a posting reads inside the
@@ -157,7 +161,7 @@ func Balances(ctx context.Context, q sqlx.QueryerContext, keys []string) (map[st
 		Key     string       `db:"key"`
 		Balance levee.Micros `db:"balance"`
 	}
-	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`, pq.Array(keys)); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &rows, BalancesSQL, pq.Array(keys)); err != nil {
 		return nil, fmt.Errorf("ledger balances: %w", err)
 	}
 	m := make(map[string]levee.Micros, len(rows))
@@ -278,4 +282,20 @@ func (l *Ledger) Flows(ctx context.Context, account string) ([]Flow, error) {
 		return nil, pgtx.Unavailable(fmt.Errorf("flows of %s: %w", account, err))
 	}
 	return flows, nil
+}
+
+// EntryTimes returns the times of the entries among seqs, by seq.
+func EntryTimes(ctx context.Context, q sqlx.QueryerContext, seqs []int64) (map[int64]time.Time, error) {
+	var rows []struct {
+		Seq int64     `db:"seq"`
+		At  time.Time `db:"at"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT seq, at FROM ledger_entries WHERE seq = ANY($1)`, pq.Array(seqs)); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("entry times: %w", err))
+	}
+	at := make(map[int64]time.Time, len(rows))
+	for _, r := range rows {
+		at[r.Seq] = r.At
+	}
+	return at, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/lib/pq"
 
 	"levee"
+	"levee/accounts"
 	"levee/ledger"
 	"levee/pgtx"
 	"levee/settlement/draw"
@@ -126,26 +127,32 @@ func (s *Service) pool(ctx context.Context, tx *sqlx.Tx, c *Case, excluded []int
 	if excluded == nil {
 		excluded = []int64{} // a NULL array would leave everyone out
 	}
-	var rows []struct {
-		ID       int64 `db:"id"`
-		District int64 `db:"district_id"`
+	residents, err := accounts.Residents(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("case %d pool: %w", c.ID, err)
 	}
-	err := tx.SelectContext(ctx, &rows, `SELECT a.id, a.district_id FROM accounts a
-		WHERE 'resident' = ANY (a.roles) AND NOT a.disabled AND a.kind = 'person'
-		  AND NOT (a.id = ANY ($2::bigint[]))
-		  AND NOT EXISTS (SELECT 1 FROM jury_opt_outs o WHERE o.account_id = a.id)
-		  AND NOT EXISTS (SELECT 1 FROM jurors j WHERE j.case_id = $1 AND j.account_id = a.id)
-		  AND NOT EXISTS (SELECT 1 FROM case_parties p WHERE p.case_id = $1 AND p.account_id = a.id)`,
+	// Left out: the excluded, who opted out, who sat or sits on this case,
+	// and its parties.
+	var out []int64
+	err = tx.SelectContext(ctx, &out, `SELECT unnest($2::bigint[]) UNION SELECT account_id FROM jury_opt_outs
+		UNION SELECT account_id FROM jurors WHERE case_id = $1 UNION SELECT account_id FROM case_parties WHERE case_id = $1`,
 		c.ID, pq.Int64Array(excluded))
 	if err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("case %d pool: %w", c.ID, err))
 	}
+	leftOut := make(map[int64]bool, len(out))
+	for _, id := range out {
+		leftOut[id] = true
+	}
 	everyDistrict := len(c.DistrictIDs) == 0
 	byDistrict := map[int64][]int64{}
 	var outside []int64
-	for _, r := range rows {
-		if everyDistrict || slices.Contains([]int64(c.DistrictIDs), r.District) {
-			byDistrict[r.District] = append(byDistrict[r.District], r.ID)
+	for _, r := range residents {
+		if leftOut[r.ID] {
+			continue
+		}
+		if everyDistrict || slices.Contains([]int64(c.DistrictIDs), r.DistrictID) {
+			byDistrict[r.DistrictID] = append(byDistrict[r.DistrictID], r.ID)
 		} else if c.OutsideShare > 0 {
 			outside = append(outside, r.ID)
 		}

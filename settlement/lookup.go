@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
 	"levee"
 	"levee/pgtx"
 )
@@ -23,4 +26,21 @@ func (s *Service) CaseFor(ctx context.Context, subject string) (Case, error) {
 		return Case{}, pgtx.Unavailable(fmt.Errorf("case for %s: %w", subject, err))
 	}
 	return c, nil
+}
+
+// LatestCases returns the newest case about each of subjects that has one,
+// by subject, as q sees them.
+func LatestCases(ctx context.Context, q sqlx.QueryerContext, subjects []string) (map[string]int64, error) {
+	var rows []struct {
+		Subject string `db:"subject"`
+		ID      int64  `db:"id"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT subject, max(id) AS id FROM cases WHERE subject = ANY($1) GROUP BY subject`, pq.Array(subjects)); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("cases about subjects: %w", err))
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.Subject] = r.ID
+	}
+	return out, nil
 }

@@ -1,11 +1,14 @@
 package settlement
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"levee"
@@ -39,7 +42,7 @@ type RoundView struct {
 // JurorView is a seat as everyone sees it.
 type JurorView struct {
 	Account   int64        `json:"account,string" db:"account_id"`
-	Name      string       `json:"name" db:"name"`
+	Name      string       `json:"name" db:"-"`
 	DrawIndex int          `json:"draw_index" db:"draw_index"`
 	Committed bool         `json:"committed" db:"committed"`
 	Revealed  bool         `json:"revealed" db:"revealed"`
@@ -61,7 +64,7 @@ type Seat struct {
 // Party is someone with a stake in a case.
 type Party struct {
 	Account int64  `json:"account,string" db:"account_id"`
-	Name    string `json:"name" db:"name"`
+	Name    string `json:"name" db:"-"`
 	Role    string `json:"role" db:"role"`
 }
 
@@ -69,7 +72,7 @@ type Party struct {
 type Evidence struct {
 	ID          int64     `json:"id,string" db:"id"`
 	By          int64     `json:"by,string" db:"submitted_by"`
-	ByName      string    `json:"by_name" db:"by_name"`
+	ByName      string    `json:"by_name" db:"-"`
 	Body        string    `json:"body" db:"body"`
 	FileName    *string   `json:"file_name,omitempty" db:"file_name"`
 	ContentType *string   `json:"content_type,omitempty" db:"content_type"`
@@ -107,11 +110,14 @@ func (s *Service) Case(ctx context.Context, who *accounts.Principal, id int64) (
 	involved := false
 	for _, r := range rounds {
 		rv := RoundView{Round: r}
-		if err := s.db.SelectContext(ctx, &rv.Jurors, `SELECT j.account_id, a.name, j.draw_index, j.commitment IS NOT NULL AS committed,
+		if err := s.db.SelectContext(ctx, &rv.Jurors, `SELECT j.account_id, j.draw_index, j.commitment IS NOT NULL AS committed,
 			j.verdict IS NOT NULL AS revealed, CASE WHEN $3 THEN j.verdict END AS verdict, coalesce(j.paid, 0) AS paid, j.no_show
-			FROM jurors j JOIN accounts a ON a.id = j.account_id WHERE j.case_id = $1 AND j.round = $2 ORDER BY j.draw_index`,
+			FROM jurors j WHERE j.case_id = $1 AND j.round = $2 ORDER BY j.draw_index`,
 			id, r.Round, r.Tally != nil); err != nil {
 			return CaseView{}, pgtx.Unavailable(fmt.Errorf("case %d jurors: %w", id, err))
+		}
+		if err := nameAll(ctx, s.db, rv.Jurors, func(j *JurorView) (int64, *string) { return j.Account, &j.Name }); err != nil {
+			return CaseView{}, fmt.Errorf("case %d jurors: %w", id, err)
 		}
 		for _, j := range rv.Jurors {
 			if j.Account == me && me != 0 {
@@ -123,18 +129,28 @@ func (s *Service) Case(ctx context.Context, who *accounts.Principal, id int64) (
 		}
 		v.Rounds = append(v.Rounds, rv)
 	}
-	if err := s.db.SelectContext(ctx, &v.Parties, `SELECT p.account_id, a.name, p.role FROM case_parties p JOIN accounts a ON a.id = p.account_id
-		WHERE p.case_id = $1 ORDER BY p.role, a.name`, id); err != nil {
+	if err := s.db.SelectContext(ctx, &v.Parties, `SELECT p.account_id, p.role FROM case_parties p
+		WHERE p.case_id = $1 ORDER BY p.role`, id); err != nil {
 		return CaseView{}, pgtx.Unavailable(fmt.Errorf("case %d parties: %w", id, err))
 	}
+	if err := nameAll(ctx, s.db, v.Parties, func(p *Party) (int64, *string) { return p.Account, &p.Name }); err != nil {
+		return CaseView{}, fmt.Errorf("case %d parties: %w", id, err)
+	}
+	// By role, then name (in byte order, as the database's C collation).
+	slices.SortStableFunc(v.Parties, func(a, b Party) int {
+		return cmp.Or(cmp.Compare(a.Role, b.Role), cmp.Compare(a.Name, b.Name))
+	})
 	for _, p := range v.Parties {
 		involved = involved || p.Account == me && me != 0
 	}
 	if involved || c.Verdict != nil || who.Has(accounts.RoleAdmin) {
-		if err := s.db.SelectContext(ctx, &v.Evidence, `SELECT e.id, e.submitted_by, a.name AS by_name, e.body, e.file_name, e.content_type,
-			length(e.content) AS size, e.sha256, e.created_at FROM case_evidence e JOIN accounts a ON a.id = e.submitted_by
+		if err := s.db.SelectContext(ctx, &v.Evidence, `SELECT e.id, e.submitted_by, e.body, e.file_name, e.content_type,
+			length(e.content) AS size, e.sha256, e.created_at FROM case_evidence e
 			WHERE e.case_id = $1 ORDER BY e.id`, id); err != nil {
 			return CaseView{}, pgtx.Unavailable(fmt.Errorf("case %d evidence: %w", id, err))
+		}
+		if err := nameAll(ctx, s.db, v.Evidence, func(e *Evidence) (int64, *string) { return e.By, &e.ByName }); err != nil {
+			return CaseView{}, fmt.Errorf("case %d evidence: %w", id, err)
 		}
 		for i := range v.Evidence {
 			if e := &v.Evidence[i]; e.FileName != nil {
@@ -303,4 +319,22 @@ func (s *Service) MyCases(ctx context.Context, account int64) ([]CaseSummary, er
 		return nil, pgtx.Unavailable(fmt.Errorf("my cases: %w", err))
 	}
 	return out, nil
+}
+
+// nameAll fills in account names: account returns each item's account and
+// where its name goes.
+func nameAll[T any](ctx context.Context, q sqlx.QueryerContext, items []T, account func(*T) (int64, *string)) error {
+	ids := make([]int64, len(items))
+	for i := range items {
+		ids[i], _ = account(&items[i])
+	}
+	names, err := accounts.Names(ctx, q, ids)
+	if err != nil {
+		return err
+	}
+	for i := range items {
+		id, name := account(&items[i])
+		*name = names[id]
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/lib/pq"
 
 	"levee"
+	"levee/accounts"
 	"levee/ledger"
 	"levee/market"
 	"levee/pgtx"
@@ -337,8 +338,8 @@ func (e *Engine) CreateMarket(ctx context.Context, n NewMarket) (Market, error) 
 	err = pgtx.Run(ctx, e.db, func(tx *sqlx.Tx) error {
 		var districtID *int64
 		if n.District != "" {
-			var d int64
-			if err := tx.GetContext(ctx, &d, `SELECT id FROM districts WHERE name = $1`, n.District); err != nil {
+			d, ok, err := accounts.DistrictNamed(ctx, tx, n.District)
+			if err != nil || !ok {
 				return levee.Invalid("district", "unknown district %q", n.District)
 			}
 			districtID = &d

@@ -34,7 +34,7 @@ type batch struct {
 // rate, is what PostgreSQL has to sustain.
 type journal struct {
 	db *sqlx.DB
-	// rowsStmt (journalSQL) and ledger are prepared once per connection:
+	// rowsStmt (JournalSQL) and ledger are prepared once per connection:
 	// with lib/pq a statement with parameters that is not prepared costs two
 	// round trips (Parse/Describe, then Bind/Execute) and a planning, a
 	// prepared one a single round trip. Only run touches rowsStmt.
@@ -94,11 +94,11 @@ func (j *journal) closeStatements() {
 	}
 }
 
-// statement returns journalSQL prepared, preparing it on first use (not at
+// statement returns JournalSQL prepared, preparing it on first use (not at
 // start, which may be while the database is down).
 func (j *journal) statement(ctx context.Context) (*sqlx.Stmt, error) {
 	if j.rowsStmt == nil {
-		st, err := j.db.PreparexContext(ctx, journalSQL)
+		st, err := j.db.PreparexContext(ctx, JournalSQL)
 		if err != nil {
 			return nil, pgtx.Unavailable(fmt.Errorf("journal prepare: %w", err))
 		}
@@ -376,10 +376,11 @@ func (a *positionArrays) args() []any {
 	return []any{pq.Array(a.markets), pq.Array(a.accounts), pq.Array(a.outcomes), pq.Array(a.shares), pq.Array(a.paid), pq.Array(a.received)}
 }
 
-// journalSQL writes a group commit's trades, position changes and market
-// rows. Its parts touch disjoint rows (grow and shrink are different
+// JournalSQL writes a group commit's trades, position changes, stakes and
+// market rows: the one statement of a journal commit, exported for tools
+// that explain its plan. Its parts touch disjoint rows (grow and shrink are different
 // positions), as one statement's data-modifying CTEs must.
-const journalSQL = `
+const JournalSQL = `
 WITH trade AS (
 	INSERT INTO trades (market_id, seq, account_id, outcome, side, shares, amount, prices, at, idempotency_key)
 	SELECT m, s, a, o, sd, sh, am, p::numeric[], t, NULLIF(k, '')

@@ -47,10 +47,12 @@ func (e *Engine) Stats(ctx context.Context) (Stats, error) {
 func (e *Engine) Resolved(ctx context.Context) ([]Market, error) {
 	ms := []Market{}
 	err := e.db.SelectContext(ctx, &ms, `SELECT `+marketColumns+`
-		FROM markets m LEFT JOIN districts d ON d.id = m.district_id
-		WHERE m.status = 'resolved' ORDER BY m.id`)
+		FROM markets m WHERE m.status = 'resolved' ORDER BY m.id`)
 	if err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("resolved markets: %w", err))
+	}
+	if err := nameDistricts(ctx, e.db, ms); err != nil {
+		return nil, fmt.Errorf("resolved markets: %w", err)
 	}
 	return ms, nil
 }

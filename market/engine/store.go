@@ -11,21 +11,61 @@ import (
 	"github.com/lib/pq"
 
 	"levee"
+	"levee/accounts"
 	"levee/pgtx"
 )
 
 const marketColumns = `m.id, m.question, m.outcomes, m.liquidity, m.subsidy, m.q, m.seq, m.volume, m.status, m.conditional,
-	m.resolved_outcome, m.district_id, d.name AS district, m.closes_at, m.created_at`
+	m.resolved_outcome, m.district_id, m.closes_at, m.created_at`
+
+// The statements of the order path, exported for tools that explain their
+// plans (bench/cmd/levee-bench); the engine runs these same strings, and
+// JournalSQL (store_journal.go).
+const (
+	// LoadMarketSQL reads market $1's row: a book's start and its reload.
+	LoadMarketSQL = `SELECT ` + marketColumns + ` FROM markets m WHERE m.id = $1`
+	// LoadPositionsSQL reads the positions in market $1 of the accounts $2:
+	// traders new to a book.
+	LoadPositionsSQL = `SELECT account_id, outcome, shares FROM positions WHERE market_id = $1 AND account_id = ANY($2)`
+	// TradesByKeysSQL finds the stored trades of (account $1[i],
+	// idempotency key $2[i]) pairs: keyed orders.
+	TradesByKeysSQL = `SELECT t.market_id, t.seq, t.account_id, t.outcome, t.side, t.shares, t.amount, t.prices, t.at, t.idempotency_key
+		FROM unnest($1::bigint[], $2::text[]) AS k (account_id, idempotency_key)
+		JOIN trades t ON t.account_id = k.account_id AND t.idempotency_key = k.idempotency_key`
+)
+
+// nameDistricts fills in the names of the markets' districts.
+func nameDistricts(ctx context.Context, q sqlx.QueryerContext, ms []Market) error {
+	var names map[int64]string
+	for i := range ms {
+		if ms[i].DistrictID == nil {
+			continue
+		}
+		if names == nil {
+			var err error
+			if names, err = accounts.DistrictNames(ctx, q); err != nil {
+				return err
+			}
+		}
+		name := names[*ms[i].DistrictID]
+		ms[i].District = &name
+	}
+	return nil
+}
 
 func loadMarket(ctx context.Context, q sqlx.QueryerContext, id int64) (Market, error) {
 	var m Market
-	err := sqlx.GetContext(ctx, q, &m, `SELECT `+marketColumns+` FROM markets m LEFT JOIN districts d ON d.id = m.district_id WHERE m.id = $1`, id)
+	err := sqlx.GetContext(ctx, q, &m, LoadMarketSQL, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Market{}, levee.Errorf(levee.ENOTFOUND, "no market %d", id)
 	} else if err != nil {
 		return Market{}, pgtx.Unavailable(fmt.Errorf("load market %d: %w", id, err))
 	}
-	return m, nil
+	one := []Market{m}
+	if err := nameDistricts(ctx, q, one); err != nil {
+		return Market{}, fmt.Errorf("load market %d: %w", id, err)
+	}
+	return one[0], nil
 }
 
 // Filter selects markets to list.
@@ -38,14 +78,28 @@ type Filter struct {
 
 func listMarkets(ctx context.Context, db *sqlx.DB, f Filter) ([]Market, error) {
 	ms := []Market{}
+	var district int64 // 0: any
+	if f.District != "" {
+		id, ok, err := accounts.DistrictNamed(ctx, db, f.District)
+		if err != nil {
+			return nil, fmt.Errorf("list markets: %w", err)
+		}
+		if !ok {
+			return ms, nil // no such district, so no markets in it
+		}
+		district = id
+	}
 	err := db.SelectContext(ctx, &ms, `SELECT `+marketColumns+`
-		FROM markets m LEFT JOIN districts d ON d.id = m.district_id
+		FROM markets m
 		WHERE ($1 = '' OR m.status = $1 AND NOT ($1 = 'open' AND m.closes_at <= now())
 			OR $1 = 'closed' AND m.status = 'open' AND m.closes_at <= now())
-		  AND ($2 = '' OR d.name = $2) AND ($3 = 0 OR m.id < $3)
-		ORDER BY m.id DESC LIMIT $4`, f.Status, f.District, f.AfterID, f.Limit)
+		  AND ($2 = 0 OR m.district_id = $2) AND ($3 = 0 OR m.id < $3)
+		ORDER BY m.id DESC LIMIT $4`, f.Status, district, f.AfterID, f.Limit)
 	if err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("list markets: %w", err))
+	}
+	if err := nameDistricts(ctx, db, ms); err != nil {
+		return nil, fmt.Errorf("list markets: %w", err)
 	}
 	return ms, nil
 }
@@ -58,8 +112,7 @@ func loadPositions(ctx context.Context, q sqlx.QueryerContext, marketID int64, a
 		Outcome int          `db:"outcome"`
 		Shares  levee.Micros `db:"shares"`
 	}
-	err := sqlx.SelectContext(ctx, q, &rows, `SELECT account_id, outcome, shares FROM positions WHERE market_id = $1 AND account_id = ANY($2)`,
-		marketID, pq.Array(accounts))
+	err := sqlx.SelectContext(ctx, q, &rows, LoadPositionsSQL, marketID, pq.Array(accounts))
 	if err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("load positions: %w", err))
 	}
@@ -78,9 +131,7 @@ func loadPositions(ctx context.Context, q sqlx.QueryerContext, marketID int64, a
 // tradesByKeys finds the stored trades of (account, idempotency key) pairs.
 func tradesByKeys(ctx context.Context, q sqlx.QueryerContext, accounts []int64, keys []string) ([]Trade, error) {
 	var ts []Trade
-	err := sqlx.SelectContext(ctx, q, &ts, `SELECT t.market_id, t.seq, t.account_id, t.outcome, t.side, t.shares, t.amount, t.prices, t.at, t.idempotency_key
-		FROM unnest($1::bigint[], $2::text[]) AS k (account_id, idempotency_key)
-		JOIN trades t ON t.account_id = k.account_id AND t.idempotency_key = k.idempotency_key`, pq.Array(accounts), pq.Array(keys))
+	err := sqlx.SelectContext(ctx, q, &ts, TradesByKeysSQL, pq.Array(accounts), pq.Array(keys))
 	if err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("find orders by key: %w", err))
 	}
@@ -183,7 +234,7 @@ func MarketFacts(ctx context.Context, q sqlx.QueryerContext, id int64) (Facts, e
 	if err := sqlx.GetContext(ctx, q, &f.FundedBy, `SELECT funded_by FROM markets WHERE id = $1`, id); err != nil {
 		return Facts{}, pgtx.Unavailable(fmt.Errorf("market %d funder: %w", id, err))
 	}
-	if err := sqlx.SelectContext(ctx, q, &f.Holders, `SELECT DISTINCT account_id FROM positions WHERE market_id = $1 ORDER BY account_id`, id); err != nil {
+	if f.Holders, err = HoldersOf(ctx, q, []int64{id}); err != nil {
 		return Facts{}, pgtx.Unavailable(fmt.Errorf("market %d holders: %w", id, err))
 	}
 	return f, nil
@@ -213,4 +264,14 @@ func loadStakes(ctx context.Context, q sqlx.QueryerContext, marketID int64, acco
 		out[r.Account] = r.Stake
 	}
 	return out, nil
+}
+
+// HoldersOf returns everyone who ever held a position in any of markets
+// (every trader), in id order.
+func HoldersOf(ctx context.Context, q sqlx.QueryerContext, markets []int64) ([]int64, error) {
+	var ids []int64
+	if err := sqlx.SelectContext(ctx, q, &ids, `SELECT DISTINCT account_id FROM positions WHERE market_id = ANY($1) ORDER BY account_id`, pq.Array(markets)); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("holders: %w", err))
+	}
+	return ids, nil
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/lib/pq"
 
 	"levee"
-	"levee/market"
 	"levee/ledger"
+	"levee/market"
 )
 
 // Market statuses.

@@ -16,6 +16,7 @@ import (
 
 	"levee/accounts"
 	"levee/ledger"
+	"levee/market/engine"
 )
 
 // Plan is EXPLAIN (ANALYZE, BUFFERS) of one query of the order path.
@@ -26,7 +27,6 @@ type Plan struct {
 	Note     string
 	Text     string   // the plan
 	SeqScans []string // "Seq Scan on t" lines on tables of at least largeTable rows
-	Stale    bool     // the query text was not found in Source: the copy here may be out of date
 	Err      string
 }
 
@@ -44,14 +44,12 @@ type query struct {
 	name, source, sql, note string
 	write                   bool // run inside a transaction that is rolled back
 	args                    []any
-	fragment                string // a piece of sql that must appear in source
 }
 
 // explainOrderPath explains every statement an order goes through, with
-// realistic arguments taken from the seeded database. The SQL is copied from
-// the packages that own it (they do not export it); each is checked against
-// its source file so that a copy gone stale is flagged, not trusted.
-func (e *env) explainOrderPath(ctx context.Context, root string) ([]Plan, error) {
+// realistic arguments taken from the seeded database. The SQL is the very
+// text the owning packages run, which they export for this.
+func (e *env) explainOrderPath(ctx context.Context) ([]Plan, error) {
 	qs, err := e.orderPathQueries(ctx)
 	if err != nil {
 		return nil, err
@@ -59,7 +57,6 @@ func (e *env) explainOrderPath(ctx context.Context, root string) ([]Plan, error)
 	var plans []Plan
 	for _, q := range qs {
 		p := Plan{Name: q.name, Source: q.source, SQL: strings.TrimSpace(dedent(q.sql)), Note: q.note}
-		p.Stale = !sourceHas(root, q.source, q.fragment)
 		text, err := explain(ctx, e.db, q)
 		if err != nil {
 			p.Err = err.Error()
@@ -100,14 +97,6 @@ func (e *env) largeSeqScans(ctx context.Context, plan string) []string {
 	return out
 }
 
-func sourceHas(root, file, fragment string) bool {
-	b, err := os.ReadFile(filepath.Join(root, file))
-	if err != nil {
-		return false
-	}
-	return strings.Contains(squash(string(b)), squash(fragment))
-}
-
 var spaceRE = regexp.MustCompile(`\s+`)
 
 func squash(s string) string { return spaceRE.ReplaceAllString(strings.TrimSpace(s), " ") }
@@ -119,9 +108,6 @@ func dedent(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-const marketColumns = `m.id, m.question, m.outcomes, m.liquidity, m.subsidy, m.q, m.seq, m.volume, m.status,
-	m.resolved_outcome, m.district_id, d.name AS district, m.closes_at, m.created_at`
 
 // orderPathQueries builds the statements with arguments from the database:
 // planBatch traders of the hot market, their cash accounts, an existing
@@ -192,8 +178,17 @@ func (e *env) orderPathQueries(ctx context.Context) ([]query, error) {
 		WHERE market_id = $1 AND shares >= 0.000001 ORDER BY account_id, outcome LIMIT $2`, e.hot, planBatch); err != nil {
 		return nil, fmt.Errorf("plans: %w", err)
 	}
+	// In the journal's one statement growing and shrinking positions are
+	// different rows, as they are in a real batch.
+	grown := map[[2]int64]bool{}
+	for i := range pAcct {
+		grown[[2]int64{pAcct[i], pOutcome[i]}] = true
+	}
 	var sMarket, sAcct, sOutcome []int64
 	for _, h := range held {
+		if grown[[2]int64{h.Account, h.Outcome}] {
+			continue
+		}
 		sMarket, sAcct, sOutcome = append(sMarket, e.hot), append(sAcct, h.Account), append(sOutcome, h.Outcome)
 		sShares, sPaid, sRecv = append(sShares, "-0.000001"), append(sPaid, "0"), append(sRecv, "0.000001")
 	}
@@ -230,95 +225,39 @@ func (e *env) orderPathQueries(ctx context.Context) ([]query, error) {
 	bKey, bDelta = append(bKey, collateral), append(bDelta, int64(n)*500000)
 	lockKeys := append(append([]string(nil), keys...), collateral)
 
+	// The journal's statement for this batch: no conditional market, so no stakes.
+	journalArgs := []any{pq.Array(tMarket), pq.Array(tSeq), pq.Array(tAcct), pq.Array(tOutcome), pq.Array(tSide), pq.Array(tShares),
+		pq.Array(tAmount), pq.Array(tPrices), pq.Array(tAt), pq.Array(make([]string, len(tMarket)))}
+	journalArgs = append(journalArgs, posArgs(pShares, pPaid, pRecv)...)
+	journalArgs = append(journalArgs, shrinkArgs...)
+	journalArgs = append(journalArgs, pq.Array(mIDs), pq.Array(mQ), pq.Array(mSeq), pq.Array(mVol))
+	journalArgs = append(journalArgs, pq.Array([]int64{}), pq.Array([]int64{}), pq.Array([]string{}), pq.Array([]string{}),
+		pq.Array([]int64{}), pq.Array([]int64{}), pq.Array([]string{}), pq.Array([]string{}))
+
 	return []query{
-		{name: "authenticate (every API request)", source: "accounts/store.go",
-			sql: `SELECT a.id, a.name, a.kind, a.roles, a.district_id, '' AS csrf_token
-		FROM api_tokens t JOIN accounts a ON a.id = t.account_id
-		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT a.disabled`,
-			fragment: `WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT a.disabled`,
-			args:     []any{accounts.HashToken(e.traders[0].token)}},
+		{name: "authenticate (every API request)", source: "accounts/store.go", sql: accounts.AuthenticateSQL,
+			args: []any{accounts.HashToken(e.traders[0].token)}},
 		{name: fmt.Sprintf("tradesByKeys (%d keyed orders in a batch, %d of them retries)", len(kKey), len(keyed)), source: "market/engine/store.go",
-			sql: `SELECT t.market_id, t.seq, t.account_id, t.outcome, t.side, t.shares, t.amount, t.prices, t.at, t.idempotency_key
-		FROM unnest($1::bigint[], $2::text[]) AS k (account_id, idempotency_key)
-		JOIN trades t ON t.account_id = k.account_id AND t.idempotency_key = k.idempotency_key`,
-			fragment: `JOIN trades t ON t.account_id = k.account_id AND t.idempotency_key = k.idempotency_key`,
-			args:     []any{pq.Array(kAcct), pq.Array(kKey)}},
-		{name: "loadMarket (a book's start, and its reload)", source: "market/engine/store.go",
-			sql:      `SELECT ` + marketColumns + ` FROM markets m LEFT JOIN districts d ON d.id = m.district_id WHERE m.id = $1`,
-			fragment: `FROM markets m LEFT JOIN districts d ON d.id = m.district_id WHERE m.id = $1`,
-			args:     []any{e.hot}},
-		{name: fmt.Sprintf("loadPositions (%d traders new to a book)", n), source: "market/engine/store.go",
-			sql:      `SELECT account_id, outcome, shares FROM positions WHERE market_id = $1 AND account_id = ANY($2)`,
-			fragment: `SELECT account_id, outcome, shares FROM positions WHERE market_id = $1 AND account_id = ANY($2)`,
-			args:     []any{e.hot, pq.Array(ids)}},
-		{name: fmt.Sprintf("wallets.ensure (%d wallets not cached)", n), source: "ledger/store.go",
-			sql:      `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`,
-			fragment: `SELECT key, balance FROM ledger_accounts WHERE key = ANY($1)`,
-			args:     []any{pq.Array(keys)}},
-		{name: fmt.Sprintf("journal: trades (%d rows)", n), source: "market/engine/journal.go", write: true,
-			note: "The journal writes trades, positions and market rows in one statement (journalSQL); its parts are " +
-				"explained one by one here. The journal and the ledger run their statements prepared, so after five executions " +
-				"PostgreSQL may use a generic plan (it estimates an unnest of a parameter at 10 rows, which favours the same index " +
-				"look-ups); the plans here are custom ones.",
-			sql: `INSERT INTO trades (market_id, seq, account_id, outcome, side, shares, amount, prices, at, idempotency_key)
-		SELECT m, s, a, o, sd, sh, am, p::numeric[], t, NULLIF(k, '')
-		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::text[], $6::numeric[], $7::numeric[], $8::text[], $9::timestamptz[], $10::text[])
-			AS v(m, s, a, o, sd, sh, am, p, t, k)`,
-			fragment: `SELECT m, s, a, o, sd, sh, am, p::numeric[], t, NULLIF(k, '')`,
-			args: []any{pq.Array(tMarket), pq.Array(tSeq), pq.Array(tAcct), pq.Array(tOutcome), pq.Array(tSide), pq.Array(tShares),
-				pq.Array(tAmount), pq.Array(tPrices), pq.Array(tAt), pq.Array(make([]string, len(tMarket)))}},
-		{name: fmt.Sprintf("journal: positions upsert (%d rows)", n), source: "market/engine/journal.go", write: true,
-			sql: `INSERT INTO positions (market_id, account_id, outcome, shares, paid, received)
-		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::numeric[], $5::numeric[], $6::numeric[])
-		ON CONFLICT (market_id, account_id, outcome) DO UPDATE SET
-			shares = positions.shares + EXCLUDED.shares,
-			paid = positions.paid + EXCLUDED.paid,
-			received = positions.received + EXCLUDED.received`,
-			fragment: `ON CONFLICT (market_id, account_id, outcome) DO UPDATE SET shares = positions.shares + EXCLUDED.shares`,
-			args:     posArgs(pShares, pPaid, pRecv)},
-		{name: fmt.Sprintf("journal: positions of net sells (%d rows)", len(held)), source: "market/engine/journal.go", write: true,
-			sql: `UPDATE positions p SET shares = p.shares + v.shares, paid = p.paid + v.paid, received = p.received + v.received
-		FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::numeric[], $5::numeric[], $6::numeric[])
-			AS v(market_id, account_id, outcome, shares, paid, received)
-		WHERE p.market_id = v.market_id AND p.account_id = v.account_id AND p.outcome = v.outcome`,
-			fragment: `WHERE p.market_id = v.market_id AND p.account_id = v.account_id AND p.outcome = v.outcome`,
-			args:     shrinkArgs},
-		{name: fmt.Sprintf("journal: market rows (%d markets)", len(mIDs)), source: "market/engine/journal.go", write: true,
-			sql: `UPDATE markets m SET q = v.q::numeric[], seq = v.seq, volume = v.volume
-		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::numeric[]) AS v(id, q, seq, volume)
-		WHERE m.id = v.id`,
-			fragment: `UPDATE markets m SET q = v.q::numeric[], seq = v.seq, volume = v.volume`,
-			args:     []any{pq.Array(mIDs), pq.Array(mQ), pq.Array(mSeq), pq.Array(mVol)}},
+			sql: engine.TradesByKeysSQL, args: []any{pq.Array(kAcct), pq.Array(kKey)}},
+		{name: "loadMarket (a book's start, and its reload)", source: "market/engine/store.go", sql: engine.LoadMarketSQL,
+			args: []any{e.hot}},
+		{name: fmt.Sprintf("loadPositions (%d traders new to a book)", n), source: "market/engine/store.go", sql: engine.LoadPositionsSQL,
+			args: []any{e.hot, pq.Array(ids)}},
+		{name: fmt.Sprintf("wallets.ensure (%d wallets not cached)", n), source: "ledger/store.go", sql: ledger.BalancesSQL,
+			args: []any{pq.Array(keys)}},
+		{name: fmt.Sprintf("journal: %d trades, %d positions grown, %d shrunk, %d market rows", n, len(pMarket), len(held), len(mIDs)),
+			source: "market/engine/journal.go", write: true,
+			note: "The journal writes trades, positions, stakes and market rows in one statement (JournalSQL). The journal and the " +
+				"ledger run their statements prepared, so after five executions PostgreSQL may use a generic plan (it estimates an " +
+				"unnest of a parameter at 10 rows, which favours the same index look-ups); the plans here are custom ones.",
+			sql: engine.JournalSQL, args: journalArgs},
 		{name: fmt.Sprintf("ledger.PostBatch: lock the head, then accounts (%d)", len(lockKeys)), source: "ledger/post.go", write: true,
 			note: "One statement: the accounts are a LATERAL subquery on the head row, so the head is locked first (the lock order).",
-			sql: `SELECT h.seq, h.hash, a.key, a.balance, a.may_go_negative
-		FROM (SELECT seq, hash FROM ledger_head FOR UPDATE) h
-		LEFT JOIN LATERAL (
-			SELECT key, balance, may_go_negative FROM ledger_accounts
-			WHERE key = ANY($1) AND h.seq >= 0
-			ORDER BY key FOR UPDATE
-		) a ON true`,
-			fragment: `WHERE key = ANY($1) AND h.seq >= 0`,
-			args:     []any{pq.StringArray(lockKeys)}},
+			sql:  ledger.LockSQL, args: []any{pq.StringArray(lockKeys)}},
 		{name: fmt.Sprintf("ledger.PostBatch: append %d entries, %d postings, balances, head", n, 2*n), source: "ledger/post.go", write: true,
 			note: "The journal's transfers carry no idempotency key, so PostBatch's key look-up (entriesByKey) does not run on the order path; " +
 				"PostBatchBalances returns the balances it locked and updated, so the journal reads none back.",
-			sql: `WITH e AS (
-			INSERT INTO ledger_entries (seq, at, kind, ref, idempotency_key, prev_hash, hash)
-			SELECT seq, at, kind, ref, NULLIF(ikey, ''), prev_hash, hash
-			FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bytea[])
-				AS t (seq, at, kind, ref, ikey, prev_hash, hash)
-		), p AS (
-			INSERT INTO ledger_postings (entry_seq, idx, account, amount)
-			SELECT entry_seq, idx, account, amount * 0.000001
-			FROM unnest($8::bigint[], $9::int[], $10::text[], $11::bigint[]) AS t (entry_seq, idx, account, amount)
-		), b AS (
-			UPDATE ledger_accounts a SET balance = a.balance + d.delta * 0.000001
-			FROM unnest($12::text[], $13::bigint[]) AS d (key, delta)
-			WHERE a.key = d.key
-		)
-		UPDATE ledger_head SET seq = $14, hash = $15`,
-			fragment: `UPDATE ledger_accounts a SET balance = a.balance + d.delta * 0.000001`,
+			sql: ledger.AppendSQL,
 			args: []any{pq.Int64Array(lSeq), pq.StringArray(lAt), pq.StringArray(lKind), pq.StringArray(lRef), pq.StringArray(lKey),
 				pq.ByteaArray(lPrev), pq.ByteaArray(lHash), pq.Int64Array(pSeq), pq.Int64Array(pIdx), pq.StringArray(pAcctKey),
 				pq.Int64Array(pAmt), pq.StringArray(bKey), pq.Int64Array(bDelta), head + int64(n), prev}},

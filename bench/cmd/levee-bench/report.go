@@ -232,16 +232,13 @@ func writePlans(w func(string, ...any), plans []Plan) {
 		if len(p.SeqScans) > 0 {
 			scans = "⚠ " + strings.Join(p.SeqScans, ", ")
 		}
-		w("| %s | `%s`%s | %s | %s |\n", p.Name, p.Source, staleNote(p), scans, execTime(p))
+		w("| %s | `%s` | %s | %s |\n", p.Name, p.Source, scans, execTime(p))
 	}
 	w("\n")
 	for _, p := range plans {
 		w("### %s\n\n", p.Name)
 		if p.Note != "" {
 			w("%s\n\n", p.Note)
-		}
-		if p.Stale {
-			w("⚠ This statement's text was not found in `%s`: the copy here may be out of date.\n\n", p.Source)
 		}
 		w("```sql\n%s\n```\n\n", p.SQL)
 		if p.Err != "" {
@@ -285,13 +282,6 @@ func writeJournal(w func(string, ...any), j JournalAnatomy) {
 		w("journal commits one transaction at a time, so however large the batches grow, one hot market cannot acknowledge more\n")
 		w("than about **%s orders/s** (1 / per-order cost), and the whole engine no more than that across all markets.\n\n", num(float64(time.Second)/float64(j.PerOrder)))
 	}
-}
-
-func staleNote(p Plan) string {
-	if p.Stale {
-		return " (⚠ text not found there)"
-	}
-	return ""
 }
 
 func execTime(p Plan) string {

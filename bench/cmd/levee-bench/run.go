@@ -97,7 +97,7 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	e.say("restart: first order acknowledged %s after the new engine started (%s with the connection pool)", rep.Restart.FirstAck.Round(time.Microsecond), rep.Restart.Total.Round(time.Microsecond))
 
 	e.say("3. query plans")
-	rep.Plans, err = e.explainOrderPath(ctx, root)
+	rep.Plans, err = e.explainOrderPath(ctx)
 	if err != nil {
 		rep.fail("query plans", err)
 	}
