@@ -5,8 +5,7 @@
 // its match into a budget line that later tenders draw on. See
 // docs/budgets.md.
 //
-// Lock order: qf_rounds row, then qf_projects rows, then the ledger
-// (ledger_head, ledger_accounts), which every transaction here touches last.
+// Lock order: docs/locks.md (qf_rounds, then qf_projects, the ledger last).
 package budgets
 
 import (

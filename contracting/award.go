@@ -11,6 +11,7 @@ import (
 	"levee"
 	"levee/accounts"
 	"levee/ledger"
+	"levee/market"
 	"levee/market/engine"
 	"levee/pgtx"
 )
@@ -241,7 +242,7 @@ func (s *Service) Award(ctx context.Context, actor, tenderID int64) (TenderView,
 func (s *Service) voidMarket(ctx context.Context, id int64) error {
 	err := s.markets.VoidDecision(ctx, id)
 	if levee.ErrorCode(err) == levee.ECONFLICT {
-		if snap, serr := s.markets.Snapshot(ctx, id); serr == nil && snap.Market.Status == engine.StatusVoid {
+		if snap, serr := s.markets.Snapshot(ctx, id); serr == nil && snap.Market.Status == market.StatusVoid {
 			return nil
 		}
 	}

@@ -6,11 +6,8 @@
 // price moves into escrow and is released milestone by milestone. See
 // docs/contracting.md.
 //
-// Lock order: the Service mutex (every state change of a tender or contract
-// runs under it; one instance owns contracting), then inside PostgreSQL the
-// tenders row, the contracts row, then the ledger, posted to last. The market
-// engine runs its own transactions and is never called with a transaction of
-// ours open.
+// Lock order: docs/locks.md (the Service mutex, then tenders, contracts, the
+// ledger last; the market engine is never called with our transaction open).
 package contracting
 
 import (

@@ -14,6 +14,7 @@ import (
 	"levee"
 	"levee/accounts"
 	"levee/ledger"
+	"levee/market"
 	"levee/market/engine"
 	"levee/pgtx"
 )
@@ -190,7 +191,7 @@ func (s *Service) advance(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
-	if st := snap.Market.Status; st == engine.StatusResolved || st == engine.StatusVoid {
+	if st := snap.Market.Status; st == market.StatusResolved || st == market.StatusVoid {
 		return nil
 	}
 	if err := s.markets.Resolve(ctx, *marketID, resolve); err != nil {

@@ -17,6 +17,7 @@ import (
 	"levee/accounts"
 	"levee/budgets"
 	"levee/ledger"
+	"levee/market"
 	"levee/market/engine"
 	"levee/pgtx"
 )
@@ -25,7 +26,7 @@ import (
 type Markets interface {
 	CreateMarket(ctx context.Context, n engine.NewMarket) (engine.Market, error)
 	Snapshot(ctx context.Context, marketID int64) (*engine.Snapshot, error)
-	Trades(ctx context.Context, marketID, beforeSeq int64, limit int) ([]engine.Trade, error)
+	Trades(ctx context.Context, marketID, beforeSeq int64, limit int) ([]market.Trade, error)
 	VoidDecision(ctx context.Context, marketID int64) error
 	Resolve(ctx context.Context, marketID int64, outcome int) error
 	ExtendClose(ctx context.Context, marketID int64, until time.Time) error

@@ -257,7 +257,7 @@ func TestAwardUsesTheTWAPAndRefundsLosers(t *testing.T) {
 		t.Fatalf("contract %+v %v", c, err)
 	}
 	snap, _ := w.eng.Snapshot(ctx, *c.MarketID)
-	if snap.Market.Status != engine.StatusResolved || *snap.Market.ResolvedOutcome != 1 {
+	if snap.Market.Status != market.StatusResolved || *snap.Market.ResolvedOutcome != 1 {
 		t.Fatalf("market %+v", snap.Market)
 	}
 	if rep, err := w.ledger.Verify(ctx); err != nil || !rep.OK {

@@ -8,7 +8,7 @@ import (
 
 	"levee"
 	"levee/accounts"
-	"levee/market/engine"
+	"levee/market"
 	"levee/pgtx"
 )
 
@@ -116,7 +116,7 @@ func (s *Service) TrackRecord(ctx context.Context, contractor int64) (TrackRecor
 		if err != nil {
 			return TrackRecord{}, fmt.Errorf("track record %d: market %d: %w", contractor, *c.MarketID, err)
 		}
-		if snap.Market.Status != engine.StatusResolved || snap.Market.ResolvedOutcome == nil {
+		if snap.Market.Status != market.StatusResolved || snap.Market.ResolvedOutcome == nil {
 			continue
 		}
 		p, err := s.finalYes(ctx, *c.MarketID, snap.Market.Liquidity)

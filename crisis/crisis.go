@@ -7,8 +7,8 @@
 // scope, cap and time, and every act goes to a jury for review afterwards
 // (settlement's stratified draw). See docs/crisis.md.
 //
-// Lock order: the charter row, then the emergency row, then a quorum
-// proposal, then contracting's and budgets' rows, then the ledger.
+// Lock order: docs/locks.md (charter, emergency, quorum proposal, then
+// contracting's and budgets' rows, the ledger last).
 package crisis
 
 import (

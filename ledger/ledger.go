@@ -5,10 +5,9 @@
 // SHA-256, so anyone holding the public export can recompute every hash; see
 // docs/ledger.md for the exact encoding.
 //
-// Lock order (the only locks the ledger takes): ledger_head, then
-// ledger_accounts rows in key order. Every append holds the head lock until
-// its transaction ends, so callers that post inside their own transaction
-// should post last, after taking their own locks.
+// Lock order: docs/locks.md. The ledger takes ledger_head, then
+// ledger_accounts rows in key order, and holds the head until the caller's
+// transaction ends: callers post last, after taking their own locks.
 package ledger
 
 import (

@@ -11,8 +11,8 @@
 // (declared here, implemented by the package that owns the subject, wired in
 // cmd/levee), so settlement never imports contracting.
 //
-// Lock order: a case's row, then the subject's rows (through Owner.Hold),
-// then the ledger, posted to last.
+// Lock order: docs/locks.md (a case's row, then the subject's, the ledger
+// last).
 package settlement
 
 import (

@@ -12,6 +12,7 @@ import (
 	"levee"
 	"levee/accounts"
 	"levee/ledger"
+	"levee/market"
 	"levee/market/engine"
 	"levee/pgtx"
 	"levee/settlement"
@@ -60,7 +61,7 @@ func (o *Markets) Propose(ctx context.Context, who *accounts.Principal, marketID
 		if f.FundedBy != ledger.Treasury {
 			return levee.Errorf(levee.ECONFLICT, "market %d is a decision market: its contract resolves it", marketID)
 		}
-		if st := f.Market.EffectiveStatus(o.settle.Now()); st != engine.StatusClosed {
+		if st := f.Market.EffectiveStatus(o.settle.Now()); st != market.StatusClosed {
 			return levee.Errorf(levee.ECONFLICT, "market %d is %s; propose an outcome once it has closed", marketID, st)
 		}
 		if verdict != settlement.VerdictVoid && !slices.Contains([]string(f.Market.Outcomes), verdict) {

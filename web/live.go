@@ -66,7 +66,7 @@ func (l *Live) Publish(ev engine.Event) {
 	switch ev.Type {
 	case engine.EventTrade:
 		t := ev.Trade
-		msg = tradeMessage{Type: ev.Type, Market: levee.FormatID(ev.MarketID), Seq: ev.Seq, Outcome: t.Outcome, Side: t.Side,
+		msg = tradeMessage{Type: ev.Type, Market: levee.FormatID(ev.MarketID), Seq: ev.Seq, Outcome: t.Outcome, Side: t.Side.String(),
 			Shares: t.Shares, Amount: t.Amount, Prices: t.Prices, At: t.At, TS: ev.At}
 	default:
 		msg = quoteMessage{Type: ev.Type, Market: levee.FormatID(ev.MarketID), Seq: ev.Seq, Status: ev.Status, Prices: ev.Prices, Shares: ev.Shares, TS: ev.At}

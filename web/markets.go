@@ -20,7 +20,7 @@ type Markets interface {
 	Snapshot(ctx context.Context, marketID int64) (*engine.Snapshot, error)
 	Quote(ctx context.Context, account, marketID int64, o market.Order) (market.Fill, *engine.Snapshot, error)
 	Submit(ctx context.Context, account, marketID int64, o market.Order, key string) (engine.Result, error)
-	Trades(ctx context.Context, marketID, beforeSeq int64, limit int) ([]engine.Trade, error)
+	Trades(ctx context.Context, marketID, beforeSeq int64, limit int) ([]market.Trade, error)
 	History(ctx context.Context, marketID int64, from, to time.Time, points int) ([]engine.Point, error)
 	Positions(ctx context.Context, account int64) ([]engine.Position, error)
 	CloseMarket(ctx context.Context, marketID int64) error
@@ -253,7 +253,7 @@ func (s *Server) placeOrder(c echo.Context) error {
 	}
 	body := map[string]any{"trade_id": r.TradeID(), "market": levee.FormatID(r.MarketID), "outcome": r.Outcome, "side": r.Side,
 		"shares": r.Shares, "prices": r.Prices, "seq": r.Seq}
-	if r.Side == "buy" {
+	if r.Side == market.Buy {
 		body["cost"] = r.Cost
 	} else {
 		body["proceeds"] = r.Proceeds

@@ -8,6 +8,7 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/market"
 	"levee/market/engine"
 )
 
@@ -101,7 +102,7 @@ type marketPage struct {
 }
 
 type tradeRow struct {
-	engine.Trade
+	market.Trade
 	OutcomeName string
 }
 

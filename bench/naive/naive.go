@@ -85,16 +85,16 @@ func submit(ctx context.Context, tx *sqlx.Tx, account, marketID int64, o market.
 			return engine.Result{}, err
 		}
 		if ok {
-			if r.MarketID != marketID || r.Outcome != o.Outcome || r.Side != o.Side.String() {
+			if r.MarketID != marketID || r.Outcome != o.Outcome || r.Side != o.Side {
 				return engine.Result{}, levee.Errorf(levee.ECONFLICT, "this idempotency key was already used for a different order")
 			}
 			return r, nil
 		}
 	}
-	if m.Status == engine.StatusOpen && !at.Before(m.ClosesAt) {
-		m.Status = engine.StatusClosed
+	if m.Status == market.StatusOpen && !at.Before(m.ClosesAt) {
+		m.Status = market.StatusClosed
 	}
-	if m.Status != engine.StatusOpen {
+	if m.Status != market.StatusOpen {
 		return engine.Result{}, levee.Errorf(levee.ECONFLICT, "the market is %s and takes no orders", m.Status)
 	}
 	q := make([]levee.Micros, len(m.Q))
@@ -173,7 +173,7 @@ func submit(ctx context.Context, tx *sqlx.Tx, account, marketID int64, o market.
 			return engine.Result{}, err
 		}
 	}
-	r := engine.Result{MarketID: marketID, Seq: seq, Outcome: o.Outcome, Side: side, Shares: shares, Prices: prices, At: at}
+	r := engine.Result{MarketID: marketID, Seq: seq, Outcome: o.Outcome, Side: fill.Side, Shares: shares, Prices: prices, At: at}
 	if side == "buy" {
 		r.Cost = amount
 	} else {
@@ -188,7 +188,7 @@ func byKey(ctx context.Context, tx *sqlx.Tx, account int64, key string) (engine.
 		MarketID int64          `db:"market_id"`
 		Seq      int64          `db:"seq"`
 		Outcome  int            `db:"outcome"`
-		Side     string         `db:"side"`
+		Side     market.Side    `db:"side"`
 		Shares   levee.Micros   `db:"shares"`
 		Amount   levee.Micros   `db:"amount"`
 		Prices   pq.StringArray `db:"prices"`
@@ -209,7 +209,7 @@ func byKey(ctx context.Context, tx *sqlx.Tx, account int64, key string) (engine.
 		}
 		r.Prices = append(r.Prices, p)
 	}
-	if t.Side == "buy" {
+	if t.Side == market.Buy {
 		r.Cost = t.Amount
 	} else {
 		r.Proceeds = t.Amount

@@ -70,12 +70,12 @@ type book struct {
 	held      map[int64]levee.Micros   // conditional markets: account -> balance inside the market, loaded with positions
 	broken    bool                     // the last commit failed and the reload did too
 	pending   []pending
-	replays   map[string]*Trade // stored trades of keyed orders in the current batch
+	replays   map[string]*market.Trade // stored trades of keyed orders in the current batch
 }
 
 type pending struct {
 	cmd   *command
-	trade Trade
+	trade market.Trade
 	res   Result
 }
 
@@ -189,7 +189,7 @@ func (b *book) preload(cmds []*command) error {
 			return err
 		}
 		if b.replays == nil {
-			b.replays = map[string]*Trade{}
+			b.replays = map[string]*market.Trade{}
 		}
 		for i := range ts {
 			b.replays[replayKey(ts[i].AccountID, *ts[i].Key)] = &ts[i]
@@ -219,7 +219,7 @@ func (b *book) preload(cmds []*command) error {
 // price evaluates one order on the working state and, if it fills, applies
 // it and queues its trade for the journal.
 func (b *book) price(c *command) {
-	if st := b.m.EffectiveStatus(c.at); st != StatusOpen {
+	if st := b.m.EffectiveStatus(c.at); st != market.StatusOpen {
 		c.reply <- reply{err: levee.Errorf(levee.ECONFLICT, "the market is %s and takes no orders", st)}
 		return
 	}
@@ -274,7 +274,7 @@ func (b *book) price(c *command) {
 	if c.key != "" {
 		key = &c.key
 	}
-	t := Trade{MarketID: b.id, Seq: b.m.Seq, AccountID: c.account, Outcome: o.Outcome, Side: sideName(fill.Side),
+	t := market.Trade{MarketID: b.id, Seq: b.m.Seq, AccountID: c.account, Outcome: o.Outcome, Side: fill.Side,
 		Shares: fill.Shares, Amount: amount, Prices: prices, At: c.at, Key: key, FromHeld: fromHeld}
 	res := Result{MarketID: b.id, Seq: b.m.Seq, Outcome: o.Outcome, Side: t.Side, Shares: fill.Shares,
 		Cost: fill.Cost, Proceeds: fill.Proceeds, Prices: prices, At: c.at}
@@ -287,10 +287,10 @@ func (b *book) flush() {
 		return
 	}
 	bt := &batch{marketID: b.id, conditional: b.m.Conditional, q: b.state.Q(), seq: b.m.Seq, volume: b.m.Volume,
-		trades: make([]Trade, len(b.pending)), reserved: map[int64]levee.Micros{}, done: make(chan error, 1)}
+		trades: make([]market.Trade, len(b.pending)), reserved: map[int64]levee.Micros{}, done: make(chan error, 1)}
 	for i, p := range b.pending {
 		bt.trades[i] = p.trade
-		if p.trade.Side == "buy" {
+		if p.trade.Side == market.Buy {
 			bt.reserved[p.trade.AccountID] += p.trade.Amount - p.trade.FromHeld
 		}
 	}

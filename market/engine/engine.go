@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"levee"
 	"levee/accounts"
@@ -30,7 +29,7 @@ type Event struct {
 	Type     string
 	MarketID int64
 	Seq      int64
-	Trade    *Trade
+	Trade    *market.Trade
 	Prices   []levee.Micros
 	Shares   []levee.Micros
 	Status   string
@@ -258,15 +257,15 @@ func sameOrder(r Result, err error, marketID int64, o market.Order) (Result, err
 	if err != nil {
 		return r, err
 	}
-	if r.MarketID != marketID || r.Outcome != o.Outcome || r.Side != sideName(o.Side) {
+	if r.MarketID != marketID || r.Outcome != o.Outcome || r.Side != o.Side {
 		return Result{}, levee.Errorf(levee.ECONFLICT, "this idempotency key was already used for a different order")
 	}
 	return r, nil
 }
 
-func resultOf(t *Trade) Result {
+func resultOf(t *market.Trade) Result {
 	r := Result{MarketID: t.MarketID, Seq: t.Seq, Outcome: t.Outcome, Side: t.Side, Shares: t.Shares, Prices: t.Prices, At: t.At}
-	if t.Side == "buy" {
+	if t.Side == market.Buy {
 		r.Cost = t.Amount
 	} else {
 		r.Proceeds = t.Amount
@@ -291,7 +290,7 @@ func (e *Engine) Quote(ctx context.Context, account, marketID int64, o market.Or
 	if err != nil {
 		return market.Fill{}, nil, err
 	}
-	if st := s.Market.EffectiveStatus(e.opts.Clock()); st != StatusOpen {
+	if st := s.Market.EffectiveStatus(e.opts.Clock()); st != market.StatusOpen {
 		return market.Fill{}, s, levee.Errorf(levee.ECONFLICT, "the market is %s and takes no orders", st)
 	}
 	if o.Outcome < 0 || o.Outcome >= len(s.Market.Outcomes) {
@@ -348,12 +347,9 @@ func (e *Engine) CreateMarket(ctx context.Context, n NewMarket) (Market, error) 
 		if n.CreatedBy != 0 {
 			createdBy = &n.CreatedBy
 		}
-		err := tx.GetContext(ctx, &id, `
-			INSERT INTO markets (question, outcomes, liquidity, subsidy, q, district_id, closes_at, created_by, funded_by, conditional)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-			n.Question, pq.Array(n.Outcomes), n.Liquidity, subsidy, microsArray(st.Q()), districtID, n.ClosesAt, createdBy, n.FundedBy, n.Conditional)
-		if err != nil {
-			return fmt.Errorf("insert market: %w", err)
+		var err error
+		if id, err = insertMarket(ctx, tx, n, subsidy, st.Q(), districtID, createdBy); err != nil {
+			return err
 		}
 		if err := ledger.OpenAccount(ctx, tx, ledger.Collateral(id), "market_collateral", false); err != nil {
 			return err
@@ -414,14 +410,14 @@ func (e *Engine) Positions(ctx context.Context, account int64) ([]Position, erro
 				return nil, err
 			}
 			prices[p.MarketID] = s.Prices
-			if s.Market.Status == StatusResolved {
+			if s.Market.Status == market.StatusResolved {
 				won := make([]levee.Micros, len(s.Prices))
 				won[*s.Market.ResolvedOutcome] = levee.Scale
 				prices[p.MarketID] = won
 			}
 		}
 		switch p.Status {
-		case StatusVoid:
+		case market.StatusVoid:
 			p.Value = 0 // refunded: the cost basis came back as cash
 			p.PnL = 0
 			continue

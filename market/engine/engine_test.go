@@ -322,7 +322,7 @@ func TestRandomFlowAgainstReference(t *testing.T) {
 	// Replay each market's trades in seq order through the pure maths.
 	total := 0
 	for _, m := range ms {
-		var ts []engine.Trade
+		var ts []market.Trade
 		if err := f.db.Select(&ts, `SELECT market_id, seq, account_id, outcome, side, shares, amount, prices, at, idempotency_key FROM trades WHERE market_id = $1 ORDER BY seq`, m.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -333,7 +333,7 @@ func TestRandomFlowAgainstReference(t *testing.T) {
 				t.Fatalf("market %d: seq %d at position %d (gap)", m.ID, tr.Seq, i)
 			}
 			side := market.Buy
-			if tr.Side == "sell" {
+			if tr.Side == market.Sell {
 				side = market.Sell
 			}
 			want, err := ref.Quote(market.Order{Outcome: tr.Outcome, Side: side, Shares: tr.Shares}, tr.Shares, levee.MaxMoney)

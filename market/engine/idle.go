@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"levee/market"
 	"sync/atomic"
 	"time"
 )
@@ -63,7 +64,7 @@ func (b *book) idleCheck(t *time.Timer, seen *uint64) bool {
 // run must return. Only run calls it, between batches, so every trade is
 // durable (flush waits for the journal) before the book stops.
 func (b *book) settledStop() bool {
-	if b.m.Status != StatusResolved && b.m.Status != StatusVoid {
+	if b.m.Status != market.StatusResolved && b.m.Status != market.StatusVoid {
 		return false
 	}
 	return b.tryStop()

@@ -154,7 +154,7 @@ func TestSettledBooksStopAtOnce(t *testing.T) {
 			t.Fatalf("void of a settled market: %v", err)
 		}
 		s, err := f.e.Snapshot(ctx, m.ID)
-		want := []string{engine.StatusResolved, engine.StatusVoid}[i%2]
+		want := []string{market.StatusResolved, market.StatusVoid}[i%2]
 		if err != nil || s.Market.Status != want || s.Market.Seq != 1 {
 			t.Fatalf("snapshot of a settled market: %+v %v", s, err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"levee"
 	"levee/ledger"
+	"levee/market"
 	"levee/pgtx"
 )
 
@@ -85,8 +86,7 @@ func (b *book) lifecycle(c *command) error {
 	if c.kind == cmdExtend {
 		return b.extend(c)
 	}
-	switch b.m.Status {
-	case StatusResolved, StatusVoid:
+	if market.Final(b.m.Status) {
 		return levee.Errorf(levee.ECONFLICT, "the market is already %s", b.m.Status)
 	}
 	if b.m.Conditional && !c.decision && (c.kind == cmdClose || c.kind == cmdVoid) {
@@ -95,8 +95,9 @@ func (b *book) lifecycle(c *command) error {
 	if c.decision && !b.m.Conditional {
 		return levee.Errorf(levee.ECONFLICT, "market %d is not a decision market", b.id)
 	}
-	if c.kind == cmdClose && b.m.Status == StatusClosed {
-		return levee.Errorf(levee.ECONFLICT, "the market is already closed")
+	status := map[cmdKind]string{cmdClose: market.StatusClosed, cmdResolve: market.StatusResolved, cmdVoid: market.StatusVoid}[c.kind]
+	if err := market.Transition(b.m.Status, status); err != nil {
+		return err
 	}
 	if c.kind == cmdResolve && (c.outcome < 0 || c.outcome >= len(b.m.Outcomes)) {
 		return levee.Invalid("outcome", "outcome must be from 0 to %d", len(b.m.Outcomes)-1)
@@ -104,7 +105,6 @@ func (b *book) lifecycle(c *command) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*b.e.opts.DBTimeout)
 	defer cancel()
 	var paid []int64
-	status := map[cmdKind]string{cmdClose: StatusClosed, cmdResolve: StatusResolved, cmdVoid: StatusVoid}[c.kind]
 	err := pgtx.Run(ctx, b.e.db, func(tx *sqlx.Tx) error {
 		paid = nil
 		if c.within != nil {
@@ -126,9 +126,7 @@ func (b *book) lifecycle(c *command) error {
 		if c.kind == cmdResolve {
 			outcome = &c.outcome
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE markets SET status = $2, resolved_outcome = $3,
-			settled_at = CASE WHEN $2 IN ('resolved', 'void') THEN now() END WHERE id = $1`, b.id, status, outcome)
-		return err
+		return setStatus(ctx, tx, b.id, status, outcome)
 	})
 	if err != nil {
 		b.broken = true
@@ -149,15 +147,15 @@ func (b *book) lifecycle(c *command) error {
 
 // extend moves the closing time of an open market later.
 func (b *book) extend(c *command) error {
-	if b.m.Status != StatusOpen {
-		return levee.Errorf(levee.ECONFLICT, "the market is %s; only an open market can be extended", b.m.Status)
+	if err := market.Transition(b.m.Status, market.StatusOpen); err != nil {
+		return err
 	}
 	if !c.until.After(c.at) {
 		return levee.Invalid("until", "the new closing time must be in the future")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.e.opts.DBTimeout)
 	defer cancel()
-	if _, err := b.e.db.ExecContext(ctx, `UPDATE markets SET closes_at = $2 WHERE id = $1 AND status = 'open'`, b.id, c.until); err != nil {
+	if err := setClosesAt(ctx, b.e.db, b.id, c.until); err != nil {
 		b.broken = true
 		return pgtx.Unavailable(fmt.Errorf("extend market %d: %w", b.id, err))
 	}
@@ -166,7 +164,7 @@ func (b *book) extend(c *command) error {
 	}
 	if pub := b.e.opts.Publisher; pub != nil {
 		s := b.snap.Load()
-		pub.Publish(Event{Type: EventStatus, MarketID: b.id, Seq: s.Market.Seq, Status: StatusOpen, Prices: s.Prices, Shares: s.Market.Q, At: b.e.opts.Clock().UTC()})
+		pub.Publish(Event{Type: EventStatus, MarketID: b.id, Seq: s.Market.Seq, Status: market.StatusOpen, Prices: s.Prices, Shares: s.Market.Q, At: b.e.opts.Clock().UTC()})
 	}
 	return nil
 }
@@ -192,23 +190,6 @@ type traderMoney struct {
 	Shares  levee.Micros `db:"shares"` // of the winning outcome (resolve only)
 	Net     levee.Micros `db:"net"`    // paid - received over every outcome
 	Held    levee.Micros `db:"held"`   // balance inside a conditional market
-}
-
-// tradersMoney reads every trader's net cost, held balance and, when
-// winner >= 0, winning shares.
-func tradersMoney(ctx context.Context, tx *sqlx.Tx, marketID int64, winner int) ([]traderMoney, error) {
-	var rows []traderMoney
-	err := tx.SelectContext(ctx, &rows, `
-		SELECT account_id, sum(shares) AS shares, sum(net) AS net, sum(held) AS held FROM (
-			SELECT account_id, CASE WHEN outcome = $2 THEN shares ELSE 0 END AS shares, paid - received AS net, 0 AS held
-			FROM positions WHERE market_id = $1
-			UNION ALL
-			SELECT account_id, 0, 0, held FROM market_stakes WHERE market_id = $1
-		) t GROUP BY account_id ORDER BY account_id`, marketID, winner)
-	if err != nil {
-		return nil, fmt.Errorf("traders' money in market %d: %w", marketID, err)
-	}
-	return rows, nil
 }
 
 // resolvePayouts pays 1.000000 per winning share and releases each
@@ -305,8 +286,8 @@ func (b *book) settle(ctx context.Context, tx *sqlx.Tx, rule payoutRule, kind st
 		return nil, fmt.Errorf("settle market %d: %w", b.id, err)
 	}
 	collateral := ledger.Collateral(b.id)
-	var funder string
-	if err := tx.GetContext(ctx, &funder, `SELECT funded_by FROM markets WHERE id = $1`, b.id); err != nil {
+	funder, err := fundedBy(ctx, tx, b.id)
+	if err != nil {
 		return nil, fmt.Errorf("settle market %d: funder: %w", b.id, err)
 	}
 	held, err := ledger.Balance(ctx, tx, collateral)
@@ -352,7 +333,7 @@ func (b *book) settle(ctx context.Context, tx *sqlx.Tx, rule payoutRule, kind st
 		}
 	}
 	if b.m.Conditional {
-		if _, err := tx.ExecContext(ctx, `UPDATE market_stakes SET held = 0 WHERE market_id = $1 AND held <> 0`, b.id); err != nil {
+		if err := clearHeld(ctx, tx, b.id); err != nil {
 			return nil, fmt.Errorf("settle market %d: stakes: %w", b.id, err)
 		}
 	}

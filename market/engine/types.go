@@ -17,14 +17,6 @@ import (
 	"levee/market"
 )
 
-// Market statuses.
-const (
-	StatusOpen     = "open"
-	StatusClosed   = "closed"
-	StatusResolved = "resolved"
-	StatusVoid     = "void"
-)
-
 // Market is a market's definition and its committed state.
 type Market struct {
 	ID        int64          `db:"id"`
@@ -46,13 +38,10 @@ type Market struct {
 	CreatedAt       time.Time `db:"created_at"`
 }
 
-// EffectiveStatus is the status as seen at now: an open market past its
-// closing time takes no more orders even before anyone records it closed.
+// EffectiveStatus is the market's status as seen at now
+// (market.EffectiveStatus).
 func (m *Market) EffectiveStatus(now time.Time) string {
-	if m.Status == StatusOpen && !now.Before(m.ClosesAt) {
-		return StatusClosed
-	}
-	return m.Status
+	return market.EffectiveStatus(m.Status, m.ClosesAt, now)
 }
 
 // NewMarket is what a treasurer supplies to open a market.
@@ -112,7 +101,7 @@ type Result struct {
 	MarketID int64          `json:"market_id,string"`
 	Seq      int64          `json:"seq"`
 	Outcome  int            `json:"outcome"`
-	Side     string         `json:"side"`
+	Side     market.Side    `json:"side"`
 	Shares   levee.Micros   `json:"shares"`
 	Cost     levee.Micros   `json:"cost"`
 	Proceeds levee.Micros   `json:"proceeds"`
@@ -123,59 +112,11 @@ type Result struct {
 // TradeID names a trade: market id and per-market sequence number.
 func (r Result) TradeID() string { return fmt.Sprintf("%d-%d", r.MarketID, r.Seq) }
 
-// Trade is one committed trade, as listed publicly.
-type Trade struct {
-	MarketID  int64        `json:"market_id,string" db:"market_id"`
-	Seq       int64        `json:"seq" db:"seq"`
-	AccountID int64        `json:"-" db:"account_id"`
-	Outcome   int          `json:"outcome" db:"outcome"`
-	Side      string       `json:"side" db:"side"`
-	Shares    levee.Micros `json:"shares" db:"shares"`
-	Amount    levee.Micros `json:"amount" db:"amount"`
-	Prices    microsArray  `json:"prices" db:"prices"`
-	At        time.Time    `json:"at" db:"at"`
-	Key       *string      `json:"-" db:"idempotency_key"`
-	// FromHeld is the part of a buy's cost in a conditional market paid
-	// from the trader's balance inside the market (the rest came from
-	// cash). Not stored: the ledger entry of the trade records it.
-	FromHeld levee.Micros `json:"-" db:"-"`
-}
-
-func sideName(s market.Side) string {
-	if s == market.Sell {
-		return "sell"
-	}
-	return "buy"
-}
-
-// microsArray is a NUMERIC[] column.
-type microsArray []levee.Micros
+// microsArray is a NUMERIC[] column (market.Prices, written as a parameter).
+type microsArray market.Prices
 
 // Value writes a PostgreSQL array literal.
-func (a microsArray) Value() (driver.Value, error) {
-	b := make([]byte, 0, 2+len(a)*12)
-	b = append(b, '{')
-	for i, m := range a {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = m.AppendTo(b)
-	}
-	return string(append(b, '}')), nil
-}
+func (a microsArray) Value() (driver.Value, error) { return market.Prices(a).String(), nil }
 
 // Scan reads a NUMERIC[] column.
-func (a *microsArray) Scan(src any) error {
-	var ss pq.StringArray
-	if err := ss.Scan(src); err != nil {
-		return fmt.Errorf("scan numeric[]: %w", err)
-	}
-	out := make(microsArray, len(ss))
-	for i, s := range ss {
-		if err := out[i].Scan(s); err != nil {
-			return err
-		}
-	}
-	*a = out
-	return nil
-}
+func (a *microsArray) Scan(src any) error { return (*market.Prices)(a).Scan(src) }

@@ -9,10 +9,8 @@
 // message) and, if it stays behind, is disconnected. docs/websocket.md
 // describes the protocol.
 //
-// Lock order (never the other way round; shard.mu and topic.mu are never held
-// together):
-//
-//	topic.mu (Publish holds it for reading) → client.mu
+// Lock order: docs/locks.md (topic.mu, then client.mu; shard.mu never with
+// topic.mu).
 package live
 
 import (

@@ -14,7 +14,7 @@ import (
 
 // JournalAnatomy times, statement by statement, a transaction that writes
 // what the engine's journal writes for a batch of orders (market/engine
-// journal.go writes trades, positions and the market row in one statement;
+// market/engine/store_journal.go writes trades, positions and the market row in one statement;
 // here they are timed apart, trades by COPY; then ledger.PostBatch, the
 // balances read back, COMMIT), committed for real with fsync on, on a
 // market of its own that no book runs. It shows the fixed and the per-order

@@ -237,16 +237,16 @@ func (e *env) orderPathQueries(ctx context.Context) ([]query, error) {
 	return []query{
 		{name: "authenticate (every API request)", source: "accounts/store.go", sql: accounts.AuthenticateSQL,
 			args: []any{accounts.HashToken(e.traders[0].token)}},
-		{name: fmt.Sprintf("tradesByKeys (%d keyed orders in a batch, %d of them retries)", len(kKey), len(keyed)), source: "market/engine/store.go",
+		{name: fmt.Sprintf("tradesByKeys (%d keyed orders in a batch, %d of them retries)", len(kKey), len(keyed)), source: "market/engine/store_market.go",
 			sql: engine.TradesByKeysSQL, args: []any{pq.Array(kAcct), pq.Array(kKey)}},
-		{name: "loadMarket (a book's start, and its reload)", source: "market/engine/store.go", sql: engine.LoadMarketSQL,
+		{name: "loadMarket (a book's start, and its reload)", source: "market/engine/store_market.go", sql: engine.LoadMarketSQL,
 			args: []any{e.hot}},
-		{name: fmt.Sprintf("loadPositions (%d traders new to a book)", n), source: "market/engine/store.go", sql: engine.LoadPositionsSQL,
+		{name: fmt.Sprintf("loadPositions (%d traders new to a book)", n), source: "market/engine/store_market.go", sql: engine.LoadPositionsSQL,
 			args: []any{e.hot, pq.Array(ids)}},
 		{name: fmt.Sprintf("wallets.ensure (%d wallets not cached)", n), source: "ledger/store.go", sql: ledger.BalancesSQL,
 			args: []any{pq.Array(keys)}},
 		{name: fmt.Sprintf("journal: %d trades, %d positions grown, %d shrunk, %d market rows", n, len(pMarket), len(held), len(mIDs)),
-			source: "market/engine/journal.go", write: true,
+			source: "market/engine/store_journal.go", write: true,
 			note: "The journal writes trades, positions, stakes and market rows in one statement (JournalSQL). The journal and the " +
 				"ledger run their statements prepared, so after five executions PostgreSQL may use a generic plan (it estimates an " +
 				"unnest of a parameter at 10 rows, which favours the same index look-ups); the plans here are custom ones.",

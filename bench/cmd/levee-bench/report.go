@@ -252,7 +252,7 @@ func writePlans(w func(string, ...any), plans []Plan) {
 
 func writeJournal(w func(string, ...any), j JournalAnatomy) {
 	w("## 3b. Anatomy of a journal commit\n\n")
-	w("The statements the engine's journal runs for a batch of buys (`market/engine/journal.go`: COPY of the trades, the\n")
+	w("The statements the engine's journal runs for a batch of buys (`market/engine/store_journal.go`: COPY of the trades, the\n")
 	w("positions upsert, the market row, `ledger.PostBatch`, the balances read back) timed one by one from the client, then\n")
 	w("COMMIT with fsync on: a real, durable transaction on a market of its own that no book runs. Median of 5 per batch size.\n\n")
 	if j.Err != "" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"levee"
+	"levee/market"
 	"levee/pgtx"
 )
 
@@ -19,7 +20,7 @@ type Stats struct {
 
 // Stats counts markets by status, trades and volume, for the census.
 func (e *Engine) Stats(ctx context.Context) (Stats, error) {
-	st := Stats{ByStatus: map[string]int64{StatusOpen: 0, StatusClosed: 0, StatusResolved: 0, StatusVoid: 0}}
+	st := Stats{ByStatus: map[string]int64{market.StatusOpen: 0, market.StatusClosed: 0, market.StatusResolved: 0, market.StatusVoid: 0}}
 	var rows []struct {
 		Status string       `db:"status"`
 		N      int64        `db:"n"`

@@ -12,6 +12,7 @@ import (
 
 	"levee"
 	"levee/ledger"
+	"levee/market"
 	"levee/pgtx"
 )
 
@@ -22,7 +23,7 @@ type batch struct {
 	q           microsArray
 	seq         int64
 	volume      levee.Micros
-	trades      []Trade
+	trades      []market.Trade
 	// reserved is the cash each buyer had reserved for these trades.
 	reserved map[int64]levee.Micros
 	done     chan error
@@ -162,7 +163,7 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 				deltas[k] = d
 			}
 			cashAccounts[t.AccountID] = true
-			if t.Side == "buy" {
+			if t.Side == market.Buy {
 				d.shares += t.Shares
 				d.paid += t.Amount
 			} else {
@@ -176,7 +177,7 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 					sd = &stakeDelta{}
 					stakes[sk] = sd
 				}
-				if t.Side == "buy" {
+				if t.Side == market.Buy {
 					sd.putIn += t.Amount - t.FromHeld
 					sd.held -= t.FromHeld
 				} else {
@@ -326,12 +327,12 @@ func (p *commitPhases) logIfSlow(l *slog.Logger, db *sqlx.DB, orders, batches in
 // one a buy is paid from the trader's balance inside the market first
 // (t.FromHeld, from the market's held account) and then from cash, and a
 // sale's proceeds go to the held account, never to cash.
-func tradePostings(t *Trade, conditional bool) []ledger.Posting {
+func tradePostings(t *market.Trade, conditional bool) []ledger.Posting {
 	collateral := ledger.Collateral(t.MarketID)
 	switch {
-	case t.Side == "sell" && conditional:
+	case t.Side == market.Sell && conditional:
 		return []ledger.Posting{{Account: collateral, Amount: -t.Amount}, {Account: ledger.Held(t.MarketID), Amount: t.Amount}}
-	case t.Side == "sell":
+	case t.Side == market.Sell:
 		return []ledger.Posting{{Account: collateral, Amount: -t.Amount}, {Account: ledger.Cash(t.AccountID), Amount: t.Amount}}
 	}
 	ps := make([]ledger.Posting, 0, 3)
@@ -420,10 +421,9 @@ type tradeArrays struct {
 	ats, keys                         []string
 }
 
-func (a *tradeArrays) add(t *Trade) {
+func (a *tradeArrays) add(t *market.Trade) {
 	a.markets, a.seqs, a.accounts, a.outcomes = append(a.markets, t.MarketID), append(a.seqs, t.Seq), append(a.accounts, t.AccountID), append(a.outcomes, int64(t.Outcome))
-	p, _ := t.Prices.Value()
-	a.sides, a.shares, a.amounts, a.prices = append(a.sides, t.Side), append(a.shares, t.Shares.String()), append(a.amounts, t.Amount.String()), append(a.prices, p.(string))
+	a.sides, a.shares, a.amounts, a.prices = append(a.sides, t.Side.String()), append(a.shares, t.Shares.String()), append(a.amounts, t.Amount.String()), append(a.prices, t.Prices.String())
 	key := ""
 	if t.Key != nil {
 		key = *t.Key

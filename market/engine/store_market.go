@@ -12,6 +12,7 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/market"
 	"levee/pgtx"
 )
 
@@ -129,8 +130,8 @@ func loadPositions(ctx context.Context, q sqlx.QueryerContext, marketID int64, a
 }
 
 // tradesByKeys finds the stored trades of (account, idempotency key) pairs.
-func tradesByKeys(ctx context.Context, q sqlx.QueryerContext, accounts []int64, keys []string) ([]Trade, error) {
-	var ts []Trade
+func tradesByKeys(ctx context.Context, q sqlx.QueryerContext, accounts []int64, keys []string) ([]market.Trade, error) {
+	var ts []market.Trade
 	err := sqlx.SelectContext(ctx, q, &ts, TradesByKeysSQL, pq.Array(accounts), pq.Array(keys))
 	if err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("find orders by key: %w", err))
@@ -139,8 +140,8 @@ func tradesByKeys(ctx context.Context, q sqlx.QueryerContext, accounts []int64, 
 }
 
 // Trades lists a market's trades, newest first, before seq (0 = latest).
-func (e *Engine) Trades(ctx context.Context, marketID, beforeSeq int64, limit int) ([]Trade, error) {
-	ts := []Trade{}
+func (e *Engine) Trades(ctx context.Context, marketID, beforeSeq int64, limit int) ([]market.Trade, error) {
+	ts := []market.Trade{}
 	err := e.db.SelectContext(ctx, &ts, `SELECT market_id, seq, account_id, outcome, side, shares, amount, prices, at, idempotency_key
 		FROM trades WHERE market_id = $1 AND ($2 = 0 OR seq < $2) ORDER BY seq DESC LIMIT $3`, marketID, beforeSeq, limit)
 	if err != nil {
@@ -274,4 +275,62 @@ func HoldersOf(ctx context.Context, q sqlx.QueryerContext, markets []int64) ([]i
 		return nil, pgtx.Unavailable(fmt.Errorf("holders: %w", err))
 	}
 	return ids, nil
+}
+
+// insertMarket stores a new market's row and returns its id.
+func insertMarket(ctx context.Context, tx *sqlx.Tx, n NewMarket, subsidy levee.Micros, q []levee.Micros, districtID, createdBy *int64) (int64, error) {
+	var id int64
+	err := tx.GetContext(ctx, &id, `
+			INSERT INTO markets (question, outcomes, liquidity, subsidy, q, district_id, closes_at, created_by, funded_by, conditional)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+		n.Question, pq.Array(n.Outcomes), n.Liquidity, subsidy, microsArray(q), districtID, n.ClosesAt, createdBy, n.FundedBy, n.Conditional)
+	if err != nil {
+		return 0, fmt.Errorf("insert market: %w", err)
+	}
+	return id, nil
+}
+
+// setStatus records a market's new status (and, resolved, its outcome);
+// a final status also records when it was settled.
+func setStatus(ctx context.Context, tx *sqlx.Tx, id int64, status string, outcome *int) error {
+	_, err := tx.ExecContext(ctx, `UPDATE markets SET status = $2, resolved_outcome = $3,
+			settled_at = CASE WHEN $2 IN ('resolved', 'void') THEN now() END WHERE id = $1`, id, status, outcome)
+	return err
+}
+
+// setClosesAt moves an open market's closing time.
+func setClosesAt(ctx context.Context, db *sqlx.DB, id int64, until time.Time) error {
+	_, err := db.ExecContext(ctx, `UPDATE markets SET closes_at = $2 WHERE id = $1 AND status = 'open'`, id, until)
+	return err
+}
+
+// fundedBy returns the ledger account that funded a market.
+func fundedBy(ctx context.Context, tx *sqlx.Tx, id int64) (string, error) {
+	var funder string
+	err := tx.GetContext(ctx, &funder, `SELECT funded_by FROM markets WHERE id = $1`, id)
+	return funder, err
+}
+
+// clearHeld empties the traders' balances inside a settled conditional
+// market (the ledger moved the money out of market:<id>:held).
+func clearHeld(ctx context.Context, tx *sqlx.Tx, id int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE market_stakes SET held = 0 WHERE market_id = $1 AND held <> 0`, id)
+	return err
+}
+
+// tradersMoney reads every trader's net cost, held balance and, when
+// winner >= 0, winning shares.
+func tradersMoney(ctx context.Context, tx *sqlx.Tx, marketID int64, winner int) ([]traderMoney, error) {
+	var rows []traderMoney
+	err := tx.SelectContext(ctx, &rows, `
+		SELECT account_id, sum(shares) AS shares, sum(net) AS net, sum(held) AS held FROM (
+			SELECT account_id, CASE WHEN outcome = $2 THEN shares ELSE 0 END AS shares, paid - received AS net, 0 AS held
+			FROM positions WHERE market_id = $1
+			UNION ALL
+			SELECT account_id, 0, 0, held FROM market_stakes WHERE market_id = $1
+		) t GROUP BY account_id ORDER BY account_id`, marketID, winner)
+	if err != nil {
+		return nil, fmt.Errorf("traders' money in market %d: %w", marketID, err)
+	}
+	return rows, nil
 }
