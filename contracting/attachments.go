@@ -2,12 +2,9 @@ package contracting
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -19,21 +16,11 @@ import (
 
 // Attachment describes a file attached to a bid, without its bytes.
 type Attachment struct {
-	ID          int64     `json:"id,string" db:"id"`
-	BidID       int64     `json:"bid,string" db:"bid_id"`
-	Name        string    `json:"name" db:"name"`
-	ContentType string    `json:"content_type" db:"content_type"`
-	Size        int       `json:"size" db:"size"`
-	Hash        []byte    `json:"-" db:"sha256"`
-	SHA256      string    `json:"sha256" db:"-"`
-	UploadedAt  time.Time `json:"uploaded_at" db:"uploaded_at"`
-	URL         string    `json:"url" db:"-"`
+	files.Stored
+	BidID int64 `json:"bid,string" db:"bid_id"`
 }
 
-func (a *Attachment) fill() {
-	a.SHA256 = hex.EncodeToString(a.Hash)
-	a.URL = "/api/v1/bid-attachments/" + levee.FormatID(a.ID)
-}
+func (a *Attachment) fill() { a.Stored.Fill("/api/v1/bid-attachments/") }
 
 const attachmentColumns = `id, bid_id, name, content_type, size, sha256, uploaded_at`
 
@@ -42,11 +29,10 @@ const attachmentColumns = `id, bid_id, name, content_type, size, sha256, uploade
 // Errors: EINVALID/ETOOLARGE (file), EUNAUTHORIZED, ENOTFOUND (not yours:
 // sealed), ECONFLICT (window closed, bid withdrawn).
 func (s *Service) AttachToBid(ctx context.Context, who *accounts.Principal, bidID int64, name string, data []byte) (Attachment, error) {
-	name, ct, err := files.Check(name, data)
+	up, err := files.New(name, data)
 	if err != nil {
 		return Attachment{}, err
 	}
-	sum := sha256.Sum256(data)
 	var a Attachment
 	err = pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
 		if _, _, err := s.ownBid(ctx, tx, who, bidID); err != nil {
@@ -54,7 +40,7 @@ func (s *Service) AttachToBid(ctx context.Context, who *accounts.Principal, bidI
 		}
 		return tx.GetContext(ctx, &a, `INSERT INTO bid_attachments (bid_id, name, content_type, size, sha256, data, uploaded_by, uploaded_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+attachmentColumns,
-			bidID, name, ct, len(data), sum[:], data, who.AccountID, s.now())
+			bidID, up.Name, up.ContentType, up.Size(), up.SHA256, up.Data, who.AccountID, s.now())
 	})
 	if err != nil {
 		return Attachment{}, fmt.Errorf("attach to bid %d: %w", bidID, err)

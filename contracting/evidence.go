@@ -2,12 +2,9 @@ package contracting
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -22,33 +19,22 @@ const MaxEvidenceBytes = files.MaxBytes
 
 // EvidenceFile describes an uploaded file without its bytes.
 type EvidenceFile struct {
-	ID          int64     `json:"id,string" db:"id"`
-	ContractID  int64     `json:"contract,string" db:"contract_id"`
-	Milestone   int       `json:"milestone" db:"milestone"`
-	Name        string    `json:"name" db:"name"`
-	ContentType string    `json:"content_type" db:"content_type"`
-	Size        int       `json:"size" db:"size"`
-	SHA256      string    `json:"sha256" db:"-"`
-	Hash        []byte    `json:"-" db:"sha256"`
-	UploadedAt  time.Time `json:"uploaded_at" db:"uploaded_at"`
-	URL         string    `json:"url" db:"-"`
+	files.Stored
+	ContractID int64 `json:"contract,string" db:"contract_id"`
+	Milestone  int   `json:"milestone" db:"milestone"`
 }
 
-func (f *EvidenceFile) fill() {
-	f.SHA256 = hex.EncodeToString(f.Hash)
-	f.URL = "/api/v1/evidence/" + levee.FormatID(f.ID)
-}
+func (f *EvidenceFile) fill() { f.Stored.Fill("/api/v1/evidence/") }
 
 // AttachEvidence stores a file for a milestone of a contract. Only the
 // contractor (or a member acting for it) may attach, and only before the
 // milestone is accepted. Errors: EINVALID/ETOOLARGE (file), EUNAUTHORIZED,
 // EFORBIDDEN, ENOTFOUND, ECONFLICT.
 func (s *Service) AttachEvidence(ctx context.Context, who *accounts.Principal, contractID int64, n int, name string, data []byte) (EvidenceFile, error) {
-	name, ct, err := files.Check(name, data)
+	up, err := files.New(name, data)
 	if err != nil {
 		return EvidenceFile{}, err
 	}
-	sum := sha256.Sum256(data)
 	var f EvidenceFile
 	_, err = s.milestoneAction(ctx, contractID, n, func(tx *sqlx.Tx, c *Contract, t *Tender, m *ContractMilestone) error {
 		if err := actsFor(ctx, tx, who, c.ContractorID); err != nil {
@@ -61,7 +47,7 @@ func (s *Service) AttachEvidence(ctx context.Context, who *accounts.Principal, c
 			INSERT INTO contract_evidence (contract_id, milestone, name, content_type, size, sha256, data, uploaded_by, uploaded_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			RETURNING id, contract_id, milestone, name, content_type, size, sha256, uploaded_at`,
-			c.ID, m.N, name, ct, len(data), sum[:], data, who.AccountID, s.now())
+			c.ID, m.N, up.Name, up.ContentType, up.Size(), up.SHA256, up.Data, who.AccountID, s.now())
 	})
 	if err != nil {
 		return EvidenceFile{}, err

@@ -2,7 +2,6 @@ package settlement
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -26,12 +25,11 @@ func (s *Service) SubmitEvidence(ctx context.Context, who *accounts.Principal, i
 	var name, ct *string
 	var hash []byte
 	if data != nil || fileName != "" {
-		n, t, err := files.Check(fileName, data)
+		up, err := files.New(fileName, data)
 		if err != nil {
 			return CaseView{}, err
 		}
-		h := sha256.Sum256(data)
-		name, ct, hash = &n, &t, h[:]
+		name, ct, hash = &up.Name, &up.ContentType, up.SHA256
 	}
 	_, err := s.act(ctx, id, func(tx *sqlx.Tx, c *Case) error {
 		var party bool

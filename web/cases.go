@@ -5,11 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"levee"
 	"levee/accounts"
@@ -45,29 +43,6 @@ type Proposals interface {
 
 var caseStatuses = map[string]bool{"": true, settlement.StatusEvidence: true, settlement.StatusCommit: true, settlement.StatusReveal: true,
 	settlement.StatusAppealable: true, settlement.StatusFinal: true, settlement.StatusSettled: true}
-
-// caseRoutes registers the proposal, dispute and case endpoints.
-func (s *Server) caseRoutes(api *echo.Group, treasurer echo.MiddlewareFunc) {
-	if s.deps.Cases == nil {
-		return
-	}
-	api.POST("/markets/:id/proposal", s.proposeOutcome, treasurer)
-	api.GET("/markets/:id/proposal", s.marketProposal)
-	api.POST("/markets/:id/dispute", s.disputeMarket, s.signedIn)
-	api.GET("/cases", s.listCases)
-	api.GET("/cases/:id", s.getCase)
-	api.GET("/cases/:id/draw", s.caseDraw)
-	api.POST("/cases/:id/evidence", s.caseEvidence, s.signedIn, middleware.BodyLimit(strconv.Itoa(uploadLimit/1024)+"K"))
-	api.GET("/cases/:id/evidence/:eid", s.caseEvidenceFile)
-	api.POST("/cases/:id/commit", s.commitVote, s.signedIn)
-	api.POST("/cases/:id/reveal", s.revealVote, s.signedIn)
-	api.POST("/cases/:id/appeal", s.appealCase, s.signedIn)
-	api.GET("/me/cases", s.myCases, s.signedIn)
-	api.GET("/jurors/:id/record", s.jurorRecord)
-	api.GET("/me/notifications", s.myNotifications, s.signedIn)
-	api.GET("/me/jury-duty", s.juryDuty, s.signedIn)
-	api.PUT("/me/jury-duty", s.setJuryDuty, s.signedIn)
-}
 
 func (s *Server) proposeOutcome(c echo.Context) error {
 	id, err := pathID(c, "id", "market")

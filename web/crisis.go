@@ -32,26 +32,6 @@ type Crisis interface {
 
 var proposalStatuses = map[string]bool{"": true, "open": true, "executed": true, "rejected": true, "expired": true}
 
-func (s *Server) crisisRoutes(api *echo.Group, admin *echo.Group) {
-	if s.deps.Crisis == nil {
-		return
-	}
-	api.GET("/charter", s.charter)
-	admin.PUT("/charter", s.foundCharter)
-	api.GET("/quorum/proposals", s.listQuorumProposals)
-	api.POST("/quorum/proposals", s.proposeToQuorum, s.signedIn)
-	api.GET("/quorum/proposals/:id", s.getQuorumProposal)
-	api.POST("/quorum/proposals/:id/votes", s.voteOnProposal, s.requireRole(accounts.RoleDelegate))
-	api.GET("/emergency", s.currentEmergency)
-	api.GET("/emergencies", s.listEmergencies)
-	api.POST("/emergencies", s.declareEmergency, s.requireRole(accounts.RoleSteward))
-	api.GET("/emergencies/:id", s.getEmergency)
-	api.POST("/emergencies/:id/acts", s.emergencyAct, s.requireRole(accounts.RoleSteward))
-	api.POST("/emergencies/:id/petition", s.petition, s.requireRole(accounts.RoleResident))
-	api.GET("/stewards/:id/record", s.stewardRecord)
-	s.crisisPageRoutes()
-}
-
 func (s *Server) charter(c echo.Context) error {
 	ch, err := s.deps.Crisis.Charter(c.Request().Context())
 	if err != nil {

@@ -6,11 +6,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"levee"
 	"levee/accounts"
@@ -37,21 +35,6 @@ const uploadLimit = contracting.MaxEvidenceBytes + 64<<10
 func isUpload(c echo.Context) bool {
 	p := c.Request().URL.Path
 	return c.Request().Method == http.MethodPost && (strings.HasSuffix(p, "/evidence") || strings.HasSuffix(p, "/attachments"))
-}
-
-// evidenceRoutes registers the evidence endpoints.
-func (s *Server) evidenceRoutes(api *echo.Group) {
-	if s.deps.Evidence == nil {
-		return
-	}
-	api.POST("/contracts/:id/milestones/:n/evidence", s.uploadEvidence, s.signedIn,
-		middleware.BodyLimit(strconv.Itoa(uploadLimit/1024)+"K"))
-	api.GET("/contracts/:id/milestones/:n/evidence", s.listEvidence)
-	api.GET("/evidence/:id", s.downloadEvidence)
-	api.POST("/bids/:id/attachments", s.uploadBidAttachment, s.signedIn,
-		middleware.BodyLimit(strconv.Itoa(uploadLimit/1024)+"K"))
-	api.GET("/bids/:id/attachments", s.listBidAttachments)
-	api.GET("/bid-attachments/:id", s.downloadBidAttachment)
 }
 
 // uploadEvidence takes one file in the multipart field "file".

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"levee"
 	"levee/accounts"
@@ -43,31 +42,6 @@ const (
 	chartScript = "vendor/uPlot.iife.min.js"
 	chartStyle  = "vendor/uPlot.min.css"
 )
-
-// pageRoutes registers the web pages and their assets.
-func (s *Server) pageRoutes() {
-	e := s.echo
-	gz := middleware.GzipWithConfig(middleware.GzipConfig{MinLength: 1024})
-	e.GET("/", s.pageMarkets, gz)
-	e.GET("/markets", s.pageMarkets, gz)
-	e.GET("/markets/new", s.pageNewMarket, gz)
-	e.GET("/markets/:id", s.pageMarket, gz)
-	e.GET("/portfolio", s.pagePortfolio, gz)
-	e.GET("/signin", s.pageSignIn, gz)
-	e.POST("/signout", s.pageSignOut)
-	e.GET("/assets/*", s.serveAsset)
-	e.GET("/api/v1/session", s.sessionInfo, s.signedIn)
-	e.GET("/rounds", s.pageRounds, gz)
-	e.GET("/rounds/:id", s.pageRound, gz)
-	e.GET("/census", s.pageCensus, gz)
-	e.GET("/tenders", s.pageTenders, gz)
-	e.GET("/tenders/:id", s.pageTender, gz)
-	e.GET("/bids/:id", s.pageBid)
-	e.GET("/contracts/:id", s.pageContract, gz)
-	e.GET("/jury", s.pageJury, gz)
-	e.GET("/cases", s.pageCases, gz)
-	e.GET("/cases/:id", s.pageCase, gz)
-}
 
 // site is what the pages are made of, loaded once from the embedded files.
 type site struct {

@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"levee/accounts"
 	"levee/budgets"
@@ -16,14 +15,6 @@ import (
 // residents' petition), the neighbours' quorum, and a steward's public
 // record. The banner on every page comes from render (page.Emergency) and
 // emergency.js keeps it current.
-
-func (s *Server) crisisPageRoutes() {
-	gz := middleware.GzipWithConfig(middleware.GzipConfig{MinLength: 1024})
-	s.echo.GET("/emergency", s.pageEmergency, gz)
-	s.echo.GET("/quorum", s.pageQuorum, gz)
-	s.echo.GET("/stewards/:id", s.pageSteward, gz)
-	s.echo.GET("/ledger", s.pageLedger, gz)
-}
 
 // emergencyPage is the data of /emergency.
 type emergencyPage struct {

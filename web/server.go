@@ -7,10 +7,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"levee"
@@ -104,108 +102,6 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // Registry is the Prometheus registry behind /metrics, for other components'
 // collectors.
 func (s *Server) Registry() *prometheus.Registry { return s.registry }
-
-// routes lists every route in one place.
-func (s *Server) routes() {
-	e := s.echo
-	limits := s.deps.Limits.withDefaults()
-	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "1M", Skipper: isUpload}), s.requestTimeout(limits.RequestTimeout),
-		s.authenticate, s.rateLimit(limits), s.checkCSRF)
-	e.Use(checkText)
-
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", s.metricsHandler())
-
-	api := e.Group("/api/v1")
-	loginLimit := middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
-		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-			Rate: 1, Burst: 10, ExpiresIn: 10 * time.Minute}),
-		IdentifierExtractor: func(c echo.Context) (string, error) { return c.RealIP(), nil },
-		ErrorHandler:        func(c echo.Context, err error) error { return errRateLimited },
-		DenyHandler: func(c echo.Context, id string, err error) error {
-			c.Response().Header().Set("Retry-After", "60")
-			return errRateLimited
-		},
-	})
-	api.POST("/session", s.login, loginLimit)
-	api.DELETE("/session", s.logout)
-
-	api.GET("/me", s.me, s.signedIn)
-	api.GET("/me/tokens", s.listTokens, s.signedIn)
-	api.POST("/me/tokens", s.createToken, s.signedIn)
-	api.DELETE("/me/tokens/:id", s.revokeToken, s.signedIn)
-
-	api.GET("/districts", s.listDistricts)
-	api.GET("/ledger/entries", s.ledgerEntries)
-	api.GET("/ledger/verify", s.ledgerVerify)
-
-	treasurer := s.requireRole(accounts.RoleTreasurer)
-	trader := s.requireRole(accounts.RoleResident)
-	api.GET("/markets", s.listMarkets)
-	api.POST("/markets", s.createMarket, treasurer)
-	api.GET("/markets/:id", s.getMarket)
-	api.GET("/markets/:id/quote", s.quote)
-	api.POST("/markets/:id/orders", s.placeOrder, trader)
-	api.GET("/markets/:id/trades", s.marketTrades)
-	api.GET("/markets/:id/history", s.marketHistory)
-	api.POST("/markets/:id/close", s.closeMarket, treasurer)
-	api.POST("/markets/:id/void", s.voidMarket, treasurer)
-	api.GET("/me/positions", s.myPositions, s.signedIn)
-	api.GET("/me/history", s.myHistory, s.signedIn)
-	if s.deps.Live != nil {
-		api.GET("/ws", echo.WrapHandler(s.deps.Live.hub))
-	}
-	if s.deps.Budgets != nil {
-		api.GET("/qf/rounds", s.listRounds)
-		api.POST("/qf/rounds", s.createRound, treasurer)
-		api.GET("/qf/rounds/:id", s.getRound)
-		api.POST("/qf/rounds/:id/projects", s.proposeProject, trader)
-		api.POST("/qf/projects/:id/eligibility", s.setEligibility, treasurer)
-		api.POST("/qf/projects/:id/contributions", s.contribute, trader)
-		api.POST("/qf/rounds/:id/finalize", s.finalizeRound, treasurer)
-		api.GET("/qf/rounds/:id/explain", s.explainMatch, s.signedIn)
-		api.GET("/budget-lines", s.listBudgetLines)
-	}
-	if s.deps.Census != nil {
-		api.GET("/census", s.getCensus)
-		api.GET("/census.csv", s.censusCSV)
-	}
-
-	s.evidenceRoutes(api)
-	s.caseRoutes(api, treasurer)
-	if s.deps.Contracting != nil {
-		api.GET("/tenders", s.listTenders)
-		api.POST("/tenders", s.createTender, treasurer)
-		api.GET("/tenders/:id", s.getTender)
-		api.PATCH("/tenders/:id", s.editTender, treasurer)
-		api.GET("/tenders/:id/bids", s.listBids)
-		api.POST("/tenders/:id/bids", s.submitBid, s.signedIn)
-		api.POST("/tenders/:id/close-bids", s.closeBids, treasurer)
-		api.POST("/tenders/:id/award", s.awardTender, treasurer)
-		api.GET("/bids/:id", s.getBid)
-		api.PUT("/bids/:id", s.reviseBid, s.signedIn)
-		api.DELETE("/bids/:id", s.withdrawBid, s.signedIn)
-		api.GET("/contracts/:id", s.getContract)
-		api.POST("/contracts/:id/milestones/:n/claim", s.claimMilestone, s.signedIn)
-		if s.deps.Cases != nil {
-			api.POST("/contracts/:id/milestones/:n/dispute", s.disputeMilestone, s.signedIn)
-		}
-		api.GET("/ocds/releases/:id", s.ocdsReleases)
-		api.GET("/ocds/records/:id", s.ocdsRecords)
-		api.GET("/contractors/:id/track-record", s.trackRecord)
-	}
-
-	s.pageRoutes()
-
-	admin := api.Group("/admin", s.requireRole(accounts.RoleAdmin))
-	admin.POST("/districts", s.createDistrict)
-	admin.POST("/accounts", s.createAccount)
-	admin.POST("/organisations/:id/members", s.addMember)
-	admin.GET("/audit", s.audit)
-	admin.POST("/treasury/issue", s.issueToTreasury)
-	s.crisisRoutes(api, admin)
-}
 
 // Route is one registered method and path.
 type Route struct{ Method, Path string }
