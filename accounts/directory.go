@@ -210,3 +210,22 @@ func Residents(ctx context.Context, q sqlx.QueryerContext) ([]Resident, error) {
 	}
 	return rs, nil
 }
+
+// FillNames sets the account names of items: account returns each item's
+// account id and where its name goes. Callers list their own rows and let
+// accounts name them, rather than joining the accounts table.
+func FillNames[T any](ctx context.Context, q sqlx.QueryerContext, items []T, account func(*T) (int64, *string)) error {
+	ids := make([]int64, len(items))
+	for i := range items {
+		ids[i], _ = account(&items[i])
+	}
+	names, err := Names(ctx, q, ids)
+	if err != nil {
+		return err
+	}
+	for i := range items {
+		id, name := account(&items[i])
+		*name = names[id]
+	}
+	return nil
+}

@@ -284,18 +284,7 @@ const bidColumns = `b.id, b.tender_id, b.organisation_id, b.submitted_by, b.pric
 
 // nameBids fills in the names of the bids' organisations.
 func nameBids(ctx context.Context, q sqlx.QueryerContext, bs []Bid) error {
-	ids := make([]int64, len(bs))
-	for i, b := range bs {
-		ids[i] = b.OrganisationID
-	}
-	names, err := accounts.Names(ctx, q, ids)
-	if err != nil {
-		return err
-	}
-	for i := range bs {
-		bs[i].Organisation = names[bs[i].OrganisationID]
-	}
-	return nil
+	return accounts.FillNames(ctx, q, bs, func(b *Bid) (int64, *string) { return b.OrganisationID, &b.Organisation })
 }
 
 // visibleBids is the sealing rule, in SQL: a bid is visible to its own

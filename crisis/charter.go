@@ -143,16 +143,8 @@ func neighbours(ctx context.Context, q sqlx.QueryerContext) ([]Neighbour, error)
 	if err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("neighbours: %w", err))
 	}
-	ids := make([]int64, len(ns))
-	for i, n := range ns {
-		ids[i] = n.DelegateID
-	}
-	names, err := accounts.Names(ctx, q, ids)
-	if err != nil {
+	if err := accounts.FillNames(ctx, q, ns, func(n *Neighbour) (int64, *string) { return n.DelegateID, &n.DelegateName }); err != nil {
 		return nil, fmt.Errorf("neighbours: %w", err)
-	}
-	for i := range ns {
-		ns[i].DelegateName = names[ns[i].DelegateID]
 	}
 	return ns, nil
 }

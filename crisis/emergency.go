@@ -104,18 +104,7 @@ func getEmergency(ctx context.Context, q sqlx.QueryerContext, id int64, lock str
 
 // nameStewards fills in the names of the emergencies' stewards.
 func nameStewards(ctx context.Context, q sqlx.QueryerContext, es []Emergency) error {
-	ids := make([]int64, len(es))
-	for i, e := range es {
-		ids[i] = e.StewardID
-	}
-	names, err := accounts.Names(ctx, q, ids)
-	if err != nil {
-		return err
-	}
-	for i := range es {
-		es[i].StewardName = names[es[i].StewardID]
-	}
-	return nil
+	return accounts.FillNames(ctx, q, es, func(e *Emergency) (int64, *string) { return e.StewardID, &e.StewardName })
 }
 
 // Declare declares an emergency at once, within the charter's limits. A

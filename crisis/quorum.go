@@ -203,16 +203,8 @@ func (s *Service) fillVotes(ctx context.Context, q sqlx.QueryerContext, p *Propo
 		LEFT JOIN quorum_votes v ON v.neighbour_id = n.id AND v.proposal_id = $1 ORDER BY n.id`, p.ID); err != nil {
 		return pgtx.Unavailable(fmt.Errorf("proposal %d votes: %w", p.ID, err))
 	}
-	ids := make([]int64, len(p.Votes))
-	for i, v := range p.Votes {
-		ids[i] = v.DelegateID
-	}
-	names, err := accounts.Names(ctx, q, ids)
-	if err != nil {
+	if err := accounts.FillNames(ctx, q, p.Votes, func(v *VoteView) (int64, *string) { return v.DelegateID, &v.DelegateName }); err != nil {
 		return fmt.Errorf("proposal %d votes: %w", p.ID, err)
-	}
-	for i := range p.Votes {
-		p.Votes[i].DelegateName = names[p.Votes[i].DelegateID]
 	}
 	p.Approved, p.Rejected = 0, 0
 	for _, v := range p.Votes {

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"levee"
@@ -116,7 +115,7 @@ func (s *Service) Case(ctx context.Context, who *accounts.Principal, id int64) (
 			id, r.Round, r.Tally != nil); err != nil {
 			return CaseView{}, pgtx.Unavailable(fmt.Errorf("case %d jurors: %w", id, err))
 		}
-		if err := nameAll(ctx, s.db, rv.Jurors, func(j *JurorView) (int64, *string) { return j.Account, &j.Name }); err != nil {
+		if err := accounts.FillNames(ctx, s.db, rv.Jurors, func(j *JurorView) (int64, *string) { return j.Account, &j.Name }); err != nil {
 			return CaseView{}, fmt.Errorf("case %d jurors: %w", id, err)
 		}
 		for _, j := range rv.Jurors {
@@ -133,7 +132,7 @@ func (s *Service) Case(ctx context.Context, who *accounts.Principal, id int64) (
 		WHERE p.case_id = $1 ORDER BY p.role`, id); err != nil {
 		return CaseView{}, pgtx.Unavailable(fmt.Errorf("case %d parties: %w", id, err))
 	}
-	if err := nameAll(ctx, s.db, v.Parties, func(p *Party) (int64, *string) { return p.Account, &p.Name }); err != nil {
+	if err := accounts.FillNames(ctx, s.db, v.Parties, func(p *Party) (int64, *string) { return p.Account, &p.Name }); err != nil {
 		return CaseView{}, fmt.Errorf("case %d parties: %w", id, err)
 	}
 	// By role, then name (in byte order, as the database's C collation).
@@ -149,7 +148,7 @@ func (s *Service) Case(ctx context.Context, who *accounts.Principal, id int64) (
 			WHERE e.case_id = $1 ORDER BY e.id`, id); err != nil {
 			return CaseView{}, pgtx.Unavailable(fmt.Errorf("case %d evidence: %w", id, err))
 		}
-		if err := nameAll(ctx, s.db, v.Evidence, func(e *Evidence) (int64, *string) { return e.By, &e.ByName }); err != nil {
+		if err := accounts.FillNames(ctx, s.db, v.Evidence, func(e *Evidence) (int64, *string) { return e.By, &e.ByName }); err != nil {
 			return CaseView{}, fmt.Errorf("case %d evidence: %w", id, err)
 		}
 		for i := range v.Evidence {
@@ -319,22 +318,4 @@ func (s *Service) MyCases(ctx context.Context, account int64) ([]CaseSummary, er
 		return nil, pgtx.Unavailable(fmt.Errorf("my cases: %w", err))
 	}
 	return out, nil
-}
-
-// nameAll fills in account names: account returns each item's account and
-// where its name goes.
-func nameAll[T any](ctx context.Context, q sqlx.QueryerContext, items []T, account func(*T) (int64, *string)) error {
-	ids := make([]int64, len(items))
-	for i := range items {
-		ids[i], _ = account(&items[i])
-	}
-	names, err := accounts.Names(ctx, q, ids)
-	if err != nil {
-		return err
-	}
-	for i := range items {
-		id, name := account(&items[i])
-		*name = names[id]
-	}
-	return nil
 }

@@ -137,7 +137,7 @@ func submit(ctx context.Context, tx *sqlx.Tx, account, marketID int64, o market.
 	if _, err := tx.ExecContext(ctx, `
 		INSERT INTO trades (market_id, seq, account_id, outcome, side, shares, amount, prices, at, idempotency_key)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		marketID, seq, account, o.Outcome, side, shares, amount, array(prices), at, k); err != nil {
+		marketID, seq, account, o.Outcome, side, shares, amount, market.Prices(prices).String(), at, k); err != nil {
 		return engine.Result{}, fmt.Errorf("insert trade: %w", err)
 	}
 	if side == "buy" {
@@ -157,7 +157,7 @@ func submit(ctx context.Context, tx *sqlx.Tx, account, marketID int64, o market.
 	}
 	volume := m.Volume + amount
 	if _, err := tx.ExecContext(ctx, `UPDATE markets SET q = $2::numeric[], seq = $3, volume = $4 WHERE id = $1`,
-		marketID, array(st.Q()), seq, volume); err != nil {
+		marketID, market.Prices(st.Q()).String(), seq, volume); err != nil {
 		return engine.Result{}, fmt.Errorf("update market: %w", err)
 	}
 	if amount != 0 {
@@ -217,15 +217,3 @@ func byKey(ctx context.Context, tx *sqlx.Tx, account int64, key string) (engine.
 	return r, true, nil
 }
 
-// array writes a NUMERIC[] literal.
-func array(ms []levee.Micros) string {
-	b := make([]byte, 0, 2+len(ms)*12)
-	b = append(b, '{')
-	for i, m := range ms {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = m.AppendTo(b)
-	}
-	return string(append(b, '}'))
-}
