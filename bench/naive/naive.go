@@ -216,4 +216,3 @@ func byKey(ctx context.Context, tx *sqlx.Tx, account int64, key string) (engine.
 	}
 	return r, true, nil
 }
-
