@@ -158,6 +158,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Ready:       m.ready,
 		Logger:      m.logger,
 		Limits:      web.Limits{PerAccount: m.Config.RatePerAccount, PerAddress: m.Config.RatePerAddress},
+		// X-Forwarded-For is believed only from these; see web.ipExtractor.
+		TrustedProxies: m.Config.TrustedProxies,
 	})
 	m.metrics.register(srv.Registry(), m.live)
 	m.web = srv
