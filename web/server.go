@@ -72,7 +72,7 @@ type Deps struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
 	// believed; from anyone else the header is ignored.
 	TrustedProxies []*net.IPNet
-	Logger *slog.Logger
+	Logger         *slog.Logger
 }
 
 // Server is Levee's HTTP handler.
