@@ -45,7 +45,9 @@ type Accounts interface {
 type Ledger interface {
 	Page(ctx context.Context, after int64, limit int) (ledger.Page, error)
 	History(ctx context.Context, account string, limit int) ([]ledger.Movement, error)
-	Verify(ctx context.Context) (ledger.Report, error)
+	// Verified is the cached verification, extended with new entries; the
+	// public reads use it so that no anonymous call recomputes the chain.
+	Verified(ctx context.Context) (ledger.Verified, error)
 }
 
 // Readiness reports whether the service can take traffic (database reachable,
