@@ -4,7 +4,9 @@ import (
 	"container/list"
 	"context"
 	"net"
+	"net/http"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +24,9 @@ type Limits struct {
 	PerAccount, PerAddress float64
 	// RequestTimeout bounds the work done for one request (not websockets).
 	RequestTimeout time.Duration
+	// AnonymousReads is how many anonymous reads run at once (see
+	// anonymousReads); 0 means one per CPU, at least 2.
+	AnonymousReads int
 }
 
 // DefaultLimits are generous enough for a busy trading client and the
@@ -37,6 +42,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.RequestTimeout == 0 {
 		l.RequestTimeout = DefaultLimits.RequestTimeout
+	}
+	if l.AnonymousReads == 0 {
+		l.AnonymousReads = max(2, runtime.GOMAXPROCS(0))
 	}
 	return l
 }
@@ -175,6 +183,51 @@ func (s *Server) rateLimit(l Limits) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// anonymousReadWait is how long an anonymous read waits for a slot before
+// it is told to come back later.
+const anonymousReadWait = 2 * time.Second
+
+// anonymousReads admits at most slots anonymous reads at once; the others
+// queue for up to anonymousReadWait, then get 429. Per-address limits do not
+// stop fifty addresses each reading the census or the ledger export, and
+// every such read is CPU and a database connection taken from trading: with
+// a cap per core, a flood of public reads slows only itself. Signed-in
+// callers have their per-account limit; the websocket, health checks,
+// metrics and static assets are cheap and not counted.
+func (s *Server) anonymousReads(slots int) echo.MiddlewareFunc {
+	sem := make(chan struct{}, slots)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if r.Method != http.MethodGet && r.Method != http.MethodHead || principal(c) != nil || uncountedRead(c.Path()) {
+				return next(c)
+			}
+			t := time.NewTimer(anonymousReadWait)
+			defer t.Stop()
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+				return next(c)
+			case <-t.C:
+			case <-r.Context().Done():
+			}
+			c.Response().Header().Set("Retry-After", "1")
+			return errBusy
+		}
+	}
+}
+
+var errBusy = levee.Errorf(levee.ERATELIMIT, "the public reads are busy; retry after the time in Retry-After")
+
+// uncountedRead reports whether a route is exempt from anonymousReads.
+func uncountedRead(route string) bool {
+	switch route {
+	case "/healthz", "/readyz", "/metrics", "/api/v1/ws", "/favicon.ico":
+		return true
+	}
+	return strings.HasPrefix(route, "/assets/")
 }
 
 // throttle limits attempts per client address (sign-ins); past the burst the

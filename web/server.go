@@ -122,7 +122,7 @@ func (s *Server) routes() {
 	// The body limit comes before anything that could read the body. echo
 	// runs these after routing, so the limit is the matched route's.
 	e.Use(s.limitBody, s.recoverPanic, s.accessLog, s.securityHeaders, s.requestTimeout(limits.RequestTimeout),
-		s.authenticate, s.rateLimit(limits), s.checkCSRF)
+		s.authenticate, s.rateLimit(limits), s.anonymousReads(limits.AnonymousReads), s.checkCSRF)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
