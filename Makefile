@@ -7,7 +7,7 @@ ADDR ?= 127.0.0.1:8080
 TEST_TIMEOUT ?= 9m
 TESTFLAGS ?= -race
 
-.PHONY: run test build assets postgres chromium bench faults soak fuzz vet fmt clean
+.PHONY: run test build assets postgres chromium bench faults soak reads fuzz vet fmt clean
 
 build: assets
 	$(GO) build -o $(BIN) ./cmd/levee
@@ -95,6 +95,13 @@ SOAK ?= 5m
 SOAK_SUBSCRIBERS ?= 3000
 soak: postgres build
 	$(GO) run ./bench/cmd/levee-bench -scenario soak -soak $(SOAK) -soak-subscribers $(SOAK_SUBSCRIBERS) -out bench/RESULTS.md $(BENCHFLAGS)
+
+# reads times orders at a fixed rate alone and while 50 anonymous clients
+# flood the public reads (ledger verification and export, census, markets),
+# then each public GET endpoint alone; it rewrites only its section of
+# bench/RESULTS.md.
+reads: postgres build
+	$(GO) run ./bench/cmd/levee-bench -scenario reads -out bench/RESULTS.md $(BENCHFLAGS)
 
 vet:
 	$(GO) vet ./...

@@ -12,7 +12,7 @@ import (
 // between markers, so that each run replaces only its own figures: the main
 // benchmark keeps the sections it did not measure, and a scenario leaves
 // everything else as it was.
-var scenarioSections = []string{"faults", "soak"}
+var scenarioSections = []string{"faults", "soak", "reads"}
 
 func sectionMarkers(name string) (begin, end string) {
 	return fmt.Sprintf("<!-- levee-bench:%s:begin -->", name), fmt.Sprintf("<!-- levee-bench:%s:end -->", name)
