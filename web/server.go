@@ -119,9 +119,10 @@ func (s *Server) Registry() *prometheus.Registry { return s.registry }
 func (s *Server) routes() {
 	e := s.echo
 	limits := s.deps.Limits.withDefaults()
-	// The body limit comes before anything that could read the body. echo
-	// runs these after routing, so the limit is the matched route's.
-	e.Use(s.limitBody, s.recoverPanic, s.accessLog, s.securityHeaders, s.requestTimeout(limits.RequestTimeout),
+	// The body limit comes before anything that could read the body (the
+	// three before it do not). echo runs these after routing, so the limit
+	// is the matched route's.
+	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, s.limitBody, s.requestTimeout(limits.RequestTimeout),
 		s.authenticate, s.rateLimit(limits), s.anonymousReads(limits.AnonymousReads), s.checkCSRF)
 
 	e.GET("/healthz", s.healthz)
