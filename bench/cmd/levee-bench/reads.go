@@ -211,10 +211,10 @@ func readsSection(r *ReadsReport) string {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("## 10. Orders while the public reads are flooded\n\n")
 	w("Written by `levee-bench -scenario reads`, which replaces only this section. `levee serve` runs in a process of its\n")
-	w("own on the bench city (ledger of %d entries, durable PostgreSQL). Orders are offered at %.0f/s (open loop) on one\n", r.LedgerEntries, r.Rate)
+	w("own on the bench city (ledger of %d entries at the start, durable PostgreSQL). Orders are offered at %.0f/s (open loop) on one\n", r.LedgerEntries, r.Rate)
 	w("market, first alone, then while %d anonymous clients request `%s` in turn, each\n", floodClients, strings.Join(floodPaths, "`, `"))
-	w("as soon as it has its last answer. The server admits one anonymous read per core at a time (the others queue for up\n")
-	w("to 2 s, then get 429) and serves the ledger's verification from a cache extended with new entries only.\n\n")
+	w("as soon as it has its last answer. The server admits one anonymous read per two cores at a time (the others queue for\n")
+	w("up to 2 s, then get 429) and serves the ledger's verification from a cache extended with new entries only.\n\n")
 	w("```\n%s\n```\n\n", r.Command)
 	m := r.Machine
 	w("%s, took %s; %d cores, %s; %s; load average %s at the start, %s at the end (a shared machine).\n\n",
