@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"levee"
 	"levee/accounts"
@@ -51,7 +50,7 @@ func (s *Server) caseRoutes(api *echo.Group, treasurer echo.MiddlewareFunc) {
 	api.GET("/cases", s.listCases)
 	api.GET("/cases/:id", s.getCase)
 	api.GET("/cases/:id/draw", s.caseDraw)
-	api.POST("/cases/:id/evidence", s.caseEvidence, s.signedIn, middleware.BodyLimit(strconv.Itoa(uploadLimit/1024)+"K"))
+	s.upload(api, "/cases/:id/evidence", s.caseEvidence, s.signedIn)
 	api.GET("/cases/:id/evidence/:eid", s.caseEvidenceFile)
 	api.POST("/cases/:id/commit", s.commitVote, s.signedIn)
 	api.POST("/cases/:id/reveal", s.revealVote, s.signedIn)

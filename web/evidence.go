@@ -6,11 +6,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"levee"
 	"levee/accounts"
@@ -32,24 +29,15 @@ type Evidence interface {
 // multipart envelope.
 const uploadLimit = contracting.MaxEvidenceBytes + 64<<10
 
-// isUpload reports whether a request is an evidence upload, which gets a
-// larger body limit than the 1 MB every other request has.
-func isUpload(c echo.Context) bool {
-	p := c.Request().URL.Path
-	return c.Request().Method == http.MethodPost && (strings.HasSuffix(p, "/evidence") || strings.HasSuffix(p, "/attachments"))
-}
-
 // evidenceRoutes registers the evidence endpoints.
 func (s *Server) evidenceRoutes(api *echo.Group) {
 	if s.deps.Evidence == nil {
 		return
 	}
-	api.POST("/contracts/:id/milestones/:n/evidence", s.uploadEvidence, s.signedIn,
-		middleware.BodyLimit(strconv.Itoa(uploadLimit/1024)+"K"))
+	s.upload(api, "/contracts/:id/milestones/:n/evidence", s.uploadEvidence, s.signedIn)
 	api.GET("/contracts/:id/milestones/:n/evidence", s.listEvidence)
 	api.GET("/evidence/:id", s.downloadEvidence)
-	api.POST("/bids/:id/attachments", s.uploadBidAttachment, s.signedIn,
-		middleware.BodyLimit(strconv.Itoa(uploadLimit/1024)+"K"))
+	s.upload(api, "/bids/:id/attachments", s.uploadBidAttachment, s.signedIn)
 	api.GET("/bids/:id/attachments", s.listBidAttachments)
 	api.GET("/bid-attachments/:id", s.downloadBidAttachment)
 }

@@ -6,7 +6,9 @@ package web
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -43,7 +45,9 @@ type Accounts interface {
 type Ledger interface {
 	Page(ctx context.Context, after int64, limit int) (ledger.Page, error)
 	History(ctx context.Context, account string, limit int) ([]ledger.Movement, error)
-	Verify(ctx context.Context) (ledger.Report, error)
+	// Verified is the cached verification, extended with new entries; the
+	// public reads use it so that no anonymous call recomputes the chain.
+	Verified(ctx context.Context) (ledger.Verified, error)
 }
 
 // Readiness reports whether the service can take traffic (database reachable,
@@ -67,7 +71,10 @@ type Deps struct {
 	Live   *Live // optional: the websocket hub the engine publishes into
 	Ready  Readiness
 	Limits Limits // zero fields take DefaultLimits
-	Logger *slog.Logger
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed; from anyone else the header is ignored.
+	TrustedProxies []*net.IPNet
+	Logger         *slog.Logger
 }
 
 // Server is Levee's HTTP handler.
@@ -77,6 +84,10 @@ type Server struct {
 	logger   *slog.Logger
 	registry *prometheus.Registry
 	metrics  *httpMetrics
+	// badTokens counts failed bearer tokens per client address.
+	badTokens *limiterStore
+	// uploads are the routes that take a file, with the larger body limit.
+	uploads map[string]bool
 }
 
 // New builds the server and its routes.
@@ -84,13 +95,15 @@ func New(deps Deps) *Server {
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
-	s := &Server{deps: deps, echo: echo.New(), logger: deps.Logger, registry: prometheus.NewRegistry()}
+	s := &Server{deps: deps, echo: echo.New(), logger: deps.Logger, registry: prometheus.NewRegistry(),
+		badTokens: newLimiterStore(1, 20, 10*time.Minute), uploads: map[string]bool{}}
 	s.metrics = newHTTPMetrics(s.registry)
 	if deps.Live != nil {
 		deps.Live.markets = deps.Markets
 	}
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.HTTPErrorHandler = s.handleError
+	s.echo.IPExtractor = ipExtractor(deps.TrustedProxies)
 	s.routes()
 	return s
 }
@@ -106,8 +119,11 @@ func (s *Server) Registry() *prometheus.Registry { return s.registry }
 func (s *Server) routes() {
 	e := s.echo
 	limits := s.deps.Limits.withDefaults()
-	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "1M", Skipper: isUpload}), s.requestTimeout(limits.RequestTimeout),
-		s.authenticate, s.rateLimit(limits), s.checkCSRF)
+	// The body limit comes before anything that could read the body (the
+	// three before it do not). echo runs these after routing, so the limit
+	// is the matched route's.
+	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, s.limitBody, s.requestTimeout(limits.RequestTimeout),
+		s.authenticate, s.rateLimit(limits), s.anonymousReads(limits.AnonymousReads), s.checkCSRF)
 	e.Use(checkText)
 
 	e.GET("/healthz", s.healthz)
@@ -115,17 +131,9 @@ func (s *Server) routes() {
 	e.GET("/metrics", s.metricsHandler())
 
 	api := e.Group("/api/v1")
-	loginLimit := middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
-		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-			Rate: 1, Burst: 10, ExpiresIn: 10 * time.Minute}),
-		IdentifierExtractor: func(c echo.Context) (string, error) { return c.RealIP(), nil },
-		ErrorHandler:        func(c echo.Context, err error) error { return errRateLimited },
-		DenyHandler: func(c echo.Context, id string, err error) error {
-			c.Response().Header().Set("Retry-After", "60")
-			return errRateLimited
-		},
-	})
-	api.POST("/session", s.login, loginLimit)
+	// Each sign-in attempt costs an argon2 hash: 10 at once, then one a
+	// second, per client address.
+	api.POST("/session", s.login, throttle(newLimiterStore(1, 10, 10*time.Minute)), sameOriginJSON)
 	api.DELETE("/session", s.logout)
 
 	api.GET("/me", s.me, s.signedIn)
@@ -200,6 +208,30 @@ func (s *Server) routes() {
 	admin.GET("/audit", s.audit)
 	admin.POST("/treasury/issue", s.issueToTreasury)
 	s.crisisRoutes(api, admin)
+}
+
+// bodyLimit is the most any request other than an upload may send.
+const bodyLimit = 1 << 20
+
+// limitBody caps the request body at the matched route's limit: uploadLimit
+// for the upload routes, bodyLimit for everything else (unknown paths
+// included). A declared Content-Length over it is refused at once; a longer
+// streamed body fails its reader at the limit.
+func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	small := middleware.BodyLimit(strconv.Itoa(bodyLimit/1024) + "K")(next)
+	large := middleware.BodyLimit(strconv.Itoa(uploadLimit/1024) + "K")(next)
+	return func(c echo.Context) error {
+		if c.Request().Method == http.MethodPost && s.uploads[c.Path()] {
+			return large(c)
+		}
+		return small(c)
+	}
+}
+
+// upload registers a POST route that takes a file, with the upload limit.
+func (s *Server) upload(g *echo.Group, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+	r := g.POST(path, h, m...)
+	s.uploads[r.Path] = true
 }
 
 // Route is one registered method and path.

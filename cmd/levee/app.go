@@ -58,6 +58,7 @@ type Main struct {
 	web     *web.Server
 
 	stopAdvancing func()
+	stopRescans   func()
 
 	// generatedAdminToken is the admin token made at this start, if any, so
 	// the demo credentials can include it.
@@ -146,6 +147,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	m.startAdvancing()
+	m.startLedgerRescans()
 	srv := web.New(m.webDeps())
 	m.metrics.register(srv.Registry(), m.live)
 	m.web = srv
@@ -196,6 +198,8 @@ func (m *Main) webDeps() web.Deps {
 		Ready:       m.ready,
 		Logger:      m.logger,
 		Limits:      web.Limits{PerAccount: m.Config.RatePerAccount, PerAddress: m.Config.RatePerAddress},
+		// X-Forwarded-For is believed only from these; see web.ipExtractor.
+		TrustedProxies: m.Config.TrustedProxies,
 	}
 }
 
@@ -238,6 +242,10 @@ func (m *Main) Close() error {
 		m.stopAdvancing()
 		m.stopAdvancing = nil
 	}
+	if m.stopRescans != nil {
+		m.stopRescans()
+		m.stopRescans = nil
+	}
 	if m.live != nil {
 		m.live.Close()
 		m.live = nil
@@ -255,6 +263,24 @@ func (m *Main) Close() error {
 		m.pg = nil
 	}
 	return errors.Join(errs...)
+}
+
+// ledgerRescanEvery is how often the ledger is verified again from its first
+// entry in the background. In between, the public verification
+// (Ledger.Verified) checks only what was appended since, so a change to an
+// entry already verified is found at the next rescan.
+const ledgerRescanEvery = 10 * time.Minute
+
+// startLedgerRescans runs the full rescans, the first one now, so the first
+// public read finds a result ready.
+func (m *Main) startLedgerRescans() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	m.stopRescans = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		m.Ledger.RescanEvery(ctx, ledgerRescanEvery, m.logger)
+	}()
 }
 
 // startAdvancing runs settlement's clock-driven work (proposals past their

@@ -21,7 +21,8 @@ const MaxPageSize = 1000
 // verifies the chain. Code that changes business state together with money
 // calls Post or PostBatch inside its own transaction instead.
 type Ledger struct {
-	db *sqlx.DB
+	db       *sqlx.DB
+	verified verifyCache // what Verified serves and extends
 }
 
 // New returns a Ledger on db.
