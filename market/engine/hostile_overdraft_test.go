@@ -2,7 +2,10 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -193,4 +196,68 @@ func TestOverdraftFailsOnlyTheOverdrawnTrader(t *testing.T) {
 		t.Fatalf("x after the refusal: %v", err)
 	}
 	f.MustAgreeWithTrades(append(ms, gateMarket), start, contributed)
+}
+
+// TestContributionsRacingAllCashBuys runs traders who buy with all their
+// cash, sell, and contribute to a QF project at once, across markets; half
+// the contributions go through a service that does not tell the engine (as
+// another instance's would not), so buys are often priced on stale cash. Every
+// order either commits or is refused for the trader's own reasons (409):
+// none fails because of someone else's overdraft, and the ledger, positions,
+// markets and cash agree with the trades afterwards.
+func TestContributionsRacingAllCashBuys(t *testing.T) {
+	ctx := context.Background()
+	f := MustFixture(t)
+	qf, project := f.qfProject(f.e)
+	elsewhere := budgets.New(f.db, budgets.Options{})
+	ms := []engine.Market{f.MustMarket(levee.Units(50), "y", "n"), f.MustMarket(levee.Units(50), "y", "n"), f.MustMarket(levee.Units(50), "y", "n")}
+	start := map[int64]levee.Micros{}
+	contributed := map[int64]levee.Micros{}
+	var traders []int64
+	for i := range 12 {
+		a := f.MustAccount(fmt.Sprintf("t%d", i), levee.Units(30))
+		traders, start[a] = append(traders, a), levee.Units(30)
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	check := func(a int64, err error) {
+		if err != nil && levee.ErrorCode(err) != levee.ECONFLICT {
+			t.Errorf("trader %d: %v", a, err)
+		}
+	}
+	for i, a := range traders {
+		wg.Add(2)
+		go func() { // trades: all-cash buys, as read a moment ago, and sells
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(i), 13))
+			for range 25 {
+				m, o := ms[r.IntN(len(ms))].ID, market.Order{Outcome: r.IntN(2), Side: market.Sell, All: true}
+				if r.IntN(3) > 0 {
+					o = market.Order{Outcome: o.Outcome, Side: market.Buy, Amount: max(f.cash(a), 1)}
+				}
+				_, err := f.e.Submit(ctx, a, m, o, "")
+				check(a, err)
+			}
+		}()
+		go func() { // meanwhile, contributes
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(i), 31))
+			for range 8 {
+				amt := levee.Micros(1 + r.IntN(int(levee.Units(2))))
+				svc := qf
+				if r.IntN(2) == 0 {
+					svc = elsewhere
+				}
+				_, err := svc.Contribute(ctx, resident(a), project, amt, "")
+				if err == nil {
+					mu.Lock()
+					contributed[a] += amt
+					mu.Unlock()
+				}
+				check(a, err)
+			}
+		}()
+	}
+	wg.Wait()
+	f.MustAgreeWithTrades(ms, start, contributed)
 }
