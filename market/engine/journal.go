@@ -70,9 +70,9 @@ func (j *journal) run() {
 			}
 		}
 		start := time.Now()
-		err := j.commit(pending)
+		committed, err := j.commit(pending)
 		if j.observer != nil {
-			j.observer(rows, time.Since(start), err)
+			j.observer(committed, time.Since(start), err)
 		}
 	}
 }
@@ -111,9 +111,9 @@ func (j *journal) statement(ctx context.Context) (*sqlx.Stmt, error) {
 // of every market in it, the batches holding a buy by that trader are
 // dropped, answered with an *overdraft (their books re-price the rest on the
 // committed state), and the others are written again at once. Each retry
-// drops at least one batch, so this ends; it returns the error of the last
-// attempt, nil if it committed.
-func (j *journal) commit(bs []*batch) error {
+// drops at least one batch, so this ends; it returns the orders of the
+// attempt that ended it and its error, nil if it committed.
+func (j *journal) commit(bs []*batch) (int, error) {
 	for {
 		err := j.commitOnce(bs)
 		account, ok := overdrawnTrader(err)
@@ -141,7 +141,7 @@ func (j *journal) commit(bs []*batch) error {
 			for _, b := range bs {
 				b.done <- err
 			}
-			return err
+			return orders(bs), err
 		}
 		// Released before the books hear of it, so that their re-pricing
 		// finds the cash free. The kept batches' reservations stay held
@@ -154,7 +154,7 @@ func (j *journal) commit(bs []*batch) error {
 			b.done <- &overdraft{account: account}
 		}
 		if len(keep) == 0 {
-			return nil
+			return 0, nil
 		}
 		bs = keep
 	}
