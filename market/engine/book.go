@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -219,6 +220,10 @@ func (b *book) preload(cmds []*command) error {
 // price evaluates one order on the working state and, if it fills, applies
 // it and queues its trade for the journal.
 func (b *book) price(c *command) {
+	if b.broken { // a failed flush earlier in this round could not reload the state
+		c.reply <- reply{err: levee.Errorf(levee.EUNAVAILABLE, "the market is recovering from a database failure; try again shortly")}
+		return
+	}
 	if st := b.m.EffectiveStatus(c.at); st != StatusOpen {
 		c.reply <- reply{err: levee.Errorf(levee.ECONFLICT, "the market is %s and takes no orders", st)}
 		return
@@ -296,6 +301,10 @@ func (b *book) flush() {
 	}
 	b.e.journal.in <- bt
 	err := <-bt.done
+	if od := (*overdraft)(nil); errors.As(err, &od) {
+		b.repriceWithout(od) // answers every pending order
+		return
+	}
 	if err != nil {
 		// Did it commit after all (the connection died during COMMIT)?
 		// The market row says: it is written in the same transaction.
