@@ -251,13 +251,20 @@ func (b *book) repriceWithout(od *overdraft) {
 	}
 	// reload forgets the positions; undoing the dropped fills keeps them
 	// for the orders still to be priced in this round (the caller's).
-	positions := b.positions
+	positions, held := b.positions, b.held
 	for _, p := range b.pending {
 		if pos := positions[p.trade.AccountID]; pos != nil {
 			if p.trade.Side == "buy" {
 				pos[p.trade.Outcome] -= p.trade.Shares
 			} else {
 				pos[p.trade.Outcome] += p.trade.Shares
+			}
+		}
+		if b.m.Conditional { // and the balances inside a decision market
+			if p.trade.Side == "buy" {
+				held[p.trade.AccountID] += p.trade.FromHeld
+			} else {
+				held[p.trade.AccountID] -= p.trade.Amount
 			}
 		}
 	}
@@ -267,7 +274,7 @@ func (b *book) repriceWithout(od *overdraft) {
 		// The book is now broken: process answers 503 until a reload works.
 		b.logger.Warn("reload after an overdraft failed", slog.Any("error", err))
 	} else {
-		b.positions = positions
+		b.positions, b.held = positions, held
 	}
 	if len(again) > 0 {
 		// The caller may still look up retries of keyed orders in
