@@ -7,7 +7,7 @@ ADDR ?= 127.0.0.1:8080
 TEST_TIMEOUT ?= 9m
 TESTFLAGS ?= -race
 
-.PHONY: run test build assets postgres chromium bench faults soak hostile reads fuzz vet fmt clean
+.PHONY: run test build assets postgres chromium bench faults soak hostile hostile-suite reads fuzz vet fmt clean
 
 build: assets
 	$(GO) build -o $(BIN) ./cmd/levee
@@ -112,6 +112,11 @@ hostile: postgres build
 # bench/RESULTS.md.
 reads: postgres build
 	$(GO) run ./bench/cmd/levee-bench -scenario reads -out bench/RESULTS.md $(BENCHFLAGS)
+
+# hostile-suite runs only the hostile-input tests (files hostile_*_test.go;
+# make test runs them too).
+hostile-suite: postgres
+	./$(BIN) with-db --data $(DATA) -- $(GO) test $(TESTFLAGS) -count=1 -timeout $(TEST_TIMEOUT) -run "^($$(grep -ho '^func \(Test[A-Za-z0-9_]*\)' $$(git ls-files '*hostile_*_test.go') | sed 's/^func //' | paste -sd'|'))$$" $$(git ls-files '*hostile_*_test.go' | xargs -n1 dirname | sort -u | sed 's|^|./|')
 
 vet:
 	$(GO) vet ./...
