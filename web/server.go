@@ -5,6 +5,7 @@ package web
 
 import (
 	"context"
+	"golang.org/x/time/rate"
 	"log/slog"
 	"net"
 	"net/http"
@@ -131,9 +132,9 @@ func (s *Server) routes() {
 	e.GET("/metrics", s.metricsHandler())
 
 	api := e.Group("/api/v1")
-	// Each sign-in attempt costs an argon2 hash: 10 at once, then one a
-	// second, per client address.
-	api.POST("/session", s.login, throttle(newLimiterStore(1, 10, 10*time.Minute)), sameOriginJSON)
+	// Each sign-in attempt costs an argon2 hash and is a password guess: 10
+	// at once, then one every 2 seconds, per client address.
+	api.POST("/session", s.login, throttle(newLimiterStore(rate.Every(2*time.Second), 10, 10*time.Minute)), sameOriginJSON)
 	api.DELETE("/session", s.logout)
 
 	api.GET("/me", s.me, s.signedIn)
