@@ -250,6 +250,7 @@ func TestBackupRefusesWhatIsNotThere(t *testing.T) {
 	}{
 		{[]string{"backup"}, 2, ""},
 		{[]string{"restore", "--data", base}, 2, ""},
+		{[]string{"restore", "--in", filepath.Join(base, "x.dump")}, 2, ""},
 		{[]string{"backup", "--out", filepath.Join(base, "x.dump"), "--data", filepath.Join(base, "nothing")}, 1, "no Levee database"},
 		{[]string{"restore", "--in", filepath.Join(base, "missing.dump"), "--data", filepath.Join(base, "new")}, 1, "no such file"},
 	} {

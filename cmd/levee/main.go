@@ -129,8 +129,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			b.File, b.Bytes, b.SchemaVersion, b.HeadSeq, b.HeadHash, b.Took.Round(time.Millisecond))
 		return 0, nil
 	case "restore":
-		if *backupFile == "" {
-			fmt.Fprintln(stderr, "levee restore: --in FILE is required")
+		named := false // a restore names its new directory, never falls back on LEVEE_DATA or ./var
+		fs.Visit(func(f *flag.Flag) { named = named || f.Name == "data" })
+		if *backupFile == "" || !named {
+			fmt.Fprintln(stderr, "levee restore: --in FILE and --data NEWDIR are required")
 			return 2, nil
 		}
 		r, err := restore(ctx, cfg, logger, *backupFile)
