@@ -113,6 +113,34 @@ func Initialised(dir string) bool {
 	return err == nil
 }
 
+// ErrInUse reports that a server another live process started holds the
+// cluster (Start refuses to stop it).
+var ErrInUse = errors.New("pgserver: the data directory is in use")
+
+// parentOf returns the parent process id of pid (0 if unknown), from
+// /proc/<pid>/stat: the fourth field, after the command name in brackets.
+func parentOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	_, rest, ok := strings.Cut(string(b), ") ")
+	if !ok {
+		return 0
+	}
+	fields := strings.Fields(rest)
+	if len(fields) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(fields[1])
+	return ppid
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
+}
+
 // ErrNotRunning reports that no server runs on a cluster (Attach).
 var ErrNotRunning = errors.New("pgserver: no PostgreSQL server is running on this cluster")
 
@@ -332,6 +360,13 @@ func (s *Server) clearStaleLock() error {
 			return os.Remove(pidFile)
 		}
 		if i == 0 {
+			if parent := parentOf(pid); parent > 1 && processAlive(parent) {
+				// Not an orphan: another process (a running levee) started
+				// it and still uses it. Stopping it would take that
+				// process's database away.
+				return fmt.Errorf("%w: PostgreSQL pid %d, started by process %d, holds %s; stop that levee first (levee ledger verify, migrate and backup can run beside it)",
+					ErrInUse, pid, parent, s.opts.Dir)
+			}
 			// An orphan of an earlier run: ask it to stop, then wait.
 			s.logger.Warn("stopping a PostgreSQL left running on this data directory", slog.Int("pid", pid))
 			syscall.Kill(pid, syscall.SIGINT)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -168,6 +169,14 @@ func TestAttachLeavesTheServerAlone(t *testing.T) {
 	}
 	if got := mustQuery(t, srv, `SELECT 'still up'`); got != "still up" {
 		t.Fatalf("the owner's server after the attached one was stopped: %q", got)
+	}
+	// A second Start would take the running server away from its owner
+	// (a levee serving): it refuses instead.
+	if _, err := pgserver.Start(ctx, pgserver.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)}); !errors.Is(err, pgserver.ErrInUse) {
+		t.Fatalf("a second start on a server in use: %v", err)
+	}
+	if got := mustQuery(t, srv, `SELECT 'still up'`); got != "still up" {
+		t.Fatalf("the owner's server after a refused second start: %q", got)
 	}
 	srv.Stop()
 	if _, err := pgserver.Attach(ctx, dir); err != pgserver.ErrNotRunning {

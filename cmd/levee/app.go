@@ -75,9 +75,16 @@ func NewMain(cfg Config, logger *slog.Logger, stdout io.Writer) *Main {
 func (m *Main) Open(ctx context.Context) error {
 	url := m.Config.DatabaseURL
 	if url == "" {
-		srv, err := pgserver.Start(ctx, pgserver.Options{
-			Dir: filepath.Join(m.Config.DataDir, "pg"), Durable: true, Logger: m.logger,
-		})
+		dir := filepath.Join(m.Config.DataDir, "pg")
+		var srv *pgserver.Server
+		var err error
+		if m.Config.Attach {
+			// Beside a running levee: use its PostgreSQL, leave it alone.
+			srv, err = pgserver.Attach(ctx, dir)
+		}
+		if !m.Config.Attach || errors.Is(err, pgserver.ErrNotRunning) {
+			srv, err = pgserver.Start(ctx, pgserver.Options{Dir: dir, Durable: true, Logger: m.logger})
+		}
 		if err != nil {
 			return err
 		}

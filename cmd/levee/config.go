@@ -14,13 +14,17 @@ import (
 // Config is everything levee reads from flags and the environment, read once
 // and validated as a whole.
 type Config struct {
-	Addr        string     // HTTP listen address (LEVEE_ADDR, --addr)
-	DataDir     string     // where the private database and demo credentials live (LEVEE_DATA, --data)
-	DatabaseURL string     // an external PostgreSQL; empty runs the private one (DATABASE_URL)
-	AdminToken  string     // bootstrap admin's bearer token (LEVEE_ADMIN_TOKEN); generated if empty
-	Demo        bool       // seed the demo city on first start (--demo)
-	LogLevel    slog.Level // LEVEE_LOG_LEVEL: debug, info, warn, error
-	LogFormat   string     // LEVEE_LOG_FORMAT: json (default) or text
+	Addr        string // HTTP listen address (LEVEE_ADDR, --addr)
+	DataDir     string // where the private database and demo credentials live (LEVEE_DATA, --data)
+	DatabaseURL string // an external PostgreSQL; empty runs the private one (DATABASE_URL)
+	AdminToken  string // bootstrap admin's bearer token (LEVEE_ADMIN_TOKEN); generated if empty
+	Demo        bool   // seed the demo city on first start (--demo)
+	// Attach uses the private PostgreSQL of a levee already running on the
+	// data directory, if there is one, instead of refusing to start
+	// (levee ledger verify and migrate run beside a server).
+	Attach    bool
+	LogLevel  slog.Level // LEVEE_LOG_LEVEL: debug, info, warn, error
+	LogFormat string     // LEVEE_LOG_FORMAT: json (default) or text
 	// RatePerAccount and RatePerAddress are requests/s allowed to one
 	// signed-in account and one anonymous address (LEVEE_RATE_PER_ACCOUNT,
 	// LEVEE_RATE_PER_ADDRESS); 0 takes web.DefaultLimits.

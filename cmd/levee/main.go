@@ -147,6 +147,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			*backupFile, r.Dir, r.Took.Round(time.Millisecond), r.Dir)
 		return 0, nil
 	}
+	m.Config.Attach = cmd == "ledger verify" || cmd == "migrate"
 	defer m.Close()
 	if err := m.Open(ctx); err != nil {
 		return 1, err
