@@ -7,7 +7,7 @@ ADDR ?= 127.0.0.1:8080
 TEST_TIMEOUT ?= 9m
 TESTFLAGS ?= -race
 
-.PHONY: run test build assets postgres chromium bench faults soak hostile fuzz vet fmt clean
+.PHONY: run test build assets postgres chromium bench faults soak hostile hostile-suite reads fuzz vet fmt clean
 
 build: assets
 	$(GO) build -o $(BIN) ./cmd/levee
@@ -105,6 +105,18 @@ soak: postgres build
 HOSTILE_REQUESTS ?= 100000
 hostile: postgres build
 	$(GO) run ./bench/cmd/levee-bench -scenario hostile -hostile-requests $(HOSTILE_REQUESTS) -out bench/RESULTS.md $(BENCHFLAGS)
+
+# reads times orders at a fixed rate alone and while 50 anonymous clients
+# flood the public reads (ledger verification and export, census, markets),
+# then each public GET endpoint alone; it rewrites only its section of
+# bench/RESULTS.md.
+reads: postgres build
+	$(GO) run ./bench/cmd/levee-bench -scenario reads -out bench/RESULTS.md $(BENCHFLAGS)
+
+# hostile-suite runs only the hostile-input tests (files hostile_*_test.go;
+# make test runs them too).
+hostile-suite: postgres
+	./$(BIN) with-db --data $(DATA) -- $(GO) test $(TESTFLAGS) -count=1 -timeout $(TEST_TIMEOUT) -run "^($$(grep -ho '^func \(Test[A-Za-z0-9_]*\)' $$(git ls-files '*hostile_*_test.go') | sed 's/^func //' | paste -sd'|'))$$" $$(git ls-files '*hostile_*_test.go' | xargs -n1 dirname | sort -u | sed 's|^|./|')
 
 vet:
 	$(GO) vet ./...

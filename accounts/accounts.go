@@ -64,6 +64,9 @@ type Principal struct {
 	Via string
 	// CSRFToken is the session's CSRF token (sessions only).
 	CSRFToken string
+	// TokenID is the API token the caller signed in with, directly or by
+	// opening the session with it; 0 for a password session.
+	TokenID int64
 }
 
 // Has reports whether p holds role.

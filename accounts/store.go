@@ -183,10 +183,12 @@ type principalRow struct {
 	Roles      pq.StringArray `db:"roles"`
 	DistrictID sql.NullInt64  `db:"district_id"`
 	CSRF       string         `db:"csrf_token"`
+	TokenID    sql.NullInt64  `db:"token_id"`
 }
 
 func (r principalRow) principal(via string) *Principal {
-	return &Principal{AccountID: r.AccountID, Name: r.Name, Kind: r.Kind, Roles: r.Roles, DistrictID: r.DistrictID.Int64, Via: via, CSRFToken: r.CSRF}
+	return &Principal{AccountID: r.AccountID, Name: r.Name, Kind: r.Kind, Roles: r.Roles, DistrictID: r.DistrictID.Int64, Via: via, CSRFToken: r.CSRF,
+		TokenID: r.TokenID.Int64}
 }
 
 // Contractors lists the contractor organisations, by name: public, like
@@ -238,10 +240,20 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 	return p, err
 }
 
+// CachedToken answers Authenticate from the token cache alone, with no
+// query: ok is false when the token is not in it (unknown, bad, or not
+// used lately). Revoking a token clears the cache.
+func (s *Service) CachedToken(token string) (*Principal, bool) {
+	if token == "" {
+		return nil, false
+	}
+	return s.tokens.get(HashToken(token))
+}
+
 // AuthenticateSQL finds the account of a token hash ($1): the statement every
 // API request runs, exported for tools that explain its plan.
 const AuthenticateSQL = `
-		SELECT a.id, a.name, a.kind, a.roles, a.district_id, '' AS csrf_token
+		SELECT a.id, a.name, a.kind, a.roles, a.district_id, '' AS csrf_token, t.id AS token_id
 		FROM api_tokens t JOIN accounts a ON a.id = t.account_id
 		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT a.disabled`
 
@@ -274,36 +286,44 @@ func (s *Service) Login(ctx context.Context, name, password string) (sessionID s
 	if !CheckPassword(row.Hash.String, password) {
 		return "", nil, levee.Errorf(levee.EUNAUTHORIZED, "wrong name or password")
 	}
-	return s.openSession(ctx, row.ID)
+	return s.openSession(ctx, row.ID, nil)
 }
 
-// LoginWithToken opens a browser session for the holder of an API token.
+// LoginWithToken opens a browser session for the holder of an API token. The
+// session is tied to the token and ends when it is revoked.
 func (s *Service) LoginWithToken(ctx context.Context, token string) (string, *Principal, error) {
 	p, err := s.Authenticate(ctx, token)
 	if err != nil {
 		return "", nil, err
 	}
-	return s.openSession(ctx, p.AccountID)
+	return s.openSession(ctx, p.AccountID, &p.TokenID)
 }
 
-func (s *Service) openSession(ctx context.Context, accountID int64) (string, *Principal, error) {
+// openSession opens a session for accountID, tied to the API token tokenID
+// when it was opened with one.
+func (s *Service) openSession(ctx context.Context, accountID int64, tokenID *int64) (string, *Principal, error) {
 	sid, hash := NewToken()
 	csrf, _ := NewToken()
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO sessions (token_hash, account_id, csrf_token, expires_at) VALUES ($1, $2, $3, $4)`,
-		hash, accountID, csrf, time.Now().Add(SessionTTL)); err != nil {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO sessions (token_hash, account_id, csrf_token, expires_at, token_id) VALUES ($1, $2, $3, $4, $5)`,
+		hash, accountID, csrf, time.Now().Add(SessionTTL), tokenID); err != nil {
 		return "", nil, pgtx.Unavailable(fmt.Errorf("open session: %w", err))
 	}
 	p, err := s.Session(ctx, sid)
 	return sid, p, err
 }
 
-// Session resolves a session cookie. Errors: EUNAUTHORIZED.
+// Session resolves a session cookie. A session opened with an API token is
+// valid only while the token is: however the token was revoked (by its
+// holder, by a new LEVEE_ADMIN_TOKEN, in the database), its sessions end
+// with it. Errors: EUNAUTHORIZED.
 func (s *Service) Session(ctx context.Context, sessionID string) (*Principal, error) {
 	var r principalRow
 	err := s.db.GetContext(ctx, &r, `
-		SELECT a.id, a.name, a.kind, a.roles, a.district_id, s.csrf_token
+		SELECT a.id, a.name, a.kind, a.roles, a.district_id, s.csrf_token, s.token_id
 		FROM sessions s JOIN accounts a ON a.id = s.account_id
-		WHERE s.token_hash = $1 AND s.expires_at > now() AND NOT a.disabled`, HashToken(sessionID))
+		LEFT JOIN api_tokens t ON t.id = s.token_id
+		WHERE s.token_hash = $1 AND s.expires_at > now() AND NOT a.disabled
+		  AND (s.token_id IS NULL OR t.revoked_at IS NULL)`, HashToken(sessionID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, levee.Errorf(levee.EUNAUTHORIZED, "session expired; sign in again")
 	} else if err != nil {
@@ -348,24 +368,39 @@ func (s *Service) Tokens(ctx context.Context, accountID int64) ([]Token, error) 
 	return ts, pgtx.Unavailable(err)
 }
 
-// RevokeToken revokes one of the account's own tokens. Another account's
-// token is "not found", so ids reveal nothing. Errors: ENOTFOUND.
+// RevokeToken revokes one of the account's own tokens and ends the browser
+// sessions opened with it. Another account's token is "not found", so ids
+// reveal nothing. Errors: ENOTFOUND.
 func (s *Service) RevokeToken(ctx context.Context, accountID, tokenID int64) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL`, tokenID, accountID)
+	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL`, tokenID, accountID)
+		if err != nil {
+			return fmt.Errorf("revoke token: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return levee.Errorf(levee.ENOTFOUND, "no active token %d", tokenID)
+		}
+		// Session refuses them anyway; deleting keeps the table small.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE token_id = $1`, tokenID); err != nil {
+			return fmt.Errorf("revoke token: end its sessions: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return pgtx.Unavailable(fmt.Errorf("revoke token: %w", err))
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return levee.Errorf(levee.ENOTFOUND, "no active token %d", tokenID)
+		return err
 	}
 	s.tokens.clear()
 	return nil
 }
 
 // EnsureAdmin makes sure the bootstrap admin account exists and can sign in.
-// With a configured token it is stored (hashed) if new. Without one, a token is
-// generated only when the admin has none, and returned so the caller prints it
-// once; otherwise "" is returned.
+// With a configured token it is stored (hashed) if new, and every other
+// bootstrap token of the admin (an earlier LEVEE_ADMIN_TOKEN, or one
+// generated before any was set) is revoked: changing the setting is how an
+// operator replaces a leaked token, so the old one must stop working. Tokens
+// the admin issued itself are kept. Without a configured token, one is
+// generated only when the admin has none, and returned so the caller prints
+// it once; otherwise "" is returned.
 func (s *Service) EnsureAdmin(ctx context.Context, configured string) (generated string, err error) {
 	err = pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
 		generated = ""
@@ -380,8 +415,20 @@ func (s *Service) EnsureAdmin(ctx context.Context, configured string) (generated
 			return fmt.Errorf("ensure admin: %w", err)
 		}
 		if configured != "" {
-			_, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (account_id, token_hash, label) VALUES ($1, $2, 'LEVEE_ADMIN_TOKEN') ON CONFLICT (token_hash) DO NOTHING`,
-				id, HashToken(configured))
+			hash := HashToken(configured)
+			if _, err := tx.ExecContext(ctx, `
+				UPDATE api_tokens SET revoked_at = now()
+				WHERE account_id = $1 AND label IN ('LEVEE_ADMIN_TOKEN', 'bootstrap') AND token_hash <> $2 AND revoked_at IS NULL`,
+				id, hash); err != nil {
+				return fmt.Errorf("ensure admin: revoke the old token: %w", err)
+			}
+			// Setting a token that was once replaced brings it back: the
+			// operator chose it again.
+			_, err := tx.ExecContext(ctx, `
+				INSERT INTO api_tokens (account_id, token_hash, label) VALUES ($1, $2, 'LEVEE_ADMIN_TOKEN')
+				ON CONFLICT (token_hash) DO UPDATE SET revoked_at = NULL
+				WHERE api_tokens.account_id = $1 AND api_tokens.label = 'LEVEE_ADMIN_TOKEN'`,
+				id, hash)
 			return err
 		}
 		var n int
@@ -398,6 +445,7 @@ func (s *Service) EnsureAdmin(ctx context.Context, configured string) (generated
 		generated = token
 		return nil
 	})
+	s.tokens.clear()
 	return generated, err
 }
 

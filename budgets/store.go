@@ -255,11 +255,18 @@ func (s *Service) SetEligibility(ctx context.Context, actor, projectID int64, el
 		if r.Status == StatusFinal {
 			return levee.Errorf(levee.ECONFLICT, "round %d is final", roundID)
 		}
-		var has bool
-		if err := tx.GetContext(ctx, &has, `
-			SELECT EXISTS (SELECT 1 FROM qf_contributions WHERE project_id = $1)
-			FROM qf_projects WHERE id = $1 FOR UPDATE`, projectID); err != nil {
+		// Lock first, then look, in two statements: a contribution holds
+		// the project FOR SHARE until it commits, so once this lock is
+		// ours every contribution has committed or given up, and the next
+		// statement's snapshot (READ COMMITTED: one per statement) sees it.
+		// In one statement the check ran on the snapshot taken before the
+		// wait and missed a contribution that committed meanwhile.
+		if _, err := tx.ExecContext(ctx, `SELECT 1 FROM qf_projects WHERE id = $1 FOR UPDATE`, projectID); err != nil {
 			return fmt.Errorf("lock project: %w", err)
+		}
+		var has bool
+		if err := tx.GetContext(ctx, &has, `SELECT EXISTS (SELECT 1 FROM qf_contributions WHERE project_id = $1)`, projectID); err != nil {
+			return fmt.Errorf("check contributions: %w", err)
 		}
 		if has {
 			return levee.Errorf(levee.ECONFLICT, "project %d already has contributions; its eligibility can no longer change", projectID)
@@ -414,11 +421,14 @@ func contributions(ctx context.Context, q sqlx.QueryerContext, roundID int64) ([
 
 // Finalize computes a closed round's matches and pays out, in one
 // transaction: each eligible project's match from the pool and its
-// contributions from the escrow into a new budget line, and the pool's
+// contributions from the escrow into a new budget line, contributions to any
+// project that is not eligible back to their contributors, and the pool's
 // remainder back to the treasury. Errors: ENOTFOUND, ECONFLICT (the round
 // has not closed yet, or is already final).
 func (s *Service) Finalize(ctx context.Context, actor, roundID int64) (RoundDetail, error) {
+	var refundedTo []int64
 	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
+		refundedTo = nil // pgtx.Run may retry
 		r, err := getRound(ctx, tx, roundID, "FOR UPDATE")
 		if err != nil {
 			return err
@@ -452,7 +462,15 @@ func (s *Service) Finalize(ctx context.Context, actor, roundID int64) (RoundDeta
 		}
 		m := Match(ids, cs, r.Pool, capAmount)
 
-		var escrowed levee.Micros
+		// Contributions to a project that is not eligible (none since
+		// SetEligibility locks before it looks, but a round may predate
+		// that) go back to their contributors, exactly, so that the
+		// escrow always balances and a round can always be finalised.
+		ts, back, err := refunds(ctx, tx, roundID, now)
+		if err != nil {
+			return err
+		}
+		escrowed := back.total
 		for _, p := range m.Projects {
 			escrowed += p.Sum
 		}
@@ -461,9 +479,9 @@ func (s *Service) Finalize(ctx context.Context, actor, roundID int64) (RoundDeta
 		} else if bal != escrowed {
 			return fmt.Errorf("round %d: escrow holds %s but contributions sum to %s", roundID, bal, escrowed)
 		}
+		refundedTo = back.accounts
 
 		ref := "qf/round/" + levee.FormatID(roundID)
-		var ts []ledger.Transfer
 		for i, p := range m.Projects {
 			funded := p.Sum + p.Match
 			var lineID *int64
@@ -521,8 +539,52 @@ func (s *Service) Finalize(ctx context.Context, actor, roundID int64) (RoundDeta
 	if err != nil {
 		return RoundDetail{}, fmt.Errorf("finalise round %d: %w", roundID, err)
 	}
-	s.logger.Info("qf round finalised", slog.Int64("round_id", roundID), slog.Int64("actor_id", actor))
+	if s.cash != nil {
+		for _, a := range refundedTo {
+			s.cash.InvalidateCash(a)
+		}
+	}
+	s.logger.Info("qf round finalised", slog.Int64("round_id", roundID), slog.Int64("actor_id", actor), slog.Int("refunded", len(refundedTo)))
 	return s.Round(ctx, roundID)
+}
+
+// refunded is what refunds gives back: the total and to whom.
+type refunded struct {
+	total    levee.Micros
+	accounts []int64
+}
+
+// refunds returns the transfers that give each contributor to a project of
+// the round that is not eligible exactly what they put in, one per project:
+// `qf_refund`, `qf/project/<id>`. Assumes the round is locked FOR UPDATE
+// (no contribution can commit meanwhile).
+func refunds(ctx context.Context, tx *sqlx.Tx, roundID int64, now time.Time) ([]ledger.Transfer, refunded, error) {
+	var rows []struct {
+		Project int64        `db:"project_id"`
+		Account int64        `db:"account_id"`
+		Amount  levee.Micros `db:"amount"`
+	}
+	if err := tx.SelectContext(ctx, &rows, `
+		SELECT c.project_id, c.account_id, sum(c.amount) AS amount
+		FROM qf_contributions c JOIN qf_projects p ON p.id = c.project_id
+		WHERE c.round_id = $1 AND p.eligible IS NOT TRUE
+		GROUP BY c.project_id, c.account_id ORDER BY c.project_id, c.account_id`, roundID); err != nil {
+		return nil, refunded{}, fmt.Errorf("load contributions to refund: %w", err)
+	}
+	var ts []ledger.Transfer
+	var r refunded
+	for i, row := range rows {
+		if i == 0 || rows[i-1].Project != row.Project {
+			ts = append(ts, ledger.Transfer{Kind: "qf_refund", Ref: "qf/project/" + levee.FormatID(row.Project), At: now,
+				Postings: []ledger.Posting{{Account: ledger.RoundEscrow(roundID)}}})
+		}
+		t := &ts[len(ts)-1]
+		t.Postings[0].Amount -= row.Amount
+		t.Postings = append(t.Postings, ledger.Posting{Account: ledger.Cash(row.Account), Amount: row.Amount})
+		r.total += row.Amount
+		r.accounts = append(r.accounts, row.Account)
+	}
+	return ts, r, nil
 }
 
 // ExplainView is what a contributor's contributions added to each project.

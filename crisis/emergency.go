@@ -403,6 +403,14 @@ func (s *Service) Petition(ctx context.Context, who *accounts.Principal, emergen
 		if err != nil {
 			return err
 		}
+		// Signatures are counted under the emergency's lock: without it two
+		// last signatures each counted the other's as missing (both read
+		// the count before either committed) and the threshold passed
+		// without ending the emergency. The lock comes first, so the reads
+		// after it see every signature committed before it.
+		if _, err := tx.ExecContext(ctx, `SELECT 1 FROM emergencies WHERE id = $1 FOR UPDATE`, emergencyID); err != nil {
+			return fmt.Errorf("lock emergency: %w", err)
+		}
 		e, err := getEmergency(ctx, tx, emergencyID, "")
 		if err != nil {
 			return err

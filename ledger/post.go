@@ -92,6 +92,23 @@ func unbatch(err error) error {
 	return err
 }
 
+// FundsError is the refusal of a posting that would take an account that may
+// not go negative below zero. It unwraps to an ECONFLICT "insufficient funds
+// in <account>", so callers that only map codes need nothing more; a caller
+// that posts for many parties at once (the market journal) uses Account to
+// drop the one party's transfers and post the rest.
+type FundsError struct {
+	Account string // the account's key, or "an account" when the database refused it unnamed
+	err     *levee.Error
+}
+
+func insufficientFunds(account string) *FundsError {
+	return &FundsError{Account: account, err: levee.Errorf(levee.ECONFLICT, "insufficient funds in %s", account)}
+}
+
+func (e *FundsError) Error() string { return e.err.Error() }
+func (e *FundsError) Unwrap() error { return e.err }
+
 // account is what the funds check needs to know about one ledger account.
 type account struct {
 	Key           string       `db:"key"`
@@ -310,7 +327,7 @@ func checkFunds(known map[string]*account, out []Entry, fresh []int) ([]balanceC
 func checkBalance(a *account) error {
 	switch {
 	case a.Balance < 0 && !a.MayGoNegative:
-		return levee.Errorf(levee.ECONFLICT, "insufficient funds in %s", a.Key)
+		return insufficientFunds(a.Key)
 	case a.Balance < -levee.MaxMoney:
 		return levee.Errorf(levee.ECONFLICT, "%s would pass the bound on money: at most %s may be issued in all", a.Key, levee.MaxMoney)
 	case a.Balance > levee.MaxMoney:
@@ -396,7 +413,7 @@ func appendEntries(ctx context.Context, tx *sqlx.Tx, st *statements, seq int64, 
 	case pgtx.IsCheckViolation(err, "ledger_accounts_no_overdraft"):
 		// checkFunds should have refused it: something outside the ledger
 		// moved a balance under us.
-		return levee.Errorf(levee.ECONFLICT, "insufficient funds in %s", failingKey(err))
+		return insufficientFunds(failingKey(err))
 	case pgtx.IsUniqueViolation(err, "ledger_entries_idempotency_key_idx"):
 		return levee.Errorf(levee.ECONFLICT, "idempotency key reused")
 	case err != nil:

@@ -21,7 +21,8 @@ const MaxPageSize = 1000
 // verifies the chain. Code that changes business state together with money
 // calls Post or PostBatch inside its own transaction instead.
 type Ledger struct {
-	db *sqlx.DB
+	db       *sqlx.DB
+	verified verifyCache // what Verified serves and extends
 }
 
 // New returns a Ledger on db.
@@ -298,4 +299,18 @@ func EntryTimes(ctx context.Context, q sqlx.QueryerContext, seqs []int64) (map[i
 		at[r.Seq] = r.At
 	}
 	return at, nil
+}
+
+// Head returns the seq and hash of the last entry as q sees it (seq 0 and a
+// zero hash for an empty ledger): what a backup records so that a restore
+// can be checked against it.
+func Head(ctx context.Context, q sqlx.QueryerContext) (int64, []byte, error) {
+	var head struct {
+		Seq  int64  `db:"seq"`
+		Hash []byte `db:"hash"`
+	}
+	if err := sqlx.GetContext(ctx, q, &head, `SELECT seq, hash FROM ledger_head`); err != nil {
+		return 0, nil, fmt.Errorf("ledger head: %w", err)
+	}
+	return head.Seq, head.Hash, nil
 }

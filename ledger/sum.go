@@ -35,6 +35,12 @@ func (s Sum) AddSum(t Sum) Sum {
 	return Sum{hi: s.hi + t.hi + int64(carry), lo: lo}
 }
 
+// Neg returns -s.
+func (s Sum) Neg() Sum {
+	lo, borrow := bits.Sub64(0, s.lo, 0)
+	return Sum{hi: -s.hi - int64(borrow), lo: lo}
+}
+
 // IsZero reports whether s is 0.
 func (s Sum) IsZero() bool { return s.hi == 0 && s.lo == 0 }
 

@@ -7,9 +7,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
-	"math/bits"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/shopspring/decimal"
 
 	"levee"
@@ -43,9 +43,17 @@ func (l *Ledger) Verify(ctx context.Context) (Report, error) {
 }
 
 // verifier accumulates what Verify has seen; only the first problem counts.
+// It can be extended later with the entries appended since (see Verified).
 type verifier struct {
 	Report
-	sums map[string]Sum // account -> exact sum of its postings so far
+	sums     map[string]Sum // account -> exact sum of its postings so far
+	balances map[string]Sum // account -> stored balance, as last read
+	last     int64          // seq of the last entry checked
+	prev     []byte         // its hash
+}
+
+func newVerifier() *verifier {
+	return &verifier{sums: map[string]Sum{}, balances: map[string]Sum{}, prev: make([]byte, HashSize)}
 }
 
 func (v *verifier) fail(seq int64, account, format string, args ...any) {
@@ -57,44 +65,68 @@ func (v *verifier) fail(seq int64, account, format string, args ...any) {
 }
 
 func verify(ctx context.Context, tx *sqlx.Tx) (Report, error) {
-	v := &verifier{sums: map[string]Sum{}}
-	prev := make([]byte, HashSize)
-	var last int64
-	for after := int64(0); ; {
-		page, err := verifyEntries(ctx, tx, after)
+	v, err := verifyAll(ctx, tx)
+	if err != nil {
+		return Report{}, err
+	}
+	return v.Report, nil
+}
+
+// verifyAll checks everything from the first entry, in tx's snapshot.
+func verifyAll(ctx context.Context, tx *sqlx.Tx) (*verifier, error) {
+	v := newVerifier()
+	if _, err := v.extend(ctx, tx); err != nil {
+		return nil, err
+	}
+	if err := v.checkHead(ctx, tx); err != nil {
+		return nil, err
+	}
+	if err := v.checkBalances(ctx, tx); err != nil {
+		return nil, err
+	}
+	v.OK = v.Problem == ""
+	return v, nil
+}
+
+// extend checks the entries after v.last, continuing the chain from v.prev
+// and the postings' sums, and returns the accounts they post to.
+func (v *verifier) extend(ctx context.Context, tx *sqlx.Tx) (map[string]bool, error) {
+	touched := map[string]bool{}
+	for {
+		page, err := verifyEntries(ctx, tx, v.last)
 		if err != nil {
-			return Report{}, err
+			return nil, err
 		}
 		for i := range page {
-			v.checkEntry(&page[i], last, prev)
-			last, prev = page[i].Seq, page[i].Hash
+			v.checkEntry(&page[i], v.last, v.prev)
+			v.last, v.prev = page[i].Seq, page[i].Hash
+			for _, p := range page[i].Postings {
+				touched[p.Account] = true
+			}
 		}
 		if len(page) < verifyPage {
-			break
+			return touched, nil
 		}
-		after = last
 	}
+}
 
+// checkHead compares the head row with the last entry checked.
+func (v *verifier) checkHead(ctx context.Context, tx *sqlx.Tx) error {
 	var head struct {
 		Seq  int64  `db:"seq"`
 		Hash []byte `db:"hash"`
 	}
 	if err := tx.GetContext(ctx, &head, `SELECT seq, hash FROM ledger_head`); err != nil {
-		return Report{}, fmt.Errorf("read head: %w", err)
+		return fmt.Errorf("read head: %w", err)
 	}
 	v.HeadSeq, v.HeadHash = head.Seq, hex.EncodeToString(head.Hash)
 	switch {
-	case head.Seq != last:
-		v.fail(min(head.Seq, last)+1, "", "the head says the last entry is %d but it is %d", head.Seq, last)
-	case !bytes.Equal(head.Hash, prev):
-		v.fail(last, "", "the head hash does not match the hash of entry %d", last)
+	case head.Seq != v.last:
+		v.fail(min(head.Seq, v.last)+1, "", "the head says the last entry is %d but it is %d", head.Seq, v.last)
+	case !bytes.Equal(head.Hash, v.prev):
+		v.fail(v.last, "", "the head hash does not match the hash of entry %d", v.last)
 	}
-
-	if err := v.checkBalances(ctx, tx); err != nil {
-		return Report{}, err
-	}
-	v.OK = v.Problem == ""
-	return v.Report, nil
+	return nil
 }
 
 // checkEntry checks e, which follows entry last whose hash is prev.
@@ -163,12 +195,55 @@ func (v *verifier) checkBalances(ctx context.Context, tx *sqlx.Tx) error {
 			v.fail(0, a.Key, "balance of %s (%s) is beyond the bound on money, %s", a.Key, bal, levee.MaxMoney)
 		}
 		v.TrialBalance = v.TrialBalance.AddSum(bal)
+		v.balances[a.Key] = bal
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read balances: %w", err)
 	}
 	if seen != len(v.sums) {
 		v.fail(0, "", "postings name %d accounts that do not exist", len(v.sums)-seen)
+	}
+	if !v.TrialBalance.IsZero() {
+		v.fail(0, "", "balances sum to %s, not zero", v.TrialBalance)
+	}
+	return nil
+}
+
+// checkTouched compares the stored balances of the accounts in touched with
+// the sums of their postings, and brings the trial balance up to date from
+// the balances read before: the incremental form of checkBalances.
+func (v *verifier) checkTouched(ctx context.Context, tx *sqlx.Tx, touched map[string]bool) error {
+	if len(touched) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(touched))
+	for k := range touched {
+		keys = append(keys, k)
+	}
+	var rows []struct {
+		Key     string `db:"key"`
+		Balance string `db:"balance"`
+	}
+	if err := tx.SelectContext(ctx, &rows, `SELECT key, balance::text AS balance FROM ledger_accounts WHERE key = ANY($1) ORDER BY key`, pq.Array(keys)); err != nil {
+		return fmt.Errorf("read balances: %w", err)
+	}
+	if len(rows) != len(keys) {
+		v.fail(0, "", "postings name %d accounts that do not exist", len(keys)-len(rows))
+	}
+	for _, a := range rows {
+		bal, err := parseExact(a.Balance)
+		if err != nil {
+			v.fail(0, a.Key, "balance of %s (%s) cannot be read: %v", a.Key, a.Balance, err)
+			continue
+		}
+		if sum := v.sums[a.Key]; bal != sum {
+			v.fail(0, a.Key, "balance of %s is %s but its postings sum to %s", a.Key, bal, sum)
+		}
+		if m, ok := bal.Micros(); !ok || m > levee.MaxMoney || m < -levee.MaxMoney {
+			v.fail(0, a.Key, "balance of %s (%s) is beyond the bound on money, %s", a.Key, bal, levee.MaxMoney)
+		}
+		v.TrialBalance = v.TrialBalance.AddSum(v.balances[a.Key].Neg()).AddSum(bal)
+		v.balances[a.Key] = bal
 	}
 	if !v.TrialBalance.IsZero() {
 		v.fail(0, "", "balances sum to %s, not zero", v.TrialBalance)
@@ -252,9 +327,7 @@ func parseExact(text string) (Sum, error) {
 	hi := new(big.Int).Rsh(b, 64)
 	s := Sum{hi: hi.Int64(), lo: b.Uint64()}
 	if neg {
-		// two's complement negation of the 128-bit value
-		lo, borrow := bits.Sub64(0, s.lo, 0)
-		s = Sum{hi: -s.hi - int64(borrow), lo: lo}
+		s = s.Neg()
 	}
 	return s, nil
 }

@@ -72,6 +72,107 @@ func BinDir() (string, error) {
 	return "", ErrNotInstalled
 }
 
+// Tool finds one of PostgreSQL's client programs (pg_dump, pg_restore):
+// beside the server that BinDir finds first (following a symlink to its real
+// directory, so the client matches the server's version), then on PATH, then
+// in the newest /usr/lib/postgresql/*/bin.
+func Tool(name string) (string, error) {
+	var dirs []string
+	if bin, err := BinDir(); err == nil {
+		dirs = append(dirs, bin)
+		if real, err := filepath.EvalSymlinks(filepath.Join(bin, "postgres")); err == nil {
+			dirs = append(dirs, filepath.Dir(real))
+		}
+	}
+	for _, dir := range dirs {
+		if p := filepath.Join(dir, name); isExecutable(p) {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/" + name)
+	sort.Slice(found, func(i, j int) bool { return versionOf(filepath.Dir(found[i])) > versionOf(filepath.Dir(found[j])) })
+	for _, p := range found {
+		if isExecutable(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s is not installed: run `apt-get install -y postgresql-client` (as root) or put it on PATH", name)
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+}
+
+// Initialised reports whether dir holds a PostgreSQL cluster.
+func Initialised(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "PG_VERSION"))
+	return err == nil
+}
+
+// ErrInUse reports that a server another live process started holds the
+// cluster (Start refuses to stop it).
+var ErrInUse = errors.New("pgserver: the data directory is in use")
+
+// parentOf returns the parent process id of pid (0 if unknown), from
+// /proc/<pid>/stat: the fourth field, after the command name in brackets.
+func parentOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	_, rest, ok := strings.Cut(string(b), ") ")
+	if !ok {
+		return 0
+	}
+	fields := strings.Fields(rest)
+	if len(fields) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(fields[1])
+	return ppid
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
+}
+
+// ErrNotRunning reports that no server runs on a cluster (Attach).
+var ErrNotRunning = errors.New("pgserver: no PostgreSQL server is running on this cluster")
+
+// Attach connects to the server that another process (a running `levee
+// serve`) runs on the cluster in dir, without touching it: Stop on the
+// result does nothing. It returns ErrNotRunning when no live server holds
+// the cluster, so the caller may Start one. Start itself would stop a
+// server it finds holding the directory, which is right for an orphan and
+// wrong for a server that is in use.
+func Attach(ctx context.Context, dir string) (*Server, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("pgserver: %w", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNotRunning
+	} else if err != nil {
+		return nil, fmt.Errorf("pgserver: %w", err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(first))
+	if err := syscall.Kill(pid, 0); pid <= 0 || err != nil && err != syscall.EPERM || !isPostgres(pid) {
+		return nil, ErrNotRunning
+	}
+	s := &Server{opts: Options{Dir: dir}, sockDir: socketDir(dir), logger: slog.Default(), done: make(chan struct{})}
+	if err := s.waitReady(ctx, 30*time.Second); err != nil {
+		return nil, fmt.Errorf("pgserver: PostgreSQL (pid %d) holds %s but does not answer on its socket: %w", pid, dir, err)
+	}
+	return s, nil
+}
+
 func versionOf(binDir string) float64 {
 	v, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(binDir)), 64)
 	return v
@@ -259,6 +360,13 @@ func (s *Server) clearStaleLock() error {
 			return os.Remove(pidFile)
 		}
 		if i == 0 {
+			if parent := parentOf(pid); parent > 1 && processAlive(parent) {
+				// Not an orphan: another process (a running levee) started
+				// it and still uses it. Stopping it would take that
+				// process's database away.
+				return fmt.Errorf("%w: PostgreSQL pid %d, started by process %d, holds %s; stop that levee first (levee ledger verify, migrate and backup can run beside it)",
+					ErrInUse, pid, parent, s.opts.Dir)
+			}
 			// An orphan of an earlier run: ask it to stop, then wait.
 			s.logger.Warn("stopping a PostgreSQL left running on this data directory", slog.Int("pid", pid))
 			syscall.Kill(pid, syscall.SIGINT)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -124,5 +125,61 @@ func TestBinDir(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
 			t.Fatalf("%s missing in %s", b, dir)
 		}
+	}
+}
+
+func TestTool(t *testing.T) {
+	for _, name := range []string{"pg_dump", "pg_restore"} {
+		p, err := pgserver.Tool(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Base(p) != name {
+			t.Fatalf("Tool(%q) = %s", name, p)
+		}
+	}
+	if _, err := pgserver.Tool("pg_no_such_program"); err == nil || !strings.Contains(err.Error(), "not installed") {
+		t.Fatalf("a missing program: %v", err)
+	}
+}
+
+func TestAttachLeavesTheServerAlone(t *testing.T) {
+	ctx := context.Background()
+	dir := newDir(t)
+	if _, err := pgserver.Attach(ctx, dir); err != pgserver.ErrNotRunning {
+		t.Fatalf("attach to nothing: %v", err)
+	}
+	srv, err := pgserver.Start(ctx, pgserver.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	if !pgserver.Initialised(dir) {
+		t.Fatal("a started cluster is not initialised")
+	}
+	att, err := pgserver.Attach(ctx, dir)
+	if err != nil {
+		t.Fatalf("attach to a running server: %v", err)
+	}
+	if got := mustQuery(t, att, `SELECT 'attached'`); got != "attached" {
+		t.Fatal(got)
+	}
+	if err := att.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustQuery(t, srv, `SELECT 'still up'`); got != "still up" {
+		t.Fatalf("the owner's server after the attached one was stopped: %q", got)
+	}
+	// A second Start would take the running server away from its owner
+	// (a levee serving): it refuses instead.
+	if _, err := pgserver.Start(ctx, pgserver.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)}); !errors.Is(err, pgserver.ErrInUse) {
+		t.Fatalf("a second start on a server in use: %v", err)
+	}
+	if got := mustQuery(t, srv, `SELECT 'still up'`); got != "still up" {
+		t.Fatalf("the owner's server after a refused second start: %q", got)
+	}
+	srv.Stop()
+	if _, err := pgserver.Attach(ctx, dir); err != pgserver.ErrNotRunning {
+		t.Fatalf("attach after stop: %v", err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -29,13 +28,6 @@ type Evidence interface {
 // uploadLimit is the body limit of an evidence upload: the file plus its
 // multipart envelope.
 const uploadLimit = contracting.MaxEvidenceBytes + 64<<10
-
-// isUpload reports whether a request is an evidence upload, which gets a
-// larger body limit than the 1 MB every other request has.
-func isUpload(c echo.Context) bool {
-	p := c.Request().URL.Path
-	return c.Request().Method == http.MethodPost && (strings.HasSuffix(p, "/evidence") || strings.HasSuffix(p, "/attachments"))
-}
 
 // uploadEvidence takes one file in the multipart field "file".
 func (s *Server) uploadEvidence(c echo.Context) error {

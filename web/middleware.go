@@ -4,7 +4,9 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -92,10 +94,28 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx := c.Request().Context()
 		if h := c.Request().Header.Get("Authorization"); h != "" {
 			token, ok := strings.CutPrefix(h, "Bearer ")
+			if p, cached := s.deps.Accounts.CachedToken(token); ok && cached {
+				// A token in use costs no query: serve it even from an
+				// address throttled for someone else's guesses (many
+				// people can share one address).
+				c.Set(principalKey, p)
+				return next(c)
+			}
+			// Bad tokens are throttled per address like bad passwords, and
+			// checked before the lookup, so guessing costs no query.
+			addr := addressKey(c.RealIP())
+			if !s.badTokens.has(addr) {
+				c.Response().Header().Set("Retry-After", "60")
+				return errRateLimited
+			}
 			if !ok || token == "" {
+				s.badTokens.allow(addr)
 				return levee.Errorf(levee.EUNAUTHORIZED, "Authorization must be \"Bearer <token>\"")
 			}
 			p, err := s.deps.Accounts.Authenticate(ctx, token)
+			if levee.ErrorCode(err) == levee.EUNAUTHORIZED {
+				s.badTokens.allow(addr)
+			}
 			if err != nil {
 				return err
 			}
@@ -114,7 +134,9 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 
 // checkCSRF requires the session's CSRF token on every state-changing request
 // made with a cookie. Bearer-token calls cannot be forged cross-site, so they
-// need none.
+// need none. The token is read from the X-CSRF-Token header only: a form
+// field would mean parsing the body here, before the handler's body limit
+// and for routes that take no body at all.
 func (s *Server) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		p := principal(c)
@@ -126,14 +148,36 @@ func (s *Server) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		got := c.Request().Header.Get("X-CSRF-Token")
-		if got == "" {
-			got = c.FormValue("_csrf")
-		}
 		if subtle.ConstantTimeCompare([]byte(got), []byte(p.CSRFToken)) != 1 {
 			return levee.Errorf(levee.EFORBIDDEN, "missing or wrong CSRF token; reload the page")
 		}
 		return next(c)
 	}
+}
+
+// sameOriginJSON guards requests that carry no credentials yet, such as
+// signing in: a cross-site page can post a text/plain form without a
+// preflight and sign the victim into the attacker's account (login CSRF).
+// Browsers cannot send application/json cross-site without a preflight we
+// never grant, and they send Origin with every cross-site POST.
+func sameOriginJSON(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != echo.MIMEApplicationJSON {
+			return levee.Invalid("Content-Type", "send the request as Content-Type: application/json")
+		}
+		if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, c.Scheme(), r.Host) {
+			return levee.Errorf(levee.EFORBIDDEN, "cross-site request refused (Origin %q)", o)
+		}
+		return next(c)
+	}
+}
+
+// sameOrigin reports whether the Origin header names this site.
+func sameOrigin(origin, scheme, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host) && strings.EqualFold(u.Scheme, scheme) &&
+		u.User == nil && (u.Path == "" || u.Path == "/")
 }
 
 // signedIn refuses anonymous callers.

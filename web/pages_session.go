@@ -2,7 +2,9 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -25,16 +27,27 @@ func (s *Server) pageSignIn(c echo.Context) error {
 }
 
 // localPath returns next when it is a path on this site, else the markets
-// list, so the sign-in page cannot be used to send people elsewhere.
+// list, so the sign-in page cannot be used to send people elsewhere. The
+// parsed URL is checked, not the string's first characters: browsers drop
+// tabs and newlines and read a backslash as a slash, so "/\t/evil.example"
+// and "/\\evil.example" both leave the site.
 func localPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return "/markets"
+	const home = "/markets"
+	odd := func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' || unicode.IsSpace(r) }
+	if strings.ContainsFunc(next, odd) {
+		return home
 	}
-	return next
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || strings.ContainsFunc(u.Path, odd) {
+		return home
+	}
+	return u.String()
 }
 
 // pageSignOut ends the browser session from the header's sign-out form
-// (checkCSRF has verified its _csrf field) and returns to the markets.
+// (app.js posts it with the X-CSRF-Token header, which checkCSRF has
+// verified) and returns to the markets.
 func (s *Server) pageSignOut(c echo.Context) error {
 	if ck, err := c.Cookie(SessionCookie); err == nil && ck.Value != "" {
 		if err := s.deps.Accounts.Logout(c.Request().Context(), ck.Value); err != nil {

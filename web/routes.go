@@ -1,11 +1,11 @@
 package web
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"golang.org/x/time/rate"
 
 	"levee/accounts"
 )
@@ -15,10 +15,12 @@ import (
 func (s *Server) routes() {
 	e := s.echo
 	limits := s.deps.Limits.withDefaults()
-	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "1M", Skipper: isUpload}), s.requestTimeout(limits.RequestTimeout),
-		s.authenticate, s.rateLimit(limits), s.checkCSRF)
+	// The body limit comes before anything that could read the body (the
+	// three before it do not). echo runs these after routing, so the limit
+	// is the matched route's (s.upload marks the routes that take a file).
+	e.Use(s.recoverPanic, s.accessLog, s.securityHeaders, s.limitBody, s.requestTimeout(limits.RequestTimeout),
+		s.authenticate, s.rateLimit(limits), s.anonymousReads(limits.AnonymousReads), s.checkCSRF)
 	e.Use(checkText)
-	upload := middleware.BodyLimit(strconv.Itoa(uploadLimit/1024) + "K")
 	gz := middleware.GzipWithConfig(middleware.GzipConfig{MinLength: 1024})
 
 	e.GET("/healthz", s.healthz)
@@ -26,17 +28,9 @@ func (s *Server) routes() {
 	e.GET("/metrics", s.metricsHandler())
 
 	api := e.Group("/api/v1")
-	loginLimit := middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
-		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-			Rate: 1, Burst: 10, ExpiresIn: 10 * time.Minute}),
-		IdentifierExtractor: func(c echo.Context) (string, error) { return c.RealIP(), nil },
-		ErrorHandler:        func(c echo.Context, err error) error { return errRateLimited },
-		DenyHandler: func(c echo.Context, id string, err error) error {
-			c.Response().Header().Set("Retry-After", "60")
-			return errRateLimited
-		},
-	})
-	api.POST("/session", s.login, loginLimit)
+	// Each sign-in attempt costs an argon2 hash and is a password guess: 10
+	// at once, then one every 2 seconds, per client address.
+	api.POST("/session", s.login, throttle(newLimiterStore(rate.Every(2*time.Second), 10, 10*time.Minute)), sameOriginJSON)
 	api.DELETE("/session", s.logout)
 
 	api.GET("/me", s.me, s.signedIn)
@@ -80,10 +74,10 @@ func (s *Server) routes() {
 		api.GET("/census.csv", s.censusCSV)
 	}
 	if s.deps.Evidence != nil {
-		api.POST("/contracts/:id/milestones/:n/evidence", s.uploadEvidence, s.signedIn, upload)
+		s.upload(api, "/contracts/:id/milestones/:n/evidence", s.uploadEvidence, s.signedIn)
 		api.GET("/contracts/:id/milestones/:n/evidence", s.listEvidence)
 		api.GET("/evidence/:id", s.downloadEvidence)
-		api.POST("/bids/:id/attachments", s.uploadBidAttachment, s.signedIn, upload)
+		s.upload(api, "/bids/:id/attachments", s.uploadBidAttachment, s.signedIn)
 		api.GET("/bids/:id/attachments", s.listBidAttachments)
 		api.GET("/bid-attachments/:id", s.downloadBidAttachment)
 	}
@@ -94,7 +88,7 @@ func (s *Server) routes() {
 		api.GET("/cases", s.listCases)
 		api.GET("/cases/:id", s.getCase)
 		api.GET("/cases/:id/draw", s.caseDraw)
-		api.POST("/cases/:id/evidence", s.caseEvidence, s.signedIn, upload)
+		s.upload(api, "/cases/:id/evidence", s.caseEvidence, s.signedIn)
 		api.GET("/cases/:id/evidence/:eid", s.caseEvidenceFile)
 		api.POST("/cases/:id/commit", s.commitVote, s.signedIn)
 		api.POST("/cases/:id/reveal", s.revealVote, s.signedIn)

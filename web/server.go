@@ -6,9 +6,13 @@ package web
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"levee"
@@ -19,6 +23,9 @@ import (
 // Accounts is what the web layer needs from the accounts service.
 type Accounts interface {
 	Authenticate(ctx context.Context, token string) (*accounts.Principal, error)
+	// CachedToken is Authenticate answered from memory only, without a
+	// query: ok is false when the token is not known there.
+	CachedToken(token string) (p *accounts.Principal, ok bool)
 	Session(ctx context.Context, sessionID string) (*accounts.Principal, error)
 	Login(ctx context.Context, name, password string) (string, *accounts.Principal, error)
 	LoginWithToken(ctx context.Context, token string) (string, *accounts.Principal, error)
@@ -41,7 +48,9 @@ type Accounts interface {
 type Ledger interface {
 	Page(ctx context.Context, after int64, limit int) (ledger.Page, error)
 	History(ctx context.Context, account string, limit int) ([]ledger.Movement, error)
-	Verify(ctx context.Context) (ledger.Report, error)
+	// Verified is the cached verification, extended with new entries; the
+	// public reads use it so that no anonymous call recomputes the chain.
+	Verified(ctx context.Context) (ledger.Verified, error)
 }
 
 // Readiness reports whether the service can take traffic (database reachable,
@@ -68,7 +77,10 @@ type Deps struct {
 	Live   *Live // optional: the websocket hub the engine publishes into
 	Ready  Readiness
 	Limits Limits // zero fields take DefaultLimits
-	Logger *slog.Logger
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed; from anyone else the header is ignored.
+	TrustedProxies []*net.IPNet
+	Logger         *slog.Logger
 }
 
 // Server is Levee's HTTP handler.
@@ -78,6 +90,10 @@ type Server struct {
 	logger   *slog.Logger
 	registry *prometheus.Registry
 	metrics  *httpMetrics
+	// badTokens counts failed bearer tokens per client address.
+	badTokens *limiterStore
+	// uploads are the routes that take a file, with the larger body limit.
+	uploads map[string]bool
 }
 
 // New builds the server and its routes.
@@ -85,13 +101,15 @@ func New(deps Deps) *Server {
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
-	s := &Server{deps: deps, echo: echo.New(), logger: deps.Logger, registry: prometheus.NewRegistry()}
+	s := &Server{deps: deps, echo: echo.New(), logger: deps.Logger, registry: prometheus.NewRegistry(),
+		badTokens: newLimiterStore(1, 20, 10*time.Minute), uploads: map[string]bool{}}
 	s.metrics = newHTTPMetrics(s.registry)
 	if deps.Live != nil {
 		deps.Live.markets = deps.Markets
 	}
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.HTTPErrorHandler = s.handleError
+	s.echo.IPExtractor = ipExtractor(deps.TrustedProxies)
 	s.routes()
 	return s
 }
@@ -102,6 +120,30 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // Registry is the Prometheus registry behind /metrics, for other components'
 // collectors.
 func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// bodyLimit is the most any request other than an upload may send.
+const bodyLimit = 1 << 20
+
+// limitBody caps the request body at the matched route's limit: uploadLimit
+// for the upload routes, bodyLimit for everything else (unknown paths
+// included). A declared Content-Length over it is refused at once; a longer
+// streamed body fails its reader at the limit.
+func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	small := middleware.BodyLimit(strconv.Itoa(bodyLimit/1024) + "K")(next)
+	large := middleware.BodyLimit(strconv.Itoa(uploadLimit/1024) + "K")(next)
+	return func(c echo.Context) error {
+		if c.Request().Method == http.MethodPost && s.uploads[c.Path()] {
+			return large(c)
+		}
+		return small(c)
+	}
+}
+
+// upload registers a POST route that takes a file, with the upload limit.
+func (s *Server) upload(g *echo.Group, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+	r := g.POST(path, h, m...)
+	s.uploads[r.Path] = true
+}
 
 // Route is one registered method and path.
 type Route struct{ Method, Path string }

@@ -64,6 +64,7 @@ type Main struct {
 	web     *web.Server
 
 	stopAdvancing func()
+	stopRescans   func()
 
 	// generatedAdminToken is the admin token made at this start, if any, so
 	// the demo credentials can include it.
@@ -80,9 +81,16 @@ func NewMain(cfg Config, logger *slog.Logger, stdout io.Writer) *Main {
 func (m *Main) Open(ctx context.Context) error {
 	url := m.Config.DatabaseURL
 	if url == "" {
-		srv, err := pgserver.Start(ctx, pgserver.Options{
-			Dir: filepath.Join(m.Config.DataDir, "pg"), Durable: true, Logger: m.logger,
-		})
+		dir := filepath.Join(m.Config.DataDir, "pg")
+		var srv *pgserver.Server
+		var err error
+		if m.Config.Attach {
+			// Beside a running levee: use its PostgreSQL, leave it alone.
+			srv, err = pgserver.Attach(ctx, dir)
+		}
+		if !m.Config.Attach || errors.Is(err, pgserver.ErrNotRunning) {
+			srv, err = pgserver.Start(ctx, pgserver.Options{Dir: dir, Durable: true, Logger: m.logger})
+		}
 		if err != nil {
 			return err
 		}
@@ -152,6 +160,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	m.startAdvancing()
+	m.startLedgerRescans()
 	srv := web.New(m.webDeps())
 	m.metrics.register(srv.Registry(), m.live)
 	m.web = srv
@@ -204,6 +213,8 @@ func (m *Main) webDeps() web.Deps {
 		Ready:       m.ready,
 		Logger:      m.logger,
 		Limits:      web.Limits{PerAccount: m.Config.RatePerAccount, PerAddress: m.Config.RatePerAddress},
+		// X-Forwarded-For is believed only from these; see web.ipExtractor.
+		TrustedProxies: m.Config.TrustedProxies,
 	}
 }
 
@@ -246,6 +257,10 @@ func (m *Main) Close() error {
 		m.stopAdvancing()
 		m.stopAdvancing = nil
 	}
+	if m.stopRescans != nil {
+		m.stopRescans()
+		m.stopRescans = nil
+	}
 	if m.live != nil {
 		m.live.Close()
 		m.live = nil
@@ -263,6 +278,24 @@ func (m *Main) Close() error {
 		m.pg = nil
 	}
 	return errors.Join(errs...)
+}
+
+// ledgerRescanEvery is how often the ledger is verified again from its first
+// entry in the background. In between, the public verification
+// (Ledger.Verified) checks only what was appended since, so a change to an
+// entry already verified is found at the next rescan.
+const ledgerRescanEvery = 10 * time.Minute
+
+// startLedgerRescans runs the full rescans, the first one now, so the first
+// public read finds a result ready.
+func (m *Main) startLedgerRescans() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	m.stopRescans = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		m.Ledger.RescanEvery(ctx, ledgerRescanEvery, m.logger)
+	}()
 }
 
 // startAdvancing runs settlement's clock-driven work (proposals past their

@@ -14,13 +14,17 @@ import (
 // Config is everything levee reads from flags and the environment, read once
 // and validated as a whole.
 type Config struct {
-	Addr        string     // HTTP listen address (LEVEE_ADDR, --addr)
-	DataDir     string     // where the private database and demo credentials live (LEVEE_DATA, --data)
-	DatabaseURL string     // an external PostgreSQL; empty runs the private one (DATABASE_URL)
-	AdminToken  string     // bootstrap admin's bearer token (LEVEE_ADMIN_TOKEN); generated if empty
-	Demo        bool       // seed the demo city on first start (--demo)
-	LogLevel    slog.Level // LEVEE_LOG_LEVEL: debug, info, warn, error
-	LogFormat   string     // LEVEE_LOG_FORMAT: json (default) or text
+	Addr        string // HTTP listen address (LEVEE_ADDR, --addr)
+	DataDir     string // where the private database and demo credentials live (LEVEE_DATA, --data)
+	DatabaseURL string // an external PostgreSQL; empty runs the private one (DATABASE_URL)
+	AdminToken  string // bootstrap admin's bearer token (LEVEE_ADMIN_TOKEN); generated if empty
+	Demo        bool   // seed the demo city on first start (--demo)
+	// Attach uses the private PostgreSQL of a levee already running on the
+	// data directory, if there is one, instead of refusing to start
+	// (levee ledger verify and migrate run beside a server).
+	Attach    bool
+	LogLevel  slog.Level // LEVEE_LOG_LEVEL: debug, info, warn, error
+	LogFormat string     // LEVEE_LOG_FORMAT: json (default) or text
 	// RatePerAccount and RatePerAddress are requests/s allowed to one
 	// signed-in account and one anonymous address (LEVEE_RATE_PER_ACCOUNT,
 	// LEVEE_RATE_PER_ADDRESS); 0 takes web.DefaultLimits.
@@ -28,6 +32,12 @@ type Config struct {
 	// AdvanceEvery is how often deadlines are checked in the background
 	// (LEVEE_ADVANCE_EVERY, a Go duration; default 5s).
 	AdvanceEvery time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
+	// client (LEVEE_TRUSTED_PROXIES, comma-separated CIDRs or addresses).
+	// Empty: every client is the address of its connection.
+	TrustedProxies []*net.IPNet
+	// trustedProxiesErr is a bad LEVEE_TRUSTED_PROXIES, reported by Validate.
+	trustedProxiesErr error
 }
 
 // defaultConfig reads the environment.
@@ -43,10 +53,41 @@ func defaultConfig() Config {
 	c.RatePerAccount, _ = strconv.ParseFloat(os.Getenv("LEVEE_RATE_PER_ACCOUNT"), 64)
 	c.RatePerAddress, _ = strconv.ParseFloat(os.Getenv("LEVEE_RATE_PER_ADDRESS"), 64)
 	c.AdvanceEvery = 5 * time.Second
+	c.TrustedProxies, c.trustedProxiesErr = parseCIDRs(os.Getenv("LEVEE_TRUSTED_PROXIES"))
 	if d, err := time.ParseDuration(os.Getenv("LEVEE_ADVANCE_EVERY")); err == nil {
 		c.AdvanceEvery = d
 	}
 	return c
+}
+
+// parseCIDRs reads a comma-separated list of CIDRs; a bare address stands
+// for itself alone.
+func parseCIDRs(s string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			ip := net.ParseIP(f)
+			if ip == nil {
+				return nil, fmt.Errorf("LEVEE_TRUSTED_PROXIES: %q is not an address or CIDR", f)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(f)
+		if err != nil {
+			return nil, fmt.Errorf("LEVEE_TRUSTED_PROXIES: %q is not a CIDR such as 10.0.0.0/8", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func envOr(key, def string) string {
@@ -80,6 +121,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RatePerAccount < 0 || c.RatePerAddress < 0 {
 		return fmt.Errorf("LEVEE_RATE_PER_ACCOUNT and LEVEE_RATE_PER_ADDRESS must be positive")
+	}
+	if c.trustedProxiesErr != nil {
+		return c.trustedProxiesErr
 	}
 	if c.AdvanceEvery <= 0 {
 		return fmt.Errorf("LEVEE_ADVANCE_EVERY must be a positive duration such as 5s")

@@ -1,5 +1,6 @@
 // Command levee runs Levee: `levee serve`, `levee migrate`, `levee demo`,
-// `levee ledger verify`, `levee jury verify CASE`, `levee routes`, and `levee with-db -- CMD` for the test suite.
+// `levee ledger verify`, `levee jury verify CASE`, `levee backup`, `levee restore`, `levee routes`,
+// and `levee with-db -- CMD` for the test suite.
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"levee"
 )
@@ -22,6 +24,8 @@ const usage = `usage:
   levee demo [--data ./var]                                      seed the demo city and print its sign-ins
   levee ledger verify [--data ./var]                             recompute the ledger's hash chain and balances
   levee jury verify [--data ./var] [--url URL] CASE              recompute a case's jury draws (docs/juries.md)
+  levee backup --out FILE [--data ./var]                         write a consistent backup while Levee runs (docs/operations.md)
+  levee restore --in FILE --data NEWDIR                          restore a backup into a new data directory and verify its ledger
   levee drill [--data DIR]                                       run the hurricane drill on a fresh demo city (docs/crisis.md)
   levee with-db [--data DIR] -- CMD [ARGS...]                    run CMD with a private PostgreSQL (make test)
 
@@ -77,8 +81,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	if cmd == "jury verify" {
 		fs.StringVar(juryURL, "url", "", "fetch the draws from the Levee server at this URL instead of the database")
 	}
+	backupFile := new(string)
 	switch cmd {
-	case "serve", "migrate", "demo", "ledger verify", "jury verify", "with-db", "drill", "routes":
+	case "backup":
+		fs.StringVar(backupFile, "out", "", "write the backup to this file (replaced only by a complete backup)")
+	case "restore":
+		fs.StringVar(backupFile, "in", "", "the backup to restore")
+	}
+	switch cmd {
+	case "serve", "migrate", "demo", "ledger verify", "jury verify", "with-db", "drill", "routes", "backup", "restore":
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return 0, nil
@@ -105,7 +116,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		return juryVerify(ctx, m, *juryURL, fs.Args(), stdout, stderr)
 	case "routes":
 		return printRoutes(m, stdout)
+	case "backup":
+		if *backupFile == "" {
+			fmt.Fprintln(stderr, "levee backup: --out FILE is required")
+			return 2, nil
+		}
+		b, err := backup(ctx, cfg, logger, *backupFile)
+		if err != nil {
+			return 1, err
+		}
+		fmt.Fprintf(stdout, "backup written to %s: %d bytes, schema version %d, ledger head %d %s, in %s\n",
+			b.File, b.Bytes, b.SchemaVersion, b.HeadSeq, b.HeadHash, b.Took.Round(time.Millisecond))
+		return 0, nil
+	case "restore":
+		named := false // a restore names its new directory, never falls back on LEVEE_DATA or ./var
+		fs.Visit(func(f *flag.Flag) { named = named || f.Name == "data" })
+		if *backupFile == "" || !named {
+			fmt.Fprintln(stderr, "levee restore: --in FILE and --data NEWDIR are required")
+			return 2, nil
+		}
+		r, err := restore(ctx, cfg, logger, *backupFile)
+		if err != nil {
+			if r.Report.Problem != "" {
+				fmt.Fprintln(stdout, brokenLedger(r.Report))
+			}
+			return 1, err
+		}
+		fmt.Fprintln(stdout, okLedger(r.Report))
+		fmt.Fprintf(stdout, "restored %s into %s in %s: start it with `levee serve --data %s`\n",
+			*backupFile, r.Dir, r.Took.Round(time.Millisecond), r.Dir)
+		return 0, nil
 	}
+	m.Config.Attach = cmd == "ledger verify" || cmd == "migrate"
 	defer m.Close()
 	if err := m.Open(ctx); err != nil {
 		return 1, err
@@ -124,14 +166,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			return 1, err
 		}
 		if !r.OK {
-			if r.FirstBrokenSeq == 0 {
-				fmt.Fprintf(stdout, "ledger BROKEN at account %s: %s\n", r.BrokenAccount, r.Problem)
-			} else {
-				fmt.Fprintf(stdout, "ledger BROKEN at entry %d: %s\n", r.FirstBrokenSeq, r.Problem)
-			}
+			fmt.Fprintln(stdout, brokenLedger(r))
 			return 1, nil
 		}
-		fmt.Fprintf(stdout, "ledger OK: %d entries, head %d %s, trial balance %s\n", r.Entries, r.HeadSeq, r.HeadHash, r.TrialBalance)
+		fmt.Fprintln(stdout, okLedger(r))
 	}
 	return 0, nil
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -195,30 +196,44 @@ func (b *book) preload(cmds []*command) error {
 			b.replays[replayKey(ts[i].AccountID, *ts[i].Key)] = &ts[i]
 		}
 	}
-	if len(unknown) > 0 {
-		ps, err := loadPositions(ctx, b.e.db, b.id, unknown, len(b.m.Outcomes))
+	if err := b.loadTraders(ctx, unknown); err != nil {
+		return err
+	}
+	return b.e.wallets.ensure(ctx, accounts)
+}
+
+// loadTraders reads the positions (and, in a decision market, the balances
+// inside it) of accounts the book does not hold.
+func (b *book) loadTraders(ctx context.Context, accounts []int64) error {
+	if len(accounts) == 0 {
+		return nil
+	}
+	ps, err := loadPositions(ctx, b.e.db, b.id, accounts, len(b.m.Outcomes))
+	if err != nil {
+		return err
+	}
+	for _, a := range accounts {
+		b.positions[a] = ps[a]
+	}
+	if b.m.Conditional {
+		stakes, err := loadStakes(ctx, b.e.db, b.id, accounts)
 		if err != nil {
 			return err
 		}
-		for _, a := range unknown {
-			b.positions[a] = ps[a]
-		}
-		if b.m.Conditional {
-			stakes, err := loadStakes(ctx, b.e.db, b.id, unknown)
-			if err != nil {
-				return err
-			}
-			for _, a := range unknown {
-				b.held[a] = stakes[a].Held
-			}
+		for _, a := range accounts {
+			b.held[a] = stakes[a].Held
 		}
 	}
-	return b.e.wallets.ensure(ctx, accounts)
+	return nil
 }
 
 // price evaluates one order on the working state and, if it fills, applies
 // it and queues its trade for the journal.
 func (b *book) price(c *command) {
+	if b.broken { // a failed flush earlier in this round could not reload the state
+		c.reply <- reply{err: levee.Errorf(levee.EUNAVAILABLE, "the market is recovering from a database failure; try again shortly")}
+		return
+	}
 	if st := b.m.EffectiveStatus(c.at); st != market.StatusOpen {
 		c.reply <- reply{err: levee.Errorf(levee.ECONFLICT, "the market is %s and takes no orders", st)}
 		return
@@ -233,6 +248,21 @@ func (b *book) price(c *command) {
 		return
 	}
 	pos := b.positions[c.account]
+	if pos == nil {
+		// A reload in this round (a failed commit, an extended close)
+		// forgot what preload read: read it again.
+		ctx, cancel := context.WithTimeout(context.Background(), b.e.opts.DBTimeout)
+		err := b.loadTraders(ctx, []int64{c.account})
+		cancel()
+		if err == nil {
+			err = b.e.wallets.ensure(context.Background(), []int64{c.account})
+		}
+		if err != nil {
+			c.reply <- reply{err: levee.Errorf(levee.EUNAVAILABLE, "the database is unavailable; try again shortly")}
+			return
+		}
+		pos = b.positions[c.account]
+	}
 	// In a conditional market a trader spends their balance inside the
 	// market first, then cash; everywhere else held is 0.
 	held := b.held[c.account]
@@ -296,6 +326,10 @@ func (b *book) flush() {
 	}
 	b.e.journal.in <- bt
 	err := <-bt.done
+	if od := (*overdraft)(nil); errors.As(err, &od) {
+		b.repriceWithout(od) // answers every pending order
+		return
+	}
 	if err != nil {
 		// Did it commit after all (the connection died during COMMIT)?
 		// The market row says: it is written in the same transaction.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -331,4 +332,38 @@ func TestBarredTradersAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.mustSubmit(juror, m.ID, sell(0, "1"))
+}
+
+// An extended close reloads the book in the middle of a round of orders;
+// the orders after it in the same round must still find their traders'
+// positions (they once indexed a forgotten position and panicked).
+func TestOrdersRacingExtendClose(t *testing.T) {
+	ctx := context.Background()
+	f := MustFixture(t)
+	m := f.MustMarket(levee.Units(50), "yes", "no")
+	traders := make([]int64, 8)
+	for i := range traders {
+		traders[i] = f.MustAccount(fmt.Sprintf("t%d", i), levee.Units(1000))
+	}
+	var wg sync.WaitGroup
+	for _, a := range traders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				o := buy(i%2, "1")
+				if i%3 == 2 {
+					o = sell(i%2, "1")
+				}
+				f.e.Submit(ctx, a, m.ID, o, "") // some sells find nothing to sell: fine
+			}
+		}()
+	}
+	for i := range 40 {
+		if err := f.e.ExtendClose(ctx, m.ID, time.Now().Add(time.Duration(2+i)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	f.MustVerify()
 }

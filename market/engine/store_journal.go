@@ -3,8 +3,11 @@ package engine
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -69,16 +72,9 @@ func (j *journal) run() {
 			}
 		}
 		start := time.Now()
-		err := j.commit(pending)
+		committed, err := j.commit(pending)
 		if j.observer != nil {
-			j.observer(rows, time.Since(start), err)
-		}
-		if err != nil {
-			j.logger.Error("journal commit failed; affected markets reload", slog.Int("batches", len(pending)), slog.Int("orders", rows), slog.Any("error", err))
-			err = levee.Errorf(levee.EUNAVAILABLE, "the order was not executed because the database did not commit it; it is safe to retry")
-		}
-		for _, b := range pending {
-			b.done <- err
+			j.observer(committed, time.Since(start), err)
 		}
 	}
 }
@@ -108,33 +104,187 @@ func (j *journal) statement(ctx context.Context) (*sqlx.Stmt, error) {
 	return j.rowsStmt, nil
 }
 
-// commit writes the batches in one transaction and, once it is durable,
-// settles the wallets with the balances it read back.
-func (j *journal) commit(bs []*batch) error {
+// commit writes the batches in one transaction, settles the wallets with
+// the balances it read back once that is durable, and answers every batch.
+//
+// Cash spent outside the engine (a QF contribution, a jury bond) while a buy
+// was priced against the cached wallet makes the ledger refuse that buyer's
+// transfer, and with it the whole transaction. Rather than fail every order
+// of every market in it, the batches holding a buy by that trader are
+// dropped, answered with an *overdraft (their books re-price the rest on the
+// committed state), and the others are written again at once. Each retry
+// drops at least one batch, so this ends; it returns the orders of the
+// attempt that ended it and its error, nil if it committed.
+func (j *journal) commit(bs []*batch) (int, error) {
+	for {
+		err := j.commitOnce(bs)
+		account, ok := overdrawnTrader(err)
+		var keep, dropped []*batch
+		if ok {
+			for _, b := range bs {
+				if b.buys(account) {
+					dropped = append(dropped, b)
+				} else {
+					keep = append(keep, b)
+				}
+			}
+		}
+		if len(dropped) == 0 {
+			if err != nil {
+				j.release(bs)
+				for _, b := range bs {
+					for _, t := range b.trades {
+						j.wallets.Invalidate(t.AccountID)
+					}
+				}
+				j.logger.Error("journal commit failed; affected markets reload", slog.Int("batches", len(bs)), slog.Int("orders", orders(bs)), slog.Any("error", err))
+				err = levee.Errorf(levee.EUNAVAILABLE, "the order was not executed because the database did not commit it; it is safe to retry")
+			}
+			for _, b := range bs {
+				b.done <- err
+			}
+			return orders(bs), err
+		}
+		// Released before the books hear of it, so that their re-pricing
+		// finds the cash free. The kept batches' reservations stay held
+		// for the retry. Only the overdrawn trader's wallet was stale.
+		j.release(dropped)
+		j.wallets.Invalidate(account)
+		j.logger.Warn("journal dropped the batches of an overdrawn trader and commits the rest",
+			slog.Int64("account_id", account), slog.Int("dropped", len(dropped)), slog.Int("batches", len(keep)), slog.Int("orders", orders(keep)))
+		for _, b := range dropped {
+			b.done <- &overdraft{account: account}
+		}
+		if len(keep) == 0 {
+			return 0, nil
+		}
+		bs = keep
+	}
+}
+
+func orders(bs []*batch) (n int) {
+	for _, b := range bs {
+		n += len(b.trades)
+	}
+	return n
+}
+
+// commitOnce writes the batches in one transaction and, once it is durable,
+// settles the wallets. On error it leaves the reservations held.
+func (j *journal) commitOnce(bs []*batch) error {
 	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
 	defer cancel()
 	balances, err := j.write(ctx, bs)
+	if err != nil {
+		return err
+	}
 	consumed := map[int64]levee.Micros{}
 	for _, b := range bs {
 		for a, amt := range b.reserved {
 			consumed[a] += amt
 		}
 	}
-	if err != nil {
-		for a, amt := range consumed {
-			j.wallets.release(a, amt)
-		}
-		for _, b := range bs {
-			for _, t := range b.trades {
-				j.wallets.Invalidate(t.AccountID)
-			}
-		}
-		return err
-	}
 	for a, bal := range balances {
 		j.wallets.settle(a, consumed[a], bal)
 	}
 	return nil
+}
+
+// release gives back the reservations of batches that were not committed.
+func (j *journal) release(bs []*batch) {
+	for _, b := range bs {
+		for a, amt := range b.reserved {
+			j.wallets.release(a, amt)
+		}
+	}
+}
+
+// buys reports whether the batch holds a buy by account.
+func (b *batch) buys(account int64) bool {
+	for i := range b.trades {
+		if b.trades[i].AccountID == account && b.trades[i].Side == market.Buy {
+			return true
+		}
+	}
+	return false
+}
+
+// overdrawnTrader returns the trader whose cash the ledger refused in err.
+func overdrawnTrader(err error) (int64, bool) {
+	var fe *ledger.FundsError
+	if !errors.As(err, &fe) {
+		return 0, false
+	}
+	id, ok := strings.CutPrefix(fe.Account, "cash:")
+	if !ok {
+		return 0, false
+	}
+	n, perr := strconv.ParseInt(id, 10, 64)
+	return n, perr == nil
+}
+
+// overdraft answers a batch dropped from a commit because account's cash,
+// spent outside the engine, no longer covers its buys. The book refuses that
+// trader's buys in the batch and re-prices its other orders (see
+// book.repriceWithout).
+type overdraft struct{ account int64 }
+
+func (o *overdraft) Error() string {
+	return fmt.Sprintf("account %d: insufficient funds at commit", o.account)
+}
+
+// repriceWithout is the book's answer to an overdraft: the dropped batch was
+// priced as a sequence, so every order after the overdrawn trader's buy was
+// priced on a state that includes it. The book therefore goes back to its
+// committed state (and a fresh wallet for the trader), refuses the trader's
+// buys with a 409 and prices the batch's other orders again, in their order,
+// as a new batch. Assumes the book's goroutine and b.pending holding the
+// dropped batch.
+func (b *book) repriceWithout(od *overdraft) {
+	again := make([]*command, 0, len(b.pending))
+	for _, p := range b.pending {
+		if p.trade.AccountID == od.account && p.trade.Side == market.Buy {
+			p.cmd.reply <- reply{err: levee.Errorf(levee.ECONFLICT,
+				"insufficient funds: your cash was spent elsewhere (a contribution or a bond) before this order could commit; it was not executed")}
+		} else {
+			again = append(again, p.cmd)
+		}
+	}
+	// reload forgets the positions; undoing the dropped fills keeps them
+	// for the orders still to be priced in this round (the caller's).
+	positions, held := b.positions, b.held
+	for _, p := range b.pending {
+		if pos := positions[p.trade.AccountID]; pos != nil {
+			if p.trade.Side == market.Buy {
+				pos[p.trade.Outcome] -= p.trade.Shares
+			} else {
+				pos[p.trade.Outcome] += p.trade.Shares
+			}
+		}
+		if b.m.Conditional { // and the balances inside a decision market
+			if p.trade.Side == market.Buy {
+				held[p.trade.AccountID] += p.trade.FromHeld
+			} else {
+				held[p.trade.AccountID] -= p.trade.Amount
+			}
+		}
+	}
+	clear(b.pending)
+	b.pending = b.pending[:0]
+	if err := b.reload(); err != nil {
+		// The book is now broken: process answers 503 until a reload works.
+		b.logger.Warn("reload after an overdraft failed", slog.Any("error", err))
+	} else {
+		b.positions, b.held = positions, held
+	}
+	if len(again) > 0 {
+		// The caller may still look up retries of keyed orders in
+		// b.replays, which process refills for its own commands.
+		replays := b.replays
+		b.replays = nil
+		b.process(again)
+		b.replays = replays
+	}
 }
 
 type positionKey struct {

@@ -170,6 +170,20 @@
     });
   });
 
+  // Sign out: the CSRF token travels only in the X-CSRF-Token header, so
+  // the header's form is sent from here rather than as a plain form post.
+  document.querySelectorAll('form[data-signout]').forEach(function (form) {
+    form.addEventListener('submit', async function (ev) {
+      ev.preventDefault();
+      try {
+        await Levee.api('DELETE', '/api/v1/session');
+        location.assign('/markets');
+      } catch (err) {
+        Levee.showError(err);
+      }
+    });
+  });
+
   // New market (treasurers): POST /api/v1/markets, then open the market.
   var nm = document.getElementById('new-market');
   if (nm) {

@@ -9,11 +9,11 @@ import (
 	"strings"
 )
 
-// The fault, soak and hostile scenarios write their own sections of RESULTS.md,
+// The fault, soak, hostile and reads scenarios write their own sections of RESULTS.md,
 // between markers, so that each run replaces only its own figures: the main
 // benchmark keeps the sections it did not measure, and a scenario leaves
 // everything else as it was.
-var scenarioSections = []string{"faults", "soak", "hostile"}
+var scenarioSections = []string{"faults", "soak", "hostile", "reads"}
 
 func sectionMarkers(name string) (begin, end string) {
 	return fmt.Sprintf("<!-- levee-bench:%s:begin -->", name), fmt.Sprintf("<!-- levee-bench:%s:end -->", name)

@@ -1,0 +1,16 @@
+package engine
+
+// QueuedOrders is how many commands wait in a market's queue, for tests that
+// line orders up behind a batch in flight.
+func QueuedOrders(e *Engine, marketID int64) int {
+	e.mu.Lock()
+	b := e.books[marketID]
+	e.mu.Unlock()
+	if b == nil {
+		return 0
+	}
+	return len(b.in)
+}
+
+// QueuedBatches is how many markets' batches wait for the journal.
+func QueuedBatches(e *Engine) int { return len(e.journal.in) }
