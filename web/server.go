@@ -24,6 +24,9 @@ import (
 // Accounts is what the web layer needs from the accounts service.
 type Accounts interface {
 	Authenticate(ctx context.Context, token string) (*accounts.Principal, error)
+	// CachedToken is Authenticate answered from memory only, without a
+	// query: ok is false when the token is not known there.
+	CachedToken(token string) (p *accounts.Principal, ok bool)
 	Session(ctx context.Context, sessionID string) (*accounts.Principal, error)
 	Login(ctx context.Context, name, password string) (string, *accounts.Principal, error)
 	LoginWithToken(ctx context.Context, token string) (string, *accounts.Principal, error)
