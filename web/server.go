@@ -72,6 +72,10 @@ type Deps struct {
 	Cases Cases
 	// Crisis is optional: the charter, the neighbours' quorum, emergencies.
 	Crisis Crisis
+	// Emails and Mail are optional: people's addresses and the mail that
+	// confirms them.
+	Emails Emails
+	Mail   Mail
 	Live   *Live // optional: the websocket hub the engine publishes into
 	Ready  Readiness
 	Limits Limits // zero fields take DefaultLimits
@@ -179,6 +183,7 @@ func (s *Server) routes() {
 		api.GET("/census.csv", s.censusCSV)
 	}
 
+	s.emailRoutes(api)
 	s.evidenceRoutes(api)
 	s.caseRoutes(api, treasurer)
 	if s.deps.Contracting != nil {
