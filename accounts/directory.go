@@ -229,3 +229,35 @@ func FillNames[T any](ctx context.Context, q sqlx.QueryerContext, items []T, acc
 	}
 	return nil
 }
+
+// ResidentsOf returns the enabled residents of districts (empty: every
+// district), people or not: everyone an emergency there concerns.
+func ResidentsOf(ctx context.Context, q sqlx.QueryerContext, districts []int64) ([]int64, error) {
+	var ids []int64
+	if err := sqlx.SelectContext(ctx, q, &ids, `SELECT id FROM accounts
+		WHERE NOT disabled AND 'resident' = ANY (roles) AND (cardinality($1::bigint[]) = 0 OR district_id = ANY ($1::bigint[]))`,
+		pq.Array(districts)); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("residents of %v: %w", districts, err))
+	}
+	return ids, nil
+}
+
+// Mailbox is where an account's mail goes: its name, and its address with
+// whether it is confirmed and the categories it muted (no address: nil).
+type Mailbox struct {
+	Name      string         `db:"name"`
+	Address   *string        `db:"address"`
+	Confirmed bool           `db:"confirmed"`
+	Muted     pq.StringArray `db:"muted"`
+}
+
+// MailboxOf returns account's mailbox as q sees it. Errors: ENOTFOUND.
+func MailboxOf(ctx context.Context, q sqlx.QueryerContext, account int64) (Mailbox, error) {
+	var m Mailbox
+	err := sqlx.GetContext(ctx, q, &m, `SELECT a.name, e.address, e.confirmed_at IS NOT NULL AS confirmed, coalesce(e.muted, '{}') AS muted
+		FROM accounts a LEFT JOIN account_emails e ON e.account_id = a.id WHERE a.id = $1`, account)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Mailbox{}, levee.Errorf(levee.ENOTFOUND, "no account %d", account)
+	}
+	return m, err
+}

@@ -6,50 +6,28 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"levee/outbox"
 )
 
-// Notification is one message in the outbox: a deadline set or changed, a
-// seat, a verdict. Delivery by email or SMS can be added by a worker that
-// sends unsent rows; the UI shows them already.
-type Notification struct {
-	ID        int64      `json:"id,string" db:"id"`
-	CaseID    *int64     `json:"case,omitempty,string" db:"case_id"`
-	Kind      string     `json:"kind" db:"kind"`
-	Message   string     `json:"message" db:"message"`
-	Deadline  *time.Time `json:"deadline,omitempty" db:"deadline"`
-	CreatedAt time.Time  `json:"created_at" db:"created_at"`
-	SentAt    *time.Time `json:"sent_at,omitempty" db:"sent_at"`
-}
+// Settlement's notices (a seat, a deadline, a verdict) go to the outbox in
+// the transaction that does what they report.
 
 func notify(ctx context.Context, tx *sqlx.Tx, account, caseID int64, kind, msg string, deadline *time.Time, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO notifications (account_id, case_id, kind, message, deadline, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, account, caseID, kind, msg, deadline, now)
-	if err != nil {
-		return fmt.Errorf("notify %d: %w", account, err)
-	}
-	return nil
+	return outbox.Add(ctx, tx, account, outbox.Notice{Kind: kind, Message: msg, CaseID: &caseID, Deadline: deadline, At: now})
 }
 
-// notifyAll writes the same notification for every account the query
-// (with args) returns.
+// notifyAll writes the same notification for every account the query (with
+// args) returns; the query reads settlement's own tables.
 func notifyAll(ctx context.Context, tx *sqlx.Tx, query string, args []any, caseID int64, kind, msg string, deadline *time.Time, now time.Time) error {
-	n := len(args)
-	_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO notifications (account_id, case_id, kind, message, deadline, created_at)
-		SELECT account_id, $%d, $%d, $%d, $%d, $%d FROM (%s) AS who`, n+1, n+2, n+3, n+4, n+5, query),
-		append(args, caseID, kind, msg, deadline, now)...)
-	if err != nil {
+	var who []int64
+	if err := tx.SelectContext(ctx, &who, query, args...); err != nil {
 		return fmt.Errorf("notify case %d: %w", caseID, err)
 	}
-	return nil
+	return outbox.AddTo(ctx, tx, who, outbox.Notice{Kind: kind, Message: msg, CaseID: &caseID, Deadline: deadline, At: now})
 }
 
 // Notifications returns an account's newest notifications, newest first.
-func (s *Service) Notifications(ctx context.Context, account int64, limit int) ([]Notification, error) {
-	var ns []Notification
-	err := s.db.SelectContext(ctx, &ns, `SELECT id, case_id, kind, message, deadline, created_at, sent_at FROM notifications
-		WHERE account_id = $1 ORDER BY id DESC LIMIT $2`, account, limit)
-	if err != nil {
-		return nil, fmt.Errorf("notifications: %w", err)
-	}
-	return ns, nil
+func (s *Service) Notifications(ctx context.Context, account int64, limit int) ([]outbox.Notification, error) {
+	return outbox.List(ctx, s.db, account, limit)
 }

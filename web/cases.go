@@ -11,6 +11,7 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/outbox"
 	"levee/settlement"
 	"levee/subjects"
 )
@@ -31,7 +32,7 @@ type Cases interface {
 	Appeal(ctx context.Context, who *accounts.Principal, id int64, reason string) (settlement.Case, error)
 	OptOut(ctx context.Context, who *accounts.Principal, out bool) error
 	OptedOut(ctx context.Context, account int64) (bool, error)
-	Notifications(ctx context.Context, account int64, limit int) ([]settlement.Notification, error)
+	Notifications(ctx context.Context, account int64, limit int) ([]outbox.Notification, error)
 	JurorRecord(ctx context.Context, account int64) (settlement.JurorRecord, error)
 }
 

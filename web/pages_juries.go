@@ -11,6 +11,7 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/outbox"
 	"levee/settlement"
 	"levee/subjects"
 )
@@ -106,9 +107,10 @@ func caseRows(cs []settlement.CaseSummary) []caseRow {
 // juryPage is the data of /jury.
 type juryPage struct {
 	Cases         []caseRow
-	Notifications []settlement.Notification
+	Notifications []outbox.Notification
 	OptedOut      bool
-	Resident      bool // only residents are drawn, so only they may opt out
+	Resident      bool       // only residents are drawn, so only they may opt out
+	Mail          *emailForm // nil: the node offers no email
 }
 
 // pageJury is a resident's jury duty: the cases where they sit or are a
@@ -132,6 +134,9 @@ func (s *Server) pageJury(c echo.Context) error {
 		return s.renderError(c, err)
 	}
 	if d.OptedOut, err = s.deps.Cases.OptedOut(ctx, who.AccountID); err != nil {
+		return s.renderError(c, err)
+	}
+	if d.Mail, err = s.emailFormFor(ctx, who.AccountID); err != nil {
 		return s.renderError(c, err)
 	}
 	p := newPage(c, "Jury duty", "jury")

@@ -73,6 +73,12 @@ func (s *Server) routes() {
 		api.GET("/census", s.getCensus)
 		api.GET("/census.csv", s.censusCSV)
 	}
+	api.GET("/me/email", s.getEmail, s.signedIn)
+	api.PUT("/me/email", s.setEmail, s.signedIn)
+	api.DELETE("/me/email", s.removeEmail, s.signedIn)
+	api.PUT("/me/email/categories", s.setEmailCategories, s.signedIn)
+	api.POST("/email/confirm", s.confirmEmail, sameOriginJSON)
+	e.GET("/email/confirm", s.pageConfirmEmail)
 	if s.deps.Evidence != nil {
 		s.upload(api, "/contracts/:id/milestones/:n/evidence", s.uploadEvidence, s.signedIn)
 		api.GET("/contracts/:id/milestones/:n/evidence", s.listEvidence)

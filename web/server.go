@@ -74,6 +74,10 @@ type Deps struct {
 	Proposals Proposals
 	// Crisis is optional: the charter, the neighbours' quorum, emergencies.
 	Crisis Crisis
+	// Emails and Mail are optional: people's addresses and the mail that
+	// confirms them.
+	Emails Emails
+	Mail   Mail
 	Live   *Live // optional: the websocket hub the engine publishes into
 	Ready  Readiness
 	Limits Limits // zero fields take DefaultLimits

@@ -20,6 +20,7 @@ import (
 	"levee/contracting"
 	"levee/crisis"
 	"levee/ledger"
+	"levee/mail"
 	"levee/market/engine"
 	"levee/migrations"
 	"levee/pgserver"
@@ -65,6 +66,8 @@ type Main struct {
 
 	stopAdvancing func()
 	stopRescans   func()
+	mail          *mail.Mailer
+	stopMail      func()
 
 	// generatedAdminToken is the admin token made at this start, if any, so
 	// the demo credentials can include it.
@@ -161,6 +164,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.startAdvancing()
 	m.startLedgerRescans()
+	m.mail = m.newMailer()
 	srv := web.New(m.webDeps())
 	m.metrics.register(srv.Registry(), m.live)
 	m.web = srv
@@ -190,6 +194,7 @@ func (m *Main) Run(ctx context.Context) error {
 			m.fail(errors.New("the private PostgreSQL server exited"))
 		}()
 	}
+	m.startMail()
 	m.logger.Info("levee serving", slog.String("url", "http://"+m.Addr()))
 	fmt.Fprintf(m.stdout, "Levee is serving on http://%s  (Ctrl-C stops it)\n", m.Addr())
 	return nil
@@ -198,7 +203,7 @@ func (m *Main) Run(ctx context.Context) error {
 // webDeps are the services the HTTP server serves. Before Open they are nil
 // pointers, which is enough for `levee routes` to list the same routes.
 func (m *Main) webDeps() web.Deps {
-	return web.Deps{
+	d := web.Deps{
 		Live:        m.live,
 		Budgets:     m.Budgets,
 		Census:      m.Census,
@@ -216,6 +221,10 @@ func (m *Main) webDeps() web.Deps {
 		// X-Forwarded-For is believed only from these; see web.ipExtractor.
 		TrustedProxies: m.Config.TrustedProxies,
 	}
+	if m.Accounts != nil && m.mail != nil {
+		d.Emails, d.Mail = m.Accounts, m.mail
+	}
+	return d
 }
 
 func (m *Main) fail(err error) {
@@ -252,6 +261,10 @@ func (m *Main) Close() error {
 		errs = append(errs, m.http.Shutdown(ctx))
 		cancel()
 		m.http = nil
+	}
+	if m.stopMail != nil {
+		m.stopMail()
+		m.stopMail = nil
 	}
 	if m.stopAdvancing != nil {
 		m.stopAdvancing()

@@ -9,7 +9,7 @@ package layout
 var Owners = map[string]string{
 	"ledger_accounts": "ledger", "ledger_entries": "ledger", "ledger_head": "ledger", "ledger_postings": "ledger",
 
-	"accounts": "accounts", "api_tokens": "accounts", "audit_log": "accounts", "districts": "accounts",
+	"accounts": "accounts", "account_emails": "accounts", "api_tokens": "accounts", "audit_log": "accounts", "districts": "accounts",
 	"organisation_members": "accounts", "sessions": "accounts", "settings": "accounts",
 
 	"markets": "market/engine", "market_stakes": "market/engine", "positions": "market/engine", "trades": "market/engine",
@@ -22,7 +22,9 @@ var Owners = map[string]string{
 
 	"case_draws": "settlement", "case_evidence": "settlement", "case_markets": "settlement", "case_parties": "settlement",
 	"case_rounds": "settlement", "case_settlements": "settlement", "cases": "settlement", "jurors": "settlement",
-	"jury_opt_outs": "settlement", "notifications": "settlement", "proposals": "settlement",
+	"jury_opt_outs": "settlement", "proposals": "settlement",
+
+	"notifications": "outbox",
 
 	"charter": "crisis", "charter_changes": "crisis", "emergencies": "crisis", "emergency_acts": "crisis",
 	"emergency_petitions": "crisis", "neighbours": "crisis", "node": "crisis", "quorum_proposals": "crisis", "quorum_votes": "crisis",

@@ -90,7 +90,7 @@ func runFaults(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	rep := &FaultReport{Started: begin, Workers: cfg.FaultWorkers, Command: "go run ./bench/cmd/levee-bench " + strings.Join(cfg.Args, " ")}
 	defer func() {
 		rep.Finished, rep.EndLoadAvg = time.Now(), loadAvg()
-		finishSection(cfg, stdout, "faults", "fault", func() string { return faultSection(rep) }, func() []string { return rep.Failures }, &err)
+		err = finishScenario(cfg, stdout, "faults", faultSection(rep), rep.Failures, err)
 	}()
 	if cfg.DatabaseURL != "" {
 		return errors.New("-scenario faults stops and starts its own PostgreSQL: it cannot use -database-url")
@@ -397,7 +397,7 @@ func faultSection(r *FaultReport) string {
 		w("| audit error | %s %s |\n", oneLine(a.Err), failMark)
 	}
 	w("\n")
-	writeResult(w, r.Failures, "**Result: %s** — nothing acknowledged was lost or doubled, and the service recovered from every fault by itself.\n\n")
+	writeFailures(&b, r.Failures, "nothing acknowledged was lost or doubled, and the service recovered from every fault by itself")
 	w("The short versions of these faults run in `make test`: `TestKillDuringLoad`, `TestDatabaseOutageDuringLoad`,\n")
 	w("`TestConnectionExhaustion`, `TestDiskFull`, `TestClientsDisconnectMidRequest`, `TestReconnectStorm` (`cmd/levee`).\n")
 	return b.String()

@@ -52,7 +52,7 @@ func runHostile(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 		Command: "go run ./bench/cmd/levee-bench " + strings.Join(cfg.Args, " ")}
 	defer func() {
 		rep.Finished, rep.EndLoadAvg = time.Now(), loadAvg()
-		finishSection(cfg, stdout, "hostile", "hostile", func() string { return hostileSection(rep) }, func() []string { return rep.Failures }, &err)
+		err = finishScenario(cfg, stdout, "hostile", hostileSection(rep), rep.Failures, err)
 	}()
 	if cfg.DatabaseURL != "" {
 		return errors.New("-scenario hostile attacks a fresh demo city in its own PostgreSQL: it cannot use -database-url")
@@ -261,7 +261,7 @@ func hostileSection(r *HostileReport) string {
 		}
 		w("\n")
 	}
-	writeResult(w, r.Failures, "**Result: %s** — no 5xx, no hang, no cut connection; the ledger verifies and every balance is where it may be.\n\n")
+	writeFailures(&b, r.Failures, "no 5xx, no hang, no cut connection; the ledger verifies and every balance is where it may be")
 	w("The short version runs in `make test`: `TestHostileGenerated` (`cmd/levee`, a few thousand requests;\n")
 	w("`LEVEE_HOSTILE_N` and `LEVEE_HOSTILE_SEED` change the count and the seed).\n")
 	return b.String()

@@ -74,33 +74,31 @@ func writeSection(path, name, body string) error {
 	return os.WriteFile(path, []byte(doc), 0o644)
 }
 
-// finishSection ends a scenario that owns one section of the report (name;
-// title in the message): it writes the section (even after an error, so a
-// failed run is on record) and turns the scenario's failures into its
-// error. Deferred, with the scenario's named error result.
-func finishSection(cfg Config, stdout io.Writer, name, title string, section func() string, failures func() []string, err *error) {
-	if werr := writeSection(cfg.Out, name, section()); werr != nil {
-		*err = errors.Join(*err, werr)
+// finishScenario rewrites a scenario's section of cfg.Out with section, once
+// it has run, and returns its error: err, else the failures it found.
+func finishScenario(cfg Config, stdout io.Writer, name, section string, failures []string, err error) error {
+	if werr := writeSection(cfg.Out, name, section); werr != nil {
+		err = errors.Join(err, werr)
 	} else {
-		fmt.Fprintf(stdout, "wrote the %s section of %s\n", title, cfg.Out)
+		fmt.Fprintf(stdout, "wrote the %s section of %s\n", name, cfg.Out)
 	}
-	if *err == nil && len(failures()) > 0 {
-		*err = fmt.Errorf("%s: %s", name, strings.Join(failures(), "; "))
+	if err == nil && len(failures) > 0 {
+		err = fmt.Errorf("%s: %s", name, strings.Join(failures, "; "))
 	}
+	return err
 }
 
-// writeResult ends a section with its failures, or with the passing result
-// ok (a format with one %s for the pass mark; nothing when empty).
-func writeResult(w func(format string, args ...any), failures []string, ok string) {
-	if len(failures) > 0 {
-		w("**Failures:**\n\n")
+// writeFailures lists a scenario's failures in its section or, if there are
+// none and pass says what held, the result line.
+func writeFailures(b *strings.Builder, failures []string, pass string) {
+	switch {
+	case len(failures) > 0:
+		b.WriteString("**Failures:**\n\n")
 		for _, f := range failures {
-			w("- %s\n", oneLine(f))
+			fmt.Fprintf(b, "- %s\n", oneLine(f))
 		}
-		w("\n")
-		return
-	}
-	if ok != "" {
-		w(ok, passMark)
+		b.WriteString("\n")
+	case pass != "":
+		fmt.Fprintf(b, "**Result: %s** — %s.\n\n", passMark, pass)
 	}
 }

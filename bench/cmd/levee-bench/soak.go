@@ -60,7 +60,7 @@ func runSoak(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 		Command: "go run ./bench/cmd/levee-bench " + strings.Join(cfg.Args, " ")}
 	defer func() {
 		rep.Finished, rep.EndLoadAvg = time.Now(), loadAvg()
-		finishSection(cfg, stdout, "soak", "soak", func() string { return soakSection(rep) }, func() []string { return rep.Failures }, &err)
+		err = finishScenario(cfg, stdout, "soak", soakSection(rep), rep.Failures, err)
 	}()
 	sc := cfg
 	sc.Markets, sc.Traders, sc.Clients = 2, cfg.SoakClients+1, cfg.SoakClients
@@ -339,7 +339,7 @@ func soakSection(r *SoakReport) string {
 			p.CommitsOver1s, ms(p.GCPause), orDash(p.Waits), orDash(p.Vacuum))
 	}
 	w("\n</details>\n\n")
-	writeResult(w, r.Failures, "")
+	writeFailures(&b, r.Failures, "")
 	return b.String()
 }
 
