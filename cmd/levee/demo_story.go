@@ -109,7 +109,7 @@ func (s *demoStory) charter() error {
 func (s *demoStory) fundingRound() error {
 	svc := s.m.Budgets
 	now := s.m.now()
-	r, err := svc.OpenRound(s.ctx, budgets.NewRound{Title: "Storm season 2026", Pool: levee.Units(9000), ClosesAt: now.Add(36 * time.Hour), CreatedBy: s.ids["tess"]})
+	r, err := svc.OpenRound(s.ctx, budgets.NewRound{Title: "Storm season 2026", Pool: levee.Units(3500), ClosesAt: now.Add(36 * time.Hour), CreatedBy: s.ids["tess"]})
 	if err != nil {
 		return fmt.Errorf("seed round: %w", err)
 	}

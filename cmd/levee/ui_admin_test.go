@@ -102,14 +102,16 @@ func TestUIAdmin(t *testing.T) {
 	change := func(name, edit string, wants ...string) {
 		t.Helper()
 		pickAndEdit(name, edit)
+		b.do("mark the page", chromedp.Evaluate[chromedp.Void](`window.staleAdminPage = true`))
 		confirm("change", wants...)
-		b.waitJS("the page after the change", `document.readyState === 'complete' && document.querySelector('#change-form .confirm').hidden && !document.querySelector('#change-submit').disabled ? 'yes' : ''`, 10*time.Second)
+		// The page reloads after a change: wait for the new one.
+		b.waitJS("the page after the change", `!window.staleAdminPage && document.readyState === 'complete' ? 'yes' : ''`, 10*time.Second)
 	}
 	rowOf := func(name string) string {
-		return b.js(`[...document.querySelectorAll('#account-table tbody tr')].find(r => r.cells[0].textContent === ` + fmt.Sprintf("%q", name) + `)?.textContent ?? ''`)
+		return b.js(`[...document.querySelectorAll('#account-table tbody tr')].find(r => r.querySelector('.account-name')?.textContent === ` + fmt.Sprintf("%q", name) + `)?.textContent ?? ''`)
 	}
 	change("rita", `document.querySelector('#change-form input[name="roles"][value="treasurer"]').checked = true`, "rita", "resident → resident, treasurer")
-	b.waitJS("rita the treasurer", `[...document.querySelectorAll('#account-table tbody tr')].some(r => r.cells[0].textContent === 'rita' && r.cells[2].textContent.includes('treasurer')) ? 'yes' : ''`, 10*time.Second)
+	b.waitJS("rita the treasurer", `[...document.querySelectorAll('#account-table tbody tr')].some(r => r.querySelector('.account-name')?.textContent === 'rita' && r.cells[1].textContent.includes('treasurer')) ? 'yes' : ''`, 10*time.Second)
 	if _, me := rita.do("GET", "/api/v1/me", ""); !strings.Contains(fmt.Sprint(me["roles"]), "treasurer") {
 		t.Errorf("rita's roles after the change: %v", me["roles"])
 	}

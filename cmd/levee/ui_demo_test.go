@@ -117,7 +117,18 @@ func TestUIDemoCity(t *testing.T) {
 			case "admin":
 				has("admission form", "#admit-form")
 				has("account list", "#account-table tbody tr")
+				b.do("fill an admission",
+					chromedp.SendKeys(chromedp.ID("admit-name"), "rosa"),
+					chromedp.SetValue(chromedp.ID("admit-district"), "north"),
+					chromedp.SetValue(chromedp.ID("admit-credit"), "100"),
+					chromedp.Click(chromedp.ID("admit-submit")))
+				b.waitJS("the confirmation", `document.querySelector('#admit-form .confirm').hidden ? '' : 'yes'`, 5*time.Second)
+				b.do("show the form", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 				b.picture("admin")
+				b.do("confirm", chromedp.Click(chromedp.ID("admit-confirm")))
+				if tok := b.waitJS("rosa's first sign-in", `document.getElementById('first-signin').hidden ? '' : `+text("#first-token"), 10*time.Second); !strings.HasPrefix(tok, "lv_") {
+					t.Errorf("rosa's first sign-in: %q", tok)
+				}
 			case "alice":
 				has("order ticket", "#place-order")
 				b.waitJS("the price history", `document.querySelectorAll('#history-table tbody tr').length > 5 || document.querySelector('.uplot') ? 'yes' : ''`, 5*time.Second)
@@ -161,6 +172,22 @@ func TestUIDemoCity(t *testing.T) {
 				has("new tender form", "#new-tender")
 			case "sam":
 				has("declare form", "#declare-form")
+				// The storm comes: sam declares and acts from the panel.
+				b.do("fill the declaration",
+					chromedp.SendKeys(chromedp.ID("declare-reason"), "Spring storm: the north pumps must run all night"),
+					chromedp.Click(chromedp.CSS(`input[name="districts"][value="north"]`)),
+					chromedp.Click(chromedp.CSS(`input[name="districts"][value="harbour"]`)),
+					chromedp.SendKeys(chromedp.ID("declare-cap"), "600"))
+				b.do("declare", chromedp.Click(chromedp.ID("declare")))
+				b.waitJS("the active emergency", text("#now-h")+`.includes('is active') ? 'yes' : ''`, 10*time.Second)
+				b.do("fill a reallocation",
+					chromedp.SetValue(chromedp.ID("re-from"), "2"),
+					chromedp.SetValue(chromedp.ID("re-to"), "1"),
+					chromedp.SendKeys(chromedp.ID("re-amount"), "80"),
+					chromedp.SendKeys(chromedp.ID("re-reason"), "Diesel for the mobile pumps"))
+				b.do("reallocate", chromedp.Click(chromedp.ID("reallocate")))
+				b.waitJS("the act", text("#acts")+`.includes('Diesel') ? 'yes' : ''`, 10*time.Second)
+				b.do("back to the top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 				b.picture("emergency")
 			default:
 				switch s.role {
@@ -206,7 +233,7 @@ func TestUIDemoCity(t *testing.T) {
 	if rows := visitor.js(`String([...document.querySelectorAll('#calibration tbody tr')].filter(r => r.cells[1].textContent !== '0').length)`); rows == "0" {
 		t.Errorf("the calibration table is empty")
 	}
-	visitor.do("show the forecasts", chromedp.Evaluate[chromedp.Void](`document.getElementById('fig-contracting').scrollIntoView({block: 'start'})`))
+	visitor.do("show the forecasts", chromedp.Evaluate[chromedp.Void](`document.getElementById('fig-rounds').scrollIntoView({block: 'start'})`))
 	visitor.picture("census")
 	visitor.screenshot("census")
 	st, c := anonymous(t, m).do("GET", "/api/v1/census", "")

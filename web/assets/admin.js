@@ -86,7 +86,7 @@
       $('first-signin').hidden = false;
       var row = document.createElement('tr');
       row.id = 'account-' + a.id;
-      [a.name, a.kind, (a.roles || []).join(', '), a.district || '\u2013', '\u2013', L.money(a.cash), 'active'].forEach(function (v) {
+      [a.name + ' ' + a.kind, (a.roles || []).join(', '), a.district || '\u2013', L.money(a.cash), 'active'].forEach(function (v) {
         var td = document.createElement('td');
         td.textContent = v;
         row.appendChild(td);
