@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -122,4 +123,16 @@ func (s *Service) ChangeAccount(ctx context.Context, actor, id int64, ch Account
 	}
 	s.tokens.clear() // cached principals carry the old roles
 	return after, nil
+}
+
+// SetPasswordHash sets an account's password from a hash HashPassword made,
+// for accounts that share one password (the demo city's residents), so it
+// is hashed once rather than once per account. Errors: EINVALID (not an
+// argon2id hash).
+func (s *Service) SetPasswordHash(ctx context.Context, accountID int64, hash string) error {
+	if !strings.HasPrefix(hash, "$argon2id$") {
+		return levee.Invalid("password_hash", "not an argon2id hash")
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE accounts SET password_hash = $2 WHERE id = $1`, accountID, hash)
+	return pgtx.Unavailable(err)
 }

@@ -103,3 +103,24 @@ func TestChangeAccount(t *testing.T) {
 		t.Fatalf("%d account.change audit entries, want 3", changes)
 	}
 }
+
+func TestSetPasswordHash(t *testing.T) {
+	ctx := context.Background()
+	s := MustService(t)
+	hash := accounts.HashPassword("one shared password")
+	for _, name := range []string{"north-1", "north-2"} {
+		a, _, err := s.CreateAccount(ctx, 0, accounts.NewAccount{Name: name, Roles: []string{"resident"}, District: "north"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetPasswordHash(ctx, a.ID, hash); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Login(ctx, name, "one shared password"); err != nil {
+			t.Fatalf("%s signs in with the shared password: %v", name, err)
+		}
+		if err := s.SetPasswordHash(ctx, a.ID, "plain text"); levee.ErrorCode(err) != levee.EINVALID {
+			t.Fatalf("a password that is not a hash: %v", err)
+		}
+	}
+}

@@ -80,17 +80,18 @@ func (m *Main) SeedDemo(ctx context.Context) error {
 	} else if m.generatedAdminToken != "" {
 		fmt.Fprintf(tw, "  admin\tadmin\t-\t%s\n", m.generatedAdminToken)
 	}
-	ids := map[string]int64{}
+	ids, passwords := map[string]int64{}, map[int64]string{}
 	for _, d := range demoAccounts {
 		password := "demo-" + randomHex(6)
 		credit, _ := levee.ParseMicros(orZero(d.credit))
 		a, token, err := m.Accounts.CreateAccount(ctx, 0, accounts.NewAccount{
-			Name: d.name, Kind: d.kind, Roles: d.roles, District: d.district, Credit: credit, Password: password,
+			Name: d.name, Kind: d.kind, Roles: d.roles, District: d.district, Credit: credit,
 		})
 		if err != nil {
 			return fmt.Errorf("seed account %s: %w", d.name, err)
 		}
 		ids[d.name] = a.ID
+		passwords[a.ID] = password
 		if d.memberOf != "" {
 			if err := m.Accounts.AddMember(ctx, 0, ids[d.memberOf], a.ID); err != nil {
 				return fmt.Errorf("seed member %s: %w", d.name, err)
@@ -100,14 +101,22 @@ func (m *Main) SeedDemo(ctx context.Context) error {
 	}
 	tw.Flush()
 	m.logger.Debug("demo accounts", slog.Duration("took", time.Since(begin)))
-	if err := m.seedDemoCity(ctx, &sb, ids); err != nil {
+	if err := m.seedDemoCity(ctx, &sb, ids, passwords); err != nil {
 		return err
 	}
 	m.logger.Debug("demo residents", slog.Duration("took", time.Since(begin)))
+	// Hashing the passwords is CPU work, the story mostly waits on the
+	// database: they run side by side.
+	hashed := make(chan error, 1)
+	go func() { hashed <- m.setPasswords(ctx, passwords) }()
 	story, err := m.seedDemoStory(ctx, ids)
+	if perr := <-hashed; err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}
+	m.logger.Debug("demo story", slog.Duration("took", time.Since(begin)))
 	story.writeStart(&sb, m.Config.AdminToken != "" || m.generatedAdminToken != "")
 	fmt.Fprintf(&sb, "\nTry: curl -H 'Authorization: Bearer <token>' http://%s/api/v1/me\n\n", displayAddr(m.Config.Addr))
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {

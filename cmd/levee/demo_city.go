@@ -44,10 +44,9 @@ func demoJurors() []string {
 
 // seedDemoCity adds the jurors and delegates, and writes their sign-ins to
 // w. Their accounts are opened in order (so their ids are the same on every
-// run) and their passwords set two at a time: hashing is most of the cost.
-func (m *Main) seedDemoCity(ctx context.Context, w io.Writer, ids map[string]int64) error {
+// run); passwords are set afterwards, together (setPasswords).
+func (m *Main) seedDemoCity(ctx context.Context, w io.Writer, ids map[string]int64, passwords map[int64]string) error {
 	password := "demo-" + randomHex(6)
-	var named []int64
 	for _, name := range demoJurors() {
 		district := name[:len(name)-2]
 		a, _, err := m.Accounts.CreateAccount(ctx, 0, accounts.NewAccount{Name: name, Roles: []string{accounts.RoleResident},
@@ -56,7 +55,7 @@ func (m *Main) seedDemoCity(ctx context.Context, w io.Writer, ids map[string]int
 			return fmt.Errorf("seed resident %s: %w", name, err)
 		}
 		ids[name] = a.ID
-		named = append(named, a.ID)
+		passwords[a.ID] = password
 	}
 	fmt.Fprintf(w, "  Residents for juries: north-1..%d, south-1..%d, harbour-1..%d, all with password %s\n",
 		jurorsPerDistrict, jurorsPerDistrict, jurorsPerDistrict, password)
@@ -66,22 +65,42 @@ func (m *Main) seedDemoCity(ctx context.Context, w io.Writer, ids map[string]int
 			return fmt.Errorf("seed delegate %s: %w", n.Delegate, err)
 		}
 		ids[n.Delegate] = a.ID
-		named = append(named, a.ID)
+		passwords[a.ID] = password
 	}
-	errs := make([]error, len(named))
+	fmt.Fprintf(w, "  Neighbour delegates: delta-delegate, estuary-delegate, ridge-delegate, password %s\n", password)
+	return nil
+}
+
+// setPasswords sets the demo accounts' passwords. Hashing them (argon2id)
+// is most of the seeding's CPU: each distinct password is hashed once (the
+// residents and delegates share one), the distinct ones as many at a time
+// as there are CPUs.
+func (m *Main) setPasswords(ctx context.Context, passwords map[int64]string) error {
+	byPassword := map[string][]int64{}
+	for id, pw := range passwords {
+		byPassword[pw] = append(byPassword[pw], id)
+	}
+	errs := make(chan error, len(passwords))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
-	for i, id := range named {
+	for pw, ids := range byPassword {
 		wg.Go(func() {
 			sem <- struct{}{}
-			defer func() { <-sem }()
-			errs[i] = m.Accounts.SetPassword(ctx, id, password)
+			hash := accounts.HashPassword(pw)
+			<-sem
+			for _, id := range ids {
+				errs <- m.Accounts.SetPasswordHash(ctx, id, hash)
+			}
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	if err := errors.Join(all...); err != nil {
 		return fmt.Errorf("seed passwords: %w", err)
 	}
-	fmt.Fprintf(w, "  Neighbour delegates: delta-delegate, estuary-delegate, ridge-delegate, password %s\n", password)
 	return nil
 }

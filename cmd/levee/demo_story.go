@@ -639,15 +639,6 @@ func (s *demoStory) marketsAndTenders() error {
 	}
 	live3 := append(append([]*storyMarket{}, live...), d3...)
 	s.trade(s.day(-2.5), 20, live3)
-	payload, _ := json.Marshal(crisis.Reallocation{FromLine: 3, ToLine: 1, Amount: levee.Units(100)})
-	p, err := s.m.Crisis.Propose(s.ctx, s.who("tess"), crisis.KindReallocation, payload, "Move barrier savings to the north pumps before the spring storms")
-	if err != nil {
-		return fmt.Errorf("seed quorum proposal: %w", err)
-	}
-	s.quorumProposal = p.ID
-	if _, err := s.m.Crisis.Vote(s.ctx, s.who("delta-delegate"), p.ID, true); err != nil {
-		return err
-	}
 	// The appeal-stage case: decided, its appeal window open now.
 	if err := s.decide([]int64{appeal}, map[int64]string{appeal: "no"}, false, live3); err != nil {
 		return err
@@ -662,7 +653,19 @@ func (s *demoStory) marketsAndTenders() error {
 		return err
 	}
 	s.openTender = t4
-	s.trade(s.day(-0.05), 30, live3)
+	s.trade(s.day(-0.2), 25, live3)
+	// A quorum proposal, one approval short (its vote window is three days).
+	payload, _ := json.Marshal(crisis.Reallocation{FromLine: 3, ToLine: 1, Amount: levee.Units(100)})
+	p, err := s.m.Crisis.Propose(s.ctx, s.who("tess"), crisis.KindReallocation, payload, "Move barrier savings to the north pumps before the spring storms")
+	if err != nil {
+		return fmt.Errorf("seed quorum proposal: %w", err)
+	}
+	s.quorumProposal = p.ID
+	s.at(s.m.now().Add(40 * time.Minute))
+	if _, err := s.m.Crisis.Vote(s.ctx, s.who("delta-delegate"), p.ID, true); err != nil {
+		return err
+	}
+	s.trade(s.day(-0.05), 5, live3)
 	if err := s.propose(res[6], resolving[6].verdict, resolving[6].evidence); err != nil {
 		return err
 	}
