@@ -37,7 +37,7 @@ type demoStory struct {
 	tradeTime time.Duration
 	// made for the "where to start" list
 	liveMarket, openRound, openTender, decisionTender, claimedContract int64
-	commitCase, evidenceCase, quorumProposal                           int64
+	commitCase, evidenceCase, revealCase, quorumProposal               int64
 	evidenceJurors                                                     []string
 }
 
@@ -216,6 +216,7 @@ func (s *demoStory) starts(admin bool) []startLine {
 // writeStart prints the story's summary and where each role starts.
 func (s *demoStory) writeStart(w io.Writer, admin bool) {
 	fmt.Fprintf(w, "  Jury duty: case %d (alice disputes a market's proposed outcome); jurors %s\n", s.evidenceCase, strings.Join(s.evidenceJurors, ", "))
+	fmt.Fprintf(w, "  Reveal period: case %d; its jurors sealed \"yes\" with the salt %s (paste it on the case page to reveal)\n", s.revealCase, s.revealSalt())
 	fmt.Fprintf(w, "\nThe demo city has %d days of history (%d trades); where each sign-in starts:\n", storyDays, s.trades)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, l := range s.starts(admin) {

@@ -82,6 +82,28 @@ func (s *demoStory) decide(ids []int64, verdicts map[int64]string, settle bool, 
 
 func (s *demoStory) salt(caseID, juror int64) string { return fmt.Sprintf("demo-%d-%d", caseID, juror) }
 
+// revealSalt is the one salt of the reveal-period case's ballots.
+func (s *demoStory) revealSalt() string { return fmt.Sprintf("demo-reveal-%d", s.revealCase) }
+
+// commitAll has every seated juror of a case seal verdict with salt.
+func (s *demoStory) commitAll(id int64, verdict, salt string) error {
+	v, err := s.m.Settlement.Case(s.ctx, nil, id)
+	if err != nil {
+		return err
+	}
+	for _, j := range v.Rounds[len(v.Rounds)-1].Jurors {
+		p, err := s.m.Accounts.Principal(s.ctx, j.Account)
+		if err != nil {
+			return err
+		}
+		s.at(s.m.now().Add(23 * time.Minute))
+		if _, err := s.m.Settlement.Commit(s.ctx, p, id, settlement.BallotCommitment(verdict, salt)); err != nil {
+			return fmt.Errorf("seed commit on case %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
 func later(a, b time.Time) time.Time {
 	if b.After(a) {
 		return b

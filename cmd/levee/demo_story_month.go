@@ -48,6 +48,7 @@ func (s *demoStory) marketsAndTenders() error {
 		{"Will the north levee inspection find no seepage?", "north", "no", "The inspector logged seepage at chainage 240.", []float64{0.35, 0.65}},
 		{"Will the river crest above 4 m at the north gauge in the February storm?", "north", "no", "The gauge log shows a crest of 3.6 m at 02:10.", []float64{0.45, 0.55}},
 		{"Will the north storm drains be cleared before the thaw?", "north", "yes", "Work orders 311-318 closed on 2 March.", []float64{0.6, 0.4}},
+		{"Will the harbour ferry run again before the end of February?", "harbour", "yes", "The ferry's log shows crossings from 24 February.", []float64{0.55, 0.45}},
 	}
 	var res []*storyMarket
 	for i, x := range resolving {
@@ -192,6 +193,18 @@ func (s *demoStory) marketsAndTenders() error {
 				return fmt.Errorf("seed contribution: %w", err)
 			}
 		}
+	}
+	// The reveal-stage case: every juror sealed "yes" with one salt, printed
+	// in the sign-in list so that they can reveal from any browser.
+	s.trade(s.day(-4.1), 15, all)
+	if err := s.propose(res[7], resolving[7].verdict, resolving[7].evidence); err != nil {
+		return err
+	}
+	if s.revealCase, err = s.dispute(res[7], "The crossings of 24 February were test runs without passengers."); err != nil {
+		return err
+	}
+	if err := s.commitAll(s.revealCase, "yes", s.revealSalt()); err != nil {
+		return err
 	}
 	s.trade(s.day(-3), 30, all)
 	d3, err := s.decisionMarkets(t3, 0.75, 0.5)

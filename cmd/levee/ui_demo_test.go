@@ -236,6 +236,17 @@ func TestUIDemoCity(t *testing.T) {
 	visitor.do("show the forecasts", chromedp.Evaluate[chromedp.Void](`document.getElementById('fig-rounds').scrollIntoView({block: 'start'})`))
 	visitor.picture("census")
 	visitor.screenshot("census")
+	// A jury case at each stage.
+	_, cs := anonymous(t, m).do("GET", "/api/v1/cases", "")
+	stages := map[string]int{}
+	for _, x := range cs["cases"].([]any) {
+		stages[x.(map[string]any)["status"].(string)]++
+	}
+	for _, want := range []string{"evidence", "commit", "reveal", "appealable", "settled"} {
+		if stages[want] == 0 {
+			t.Errorf("no case in its %s stage: %v", want, stages)
+		}
+	}
 	st, c := anonymous(t, m).do("GET", "/api/v1/census", "")
 	if st != 200 || len(c["not_yet_available"].([]any)) != 0 || c["forecast_accuracy"].(map[string]any)["brier_score"] == nil {
 		t.Errorf("census: %d not yet %v, forecasts %v", st, c["not_yet_available"], c["forecast_accuracy"])
