@@ -154,6 +154,12 @@ func (s *Server) routes() {
 	admin.POST("/organisations/:id/members", s.addMember)
 	admin.GET("/audit", s.audit)
 	admin.POST("/treasury/issue", s.issueToTreasury)
+	if s.adminAccounts() != nil {
+		admin.GET("/accounts", s.listAccounts)
+		admin.PATCH("/accounts/:id", s.changeAccount)
+		e.GET("/admin", s.pageAdmin, gz)
+		e.GET("/admin/audit", s.pageAdminAudit, gz)
+	}
 	if s.deps.Crisis != nil {
 		api.GET("/charter", s.charter)
 		admin.PUT("/charter", s.foundCharter)

@@ -348,7 +348,8 @@ func (e *Engine) CreateMarket(ctx context.Context, n NewMarket) (Market, error) 
 			createdBy = &n.CreatedBy
 		}
 		var err error
-		if id, err = insertMarket(ctx, tx, n, subsidy, st.Q(), districtID, createdBy); err != nil {
+		// The engine's clock stamps the row, like its trades' times.
+		if id, err = insertMarket(ctx, tx, n, subsidy, st.Q(), districtID, createdBy, e.opts.Clock().UTC().Truncate(time.Microsecond)); err != nil {
 			return err
 		}
 		if err := ledger.OpenAccount(ctx, tx, ledger.Collateral(id), "market_collateral", false); err != nil {

@@ -277,13 +277,13 @@ func HoldersOf(ctx context.Context, q sqlx.QueryerContext, markets []int64) ([]i
 	return ids, nil
 }
 
-// insertMarket stores a new market's row and returns its id.
-func insertMarket(ctx context.Context, tx *sqlx.Tx, n NewMarket, subsidy levee.Micros, q []levee.Micros, districtID, createdBy *int64) (int64, error) {
+// insertMarket stores a new market's row, created at at, and returns its id.
+func insertMarket(ctx context.Context, tx *sqlx.Tx, n NewMarket, subsidy levee.Micros, q []levee.Micros, districtID, createdBy *int64, at time.Time) (int64, error) {
 	var id int64
 	err := tx.GetContext(ctx, &id, `
-			INSERT INTO markets (question, outcomes, liquidity, subsidy, q, district_id, closes_at, created_by, funded_by, conditional)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-		n.Question, pq.Array(n.Outcomes), n.Liquidity, subsidy, microsArray(q), districtID, n.ClosesAt, createdBy, n.FundedBy, n.Conditional)
+			INSERT INTO markets (question, outcomes, liquidity, subsidy, q, district_id, closes_at, created_by, funded_by, conditional, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+		n.Question, pq.Array(n.Outcomes), n.Liquidity, subsidy, microsArray(q), districtID, n.ClosesAt, createdBy, n.FundedBy, n.Conditional, at)
 	if err != nil {
 		return 0, fmt.Errorf("insert market: %w", err)
 	}
