@@ -209,6 +209,7 @@ func (s *Server) routes() {
 	admin.GET("/audit", s.audit)
 	admin.POST("/treasury/issue", s.issueToTreasury)
 	s.crisisRoutes(api, admin)
+	s.docRoutes()
 }
 
 // bodyLimit is the most any request other than an upload may send.

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"levee/web"
+	"levee/web/live"
+)
+
+// The API documents are kept true by the tests: client.do validates every
+// request it sends and every answer it gets against the OpenAPI document
+// (kin-openapi's openapi3filter), the websocket tests validate every frame
+// against the AsyncAPI schemas, and TestOpenAPICoversEveryRoute compares the
+// documented routes with the registered ones.
+
+// apiSpec is the loaded OpenAPI document and its router, built once.
+var apiSpec = sync.OnceValues(func() (routers.Router, error) {
+	b, err := web.OpenAPIDocument()
+	if err != nil {
+		return nil, err
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := doc.Validate(context.Background(), openapi3.EnableExamplesValidation()); err != nil {
+		return nil, err
+	}
+	return gorillamux.NewRouter(doc)
+})
+
+// documentedNot are the registered routes the OpenAPI document leaves out, and
+// why: the HTML pages and their assets (every path outside /api/ but the
+// health and metrics endpoints), the reference page, and the websocket,
+// which the AsyncAPI document describes.
+func documentedNot(r web.Route) string {
+	switch {
+	case r.Path == "/api/docs":
+		return "the HTML reference page"
+	case r.Path == "/api/v1/ws":
+		return "the websocket (asyncapi.json)"
+	case r.Path == "/healthz" || r.Path == "/readyz" || r.Path == "/metrics":
+		return ""
+	case !strings.HasPrefix(r.Path, "/api/"):
+		return "an HTML page or asset"
+	}
+	return ""
+}
+
+// TestOpenAPICoversEveryRoute fails on a registered route missing from the
+// document and on a documented route that is not registered.
+func TestOpenAPICoversEveryRoute(t *testing.T) {
+	if _, err := apiSpec(); err != nil {
+		t.Fatalf("the OpenAPI document does not load or validate: %v", err)
+	}
+	m := NewMain(Config{}, slog.New(slog.DiscardHandler), io.Discard)
+	deps := m.webDeps()
+	deps.Live = web.NewLive(live.Options{Logger: m.logger})
+	defer deps.Live.Close()
+	registered := routeTable(web.New(deps)) // the routes `levee routes` prints
+	documented := web.DocumentedRoutes()
+	for _, r := range registered {
+		if documentedNot(r) != "" {
+			continue
+		}
+		if !slices.Contains(documented, r) {
+			t.Errorf("%s %s is registered but not in the OpenAPI document (web/openapi_paths.go)", r.Method, r.Path)
+		}
+	}
+	seen := map[web.Route]bool{}
+	for _, d := range documented {
+		if seen[d] {
+			t.Errorf("%s %s is documented twice", d.Method, d.Path)
+		}
+		seen[d] = true
+		if !slices.Contains(registered, d) {
+			t.Errorf("%s %s is documented but not registered", d.Method, d.Path)
+		}
+		if why := documentedNot(d); why != "" {
+			t.Errorf("%s %s is documented but is %s", d.Method, d.Path, why)
+		}
+	}
+	t.Logf("%d routes registered, %d documented", len(registered), len(documented))
+}
+
+// validateExchange checks one request and its answer against the OpenAPI
+// document. A request the document calls invalid must be refused (4xx); any
+// answer must be one the document allows, with a body that validates.
+func validateExchange(t *testing.T, req *http.Request, reqBody []byte, resp *http.Response, respBody []byte) {
+	t.Helper()
+	if req.Method == http.MethodHead {
+		return
+	}
+	router, err := apiSpec()
+	if err != nil {
+		t.Errorf("OpenAPI document: %v", err)
+		return
+	}
+	r := req.Clone(context.Background())
+	r.Body = io.NopCloser(bytes.NewReader(reqBody))
+	route, params, err := router.FindRoute(r)
+	where := req.Method + " " + req.URL.RequestURI()
+	if err != nil {
+		if !strings.HasPrefix(req.URL.Path, "/api/") || req.URL.Path == "/api/docs" {
+			return // an HTML page: not described
+		}
+		if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+			t.Errorf("OpenAPI: %s is not in the document, yet answered %d", where, resp.StatusCode)
+		}
+		return
+	}
+	opts := &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, IncludeResponseStatus: true, MultiError: true}
+	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
+	if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
+		if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+			t.Errorf("OpenAPI: the document refuses %s %.300q (%v), yet the server answered %d %.300s", where, reqBody, err, resp.StatusCode, respBody)
+		}
+	}
+	ropts := *opts
+	ct := resp.Header.Get("Content-Type")
+	if !strings.HasPrefix(ct, "application/json") {
+		ropts.ExcludeResponseBody = true
+	}
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
+		Body: io.NopCloser(bytes.NewReader(respBody)), Options: &ropts}
+	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+		t.Errorf("OpenAPI: the answer to %s %.200q contradicts the document: %d %.300s: %v", where, reqBody, resp.StatusCode, respBody, err)
+	}
+}
+
+// asyncSchemas are the AsyncAPI document's client and server message schemas.
+var asyncSchemas = sync.OnceValues(func() (map[string]*jsonschema.Schema, error) {
+	b, err := web.AsyncAPIDocument()
+	if err != nil {
+		return nil, err
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	if err := c.AddResource("asyncapi.json", doc); err != nil {
+		return nil, err
+	}
+	out := map[string]*jsonschema.Schema{}
+	for _, n := range []string{"ClientMessage", "ServerMessage"} {
+		if out[n], err = c.Compile("asyncapi.json#/components/schemas/" + n); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+})
+
+// validateWS checks one websocket frame against the AsyncAPI document; kind
+// is ClientMessage or ServerMessage.
+func validateWS(t *testing.T, kind string, frame []byte) {
+	t.Helper()
+	s, err := asyncSchemas()
+	if err != nil {
+		t.Errorf("AsyncAPI document: %v", err)
+		return
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(frame))
+	if err != nil {
+		t.Errorf("AsyncAPI: frame %.200q is not JSON: %v", frame, err)
+		return
+	}
+	if err := s[kind].Validate(v); err != nil {
+		t.Errorf("AsyncAPI: %s %.300s contradicts the document: %v", kind, frame, err)
+	}
+}
+
+// TestAsyncAPIDocument loads the AsyncAPI document and checks that its
+// examples are valid client messages.
+func TestAsyncAPIDocument(t *testing.T) {
+	b, err := web.AsyncAPIDocument()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		AsyncAPI   string `json:"asyncapi"`
+		Components struct {
+			Schemas  map[string]struct{ Examples []json.RawMessage } `json:"schemas"`
+			Messages map[string]any                                  `json:"messages"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.AsyncAPI != "3.0.0" {
+		t.Fatalf("asyncapi %q", doc.AsyncAPI)
+	}
+	for _, n := range []string{"Subscribe", "Unsubscribe", "Snapshot", "Trade", "Quote", "Status", "Gap", "Unsubscribed", "Error"} {
+		if doc.Components.Messages[n] == nil {
+			t.Errorf("no message %s", n)
+		}
+	}
+	for _, ex := range append(doc.Components.Schemas["Subscribe"].Examples, doc.Components.Schemas["Unsubscribe"].Examples...) {
+		validateWS(t, "ClientMessage", ex)
+	}
+	for _, frame := range []string{`{"type":"gap","market":"12","seq":1500}`, `{"type":"unsubscribed","market":"12"}`,
+		`{"type":"error","code":"not_found","message":"market 99 not found","field":"markets","market":"99"}`} {
+		validateWS(t, "ServerMessage", []byte(frame))
+	}
+}
+
+// TestAPIDocumentsServed fetches both documents and the reference page.
+func TestAPIDocumentsServed(t *testing.T) {
+	m, _ := MustRunMain(t)
+	anon := newClient(t, m, "")
+	for _, p := range []string{"/api/v1/openapi.json", "/api/v1/asyncapi.json"} {
+		st, doc := anon.do("GET", p, "")
+		if st != 200 || (doc["openapi"] != "3.1.0" && doc["asyncapi"] != "3.0.0") {
+			t.Fatalf("%s: %d %v", p, st, doc)
+		}
+	}
+	resp, err := http.Get("http://" + m.Addr() + "/api/docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(b, []byte("/api/v1/openapi.json")) {
+		t.Fatalf("/api/docs: %d %s", resp.StatusCode, b)
+	}
+}
