@@ -49,9 +49,9 @@ func buildAsyncAPI() schema {
 	}
 
 	schemas := schema{
-		"Amount": schema{"type": "string", "pattern": amountPattern},
-		"Time":   schema{"type": "string", "format": "date-time"},
-		"Subscribe": typedOp("subscribe", "Start following each market: a snapshot per market, or an error."),
+		"Amount":      schema{"type": "string", "pattern": amountPattern},
+		"Time":        schema{"type": "string", "format": "date-time"},
+		"Subscribe":   typedOp("subscribe", "Start following each market: a snapshot per market, or an error."),
 		"Unsubscribe": typedOp("unsubscribe", "Stop following each market: an unsubscribed per market; nothing of it follows."),
 		"Snapshot": withDescription(typed("snapshot", snapProps, snapRequired...),
 			"The market's committed state at seq S; everything after it is relative to S. Subscribing again restarts a market with a fresh snapshot (how to recover from a gap)."),
@@ -102,9 +102,9 @@ func buildAsyncAPI() schema {
 		"servers": schema{"levee": schema{"host": "localhost:8080", "protocol": "ws", "pathname": "/api/v1/ws",
 			"description": "The Origin header, when present, must name the same host (else 403)."}},
 		"defaultContentType": "application/json",
-		"channels": schema{"market": schema{"address": "/api/v1/ws", "description": seqRules, "messages": chanMsgs}},
+		"channels":           schema{"market": schema{"address": "/api/v1/ws", "description": seqRules, "messages": chanMsgs}},
 		"operations": schema{
-			"subscribe":   schema{"action": "receive", "channel": schema{"$ref": "#/channels/market"}, "summary": "The client subscribes or unsubscribes (the server receives).", "messages": msgRefs("Subscribe", "Unsubscribe")},
+			"subscribe": schema{"action": "receive", "channel": schema{"$ref": "#/channels/market"}, "summary": "The client subscribes or unsubscribes (the server receives).", "messages": msgRefs("Subscribe", "Unsubscribe")},
 			"marketEvents": schema{"action": "send", "channel": schema{"$ref": "#/channels/market"}, "summary": "The server sends snapshots, trades, quotes, statuses, gaps, acknowledgements and errors.",
 				"messages": msgRefs("Snapshot", "Trade", "Quote", "Status", "Gap", "Unsubscribed", "Error")},
 		},

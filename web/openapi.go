@@ -159,8 +159,8 @@ func baseSchemas() schema {
 			}, "code", "message"),
 		}, "error"),
 		"LedgerEntry": object(schema{
-			"seq": schema{"type": "integer", "format": "int64", "minimum": 1},
-			"at":  schema{"type": "string", "format": "date-time"},
+			"seq":  schema{"type": "integer", "format": "int64", "minimum": 1},
+			"at":   schema{"type": "string", "format": "date-time"},
 			"kind": str(""), "ref": str(""),
 			"postings":  arrayOf(reflected(reflect.TypeFor[ledger.Posting]())),
 			"prev_hash": schema{"type": "string", "pattern": "^[0-9a-f]*$"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -172,19 +173,25 @@ var asyncSchemas = sync.OnceValues(func() (map[string]*jsonschema.Schema, error)
 // is ClientMessage or ServerMessage.
 func validateWS(t *testing.T, kind string, frame []byte) {
 	t.Helper()
+	if err := checkWS(kind, frame); err != nil {
+		t.Error(err)
+	}
+}
+
+// checkWS is validateWS for goroutines that report problems their own way.
+func checkWS(kind string, frame []byte) error {
 	s, err := asyncSchemas()
 	if err != nil {
-		t.Errorf("AsyncAPI document: %v", err)
-		return
+		return fmt.Errorf("AsyncAPI document: %w", err)
 	}
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(frame))
 	if err != nil {
-		t.Errorf("AsyncAPI: frame %.200q is not JSON: %v", frame, err)
-		return
+		return fmt.Errorf("AsyncAPI: frame %.200q is not JSON: %w", frame, err)
 	}
 	if err := s[kind].Validate(v); err != nil {
-		t.Errorf("AsyncAPI: %s %.300s contradicts the document: %v", kind, frame, err)
+		return fmt.Errorf("AsyncAPI: %s %.300s contradicts the document: %v", kind, frame, err)
 	}
+	return nil
 }
 
 // TestAsyncAPIDocument loads the AsyncAPI document and checks that its
