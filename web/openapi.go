@@ -182,6 +182,7 @@ var (
 	typeTime     = reflect.TypeFor[time.Time]()
 	typeEntry    = reflect.TypeFor[ledger.Entry]()
 	typeRaw      = reflect.TypeFor[json.RawMessage]()
+	typeNumber   = reflect.TypeFor[json.Number]()
 	typeMarshals = reflect.TypeFor[json.Marshaler]()
 )
 
@@ -210,6 +211,8 @@ func (r *reflector) schemaOf(t reflect.Type) schema {
 		return ref("LedgerEntry")
 	case typeRaw:
 		return schema{}
+	case typeNumber:
+		return schema{"type": "number"}
 	}
 	if t.Kind() != reflect.Pointer && t.Implements(typeMarshals) || reflect.PointerTo(t).Implements(typeMarshals) && t.Kind() == reflect.Struct {
 		return schema{"description": "Free-form JSON."}
@@ -320,6 +323,8 @@ func (r *reflector) structSchema(t reflect.Type) schema {
 				if ft.Kind() == reflect.Pointer {
 					s = nullable(s)
 				}
+			} else if ft.Kind() == reflect.Pointer && strings.Contains(","+opts+",", ",omitempty,") {
+				s = r.schemaOf(ft.Elem()) // a nil pointer is left out, never null
 			} else {
 				s = r.schemaOf(ft)
 			}

@@ -44,15 +44,16 @@ const (
 	whoDelegate  = accounts.RoleDelegate
 )
 
+// Query parameters: an empty value is the same as none.
 func qInt(name string, lo, hi int64, desc string) schema {
-	return schema{"name": name, "in": "query", "description": desc,
+	return schema{"name": name, "in": "query", "description": desc, "allowEmptyValue": true,
 		"schema": schema{"type": "integer", "minimum": lo, "maximum": hi}}
 }
 func qEnum(name, desc string, values ...string) schema {
-	return schema{"name": name, "in": "query", "description": desc, "schema": schema{"type": "string", "enum": values}}
+	return schema{"name": name, "in": "query", "description": desc, "allowEmptyValue": true, "schema": schema{"type": "string", "enum": values}}
 }
 func qStr(name, desc string, s schema) schema {
-	return schema{"name": name, "in": "query", "description": desc, "schema": s}
+	return schema{"name": name, "in": "query", "description": desc, "allowEmptyValue": true, "schema": s}
 }
 
 // list is {"<key>": [items]}: the handlers' list answers, never null.
@@ -86,7 +87,8 @@ func apiOps() []apiOp {
 		"outcome", "side", "shares", "cost", "proceeds", "prices", "seq")
 	bid := object(schema{"organisation": idIn, "price": amountIn, "completion_at": timeIn, "milestone_dates": arrayOf(timeIn),
 		"method_statement": paragraph}, "price", "completion_at")
-	file := object(schema{"file": schema{"type": "string", "contentMediaType": "application/octet-stream", "description": "at most 5 MiB"}}, "file")
+	// Multipart forms: other parts are ignored, so they are allowed.
+	file := openObject(object(schema{"file": schema{"type": "string", "contentMediaType": "application/octet-stream", "description": "at most 5 MiB"}}, "file"))
 	binary := schema{"type": "string", "contentMediaType": "application/octet-stream"}
 	fileHeaders := schema{"X-Content-SHA256": schema{"description": "The file's SHA-256, hex.", "schema": schema{"type": "string"}}}
 	caseStatus := qEnum("status", "", "evidence", "commit", "reveal", "appealable", "final", "settled")
@@ -176,7 +178,7 @@ func apiOps() []apiOp {
 		{method: "GET", path: "/api/v1/cases/:id/draw", tag: "juries", summary: "The published jury draw, to recompute", who: whoPublic, status: 200, resp: of[settlement.DrawReport]()},
 		{method: "POST", path: "/api/v1/cases/:id/evidence", tag: "juries", summary: "Submit evidence (text, and a file when sent as multipart)", who: whoSignedIn,
 			body: object(schema{"body": paragraph}, "body"), bodyRequired: true, example: map[string]string{"body": "photos of the site"},
-			multipart: object(schema{"body": paragraph, "file": schema{"type": "string", "contentMediaType": "application/octet-stream"}}),
+			multipart: openObject(object(schema{"body": paragraph, "file": schema{"type": "string", "contentMediaType": "application/octet-stream"}})),
 			status:    201, resp: of[settlement.CaseView]()},
 		{method: "GET", path: "/api/v1/cases/:id/evidence/:eid", tag: "juries", summary: "An evidence file", who: whoPublic, status: 200, respType: "application/octet-stream", resp: binary, respHeaders: fileHeaders},
 		{method: "POST", path: "/api/v1/cases/:id/commit", tag: "juries", summary: "Commit a ballot (seated jurors)", who: whoSignedIn,
@@ -265,6 +267,12 @@ func apiOps() []apiOp {
 	}
 }
 
+// openObject lets s have properties it does not list.
+func openObject(s schema) schema {
+	s["additionalProperties"] = true
+	return s
+}
+
 // reflectedRequest turns a reflected response schema into one for a request
 // decoded into the same type: amounts as AmountInput, nothing required (the
 // service says what is missing, naming the field).
@@ -319,10 +327,10 @@ func DocumentedRoutes() []Route {
 }
 
 // errorStatuses are the error answers an operation can give: every route can
-// refuse text (400), a bad bearer token (401), floods (429) and overload
-// (503); the rest depend on what the route takes.
+// refuse text (400), a bad bearer token (401), a body over the limit (413),
+// floods (429) and overload (503); the rest depend on what the route takes.
 func errorStatuses(o apiOp) []int {
-	st := []int{400, 401, 429, 503}
+	st := []int{400, 401, 413, 429, 503} // the body limit holds on every route, GETs included
 	unsafe := o.method != http.MethodGet
 	if o.who != whoPublic || unsafe {
 		st = append(st, 403)
@@ -330,11 +338,8 @@ func errorStatuses(o apiOp) []int {
 	if strings.Contains(o.path, ":") || unsafe {
 		st = append(st, 404)
 	}
-	if unsafe {
+	if unsafe || o.path == "/api/v1/markets/:id/quote" { // a quote on a closed market: 409
 		st = append(st, 409)
-	}
-	if o.body != nil || o.multipart != nil || unsafe {
-		st = append(st, 413)
 	}
 	sort.Ints(st)
 	return st
