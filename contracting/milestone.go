@@ -198,9 +198,11 @@ func (s *Service) release(ctx context.Context, tx *sqlx.Tx, c *Contract, m *Cont
 		seq = &e.Seq
 	}
 	m.Status, m.AcceptedAt, m.PaidSeq = MilestoneAccepted, &at, seq
-	_, err := tx.ExecContext(ctx, `UPDATE contract_milestones SET status = 'accepted', accepted_at = $3, paid_seq = $4
-		WHERE contract_id = $1 AND n = $2`, c.ID, m.N, at, seq)
-	return err
+	if _, err := tx.ExecContext(ctx, `UPDATE contract_milestones SET status = 'accepted', accepted_at = $3, paid_seq = $4
+		WHERE contract_id = $1 AND n = $2`, c.ID, m.N, at, seq); err != nil {
+		return err
+	}
+	return s.tellPaid(ctx, tx, c, m)
 }
 
 // milestoneAction runs f on one milestone of an active contract, after

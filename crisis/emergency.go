@@ -188,7 +188,10 @@ func (s *Service) declare(ctx context.Context, tx *sqlx.Tx, steward int64, d Dec
 	if pgtx.IsUniqueViolation(err, "") {
 		return 0, levee.Errorf(levee.ECONFLICT, "an emergency is already active")
 	}
-	return id, err
+	if err != nil {
+		return 0, err
+	}
+	return id, s.tellDeclared(ctx, tx, id)
 }
 
 // ActRequest is a steward's act under emergency powers.
@@ -275,8 +278,11 @@ func (s *Service) Act(ctx context.Context, who *accounts.Principal, emergencyID 
 		}
 		b, _ := json.Marshal(detail)
 		act.Detail = b
-		return tx.GetContext(ctx, &act.ID, `INSERT INTO emergency_acts (emergency_id, steward_id, kind, detail, amount, reason, contract_id, at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`, e.ID, who.AccountID, act.Kind, b, act.Amount, act.Reason, act.ContractID, act.At)
+		if err := tx.GetContext(ctx, &act.ID, `INSERT INTO emergency_acts (emergency_id, steward_id, kind, detail, amount, reason, contract_id, at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`, e.ID, who.AccountID, act.Kind, b, act.Amount, act.Reason, act.ContractID, act.At); err != nil {
+			return err
+		}
+		return s.tellAct(ctx, tx, e.ID, &act)
 	})
 	if err != nil {
 		return Act{}, fmt.Errorf("emergency %d: %w", emergencyID, err)
@@ -443,8 +449,10 @@ func (s *Service) renew(ctx context.Context, tx *sqlx.Tx, id int64) error {
 	if ends.Sub(e.DeclaredAt) > us(c.RenewalCapUS) {
 		return levee.Errorf(levee.ECONFLICT, "renewing would pass the charter's cap of %s in all", durationText(us(c.RenewalCapUS)))
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE emergencies SET ends_at = $2, renewals = renewals + 1 WHERE id = $1`, id, ends)
-	return err
+	if _, err = tx.ExecContext(ctx, `UPDATE emergencies SET ends_at = $2, renewals = renewals + 1 WHERE id = $1`, id, ends); err != nil {
+		return err
+	}
+	return s.tellEmergency(ctx, tx, id, "emergency_renewed", fmt.Sprintf("Emergency %d is renewed by the neighbours' quorum until %s.", id, when(ends)), &ends)
 }
 
 // end ends an active emergency now.
@@ -456,7 +464,11 @@ func (s *Service) end(ctx context.Context, tx *sqlx.Tx, id int64, reason string)
 	if n, _ := res.RowsAffected(); n == 0 {
 		return levee.Errorf(levee.ECONFLICT, "emergency %d has already ended", id)
 	}
-	return nil
+	how := map[string]string{"petition": "ended by residents' petition", "quorum": "ended by the neighbours' quorum"}[reason]
+	if how == "" {
+		how = reason
+	}
+	return s.tellEnded(ctx, tx, id, how)
 }
 
 // Emergency returns an emergency with its acts.

@@ -106,8 +106,11 @@ func (s *Service) Propose(ctx context.Context, who *accounts.Principal, kind str
 			return err
 		}
 		now := s.now()
-		return tx.GetContext(ctx, &id, `INSERT INTO quorum_proposals (kind, payload, reason, proposed_by, created_at, closes_at)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, kind, []byte(payload), reason, who.AccountID, now, now.Add(us(c.VoteWindowUS)))
+		if err := tx.GetContext(ctx, &id, `INSERT INTO quorum_proposals (kind, payload, reason, proposed_by, created_at, closes_at)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, kind, []byte(payload), reason, who.AccountID, now, now.Add(us(c.VoteWindowUS))); err != nil {
+			return err
+		}
+		return s.tellDelegates(ctx, tx, id)
 	})
 	if err != nil {
 		return Proposal{}, fmt.Errorf("propose %s: %w", kind, err)
@@ -284,8 +287,15 @@ func (s *Service) Vote(ctx context.Context, who *accounts.Principal, id int64, a
 }
 
 func (s *Service) decideProposal(ctx context.Context, tx *sqlx.Tx, id int64, status string, act *int64) error {
-	_, err := tx.ExecContext(ctx, `UPDATE quorum_proposals SET status = $2, decided_at = $3, approved_by_act = $4 WHERE id = $1`, id, status, s.now(), act)
-	return err
+	var p struct {
+		By   int64  `db:"proposed_by"`
+		Kind string `db:"kind"`
+	}
+	if err := tx.GetContext(ctx, &p, `UPDATE quorum_proposals SET status = $2, decided_at = $3, approved_by_act = $4 WHERE id = $1
+		RETURNING proposed_by, kind`, id, status, s.now(), act); err != nil {
+		return err
+	}
+	return s.tellProposer(ctx, tx, id, p.By, p.Kind, status)
 }
 
 // execute carries out an approved proposal inside tx.
@@ -332,11 +342,40 @@ func (s *Service) execute(ctx context.Context, tx *sqlx.Tx, p *Proposal, act *in
 // emergency whose time ran out.
 func (s *Service) expire(ctx context.Context) error {
 	now := s.now()
-	if _, err := s.db.ExecContext(ctx, `UPDATE quorum_proposals SET status = 'expired', decided_at = closes_at WHERE status = 'open' AND closes_at <= $1`, now); err != nil {
-		return pgtx.Unavailable(fmt.Errorf("expire proposals: %w", err))
+	// Most calls find nothing due; only then is a transaction worth it.
+	var due bool
+	if err := s.db.GetContext(ctx, &due, `SELECT EXISTS (SELECT 1 FROM quorum_proposals WHERE status = 'open' AND closes_at <= $1)
+		OR EXISTS (SELECT 1 FROM emergencies WHERE ended_at IS NULL AND ends_at <= $1)`, now); err != nil {
+		return pgtx.Unavailable(fmt.Errorf("expire: %w", err))
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE emergencies SET ended_at = ends_at, end_reason = 'expired' WHERE ended_at IS NULL AND ends_at <= $1`, now); err != nil {
-		return pgtx.Unavailable(fmt.Errorf("expire emergencies: %w", err))
+	if !due {
+		return nil
 	}
-	return nil
+	return pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
+		var ps []struct {
+			ID   int64  `db:"id"`
+			By   int64  `db:"proposed_by"`
+			Kind string `db:"kind"`
+		}
+		if err := tx.SelectContext(ctx, &ps, `UPDATE quorum_proposals SET status = 'expired', decided_at = closes_at WHERE status = 'open' AND closes_at <= $1
+			RETURNING id, proposed_by, kind`, now); err != nil {
+			return fmt.Errorf("expire proposals: %w", err)
+		}
+		for _, p := range ps {
+			if err := s.tellProposer(ctx, tx, p.ID, p.By, p.Kind, "expired"); err != nil {
+				return err
+			}
+		}
+		var es []int64
+		if err := tx.SelectContext(ctx, &es, `UPDATE emergencies SET ended_at = ends_at, end_reason = 'expired' WHERE ended_at IS NULL AND ends_at <= $1
+			RETURNING id`, now); err != nil {
+			return fmt.Errorf("expire emergencies: %w", err)
+		}
+		for _, id := range es {
+			if err := s.tellEnded(ctx, tx, id, "its time ran out"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

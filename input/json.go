@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"reflect"
 	"slices"
@@ -261,7 +262,7 @@ func failing(raw []byte, t reflect.Type) (string, reflect.StructField, []byte, b
 	if json.Unmarshal(raw, &obj) != nil {
 		return "", reflect.StructField{}, nil, false
 	}
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		val := obj[key]
 		one, _ := json.Marshal(map[string]json.RawMessage{key: val})
 		if json.Unmarshal(one, reflect.New(st).Interface()) == nil {
@@ -305,15 +306,6 @@ func failingIn(val []byte, t reflect.Type) (string, reflect.StructField, []byte,
 		}
 	}
 	return "", reflect.StructField{}, nil, false
-}
-
-func sortedKeys(m map[string]json.RawMessage) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func join(prefix, field string) string {

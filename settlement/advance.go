@@ -172,6 +172,12 @@ func (s *Service) tally(ctx context.Context, tx *sqlx.Tx, c *Case, r *Round) ([]
 		WHERE case_id = $1 AND round = $2`, c.ID, r.Round, c.JurorFee); err != nil {
 		return nil, err
 	}
+	if c.JurorFee > 0 {
+		if err := notifyAll(ctx, tx, `SELECT account_id FROM jurors WHERE case_id = $1 AND round = $2 AND verdict IS NOT NULL`, []any{c.ID, r.Round}, c.ID,
+			"payment", fmt.Sprintf("Case %d: you were paid %s for your seat on the jury, since you revealed your vote.", c.ID, c.JurorFee), nil, now); err != nil {
+			return nil, err
+		}
+	}
 
 	verdict := winner(t, c.Supermajority)
 	switch {

@@ -19,6 +19,9 @@ type Notification struct {
 	Deadline  *time.Time `json:"deadline,omitempty" db:"deadline"`
 	CreatedAt time.Time  `json:"created_at" db:"created_at"`
 	SentAt    *time.Time `json:"sent_at,omitempty" db:"sent_at"`
+	// Delivery is how the mail worker dealt with it: sent, kept (in the
+	// app only) or failed; absent while undecided or when mail is off.
+	Delivery *string `json:"delivery,omitempty" db:"delivery"`
 }
 
 func notify(ctx context.Context, tx *sqlx.Tx, account, caseID int64, kind, msg string, deadline *time.Time, now time.Time) error {
@@ -46,7 +49,7 @@ func notifyAll(ctx context.Context, tx *sqlx.Tx, query string, args []any, caseI
 // Notifications returns an account's newest notifications, newest first.
 func (s *Service) Notifications(ctx context.Context, account int64, limit int) ([]Notification, error) {
 	var ns []Notification
-	err := s.db.SelectContext(ctx, &ns, `SELECT id, case_id, kind, message, deadline, created_at, sent_at FROM notifications
+	err := s.db.SelectContext(ctx, &ns, `SELECT id, case_id, kind, message, deadline, created_at, sent_at, delivery FROM notifications
 		WHERE account_id = $1 ORDER BY id DESC LIMIT $2`, account, limit)
 	if err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)

@@ -93,6 +93,14 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
 		if h := c.Request().Header.Get("Authorization"); h != "" {
+			token, ok := strings.CutPrefix(h, "Bearer ")
+			if p, cached := s.deps.Accounts.CachedToken(token); ok && cached {
+				// A token in use costs no query: serve it even from an
+				// address throttled for someone else's guesses (many
+				// people can share one address).
+				c.Set(principalKey, p)
+				return next(c)
+			}
 			// Bad tokens are throttled per address like bad passwords, and
 			// checked before the lookup, so guessing costs no query.
 			addr := addressKey(c.RealIP())
@@ -100,7 +108,6 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 				c.Response().Header().Set("Retry-After", "60")
 				return errRateLimited
 			}
-			token, ok := strings.CutPrefix(h, "Bearer ")
 			if !ok || token == "" {
 				s.badTokens.allow(addr)
 				return levee.Errorf(levee.EUNAUTHORIZED, "Authorization must be \"Bearer <token>\"")

@@ -123,6 +123,17 @@ func apiOps() []apiOp {
 			body: object(schema{"opt_out": schema{"type": "boolean"}}, "opt_out"), bodyRequired: true, example: map[string]bool{"opt_out": true},
 			status: 200, resp: object(schema{"opt_out": schema{"type": "boolean"}}, "opt_out")},
 
+		{method: "GET", path: "/api/v1/me/email", tag: "me", summary: "Your email address, whether it is confirmed, and what you are mailed about", who: whoSignedIn, status: 200, resp: of[emailView]()},
+		{method: "PUT", path: "/api/v1/me/email", tag: "me", summary: "Set your email address: a confirmation link is mailed to it", who: whoSignedIn,
+			body: object(schema{"address": line}, "address"), bodyRequired: true, example: map[string]string{"address": "alice@example.org"}, status: 202, resp: of[emailView]()},
+		{method: "DELETE", path: "/api/v1/me/email", tag: "me", summary: "Remove your address: no more mail", who: whoSignedIn, status: 204},
+		{method: "PUT", path: "/api/v1/me/email/categories", tag: "me", summary: "Choose what you are mailed about", who: whoSignedIn,
+			body: object(schema{"categories": arrayOf(schema{"type": "string", "enum": accounts.MailCategories})}, "categories"), bodyRequired: true,
+			example: map[string][]string{"categories": {accounts.MailSeats, accounts.MailPayments}}, status: 200, resp: of[emailView]()},
+		{method: "POST", path: "/api/v1/email/confirm", tag: "me", summary: "Confirm an address with the token from its link", who: whoPublic,
+			body: object(schema{"token": line}, "token"), bodyRequired: true, example: map[string]string{"token": "the token from the link"}, status: 200,
+			resp: object(schema{"address": str(""), "confirmed": schema{"type": "boolean"}}, "address", "confirmed")},
+
 		{method: "GET", path: "/api/v1/districts", tag: "city", summary: "The city's districts", who: whoPublic, status: 200, resp: object(schema{"districts": nullable(arrayOf(of[accounts.District]()))}, "districts")},
 		{method: "GET", path: "/api/v1/ledger/entries", tag: "ledger", summary: "The public ledger export (docs/ledger.md)", who: whoPublic,
 			query: []schema{qInt("after", 0, 1<<62, "entries after this seq"), qInt("limit", 1, 1000, "default 100")}, status: 200, resp: of[ledger.Page]()},

@@ -107,7 +107,8 @@ type juryPage struct {
 	Cases         []caseRow
 	Notifications []settlement.Notification
 	OptedOut      bool
-	Resident      bool // only residents are drawn, so only they may opt out
+	Resident      bool       // only residents are drawn, so only they may opt out
+	Mail          *emailForm // nil: the node offers no email
 }
 
 // pageJury is a resident's jury duty: the cases where they sit or are a
@@ -131,6 +132,9 @@ func (s *Server) pageJury(c echo.Context) error {
 		return s.renderError(c, err)
 	}
 	if d.OptedOut, err = s.deps.Cases.OptedOut(ctx, who.AccountID); err != nil {
+		return s.renderError(c, err)
+	}
+	if d.Mail, err = s.emailFormFor(ctx, who.AccountID); err != nil {
 		return s.renderError(c, err)
 	}
 	p := newPage(c, "Jury duty", "jury")

@@ -74,6 +74,7 @@ type portfolioPage struct {
 	// Statements are the caller's cash movements, then those of each
 	// organisation it acts for (a contractor's payments received).
 	Statements []statement
+	Email      *emailForm // nil: the node offers no email
 }
 
 // pagePortfolio shows the caller's cash and positions, marked to market.
@@ -92,6 +93,9 @@ func (s *Server) pagePortfolio(c echo.Context) error {
 		return s.renderError(c, err)
 	}
 	d := &portfolioPage{Cash: a.Cash, Positions: ps}
+	if d.Email, err = s.emailFormFor(ctx, id); err != nil {
+		return s.renderError(c, err)
+	}
 	if d.Statements, err = s.statements(ctx, principal(c), 50); err != nil {
 		return s.renderError(c, err)
 	}
@@ -100,6 +104,7 @@ func (s *Server) pagePortfolio(c echo.Context) error {
 		d.PnL += p.PnL
 	}
 	p := newPage(c, "Portfolio", "portfolio")
+	p.Scripts = []string{"email.js"}
 	p.Data = d
 	return s.render(c, http.StatusOK, "portfolio", p)
 }

@@ -24,6 +24,9 @@ import (
 // Accounts is what the web layer needs from the accounts service.
 type Accounts interface {
 	Authenticate(ctx context.Context, token string) (*accounts.Principal, error)
+	// CachedToken is Authenticate answered from memory only, without a
+	// query: ok is false when the token is not known there.
+	CachedToken(token string) (p *accounts.Principal, ok bool)
 	Session(ctx context.Context, sessionID string) (*accounts.Principal, error)
 	Login(ctx context.Context, name, password string) (string, *accounts.Principal, error)
 	LoginWithToken(ctx context.Context, token string) (string, *accounts.Principal, error)
@@ -69,6 +72,10 @@ type Deps struct {
 	Cases Cases
 	// Crisis is optional: the charter, the neighbours' quorum, emergencies.
 	Crisis Crisis
+	// Emails and Mail are optional: people's addresses and the mail that
+	// confirms them.
+	Emails Emails
+	Mail   Mail
 	Live   *Live // optional: the websocket hub the engine publishes into
 	Ready  Readiness
 	Limits Limits // zero fields take DefaultLimits
@@ -176,6 +183,7 @@ func (s *Server) routes() {
 		api.GET("/census.csv", s.censusCSV)
 	}
 
+	s.emailRoutes(api)
 	s.evidenceRoutes(api)
 	s.caseRoutes(api, treasurer)
 	if s.deps.Contracting != nil {

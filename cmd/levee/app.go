@@ -18,6 +18,7 @@ import (
 	"levee/budgets"
 	"levee/contracting"
 	"levee/crisis"
+	"levee/mail"
 	"levee/market/engine"
 	"levee/migrations"
 	"levee/pgserver"
@@ -59,6 +60,8 @@ type Main struct {
 
 	stopAdvancing func()
 	stopRescans   func()
+	mail          *mail.Mailer
+	stopMail      func()
 
 	// generatedAdminToken is the admin token made at this start, if any, so
 	// the demo credentials can include it.
@@ -155,6 +158,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.startAdvancing()
 	m.startLedgerRescans()
+	m.mail = m.newMailer()
 	srv := web.New(m.webDeps())
 	m.metrics.register(srv.Registry(), m.live)
 	m.web = srv
@@ -184,6 +188,7 @@ func (m *Main) Run(ctx context.Context) error {
 			m.fail(errors.New("the private PostgreSQL server exited"))
 		}()
 	}
+	m.startMail()
 	m.logger.Info("levee serving", slog.String("url", "http://"+m.Addr()))
 	fmt.Fprintf(m.stdout, "Levee is serving on http://%s  (Ctrl-C stops it)\n", m.Addr())
 	return nil
@@ -192,7 +197,7 @@ func (m *Main) Run(ctx context.Context) error {
 // webDeps are the services the HTTP server serves. Before Open they are nil
 // pointers, which is enough for `levee routes` to list the same routes.
 func (m *Main) webDeps() web.Deps {
-	return web.Deps{
+	d := web.Deps{
 		Live:        m.live,
 		Budgets:     m.Budgets,
 		Contracting: m.Contracting,
@@ -208,6 +213,10 @@ func (m *Main) webDeps() web.Deps {
 		// X-Forwarded-For is believed only from these; see web.ipExtractor.
 		TrustedProxies: m.Config.TrustedProxies,
 	}
+	if m.Accounts != nil && m.mail != nil {
+		d.Emails, d.Mail = m.Accounts, m.mail
+	}
+	return d
 }
 
 func (m *Main) fail(err error) {
@@ -244,6 +253,10 @@ func (m *Main) Close() error {
 		errs = append(errs, m.http.Shutdown(ctx))
 		cancel()
 		m.http = nil
+	}
+	if m.stopMail != nil {
+		m.stopMail()
+		m.stopMail = nil
 	}
 	if m.stopAdvancing != nil {
 		m.stopAdvancing()

@@ -41,6 +41,12 @@ var routeAccess = map[string]access{
 	"GET /api/v1/me/tokens":                             signedIn,
 	"POST /api/v1/me/tokens":                            signedIn,
 	"DELETE /api/v1/me/tokens/:id":                      signedIn,
+	"GET /api/v1/me/email":                              signedIn,
+	"PUT /api/v1/me/email":                              signedIn,
+	"DELETE /api/v1/me/email":                           signedIn,
+	"PUT /api/v1/me/email/categories":                   signedIn,
+	"POST /api/v1/email/confirm":                        public, // the link's token is the proof
+	"GET /email/confirm":                                public,
 	"GET /api/v1/me/positions":                          signedIn,
 	"GET /api/v1/me/history":                            signedIn,
 	"POST /api/v1/markets/:id/orders":                   residentOnly,

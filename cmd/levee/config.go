@@ -38,6 +38,16 @@ type Config struct {
 	TrustedProxies []*net.IPNet
 	// trustedProxiesErr is a bad LEVEE_TRUSTED_PROXIES, reported by Validate.
 	trustedProxiesErr error
+	// SMTPURL is where notifications are mailed (LEVEE_SMTP_URL,
+	// smtp://user:pass@host:port or smtps://…); empty keeps them in the app.
+	SMTPURL string
+	// MailFrom is the From of every mail (LEVEE_MAIL_FROM); needed with SMTPURL.
+	MailFrom string
+	// PublicURL starts the links in mails (LEVEE_PUBLIC_URL); empty:
+	// http://<the address levee listens on>.
+	PublicURL string
+	// MailPoll is how often the outbox is checked for mail to send; 0: 2 s.
+	MailPoll time.Duration
 }
 
 // defaultConfig reads the environment.
@@ -48,6 +58,9 @@ func defaultConfig() Config {
 		DatabaseURL: os.Getenv("DATABASE_URL"),
 		AdminToken:  os.Getenv("LEVEE_ADMIN_TOKEN"),
 		LogFormat:   envOr("LEVEE_LOG_FORMAT", "json"),
+		SMTPURL:     os.Getenv("LEVEE_SMTP_URL"),
+		MailFrom:    os.Getenv("LEVEE_MAIL_FROM"),
+		PublicURL:   os.Getenv("LEVEE_PUBLIC_URL"),
 	}
 	c.LogLevel.UnmarshalText([]byte(envOr("LEVEE_LOG_LEVEL", "info")))
 	c.RatePerAccount, _ = strconv.ParseFloat(os.Getenv("LEVEE_RATE_PER_ACCOUNT"), 64)
@@ -127,6 +140,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AdvanceEvery <= 0 {
 		return fmt.Errorf("LEVEE_ADVANCE_EVERY must be a positive duration such as 5s")
+	}
+	if err := c.validateMail(); err != nil {
+		return err
 	}
 	switch strings.ToLower(c.LogFormat) {
 	case "json", "text":

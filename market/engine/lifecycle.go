@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
 	"time"
@@ -332,13 +333,13 @@ func (b *book) settle(ctx context.Context, tx *sqlx.Tx, rule payoutRule, kind st
 	if p.held != 0 {
 		ins = append(ins, ledger.Posting{Account: heldKey(b.id), Amount: -p.held})
 	}
-	for _, a := range sortedAccounts(p.debits) {
+	for _, a := range slices.Sorted(maps.Keys(p.debits)) {
 		ins = append(ins, ledger.Posting{Account: cashKey(a), Amount: -p.debits[a]})
 	}
 	ts = appendChunked(ts, kind, ref, ins, collateral)
 	// Out of it: the traders' credits.
 	var outs []ledger.Posting
-	for _, a := range sortedAccounts(p.credits) {
+	for _, a := range slices.Sorted(maps.Keys(p.credits)) {
 		outs = append(outs, ledger.Posting{Account: cashKey(a), Amount: p.credits[a]})
 	}
 	ts = appendChunked(ts, kind, ref, outs, collateral)
@@ -356,8 +357,8 @@ func (b *book) settle(ctx context.Context, tx *sqlx.Tx, rule payoutRule, kind st
 			return nil, fmt.Errorf("settle market %d: stakes: %w", b.id, err)
 		}
 	}
-	touched := sortedAccounts(p.credits)
-	for _, a := range sortedAccounts(p.debits) {
+	touched := slices.Sorted(maps.Keys(p.credits))
+	for _, a := range slices.Sorted(maps.Keys(p.debits)) {
 		if _, ok := p.credits[a]; !ok {
 			touched = append(touched, a)
 		}
@@ -382,13 +383,4 @@ func appendChunked(ts []ledger.Transfer, kind, ref string, ps []ledger.Posting, 
 		}
 	}
 	return ts
-}
-
-func sortedAccounts(m map[int64]levee.Micros) []int64 {
-	out := make([]int64, 0, len(m))
-	for a := range m {
-		out = append(out, a)
-	}
-	slices.Sort(out)
-	return out
 }

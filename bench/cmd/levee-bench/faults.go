@@ -90,14 +90,7 @@ func runFaults(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	rep := &FaultReport{Started: begin, Workers: cfg.FaultWorkers, Command: "go run ./bench/cmd/levee-bench " + strings.Join(cfg.Args, " ")}
 	defer func() {
 		rep.Finished, rep.EndLoadAvg = time.Now(), loadAvg()
-		if werr := writeSection(cfg.Out, "faults", faultSection(rep)); werr != nil {
-			err = errors.Join(err, werr)
-		} else {
-			fmt.Fprintf(stdout, "wrote the fault section of %s\n", cfg.Out)
-		}
-		if err == nil && len(rep.Failures) > 0 {
-			err = fmt.Errorf("faults: %s", strings.Join(rep.Failures, "; "))
-		}
+		err = finishScenario(cfg, stdout, "faults", faultSection(rep), rep.Failures, err)
 	}()
 	if cfg.DatabaseURL != "" {
 		return errors.New("-scenario faults stops and starts its own PostgreSQL: it cannot use -database-url")
@@ -404,15 +397,7 @@ func faultSection(r *FaultReport) string {
 		w("| audit error | %s %s |\n", oneLine(a.Err), failMark)
 	}
 	w("\n")
-	if len(r.Failures) > 0 {
-		w("**Failures:**\n\n")
-		for _, f := range r.Failures {
-			w("- %s\n", oneLine(f))
-		}
-		w("\n")
-	} else {
-		w("**Result: %s** — nothing acknowledged was lost or doubled, and the service recovered from every fault by itself.\n\n", passMark)
-	}
+	writeFailures(&b, r.Failures, "nothing acknowledged was lost or doubled, and the service recovered from every fault by itself")
 	w("The short versions of these faults run in `make test`: `TestKillDuringLoad`, `TestDatabaseOutageDuringLoad`,\n")
 	w("`TestConnectionExhaustion`, `TestDiskFull`, `TestClientsDisconnectMidRequest`, `TestReconnectStorm` (`cmd/levee`).\n")
 	return b.String()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -60,14 +59,7 @@ func runReads(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	rep := &ReadsReport{Started: begin, Command: "go run ./bench/cmd/levee-bench " + strings.Join(cfg.Args, " ")}
 	defer func() {
 		rep.Finished, rep.EndLoadAvg = time.Now(), loadAvg()
-		if werr := writeSection(cfg.Out, "reads", readsSection(rep)); werr != nil {
-			err = errors.Join(err, werr)
-		} else {
-			fmt.Fprintf(stdout, "wrote the reads section of %s\n", cfg.Out)
-		}
-		if err == nil && len(rep.Failures) > 0 {
-			err = fmt.Errorf("reads: %s", strings.Join(rep.Failures, "; "))
-		}
+		err = finishScenario(cfg, stdout, "reads", readsSection(rep), rep.Failures, err)
 	}()
 	sc := cfg
 	sc.Markets, sc.Clients = 2, min(cfg.Clients, 32)

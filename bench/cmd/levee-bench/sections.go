@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,4 +72,33 @@ func writeSection(path, name, body string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(doc), 0o644)
+}
+
+// finishScenario rewrites a scenario's section of cfg.Out with section, once
+// it has run, and returns its error: err, else the failures it found.
+func finishScenario(cfg Config, stdout io.Writer, name, section string, failures []string, err error) error {
+	if werr := writeSection(cfg.Out, name, section); werr != nil {
+		err = errors.Join(err, werr)
+	} else {
+		fmt.Fprintf(stdout, "wrote the %s section of %s\n", name, cfg.Out)
+	}
+	if err == nil && len(failures) > 0 {
+		err = fmt.Errorf("%s: %s", name, strings.Join(failures, "; "))
+	}
+	return err
+}
+
+// writeFailures lists a scenario's failures in its section or, if there are
+// none and pass says what held, the result line.
+func writeFailures(b *strings.Builder, failures []string, pass string) {
+	switch {
+	case len(failures) > 0:
+		b.WriteString("**Failures:**\n\n")
+		for _, f := range failures {
+			fmt.Fprintf(b, "- %s\n", oneLine(f))
+		}
+		b.WriteString("\n")
+	case pass != "":
+		fmt.Fprintf(b, "**Result: %s** — %s.\n\n", passMark, pass)
+	}
 }

@@ -60,14 +60,7 @@ func runSoak(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 		Command: "go run ./bench/cmd/levee-bench " + strings.Join(cfg.Args, " ")}
 	defer func() {
 		rep.Finished, rep.EndLoadAvg = time.Now(), loadAvg()
-		if werr := writeSection(cfg.Out, "soak", soakSection(rep)); werr != nil {
-			err = errors.Join(err, werr)
-		} else {
-			fmt.Fprintf(stdout, "wrote the soak section of %s\n", cfg.Out)
-		}
-		if err == nil && len(rep.Failures) > 0 {
-			err = fmt.Errorf("soak: %s", strings.Join(rep.Failures, "; "))
-		}
+		err = finishScenario(cfg, stdout, "soak", soakSection(rep), rep.Failures, err)
 	}()
 	sc := cfg
 	sc.Markets, sc.Traders, sc.Clients = 2, cfg.SoakClients+1, cfg.SoakClients
@@ -346,13 +339,7 @@ func soakSection(r *SoakReport) string {
 			p.CommitsOver1s, ms(p.GCPause), orDash(p.Waits), orDash(p.Vacuum))
 	}
 	w("\n</details>\n\n")
-	if len(r.Failures) > 0 {
-		w("**Failures:**\n\n")
-		for _, f := range r.Failures {
-			w("- %s\n", oneLine(f))
-		}
-		w("\n")
-	}
+	writeFailures(&b, r.Failures, "")
 	return b.String()
 }
 

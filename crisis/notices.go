@@ -1,0 +1,110 @@
+package crisis
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"levee/outbox"
+)
+
+// The notifications of crisis: quorum requests go to the neighbours'
+// delegates and the quorum's answer to the proposer; an emergency's
+// declaration, acts, renewal and end go to everyone it concerns (the
+// residents of its districts, the stewards, the delegates). Each is written
+// in the transaction that does what it reports.
+
+// concerned lists who an emergency concerns; $1 is its district ids (empty:
+// every district).
+const concerned = `SELECT id AS account_id FROM accounts
+		WHERE NOT disabled AND 'resident' = ANY (roles) AND (cardinality($1::bigint[]) = 0 OR district_id = ANY ($1::bigint[]))
+	UNION SELECT delegate_id FROM neighbours
+	UNION SELECT unnest(steward_ids) FROM charter`
+
+func when(t time.Time) string { return t.UTC().Format("Mon 2 Jan 2006 15:04 UTC") }
+
+// tellDelegates asks every neighbour's delegate to vote on proposal id.
+func (s *Service) tellDelegates(ctx context.Context, tx *sqlx.Tx, id int64) error {
+	p, err := getProposal(ctx, tx, id, "")
+	if err != nil {
+		return err
+	}
+	closes := p.ClosesAt
+	return outbox.AddAll(ctx, tx, `SELECT delegate_id AS account_id FROM neighbours`, nil, outbox.Notice{
+		Kind: "quorum_request",
+		Message: fmt.Sprintf("Proposal %d (%s) asks your node's vote: %s Vote to approve or reject it by %s; without a quorum by then it expires.",
+			id, p.Kind, sentence(p.Reason), when(closes)),
+		Link: "/quorum", Deadline: &closes, At: s.now(),
+	})
+}
+
+// tellProposer gives the quorum's answer on proposal id to whoever made it.
+func (s *Service) tellProposer(ctx context.Context, tx *sqlx.Tx, id int64, proposer int64, kind, status string) error {
+	what := map[string]string{
+		"executed": "was approved by the neighbours' quorum and carried out",
+		"rejected": "was rejected by the neighbours' quorum",
+		"expired":  "expired without a quorum; propose it again if it is still needed",
+	}[status]
+	if what == "" {
+		what = "is " + status
+	}
+	return outbox.Add(ctx, tx, proposer, outbox.Notice{
+		Kind: "quorum_decided", Message: fmt.Sprintf("Your proposal %d (%s) %s.", id, kind, what), Link: "/quorum", At: s.now(),
+	})
+}
+
+// tellEmergency writes msg for everyone emergency id concerns.
+func (s *Service) tellEmergency(ctx context.Context, tx *sqlx.Tx, id int64, kind, msg string, deadline *time.Time) error {
+	e, err := getEmergency(ctx, tx, id, "")
+	if err != nil {
+		return err
+	}
+	return outbox.AddAll(ctx, tx, concerned, []any{e.DistrictIDs}, outbox.Notice{
+		Kind: kind, Message: msg, Link: "/emergency", Deadline: deadline, At: s.now(),
+	})
+}
+
+// tellDeclared announces a new emergency.
+func (s *Service) tellDeclared(ctx context.Context, tx *sqlx.Tx, id int64) error {
+	e, err := getEmergency(ctx, tx, id, "")
+	if err != nil {
+		return err
+	}
+	ends := e.EndsAt
+	return s.tellEmergency(ctx, tx, id, "emergency_declared", fmt.Sprintf(
+		"Emergency %d is declared by steward %s: %s The steward may act alone, spending up to %s, until %s unless it is renewed or ended. "+
+			"Every act goes to a jury for review afterwards; residents who think it unjustified can petition to end it on the emergency page.",
+		id, e.StewardName, sentence(e.Reason), e.Cap, when(ends)), &ends)
+}
+
+// tellAct reports an act under emergency id.
+func (s *Service) tellAct(ctx context.Context, tx *sqlx.Tx, id int64, a *Act) error {
+	what := map[string]string{"reallocate": "moved money between budget lines", "direct_award": "awarded a contract directly",
+		"approve_proposal": "approved a quorum proposal"}[a.Kind]
+	if what == "" {
+		what = a.Kind
+	}
+	return s.tellEmergency(ctx, tx, id, "emergency_act", fmt.Sprintf(
+		"Emergency %d: the steward %s (act %d, %s). Reason: %s A jury reviews every act once the emergency ends.",
+		id, what, a.ID, a.Amount, sentence(a.Reason)), nil)
+}
+
+// sentence ends s with a full stop if it has no closing punctuation.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[len(s)-1] {
+	case '.', '!', '?':
+		return s
+	}
+	return s + "."
+}
+
+// tellEnded reports the end of emergency id.
+func (s *Service) tellEnded(ctx context.Context, tx *sqlx.Tx, id int64, how string) error {
+	return s.tellEmergency(ctx, tx, id, "emergency_ended", fmt.Sprintf(
+		"Emergency %d has ended (%s). Its acts now go to juries for review.", id, how), nil)
+}
