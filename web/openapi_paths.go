@@ -474,6 +474,10 @@ func operation(o apiOp) schema {
 	for _, st := range errorStatuses(o) {
 		responses[itoa(int64(st))] = schema{"$ref": "#/components/responses/" + itoa(int64(st))}
 	}
+	if o.path == "/readyz" { // not ready: {"status":"unavailable","reason"}
+		responses["503"] = schema{"description": "not ready: the database is unreachable or the schema is not current",
+			"content": schema{"application/json": schema{"schema": object(schema{"status": schema{"const": "unavailable"}, "reason": str("")}, "status", "reason")}}}
+	}
 	op["responses"] = responses
 	switch o.who {
 	case whoPublic:
