@@ -7,7 +7,7 @@ ADDR ?= 127.0.0.1:8080
 TEST_TIMEOUT ?= 9m
 TESTFLAGS ?= -race
 
-.PHONY: run test build assets postgres chromium bench faults soak hostile hostile-suite reads fuzz vet fmt clean
+.PHONY: run test build assets postgres chromium screenshots bench faults soak hostile hostile-suite reads fuzz vet fmt clean
 
 build: assets
 	$(GO) build -o $(BIN) ./cmd/levee
@@ -48,6 +48,12 @@ chromium:
 	else \
 		echo "Chromium is not installed. Run: sudo apt-get install -y chromium"; exit 1; \
 	fi
+
+# screenshots regenerates the README's pictures, docs/screenshots/*.png (at
+# most 150 KB each), from the real-browser test of the demo city
+# (cmd/levee/ui_demo_test.go). Run it when the UI changes, and commit them.
+screenshots: postgres chromium assets
+	LEVEE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestUIDemoCity$$' ./cmd/levee
 
 # run starts Levee with its private PostgreSQL in $(DATA)/pg, seeds the demo
 # city on first run and prints a sign-in per role.

@@ -144,7 +144,7 @@ func (s *Server) pageMarket(c echo.Context) error {
 	}
 	// The table under the chart lists the latest points, newest first; the
 	// chart itself fetches the whole series.
-	points, err := s.deps.Markets.History(ctx, id, snap.Market.CreatedAt, now, 200)
+	points, err := s.deps.Markets.History(ctx, id, snap.Market.CreatedAt, historyEnd(snap.Market.CreatedAt), 200)
 	if err != nil {
 		return s.renderError(c, err)
 	}

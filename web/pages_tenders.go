@@ -152,6 +152,12 @@ func (s *Server) pageTender(c echo.Context) error {
 	if d.Org == 0 && who != nil && who.Kind == "organisation" && who.Has(accounts.RoleContractor) {
 		d.Org = who.AccountID
 	}
+	if d.Org == 0 && who != nil && who.Kind == accounts.KindPerson {
+		// A member of exactly one organisation bids for it.
+		if orgs, err := s.deps.Accounts.OrganisationsOf(c.Request().Context(), who.AccountID); err == nil && len(orgs) == 1 {
+			d.Org = orgs[0].ID
+		}
+	}
 	if tv.Award != nil {
 		var rec contracting.AwardRecord
 		if err := json.Unmarshal(*tv.Award, &rec); err != nil {

@@ -216,6 +216,7 @@ func (s *Server) routes() {
 	admin.POST("/organisations/:id/members", s.addMember)
 	admin.GET("/audit", s.audit)
 	admin.POST("/treasury/issue", s.issueToTreasury)
+	s.adminRoutes(admin)
 	s.crisisRoutes(api, admin)
 	s.docRoutes()
 }

@@ -28,6 +28,7 @@ var seeds = map[string]seed{
 	"POST /api/v1/admin/organisations/:id/members": {role: "admin", body: `{"account":"{id:accounts}"}`},
 	"POST /api/v1/admin/treasury/issue":            {role: "admin", body: `{"amount":"5","memo":"hostile run {rand}"}`},
 	"PUT /api/v1/admin/charter":                    {role: "admin", body: `{"quorum":2}`},
+	"PATCH /api/v1/admin/accounts/:id":             {role: "admin", body: `{"disabled":false}`},
 	"POST /api/v1/me/tokens":                       {role: "resident", body: `{"label":"laptop {rand}"}`},
 	"PUT /api/v1/me/jury-duty":                     {role: "juror", body: `{"opt_out":false}`},
 	"POST /api/v1/markets": {role: "treasurer", body: `{"question":"Will the levee hold, take {rand}?","outcomes":["yes","no"],"liquidity":"10",` +

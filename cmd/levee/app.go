@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -47,6 +48,12 @@ type Main struct {
 	// Clock is every service's clock; tests set it before Run to move time
 	// without sleeping. nil means time.Now.
 	Clock func() time.Time
+
+	// rewind (zero or negative nanoseconds) is added to Clock for every
+	// service: the demo seeding sets it to weeks ago and moves it forward
+	// to zero, so the demo city's history happens on past days through the
+	// real services. See now.
+	rewind atomic.Int64
 
 	logger  *slog.Logger
 	stdout  io.Writer
@@ -115,24 +122,33 @@ func (m *Main) Open(ctx context.Context) error {
 	return nil
 }
 
+// now is the services' clock: Clock (or time.Now) moved back by rewind.
+func (m *Main) now() time.Time {
+	base := time.Now
+	if m.Clock != nil {
+		base = m.Clock
+	}
+	return base().Add(time.Duration(m.rewind.Load()))
+}
+
 // startServices starts the market engine and builds every service on it
 // (serve, demo and drill use them; migrate and ledger verify do not).
 func (m *Main) startServices(pub engine.Publisher) {
 	m.startEngine(pub)
-	m.Contracting = contracting.New(m.DB, m.Engine, contracting.Options{Logger: m.logger, Now: m.Clock})
-	m.Budgets = budgets.New(m.DB, budgets.Options{Cash: m.Engine, Markets: m.Engine, Contracting: m.Contracting, Logger: m.logger, Now: m.Clock})
-	m.Settlement = settlement.New(m.DB, settlement.Options{Cash: m.Engine, Trading: m.Engine, Clock: m.Clock, Logger: m.logger})
+	m.Contracting = contracting.New(m.DB, m.Engine, contracting.Options{Logger: m.logger, Now: m.now})
+	m.Budgets = budgets.New(m.DB, budgets.Options{Cash: m.Engine, Markets: m.Engine, Contracting: m.Contracting, Logger: m.logger, Now: m.now})
+	m.Settlement = settlement.New(m.DB, settlement.Options{Cash: m.Engine, Trading: m.Engine, Clock: m.now, Logger: m.logger})
 	m.Engine.SetBarSource(m.Settlement) // before any order: jurors and parties may not trade in their cases' markets
 	m.Settlement.SetOwner("market", m.Settlement.MarketOwner(m.Engine))
 	m.Settlement.SetOwner("milestone", milestoneOwner{m.Contracting})
-	m.Crisis = crisis.New(m.DB, crisis.Options{Contracts: m.Contracting, Reviews: m.Settlement, Clock: m.Clock, Logger: m.logger})
+	m.Crisis = crisis.New(m.DB, crisis.Options{Contracts: m.Contracting, Reviews: m.Settlement, Clock: m.now, Logger: m.logger})
 	m.Settlement.SetOwner("act", m.Crisis.ActOwner())
 }
 
 // startEngine starts the market engine.
 func (m *Main) startEngine(pub engine.Publisher) {
 	m.metrics = newEngineMetrics()
-	m.Engine = engine.New(m.DB, engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe, Clock: m.Clock})
+	m.Engine = engine.New(m.DB, engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe, Clock: m.now})
 }
 
 // Run opens everything, makes sure the admin can sign in, seeds the demo city

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +15,6 @@ import (
 
 	"levee"
 	"levee/accounts"
-	"levee/market/engine"
 )
 
 const demoSeededKey = "demo_seeded"
@@ -62,6 +62,7 @@ func (m *Main) SeedDemo(ctx context.Context) error {
 		m.stdout.Write(b)
 		return nil
 	}
+	begin := time.Now()
 	for _, d := range demoDistricts {
 		if _, err := m.Accounts.CreateDistrict(ctx, 0, d); err != nil && levee.ErrorCode(err) != levee.ECONFLICT {
 			return fmt.Errorf("seed district %s: %w", d, err)
@@ -79,17 +80,18 @@ func (m *Main) SeedDemo(ctx context.Context) error {
 	} else if m.generatedAdminToken != "" {
 		fmt.Fprintf(tw, "  admin\tadmin\t-\t%s\n", m.generatedAdminToken)
 	}
-	ids := map[string]int64{}
+	ids, passwords := map[string]int64{}, map[int64]string{}
 	for _, d := range demoAccounts {
 		password := "demo-" + randomHex(6)
 		credit, _ := levee.ParseMicros(orZero(d.credit))
 		a, token, err := m.Accounts.CreateAccount(ctx, 0, accounts.NewAccount{
-			Name: d.name, Kind: d.kind, Roles: d.roles, District: d.district, Credit: credit, Password: password,
+			Name: d.name, Kind: d.kind, Roles: d.roles, District: d.district, Credit: credit,
 		})
 		if err != nil {
 			return fmt.Errorf("seed account %s: %w", d.name, err)
 		}
 		ids[d.name] = a.ID
+		passwords[a.ID] = password
 		if d.memberOf != "" {
 			if err := m.Accounts.AddMember(ctx, 0, ids[d.memberOf], a.ID); err != nil {
 				return fmt.Errorf("seed member %s: %w", d.name, err)
@@ -98,15 +100,24 @@ func (m *Main) SeedDemo(ctx context.Context) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", d.role, d.name, password, token)
 	}
 	tw.Flush()
-	if err := m.seedDemoCity(ctx, &sb, ids); err != nil {
+	m.logger.Debug("demo accounts", slog.Duration("took", time.Since(begin)))
+	if err := m.seedDemoCity(ctx, &sb, ids, passwords); err != nil {
 		return err
 	}
-	if err := m.seedDemoMarkets(ctx, ids["tess"]); err != nil {
+	m.logger.Debug("demo residents", slog.Duration("took", time.Since(begin)))
+	// Hashing the passwords is CPU work, the story mostly waits on the
+	// database: they run side by side.
+	hashed := make(chan error, 1)
+	go func() { hashed <- m.setPasswords(ctx, passwords) }()
+	story, err := m.seedDemoStory(ctx, ids)
+	if perr := <-hashed; err == nil {
+		err = perr
+	}
+	if err != nil {
 		return err
 	}
-	if err := m.seedDemoCase(ctx, &sb, ids); err != nil {
-		return err
-	}
+	m.logger.Debug("demo story", slog.Duration("took", time.Since(begin)))
+	story.writeStart(&sb, m.Config.AdminToken != "" || m.generatedAdminToken != "")
 	fmt.Fprintf(&sb, "\nTry: curl -H 'Authorization: Bearer <token>' http://%s/api/v1/me\n\n", displayAddr(m.Config.Addr))
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 		return err
@@ -118,26 +129,6 @@ func (m *Main) SeedDemo(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprint(m.stdout, sb.String())
-	return nil
-}
-
-// seedDemoMarkets opens a few markets so the demo city has something to trade.
-func (m *Main) seedDemoMarkets(ctx context.Context, treasurer int64) error {
-	closes := time.Now().AddDate(0, 3, 0).UTC().Truncate(time.Hour)
-	for _, nm := range []engine.NewMarket{
-		{Question: "Will the north pumping-station repair be accepted by 1 March?", Outcomes: []string{"yes", "no"},
-			Liquidity: levee.Units(200), District: "north"},
-		{Question: "When will the harbour sea wall be finished?", Outcomes: []string{"on time", "up to 30 days late", "later", "abandoned"},
-			Liquidity: levee.Units(300), District: "harbour",
-			InitialProbabilities: []levee.Micros{levee.MustMicros("0.4"), levee.MustMicros("0.3"), levee.MustMicros("0.2"), levee.MustMicros("0.1")}},
-		{Question: "Will the south district flood barrier hold through the next storm season?", Outcomes: []string{"yes", "no"},
-			Liquidity: levee.Units(150), District: "south"},
-	} {
-		nm.ClosesAt, nm.CreatedBy = closes, treasurer
-		if _, err := m.Engine.CreateMarket(ctx, nm); err != nil {
-			return fmt.Errorf("seed market: %w", err)
-		}
-	}
 	return nil
 }
 

@@ -348,9 +348,10 @@ func (e *Engine) CreateMarket(ctx context.Context, n NewMarket) (Market, error) 
 			createdBy = &n.CreatedBy
 		}
 		err := tx.GetContext(ctx, &id, `
-			INSERT INTO markets (question, outcomes, liquidity, subsidy, q, district_id, closes_at, created_by, funded_by, conditional)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-			n.Question, pq.Array(n.Outcomes), n.Liquidity, subsidy, microsArray(st.Q()), districtID, n.ClosesAt, createdBy, n.FundedBy, n.Conditional)
+			INSERT INTO markets (question, outcomes, liquidity, subsidy, q, district_id, closes_at, created_by, funded_by, conditional, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+			n.Question, pq.Array(n.Outcomes), n.Liquidity, subsidy, microsArray(st.Q()), districtID, n.ClosesAt, createdBy, n.FundedBy, n.Conditional,
+			e.opts.Clock().UTC().Truncate(time.Microsecond)) // the engine's clock, like its trades' times
 		if err != nil {
 			return fmt.Errorf("insert market: %w", err)
 		}
