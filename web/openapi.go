@@ -135,7 +135,7 @@ func nullable(s schema) schema {
 // Patterns of the wire formats (README, "Amounts" and "Input rules").
 const (
 	amountPattern      = `^-?[0-9]+\.[0-9]{6}$`
-	amountInputPattern = `^-?(0|[1-9][0-9]*)(\.[0-9]{1,6})?$`
+	amountInputPattern = `^-?[0-9]+(\.[0-9]{1,6})?$` // leading zeros are read too (levee.ParseMicros)
 	idPattern          = `^[1-9][0-9]*$`
 )
 
@@ -145,7 +145,7 @@ func baseSchemas() schema {
 		"Amount": schema{"type": "string", "pattern": amountPattern, "examples": []string{"12.500000"},
 			"description": "A decimal amount with exactly six places, at most 1000000000000.000000 in magnitude (levee.MaxMoney)."},
 		"AmountInput": schema{"type": "string", "pattern": amountInputPattern, "examples": []string{"12.5"},
-			"description": "A decimal amount in a request: a string, up to six places; no exponent, no sign other than '-'."},
+			"description": "A decimal amount in a request: a string of digits with up to six places; no exponent, no sign other than '-'."},
 		"Id": schema{"type": "string", "pattern": idPattern, "examples": []string{"12"},
 			"description": "An id: a positive whole number written in quotes."},
 		"Time":     schema{"type": "string", "format": "date-time", "examples": []string{"2027-03-01T00:00:00Z"}},
