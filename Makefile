@@ -12,14 +12,17 @@ TESTFLAGS ?= -race
 build: assets
 	$(GO) build -o $(BIN) ./cmd/levee
 
-# assets fetches the pinned browser libraries (uPlot, web/package-lock.json)
-# into web/assets/vendor/, which is git-ignored and embedded when present.
-assets: web/assets/vendor/uPlot.iife.min.js web/assets/vendor/uPlot.min.css
+# assets fetches the pinned browser libraries (uPlot for the charts, Swagger
+# UI for the API reference at /api/docs; web/package-lock.json) into
+# web/assets/vendor/, which is git-ignored and embedded when present.
+VENDOR := web/assets/vendor/uPlot.iife.min.js web/assets/vendor/uPlot.min.css web/assets/vendor/swagger-ui-bundle.js web/assets/vendor/swagger-ui.css
+assets: $(VENDOR)
 
-web/assets/vendor/uPlot.iife.min.js web/assets/vendor/uPlot.min.css &: web/package.json web/package-lock.json
-	cd web && npm ci --no-audit --no-fund
+$(VENDOR) &: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --ignore-scripts
 	mkdir -p web/assets/vendor
 	cp web/node_modules/uplot/dist/uPlot.iife.min.js web/node_modules/uplot/dist/uPlot.min.css web/assets/vendor/
+	cp web/node_modules/swagger-ui-dist/swagger-ui-bundle.js web/node_modules/swagger-ui-dist/swagger-ui.css web/assets/vendor/
 
 # postgres makes sure the PostgreSQL server binaries are on this machine.
 postgres:

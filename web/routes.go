@@ -179,4 +179,9 @@ func (s *Server) routes() {
 		e.GET("/stewards/:id", s.pageSteward, gz)
 		e.GET("/ledger", s.pageLedger, gz)
 	}
+
+	// The API's own description: OpenAPI, AsyncAPI and their reference page.
+	e.GET("/api/v1/openapi.json", serveDocument(OpenAPIDocument))
+	e.GET("/api/v1/asyncapi.json", serveDocument(AsyncAPIDocument))
+	e.GET("/api/docs", s.pageAPIDocs)
 }

@@ -96,6 +96,10 @@ type Config struct {
 	Keep       int           // distinct server errors kept with a sample (default 50)
 	// Progress, if set, is called about every Requests/10 requests.
 	Progress func(sent int, r *Report)
+	// Check, if set, sees every request sent and its answer (the cmd/levee
+	// test validates them against the OpenAPI document). It may be called
+	// from several workers at once.
+	Check func(req *http.Request, body []byte, resp *http.Response, answer []byte)
 }
 
 // Failure is one distinct server error (or hang) with the first request
@@ -293,6 +297,9 @@ func (st *state) do(ctx context.Context, rq *request, rep *Report) {
 	}
 	if resp.StatusCode/100 == 2 {
 		st.harvest(rq, b)
+	}
+	if st.cfg.Check != nil {
+		st.cfg.Check(req, rq.body, resp, b)
 	}
 	rep.record(rq, resp.StatusCode, string(b), nil, st.cfg.Keep)
 }

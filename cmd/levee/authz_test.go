@@ -147,6 +147,9 @@ var routeAccess = map[string]access{
 	"POST /api/v1/bids/:id/attachments":                 signedIn,
 	"GET /api/v1/bids/:id/attachments":                  public, // sealed like the bid
 	"GET /api/v1/bid-attachments/:id":                   public, // sealed like the bid
+	"GET /api/v1/openapi.json":                          public,
+	"GET /api/v1/asyncapi.json":                         public,
+	"GET /api/docs":                                     public,
 }
 
 func allowed(a access, role string) bool {

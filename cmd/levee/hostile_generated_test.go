@@ -52,7 +52,7 @@ func TestHostileGenerated(t *testing.T) {
 		t.Fatalf("levee routes lists %d routes (%v), the server serves %d:\n%s", len(listed), err, len(routes), printed.String())
 	}
 	rep, err := hostile.Run(t.Context(), hostile.Config{BaseURL: base, Routes: routes, Principals: principals, Revoked: revoked,
-		Requests: n, Workers: 8, Seed: seed, Timeout: 10 * time.Second})
+		Requests: n, Workers: 8, Seed: seed, Timeout: 10 * time.Second, Check: apiChecker(t)})
 	if err != nil {
 		t.Fatalf("seed %d: %v", seed, err)
 	}

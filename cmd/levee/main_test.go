@@ -102,6 +102,7 @@ func (c *client) do(method, path, body string) (int, map[string]any) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	validateExchange(c.t, req, []byte(body), resp, b) // openapi_test.go
 	var out map[string]any
 	if len(bytes.TrimSpace(b)) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(b, &out); err != nil {

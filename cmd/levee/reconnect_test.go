@@ -78,6 +78,9 @@ func (s *stayer) read() {
 			s.problem.CompareAndSwap(nil, fmt.Sprintf("bad message %q", data))
 			continue
 		}
+		if err := checkWS("ServerMessage", data); err != nil { // openapi_test.go
+			s.problem.CompareAndSwap(nil, err.Error())
+		}
 		switch msg.Type {
 		case "trade":
 			if want := s.last.Load() + 1; msg.Seq != want {

@@ -28,12 +28,19 @@ func TestLiveQuotesOverWebsocket(t *testing.T) {
 	read := func() map[string]any {
 		t.Helper()
 		var msg map[string]any
-		if err := ws.ReadJSON(&msg); err != nil {
+		_, frame, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		validateWS(t, "ServerMessage", frame) // openapi_test.go
+		if err := json.Unmarshal(frame, &msg); err != nil {
 			t.Fatalf("read: %v", err)
 		}
 		return msg
 	}
-	if err := ws.WriteJSON(map[string]any{"op": "subscribe", "markets": []string{id}}); err != nil {
+	sub, _ := json.Marshal(map[string]any{"op": "subscribe", "markets": []string{id}})
+	validateWS(t, "ClientMessage", sub)
+	if err := ws.WriteMessage(websocket.TextMessage, sub); err != nil {
 		t.Fatal(err)
 	}
 	snap := read()
