@@ -72,10 +72,15 @@ type Engine struct {
 	jdone   chan struct{}
 	logger  *slog.Logger
 
-	mu      sync.Mutex
-	books   map[int64]*book
-	closed  bool
-	running sync.WaitGroup // book goroutines, including those that stopped themselves
+	mu     sync.Mutex
+	books  map[int64]*book
+	closed bool
+	// stops counts books that stopped (under mu). A book is built from a
+	// market row read outside mu; if any book stopped meanwhile, the row may
+	// predate that book's commits or settlement, and is read again.
+	stops     uint64
+	afterLoad func(marketID int64) // tests: runs after a book's row is read
+	running   sync.WaitGroup // book goroutines, including those that stopped themselves
 
 	inflight sync.Map // account/key -> *flight, for concurrent retries of one order
 }
@@ -144,6 +149,18 @@ func (e *Engine) InvalidateCash(account int64) { e.wallets.Invalidate(account) }
 // the book's queue, or at once if it only reads the snapshot: a held book
 // does not stop (idle.go).
 func (e *Engine) book(ctx context.Context, id int64) (*book, error) {
+	for {
+		b, err := e.loadBook(ctx, id)
+		if b != nil || err != nil {
+			return b, err
+		}
+		// A book stopped while the row was read: read it again.
+	}
+}
+
+// loadBook is one attempt of book: nil and no error when the market's row
+// may be stale because a book stopped while it was read.
+func (e *Engine) loadBook(ctx context.Context, id int64) (*book, error) {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -154,10 +171,14 @@ func (e *Engine) book(ctx context.Context, id int64) (*book, error) {
 		e.mu.Unlock()
 		return b, nil
 	}
+	stops := e.stops
 	e.mu.Unlock()
 	m, err := loadMarket(ctx, e.db, id)
 	if err != nil {
 		return nil, err
+	}
+	if e.afterLoad != nil {
+		e.afterLoad(id)
 	}
 	if err := e.bars.load(ctx, id, true); err != nil {
 		return nil, pgtx.Unavailable(err)
@@ -174,6 +195,11 @@ func (e *Engine) book(ctx context.Context, id int64) (*book, error) {
 	}
 	if e.closed {
 		return nil, levee.Errorf(levee.EUNAVAILABLE, "the server is shutting down")
+	}
+	if e.stops != stops {
+		// Another book of this market may have started, committed or
+		// settled it, and stopped, after the row was read.
+		return nil, nil
 	}
 	b := &book{e: e, id: id, in: make(chan *command, e.opts.QueueLen), quit: make(chan struct{}), done: make(chan struct{}),
 		logger: e.logger.With(slog.Int64("market_id", id)), m: m, state: st, positions: map[int64][]levee.Micros{}, held: map[int64]levee.Micros{}}

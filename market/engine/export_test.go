@@ -14,3 +14,7 @@ func QueuedOrders(e *Engine, marketID int64) int {
 
 // QueuedBatches is how many markets' batches wait for the journal.
 func QueuedBatches(e *Engine) int { return len(e.journal.in) }
+
+// AfterLoad makes e call f after it reads a market's row to start a book,
+// before it takes the books' lock: a test can hold a start there.
+func AfterLoad(e *Engine, f func(marketID int64)) { e.afterLoad = f }

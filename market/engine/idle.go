@@ -84,6 +84,7 @@ func (b *book) tryStop() bool {
 	if e.books[b.id] == b {
 		delete(e.books, b.id)
 	}
+	e.stops++ // a row read before this is stale for a new book (Engine.book)
 	b.logger.Debug("market book stopped", "status", b.m.Status)
 	return true
 }

@@ -271,3 +271,51 @@ func TestCommandsWhileBooksStop(t *testing.T) {
 	}
 	f.MustVerify()
 }
+
+// A book starting from a row read before another book of the same market
+// traded, settled and stopped must not run on that stale row: it would
+// take orders on a resolved market, or number trades again from an old
+// seq. The start reads the row again.
+func TestBookNeverStartsFromAStaleRow(t *testing.T) {
+	ctx := context.Background()
+	f := MustFixture(t)
+	f.restartWith(engine.Options{IdleAfter: -1})
+	alice := f.MustAccount("alice", levee.Units(100))
+	m := f.MustMarket(levee.Units(10), "yes", "no")
+	var first atomic.Bool
+	read, release := make(chan struct{}), make(chan struct{})
+	engine.AfterLoad(f.e, func(int64) {
+		if first.CompareAndSwap(false, true) { // hold the first start only
+			close(read)
+			<-release
+		}
+	})
+	stale := make(chan error, 1)
+	go func() {
+		_, err := f.e.Snapshot(ctx, m.ID) // reads the open row, then waits
+		stale <- err
+	}()
+	<-read
+	// Meanwhile another book of the market trades, resolves it and stops.
+	f.mustSubmit(alice, m.ID, buy(0, "1"))
+	if err := f.e.Resolve(ctx, m.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); f.e.Books() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the resolved market's book did not stop")
+		}
+	}
+	close(release)
+	if err := <-stale; err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.e.Snapshot(ctx, m.ID)
+	if err != nil || s.Market.Status != "resolved" || s.Market.Seq != 1 {
+		t.Fatalf("the book started from a stale row: %+v %v", s.Market, err)
+	}
+	if _, err := f.e.Submit(ctx, alice, m.ID, buy(0, "1"), ""); levee.ErrorCode(err) != levee.ECONFLICT {
+		t.Fatalf("an order on the resolved market: %v", err)
+	}
+	f.MustVerify()
+}
