@@ -80,7 +80,7 @@ type Engine struct {
 	// predate that book's commits or settlement, and is read again.
 	stops     uint64
 	afterLoad func(marketID int64) // tests: runs after a book's row is read
-	running   sync.WaitGroup // book goroutines, including those that stopped themselves
+	running   sync.WaitGroup       // book goroutines, including those that stopped themselves
 
 	inflight sync.Map // account/key -> *flight, for concurrent retries of one order
 }
