@@ -51,8 +51,9 @@ func (w *wallets) ensure(ctx context.Context, accounts []int64) error {
 		s := w.shard(a)
 		s.mu.Lock()
 		wl, ok := s.m[a]
+		known := ok && !wl.stale // read under the lock: the journal settles wallets concurrently
 		s.mu.Unlock()
-		if !ok || wl.stale {
+		if !known {
 			missing = append(missing, ledger.Cash(a))
 		}
 	}
