@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -104,8 +105,17 @@ func str(desc string) schema {
 func arrayOf(items schema) schema { return schema{"type": "array", "items": items} }
 
 // object is a closed object: props are its properties, required those that
-// must be there.
+// must be there. An optional property may also be null, which the server
+// reads as not given (Go's decoder leaves the field as it was).
 func object(props schema, required ...string) schema {
+	open := schema{}
+	for k, v := range props {
+		if p, ok := v.(schema); ok && !slices.Contains(required, k) {
+			v = nullable(p)
+		}
+		open[k] = v
+	}
+	props = open
 	s := schema{"type": "object", "properties": props, "additionalProperties": false}
 	if len(required) > 0 {
 		s["required"] = required
