@@ -155,6 +155,9 @@ func (b *browser) screenshot(step string) {
 	}
 	b.shot++
 	path := filepath.Join(screenshotDir, fmt.Sprintf("ui-%s-%d-%s.png", b.name, b.shot, step))
+	if err := os.MkdirAll(screenshotDir, 0o755); err != nil { // a clean clone has none yet
+		b.t.Errorf("save screenshot: %v", err)
+	}
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Errorf("save screenshot: %v", err)
 	}
