@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"net/http"
+	"levee/bench/load"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,48 +39,6 @@ func MustLedgerHistory(t *testing.T, m *Main, n int) {
 	}
 }
 
-// floodReads has clients anonymous readers request paths in turn until stop
-// is closed, and counts the answers by status class.
-type floodReads struct {
-	served, refused, failed atomic.Int64
-	firstFailure            atomic.Value // string
-	wg                      sync.WaitGroup
-}
-
-func startFlood(base string, paths []string, clients int, stop <-chan struct{}) *floodReads {
-	f := &floodReads{}
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: 30 * time.Second}
-	for i := range clients {
-		f.wg.Go(func() {
-			for j := i; ; j++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := hc.Get(base + paths[j%len(paths)])
-				if err != nil {
-					f.failed.Add(1)
-					f.firstFailure.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				switch {
-				case resp.StatusCode >= 500:
-					f.failed.Add(1)
-					f.firstFailure.CompareAndSwap(nil, fmt.Sprintf("GET %s: %d", paths[j%len(paths)], resp.StatusCode))
-				case resp.StatusCode >= 400:
-					f.refused.Add(1)
-				default:
-					f.served.Add(1)
-				}
-			}
-		})
-	}
-	return f
-}
-
 // TestPublicReadFloodLeavesOrdersFast: 50 anonymous clients hammer the
 // public reads (ledger verification, census, markets, ledger export) of a
 // 20,000-entry ledger while a resident trades: no answer is a 5xx and the
@@ -104,9 +58,8 @@ func TestPublicReadFloodLeavesOrdersFast(t *testing.T) {
 		}
 	}
 
-	stop := make(chan struct{})
 	paths := []string{"/api/v1/ledger/verify", "/api/v1/census", "/api/v1/markets", "/api/v1/ledger/entries?limit=1000", "/ledger"}
-	flood := startFlood("http://"+m.Addr(), paths, 50, stop)
+	flood := load.StartFlood("http://"+m.Addr(), paths, 50)
 	time.Sleep(500 * time.Millisecond) // let the flood build up before timing orders
 	// A trader's pace, for at least 5 s of flood and 200 orders (alice's
 	// 1000 cash covers the most this can send).
@@ -116,23 +69,21 @@ func TestPublicReadFloodLeavesOrdersFast(t *testing.T) {
 		st, r := alice.do("POST", orders, `{"outcome":0,"side":"buy","amount":"1"}`)
 		took = append(took, time.Since(start))
 		if st != 201 {
-			close(stop)
-			flood.wg.Wait()
+			flood.Stop()
 			t.Fatalf("order during the flood: %d %v", st, r)
 		}
 	}
-	close(stop)
-	flood.wg.Wait()
+	flood.Stop()
 	slices.Sort(took)
 	p50, p99 := took[len(took)/2], took[len(took)*99/100]
 	t.Logf("orders during a flood of %d public reads (%d refused): p50 %v, p99 %v, max %v",
-		flood.served.Load(), flood.refused.Load(), p50, p99, took[len(took)-1])
-	if n := flood.failed.Load(); n > 0 {
-		t.Errorf("%d public reads failed; first: %v", n, flood.firstFailure.Load())
+		flood.Served.Load(), flood.Refused.Load(), p50, p99, took[len(took)-1])
+	if n := flood.Failed.Load(); n > 0 {
+		t.Errorf("%d public reads failed; first: %v", n, flood.FirstFailure())
 	}
 	// Reads past what the cap admits are told to come back (429): that is
 	// the point. But the flood must have happened, and reads still served.
-	if served, asked := flood.served.Load(), flood.served.Load()+flood.refused.Load(); asked < 100 || served < 20 {
+	if served, asked := flood.Served.Load(), flood.Served.Load()+flood.Refused.Load(); asked < 100 || served < 20 {
 		t.Errorf("%d public reads asked, %d served: want a flood of at least 100, 20 served", asked, served)
 	}
 	if p99 > time.Second {

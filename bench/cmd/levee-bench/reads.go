@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"levee/bench/load"
@@ -96,25 +94,19 @@ func runReads(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	rep.Quiet = r.Run(ctx, step)
 	e.say("reads: orders alone at %.0f/s: p50 %s p99 %s", rep.Rate, ms(rep.Quiet.P50), ms(rep.Quiet.P99))
 
-	stop := make(chan struct{})
-	var fr floodCounter
-	var wg sync.WaitGroup
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: floodClients}, Timeout: 30 * time.Second}
-	for i := range floodClients {
-		wg.Go(func() { fr.run(hc, base, i, stop) })
-	}
+	fl := load.StartFlood(base, floodPaths, floodClients)
 	time.Sleep(time.Second) // the flood at full strength before the orders are timed
 	step.Name = "orders during the flood"
 	rep.Flooded = r.Run(ctx, step)
-	close(stop)
-	wg.Wait()
-	rep.Flood = fr.result()
+	fl.Stop()
+	rep.Flood = FloodResult{Served: fl.Served.Load(), Refused: fl.Refused.Load(), Failed: fl.Failed.Load(), FirstFailure: fl.FirstFailure()}
 	e.say("reads: orders during the flood: p50 %s p99 %s; flood served %d, refused %d, failed %d",
 		ms(rep.Flooded.P50), ms(rep.Flooded.P99), rep.Flood.Served, rep.Flood.Refused, rep.Flood.Failed)
 	if rep.Flood.Failed > 0 {
 		rep.Failures = append(rep.Failures, fmt.Sprintf("%d public reads failed (first: %s)", rep.Flood.Failed, rep.Flood.FirstFailure))
 	}
 
+	hc := &http.Client{Timeout: 30 * time.Second}
 	for _, p := range publicGETs(e.hot) {
 		rep.Endpoints = append(rep.Endpoints, measureGET(ctx, hc, base, p, 20))
 	}
@@ -157,45 +149,6 @@ func measureGET(ctx context.Context, hc *http.Client, base, path string, n int) 
 		c.P50, c.Max = took[len(took)/2], took[len(took)-1]
 	}
 	return c
-}
-
-type floodCounter struct {
-	served, refused, failed atomic.Int64
-	first                   atomic.Value
-}
-
-func (f *floodCounter) run(hc *http.Client, base string, i int, stop <-chan struct{}) {
-	for j := i; ; j++ {
-		select {
-		case <-stop:
-			return
-		default:
-		}
-		path := floodPaths[j%len(floodPaths)]
-		resp, err := hc.Get(base + path)
-		if err != nil {
-			f.failed.Add(1)
-			f.first.CompareAndSwap(nil, err.Error())
-			continue
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		switch {
-		case resp.StatusCode >= 500:
-			f.failed.Add(1)
-			f.first.CompareAndSwap(nil, fmt.Sprintf("GET %s: %d", path, resp.StatusCode))
-		case resp.StatusCode >= 400:
-			f.refused.Add(1)
-		default:
-			f.served.Add(1)
-		}
-	}
-}
-
-func (f *floodCounter) result() FloodResult {
-	r := FloodResult{Served: f.served.Load(), Refused: f.refused.Load(), Failed: f.failed.Load()}
-	r.FirstFailure, _ = f.first.Load().(string)
-	return r
 }
 
 func readsSection(r *ReadsReport) string {
