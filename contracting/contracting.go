@@ -16,11 +16,11 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/lib/pq"
 
 	"levee"
+	"levee/input"
 	"levee/ledger"
 	"levee/pgtx"
 )
@@ -191,29 +191,19 @@ type NewTender struct {
 	CreatedBy          int64
 }
 
-func checkText(field, s string, lo, hi int) error {
-	if n := utf8.RuneCountInString(s); n < lo || n > hi {
-		if lo > 0 {
-			return levee.Invalid(field, "%s must be %d to %d characters", field, lo, hi)
-		}
-		return levee.Invalid(field, "%s must be at most %d characters", field, hi)
-	}
-	return nil
-}
-
 // Validate checks n field by field against now and fills in defaults.
 func (n *NewTender) Validate(now time.Time) error {
 	n.Title = strings.TrimSpace(n.Title)
 	if n.BudgetLine <= 0 {
 		return levee.Invalid("budget_line", "budget_line is required")
 	}
-	if err := checkText("title", n.Title, 1, 200); err != nil {
+	if err := input.Length("title", n.Title, 1, 200); err != nil {
 		return err
 	}
-	if err := checkText("scope", n.Scope, 0, 20000); err != nil {
+	if err := input.Length("scope", n.Scope, 0, 20000); err != nil {
 		return err
 	}
-	if err := checkText("acceptance_criteria", n.AcceptanceCriteria, 0, 20000); err != nil {
+	if err := input.Length("acceptance_criteria", n.AcceptanceCriteria, 0, 20000); err != nil {
 		return err
 	}
 	if len(n.Districts) == 0 || len(n.Districts) > 100 {
@@ -265,7 +255,7 @@ func (n *NewTender) Validate(now time.Time) error {
 	for i := range n.Milestones {
 		m := &n.Milestones[i]
 		m.Title = strings.TrimSpace(m.Title)
-		if err := checkText(fmt.Sprintf("milestones[%d].title", i), m.Title, 1, 200); err != nil {
+		if err := input.Length(fmt.Sprintf("milestones[%d].title", i), m.Title, 1, 200); err != nil {
 			return err
 		}
 		if m.Share <= 0 || m.Share > levee.Scale {
@@ -321,7 +311,7 @@ func (n *NewBid) validate(t *Tender, milestones int, now time.Time) error {
 			return levee.Invalid("milestone_dates", "milestone dates must be in order, after the decision date and by completion_at")
 		}
 	}
-	return checkText("method_statement", n.MethodStatement, 0, 50000)
+	return input.Length("method_statement", n.MethodStatement, 0, 50000)
 }
 
 // timeList is a JSONB list of times.

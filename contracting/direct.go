@@ -10,6 +10,7 @@ import (
 	"levee"
 	"levee/accounts"
 	"levee/budgets"
+	"levee/input"
 	"levee/ledger"
 	"levee/pgtx"
 )
@@ -45,10 +46,10 @@ type DirectMilestone struct {
 
 // Validate checks d field by field.
 func (d *DirectAward) Validate(now time.Time) error {
-	if err := checkText("title", d.Title, 1, 200); err != nil {
+	if err := input.Length("title", d.Title, 1, 200); err != nil {
 		return err
 	}
-	if err := checkText("scope", d.Scope, 0, 20000); err != nil {
+	if err := input.Length("scope", d.Scope, 0, 20000); err != nil {
 		return err
 	}
 	if d.Price <= 0 {
@@ -62,7 +63,7 @@ func (d *DirectAward) Validate(now time.Time) error {
 	}
 	var sum levee.Micros
 	for i, m := range d.Milestones {
-		if err := checkText(fmt.Sprintf("milestones[%d].title", i), m.Title, 1, 200); err != nil {
+		if err := input.Length(fmt.Sprintf("milestones[%d].title", i), m.Title, 1, 200); err != nil {
 			return err
 		}
 		if m.Share <= 0 {

@@ -13,6 +13,7 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/input"
 	"levee/ledger"
 	"levee/market"
 	"levee/market/engine"
@@ -270,7 +271,7 @@ func (s *Service) milestoneAction(ctx context.Context, contractID int64, n int, 
 // member acting for it) may claim. Errors: ENOTFOUND, EINVALID, EFORBIDDEN,
 // ECONFLICT (not claimable now).
 func (s *Service) Claim(ctx context.Context, who *accounts.Principal, contractID int64, n int, evidence string) (Contract, error) {
-	if err := checkText("evidence", evidence, 1, 20000); err != nil {
+	if err := input.Length("evidence", evidence, 1, 20000); err != nil {
 		return Contract{}, err
 	}
 	return s.milestoneAction(ctx, contractID, n, func(tx *sqlx.Tx, c *Contract, t *Tender, m *ContractMilestone) error {

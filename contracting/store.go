@@ -16,6 +16,7 @@ import (
 	"levee"
 	"levee/accounts"
 	"levee/budgets"
+	"levee/input"
 	"levee/ledger"
 	"levee/market"
 	"levee/market/engine"
@@ -229,7 +230,7 @@ func (s *Service) EditTender(ctx context.Context, actor, id int64, e TenderEdit)
 		changes := jsonMap{}
 		for f, v := range texts {
 			if v != nil {
-				if err := checkText(f, *v, limits[f][0], limits[f][1]); err != nil {
+				if err := input.Length(f, *v, limits[f][0], limits[f][1]); err != nil {
 					return err
 				}
 				changes[f] = *v
@@ -266,7 +267,7 @@ func (s *Service) EditTender(ctx context.Context, actor, id int64, e TenderEdit)
 		if len(changes) == 0 {
 			return levee.Invalid("body", "nothing to amend")
 		}
-		if err := checkText("reason", e.Reason, 1, 2000); err != nil {
+		if err := input.Length("reason", e.Reason, 1, 2000); err != nil {
 			return levee.Invalid("reason", "an amendment after the bid window opened needs a reason")
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO tender_amendments (tender_id, changes, reason, created_by, created_at)

@@ -15,6 +15,7 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/input"
 	"levee/pgtx"
 )
 
@@ -265,7 +266,7 @@ func (s *Service) applyCharter(ctx context.Context, tx *sqlx.Tx, ch CharterChang
 	}
 	if ch.Neighbours != nil {
 		for i, n := range *ch.Neighbours {
-			if err := checkText(fmt.Sprintf("neighbours[%d].name", i), n.Name, 1, 100); err != nil {
+			if err := input.Length(fmt.Sprintf("neighbours[%d].name", i), n.Name, 1, 100); err != nil {
 				return err
 			}
 			d, err := ids(fmt.Sprintf("neighbours[%d].delegate", i), "accounts", accounts.RoleDelegate, []string{n.Delegate})
@@ -299,15 +300,6 @@ func (s *Service) applyCharter(ctx context.Context, tx *sqlx.Tx, ch CharterChang
 	_, err = tx.ExecContext(ctx, `INSERT INTO charter_changes (version, changes, proposal_id, at) VALUES ($1, $2, $3, $4)`, c.Version, b, proposal, s.now())
 	return err
 }
-
-func checkText(field, s string, lo, hi int) error {
-	if n := len([]rune(s)); n < lo || n > hi || !utf8Valid(s) {
-		return levee.Invalid(field, "%s must be %d to %d characters of text", field, lo, hi)
-	}
-	return nil
-}
-
-func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
 
 // inScope reports whether district d is in ids (empty ids: every district).
 func inScope(ids []int64, d int64) bool { return len(ids) == 0 || slices.Contains(ids, d) }

@@ -16,6 +16,7 @@ import (
 	"levee/accounts"
 	"levee/budgets"
 	"levee/contracting"
+	"levee/input"
 	"levee/pgtx"
 	"levee/settlement"
 )
@@ -142,7 +143,7 @@ func (s *Service) checkDeclaration(ctx context.Context, tx *sqlx.Tx, steward int
 	if !isSteward || len(c.StewardIDs) > 0 && !slices.Contains([]int64(c.StewardIDs), steward) {
 		return nil, levee.Errorf(levee.EFORBIDDEN, "only the stewards the charter names may declare an emergency")
 	}
-	if err := checkText("reason", d.Reason, 1, 5000); err != nil {
+	if err := input.Length("reason", d.Reason, 1, 5000); err != nil {
 		return nil, err
 	}
 	dur, err := parseDuration("duration", d.Duration)
@@ -245,7 +246,7 @@ func (s *Service) Act(ctx context.Context, who *accounts.Principal, emergencyID 
 	if why, ok := forbiddenActs[r.Kind]; ok {
 		return Act{}, levee.Errorf(levee.EFORBIDDEN, "emergency powers do not extend to %s: %s", r.Kind, why)
 	}
-	if err := checkText("reason", r.Reason, 1, 5000); err != nil {
+	if err := input.Length("reason", r.Reason, 1, 5000); err != nil {
 		return Act{}, err
 	}
 	if err := s.Advance(ctx); err != nil {

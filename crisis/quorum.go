@@ -73,7 +73,7 @@ const proposalColumns = `id, kind, payload, reason, proposed_by, created_at, clo
 // and early ends by stewards, treasurers and delegates; a declaration within
 // the cooldown by a steward. Errors: EINVALID, EFORBIDDEN, ENOTFOUND, ECONFLICT.
 func (s *Service) Propose(ctx context.Context, who *accounts.Principal, kind string, payload json.RawMessage, reason string) (Proposal, error) {
-	if err := checkText("reason", reason, 1, 5000); err != nil {
+	if err := input.Length("reason", reason, 1, 5000); err != nil {
 		return Proposal{}, err
 	}
 	may := map[string][]string{

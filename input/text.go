@@ -61,3 +61,18 @@ func validAt(s string, i int) bool {
 	_, size := utf8.DecodeRuneInString(s[i:])
 	return size == 3
 }
+
+// Length checks that s, the value of field, is valid UTF-8 of lo to hi
+// characters (runes).
+func Length(field, s string, lo, hi int) error {
+	if !utf8.ValidString(s) {
+		return levee.Invalid(field, "%s: not valid UTF-8 text", field)
+	}
+	if n := utf8.RuneCountInString(s); n < lo || n > hi {
+		if lo > 0 {
+			return levee.Invalid(field, "%s must be %d to %d characters", field, lo, hi)
+		}
+		return levee.Invalid(field, "%s must be at most %d characters", field, hi)
+	}
+	return nil
+}

@@ -11,6 +11,7 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/input"
 	"levee/ledger"
 	"levee/pgtx"
 	"levee/settlement/draw"
@@ -75,7 +76,7 @@ func (s *Service) Commit(ctx context.Context, who *accounts.Principal, id int64,
 // commitment. Errors: EINVALID (no match, unknown verdict), EFORBIDDEN,
 // ENOTFOUND, ECONFLICT (not the reveal period, nothing committed, revealed).
 func (s *Service) Reveal(ctx context.Context, who *accounts.Principal, id int64, verdict, salt string) (Case, error) {
-	if err := checkText("salt", salt, 8, 200); err != nil {
+	if err := input.Length("salt", salt, 8, 200); err != nil {
 		return Case{}, err
 	}
 	return s.act(ctx, id, func(tx *sqlx.Tx, c *Case) error {
@@ -113,7 +114,7 @@ func (s *Service) Reveal(ctx context.Context, who *accounts.Principal, id int64,
 // Errors: EFORBIDDEN, ENOTFOUND, ECONFLICT (not appealable, no appeals
 // left, the bond is more than the appellant's cash).
 func (s *Service) Appeal(ctx context.Context, who *accounts.Principal, id int64, reason string) (Case, error) {
-	if err := checkText("reason", reason, 1, 5000); err != nil {
+	if err := input.Length("reason", reason, 1, 5000); err != nil {
 		return Case{}, err
 	}
 	c, err := s.act(ctx, id, func(tx *sqlx.Tx, c *Case) error {

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"slices"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"levee"
 	"levee/accounts"
+	"levee/input"
 	"levee/ledger"
 	"levee/pgtx"
 )
@@ -106,7 +106,7 @@ func (s *Service) Dispute(ctx context.Context, who *accounts.Principal, subject,
 	if who == nil {
 		return Case{}, levee.Errorf(levee.EUNAUTHORIZED, "sign in first")
 	}
-	if err := checkText("reason", reason, 1, 5000); err != nil {
+	if err := input.Length("reason", reason, 1, 5000); err != nil {
 		return Case{}, err
 	}
 	owner, kind, ref, err := s.owner(subject)
@@ -243,14 +243,4 @@ func (s *Service) open(ctx context.Context, tx *sqlx.Tx, subject, kind string, f
 		}
 	}
 	return id, nil
-}
-
-func checkText(field, s string, lo, hi int) error {
-	if !utf8.ValidString(s) {
-		return levee.Invalid(field, "%s must be UTF-8 text", field)
-	}
-	if n := utf8.RuneCountInString(s); n < lo || n > hi {
-		return levee.Invalid(field, "%s must be %d to %d characters", field, lo, hi)
-	}
-	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"levee"
 	"levee/accounts"
 	"levee/files"
+	"levee/input"
 	"levee/pgtx"
 )
 
@@ -19,7 +20,7 @@ import (
 // period, and during an appeal round until its commit period ends.
 // Errors: EINVALID, ETOOLARGE, EFORBIDDEN, ENOTFOUND, ECONFLICT.
 func (s *Service) SubmitEvidence(ctx context.Context, who *accounts.Principal, id int64, body, fileName string, data []byte) (CaseView, error) {
-	if err := checkText("body", body, 1, 20000); err != nil {
+	if err := input.Length("body", body, 1, 20000); err != nil {
 		return CaseView{}, err
 	}
 	var name, ct *string

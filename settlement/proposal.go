@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"levee"
+	"levee/input"
 	"levee/pgtx"
 )
 
@@ -99,7 +100,7 @@ type NewProposal struct {
 
 // CheckEvidence checks a proposal's evidence before anything else is
 // looked at. Errors: EINVALID.
-func CheckEvidence(evidence string) error { return checkText("evidence", evidence, 1, 20000) }
+func CheckEvidence(evidence string) error { return input.Length("evidence", evidence, 1, 20000) }
 
 // AddProposal records a proposal inside the owner's transaction tx, open to
 // dispute for its kind's window from now. The owner has checked the
