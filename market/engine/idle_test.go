@@ -146,21 +146,26 @@ func TestSettledBooksStopAtOnce(t *testing.T) {
 		}
 	}
 	mustSettle(t, f.e, baseline, 5*time.Second)
-	for i, m := range ms[:4] {
+	for _, m := range ms[:4] {
 		if _, err := f.e.Submit(ctx, alice, m.ID, buy(0, "1"), ""); levee.ErrorCode(err) != levee.ECONFLICT {
 			t.Fatalf("order on a settled market: %v", err)
 		}
 		if err := f.e.Void(ctx, m.ID); levee.ErrorCode(err) != levee.ECONFLICT {
 			t.Fatalf("void of a settled market: %v", err)
 		}
+	}
+	// Each command above started a book that stops at once after answering;
+	// wait for them all, so that the reads below start books of their own
+	// rather than finding one that is about to stop.
+	mustSettle(t, f.e, baseline, 5*time.Second)
+	for i, m := range ms[:4] {
 		s, err := f.e.Snapshot(ctx, m.ID)
 		want := []string{market.StatusResolved, market.StatusVoid}[i%2]
 		if err != nil || s.Market.Status != want || s.Market.Seq != 1 {
 			t.Fatalf("snapshot of a settled market: %+v %v", s, err)
 		}
 	}
-	// The command above on a settled market stopped its book at once; the
-	// reads started it again, and those books keep running (IdleAfter < 0).
+	// The reads started the books again, and those keep running (IdleAfter < 0).
 	if n := f.e.Books(); n != 4 {
 		t.Fatalf("%d books running, want the 4 just read", n)
 	}
