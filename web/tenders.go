@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/accounts"
@@ -61,7 +61,7 @@ func parseDuration(field, s string, required bool) (time.Duration, error) {
 	return d, nil
 }
 
-func (s *Server) createTender(c echo.Context) error {
+func (s *Server) createTender(c *echo.Context) error {
 	var req struct {
 		BudgetLine         string   `json:"budget_line"`
 		Title              string   `json:"title"`
@@ -128,7 +128,7 @@ func (s *Server) createTender(c echo.Context) error {
 	return c.JSON(http.StatusCreated, t)
 }
 
-func (s *Server) listTenders(c echo.Context) error {
+func (s *Server) listTenders(c *echo.Context) error {
 	ts, err := s.deps.Contracting.Tenders(c.Request().Context())
 	if err != nil {
 		return err
@@ -136,7 +136,7 @@ func (s *Server) listTenders(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"tenders": ts})
 }
 
-func (s *Server) getTender(c echo.Context) error {
+func (s *Server) getTender(c *echo.Context) error {
 	id, err := pathID(c, "id", "tender")
 	if err != nil {
 		return err
@@ -148,7 +148,7 @@ func (s *Server) getTender(c echo.Context) error {
 	return c.JSON(http.StatusOK, t)
 }
 
-func (s *Server) editTender(c echo.Context) error {
+func (s *Server) editTender(c *echo.Context) error {
 	id, err := pathID(c, "id", "tender")
 	if err != nil {
 		return err
@@ -218,7 +218,7 @@ func (f bidFields) bid(orgRequired bool) (contracting.NewBid, error) {
 	return n, nil
 }
 
-func (s *Server) submitBid(c echo.Context) error {
+func (s *Server) submitBid(c *echo.Context) error {
 	id, err := pathID(c, "id", "tender")
 	if err != nil {
 		return err
@@ -238,7 +238,7 @@ func (s *Server) submitBid(c echo.Context) error {
 	return c.JSON(http.StatusCreated, b)
 }
 
-func (s *Server) listBids(c echo.Context) error {
+func (s *Server) listBids(c *echo.Context) error {
 	id, err := pathID(c, "id", "tender")
 	if err != nil {
 		return err
@@ -258,7 +258,7 @@ func (s *Server) listBids(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"bids": out})
 }
 
-func (s *Server) getBid(c echo.Context) error {
+func (s *Server) getBid(c *echo.Context) error {
 	id, err := pathID(c, "id", "bid")
 	if err != nil {
 		return err
@@ -270,7 +270,7 @@ func (s *Server) getBid(c echo.Context) error {
 	return c.JSON(http.StatusOK, b)
 }
 
-func (s *Server) reviseBid(c echo.Context) error {
+func (s *Server) reviseBid(c *echo.Context) error {
 	id, err := pathID(c, "id", "bid")
 	if err != nil {
 		return err
@@ -290,7 +290,7 @@ func (s *Server) reviseBid(c echo.Context) error {
 	return c.JSON(http.StatusOK, b)
 }
 
-func (s *Server) withdrawBid(c echo.Context) error {
+func (s *Server) withdrawBid(c *echo.Context) error {
 	id, err := pathID(c, "id", "bid")
 	if err != nil {
 		return err
@@ -302,7 +302,7 @@ func (s *Server) withdrawBid(c echo.Context) error {
 	return c.JSON(http.StatusOK, b)
 }
 
-func (s *Server) closeBids(c echo.Context) error {
+func (s *Server) closeBids(c *echo.Context) error {
 	id, err := pathID(c, "id", "tender")
 	if err != nil {
 		return err
@@ -314,7 +314,7 @@ func (s *Server) closeBids(c echo.Context) error {
 	return c.JSON(http.StatusOK, t)
 }
 
-func (s *Server) awardTender(c echo.Context) error {
+func (s *Server) awardTender(c *echo.Context) error {
 	id, err := pathID(c, "id", "tender")
 	if err != nil {
 		return err
