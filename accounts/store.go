@@ -87,7 +87,13 @@ func (s *Service) CreateAccount(ctx context.Context, actor int64, n NewAccount) 
 		} else if err != nil {
 			return fmt.Errorf("insert account: %w", err)
 		}
-		if err := ledger.OpenAccount(ctx, tx, ledger.Cash(id), "cash", false); err != nil {
+		// A person's cash is public under a pseudonym; an organisation's
+		// under its id, because public money should be public.
+		if n.Kind == KindPerson {
+			if _, err := ledger.OpenPersonal(ctx, tx, id); err != nil {
+				return fmt.Errorf("open cash account: %w", err)
+			}
+		} else if err := ledger.OpenAccount(ctx, tx, ledger.Cash(id), "cash", false); err != nil {
 			return fmt.Errorf("open cash account: %w", err)
 		}
 		if n.Credit > 0 {
@@ -411,7 +417,7 @@ func (s *Service) EnsureAdmin(ctx context.Context, configured string) (generated
 		if err != nil {
 			return fmt.Errorf("ensure admin: %w", err)
 		}
-		if err := ledger.OpenAccount(ctx, tx, ledger.Cash(id), "cash", false); err != nil {
+		if _, err := ledger.OpenPersonal(ctx, tx, id); err != nil {
 			return fmt.Errorf("ensure admin: %w", err)
 		}
 		if configured != "" {

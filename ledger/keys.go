@@ -30,6 +30,8 @@ const (
 	KindEscrow = "escrow"
 	KindCase   = "case"
 	KindRound  = "qf"
+	KindExit   = "exit"
+	KindEpoch  = "epoch"
 )
 
 // Cash is the spendable balance of account id.
@@ -65,6 +67,10 @@ func RoundPool(round int64) string { return KindRound + ":" + levee.FormatID(rou
 // RoundEscrow holds a funding round's contributions until it is finalised.
 func RoundEscrow(round int64) string { return KindRound + ":" + levee.FormatID(round) + ":escrow" }
 
+// Exit holds what the treasury owes person id after they left the city,
+// until a treasurer pays it out (docs/privacy.md).
+func Exit(id int64) string { return KindExit + ":" + levee.FormatID(id) }
+
 // Key is an account key taken apart: "market:7:collateral" is
 // {Kind: "market", ID: 7, Part: "collateral"}; the accounts the schema opens
 // itself ("treasury", "treasury:issuance", ...) are {Kind: key}.
@@ -89,8 +95,10 @@ func ParseKey(key string) (Key, bool) {
 	}
 	k := Key{Kind: kind, ID: id, Part: part}
 	switch kind {
-	case KindCash, KindBudget, KindEscrow:
+	case KindCash, KindBudget, KindEscrow, KindExit:
 		return k, part == ""
+	case KindEpoch:
+		return k, part == "carry"
 	case KindMarket:
 		return k, part == "collateral" || part == "held"
 	case KindCase:

@@ -18,6 +18,8 @@ func TestParseKey(t *testing.T) {
 		{CaseBonds(5), Key{Kind: KindCase, ID: 5, Part: "bonds"}, true},
 		{RoundPool(2), Key{Kind: KindRound, ID: 2, Part: "pool"}, true},
 		{RoundEscrow(2), Key{Kind: KindRound, ID: 2, Part: "escrow"}, true},
+		{Exit(4), Key{Kind: KindExit, ID: 4}, true},
+		{carryAccount, Key{Kind: KindEpoch, ID: 2, Part: "carry"}, true},
 		{Treasury, Key{Kind: Treasury}, true},
 		{Issuance, Key{Kind: Issuance}, true},
 		{"cash:007", Key{}, false},

@@ -89,7 +89,12 @@ type Report struct {
 // AppendCanonical appends the canonical encoding of e, the bytes its hash
 // covers, to b. The format is written down in docs/ledger.md; changing it
 // breaks every existing hash.
-func (e *Entry) AppendCanonical(b []byte) []byte {
+func (e *Entry) AppendCanonical(b []byte) []byte { return e.appendCanonical(b, nil) }
+
+// appendCanonical is AppendCanonical with the postings' accounts spelled
+// names[i] instead, when names is not empty: an entry of the private epoch
+// is hashed under its accounts' public names (docs/privacy.md).
+func (e *Entry) appendCanonical(b []byte, names []string) []byte {
 	b = append(b, canonicalHeader...)
 	b = append(b, "seq="...)
 	b = strconv.AppendInt(b, e.Seq, 10)
@@ -100,8 +105,12 @@ func (e *Entry) AppendCanonical(b []byte) []byte {
 	b = append(b, "\nref="...)
 	b = append(b, e.Ref...)
 	b = append(b, '\n')
-	for _, p := range e.Postings {
-		b = append(b, p.Account...)
+	for i, p := range e.Postings {
+		if len(names) > 0 {
+			b = append(b, names[i]...)
+		} else {
+			b = append(b, p.Account...)
+		}
 		b = append(b, ' ')
 		b = p.Amount.AppendTo(b)
 		b = append(b, '\n')

@@ -114,6 +114,10 @@ type account struct {
 	Key           string       `db:"key"`
 	Balance       levee.Micros `db:"balance"`
 	MayGoNegative bool         `db:"may_go_negative"`
+	// Public is the name the hash chain and the export use for the account
+	// from the private epoch on (a person's pseudonymous "cash:p…"), or ""
+	// when it is the key itself (docs/privacy.md).
+	Public string `db:"public"`
 }
 
 // postBatch does the work of Post and PostBatch and returns the balances
@@ -159,7 +163,7 @@ func postBatch(ctx context.Context, tx *sqlx.Tx, ts []Transfer, st *statements) 
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := appendEntries(ctx, tx, st, head.Seq, head.Hash, ts, out, fresh, changes); err != nil {
+	if err := appendEntries(ctx, tx, st, head, accts, ts, out, fresh, changes); err != nil {
 		return nil, nil, err
 	}
 	for i, j := range alias {
@@ -168,11 +172,18 @@ func postBatch(ctx context.Context, tx *sqlx.Tx, ts []Transfer, st *statements) 
 	return out, balances, nil
 }
 
-// ledgerHead is the ledger_head row: the last entry's seq and hash.
+// ledgerHead is the ledger_head row: the last entry's seq and hash, and the
+// first seq of the private epoch (0 while there is none: a ledger migrated
+// from before it, until BeginPrivateEpoch runs).
 type ledgerHead struct {
-	Seq  int64  `db:"seq"`
-	Hash []byte `db:"hash"`
+	Seq         int64  `db:"seq"`
+	Hash        []byte `db:"hash"`
+	PrivateFrom int64  `db:"private_from"`
 }
+
+// private reports whether entry seq is hashed and exported under the
+// accounts' public names.
+func (h ledgerHead) private(seq int64) bool { return h.PrivateFrom > 0 && seq >= h.PrivateFrom }
 
 // accountKeys returns the accounts that es post to, sorted (the lock order).
 func accountKeys(es []Entry) []string {
@@ -194,10 +205,10 @@ func accountKeys(es []Entry) []string {
 // first statement of an append (see lockHeadAndAccounts). It and AppendSQL
 // are exported for tools that explain their plans.
 const LockSQL = `
-		SELECT h.seq, h.hash, a.key, a.balance, a.may_go_negative
-		FROM (SELECT seq, hash FROM ledger_head FOR UPDATE) h
+		SELECT h.seq, h.hash, coalesce(h.private_from, 0) AS private_from, a.key, a.balance, a.may_go_negative, a.public
+		FROM (SELECT seq, hash, private_from FROM ledger_head FOR UPDATE) h
 		LEFT JOIN LATERAL (
-			SELECT key, balance, may_go_negative FROM ledger_accounts
+			SELECT key, balance, may_go_negative, coalesce(public, '') AS public FROM ledger_accounts
 			WHERE key = ANY($1) AND h.seq >= 0
 			ORDER BY key FOR UPDATE
 		) a ON true`
@@ -219,9 +230,11 @@ func lockHeadAndAccounts(ctx context.Context, tx *sqlx.Tx, st *statements, keys 
 	var rows []struct {
 		Seq           int64         `db:"seq"`
 		Hash          []byte        `db:"hash"`
+		PrivateFrom   int64         `db:"private_from"`
 		Key           *string       `db:"key"`
 		Balance       *levee.Micros `db:"balance"`
 		MayGoNegative *bool         `db:"may_go_negative"`
+		Public        *string       `db:"public"`
 	}
 	var err error
 	if st != nil {
@@ -235,11 +248,11 @@ func lockHeadAndAccounts(ctx context.Context, tx *sqlx.Tx, st *statements, keys 
 	if len(rows) == 0 {
 		return ledgerHead{}, nil, fmt.Errorf("lock ledger head: %w", pgtx.Unavailable(sql.ErrNoRows))
 	}
-	head := ledgerHead{Seq: rows[0].Seq, Hash: rows[0].Hash}
+	head := ledgerHead{Seq: rows[0].Seq, Hash: rows[0].Hash, PrivateFrom: rows[0].PrivateFrom}
 	accts := make(map[string]*account, len(keys))
 	for _, r := range rows {
 		if r.Key != nil {
-			accts[*r.Key] = &account{Key: *r.Key, Balance: *r.Balance, MayGoNegative: *r.MayGoNegative}
+			accts[*r.Key] = &account{Key: *r.Key, Balance: *r.Balance, MayGoNegative: *r.MayGoNegative, Public: *r.Public}
 		}
 	}
 	if len(accts) == len(keys) {
@@ -253,7 +266,7 @@ func lockHeadAndAccounts(ctx context.Context, tx *sqlx.Tx, st *statements, keys 
 	}
 	var late []account
 	if err := tx.SelectContext(ctx, &late, `
-		SELECT key, balance, may_go_negative FROM ledger_accounts
+		SELECT key, balance, may_go_negative, coalesce(public, '') AS public FROM ledger_accounts
 		WHERE key = ANY($1) ORDER BY key FOR UPDATE`, pq.StringArray(missing)); err != nil {
 		return ledgerHead{}, nil, fmt.Errorf("lock ledger accounts: %w", pgtx.Unavailable(err))
 	}
@@ -355,12 +368,15 @@ const AppendSQL = `
 		)
 		UPDATE ledger_head SET seq = $14, hash = $15`
 
-// appendEntries numbers and chains the entries out[fresh...] after the head
-// (seq, hash), filling in their Seq, PrevHash and Hash, and writes them, their
-// postings, the balance changes and the new head in one statement. Assumes
-// the head lock.
-func appendEntries(ctx context.Context, tx *sqlx.Tx, st *statements, seq int64, prev []byte, ts []Transfer, out []Entry, fresh []int, changes []balanceChange) error {
+// appendEntries numbers and chains the entries out[fresh...] after the head,
+// filling in their Seq, PrevHash and Hash, and writes them, their postings,
+// the balance changes and the new head in one statement. An entry of the
+// private epoch is hashed under the public names of accts (the postings
+// keep the keys). Assumes the head lock.
+func appendEntries(ctx context.Context, tx *sqlx.Tx, st *statements, head ledgerHead, accts map[string]*account, ts []Transfer, out []Entry, fresh []int, changes []balanceChange) error {
+	seq, prev := head.Seq, head.Hash
 	n := len(fresh)
+	var names []string
 	var (
 		seqs   = make([]int64, n)
 		ats    = make([]string, n)
@@ -381,7 +397,13 @@ func appendEntries(ctx context.Context, tx *sqlx.Tx, st *statements, seq int64, 
 		seq++
 		e := &out[i]
 		e.Seq, e.PrevHash = seq, prev
-		buf = e.AppendCanonical(buf[:0])
+		names = names[:0]
+		if head.private(seq) {
+			for _, p := range e.Postings {
+				names = append(names, publicName(accts[p.Account]))
+			}
+		}
+		buf = e.appendCanonical(buf[:0], names)
 		e.Hash = chainHash(prev, buf)
 		prev = e.Hash
 		seqs[k], ats[k], kinds[k], refs[k], ikeys[k], prevs[k], hashes[k] =
@@ -500,7 +522,7 @@ func entriesByKey(ctx context.Context, tx *sqlx.Tx, keys []string) (map[string]E
 	for i, r := range rows {
 		es[i] = r.entry()
 	}
-	if err := attachPostings(ctx, tx, es); err != nil {
+	if err := attachPostings(ctx, tx, es, false); err != nil {
 		return nil, err
 	}
 	m := make(map[string]Entry, len(rows))

@@ -68,7 +68,9 @@ func (l *Ledger) Balances(ctx context.Context, keys []string) (map[string]levee.
 }
 
 // Entries returns up to limit entries with seq > after, in seq order, with
-// their postings: one page of the public export. Paging by seq never skips an
+// their postings: one page of the public export. Entries of the private
+// epoch name their accounts by their public names (a person's cash is
+// "cash:<pseudonym>"), the names their hashes cover. Paging by seq never skips an
 // entry, because entries commit in seq order (the head lock). Errors:
 // EINVALID for after < 0 or limit outside 1..MaxPageSize.
 func (l *Ledger) Entries(ctx context.Context, after int64, limit int) ([]Entry, error) {
@@ -206,14 +208,27 @@ func selectEntries(ctx context.Context, q sqlx.QueryerContext, after int64, limi
 	for i, r := range rows {
 		es[i] = r.entry()
 	}
-	if err := attachPostings(ctx, q, es); err != nil {
+	if err := attachPostings(ctx, q, es, true); err != nil {
 		return nil, err
 	}
 	return es, nil
 }
 
-// attachPostings loads the postings of es, which must be in seq order.
-func attachPostings(ctx context.Context, q sqlx.QueryerContext, es []Entry) error {
+// postingsSQL reads the postings of the entries $1 in order; with $2 it
+// names the accounts of entries of the private epoch by their public names.
+const postingsSQL = `
+		SELECT p.entry_seq, p.idx, p.amount,
+			CASE WHEN $2 AND h.private_from IS NOT NULL AND p.entry_seq >= h.private_from
+				THEN coalesce(a.public, p.account) ELSE p.account END AS account
+		FROM ledger_postings p
+		CROSS JOIN ledger_head h
+		LEFT JOIN ledger_accounts a ON a.key = p.account AND a.public IS NOT NULL
+		WHERE p.entry_seq = ANY($1) ORDER BY p.entry_seq, p.idx`
+
+// attachPostings loads the postings of es, which must be in seq order,
+// under their public names when public is set (the export) and their keys
+// otherwise.
+func attachPostings(ctx context.Context, q sqlx.QueryerContext, es []Entry, public bool) error {
 	if len(es) == 0 {
 		return nil
 	}
@@ -222,9 +237,7 @@ func attachPostings(ctx context.Context, q sqlx.QueryerContext, es []Entry) erro
 		seqs[i] = e.Seq
 	}
 	var ps []postingRow
-	if err := sqlx.SelectContext(ctx, q, &ps, `
-		SELECT entry_seq, idx, account, amount
-		FROM ledger_postings WHERE entry_seq = ANY($1) ORDER BY entry_seq, idx`, pq.Int64Array(seqs)); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &ps, postingsSQL, pq.Int64Array(seqs), public); err != nil {
 		return fmt.Errorf("load postings: %w", err)
 	}
 	i := 0

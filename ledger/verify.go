@@ -156,7 +156,7 @@ func (v *verifier) checkEntry(e *verifyEntry, last int64, prev []byte) {
 		v.fail(e.Seq, "", "entry %d has a zero posting", e.Seq)
 	case !sum.IsZero():
 		v.fail(e.Seq, "", "entry %d: postings sum to %s, not zero", e.Seq, sum)
-	case !bytes.Equal(e.ComputeHash(), e.Hash):
+	case !bytes.Equal(chainHash(e.PrevHash, e.appendCanonical(nil, e.shown)), e.Hash):
 		v.fail(e.Seq, "", "entry %d: hash does not match its contents", e.Seq)
 	}
 }
@@ -255,7 +255,8 @@ func (v *verifier) checkTouched(ctx context.Context, tx *sqlx.Tx, touched map[st
 // is a finding, not an error that would stop the check.
 type verifyEntry struct {
 	Entry
-	exact      []Sum  // each posting's amount, exactly, whatever its size
+	exact      []Sum    // each posting's amount, exactly, whatever its size
+	shown      []string // in the private epoch, each posting's account by its public name
 	unreadable string // the first stored amount that is not a number of micro-units
 	beyond     string // the first stored amount beyond ±levee.MaxMoney
 }
@@ -273,14 +274,19 @@ func verifyEntries(ctx context.Context, tx *sqlx.Tx, after int64) ([]verifyEntry
 		return nil, nil
 	}
 	var ps []struct {
-		EntrySeq int64  `db:"entry_seq"`
-		Account  string `db:"account"`
-		Amount   string `db:"amount"`
+		EntrySeq int64   `db:"entry_seq"`
+		Account  string  `db:"account"`
+		Shown    *string `db:"shown"`
+		Amount   string  `db:"amount"`
 	}
 	if err := tx.SelectContext(ctx, &ps, `
-		SELECT entry_seq, account, amount::text AS amount
-		FROM ledger_postings WHERE entry_seq > $1 AND entry_seq <= $2
-		ORDER BY entry_seq, idx`, after, rows[len(rows)-1].Seq); err != nil {
+		SELECT p.entry_seq, p.account, p.amount::text AS amount,
+			CASE WHEN p.entry_seq >= h.private_from THEN coalesce(a.public, p.account) END AS shown
+		FROM ledger_postings p
+		CROSS JOIN ledger_head h
+		LEFT JOIN ledger_accounts a ON a.key = p.account AND a.public IS NOT NULL
+		WHERE p.entry_seq > $1 AND p.entry_seq <= $2
+		ORDER BY p.entry_seq, p.idx`, after, rows[len(rows)-1].Seq); err != nil {
 		return nil, fmt.Errorf("read postings after %d: %w", after, err)
 	}
 	es := make([]verifyEntry, len(rows))
@@ -301,6 +307,9 @@ func verifyEntries(ctx context.Context, tx *sqlx.Tx, after int64) ([]verifyEntry
 			es[i].beyond = p.Amount
 		}
 		es[i].exact = append(es[i].exact, x)
+		if p.Shown != nil {
+			es[i].shown = append(es[i].shown, *p.Shown)
+		}
 		es[i].Postings = append(es[i].Postings, Posting{Account: p.Account, Amount: m})
 	}
 	return es, nil

@@ -125,6 +125,13 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Accounts = accounts.New(db)
 	m.Ledger = ledger.New(db)
+	// A ledger with entries from before pseudonyms gets its epoch change
+	// appended once (docs/ledger.md, "Epochs"); later starts change nothing.
+	if ep, err := m.Ledger.BeginPrivateEpoch(ctx); err != nil {
+		return err
+	} else if len(ep.Carry) > 0 {
+		m.logger.Info("ledger: private epoch begun", slog.Int64("private_from", ep.PrivateFrom), slog.Int("carry_entries", len(ep.Carry)))
+	}
 	return nil
 }
 
