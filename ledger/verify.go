@@ -257,8 +257,8 @@ type verifyEntry struct {
 	Entry
 	exact      []Sum    // each posting's amount, exactly, whatever its size
 	shown      []string // in the private epoch, each posting's account by its public name
-	unreadable string // the first stored amount that is not a number of micro-units
-	beyond     string // the first stored amount beyond ±levee.MaxMoney
+	unreadable string   // the first stored amount that is not a number of micro-units
+	beyond     string   // the first stored amount beyond ±levee.MaxMoney
 }
 
 // verifyEntries reads the next page of entries after seq after, with their
