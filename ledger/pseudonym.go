@@ -253,3 +253,28 @@ func (l *Ledger) PrivateEpoch(ctx context.Context) (int64, error) {
 	}
 	return from.Int64, nil
 }
+
+// PseudonymOwners returns the accounts whose pseudonyms are among ps, by
+// pseudonym: the inverse of Pseudonyms, for code that draws by pseudonym
+// and seats accounts (settlement). It is never served to anyone.
+func PseudonymOwners(ctx context.Context, q sqlx.QueryerContext, ps []string) (map[string]int64, error) {
+	publics := make([]string, len(ps))
+	for i, p := range ps {
+		publics[i] = KindCash + ":" + p
+	}
+	var rows []struct {
+		Key    string `db:"key"`
+		Public string `db:"public"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &rows, `
+		SELECT key, public FROM ledger_accounts WHERE public = ANY($1)`, pq.StringArray(publics)); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("pseudonym owners: %w", err))
+	}
+	m := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		if k, ok := ParseKey(r.Key); ok && k.Kind == KindCash {
+			m[strings.TrimPrefix(r.Public, KindCash+":")] = k.ID
+		}
+	}
+	return m, nil
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -44,11 +45,20 @@ func (s *Service) seatRound(ctx context.Context, tx *sqlx.Tx, c *Case, round int
 			return err
 		}
 		var pool []int64
+		var members []string
 		for _, st := range strata {
-			pool = append(pool, st.IDs...)
+			members = append(members, st.IDs...)
 		}
-		d = caseDraw{CaseID: c.ID, Strata: strataJSON{strata}, Pool: draw.SortPool(pool), Excluded: len(excluded)}
-		d.PoolHash = draw.PoolHash(d.Pool)
+		owners, err := ledger.PseudonymOwners(ctx, tx, members)
+		if err != nil {
+			return err
+		}
+		for _, m := range members {
+			pool = append(pool, owners[m])
+		}
+		slices.Sort(pool)
+		d = caseDraw{CaseID: c.ID, Strata: strataJSON{strata}, Pool: pool, Excluded: len(excluded)}
+		d.PoolHash = draw.PoolHash(draw.SortPool(members))
 		if err := tx.GetContext(ctx, &d.N, `SELECT count(*) FROM case_draws WHERE case_id = $1`, c.ID); err != nil {
 			return err
 		}
@@ -88,7 +98,10 @@ func (s *Service) seatRound(ctx context.Context, tx *sqlx.Tx, c *Case, round int
 			return fmt.Errorf("insert draw: %w", err)
 		}
 	}
-	jurors := drawer.Next(seats)
+	jurors, err := memberAccounts(ctx, tx, drawer.Next(seats))
+	if err != nil {
+		return err
+	}
 	commitUntil := commitStart.Add(c.commitPeriod())
 	revealUntil := commitUntil.Add(c.revealPeriod())
 	if _, err := tx.ExecContext(ctx, `INSERT INTO case_rounds (case_id, round, draw_n, why, seats, commit_until, reveal_until)
@@ -120,9 +133,35 @@ func (s *Service) seatRound(ctx context.Context, tx *sqlx.Tx, c *Case, round int
 	return nil
 }
 
-// pool lists who may be drawn for c, in strata: the residents of each
-// affected district (one stratum if the case is not stratified), and, with
-// an outside share, the residents of every other district.
+// memberAccounts returns the accounts of drawn members: pseudonyms, or
+// account ids in decimal in a draw made before pseudonyms (a redraw of an
+// old case continues its old draw).
+func memberAccounts(ctx context.Context, q sqlx.QueryerContext, members []string) ([]int64, error) {
+	var owners map[string]int64
+	out := make([]int64, len(members))
+	for i, m := range members {
+		if id, err := strconv.ParseInt(m, 10, 64); err == nil && levee.FormatID(id) == m {
+			out[i] = id
+			continue
+		}
+		if owners == nil {
+			var err error
+			if owners, err = ledger.PseudonymOwners(ctx, q, members); err != nil {
+				return nil, err
+			}
+		}
+		id, ok := owners[m]
+		if !ok {
+			return nil, fmt.Errorf("drawn member %s has no account", m)
+		}
+		out[i] = id
+	}
+	return out, nil
+}
+
+// pool lists who may be drawn for c, in strata of pseudonyms: the residents
+// of each affected district (one stratum if the case is not stratified),
+// and, with an outside share, the residents of every other district.
 func (s *Service) pool(ctx context.Context, tx *sqlx.Tx, c *Case, excluded []int64) ([]draw.Stratum, error) {
 	if excluded == nil {
 		excluded = []int64{} // a NULL array would leave everyone out
@@ -157,6 +196,23 @@ func (s *Service) pool(ctx context.Context, tx *sqlx.Tx, c *Case, excluded []int
 			outside = append(outside, r.ID)
 		}
 	}
+	ids := slices.Concat(outside)
+	for _, d := range byDistrict {
+		ids = append(ids, d...)
+	}
+	names, err := ledger.Pseudonyms(ctx, tx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("case %d pool: %w", c.ID, err)
+	}
+	pseudonyms := func(ids []int64) []string {
+		out := make([]string, 0, len(ids))
+		for _, id := range ids {
+			if p, ok := names[id]; ok { // a person without a cash account cannot be paid a fee: left out
+				out = append(out, p)
+			}
+		}
+		return draw.SortPool(out)
+	}
 	districts := make([]int64, 0, len(byDistrict))
 	for d := range byDistrict {
 		districts = append(districts, d)
@@ -165,17 +221,17 @@ func (s *Service) pool(ctx context.Context, tx *sqlx.Tx, c *Case, excluded []int
 	var strata []draw.Stratum
 	if c.Stratify {
 		for _, d := range districts {
-			strata = append(strata, draw.Stratum{Key: "district:" + levee.FormatID(d), IDs: draw.SortPool(byDistrict[d])})
+			strata = append(strata, draw.Stratum{Key: "district:" + levee.FormatID(d), IDs: pseudonyms(byDistrict[d])})
 		}
 	} else {
 		var all []int64
 		for _, d := range districts {
 			all = append(all, byDistrict[d]...)
 		}
-		strata = append(strata, draw.Stratum{Key: "affected", IDs: draw.SortPool(all)})
+		strata = append(strata, draw.Stratum{Key: "affected", IDs: pseudonyms(all)})
 	}
 	if c.OutsideShare > 0 {
-		strata = append(strata, draw.Stratum{Key: "outside", IDs: draw.SortPool(outside), Share: float64(c.OutsideShare) / float64(levee.Scale)})
+		strata = append(strata, draw.Stratum{Key: "outside", IDs: pseudonyms(outside), Share: float64(c.OutsideShare) / float64(levee.Scale)})
 	}
 	return strata, nil
 }

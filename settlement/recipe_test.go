@@ -95,7 +95,7 @@ func TestJuryPythonRecipe(t *testing.T) {
 	outside := 0
 	for _, j := range draws[0].Jurors[:5] {
 		for _, id := range draws[0].Strata[2].IDs {
-			if strconv.FormatInt(id, 10) == j {
+			if id == j {
 				outside++
 			}
 		}

@@ -300,11 +300,16 @@ func (w *world) MustRecompute(id int64) []settlement.DrawRecord {
 		if !slices.IsSortedFunc(d.Pool, func(a, b string) int { return compareBytes(a, b) }) {
 			w.t.Fatalf("case %d draw %d: pool not in byte order", id, d.N)
 		}
-		var union []int64
+		var union []string
 		for _, s := range d.Strata {
 			union = append(union, s.IDs...)
 		}
-		if got := drawtest.Strs(draw.SortPool(union)); !slices.Equal(got, d.Pool) || len(union) != len(d.Pool) {
+		for _, m := range union {
+			if !ledger.ValidPseudonym(m) {
+				w.t.Fatalf("case %d draw %d: pool member %q is not a pseudonym", id, d.N, m)
+			}
+		}
+		if got := draw.SortPool(union); !slices.Equal(got, d.Pool) || len(union) != len(d.Pool) {
 			w.t.Fatalf("case %d draw %d: strata %v are not a partition of the pool %v", id, d.N, d.Strata, d.Pool)
 		}
 		ph := drawtest.PoolHash(d.Pool)
@@ -327,6 +332,22 @@ func (w *world) MustRecompute(id int64) []settlement.DrawRecord {
 		}
 	}
 	return rep.Draws
+}
+
+// MustPseudonyms returns the pseudonyms of ids, in their order.
+func (w *world) MustPseudonyms(ids []int64) []string {
+	w.t.Helper()
+	m, err := ledger.Pseudonyms(w.ctx, w.db, ids)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		if out[i] = m[id]; out[i] == "" {
+			w.t.Fatalf("account %d has no pseudonym", id)
+		}
+	}
+	return out
 }
 
 func compareBytes(a, b string) int {
@@ -440,7 +461,7 @@ func TestPoolExclusionsProperty(t *testing.T) {
 			t.Fatalf("iter %d: %v", iter, err)
 		}
 		draws := w.MustRecompute(c.ID)
-		if got, want := draws[0].Pool, drawtest.Strs(draw.SortPool(eligible)); !slices.Equal(got, want) {
+		if got, want := draws[0].Pool, draw.SortPool(w.MustPseudonyms(eligible)); !slices.Equal(got, want) {
 			t.Fatalf("iter %d (%s, districts %v): pool %v, want %v", iter, kind, districts, got, want)
 		}
 		never := idSet(excluded, slices.Collect(maps.Keys(parties)), []int64{disputer}, w.disabled, w.others)
@@ -496,11 +517,15 @@ func TestPoolExclusionsProperty(t *testing.T) {
 		draws = w.MustRecompute(c.ID)
 		second := draws[1]
 		left := slices.DeleteFunc(slices.Clone(eligible), func(id int64) bool { return slices.Contains(first, id) })
-		if want := drawtest.Strs(draw.SortPool(left)); !slices.Equal(second.Pool, want) {
+		if want := draw.SortPool(w.MustPseudonyms(left)); !slices.Equal(second.Pool, want) {
 			t.Fatalf("iter %d: appeal pool %v, want %v", iter, second.Pool, want)
 		}
+		owners, err := ledger.PseudonymOwners(w.ctx, w.db, second.Pool)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, p := range second.Pool {
-			id, _ := strconv.ParseInt(p, 10, 64)
+			id := owners[p]
 			if never[id] || slices.Contains(first, id) {
 				t.Fatalf("iter %d: appeal pool holds %d (excluded or an earlier juror)", iter, id)
 			}

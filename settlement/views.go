@@ -12,6 +12,7 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/ledger"
 	"levee/pgtx"
 	"levee/settlement/draw"
 )
@@ -38,10 +39,16 @@ type RoundView struct {
 	Jurors []JurorView `json:"jurors"`
 }
 
-// JurorView is a seat as everyone sees it.
+// JurorView is a seat as everyone sees it. A juror's name is never
+// published: a seat is "juror N" (its place in the round's draw order), its
+// owner is told it is theirs (Mine), and once the round is tallied its
+// pseudonym is shown with its vote, so no-shows and fees stay auditable
+// (docs/privacy.md).
 type JurorView struct {
-	Account   int64        `json:"account,string" db:"account_id"`
-	Name      string       `json:"name" db:"-"`
+	Account   int64        `json:"-" db:"account_id"`
+	Seat      int          `json:"seat" db:"-"`
+	Pseudonym string       `json:"pseudonym,omitempty" db:"-"` // after the round's tally
+	Mine      bool         `json:"mine,omitempty" db:"-"`
 	DrawIndex int          `json:"draw_index" db:"draw_index"`
 	Committed bool         `json:"committed" db:"committed"`
 	Revealed  bool         `json:"revealed" db:"revealed"`
@@ -62,7 +69,7 @@ type Seat struct {
 
 // Party is someone with a stake in a case.
 type Party struct {
-	Account int64  `json:"account,string" db:"account_id"`
+	Account int64  `json:"-" db:"account_id"`
 	Name    string `json:"name" db:"-"`
 	Role    string `json:"role" db:"role"`
 }
@@ -70,7 +77,7 @@ type Party struct {
 // Evidence is one submission to a case.
 type Evidence struct {
 	ID          int64     `json:"id,string" db:"id"`
-	By          int64     `json:"by,string" db:"submitted_by"`
+	By          int64     `json:"-" db:"submitted_by"`
 	ByName      string    `json:"by_name" db:"-"`
 	Body        string    `json:"body" db:"body"`
 	FileName    *string   `json:"file_name,omitempty" db:"file_name"`
@@ -115,11 +122,20 @@ func (s *Service) Case(ctx context.Context, who *accounts.Principal, id int64) (
 			id, r.Round, r.Tally != nil); err != nil {
 			return CaseView{}, pgtx.Unavailable(fmt.Errorf("case %d jurors: %w", id, err))
 		}
-		if err := accounts.FillNames(ctx, s.db, rv.Jurors, func(j *JurorView) (int64, *string) { return j.Account, &j.Name }); err != nil {
-			return CaseView{}, fmt.Errorf("case %d jurors: %w", id, err)
+		var names map[int64]string
+		if r.Tally != nil {
+			ids := make([]int64, len(rv.Jurors))
+			for i, j := range rv.Jurors {
+				ids[i] = j.Account
+			}
+			if names, err = ledger.Pseudonyms(ctx, s.db, ids); err != nil {
+				return CaseView{}, fmt.Errorf("case %d jurors: %w", id, err)
+			}
 		}
-		for _, j := range rv.Jurors {
-			if j.Account == me && me != 0 {
+		for i := range rv.Jurors {
+			j := &rv.Jurors[i]
+			j.Seat, j.Pseudonym, j.Mine = i+1, names[j.Account], j.Account == me && me != 0
+			if j.Mine {
 				involved = true
 				if r.Round == c.Round {
 					v.Seat = &Seat{Round: r.Round, Committed: j.Committed, Revealed: j.Revealed, CommitUntil: r.CommitUntil, RevealUntil: r.RevealUntil}
@@ -226,10 +242,18 @@ func (s *Service) Draw(ctx context.Context, id int64) (DrawReport, error) {
 	rep := DrawReport{CaseID: id, Draws: []DrawRecord{}}
 	for _, d := range ds {
 		r := DrawRecord{N: d.N, PoolHash: hex.EncodeToString(d.PoolHash), Beacon: hex.EncodeToString(d.Beacon), BeaconSeq: d.BeaconSeq,
-			Seed: hex.EncodeToString(d.Seed), Strata: d.Strata.V, At: d.DrawnAt, Pool: make([]string, len(d.Pool)), Jurors: []string{}}
-		for i, p := range d.Pool {
-			r.Pool[i] = levee.FormatID(p)
+			Seed: hex.EncodeToString(d.Seed), Strata: d.Strata.V, At: d.DrawnAt, Jurors: []string{}}
+		// The strata are exactly the pool, spelled as the draw spelled it:
+		// pseudonyms, or ids in a draw made before pseudonyms.
+		var members []string
+		for _, st := range d.Strata.V {
+			members = append(members, st.IDs...)
 		}
+		r.Pool = draw.SortPool(members)
+		if r.Pool == nil {
+			r.Pool = []string{}
+		}
+		byPseudonym := len(r.Pool) > 0 && ledger.ValidPseudonym(r.Pool[0])
 		var rows []struct {
 			Round   int   `db:"round"`
 			Seats   int   `db:"seats"`
@@ -239,12 +263,27 @@ func (s *Service) Draw(ctx context.Context, id int64) (DrawReport, error) {
 			WHERE r.case_id = $1 AND r.draw_n = $2 ORDER BY j.draw_index`, id, d.N); err != nil {
 			return DrawReport{}, pgtx.Unavailable(fmt.Errorf("case %d jurors: %w", id, err))
 		}
+		var names map[int64]string
+		if byPseudonym {
+			ids := make([]int64, len(rows))
+			for i, row := range rows {
+				ids[i] = row.Account
+			}
+			var err error
+			if names, err = ledger.Pseudonyms(ctx, s.db, ids); err != nil {
+				return DrawReport{}, err
+			}
+		}
 		last := -1
 		for _, row := range rows {
 			if row.Round != last {
 				r.Seats, last = append(r.Seats, row.Seats), row.Round
 			}
-			r.Jurors = append(r.Jurors, levee.FormatID(row.Account))
+			if byPseudonym {
+				r.Jurors = append(r.Jurors, names[row.Account])
+			} else {
+				r.Jurors = append(r.Jurors, levee.FormatID(row.Account))
+			}
 		}
 		if r.Strata == nil {
 			r.Strata = []draw.Stratum{}

@@ -11,6 +11,7 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/ledger"
 	"levee/outbox"
 	"levee/settlement"
 	"levee/subjects"
@@ -33,7 +34,7 @@ type Cases interface {
 	OptOut(ctx context.Context, who *accounts.Principal, out bool) error
 	OptedOut(ctx context.Context, account int64) (bool, error)
 	Notifications(ctx context.Context, account int64, limit int) ([]outbox.Notification, error)
-	JurorRecord(ctx context.Context, account int64) (settlement.JurorRecord, error)
+	JurorRecord(ctx context.Context, pseudonym string) (settlement.JurorRecord, error)
 }
 
 // Proposals is what the web layer needs to propose a closed market's
@@ -299,13 +300,13 @@ func sha256Hex(b []byte) string {
 }
 
 // jurorRecord is a resident's public record of jury service, no-shows
-// included.
+// included, under their pseudonym: never their name.
 func (s *Server) jurorRecord(c *echo.Context) error {
-	id, err := pathID(c, "id", "account")
-	if err != nil {
-		return err
+	p := c.Param("pseudonym")
+	if !ledger.ValidPseudonym(p) {
+		return levee.Invalid("pseudonym", "a pseudonym is p followed by 20 lower-case hex digits")
 	}
-	r, err := s.deps.Cases.JurorRecord(c.Request().Context(), id)
+	r, err := s.deps.Cases.JurorRecord(c.Request().Context(), p)
 	if err != nil {
 		return err
 	}

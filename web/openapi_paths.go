@@ -207,7 +207,7 @@ func apiOps() []apiOp {
 			body: object(schema{"verdict": line, "salt": line}, "verdict", "salt"), bodyRequired: true, example: map[string]string{"verdict": "yes", "salt": "a long random salt"}, status: 200, resp: of[settlement.CaseView]()},
 		{method: "POST", path: "/api/v1/cases/:id/appeal", tag: "juries", summary: "Appeal to 2k+1 jurors (parties)", who: whoSignedIn,
 			body: object(schema{"reason": paragraph}, "reason"), bodyRequired: true, example: map[string]string{"reason": "new evidence"}, status: 200, resp: of[settlement.CaseView]()},
-		{method: "GET", path: "/api/v1/jurors/:id/record", tag: "juries", summary: "A juror's record, no-shows included", who: whoPublic, status: 200, resp: of[settlement.JurorRecord]()},
+		{method: "GET", path: "/api/v1/jurors/:pseudonym/record", tag: "juries", summary: "A juror's record, no-shows included", who: whoPublic, status: 200, resp: of[settlement.JurorRecord]()},
 
 		{method: "GET", path: "/api/v1/charter", tag: "crisis", summary: "The node's charter (docs/crisis.md)", who: whoPublic, status: 200, resp: of[crisis.Charter]()},
 		{method: "GET", path: "/api/v1/quorum/proposals", tag: "crisis", summary: "Decisions for the neighbours' quorum", who: whoPublic,

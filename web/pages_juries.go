@@ -188,8 +188,6 @@ type casePage struct {
 	CanSubmitEvidence, CanAppeal bool
 	// Ballot is set for a juror seated in the current round.
 	Ballot *ballot
-	// Names are the jurors' names by account id, for the draw's list.
-	Names map[string]string
 }
 
 // ballot is what the seated juror's part of the page shows.
@@ -219,12 +217,6 @@ func (s *Server) pageCase(c *echo.Context) error {
 	d := &casePage{CaseView: v, StatusLabel: caseStatusLabels[v.Status], Link: linkOf(v.Subject)}
 	if d.Draw, err = s.deps.Cases.Draw(ctx, id); err != nil {
 		return s.renderError(c, err)
-	}
-	d.Names = map[string]string{}
-	for _, r := range v.Rounds {
-		for _, j := range r.Jurors {
-			d.Names[levee.FormatID(j.Account)] = j.Name
-		}
 	}
 	if who != nil {
 		d.Party = slices.ContainsFunc(v.Parties, func(p settlement.Party) bool { return p.Account == who.AccountID })

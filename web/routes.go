@@ -100,7 +100,7 @@ func (s *Server) routes() {
 		api.POST("/cases/:id/reveal", s.revealVote, s.signedIn)
 		api.POST("/cases/:id/appeal", s.appealCase, s.signedIn)
 		api.GET("/me/cases", s.myCases, s.signedIn)
-		api.GET("/jurors/:id/record", s.jurorRecord)
+		api.GET("/jurors/:pseudonym/record", s.jurorRecord)
 		api.GET("/me/notifications", s.myNotifications, s.signedIn)
 		api.GET("/me/jury-duty", s.juryDuty, s.signedIn)
 		api.PUT("/me/jury-duty", s.setJuryDuty, s.signedIn)

@@ -75,20 +75,20 @@ func checkDraw(ctx context.Context, src drawSource, caseID int64, i int, d settl
 	if d.N != i {
 		return fmt.Sprintf("draw numbered %d is in place %d", d.N, i), nil
 	}
-	pool := make([]int64, len(d.Pool))
-	for k, s := range d.Pool {
+	// Members are pseudonyms, or account ids in draws made before them.
+	pool := d.Pool
+	for _, s := range pool {
 		id, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || strconv.FormatInt(id, 10) != s {
-			return fmt.Sprintf("pool: %q is not an account id", s), nil
+		if !ledger.ValidPseudonym(s) && (err != nil || strconv.FormatInt(id, 10) != s) {
+			return fmt.Sprintf("pool: %q is neither a pseudonym nor an account id", s), nil
 		}
-		pool[k] = id
 	}
 	if !slices.Equal(draw.SortPool(pool), pool) {
 		return "pool: not in byte order without duplicates", nil
 	}
-	var union []int64
+	var union []string
 	for _, s := range d.Strata {
-		if !slices.Equal(draw.SortPool(s.IDs), s.IDs) {
+		if !slices.Equal(draw.SortPool(s.IDs), []string(s.IDs)) {
 			return fmt.Sprintf("stratum %s: not in byte order without duplicates", s.Key), nil
 		}
 		union = append(union, s.IDs...)
@@ -123,9 +123,7 @@ func checkDraw(ctx context.Context, src drawSource, caseID int64, i int, d settl
 	drawer := draw.NewDrawer(seed, d.Strata)
 	var jurors []string
 	for _, k := range d.Seats {
-		for _, j := range drawer.Next(k) {
-			jurors = append(jurors, strconv.FormatInt(j, 10))
-		}
+		jurors = append(jurors, drawer.Next(k)...)
 	}
 	for k := range max(len(jurors), len(d.Jurors)) {
 		var got, want string

@@ -8,30 +8,46 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"math"
 	"math/big"
 	"slices"
-	"strings"
 
 	"levee"
 )
 
-// SortPool puts account ids in the draw's canonical order: their decimal
-// spellings in byte order ("10" before "9"), without duplicates.
-func SortPool(ids []int64) []int64 {
-	out := slices.Clone(ids)
-	slices.SortFunc(out, func(a, b int64) int { return strings.Compare(levee.FormatID(a), levee.FormatID(b)) })
+// A pool's members are strings: the pseudonyms of the residents in it
+// (docs/privacy.md), or, in draws made before pseudonyms, account ids in
+// decimal. The draw is the same either way: it orders, hashes and picks the
+// spellings, so a draw published with ids still recomputes as it did.
+
+// SortPool puts members in the draw's canonical order: byte order ("10"
+// before "9"), without duplicates.
+func SortPool(members []string) []string {
+	out := slices.Clone(members)
+	slices.Sort(out)
 	return slices.Compact(out)
 }
 
-// PoolHash is SHA-256 of the pool's ids, in canonical order, joined with "\n".
-func PoolHash(pool []int64) []byte {
+// IDs spells account ids as the members of a draw made before pseudonyms.
+func IDs(ids []int64) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = levee.FormatID(id)
+	}
+	return out
+}
+
+// PoolHash is SHA-256 of the pool's members, in canonical order, joined
+// with "\n".
+func PoolHash(pool []string) []byte {
 	h := sha256.New()
-	for i, id := range pool {
+	for i, m := range pool {
 		if i > 0 {
 			h.Write([]byte{'\n'})
 		}
-		h.Write([]byte(levee.FormatID(id)))
+		h.Write([]byte(m))
 	}
 	return h.Sum(nil)
 }
@@ -49,8 +65,10 @@ func Seed(poolHash []byte, caseID int64, beacon []byte) []byte {
 // Stratum is one sub-list of a stratified pool: the residents of one
 // district, or everyone outside the affected districts.
 type Stratum struct {
-	Key string  `json:"key"` // "district:<id>" or "outside"
-	IDs []int64 `json:"ids"` // canonical order
+	Key string `json:"key"` // "district:<id>" or "outside"
+	// IDs are the stratum's members in canonical order: pseudonyms, or
+	// account ids (as decimal strings) in draws made before pseudonyms.
+	IDs Members `json:"ids"`
 	// Share, when set, fixes the stratum's share of the seats (the outside
 	// stratum); the other strata share the rest in proportion to their size.
 	Share float64 `json:"share,omitempty"`
@@ -66,7 +84,7 @@ type stratumDraw struct {
 	key       string
 	share     float64
 	seed      []byte
-	remaining []int64
+	remaining []string
 	counter   uint32
 }
 
@@ -97,9 +115,9 @@ func (d *Drawer) Remaining() int {
 
 // Next draws k more jurors (fewer if the pool runs out), stratum by stratum
 // in the order the strata were given, each stratum's jurors in draw order.
-func (d *Drawer) Next(k int) []int64 {
+func (d *Drawer) Next(k int) []string {
 	seats := d.allocate(k)
-	var out []int64
+	var out []string
 	for i, s := range d.strata {
 		for range seats[i] {
 			out = append(out, s.pick())
@@ -111,7 +129,7 @@ func (d *Drawer) Next(k int) []int64 {
 // pick is one step of the draw: h = SHA-256(seed ‖ i as 4-byte big-endian),
 // read as a 256-bit big-endian integer, picks remaining[h mod len], which is
 // deleted, keeping the order of the rest.
-func (s *stratumDraw) pick() int64 {
+func (s *stratumDraw) pick() string {
 	var buf [4]byte
 	binary.BigEndian.PutUint32(buf[:], s.counter)
 	s.counter++
@@ -192,6 +210,38 @@ func (d *Drawer) allocate(k int) []int {
 // float64 arithmetic gives.
 func shareSeats(k int, share float64) int {
 	return int(int64(k) * int64(math.Round(share*1e6)) / 1e6)
+}
+
+// Members is a stratum's member list. It reads the draws stored before
+// pseudonyms, whose ids were JSON numbers, as their decimal spellings.
+type Members []string
+
+// UnmarshalJSON reads an array of strings or of whole numbers.
+func (m *Members) UnmarshalJSON(b []byte) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	out := make(Members, len(raw))
+	for i, r := range raw {
+		if len(r) > 0 && r[0] == '"' {
+			if err := json.Unmarshal(r, &out[i]); err != nil {
+				return err
+			}
+			continue
+		}
+		var n json.Number
+		if err := json.Unmarshal(r, &n); err != nil {
+			return err
+		}
+		id, err := n.Int64()
+		if err != nil {
+			return fmt.Errorf("stratum member %s: %w", r, err)
+		}
+		out[i] = levee.FormatID(id)
+	}
+	*m = out
+	return nil
 }
 
 // BallotCommitment is what a juror commits: SHA-256(verdict ‖ ":" ‖ salt)

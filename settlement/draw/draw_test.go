@@ -33,14 +33,14 @@ func TestSortPool(t *testing.T) {
 		{[]int64{42, 42, 42}, []int64{42}},
 		{[]int64{9, 89, 899, 9000, 8}, []int64{8, 89, 899, 9, 9000}},
 	} {
-		got := draw.SortPool(tc.in)
-		if len(got) != len(tc.want) || (len(got) > 0 && !slices.Equal(got, tc.want)) {
+		got := draw.SortPool(draw.IDs(tc.in))
+		if len(got) != len(tc.want) || (len(got) > 0 && !slices.Equal(got, draw.IDs(tc.want))) {
 			t.Errorf("SortPool(%v) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
-	in := []int64{3, 2, 1}
+	in := []string{"3", "2", "1"}
 	draw.SortPool(in)
-	if !slices.Equal(in, []int64{3, 2, 1}) {
+	if !slices.Equal(in, []string{"3", "2", "1"}) {
 		t.Errorf("SortPool changed its argument: %v", in)
 	}
 }
@@ -49,18 +49,18 @@ func TestSortPool(t *testing.T) {
 // (they are the worked example of docs/juries.md).
 func TestDrawVectors(t *testing.T) {
 	for _, tc := range []struct {
-		pool []int64
+		pool []string
 		hash string
 	}{
 		{nil, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
-		{[]int64{1, 2, 3}, "ad53e8806d17c82d38902738d1d47d96bddaade27513466322efa0f793149dd0"},
-		{draw.SortPool([]int64{3, 4, 5, 6, 7, 8, 9, 10, 11, 12}), "e63f4c89b3db62c79050beb26faae08668389a30188b80699bcbe8fd54c7a5c7"},
+		{[]string{"1", "2", "3"}, "ad53e8806d17c82d38902738d1d47d96bddaade27513466322efa0f793149dd0"},
+		{draw.SortPool(draw.IDs([]int64{3, 4, 5, 6, 7, 8, 9, 10, 11, 12})), "e63f4c89b3db62c79050beb26faae08668389a30188b80699bcbe8fd54c7a5c7"},
 	} {
 		if got := hex.EncodeToString(draw.PoolHash(tc.pool)); got != tc.hash {
 			t.Errorf("PoolHash(%v) = %s, want %s", tc.pool, got, tc.hash)
 		}
 	}
-	pool := draw.SortPool([]int64{3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
+	pool := draw.SortPool(draw.IDs([]int64{3, 4, 5, 6, 7, 8, 9, 10, 11, 12}))
 	beacon := sha256.Sum256([]byte("levee example beacon"))
 	if hex.EncodeToString(beacon[:]) != "e6cff5a6b0013b6a1c7c6b41ca507415c6c2eff37242d9c432bd46a9ab900e04" {
 		t.Fatal("beacon")
@@ -70,7 +70,7 @@ func TestDrawVectors(t *testing.T) {
 		t.Fatalf("Seed = %s", got)
 	}
 	d := draw.NewDrawer(seed, []draw.Stratum{{Key: "affected", IDs: pool}})
-	if got := append(d.Next(3), d.Next(1)...); !slices.Equal(got, []int64{3, 12, 6, 4}) {
+	if got := append(d.Next(3), d.Next(1)...); !slices.Equal(got, []string{"3", "12", "6", "4"}) {
 		t.Fatalf("worked example drew %v, want [3 12 6 4]", got)
 	}
 	if d.Remaining() != 6 {
@@ -108,7 +108,7 @@ func randomStrata(r *rand.Rand, outside bool) []draw.Stratum {
 				ids = append(ids, id)
 			}
 		}
-		st := draw.Stratum{Key: "district:" + strconv.Itoa(s+1), IDs: draw.SortPool(ids)}
+		st := draw.Stratum{Key: "district:" + strconv.Itoa(s+1), IDs: draw.SortPool(draw.IDs(ids))}
 		if outside && s == n-1 && n > 1 {
 			st.Key = "outside"
 			st.Share = float64(1+r.IntN(600000)) / 1e6
@@ -131,7 +131,7 @@ func TestDrawMatchesReference(t *testing.T) {
 		}
 		want := drawtest.Draw(seed[:], strata, rounds)
 		d := draw.NewDrawer(seed[:], strata)
-		var got []int64
+		var got []string
 		size := d.Remaining()
 		for _, k := range rounds {
 			before := d.Remaining()
@@ -141,15 +141,15 @@ func TestDrawMatchesReference(t *testing.T) {
 			}
 			got = append(got, next...)
 		}
-		if !slices.Equal(drawtest.Strs(got), want) {
+		if !slices.Equal(got, want) {
 			t.Fatalf("iter %d: strata %+v rounds %v:\n drawer    %v\n reference %v", iter, strata, rounds, got, want)
 		}
 		// Nobody is drawn twice, and everyone drawn was in the pool.
-		seen := map[int64]bool{}
+		seen := map[string]bool{}
 		for _, id := range got {
 			in := slices.ContainsFunc(strata, func(s draw.Stratum) bool { return slices.Contains(s.IDs, id) })
 			if seen[id] || !in {
-				t.Fatalf("iter %d: %d drawn twice or from outside the pool", iter, id)
+				t.Fatalf("iter %d: %s drawn twice or from outside the pool", iter, id)
 			}
 			seen[id] = true
 		}
@@ -164,7 +164,7 @@ func TestDrawMatchesReference(t *testing.T) {
 // floor(k × share) exactly when it has the people and the others could
 // take the rest, and split the rest by largest remainder.
 func TestDrawAllocation(t *testing.T) {
-	count := func(strata []draw.Stratum, drawn []int64) []int {
+	count := func(strata []draw.Stratum, drawn []string) []int {
 		out := make([]int, len(strata))
 		for _, id := range drawn {
 			for i, s := range strata {
@@ -175,12 +175,12 @@ func TestDrawAllocation(t *testing.T) {
 		}
 		return out
 	}
-	ids := func(from, n int64) []int64 {
+	ids := func(from, n int64) []string {
 		var out []int64
 		for i := range n {
 			out = append(out, from+i)
 		}
-		return draw.SortPool(out)
+		return draw.SortPool(draw.IDs(out))
 	}
 	seed := sha256.Sum256([]byte("allocation"))
 	for _, tc := range []struct {
@@ -242,7 +242,7 @@ func TestDrawContinuation(t *testing.T) {
 		for range 1 + r.IntN(40) {
 			ids = append(ids, 1+r.Int64N(1000))
 		}
-		pool := draw.SortPool(ids)
+		pool := draw.SortPool(draw.IDs(ids))
 		seed := draw.Seed(draw.PoolHash(pool), int64(iter+1), []byte{byte(iter)})
 		st := []draw.Stratum{{Key: "affected", IDs: pool}}
 		k1, k2 := r.IntN(10), r.IntN(10)
@@ -252,7 +252,7 @@ func TestDrawContinuation(t *testing.T) {
 		if !slices.Equal(split, whole) {
 			t.Fatalf("iter %d: Next(%d)+Next(%d) = %v, Next(%d) = %v", iter, k1, k2, split, k1+k2, whole)
 		}
-		if want := drawtest.Draw(seed, st, []int{k1 + k2}); !slices.Equal(drawtest.Strs(whole), want) {
+		if want := drawtest.Draw(seed, st, []int{k1 + k2}); !slices.Equal(whole, want) {
 			t.Fatalf("iter %d: drew %v, reference %v", iter, whole, want)
 		}
 		// The unstratified draw is the plain sequence of docs/juries.md
@@ -262,7 +262,7 @@ func TestDrawContinuation(t *testing.T) {
 			t.Fatalf("iter %d: the key of a lone stratum changed the draw", iter)
 		}
 		// PoolHash agrees with the reference over the string ids.
-		if !bytes.Equal(draw.PoolHash(pool), drawtest.PoolHash(drawtest.Strs(pool))) {
+		if !bytes.Equal(draw.PoolHash(pool), drawtest.PoolHash(pool)) {
 			t.Fatalf("iter %d: pool hash", iter)
 		}
 	}

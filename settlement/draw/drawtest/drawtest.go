@@ -115,14 +115,12 @@ func allocate(k int, strata []*stratum) []int {
 	return seats
 }
 
-// Draw draws rounds of seats from strata (ids as decimal strings).
+// Draw draws rounds of seats from strata.
 func Draw(seed []byte, strata []draw.Stratum, rounds []int) []string {
 	var rs []*stratum
 	for _, st := range strata {
 		r := &stratum{key: st.Key, seed: seed}
-		for _, id := range st.IDs {
-			r.remaining = append(r.remaining, strconv.FormatInt(id, 10))
-		}
+		r.remaining = append(r.remaining, st.IDs...)
 		sort.Strings(r.remaining)
 		if len(strata) > 1 {
 			h := sha256.Sum256(append(append([]byte{}, seed...), st.Key...))
