@@ -6,6 +6,7 @@ package accounts
 import (
 	"regexp"
 	"slices"
+	"time"
 
 	"levee"
 )
@@ -51,6 +52,13 @@ type Account struct {
 	Roles    []string     `json:"roles"`
 	District string       `json:"district,omitempty"`
 	Cash     levee.Micros `json:"cash"`
+	// Pseudonym is a person's public name in the ledger and on juries. Only
+	// Get fills it in: it is shown to its owner and to no one else.
+	Pseudonym string `json:"pseudonym,omitempty"`
+	// ExitingAt is when the person asked to leave the city (new orders are
+	// refused from then on), ExitedAt when the account closed.
+	ExitingAt *time.Time `json:"exiting_at,omitempty"`
+	ExitedAt  *time.Time `json:"exited_at,omitempty"`
 }
 
 // Principal is the authenticated caller of a request.

@@ -75,14 +75,39 @@ func (s *Service) Names(ctx context.Context, ids []int64) (map[int64]string, err
 	return Names(ctx, s.db, ids)
 }
 
-// Names returns the names of the accounts among ids, by id, as q sees them.
+// FormerResident is what pages show instead of the name of a person who
+// left the city: an exited account loses its name link everywhere
+// (docs/privacy.md).
+const FormerResident = "a former resident"
+
+// Names returns the names of the accounts among ids, by id, as q sees them;
+// a person who left the city is FormerResident.
 func Names(ctx context.Context, q sqlx.QueryerContext, ids []int64) (map[int64]string, error) {
 	var rows []struct {
 		ID   int64  `db:"id"`
 		Name string `db:"name"`
 	}
-	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT id, name FROM accounts WHERE id = ANY($1)`, pq.Array(ids)); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT id, CASE WHEN kind = 'person' AND exited_at IS NOT NULL THEN $2 ELSE name END AS name
+		FROM accounts WHERE id = ANY($1)`, pq.Array(ids), FormerResident); err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("account names: %w", err))
+	}
+	names := make(map[int64]string, len(rows))
+	for _, r := range rows {
+		names[r.ID] = r.Name
+	}
+	return names, nil
+}
+
+// OrganisationNames returns the names of the organisations among ids, by
+// id: the names a page may show beside money, votes or a case, where a
+// person is shown by role or pseudonym only (docs/privacy.md).
+func OrganisationNames(ctx context.Context, q sqlx.QueryerContext, ids []int64) (map[int64]string, error) {
+	var rows []struct {
+		ID   int64  `db:"id"`
+		Name string `db:"name"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT id, name FROM accounts WHERE id = ANY($1) AND kind = 'organisation'`, pq.Array(ids)); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("organisation names: %w", err))
 	}
 	names := make(map[int64]string, len(rows))
 	for _, r := range rows {

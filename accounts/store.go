@@ -151,11 +151,13 @@ func (s *Service) Get(ctx context.Context, id int64) (Account, error) {
 		ID       int64          `db:"id"`
 		Name     string         `db:"name"`
 		Kind     string         `db:"kind"`
-		Roles    pq.StringArray `db:"roles"`
-		District sql.NullString `db:"district"`
+		Roles     pq.StringArray `db:"roles"`
+		District  sql.NullString `db:"district"`
+		ExitingAt *time.Time     `db:"exiting_at"`
+		ExitedAt  *time.Time     `db:"exited_at"`
 	}
 	err := s.db.GetContext(ctx, &row, `
-		SELECT a.id, a.name, a.kind, a.roles, d.name AS district
+		SELECT a.id, a.name, a.kind, a.roles, d.name AS district, a.exiting_at, a.exited_at
 		FROM accounts a
 		LEFT JOIN districts d ON d.id = a.district_id
 		WHERE a.id = $1`, id)
@@ -169,7 +171,14 @@ func (s *Service) Get(ctx context.Context, id int64) (Account, error) {
 	if err != nil && levee.ErrorCode(err) != levee.ENOTFOUND {
 		return Account{}, fmt.Errorf("get account %d: %w", id, err)
 	}
-	return Account{ID: row.ID, Name: row.Name, Kind: row.Kind, Roles: row.Roles, District: row.District.String, Cash: cash}, nil
+	a := Account{ID: row.ID, Name: row.Name, Kind: row.Kind, Roles: row.Roles, District: row.District.String, Cash: cash,
+		ExitingAt: row.ExitingAt, ExitedAt: row.ExitedAt}
+	if row.Kind == KindPerson {
+		if a.Pseudonym, err = ledger.Pseudonym(ctx, s.db, id); err != nil && levee.ErrorCode(err) != levee.ENOTFOUND {
+			return Account{}, fmt.Errorf("get account %d: %w", id, err)
+		}
+	}
+	return a, nil
 }
 
 // IDByName resolves an account name. Errors: ENOTFOUND.

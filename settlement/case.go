@@ -28,7 +28,7 @@ type Case struct {
 	DistrictIDs   pq.Int64Array  `json:"district_ids" db:"district_ids"`
 	Proposed      *string        `json:"proposed,omitempty" db:"proposed"`
 	Default       string         `json:"default_verdict" db:"default_verdict"`
-	OpenedBy      *int64         `json:"opened_by,omitempty,string" db:"opened_by"`
+	OpenedBy      *int64         `json:"-" db:"opened_by"` // a person: never published (docs/privacy.md)
 	Reason        string         `json:"reason" db:"reason"`
 	Bond          levee.Micros   `json:"bond" db:"bond"`
 	JurySize      int            `json:"jury_size" db:"jury_size"`

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"levee"
@@ -148,7 +149,7 @@ func (s *Service) Case(ctx context.Context, who *accounts.Principal, id int64) (
 		WHERE p.case_id = $1 ORDER BY p.role`, id); err != nil {
 		return CaseView{}, pgtx.Unavailable(fmt.Errorf("case %d parties: %w", id, err))
 	}
-	if err := accounts.FillNames(ctx, s.db, v.Parties, func(p *Party) (int64, *string) { return p.Account, &p.Name }); err != nil {
+	if err := publicNames(ctx, s.db, me, v.Parties, func(p *Party) (int64, *string) { return p.Account, &p.Name }); err != nil {
 		return CaseView{}, fmt.Errorf("case %d parties: %w", id, err)
 	}
 	// By role, then name (in byte order, as the database's C collation).
@@ -164,7 +165,7 @@ func (s *Service) Case(ctx context.Context, who *accounts.Principal, id int64) (
 			WHERE e.case_id = $1 ORDER BY e.id`, id); err != nil {
 			return CaseView{}, pgtx.Unavailable(fmt.Errorf("case %d evidence: %w", id, err))
 		}
-		if err := accounts.FillNames(ctx, s.db, v.Evidence, func(e *Evidence) (int64, *string) { return e.By, &e.ByName }); err != nil {
+		if err := publicNames(ctx, s.db, me, v.Evidence, func(e *Evidence) (int64, *string) { return e.By, &e.ByName }); err != nil {
 			return CaseView{}, fmt.Errorf("case %d evidence: %w", id, err)
 		}
 		for i := range v.Evidence {
@@ -182,6 +183,34 @@ func (s *Service) Case(ctx context.Context, who *accounts.Principal, id int64) (
 	}
 	v.Deadline = nextDeadline(&c, rounds)
 	return v, nil
+}
+
+// publicNames names the accounts of items as a case shows them: an
+// organisation by its name, the caller as "you", and any other person as "a
+// resident": a party's bond is a posting of their pseudonym on the case's
+// ledger entries, so a name beside their role would link the two
+// (docs/privacy.md).
+func publicNames[T any](ctx context.Context, q sqlx.QueryerContext, me int64, items []T, account func(*T) (int64, *string)) error {
+	ids := make([]int64, len(items))
+	for i := range items {
+		ids[i], _ = account(&items[i])
+	}
+	orgs, err := accounts.OrganisationNames(ctx, q, ids)
+	if err != nil {
+		return err
+	}
+	for i := range items {
+		id, name := account(&items[i])
+		switch {
+		case orgs[id] != "":
+			*name = orgs[id]
+		case id == me && me != 0:
+			*name = "you"
+		default:
+			*name = "a resident"
+		}
+	}
+	return nil
 }
 
 func nextDeadline(c *Case, rounds []Round) *time.Time {

@@ -64,7 +64,7 @@ var routeAccess = map[string]access{
 	"POST /api/v1/cases/:id/reveal":                     signedIn,
 	"POST /api/v1/cases/:id/appeal":                     signedIn, // parties only
 	"GET /api/v1/me/cases":                              signedIn,
-	"GET /api/v1/jurors/:pseudonym/record":                     public,
+	"GET /api/v1/jurors/:pseudonym/record":              public,
 	"GET /api/v1/me/notifications":                      signedIn,
 	"GET /api/v1/me/jury-duty":                          signedIn,
 	"GET /api/v1/charter":                               public,
