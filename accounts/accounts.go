@@ -75,6 +75,10 @@ type Principal struct {
 	// TokenID is the API token the caller signed in with, directly or by
 	// opening the session with it; 0 for a password session.
 	TokenID int64
+	// Leaving is set once the caller has asked to leave the city: they may
+	// read what is theirs, take their records and serve the jury seats they
+	// hold, and nothing new (docs/privacy.md).
+	Leaving bool
 }
 
 // Has reports whether p holds role.

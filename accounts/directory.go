@@ -214,7 +214,7 @@ func AccountNamed(ctx context.Context, q sqlx.QueryerContext, id int64) (Named, 
 // HasActiveRole reports whether account id is enabled and has role.
 func HasActiveRole(ctx context.Context, q sqlx.QueryerContext, id int64, role string) (bool, error) {
 	var ok bool
-	if err := sqlx.GetContext(ctx, q, &ok, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1 AND $2 = ANY (roles) AND NOT disabled)`, id, role); err != nil {
+	if err := sqlx.GetContext(ctx, q, &ok, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1 AND $2 = ANY (roles) AND NOT disabled AND exiting_at IS NULL)`, id, role); err != nil {
 		return false, pgtx.Unavailable(err)
 	}
 	return ok, nil
@@ -226,11 +226,12 @@ type Resident struct {
 	DistrictID int64 `db:"district_id"`
 }
 
-// Residents returns every enabled resident person with their district.
+// Residents returns every enabled resident person with their district;
+// someone leaving the city is no longer one (they are drawn for no jury).
 func Residents(ctx context.Context, q sqlx.QueryerContext) ([]Resident, error) {
 	var rs []Resident
 	if err := sqlx.SelectContext(ctx, q, &rs, `SELECT id, district_id FROM accounts
-		WHERE 'resident' = ANY (roles) AND NOT disabled AND kind = 'person'`); err != nil {
+		WHERE 'resident' = ANY (roles) AND NOT disabled AND kind = 'person' AND exiting_at IS NULL`); err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("residents: %w", err))
 	}
 	return rs, nil

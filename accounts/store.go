@@ -148,9 +148,9 @@ func (s *Service) AddMember(ctx context.Context, actor, org, member int64) error
 // Get returns an account with its current cash. Errors: ENOTFOUND.
 func (s *Service) Get(ctx context.Context, id int64) (Account, error) {
 	var row struct {
-		ID       int64          `db:"id"`
-		Name     string         `db:"name"`
-		Kind     string         `db:"kind"`
+		ID        int64          `db:"id"`
+		Name      string         `db:"name"`
+		Kind      string         `db:"kind"`
 		Roles     pq.StringArray `db:"roles"`
 		District  sql.NullString `db:"district"`
 		ExitingAt *time.Time     `db:"exiting_at"`
@@ -199,11 +199,12 @@ type principalRow struct {
 	DistrictID sql.NullInt64  `db:"district_id"`
 	CSRF       string         `db:"csrf_token"`
 	TokenID    sql.NullInt64  `db:"token_id"`
+	Leaving    bool           `db:"leaving"`
 }
 
 func (r principalRow) principal(via string) *Principal {
 	return &Principal{AccountID: r.AccountID, Name: r.Name, Kind: r.Kind, Roles: r.Roles, DistrictID: r.DistrictID.Int64, Via: via, CSRFToken: r.CSRF,
-		TokenID: r.TokenID.Int64}
+		TokenID: r.TokenID.Int64, Leaving: r.Leaving}
 }
 
 // Contractors lists the contractor organisations, by name: public, like
@@ -268,7 +269,7 @@ func (s *Service) CachedToken(token string) (*Principal, bool) {
 // AuthenticateSQL finds the account of a token hash ($1): the statement every
 // API request runs, exported for tools that explain its plan.
 const AuthenticateSQL = `
-		SELECT a.id, a.name, a.kind, a.roles, a.district_id, '' AS csrf_token, t.id AS token_id
+		SELECT a.id, a.name, a.kind, a.roles, a.district_id, '' AS csrf_token, t.id AS token_id, a.exiting_at IS NOT NULL AS leaving
 		FROM api_tokens t JOIN accounts a ON a.id = t.account_id
 		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT a.disabled`
 
@@ -334,7 +335,7 @@ func (s *Service) openSession(ctx context.Context, accountID int64, tokenID *int
 func (s *Service) Session(ctx context.Context, sessionID string) (*Principal, error) {
 	var r principalRow
 	err := s.db.GetContext(ctx, &r, `
-		SELECT a.id, a.name, a.kind, a.roles, a.district_id, s.csrf_token, s.token_id
+		SELECT a.id, a.name, a.kind, a.roles, a.district_id, s.csrf_token, s.token_id, a.exiting_at IS NOT NULL AS leaving
 		FROM sessions s JOIN accounts a ON a.id = s.account_id
 		LEFT JOIN api_tokens t ON t.id = s.token_id
 		WHERE s.token_hash = $1 AND s.expires_at > now() AND NOT a.disabled

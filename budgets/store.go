@@ -587,6 +587,17 @@ func refunds(ctx context.Context, tx *sqlx.Tx, roundID int64, now time.Time) ([]
 	return ts, r, nil
 }
 
+// ContributionsOf returns every contribution of account, oldest first: for
+// its owner's data export.
+func (s *Service) ContributionsOf(ctx context.Context, account int64) ([]ContributionRecord, error) {
+	cs := []ContributionRecord{}
+	if err := s.db.SelectContext(ctx, &cs, `SELECT id, project_id, round_id, account_id, amount, ledger_seq, at
+		FROM qf_contributions WHERE account_id = $1 ORDER BY id`, account); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("contributions of %d: %w", account, err))
+	}
+	return cs, nil
+}
+
 // ExplainView is what a contributor's contributions added to each project.
 type ExplainView struct {
 	Round    int64     `json:"round,string"`

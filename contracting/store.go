@@ -513,3 +513,25 @@ func activeBids(ctx context.Context, q sqlx.QueryerContext, tenderID int64) ([]B
 	}
 	return bs, nil
 }
+
+// SubmittedBid is a bid as its submitter's data export lists it.
+type SubmittedBid struct {
+	ID           int64        `json:"id,string" db:"id"`
+	TenderID     int64        `json:"tender,string" db:"tender_id"`
+	OrgID        int64        `json:"-" db:"organisation_id"`
+	Organisation string       `json:"organisation" db:"-"`
+	Price        levee.Micros `json:"price" db:"price"`
+	Status       string       `json:"status" db:"status"`
+	At           time.Time    `json:"at" db:"created_at"`
+}
+
+// BidsSubmittedBy returns the bids person account submitted for an
+// organisation, oldest first.
+func (s *Service) BidsSubmittedBy(ctx context.Context, account int64) ([]SubmittedBid, error) {
+	bs := []SubmittedBid{}
+	if err := s.db.SelectContext(ctx, &bs, `SELECT b.id, b.tender_id, b.price, b.status, b.created_at, b.organisation_id
+		FROM bids b WHERE b.submitted_by = $1 ORDER BY b.id`, account); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("bids of %d: %w", account, err))
+	}
+	return bs, accounts.FillNames(ctx, s.db, bs, func(b *SubmittedBid) (int64, *string) { return b.OrgID, &b.Organisation })
+}

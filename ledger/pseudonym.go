@@ -278,3 +278,66 @@ func PseudonymOwners(ctx context.Context, q sqlx.QueryerContext, ps []string) (m
 	}
 	return m, nil
 }
+
+// EntriesOf returns, in seq order and in their public form (as the export
+// serves them), every entry that posts to any of the accounts keys: a
+// person's own entries, which they can check against the public chain.
+func (l *Ledger) EntriesOf(ctx context.Context, keys []string) ([]Entry, error) {
+	var rows []entryRow
+	if err := l.db.SelectContext(ctx, &rows, `
+		SELECT seq, at, kind, ref, prev_hash, hash FROM ledger_entries
+		WHERE seq IN (SELECT entry_seq FROM ledger_postings WHERE account = ANY($1)) ORDER BY seq`, pq.StringArray(keys)); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("entries of %v: %w", keys, err))
+	}
+	es := make([]Entry, len(rows))
+	for i, r := range rows {
+		es[i] = r.entry()
+	}
+	if err := attachPostings(ctx, l.db, es, true); err != nil {
+		return nil, pgtx.Unavailable(err)
+	}
+	return es, nil
+}
+
+// Owed is what the treasury owes one person who left the city: the balance
+// of exit:<pseudonym>, and what has arrived in their cash since (a position
+// kept until its market resolved, a bond returned), which a payout sweeps
+// in first.
+type Owed struct {
+	Pseudonym string       `json:"pseudonym"`
+	Account   string       `json:"account"` // exit:<pseudonym>
+	Held      levee.Micros `json:"held"`
+	InCash    levee.Micros `json:"in_cash"`
+	Total     levee.Micros `json:"total"`
+	id        int64
+}
+
+// ID is the account of the person owed, for the code that pays them.
+func (o Owed) ID() int64 { return o.id }
+
+// ExitsOwed lists what the treasury owes to people who left, by
+// pseudonym, those owed anything first.
+func (l *Ledger) ExitsOwed(ctx context.Context) ([]Owed, error) {
+	var rows []struct {
+		Key    string       `db:"key"`
+		Public string       `db:"public"`
+		Held   levee.Micros `db:"held"`
+		InCash levee.Micros `db:"in_cash"`
+	}
+	if err := l.db.SelectContext(ctx, &rows, `
+		SELECT e.key, e.public, e.balance AS held, coalesce(c.balance, 0) AS in_cash
+		FROM ledger_accounts e LEFT JOIN ledger_accounts c ON c.key = 'cash:' || substr(e.key, 6)
+		WHERE e.kind = 'exit' ORDER BY (e.balance + coalesce(c.balance, 0)) = 0, e.public`); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("exits owed: %w", err))
+	}
+	out := make([]Owed, 0, len(rows))
+	for _, r := range rows {
+		k, ok := ParseKey(r.Key)
+		if !ok {
+			continue
+		}
+		p := strings.TrimPrefix(r.Public, KindExit+":")
+		out = append(out, Owed{Pseudonym: p, Account: r.Public, Held: r.Held, InCash: r.InCash, Total: r.Held + r.InCash, id: k.ID})
+	}
+	return out, nil
+}

@@ -198,6 +198,9 @@ func (s *Server) requireRole(roles ...string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return s.signedIn(func(c *echo.Context) error {
 			p := principal(c)
+			if p.Leaving { // no new acts in any role once leaving (docs/privacy.md)
+				return levee.Errorf(levee.EFORBIDDEN, "you have left the city: this account is closed for new activity")
+			}
 			for _, r := range roles {
 				if p.Has(r) {
 					return next(c)

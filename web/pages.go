@@ -121,6 +121,13 @@ var loadSite = sync.OnceValues(func() (*site, error) {
 		"inc":   func(n int) int { return n + 1 },
 		"dec":   func(n int64) int64 { return max(n-1, 0) },
 		"deref": func(b *bool) bool { return b != nil && *b },
+		// text: a nullable text column for display ("" when NULL).
+		"text": func(p *string) string {
+			if p == nil {
+				return ""
+			}
+			return *p
+		},
 		"title": func(s string) string {
 			if s == "" {
 				return s

@@ -35,7 +35,7 @@ func (s *Server) routes() {
 
 	api.GET("/me", s.me, s.signedIn)
 	api.GET("/me/tokens", s.listTokens, s.signedIn)
-	api.POST("/me/tokens", s.createToken, s.signedIn)
+	api.POST("/me/tokens", s.createToken, s.notLeaving)
 	api.DELETE("/me/tokens/:id", s.revokeToken, s.signedIn)
 
 	api.GET("/districts", s.listDistricts)
@@ -53,6 +53,13 @@ func (s *Server) routes() {
 	api.GET("/markets/:id/history", s.marketHistory)
 	api.POST("/markets/:id/close", s.closeMarket, treasurer)
 	api.POST("/markets/:id/void", s.voidMarket, treasurer)
+	if s.deps.Residents != nil {
+		api.GET("/me/export", s.myExport, s.signedIn)
+		api.POST("/me/exit", s.exit, s.signedIn)
+		api.GET("/exits", s.exitsOwed, treasurer)
+		api.POST("/exits/:pseudonym/payout", s.payOut, treasurer)
+		e.GET("/me/export", s.pageExport, gz)
+	}
 	api.GET("/me/positions", s.myPositions, s.signedIn)
 	api.GET("/me/history", s.myHistory, s.signedIn)
 	if s.deps.Live != nil {
@@ -90,7 +97,7 @@ func (s *Server) routes() {
 	if s.deps.Cases != nil {
 		api.POST("/markets/:id/proposal", s.proposeOutcome, treasurer)
 		api.GET("/markets/:id/proposal", s.marketProposal)
-		api.POST("/markets/:id/dispute", s.disputeMarket, s.signedIn)
+		api.POST("/markets/:id/dispute", s.disputeMarket, s.notLeaving)
 		api.GET("/cases", s.listCases)
 		api.GET("/cases/:id", s.getCase)
 		api.GET("/cases/:id/draw", s.caseDraw)
@@ -98,7 +105,7 @@ func (s *Server) routes() {
 		api.GET("/cases/:id/evidence/:eid", s.caseEvidenceFile)
 		api.POST("/cases/:id/commit", s.commitVote, s.signedIn)
 		api.POST("/cases/:id/reveal", s.revealVote, s.signedIn)
-		api.POST("/cases/:id/appeal", s.appealCase, s.signedIn)
+		api.POST("/cases/:id/appeal", s.appealCase, s.notLeaving)
 		api.GET("/me/cases", s.myCases, s.signedIn)
 		api.GET("/jurors/:pseudonym/record", s.jurorRecord)
 		api.GET("/me/notifications", s.myNotifications, s.signedIn)
@@ -111,7 +118,7 @@ func (s *Server) routes() {
 		api.GET("/tenders/:id", s.getTender)
 		api.PATCH("/tenders/:id", s.editTender, treasurer)
 		api.GET("/tenders/:id/bids", s.listBids)
-		api.POST("/tenders/:id/bids", s.submitBid, s.signedIn)
+		api.POST("/tenders/:id/bids", s.submitBid, s.notLeaving)
 		api.POST("/tenders/:id/close-bids", s.closeBids, treasurer)
 		api.POST("/tenders/:id/award", s.awardTender, treasurer)
 		api.GET("/bids/:id", s.getBid)
@@ -120,7 +127,7 @@ func (s *Server) routes() {
 		api.GET("/contracts/:id", s.getContract)
 		api.POST("/contracts/:id/milestones/:n/claim", s.claimMilestone, s.signedIn)
 		if s.deps.Cases != nil {
-			api.POST("/contracts/:id/milestones/:n/dispute", s.disputeMilestone, s.signedIn)
+			api.POST("/contracts/:id/milestones/:n/dispute", s.disputeMilestone, s.notLeaving)
 		}
 		api.GET("/ocds/releases/:id", s.ocdsReleases)
 		api.GET("/ocds/records/:id", s.ocdsRecords)
@@ -164,7 +171,7 @@ func (s *Server) routes() {
 		api.GET("/charter", s.charter)
 		admin.PUT("/charter", s.foundCharter)
 		api.GET("/quorum/proposals", s.listQuorumProposals)
-		api.POST("/quorum/proposals", s.proposeToQuorum, s.signedIn)
+		api.POST("/quorum/proposals", s.proposeToQuorum, s.notLeaving)
 		api.GET("/quorum/proposals/:id", s.getQuorumProposal)
 		api.POST("/quorum/proposals/:id/votes", s.voteOnProposal, s.requireRole(accounts.RoleDelegate))
 		api.GET("/emergency", s.currentEmergency)

@@ -73,6 +73,8 @@ type Deps struct {
 	Proposals Proposals
 	// Crisis is optional: the charter, the neighbours' quorum, emergencies.
 	Crisis Crisis
+	// Residents is optional: a person's data export and exit.
+	Residents Residents
 	// Emails and Mail are optional: people's addresses and the mail that
 	// confirms them.
 	Emails Emails

@@ -25,6 +25,7 @@ import (
 	"levee/market/engine"
 	"levee/migrations"
 	"levee/pgserver"
+	"levee/residents"
 	"levee/settlement"
 	"levee/subjects"
 	"levee/web"
@@ -45,6 +46,7 @@ type Main struct {
 	Contracting *contracting.Service
 	// Settlement runs proposals, disputes, cases and juries.
 	Settlement *settlement.Service
+	Residents  *residents.Service
 	// Census is the public census.
 	Census *census.Service
 	// Markets owns markets as subjects of cases: it proposes outcomes.
@@ -156,12 +158,22 @@ func (m *Main) startServices(pub engine.Publisher) {
 	m.Crisis = crisis.New(m.DB, crisis.Options{Contracts: m.Contracting, Reviews: m.Settlement, Clock: m.now, Logger: m.logger})
 	m.Markets = subjects.NewMarkets(m.DB, m.Settlement, m.Engine)
 	subjects.Register(m.Settlement, m.Markets, m.Contracting, m.Crisis)
+	m.Residents = residents.New(m.DB, residents.Options{Accounts: m.Accounts, Ledger: m.Ledger, Markets: m.Engine, Cases: m.Settlement,
+		Budgets: m.Budgets, Contracting: m.Contracting, Clock: m.now, Logger: m.logger})
 }
 
 // startEngine starts the market engine.
 func (m *Main) startEngine(pub engine.Publisher) {
 	m.metrics = newEngineMetrics()
 	m.Engine = engine.New(m.DB, engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe, Clock: m.now})
+	// People who have begun to leave the city trade no more (docs/privacy.md).
+	leaving, err := m.Accounts.Leaving(context.Background())
+	if err != nil {
+		m.logger.Error("accounts leaving the city: their orders are refused by the web layer only", slog.Any("error", err))
+	}
+	for _, id := range leaving {
+		m.Engine.Leave(id)
+	}
 }
 
 // Run opens everything, makes sure the admin can sign in, seeds the demo city
@@ -246,6 +258,9 @@ func (m *Main) webDeps() web.Deps {
 	}
 	if m.Accounts != nil && m.mail != nil {
 		d.Emails, d.Mail = m.Accounts, m.mail
+	}
+	if m.Residents != nil {
+		d.Residents = m.Residents
 	}
 	return d
 }

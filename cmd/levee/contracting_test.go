@@ -383,7 +383,7 @@ func TestContractingOverHTTP(t *testing.T) {
 	// From seating until the case is settled, its jurors may not trade in
 	// the markets tied to it: the winning market stays open, and a juror
 	// who has read the evidence could buy "no" and vote reject.
-	seated := currentJurors(t, caseDoc(t, anon, caseID))
+	seated := currentJurors(t, anon, caseDoc(t, anon, caseID))
 	winning := "/api/v1/markets/" + markets[idA] + "/orders"
 	for _, j := range seated {
 		if st, r := jurors[j].do("POST", winning, `{"outcome":1,"side":"buy","amount":"1"}`); st != 403 {

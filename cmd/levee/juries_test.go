@@ -17,7 +17,8 @@ import (
 	"levee/ledger"
 )
 
-// jurorPool makes n residents of district with cash, keyed by account id.
+// jurorPool makes n residents of district with cash, keyed by pseudonym
+// (the name draws and tallies know them by).
 func jurorPool(t *testing.T, m *Main, prefix, district string, n int) map[string]*client {
 	t.Helper()
 	admin := newClient(t, m, testAdminToken)
@@ -27,7 +28,9 @@ func jurorPool(t *testing.T, m *Main, prefix, district string, n int) map[string
 		if st != 201 {
 			t.Fatalf("juror account: %d %v", st, a)
 		}
-		out[a["id"].(string)] = newClient(t, m, a["token"].(string))
+		c := newClient(t, m, a["token"].(string))
+		_, me := c.do("GET", "/api/v1/me", "")
+		out[me["pseudonym"].(string)] = c
 	}
 	return out
 }
@@ -42,22 +45,24 @@ func caseDoc(t *testing.T, c *client, id string) map[string]any {
 	return v
 }
 
-// currentJurors lists the account ids seated in the case's current round.
-func currentJurors(t *testing.T, v map[string]any) []string {
+// currentJurors lists the pseudonyms seated in the case's current round,
+// in seat order: a case names no juror until its tally, so they are read
+// from the published draw, whose last round is the current one.
+func currentJurors(t *testing.T, c *client, v map[string]any) []string {
 	t.Helper()
-	round := v["round"].(float64)
-	for _, r := range v["rounds"].([]any) {
-		r := r.(map[string]any)
-		if r["round"].(float64) == round {
-			var ids []string
-			for _, j := range r["jurors"].([]any) {
-				ids = append(ids, j.(map[string]any)["account"].(string))
-			}
-			return ids
-		}
+	st, d := c.do("GET", "/api/v1/cases/"+v["id"].(string)+"/draw", "")
+	if st != 200 {
+		t.Fatalf("draw: %d %v", st, d)
 	}
-	t.Fatalf("no current round in %v", v)
-	return nil
+	draws := d["draws"].([]any)
+	last := draws[len(draws)-1].(map[string]any)
+	seats := last["seats"].([]any)
+	k := int(seats[len(seats)-1].(float64))
+	var out []string
+	for _, j := range last["jurors"].([]any) {
+		out = append(out, j.(string))
+	}
+	return out[len(out)-k:]
 }
 
 func commitment(verdict, salt string) string {
@@ -92,7 +97,7 @@ func skipPast(t *testing.T, clk *testClock, v map[string]any, key string) {
 func vote(t *testing.T, clk *testClock, anon *client, pool map[string]*client, caseID string, votes ...string) map[string]any {
 	t.Helper()
 	v := caseDoc(t, anon, caseID)
-	jurors := currentJurors(t, v)
+	jurors := currentJurors(t, anon, v)
 	if len(votes) != len(jurors) {
 		t.Fatalf("%d votes for %d jurors", len(votes), len(jurors))
 	}

@@ -61,7 +61,7 @@ func TestJuryVerifyCommand(t *testing.T) {
 		pool[id] = c
 	}
 	_, me := bob.do("GET", "/api/v1/me", "")
-	pool[me["id"].(string)] = bob
+	pool[me["pseudonym"].(string)] = bob
 	_, me = alice.do("GET", "/api/v1/me", "")
 	aliceID := mustAtoi(t, me["id"].(string))
 	var districts []int64

@@ -149,7 +149,7 @@ func TestUIJuries(t *testing.T) {
 
 	// The first juror drawn votes in the browser; the others through the API.
 	v := caseDoc(t, alice, caseID)
-	jurors := currentJurors(t, v)
+	jurors := currentJurors(t, alice, v)
 	if len(jurors) != 5 {
 		t.Fatalf("jurors: %v", jurors)
 	}

@@ -35,6 +35,9 @@ type command struct {
 	until   time.Time // for cmdExtend
 	// decision marks a void by a decision market's award (VoidDecision).
 	decision bool
+	// exit marks a sale made for an account that is leaving the city
+	// (SellForExit): the only order such an account may still make.
+	exit bool
 	// within runs inside a resolve or void's transaction (SettleWith).
 	within func(ctx context.Context, tx *sqlx.Tx) error
 	reply  chan reply
@@ -244,6 +247,10 @@ func (b *book) price(c *command) {
 		return
 	}
 	if err := b.e.bars.check(b.id, c.account); err != nil {
+		c.reply <- reply{err: err}
+		return
+	}
+	if err := b.e.leaving.check(c.account, c.exit, o.Side); err != nil {
 		c.reply <- reply{err: err}
 		return
 	}

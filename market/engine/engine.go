@@ -68,6 +68,7 @@ type Engine struct {
 	opts    Options
 	wallets *wallets
 	bars    bars
+	leaving leaving // accounts whose owners are leaving the city
 	journal *journal
 	jdone   chan struct{}
 	logger  *slog.Logger
@@ -249,8 +250,12 @@ type flight struct {
 // Errors: EINVALID (a field), ENOTFOUND, ECONFLICT (closed market,
 // insufficient cash or shares, guard or key reused), EUNAVAILABLE.
 func (e *Engine) Submit(ctx context.Context, account, marketID int64, o market.Order, key string) (Result, error) {
+	return e.submit(ctx, account, marketID, o, key, false)
+}
+
+func (e *Engine) submit(ctx context.Context, account, marketID int64, o market.Order, key string, exit bool) (Result, error) {
 	if key == "" {
-		return e.send(ctx, marketID, &command{kind: cmdOrder, account: account, order: o})
+		return e.send(ctx, marketID, &command{kind: cmdOrder, account: account, order: o, exit: exit})
 	}
 	if len(key) > 200 {
 		return Result{}, levee.Invalid("Idempotency-Key", "the idempotency key must be at most 200 characters")
@@ -267,13 +272,13 @@ func (e *Engine) Submit(ctx context.Context, account, marketID int64, o market.O
 		if p.err == nil || levee.ErrorCode(p.err) != levee.EUNAVAILABLE {
 			return sameOrder(p.res, p.err, marketID, o)
 		}
-		return e.Submit(ctx, account, marketID, o, key)
+		return e.submit(ctx, account, marketID, o, key, exit)
 	}
 	defer func() {
 		e.inflight.Delete(fk)
 		close(f.done)
 	}()
-	f.res, f.err = e.send(ctx, marketID, &command{kind: cmdOrder, account: account, order: o, key: key})
+	f.res, f.err = e.send(ctx, marketID, &command{kind: cmdOrder, account: account, order: o, key: key, exit: exit})
 	return f.res, f.err
 }
 

@@ -150,6 +150,18 @@ func (e *Engine) Trades(ctx context.Context, marketID, beforeSeq int64, limit in
 	return ts, nil
 }
 
+// TradesOf returns every trade of account, oldest first: for its owner's
+// data export, never for anyone else (a trade's trader is private).
+func (e *Engine) TradesOf(ctx context.Context, account int64) ([]market.Trade, error) {
+	ts := []market.Trade{}
+	err := e.db.SelectContext(ctx, &ts, `SELECT market_id, seq, account_id, outcome, side, shares, amount, prices, at, idempotency_key
+		FROM trades WHERE account_id = $1 ORDER BY at, market_id, seq`, account)
+	if err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("trades of %d: %w", account, err))
+	}
+	return ts, nil
+}
+
 // Point is one point of a price-history series.
 type Point struct {
 	At     time.Time   `json:"at" db:"at"`

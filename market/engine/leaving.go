@@ -1,0 +1,48 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"levee"
+	"levee/market"
+)
+
+// leaving holds the accounts whose owners are leaving the city: from the
+// moment they ask, every order of theirs is refused in every market, checked
+// by the market's goroutine before pricing (so an order queued before the
+// request is refused too), except the sales their exit makes for them.
+type leaving struct {
+	n atomic.Int64 // accounts in m: 0 keeps the map off the order path
+	m sync.Map     // account id -> struct{}
+}
+
+func (l *leaving) check(account int64, exit bool, side market.Side) error {
+	if l.n.Load() == 0 {
+		return nil
+	}
+	if _, gone := l.m.Load(account); !gone {
+		return nil
+	}
+	if exit && side == market.Sell {
+		return nil
+	}
+	return levee.Errorf(levee.EFORBIDDEN, "you are leaving the city: new orders are refused")
+}
+
+// Leave refuses, from now on, every order of account in every market but
+// SellForExit's. The caller records why (accounts.BeginExit) and calls it
+// again for every such account when the engine starts.
+func (e *Engine) Leave(account int64) {
+	if _, had := e.leaving.m.LoadOrStore(account, struct{}{}); !had {
+		e.leaving.n.Add(1)
+	}
+}
+
+// SellForExit sells shares of outcome in market for an account that is
+// leaving the city (Leave), at the market, as an order the owner placed;
+// key makes it safe to retry. Errors as Submit.
+func (e *Engine) SellForExit(ctx context.Context, account, marketID int64, outcome int, shares levee.Micros, key string) (Result, error) {
+	return e.submit(ctx, account, marketID, market.Order{Outcome: outcome, Side: market.Sell, Shares: shares}, key, true)
+}
