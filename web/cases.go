@@ -304,7 +304,7 @@ func sha256Hex(b []byte) string {
 func (s *Server) jurorRecord(c *echo.Context) error {
 	p := c.Param("pseudonym")
 	if !ledger.ValidPseudonym(p) {
-		return levee.Invalid("pseudonym", "a pseudonym is p followed by 20 lower-case hex digits")
+		return levee.Errorf(levee.ENOTFOUND, "no resident has the pseudonym %q", p)
 	}
 	r, err := s.deps.Cases.JurorRecord(c.Request().Context(), p)
 	if err != nil {

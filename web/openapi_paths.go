@@ -17,6 +17,7 @@ import (
 	"levee/market"
 	"levee/market/engine"
 	"levee/outbox"
+	"levee/residents"
 	"levee/settlement"
 )
 
@@ -117,6 +118,16 @@ func apiOps() []apiOp {
 			body: object(schema{"label": line}), bodyRequired: true, example: map[string]string{"label": "laptop"}, status: 201,
 			resp: object(schema{"id": idIn, "label": str(""), "token": str("")}, "id", "label", "token")},
 		{method: "DELETE", path: "/api/v1/me/tokens/:id", tag: "me", summary: "Revoke one of your tokens", who: whoSignedIn, status: 204},
+		{method: "GET", path: "/api/v1/me/export", tag: "me", summary: "Everything Levee holds about you, to keep and to check against the public ledger (docs/privacy.md)", who: whoSignedIn,
+			status: 200, resp: of[residents.Export]()},
+		{method: "POST", path: "/api/v1/me/exit", tag: "me", summary: "Leave the city with what is yours, or preview it (docs/privacy.md)", who: whoSignedIn,
+			body: object(schema{"positions": schema{"type": "string", "enum": []string{"sell", "keep"}}, "preview": schema{"type": "boolean"}}, "positions"), bodyRequired: true,
+			example: map[string]any{"positions": "sell", "preview": true}, status: 200, resp: of[residents.ExitPlan]()},
+		{method: "GET", path: "/api/v1/exits", tag: "ledger", summary: "What the treasury owes people who left, by pseudonym", who: whoTreasurer,
+			status: 200, resp: listOf("exits", of[ledger.Owed]())},
+		{method: "POST", path: "/api/v1/exits/:pseudonym/payout", tag: "ledger", summary: "Record paying out what was owed to a person who left", who: whoTreasurer,
+			body: object(schema{"reference": line}, "reference"), bodyRequired: true, example: map[string]string{"reference": "bank transfer 2026-118"},
+			status: 201, resp: of[residents.Payout]()},
 		{method: "GET", path: "/api/v1/me/positions", tag: "me", summary: "Shares, cost basis, value and P&L per position", who: whoSignedIn, status: 200, resp: listOf("positions", of[engine.Position]())},
 		{method: "GET", path: "/api/v1/me/history", tag: "me", summary: "Your cash statement and your organisations'", who: whoSignedIn,
 			query: []schema{qInt("limit", 1, 1000, "movements per account (default 100)")}, status: 200, resp: object(schema{"statements": nullable(arrayOf(of[statement]()))}, "statements")},
@@ -443,6 +454,12 @@ func operation(o apiOp) schema {
 		"operationId": operationID(o), "description": "Who may call: " + o.who + "."}
 	var params []schema
 	for _, m := range pathParam.FindAllStringSubmatch(o.path, -1) {
+		if m[1] == "pseudonym" {
+			params = append(params, schema{"name": m[1], "in": "path", "required": true,
+				"schema":      schema{"type": "string", "pattern": "^p[0-9a-f]{20}$", "examples": []string{"p3f9c1a2b7d4e5f60a1b2"}},
+				"description": "A resident's pseudonym (docs/privacy.md); anything else names nothing (404)."})
+			continue
+		}
 		params = append(params, schema{"name": m[1], "in": "path", "required": true, "schema": ref("Id"),
 			"description": "A positive whole number; anything else names nothing (404)."})
 	}

@@ -68,7 +68,7 @@ func (s *Server) exitsOwed(c *echo.Context) error {
 func (s *Server) payOut(c *echo.Context) error {
 	p := c.Param("pseudonym")
 	if !ledger.ValidPseudonym(p) {
-		return levee.Invalid("pseudonym", "a pseudonym is p followed by 20 lower-case hex digits")
+		return levee.Errorf(levee.ENOTFOUND, "no resident has the pseudonym %q", p)
 	}
 	var req struct {
 		Reference string `json:"reference"`

@@ -247,6 +247,7 @@ func (m *Main) webDeps() web.Deps {
 		Cases:       m.Settlement,
 		Proposals:   m.Markets,
 		Crisis:      m.Crisis,
+		Residents:   m.Residents,
 		Accounts:    m.Accounts,
 		Ledger:      m.Ledger,
 		Markets:     m.Engine,
@@ -259,9 +260,7 @@ func (m *Main) webDeps() web.Deps {
 	if m.Accounts != nil && m.mail != nil {
 		d.Emails, d.Mail = m.Accounts, m.mail
 	}
-	if m.Residents != nil {
-		d.Residents = m.Residents
-	}
+
 	return d
 }
 

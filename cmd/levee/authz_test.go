@@ -48,6 +48,11 @@ var routeAccess = map[string]access{
 	"POST /api/v1/email/confirm":                        public, // the link's token is the proof
 	"GET /email/confirm":                                public,
 	"GET /api/v1/me/positions":                          signedIn,
+	"GET /api/v1/me/export":                             signedIn,
+	"POST /api/v1/me/exit":                              signedIn, // {} is refused (positions) before anything happens
+	"GET /api/v1/exits":                                 treasurerOnly,
+	"POST /api/v1/exits/:pseudonym/payout":              treasurerOnly,
+	"GET /me/export":                                    signedIn,
 	"GET /api/v1/me/history":                            signedIn,
 	"POST /api/v1/markets/:id/orders":                   residentOnly,
 	"POST /api/v1/markets":                              treasurerOnly,
