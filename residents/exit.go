@@ -123,7 +123,7 @@ func (s *Service) Exit(ctx context.Context, who *accounts.Principal, positions s
 			sale.Proceeds = f.Proceeds
 		} else {
 			key := fmt.Sprintf("exit/%d/%d", p.MarketID, p.Outcome)
-			r, err := s.opts.Markets.SellForExit(ctx, id, p.MarketID, p.Outcome, p.Shares, key)
+			r, err := s.opts.Markets.SellForExit(ctx, id, p.MarketID, p.Outcome, key)
 			if err != nil {
 				if levee.ErrorCode(err) == levee.EUNAVAILABLE || levee.ErrorCode(err) == levee.EINTERNAL {
 					return ExitPlan{}, fmt.Errorf("exit of %d: sell in market %d: %w", id, p.MarketID, err)
@@ -131,7 +131,7 @@ func (s *Service) Exit(ctx context.Context, who *accounts.Principal, positions s
 				plan.Kept = append(plan.Kept, Kept{p, "could not be sold: " + levee.ErrorMessage(err)})
 				continue
 			}
-			sale.Proceeds = r.Proceeds
+			sale.Shares, sale.Proceeds = r.Shares, r.Proceeds
 		}
 		plan.Sales = append(plan.Sales, sale)
 		plan.Proceeds += sale.Proceeds

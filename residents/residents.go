@@ -13,7 +13,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"levee"
 	"levee/accounts"
 	"levee/budgets"
 	"levee/contracting"
@@ -38,7 +37,7 @@ type Markets interface {
 	TradesOf(ctx context.Context, account int64) ([]market.Trade, error)
 	Quote(ctx context.Context, account, marketID int64, o market.Order) (market.Fill, *engine.Snapshot, error)
 	Leave(account int64)
-	SellForExit(ctx context.Context, account, marketID int64, outcome int, shares levee.Micros, key string) (engine.Result, error)
+	SellForExit(ctx context.Context, account, marketID int64, outcome int, key string) (engine.Result, error)
 	InvalidateCash(account int64)
 }
 

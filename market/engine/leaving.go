@@ -40,9 +40,11 @@ func (e *Engine) Leave(account int64) {
 	}
 }
 
-// SellForExit sells shares of outcome in market for an account that is
-// leaving the city (Leave), at the market, as an order the owner placed;
-// key makes it safe to retry. Errors as Submit.
-func (e *Engine) SellForExit(ctx context.Context, account, marketID int64, outcome int, shares levee.Micros, key string) (Result, error) {
-	return e.submit(ctx, account, marketID, market.Order{Outcome: outcome, Side: market.Sell, Shares: shares}, key, true)
+// SellForExit sells the whole position in outcome of market for an account
+// that is leaving the city (Leave), at the market, as an order the owner
+// placed; key makes it safe to retry. It sells what the book holds when the
+// sale is priced, so an order the owner placed just before leaving is sold
+// with the rest. Errors as Submit.
+func (e *Engine) SellForExit(ctx context.Context, account, marketID int64, outcome int, key string) (Result, error) {
+	return e.submit(ctx, account, marketID, market.Order{Outcome: outcome, Side: market.Sell, All: true}, key, true)
 }
