@@ -142,7 +142,7 @@ func (s *Service) Exit(ctx context.Context, who *accounts.Principal, positions s
 			return ExitPlan{}, err
 		}
 		for _, c := range cs {
-			if c.Role == "juror" && c.Status != settlement.StatusFinal && c.Status != settlement.StatusSettled {
+			if c.Role == "juror" && (c.Status == settlement.StatusEvidence || c.Status == settlement.StatusCommit || c.Status == settlement.StatusReveal) {
 				plan.JurySeats = append(plan.JurySeats, c)
 			}
 		}
