@@ -49,6 +49,9 @@ func (s *Service) seatRound(ctx context.Context, tx *sqlx.Tx, c *Case, round int
 		for _, st := range strata {
 			members = append(members, st.IDs...)
 		}
+		// The pool is stored as the accounts in the order of their
+		// pseudonyms, the order it is published and hashed in.
+		members = draw.SortPool(members)
 		owners, err := ledger.PseudonymOwners(ctx, tx, members)
 		if err != nil {
 			return err
@@ -56,9 +59,8 @@ func (s *Service) seatRound(ctx context.Context, tx *sqlx.Tx, c *Case, round int
 		for _, m := range members {
 			pool = append(pool, owners[m])
 		}
-		slices.Sort(pool)
 		d = caseDraw{CaseID: c.ID, Strata: strataJSON{strata}, Pool: pool, Excluded: len(excluded)}
-		d.PoolHash = draw.PoolHash(draw.SortPool(members))
+		d.PoolHash = draw.PoolHash(members)
 		if err := tx.GetContext(ctx, &d.N, `SELECT count(*) FROM case_draws WHERE case_id = $1`, c.ID); err != nil {
 			return err
 		}

@@ -272,17 +272,28 @@ func (s *Service) Draw(ctx context.Context, id int64) (DrawReport, error) {
 	for _, d := range ds {
 		r := DrawRecord{N: d.N, PoolHash: hex.EncodeToString(d.PoolHash), Beacon: hex.EncodeToString(d.Beacon), BeaconSeq: d.BeaconSeq,
 			Seed: hex.EncodeToString(d.Seed), Strata: d.Strata.V, At: d.DrawnAt, Jurors: []string{}}
-		// The strata are exactly the pool, spelled as the draw spelled it:
-		// pseudonyms, or ids in a draw made before pseudonyms.
-		var members []string
+		// Members are spelled as the draw spelled them: pseudonyms, or ids
+		// in a draw made before pseudonyms. The pool is published in its
+		// stored order, so tampering with it shows.
+		byPseudonym := false
 		for _, st := range d.Strata.V {
-			members = append(members, st.IDs...)
+			byPseudonym = byPseudonym || len(st.IDs) > 0 && ledger.ValidPseudonym(st.IDs[0])
 		}
-		r.Pool = draw.SortPool(members)
-		if r.Pool == nil {
-			r.Pool = []string{}
+		r.Pool = make([]string, len(d.Pool))
+		var names map[int64]string
+		if byPseudonym {
+			var err error
+			if names, err = ledger.Pseudonyms(ctx, s.db, d.Pool); err != nil {
+				return DrawReport{}, err
+			}
 		}
-		byPseudonym := len(r.Pool) > 0 && ledger.ValidPseudonym(r.Pool[0])
+		for i, id := range d.Pool {
+			if byPseudonym {
+				r.Pool[i] = names[id]
+			} else {
+				r.Pool[i] = levee.FormatID(id)
+			}
+		}
 		var rows []struct {
 			Round   int   `db:"round"`
 			Seats   int   `db:"seats"`
@@ -292,7 +303,6 @@ func (s *Service) Draw(ctx context.Context, id int64) (DrawReport, error) {
 			WHERE r.case_id = $1 AND r.draw_n = $2 ORDER BY j.draw_index`, id, d.N); err != nil {
 			return DrawReport{}, pgtx.Unavailable(fmt.Errorf("case %d jurors: %w", id, err))
 		}
-		var names map[int64]string
 		if byPseudonym {
 			ids := make([]int64, len(rows))
 			for i, row := range rows {

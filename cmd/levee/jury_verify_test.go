@@ -16,6 +16,7 @@ import (
 	"levee"
 	"levee/accounts"
 	"levee/pgtx"
+	"levee/ledger"
 	"levee/settlement"
 )
 
@@ -99,10 +100,15 @@ func TestJuryVerifyCommand(t *testing.T) {
 
 	// Tampering with what is stored is reported, each time as the first
 	// thing that no longer recomputes.
+	// The draw names pseudonyms; the tampering below is with accounts.
+	owners, err := ledger.PseudonymOwners(ctx, m.DB, rep.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var unseated int64
 	for _, p := range rep.Pool {
 		if !slices.Contains(rep.Jurors, p) {
-			unseated = mustAtoi(t, p)
+			unseated = owners[p]
 			break
 		}
 	}
@@ -110,7 +116,7 @@ func TestJuryVerifyCommand(t *testing.T) {
 	if err := m.DB.Get(&savedPool, `SELECT pool FROM case_draws WHERE case_id = $1 AND n = 0`, c.ID); err != nil {
 		t.Fatal(err)
 	}
-	seat0 := mustAtoi(t, rep.Jurors[0])
+	seat0 := owners[rep.Jurors[0]]
 	for _, tc := range []struct {
 		name, tamper, restore string
 		args                  []any
