@@ -252,14 +252,14 @@ func (s *demoStory) marketsAndTenders() error {
 	if s.evidenceCase, err = s.dispute(res[6], "Drains 314 and 316 were still blocked when I walked past on 3 March."); err != nil {
 		return err
 	}
-	d, err := s.m.Settlement.Draw(s.ctx, s.evidenceCase)
+	// The sign-ins printed for the operator name the jurors (the public
+	// record never does: docs/privacy.md).
+	ev, err := s.m.Settlement.Case(s.ctx, nil, s.evidenceCase)
 	if err != nil {
 		return err
 	}
-	for _, j := range d.Jurors {
-		var id int64
-		fmt.Sscan(j, &id)
-		if a, err := s.m.Accounts.Get(s.ctx, id); err == nil {
+	for _, j := range ev.Rounds[len(ev.Rounds)-1].Jurors {
+		if a, err := s.m.Accounts.Get(s.ctx, j.Account); err == nil {
 			s.evidenceJurors = append(s.evidenceJurors, a.Name)
 		}
 	}
