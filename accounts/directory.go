@@ -174,7 +174,7 @@ func (s *Service) ResidentsByDistrict(ctx context.Context) ([]DistrictResidents,
 	out := []DistrictResidents{}
 	if err := s.db.SelectContext(ctx, &out, `
 		SELECT d.name AS district, count(a.id) AS residents
-		FROM districts d LEFT JOIN accounts a ON a.district_id = d.id AND 'resident' = ANY (a.roles) AND a.kind = 'person' AND NOT a.disabled
+		FROM districts d LEFT JOIN accounts a ON a.district_id = d.id AND 'resident' = ANY (a.roles) AND a.kind = 'person' AND NOT a.disabled AND a.exiting_at IS NULL
 		GROUP BY d.name ORDER BY d.name`); err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("residents by district: %w", err))
 	}
