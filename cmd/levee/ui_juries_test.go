@@ -77,8 +77,8 @@ func TestUIJuries(t *testing.T) {
 	tess, alice, bob := MustCity(t, m)
 	voters := jurorPool(t, m, "juror", "north", 6)
 	// bob lives in the market's district and does not trade: he may be drawn.
-	if _, me := bob.do("GET", "/api/v1/me", ""); me["id"] != nil {
-		voters[me["id"].(string)] = bob
+	if _, me := bob.do("GET", "/api/v1/me", ""); me["pseudonym"] != nil {
+		voters[me["pseudonym"].(string)] = bob
 	}
 	closes := clk.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	st, mk := tess.do("POST", "/api/v1/markets", `{"question":"Will the sluice gate be rebuilt by May?","outcomes":["yes","no"],"liquidity":"100","closes_at":"`+closes+`","district":"north"}`)
@@ -281,8 +281,13 @@ func TestUIJuries(t *testing.T) {
 
 	// After the tally every vote shows, and the parties may appeal.
 	juror.open("/cases/" + caseID)
-	if vote := juror.js(text("#juror-0-" + jurors[0] + " .vote")); vote != "yes" {
+	// Seats are numbered in draw order; the juror's own is marked, and
+	// after the tally shows its pseudonym with the vote, never a name.
+	if vote := juror.js(text("#juror-0-1 .vote")); vote != "yes" {
 		t.Errorf("the juror's vote after the tally shows %q", vote)
+	}
+	if row := juror.js(text("#juror-0-1")); !strings.Contains(row, "juror 1 (you)") || !strings.Contains(row, jurors[0]) || strings.Contains(row, myName) {
+		t.Errorf("the juror's own row after the tally: %q", row)
 	}
 	if got := juror.js(text("#case-verdict")); got != "yes" {
 		t.Errorf("verdict %q, want yes", got)
