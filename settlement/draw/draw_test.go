@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -275,5 +276,36 @@ func TestDrawEmptyPool(t *testing.T) {
 	}
 	if got := draw.NewDrawer([]byte("seed"), nil).Next(3); len(got) != 0 {
 		t.Fatalf("no strata drew %v", got)
+	}
+}
+
+// TestStrataStoredBeforePseudonyms: a draw stored before pseudonyms has its
+// members as JSON numbers; they read as their decimal spellings, so the draw
+// recomputes exactly as it was published (the worked example), and a draw by
+// pseudonym reads its strings as they are.
+func TestStrataStoredBeforePseudonyms(t *testing.T) {
+	var old []draw.Stratum
+	if err := json.Unmarshal([]byte(`[{"key":"affected","ids":[10,11,12,3,4,5,6,7,8,9]}]`), &old); err != nil {
+		t.Fatal(err)
+	}
+	pool := draw.SortPool(draw.IDs([]int64{3, 4, 5, 6, 7, 8, 9, 10, 11, 12}))
+	if !slices.Equal([]string(old[0].IDs), pool) {
+		t.Fatalf("old members read as %v", old[0].IDs)
+	}
+	beacon := sha256.Sum256([]byte("levee example beacon"))
+	if got := draw.NewDrawer(draw.Seed(draw.PoolHash(pool), 7, beacon[:]), old).Next(4); !slices.Equal(got, []string{"3", "12", "6", "4"}) {
+		t.Fatalf("old draw recomputes to %v", got)
+	}
+	var fresh []draw.Stratum
+	if err := json.Unmarshal([]byte(`[{"key":"affected","ids":["p00000000000000000001","p0000000000000000000a"]}]`), &fresh); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(fresh); string(b) != `[{"key":"affected","ids":["p00000000000000000001","p0000000000000000000a"]}]` {
+		t.Fatalf("round trip: %s", b)
+	}
+	for _, bad := range []string{`[{"ids":[1.5]}]`, `[{"ids":[true]}]`, `[{"ids":"x"}]`} {
+		if err := json.Unmarshal([]byte(bad), &fresh); err == nil {
+			t.Errorf("%s was read", bad)
+		}
 	}
 }
