@@ -157,6 +157,17 @@ var routeAccess = map[string]access{
 	"GET /api/docs":                                     public,
 }
 
+// whoCanLink is the "who can link a pseudonym to a name" column of the
+// matrix (docs/privacy.md): the API routes that answer a person's name
+// together with their pseudonym, each only ever to that person (and the
+// pages a person sees signed in, which carry their own name in the menu).
+// No route, for any caller, answers someone else's name beside their
+// pseudonym; TestResidentsPrivacyAndExit checks both on every GET route.
+var whoCanLink = map[string]string{
+	"GET /api/v1/me":        "the owner",
+	"GET /api/v1/me/export": "the owner",
+}
+
 func allowed(a access, role string) bool {
 	switch a {
 	case public:

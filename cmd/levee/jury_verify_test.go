@@ -15,8 +15,8 @@ import (
 
 	"levee"
 	"levee/accounts"
-	"levee/pgtx"
 	"levee/ledger"
+	"levee/pgtx"
 	"levee/settlement"
 )
 

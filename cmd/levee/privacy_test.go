@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -168,7 +169,7 @@ func (pc *privacyCity) checkEveryRoute(t *testing.T) {
 		break
 	}
 	ids := []string{pc.openMarket, pc.settledMarket, pc.done, pc.open, "1"}
-	var paths []string
+	var paths, keys []string
 	seen := map[string]bool{}
 	for _, r := range pc.m.web.Routes() {
 		// The documents are static (their examples name an "alice"); the
@@ -178,37 +179,50 @@ func (pc *privacyCity) checkEveryRoute(t *testing.T) {
 			continue
 		}
 		seen[r.Path] = true
+		key := r.Method + " " + r.Path
 		switch {
 		case strings.Contains(r.Path, ":pseudonym"):
 			for _, p := range people {
-				paths = append(paths, strings.ReplaceAll(r.Path, ":pseudonym", p.pseudonym))
+				paths, keys = append(paths, strings.ReplaceAll(r.Path, ":pseudonym", p.pseudonym)), append(keys, key)
 			}
 		case strings.Contains(r.Path, ":id"):
 			for _, id := range ids {
-				p := strings.NewReplacer(":id", id, ":eid", "1", ":n", "1").Replace(r.Path)
-				paths = append(paths, p)
+				paths, keys = append(paths, strings.NewReplacer(":id", id, ":eid", "1", ":n", "1").Replace(r.Path)), append(keys, key)
 			}
 		default:
-			paths = append(paths, r.Path)
+			paths, keys = append(paths, r.Path), append(keys, key)
 		}
 	}
 	paths = append(paths, "/api/v1/ledger/entries?limit=1000", "/api/v1/cases/"+pc.done+"/draw")
+	keys = append(keys, "GET /api/v1/ledger/entries", "GET /api/v1/cases/:id/draw")
+	linked := map[string]bool{}
 	checked := 0
 	for who, c := range callers {
-		for _, path := range paths {
+		for i, path := range paths {
 			st, body := c.raw(path)
 			if st >= 500 {
 				t.Errorf("%s as %s: %d %s", path, who, st, body)
 			}
 			for _, p := range people {
-				if p.c == c || p.pseudonym == "" {
+				if p.pseudonym == "" {
 					continue
 				}
-				name := []byte(`"` + p.name + `"`)
-				if !bytes.HasPrefix(body, []byte("{")) && !bytes.HasPrefix(body, []byte("[")) {
-					name = []byte(p.name) // a page or CSV: the name anywhere
+				if p.c == c { // the owner: through the API routes of whoCanLink only
+					json := bytes.HasPrefix(body, []byte("{")) || bytes.HasPrefix(body, []byte("["))
+					if st == 200 && json && bytes.Contains(body, []byte(`"`+p.name+`"`)) && bytes.Contains(body, []byte(p.pseudonym)) {
+						linked[keys[i]] = true
+						if whoCanLink[keys[i]] == "" {
+							t.Errorf("%s links %s to their pseudonym but is not in whoCanLink", path, p.name)
+						}
+					}
+					continue
 				}
-				hasName := bytes.Contains(body, name)
+				var hasName bool
+				if bytes.HasPrefix(body, []byte("{")) || bytes.HasPrefix(body, []byte("[")) {
+					hasName = bytes.Contains(body, []byte(`"`+p.name+`"`))
+				} else { // a page or CSV: the name as a word anywhere ("juror1" is not in "juror11")
+					hasName = regexp.MustCompile(`(^|[^A-Za-z0-9-])` + regexp.QuoteMeta(p.name) + `($|[^A-Za-z0-9-])`).Match(body)
+				}
 				if hasName && bytes.Contains(body, []byte(p.pseudonym)) {
 					t.Errorf("%s as %s links %s to their pseudonym %s", path, who, p.name, p.pseudonym)
 				}
@@ -217,6 +231,11 @@ func (pc *privacyCity) checkEveryRoute(t *testing.T) {
 				}
 			}
 			checked++
+		}
+	}
+	for key := range whoCanLink {
+		if !linked[key] {
+			t.Errorf("whoCanLink lists %s, which told no owner their pseudonym", key)
 		}
 	}
 	// The owner, and only the owner, is told their pseudonym.
