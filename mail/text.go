@@ -110,3 +110,13 @@ func confirmation(base, token string) (subject, body string) {
 			"If it was not you, ignore this mail: nothing is sent to an unconfirmed address.\n",
 		int(accounts.EmailConfirmTTL/time.Hour), base, token)
 }
+
+// passwordReset writes the mail that carries a password reset link.
+func passwordReset(base, name, token string, expires time.Time) (subject, body string) {
+	return "Levee: choose a new password", fmt.Sprintf(
+		"Hello %s,\n\nAn admin of Levee reset your password, as you asked or because it may have been stolen. "+
+			"Your old password no longer works and you were signed out everywhere.\n\n"+
+			"What to do: choose a new password by %s, at this link (it works once):\n%s/password/reset?token=%s\n\n"+
+			"If you did not ask for this, tell the admin: the reset is in the public audit log.\n",
+		name, when(expires), base, token)
+}
