@@ -217,7 +217,9 @@ func (m *Mailer) SendPasswordReset(ctx context.Context, to, name, token string, 
 }
 
 // ResetLink is the address of the page a reset token opens.
-func (m *Mailer) ResetLink(token string) string { return m.opts.BaseURL + "/password/reset?token=" + token }
+func (m *Mailer) ResetLink(token string) string {
+	return m.opts.BaseURL + "/password/reset?token=" + token
+}
 
 // sendNow mails one message at once, on its own connection. Links that
 // carry a secret are sent this way rather than through the outbox, so the
