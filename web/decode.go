@@ -18,6 +18,7 @@ func decodeJSON(c *echo.Context, v any) error {
 // parameters, query parameters (names and values) and an Idempotency-Key
 // that are not single lines of text: a NUL or a byte that is not UTF-8
 // would otherwise reach PostgreSQL, which answers with an error of its own.
+// It also refuses a query parameter given more than once.
 // JSON bodies are checked by decodeJSON and multipart text by formText.
 func checkText(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
@@ -29,6 +30,12 @@ func checkText(next echo.HandlerFunc) echo.HandlerFunc {
 		for name, vs := range c.QueryParams() {
 			if err := input.Text("query", name, false); err != nil {
 				return err
+			}
+			// No parameter takes several values: a repeated one would be
+			// read as its first value, and a client (or a cache in front)
+			// that reads the last would disagree with us.
+			if len(vs) > 1 {
+				return levee.Invalid(name, "%s is given %d times; give it once", name, len(vs))
 			}
 			for _, v := range vs {
 				if err := input.Text(name, v, false); err != nil {

@@ -86,9 +86,8 @@ func sendFile(c *echo.Context, name, contentType, sum string, data []byte) error
 func formFile(c *echo.Context) (string, []byte, error) {
 	fh, err := c.FormFile("file")
 	var tooBig *http.MaxBytesError
-	var he *echo.HTTPError
 	switch {
-	case errors.As(err, &tooBig), errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge:
+	case errors.As(err, &tooBig), echo.StatusCode(err) == http.StatusRequestEntityTooLarge:
 		return "", nil, &levee.Error{Code: levee.ETOOLARGE, Field: "file", Message: "files are limited to 5 MiB"}
 	case err != nil:
 		return "", nil, levee.Invalid("file", "send the file as multipart/form-data in the field \"file\"")

@@ -75,6 +75,9 @@ type portfolioPage struct {
 	// organisation it acts for (a contractor's payments received).
 	Statements []statement
 	Email      *emailForm // nil: the node offers no email
+	// Passwords is true when the node manages passwords: the page offers
+	// to change one's own and to sign out everywhere.
+	Passwords bool
 }
 
 // pagePortfolio shows the caller's cash and positions, marked to market.
@@ -92,7 +95,7 @@ func (s *Server) pagePortfolio(c *echo.Context) error {
 	if err != nil {
 		return s.renderError(c, err)
 	}
-	d := &portfolioPage{Cash: a.Cash, Positions: ps}
+	d := &portfolioPage{Cash: a.Cash, Positions: ps, Passwords: s.passwords() != nil}
 	if d.Email, err = s.emailFormFor(ctx, id); err != nil {
 		return s.renderError(c, err)
 	}
@@ -104,7 +107,7 @@ func (s *Server) pagePortfolio(c *echo.Context) error {
 		d.PnL += p.PnL
 	}
 	p := newPage(c, "Portfolio", "portfolio")
-	p.Scripts = []string{"email.js"}
+	p.Scripts = []string{"email.js", "password.js"}
 	p.Data = d
 	return s.render(c, http.StatusOK, "portfolio", p)
 }
