@@ -251,13 +251,15 @@ func (s *Service) PayOut(ctx context.Context, treasurer *accounts.Principal, p, 
 			ps = append(ps, ledger.Posting{Account: ledger.Exit(id), Amount: -held})
 		}
 		ps = append(ps, ledger.Posting{Account: ledger.Issuance, Amount: out.Amount})
-		e, err := ledger.Post(ctx, tx, ledger.Transfer{Kind: "exit_payout", Ref: "exit", At: s.opts.Clock(), Postings: ps})
-		if err != nil {
+		// The record first and the money last: the ledger's head lock is
+		// held from the post until the transaction ends.
+		if err := accounts.WriteAudit(ctx, tx, treasurer.AccountID, "exit.payout", map[string]any{
+			"pseudonym": p, "amount": out.Amount.String(), "reference": reference}); err != nil {
 			return err
 		}
+		e, err := ledger.Post(ctx, tx, ledger.Transfer{Kind: "exit_payout", Ref: "exit", At: s.opts.Clock(), Postings: ps})
 		out.LedgerSeq = e.Seq
-		return accounts.WriteAudit(ctx, tx, treasurer.AccountID, "exit.payout", map[string]any{
-			"pseudonym": p, "amount": out.Amount.String(), "reference": reference, "ledger_seq": e.Seq})
+		return err
 	})
 	s.opts.Markets.InvalidateCash(id)
 	if err != nil {
