@@ -49,10 +49,15 @@ func OpenPersonal(ctx context.Context, tx *sqlx.Tx, id int64) (string, error) {
 	if err := OpenAccount(ctx, tx, Cash(id), "cash", false); err != nil {
 		return "", err
 	}
+	// Only an account without a name is written to (and so row-locked): a
+	// posting elsewhere may hold the head and wait for this row.
 	var public string
-	err := tx.GetContext(ctx, &public, `
-		UPDATE ledger_accounts SET public = coalesce(public, $2) WHERE key = $1 RETURNING public`,
-		Cash(id), KindCash+":"+NewPseudonym())
+	err := tx.GetContext(ctx, &public, `SELECT coalesce(public, '') FROM ledger_accounts WHERE key = $1`, Cash(id))
+	if err == nil && public == "" {
+		err = tx.GetContext(ctx, &public, `
+			UPDATE ledger_accounts SET public = coalesce(public, $2) WHERE key = $1 RETURNING public`,
+			Cash(id), KindCash+":"+NewPseudonym())
+	}
 	if err != nil {
 		return "", fmt.Errorf("name cash account of %d: %w", id, err)
 	}
