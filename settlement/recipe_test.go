@@ -56,6 +56,15 @@ func TestJuryPythonRecipe(t *testing.T) {
 		}
 		json.NewEncoder(rw).Encode(rep)
 	})
+	mux.HandleFunc("GET /api/v1/cases/{id}", func(rw http.ResponseWriter, r *http.Request) {
+		id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		v, err := w.svc.Case(r.Context(), nil, id)
+		if err != nil {
+			http.Error(rw, err.Error(), 404)
+			return
+		}
+		json.NewEncoder(rw).Encode(v)
+	})
 	mux.HandleFunc("GET /api/v1/ledger/entries", func(rw http.ResponseWriter, r *http.Request) {
 		after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
@@ -79,7 +88,7 @@ func TestJuryPythonRecipe(t *testing.T) {
 		for _, d := range draws {
 			want += fmt.Sprintf("draw %d: jurors %s recomputed\n", d.N, strings.Join(d.Jurors, " "))
 		}
-		want += fmt.Sprintf("case %d: %d draws recomputed\n", id, len(draws))
+		want += fmt.Sprintf("case %d: %d draws recomputed; 0 pseudonyms that traded in its market or disputed it are in no pool\n", id, len(draws))
 		if string(out) != want {
 			t.Fatalf("recipe output for case %d:\n%s\nwant:\n%s", id, out, want)
 		}
@@ -109,7 +118,7 @@ func TestJuryPythonRecipe(t *testing.T) {
 
 	// A tampered draw makes the recipe fail.
 	bad := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/api/v1/ledger/") {
+		if !strings.HasSuffix(r.URL.Path, "/draw") {
 			mux.ServeHTTP(rw, r)
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"levee"
+	"levee/internal/recipe"
 	"levee/ledger"
 )
 
@@ -137,6 +139,16 @@ func TestResidentsPrivacyAndExit(t *testing.T) {
 		pc.checkEveryRoute(t)
 		if st, r := anonymous(t, pc.m).do("GET", "/api/v1/ledger/verify", ""); st != 200 || r["ok"] != true {
 			t.Fatalf("ledger: %v", r)
+		}
+		// The jury recipe of docs/juries.md, from public exports alone: the
+		// draws recompute and the pseudonyms that traded in the case's market
+		// or disputed it (alice and bob) are in no pool.
+		python, script := recipe.Python(t, "../../docs/juries.md")
+		for _, id := range []string{pc.done, pc.open} {
+			out, err := exec.CommandContext(t.Context(), python, script, "http://"+pc.m.Addr(), id).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "; 2 pseudonyms that traded in its market or disputed it are in no pool") {
+				t.Fatalf("jury recipe on case %s: %v\n%s", id, err, out)
+			}
 		}
 		for _, id := range []string{pc.done, pc.open} {
 			st, d := anonymous(t, pc.m).do("GET", "/api/v1/cases/"+id+"/draw", "")
