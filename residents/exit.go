@@ -94,6 +94,11 @@ func (s *Service) Exit(ctx context.Context, who *accounts.Principal, positions s
 			return ExitPlan{}, err
 		}
 		s.opts.Markets.Leave(id)
+		// Orders placed before are durable or refused once none is in
+		// flight: only then are the positions read here all there is.
+		if err := s.opts.Markets.WaitOrders(ctx, id); err != nil {
+			return ExitPlan{}, err
+		}
 	}
 	ps, err := s.opts.Markets.Positions(ctx, id)
 	if err != nil {

@@ -37,6 +37,7 @@ type Markets interface {
 	TradesOf(ctx context.Context, account int64) ([]market.Trade, error)
 	Quote(ctx context.Context, account, marketID int64, o market.Order) (market.Fill, *engine.Snapshot, error)
 	Leave(account int64)
+	WaitOrders(ctx context.Context, account int64) error
 	SellForExit(ctx context.Context, account, marketID int64, outcome int, key string) (engine.Result, error)
 	InvalidateCash(account int64)
 }

@@ -254,6 +254,9 @@ func (e *Engine) Submit(ctx context.Context, account, marketID int64, o market.O
 }
 
 func (e *Engine) submit(ctx context.Context, account, marketID int64, o market.Order, key string, exit bool) (Result, error) {
+	if !exit {
+		defer e.leaving.begin(account)()
+	}
 	if key == "" {
 		return e.send(ctx, marketID, &command{kind: cmdOrder, account: account, order: o, exit: exit})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"levee"
 	"levee/market"
@@ -16,6 +17,43 @@ import (
 type leaving struct {
 	n atomic.Int64 // accounts in m: 0 keeps the map off the order path
 	m sync.Map     // account id -> struct{}
+	// orders counts each account's orders between Submit and its answer
+	// (account id -> *atomic.Int64), so that an exit can wait for the
+	// orders placed before it to be durable, or refused, before it reads
+	// the positions it sells.
+	orders sync.Map
+}
+
+// begin counts an order of account in flight; the returned func ends it.
+func (l *leaving) begin(account int64) func() {
+	v, ok := l.orders.Load(account)
+	if !ok {
+		v, _ = l.orders.LoadOrStore(account, new(atomic.Int64))
+	}
+	n := v.(*atomic.Int64)
+	n.Add(1)
+	return func() { n.Add(-1) }
+}
+
+// WaitOrders returns once no order of account is in flight: after Leave,
+// every order it placed before is then durable or refused, and its
+// positions can be read whole. Errors: the context's, as EUNAVAILABLE.
+func (e *Engine) WaitOrders(ctx context.Context, account int64) error {
+	v, ok := e.leaving.orders.Load(account)
+	if !ok {
+		return nil
+	}
+	n := v.(*atomic.Int64)
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for n.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return levee.Errorf(levee.EUNAVAILABLE, "orders of account %d are still running; try again", account)
+		case <-t.C:
+		}
+	}
+	return nil
 }
 
 func (l *leaving) check(account int64, exit bool, side market.Side) error {
