@@ -35,3 +35,48 @@
     });
   });
 })();
+
+// Leaving: preview first (POST /api/v1/me/exit with preview), then confirm.
+(function () {
+  'use strict';
+  var L = window.Levee;
+  var form = document.getElementById('exit-form');
+  if (!form || !L) return;
+  var plan = document.getElementById('exit-plan');
+  var lines = document.getElementById('exit-plan-lines');
+  var done = document.getElementById('exit-done');
+  function positions() { return form.elements.positions.value; }
+  function line(text) {
+    var li = document.createElement('li');
+    li.textContent = text;
+    lines.appendChild(li);
+  }
+  L.submitForm(form, 'Previewing…', function () {
+    return L.api('POST', '/api/v1/me/exit', {positions: positions(), preview: true});
+  }, function (p) {
+    L.busy(document.getElementById('exit-preview'), false);
+    lines.replaceChildren();
+    p.sales.forEach(function (s) { line('Sell ' + L.money(s.shares) + ' "' + s.outcome_name + '" in ' + s.question + ' for ' + L.money(s.proceeds)); });
+    p.kept.forEach(function (k) { line('Keep ' + L.money(k.shares) + ' "' + k.outcome_name + '" in ' + k.question + ': ' + k.why); });
+    line('Move ' + L.money(p.moved) + ' to ' + p.exit_account + ', which the treasury owes you');
+    p.jury_seats.forEach(function (c) { line('Serve your seat on case ' + c.id + ' (' + c.question + ')'); });
+    p.notes.forEach(line);
+    plan.hidden = false;
+  });
+  document.getElementById('exit-cancel').addEventListener('click', function () { plan.hidden = true; });
+  document.getElementById('exit-confirm').addEventListener('click', async function (ev) {
+    var button = ev.currentTarget;
+    L.busy(button, true, 'Leaving…');
+    try {
+      var p = await L.api('POST', '/api/v1/me/exit', {positions: positions()});
+      plan.hidden = true;
+      form.hidden = true;
+      done.textContent = 'You have left the city. ' + L.money(p.moved) + ' moved to ' + p.exit_account +
+        '; a treasurer pays it out. Keep this page: your records stay here.';
+      done.hidden = false;
+    } catch (err) {
+      L.busy(button, false);
+      L.showError(err, form);
+    }
+  });
+})();
