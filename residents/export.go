@@ -3,7 +3,6 @@ package residents
 import (
 	"context"
 	"encoding/hex"
-	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -141,24 +140,4 @@ func (s *Service) Export(ctx context.Context, who *accounts.Principal) (Export, 
 		x.Notifications = []outbox.Notification{}
 	}
 	return x, nil
-}
-
-// Check is what a person can do with an export and the public chain: every
-// entry of the export recomputes to its hash, and the public export has the
-// same hash at the same seq. public returns the public entry at a seq.
-// It returns the first difference found, or nil.
-func (x *Export) Check(public func(seq int64) (ledger.Entry, error)) error {
-	for _, e := range x.Entries {
-		if got := e.ComputeHash(); hex.EncodeToString(got) != hex.EncodeToString(e.Hash) {
-			return fmt.Errorf("entry %d of the export does not hash to its hash", e.Seq)
-		}
-		p, err := public(e.Seq)
-		if err != nil {
-			return err
-		}
-		if hex.EncodeToString(p.Hash) != hex.EncodeToString(e.Hash) || hex.EncodeToString(p.PrevHash) != hex.EncodeToString(e.PrevHash) {
-			return fmt.Errorf("entry %d differs from the public chain", e.Seq)
-		}
-	}
-	return nil
 }
