@@ -71,8 +71,10 @@ func (s *Service) Export(ctx context.Context, who *accounts.Principal) (Export, 
 	if x.PrivateFrom, err = s.opts.Ledger.PrivateEpoch(ctx); err != nil {
 		return Export{}, err
 	}
+	// The person's names: their keys' public names, and the key itself
+	// for entries from before the private epoch (which show it).
 	keys := []string{ledger.Cash(id), ledger.Exit(id)}
-	mine := map[string]bool{ledger.Cash(id): x.PrivateFrom != 1} // the old name, if there were entries before pseudonyms
+	mine := map[string]bool{}
 	for _, k := range keys {
 		if name, err := ledger.PublicName(ctx, s.db, k); err == nil {
 			mine[name] = true
@@ -83,10 +85,9 @@ func (s *Service) Export(ctx context.Context, who *accounts.Principal) (Export, 
 	if x.Entries, err = s.opts.Ledger.EntriesOf(ctx, keys); err != nil {
 		return Export{}, err
 	}
-	for _, name := range slices.Sorted(maps.Keys(mine)) {
-		ok := mine[name]
-		if ok {
-			x.LedgerNames = append(x.LedgerNames, name)
+	for _, e := range x.Entries {
+		if x.PrivateFrom == 0 || e.Seq < x.PrivateFrom {
+			mine[ledger.Cash(id)] = true
 		}
 	}
 	for _, e := range x.Entries {
@@ -96,6 +97,10 @@ func (s *Service) Export(ctx context.Context, who *accounts.Principal) (Export, 
 					Amount: p.Amount, Hash: hex.EncodeToString(e.Hash)})
 			}
 		}
+	}
+	x.LedgerNames = slices.Sorted(maps.Keys(mine))
+	if x.LedgerNames == nil {
+		x.LedgerNames = []string{}
 	}
 	if x.Positions, err = s.opts.Markets.Positions(ctx, id); err != nil {
 		return Export{}, err
