@@ -68,6 +68,7 @@ func (s *Server) sessionInfo(c *echo.Context) error {
 // portfolioPage is the data of the portfolio page.
 type portfolioPage struct {
 	Cash      levee.Micros
+	Pseudonym string // the caller\'s public name in the ledger: theirs alone to see
 	Positions []engine.Position
 	Value     levee.Micros
 	PnL       levee.Micros
@@ -95,7 +96,7 @@ func (s *Server) pagePortfolio(c *echo.Context) error {
 	if err != nil {
 		return s.renderError(c, err)
 	}
-	d := &portfolioPage{Cash: a.Cash, Positions: ps, Passwords: s.passwords() != nil}
+	d := &portfolioPage{Cash: a.Cash, Pseudonym: a.Pseudonym, Positions: ps, Passwords: s.passwords() != nil}
 	if d.Email, err = s.emailFormFor(ctx, id); err != nil {
 		return s.renderError(c, err)
 	}
