@@ -47,6 +47,9 @@ type ledgerPage struct {
 	Next    int64 // after= for the next, newer page
 	After   int64
 	Older   *int64 // after= for the previous, older page, if any
+	// Owed is, for a treasurer, what the treasury owes people who left
+	// the city, by pseudonym, to pay out and record (docs/privacy.md).
+	Owed []ledger.Owed
 }
 
 // ledgerRow is one entry as the page shows it.
@@ -83,8 +86,16 @@ func (s *Server) pageLedger(c *echo.Context) error {
 		older := max(after-50, 0)
 		d.Older = &older
 	}
+	if who := principal(c); who.Has(accounts.RoleTreasurer) && !who.Leaving && s.deps.Residents != nil {
+		if d.Owed, err = s.deps.Residents.Owed(ctx); err != nil {
+			return s.renderError(c, err)
+		}
+	}
 	p := newPage(c, "Treasury ledger", "ledger")
 	p.Data = d
+	if d.Owed != nil {
+		p.Scripts = []string{"exits.js"}
+	}
 	return s.render(c, http.StatusOK, "ledger", p)
 }
 

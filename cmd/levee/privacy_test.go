@@ -446,6 +446,12 @@ func (pc *privacyCity) checkExit(t *testing.T) {
 	if total != moved+fee {
 		t.Fatalf("owed %s, want %s + %s", total, moved, fee)
 	}
+	if st, page := pc.tess.raw("/ledger"); st != 200 || !bytes.Contains(page, []byte(`id="owed-`+j.pseudonym+`"`)) {
+		t.Fatalf("the treasurer's /ledger lists no payout for %s: %d", j.pseudonym, st)
+	}
+	if _, page := anon.raw("/ledger"); bytes.Contains(page, []byte(`exits-owed`)) {
+		t.Fatal("the public /ledger shows the payouts form")
+	}
 	if st, r := pc.bob.c.do("POST", "/api/v1/exits/"+j.pseudonym+"/payout", `{"reference":"x"}`); st != 403 {
 		t.Fatalf("a resident paid out: %d %v", st, r)
 	}

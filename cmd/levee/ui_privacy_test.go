@@ -51,4 +51,21 @@ func TestUIExportAndExit(t *testing.T) {
 	if c := cash(t, alice); c != 0 {
 		t.Fatalf("cash after leaving: %s", c)
 	}
+
+	// The treasurer pays it out of band and records it on /ledger.
+	tb := newBrowser(t, root, "payout", "http://"+m.Addr(), 1280, 900)
+	tb.signInWithToken("tess", tess.token)
+	tb.open("/ledger")
+	row := "#owed-" + me["pseudonym"].(string)
+	tb.waitJS("the payout form", `document.querySelector('`+row+` form') ? 'yes' : ''`, 10*time.Second)
+	tb.do("record the payout",
+		chromedp.SendKeys(chromedp.CSS(row+" input[name=reference]"), "bank transfer 2027-4"),
+		chromedp.Click(chromedp.CSS(row+" button")))
+	if got := tb.waitJS("the payout", `(`+text(row)+`).includes('paid ') ? `+text(row)+` : ''`, 10*time.Second); !strings.Contains(got, "ledger entry") {
+		t.Fatalf("after the payout: %q", got)
+	}
+	_, owed := tess.do("GET", "/api/v1/exits", "")
+	if o := owed["exits"].([]any)[0].(map[string]any); o["total"] != "0.000000" {
+		t.Fatalf("still owed: %v", o)
+	}
 }
