@@ -51,7 +51,10 @@ type Transfer struct {
 
 // Entry is one appended journal entry, as exported publicly. Hash is
 // SHA-256(PrevHash ‖ Canonical()); PrevHash is the previous entry's Hash, or
-// HashSize zero bytes for seq 1.
+// HashSize zero bytes for seq 1. An entry of the private epoch is hashed
+// under its accounts' public names (a person's cash is cash:<pseudonym>):
+// the export serves it so (Entries), and ComputeHash then recomputes its
+// Hash; the entries Post returns name the accounts by their keys.
 type Entry struct {
 	Seq      int64
 	At       time.Time
