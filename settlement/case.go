@@ -83,7 +83,7 @@ type Round struct {
 	RevealUntil time.Time     `json:"reveal_until" db:"reveal_until"`
 	Verdict     *string       `json:"verdict,omitempty" db:"verdict"`
 	Tally       *jsonTally    `json:"tally,omitempty" db:"tally"`
-	AppealedBy  *int64        `json:"appealed_by,omitempty,string" db:"appealed_by"`
+	AppealedBy  *int64        `json:"-" db:"appealed_by"` // a party's bond, their pseudonym's posting: never published
 	AppealBond  *levee.Micros `json:"appeal_bond,omitempty" db:"appeal_bond"`
 }
 

@@ -149,8 +149,12 @@ func (s *Service) Case(ctx context.Context, who *accounts.Principal, id int64) (
 		WHERE p.case_id = $1 ORDER BY p.role`, id); err != nil {
 		return CaseView{}, pgtx.Unavailable(fmt.Errorf("case %d parties: %w", id, err))
 	}
-	if err := publicNames(ctx, s.db, me, v.Parties, func(p *Party) (int64, *string) { return p.Account, &p.Name }); err != nil {
+	names, err := partyNames(ctx, s.db, me, v.Parties)
+	if err != nil {
 		return CaseView{}, fmt.Errorf("case %d parties: %w", id, err)
+	}
+	for i := range v.Parties {
+		v.Parties[i].Name = names[v.Parties[i].Account]
 	}
 	// By role, then name (in byte order, as the database's C collation).
 	slices.SortStableFunc(v.Parties, func(a, b Party) int {
@@ -165,8 +169,10 @@ func (s *Service) Case(ctx context.Context, who *accounts.Principal, id int64) (
 			WHERE e.case_id = $1 ORDER BY e.id`, id); err != nil {
 			return CaseView{}, pgtx.Unavailable(fmt.Errorf("case %d evidence: %w", id, err))
 		}
-		if err := publicNames(ctx, s.db, me, v.Evidence, func(e *Evidence) (int64, *string) { return e.By, &e.ByName }); err != nil {
-			return CaseView{}, fmt.Errorf("case %d evidence: %w", id, err)
+		for i := range v.Evidence {
+			if v.Evidence[i].ByName = names[v.Evidence[i].By]; v.Evidence[i].ByName == "" {
+				v.Evidence[i].ByName = "a resident"
+			}
 		}
 		for i := range v.Evidence {
 			if e := &v.Evidence[i]; e.FileName != nil {
@@ -185,32 +191,44 @@ func (s *Service) Case(ctx context.Context, who *accounts.Principal, id int64) (
 	return v, nil
 }
 
-// publicNames names the accounts of items as a case shows them: an
-// organisation by its name, the caller as "you", and any other person as "a
-// resident": a party's bond is a posting of their pseudonym on the case's
-// ledger entries, so a name beside their role would link the two
-// (docs/privacy.md).
-func publicNames[T any](ctx context.Context, q sqlx.QueryerContext, me int64, items []T, account func(*T) (int64, *string)) error {
-	ids := make([]int64, len(items))
-	for i := range items {
-		ids[i], _ = account(&items[i])
+// officialRoles are the parts in a case that officials play in office:
+// they are named, like the organisations. Everyone else a case involves is
+// a private person, shown as their part ("a resident") and to themselves as
+// "you": a disputer's bond is a posting of their pseudonym on the case's
+// ledger entries, so a name beside it would link the two (docs/privacy.md).
+var officialRoles = map[string]bool{"proposer": true, "steward": true, "official": true}
+
+// partyNames names the parties of a case as the case shows them to me, by
+// account.
+func partyNames(ctx context.Context, q sqlx.QueryerContext, me int64, parties []Party) (map[int64]string, error) {
+	ids := make([]int64, len(parties))
+	for i, p := range parties {
+		ids[i] = p.Account
 	}
 	orgs, err := accounts.OrganisationNames(ctx, q, ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for i := range items {
-		id, name := account(&items[i])
+	named, err := accounts.Names(ctx, q, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]string, len(parties))
+	for _, p := range parties {
 		switch {
-		case orgs[id] != "":
-			*name = orgs[id]
-		case id == me && me != 0:
-			*name = "you"
+		case orgs[p.Account] != "":
+			out[p.Account] = orgs[p.Account]
+		case p.Account == me && me != 0:
+			out[p.Account] = "you"
+		case officialRoles[p.Role]:
+			out[p.Account] = named[p.Account]
+		case p.Role == "contractor":
+			out[p.Account] = "a member of the contractor"
 		default:
-			*name = "a resident"
+			out[p.Account] = "a resident"
 		}
 	}
-	return nil
+	return out, nil
 }
 
 func nextDeadline(c *Case, rounds []Round) *time.Time {
