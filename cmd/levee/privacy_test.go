@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"levee"
 	"levee/internal/recipe"
 	"levee/ledger"
@@ -133,6 +135,7 @@ func mustPrivacyCity(t *testing.T) *privacyCity {
 func TestResidentsPrivacyAndExit(t *testing.T) {
 	pc := mustPrivacyCity(t)
 	t.Run("no public route links a name to a pseudonym, position or vote", pc.checkEveryRoute)
+	t.Run("the websocket names no trader", pc.checkWebsocket)
 	t.Run("the export round-trips against the public chain", pc.checkExport)
 	t.Run("exit with positions, a jury seat and a concurrent order", pc.checkExit)
 	t.Run("after exit: no name, recipes verify", func(t *testing.T) {
@@ -500,5 +503,43 @@ func TestOrganisationMemberLeaves(t *testing.T) {
 	}
 	if st, r := danac.do("POST", "/api/v1/me/tokens", `{"label":"new"}`); st != 403 {
 		t.Fatalf("a closed account made a token: %d %v", st, r)
+	}
+}
+
+// checkWebsocket watches a trade go out on the websocket: the frames carry
+// neither the trader's name nor their pseudonym.
+func (pc *privacyCity) checkWebsocket(t *testing.T) {
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+pc.m.Addr()+"/api/v1/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	sub, _ := json.Marshal(map[string]any{"op": "subscribe", "markets": []string{pc.openMarket}})
+	if err := ws.WriteMessage(websocket.TextMessage, sub); err != nil {
+		t.Fatal(err)
+	}
+	var frames [][]byte
+	read := func() {
+		t.Helper()
+		_, frame, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		frames = append(frames, frame)
+	}
+	read() // the snapshot
+	if st, r := pc.bob.c.do("POST", "/api/v1/markets/"+pc.openMarket+"/orders", `{"outcome":1,"side":"buy","amount":"2"}`); st != 201 {
+		t.Fatalf("order: %d %v", st, r)
+	}
+	read() // the trade
+	read() // the quote
+	for _, f := range frames {
+		if bytes.Contains(f, []byte(pc.bob.name)) || bytes.Contains(f, []byte(pc.bob.pseudonym)) || bytes.Contains(f, []byte(`"account`)) {
+			t.Fatalf("a websocket frame names the trader: %s", f)
+		}
+	}
+	if !bytes.Contains(frames[1], []byte(`"type":"trade"`)) {
+		t.Fatalf("no trade frame: %s", frames[1])
 	}
 }
