@@ -231,7 +231,7 @@ func (s *Service) OrganisationsOf(ctx context.Context, member int64) ([]Named, e
 // programs (the demo seeding, the drill). Errors: ENOTFOUND.
 func (s *Service) Principal(ctx context.Context, id int64) (*Principal, error) {
 	var r principalRow
-	err := s.db.GetContext(ctx, &r, `SELECT a.id, a.name, a.kind, a.roles, a.district_id, '' AS csrf_token FROM accounts a WHERE a.id = $1`, id)
+	err := s.db.GetContext(ctx, &r, `SELECT a.id, a.name, a.kind, a.roles, a.district_id, '' AS csrf_token, a.exiting_at IS NOT NULL AS leaving FROM accounts a WHERE a.id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, levee.Errorf(levee.ENOTFOUND, "no account %d", id)
 	} else if err != nil {
