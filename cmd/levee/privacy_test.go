@@ -331,6 +331,12 @@ func (pc *privacyCity) checkExport(t *testing.T) {
 	if st, _ := anonymous(t, pc.m).do("GET", "/api/v1/me/export", ""); st != 401 {
 		t.Fatalf("anonymous export: %d", st)
 	}
+	// A preview that keeps everything lists each position and why (and its
+	// answer is checked against the OpenAPI document, like every answer).
+	st, plan := pc.alice.c.do("POST", "/api/v1/me/exit", `{"positions":"keep","preview":true}`)
+	if st != 200 || len(plan["kept"].([]any)) != 2 || len(plan["sales"].([]any)) != 0 || plan["moved"] != plan["cash"] {
+		t.Fatalf("keep preview: %d %v", st, plan)
+	}
 }
 
 // checkExit: a juror of the open case, holding a position in an open
