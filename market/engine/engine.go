@@ -70,6 +70,9 @@ type Engine struct {
 	bars    bars
 	journal *journal
 	jdone   chan struct{}
+	// pquit stops the pruning of expired idempotency keys; pdone is closed
+	// when it has stopped.
+	pquit, pdone chan struct{}
 	logger  *slog.Logger
 
 	mu     sync.Mutex
@@ -115,6 +118,11 @@ func New(db *sqlx.DB, opts Options) *Engine {
 		defer close(e.jdone)
 		e.journal.run()
 	}()
+	e.pquit, e.pdone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(e.pdone)
+		e.pruneKeys(e.pquit)
+	}()
 	return e
 }
 
@@ -138,6 +146,8 @@ func (e *Engine) Close() {
 	e.running.Wait()
 	close(e.journal.in)
 	<-e.jdone
+	close(e.pquit)
+	<-e.pdone
 }
 
 // InvalidateCash tells the engine that an account's cash moved outside it.

@@ -537,6 +537,13 @@ WITH trade AS (
 	SELECT m, s, a, o, sd, sh, am, p::numeric[], t, NULLIF(k, '')
 	FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::text[], $6::numeric[], $7::numeric[], $8::text[], $9::timestamptz[], $10::text[])
 		AS v(m, s, a, o, sd, sh, am, p, t, k)
+), keyed AS (
+	-- The lookup window of idempotency keys (KeyRetention); the key also
+	-- stays on its trade, unindexed, for audits.
+	INSERT INTO order_keys (account_id, key, market_id, seq, at)
+	SELECT a, k, m, s, t
+	FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $9::timestamptz[], $10::text[]) AS v(m, s, a, t, k)
+	WHERE k <> ''
 ), grow AS (
 	INSERT INTO positions (market_id, account_id, outcome, shares, paid, received)
 	SELECT * FROM unnest($11::bigint[], $12::bigint[], $13::smallint[], $14::numeric[], $15::numeric[], $16::numeric[])

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"levee/bench/load"
+)
+
+// OrdersReport is one run of the orders scenario: the order path alone,
+// with the server in a process of its own so that its CPU, PostgreSQL's and
+// the load generator's are counted apart.
+type OrdersReport struct {
+	Command           string
+	Started, Finished time.Time
+	Machine           Machine
+	EndLoadAvg        string
+	History           int
+	Variants          []OrdersVariant
+	Profile           ProfileResult
+	Failures          []string
+}
+
+// OrdersVariant is the same steps against one server configuration (the
+// current path, or an earlier one behind a flag).
+type OrdersVariant struct {
+	Name  string
+	Env   []string
+	Steps []OrdersStep
+}
+
+// OrdersStep is one load step with the CPU each process used.
+type OrdersStep struct {
+	load.Result
+	CPUServer, CPUPG, CPUGen float64 // cores
+}
+
+// PerOrder is the CPU of server and PostgreSQL per acknowledged order, in
+// core-milliseconds.
+func (s OrdersStep) PerOrder() float64 {
+	if s.Throughput == 0 {
+		return 0
+	}
+	return (s.CPUServer + s.CPUPG) * 1000 / s.Throughput
+}
+
+// ordersVariants are the server configurations compared in one run: the
+// current order path and the previous journal behind LEVEE_JOURNAL.
+var ordersVariants = []OrdersVariant{
+	{Name: "current"},
+	{Name: "previous journal (LEVEE_JOURNAL=previous)", Env: []string{"LEVEE_JOURNAL=previous"}},
+}
+
+// runOrders is `-scenario orders`: `levee serve` in a child process on the
+// bench city, one hot binary market, and for each server configuration the
+// issue's steps: open loop at 300, 1,000 and 3,000 orders/s, closed loop with
+// cfg.Clients clients without and with idempotency keys, and one client.
+// Then a closed loop against an in-process server, CPU-profiled (the
+// profile is of server and generator; the generator's functions are apart).
+func runOrders(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
+	begin := time.Now()
+	rep := &OrdersReport{Started: begin, Command: "go run ./bench/cmd/levee-bench " + strings.Join(cfg.Args, " ")}
+	defer func() {
+		rep.Finished, rep.EndLoadAvg = time.Now(), loadAvg()
+		err = finishScenario(cfg, stdout, "orders", ordersSection(rep), rep.Failures, err)
+	}()
+	sc := cfg
+	sc.Markets = max(cfg.Markets, 4)
+	e, err := setup(ctx, sc, stdout, begin)
+	if e != nil {
+		defer e.close()
+	}
+	if err != nil {
+		return err
+	}
+	rep.Machine = describeMachine(ctx, e.db)
+	if cfg.History > 0 {
+		h, err := e.seedHistory(ctx)
+		if err != nil {
+			return fmt.Errorf("history: %w", err)
+		}
+		rep.History = h.Trades
+		e.say("history: %d trades (%.0f/s)", h.Trades, h.Rate)
+	}
+	// The in-process profile first, while this process's engine owns the
+	// markets; then the child servers take them over.
+	profile := cfg.CPUProfile
+	if profile == "" {
+		profile = filepath.Join(filepath.Dir(cfg.Out), "orders-closed-loop.pprof")
+	}
+	if err := e.profileOrders(ctx, profile); err != nil {
+		rep.Failures = append(rep.Failures, "profile: "+err.Error())
+	} else {
+		rep.Profile = summarizeProfile(ctx, profile)
+	}
+	e.eng.Close()
+	e.eng = nil
+	bin, err := e.buildLevee(ctx)
+	if err != nil {
+		return err
+	}
+	for _, v := range ordersVariants {
+		v.Steps, err = e.orderSteps(ctx, bin, v)
+		rep.Variants = append(rep.Variants, v)
+		if err != nil {
+			rep.Failures = append(rep.Failures, v.Name+": "+err.Error())
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// profileOrders runs a closed loop against an in-process server with the CPU
+// profiler on.
+func (e *env) profileOrders(ctx context.Context, path string) error {
+	srv, err := e.serve(e.eng, e.db, e.live)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
+	r := load.New(load.Target{Addr: srv.addr, MarketID: e.markets[2].ID, Outcomes: len(e.markets[2].Outcomes), Tokens: e.tokens(e.cfg.Clients), Seed: 5})
+	defer r.Close()
+	if err := r.Warm(ctx, 2); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	res := r.Run(ctx, load.Step{Name: "closed loop (profiled, in process)", Duration: e.cfg.StepDuration})
+	pprof.StopCPUProfile()
+	e.say("profile: %s", describeOrders(OrdersStep{Result: res}))
+	return nil
+}
+
+// orderSteps starts a child server with v's environment and runs the steps.
+func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]OrdersStep, error) {
+	srv, err := e.startChildEnv(ctx, bin, "127.0.0.1:0", v.Env)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	pid := srv.cmd.Process.Pid
+	many := load.New(load.Target{Addr: srv.addr, MarketID: e.hot, Outcomes: 2, Tokens: e.tokens(e.cfg.Clients), Seed: 7})
+	defer many.Close()
+	one := load.New(load.Target{Addr: srv.addr, MarketID: e.hot, Outcomes: 2, Tokens: e.tokens(1), Seed: 8})
+	defer one.Close()
+	if err := many.Warm(ctx, 2); err != nil {
+		return nil, fmt.Errorf("warm-up: %w", err)
+	}
+	if err := one.Warm(ctx, 2); err != nil {
+		return nil, fmt.Errorf("warm-up: %w", err)
+	}
+	dur := e.cfg.StepDuration
+	type plan struct {
+		r *load.Runner
+		s load.Step
+	}
+	var plans []plan
+	for _, rate := range []float64{300, 1000, 3000} {
+		plans = append(plans, plan{many, load.Step{Name: fmt.Sprintf("open %.0f/s", rate), Rate: rate, Duration: dur}})
+	}
+	plans = append(plans,
+		plan{many, load.Step{Name: fmt.Sprintf("closed loop, %d clients", e.cfg.Clients), Duration: dur}},
+		plan{many, load.Step{Name: fmt.Sprintf("closed loop, %d clients, Idempotency-Key", e.cfg.Clients), Duration: dur, IdempotencyKeys: true}},
+		plan{one, load.Step{Name: "closed loop, 1 client", Duration: dur}},
+	)
+	var out []OrdersStep
+	for _, p := range plans {
+		s0, c0 := childCPU(pid), sampleCPU(e.pgPID)
+		res := p.r.Run(ctx, p.s)
+		s1, c1 := childCPU(pid), sampleCPU(e.pgPID)
+		st := OrdersStep{Result: res}
+		wall := c1.at.Sub(c0.at).Seconds()
+		st.CPUGen, st.CPUPG = cores(c0, c1)
+		st.CPUServer = (s1 - s0).Seconds() / wall
+		out = append(out, st)
+		e.say("%s: %s", v.Name, describeOrders(st))
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+	}
+	return out, nil
+}
+
+// childCPU is the CPU time a process used so far.
+func childCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	var u, st int64
+	fmt.Sscan(f[11], &u)
+	fmt.Sscan(f[12], &st)
+	return time.Duration(u+st) * time.Second / clockTick
+}
+
+func describeOrders(s OrdersStep) string {
+	return fmt.Sprintf("%-44s %8.0f orders/s  p50 %-9s p99 %-9s p999 %-9s errors %d abandoned %d  cpu server %.2f pg %.2f gen %.2f  %.4f core-ms/order",
+		s.Step.Name, s.Throughput, ms(s.P50), ms(s.P99), ms(s.P999), s.Errors(), s.Abandoned, s.CPUServer, s.CPUPG, s.CPUGen, s.PerOrder())
+}
+
+func ordersSection(rep *OrdersReport) string {
+	var b strings.Builder
+	b.WriteString("## 12. The order path alone (`-scenario orders`)\n\n")
+	fmt.Fprintf(&b, "`%s`, %s (took %s); load average %s at the start, %s at the end. %d trades of history. "+
+		"`levee serve` runs in a child process, so its CPU, PostgreSQL's and the load generator's (this process) are "+
+		"counted apart; core-ms per order is (server + PostgreSQL) CPU over acknowledged orders.\n\n",
+		rep.Command, rep.Started.UTC().Format("2006-01-02 15:04 UTC"), rep.Finished.Sub(rep.Started).Round(time.Second),
+		rep.Machine.LoadAvg, rep.EndLoadAvg, rep.History)
+	writeFailures(&b, rep.Failures, "")
+	for _, v := range rep.Variants {
+		fmt.Fprintf(&b, "### %s\n\n", v.Name)
+		b.WriteString("| step | offered/s | acknowledged/s | p50 | p99 | p999 | errors | unsent | CPU server | CPU pg | CPU generator | core-ms/order |\n")
+		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, s := range v.Steps {
+			offered := "closed loop"
+			if s.Step.Rate > 0 {
+				offered = fmt.Sprintf("%.0f", s.Step.Rate)
+			}
+			fmt.Fprintf(&b, "| %s | %s | **%.0f** | %s | %s | %s | %d | %d | %.2f | %.2f | %.2f | %.4f |\n",
+				s.Step.Name, offered, s.Throughput, ms(s.P50), ms(s.P99), ms(s.P999), s.Errors(), s.Abandoned,
+				s.CPUServer, s.CPUPG, s.CPUGen, s.PerOrder())
+		}
+		b.WriteString("\n")
+	}
+	if len(rep.Variants) == 2 && len(rep.Variants[0].Steps) == len(rep.Variants[1].Steps) {
+		b.WriteString("### Ratios, current / previous (same run)\n\n| step | orders/s | p99 | core-ms/order |\n|---|---:|---:|---:|\n")
+		for i, s := range rep.Variants[0].Steps {
+			p := rep.Variants[1].Steps[i]
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", s.Step.Name, ratio(s.Throughput, p.Throughput),
+				ratio(float64(s.P99), float64(p.P99)), ratio(s.PerOrder(), p.PerOrder()))
+		}
+		b.WriteString("\n")
+	}
+	if rep.Profile.Header != "" {
+		fmt.Fprintf(&b, "### CPU profile of an in-process closed loop (server and generator)\n\n`%s` (%s)\n\n", rep.Profile.Path, rep.Profile.Header)
+		b.WriteString("| function (cumulative) | share |\n|---|---:|\n")
+		for _, f := range rep.Profile.Focus {
+			fmt.Fprintf(&b, "| `%s` | %.1f%% |\n", f.Name, f.Percent)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
