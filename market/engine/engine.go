@@ -73,7 +73,7 @@ type Engine struct {
 	// pquit stops the pruning of expired idempotency keys; pdone is closed
 	// when it has stopped.
 	pquit, pdone chan struct{}
-	logger  *slog.Logger
+	logger       *slog.Logger
 
 	mu     sync.Mutex
 	books  map[int64]*book
