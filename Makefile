@@ -64,7 +64,7 @@ run: postgres build
 test: postgres chromium build
 	./$(BIN) with-db --data $(DATA) -- $(GO) test $(TESTFLAGS) -timeout $(TEST_TIMEOUT) ./...
 	# Allocation guards skip themselves under -race (it allocates): run them once without.
-	$(GO) test -count=1 -run 'DoesNotAllocate' ./market
+	$(GO) test -count=1 -run 'DoesNotAllocate' ./market ./web
 	$(MAKE) --no-print-directory fuzz
 
 # fuzz runs every fuzz target of outside input for a short, bounded run

@@ -64,7 +64,10 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		level := slog.LevelDebug
 		if status >= 500 {
 			level = slog.LevelWarn
-		} else if c.Request().Method != http.MethodGet {
+		} else if c.Request().Method != http.MethodGet && !(status == http.StatusCreated && route == orderRoute) {
+			// An acknowledged order is at debug like a read: its trade
+			// and ledger entry are its record, and a line per order was
+			// a write to the log per order at thousands a second.
 			level = slog.LevelInfo
 		}
 		s.logger.Log(c.Request().Context(), level, "http request",
