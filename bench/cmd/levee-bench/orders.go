@@ -35,6 +35,49 @@ type OrdersVariant struct {
 	Setup []string // SQL run before the variant's server starts
 	Undo  []string // SQL run after it stops
 	Steps []OrdersStep
+	Costs []StatementCost
+}
+
+// StatementCost is the wall time of one statement of a commit, run alone
+// many times in a transaction rolled back: the minimum is what it costs
+// PostgreSQL with no one else on the machine, the least noisy figure on a
+// shared one.
+type StatementCost struct {
+	Name        string
+	Min, Median time.Duration
+}
+
+// statementCosts times the journal's statement and the ledger's append for
+// a batch of planBatch buys on the hot market (the arguments of section 3).
+func (e *env) statementCosts(ctx context.Context) ([]StatementCost, error) {
+	qs, err := e.orderPathQueries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []StatementCost
+	for _, q := range qs {
+		if !strings.HasPrefix(q.name, "journal:") && !strings.HasPrefix(q.name, "ledger.PostBatch: append") {
+			continue
+		}
+		var ds []time.Duration
+		for range 25 {
+			tx, err := e.db.BeginTxx(ctx, nil)
+			if err != nil {
+				return out, err
+			}
+			t0 := time.Now()
+			_, err = tx.ExecContext(ctx, q.sql, q.args...)
+			d := time.Since(t0)
+			tx.Rollback()
+			if err != nil {
+				return out, fmt.Errorf("%s: %w", q.name, err)
+			}
+			ds = append(ds, d)
+		}
+		sortDurations(ds)
+		out = append(out, StatementCost{Name: q.name, Min: ds[0], Median: ds[len(ds)/2]})
+	}
+	return out, nil
 }
 
 // OrdersStep is one load step with the CPU each process used.
@@ -52,19 +95,29 @@ func (s OrdersStep) PerOrder() float64 {
 	return (s.CPUServer + s.CPUPG) * 1000 / s.Throughput
 }
 
+// restore0003 puts back on trades what migration 0016 dropped: the foreign
+// keys, the account index and the unique index on idempotency keys.
+var restore0003 = []string{
+	`ALTER TABLE trades ADD CONSTRAINT trades_market_id_fkey FOREIGN KEY (market_id) REFERENCES markets (id),
+		ADD CONSTRAINT trades_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id)`,
+	`CREATE INDEX trades_account_idx ON trades (account_id, market_id, seq)`,
+	`CREATE UNIQUE INDEX trades_idempotency_idx ON trades (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL`,
+}
+
+var undo0003 = []string{
+	`ALTER TABLE trades DROP CONSTRAINT trades_market_id_fkey, DROP CONSTRAINT trades_account_id_fkey`,
+	`DROP INDEX trades_account_idx`, `DROP INDEX trades_idempotency_idx`,
+}
+
 // ordersVariants are the server configurations compared in one run: the
-// current order path and the previous journal behind LEVEE_JOURNAL.
+// current order path; the previous journal (five round trips per commit)
+// behind LEVEE_JOURNAL; and that with trades' constraints and indexes of
+// migration 0003 restored, which is the order path before issue 18 but for
+// the HTTP answer and the order_keys rows.
 var ordersVariants = []OrdersVariant{
 	{Name: "current"},
-	{Name: "previous: trades with 0003's foreign keys and indexes restored", Setup: []string{
-		`ALTER TABLE trades ADD CONSTRAINT trades_market_id_fkey FOREIGN KEY (market_id) REFERENCES markets (id),
-			ADD CONSTRAINT trades_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id)`,
-		`CREATE INDEX trades_account_idx ON trades (account_id, market_id, seq)`,
-		`CREATE UNIQUE INDEX trades_idempotency_idx ON trades (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL`,
-	}, Undo: []string{
-		`ALTER TABLE trades DROP CONSTRAINT trades_market_id_fkey, DROP CONSTRAINT trades_account_id_fkey`,
-		`DROP INDEX trades_account_idx`, `DROP INDEX trades_idempotency_idx`,
-	}},
+	{Name: "previous journal (LEVEE_JOURNAL=previous)", Env: []string{"LEVEE_JOURNAL=previous"}},
+	{Name: "previous journal, trades as in 0003", Env: []string{"LEVEE_JOURNAL=previous"}, Setup: restore0003, Undo: undo0003},
 }
 
 // runOrders is `-scenario orders`: `levee serve` in a child process on the
@@ -120,7 +173,7 @@ func runOrders(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	for round := 1; round <= 2; round++ {
 		for _, v := range ordersVariants {
 			v.Name = fmt.Sprintf("%s (round %d)", v.Name, round)
-			v.Steps, err = e.orderSteps(ctx, bin, v)
+			v.Steps, v.Costs, err = e.orderSteps(ctx, bin, v)
 			rep.Variants = append(rep.Variants, v)
 			if err != nil {
 				rep.Failures = append(rep.Failures, v.Name+": "+err.Error())
@@ -161,11 +214,18 @@ func (e *env) profileOrders(ctx context.Context, path string) error {
 }
 
 // orderSteps starts a child server with v's environment and runs the steps.
-func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]OrdersStep, error) {
+func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]OrdersStep, []StatementCost, error) {
 	for _, q := range v.Setup {
 		if _, err := e.db.ExecContext(ctx, q); err != nil {
-			return nil, fmt.Errorf("variant set-up: %w", err)
+			return nil, nil, fmt.Errorf("variant set-up: %w", err)
 		}
+	}
+	costs, err := e.statementCosts(ctx)
+	if err != nil {
+		return nil, costs, fmt.Errorf("statement costs: %w", err)
+	}
+	for _, c := range costs {
+		e.say("%s: %s: min %s, median %s", v.Name, c.Name, ms(c.Min), ms(c.Median))
 	}
 	defer func() {
 		for _, q := range v.Undo {
@@ -176,7 +236,7 @@ func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]Or
 	}()
 	srv, err := e.startChildEnv(ctx, bin, "127.0.0.1:0", v.Env)
 	if err != nil {
-		return nil, err
+		return nil, costs, err
 	}
 	defer srv.stop()
 	pid := srv.cmd.Process.Pid
@@ -185,10 +245,10 @@ func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]Or
 	one := load.New(load.Target{Addr: srv.addr, MarketID: e.hot, Outcomes: 2, Tokens: e.tokens(1), Seed: 8})
 	defer one.Close()
 	if err := many.Warm(ctx, 2); err != nil {
-		return nil, fmt.Errorf("warm-up: %w", err)
+		return nil, costs, fmt.Errorf("warm-up: %w", err)
 	}
 	if err := one.Warm(ctx, 2); err != nil {
-		return nil, fmt.Errorf("warm-up: %w", err)
+		return nil, costs, fmt.Errorf("warm-up: %w", err)
 	}
 	dur := e.cfg.StepDuration
 	type plan struct {
@@ -216,10 +276,10 @@ func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]Or
 		out = append(out, st)
 		e.say("%s: %s", v.Name, describeOrders(st))
 		if ctx.Err() != nil {
-			return out, ctx.Err()
+			return out, costs, ctx.Err()
 		}
 	}
-	return out, nil
+	return out, costs, nil
 }
 
 // childCPU is the CPU time a process used so far.
@@ -271,19 +331,35 @@ func ordersSection(rep *OrdersReport) string {
 				s.CPUServer, s.CPUPG, s.CPUGen, s.PerOrder())
 		}
 		b.WriteString("\n")
+		if len(v.Costs) > 0 {
+			b.WriteString("| statement, alone, 25 times in a transaction rolled back | min | median |\n|---|---:|---:|\n")
+			for _, c := range v.Costs {
+				fmt.Fprintf(&b, "| %s | %s | %s |\n", c.Name, ms(c.Min), ms(c.Median))
+			}
+			b.WriteString("\n")
+		}
 	}
-	for r := 0; r+1 < len(rep.Variants); r += 2 {
-		cur, prev := rep.Variants[r], rep.Variants[r+1]
-		if len(cur.Steps) != len(prev.Steps) {
-			continue
+	// Each variant against the current one of the same round.
+	per := len(ordersVariants)
+	for r := 0; r+per <= len(rep.Variants); r += per {
+		cur := rep.Variants[r]
+		for _, prev := range rep.Variants[r+1 : r+per] {
+			if len(cur.Steps) != len(prev.Steps) {
+				continue
+			}
+			fmt.Fprintf(&b, "### Ratios, round %d: current / %s\n\n| step | orders/s | p99 | core-ms/order |\n|---|---:|---:|---:|\n", r/per+1, prev.Name)
+			for i, s := range cur.Steps {
+				p := prev.Steps[i]
+				fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", s.Step.Name, ratio(s.Throughput, p.Throughput),
+					ratio(float64(s.P99), float64(p.P99)), ratio(s.PerOrder(), p.PerOrder()))
+			}
+			for i, c := range cur.Costs {
+				if i < len(prev.Costs) {
+					fmt.Fprintf(&b, "| %s (min time) | | | %s |\n", c.Name, ratio(float64(c.Min), float64(prev.Costs[i].Min)))
+				}
+			}
+			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "### Ratios, round %d: current / previous (same run)\n\n| step | orders/s | p99 | core-ms/order |\n|---|---:|---:|---:|\n", r/2+1)
-		for i, s := range cur.Steps {
-			p := prev.Steps[i]
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", s.Step.Name, ratio(s.Throughput, p.Throughput),
-				ratio(float64(s.P99), float64(p.P99)), ratio(s.PerOrder(), p.PerOrder()))
-		}
-		b.WriteString("\n")
 	}
 	if rep.Profile.Header != "" {
 		fmt.Fprintf(&b, "### CPU profile of an in-process closed loop (server and generator)\n\n`%s` (%s)\n\n", rep.Profile.Path, rep.Profile.Header)
