@@ -155,7 +155,7 @@ func (m *Main) startServices(pub engine.Publisher) {
 func (m *Main) startEngine(pub engine.Publisher) {
 	m.metrics = newEngineMetrics()
 	m.Engine = engine.New(m.DB, engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe, Clock: m.now,
-		SeparateStatements: m.Config.PreviousJournal})
+		PreviousJournal: m.Config.PreviousJournal})
 }
 
 // Run opens everything, makes sure the admin can sign in, seeds the demo city

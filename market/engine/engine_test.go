@@ -293,10 +293,12 @@ func TestIdempotencyKeyRetention(t *testing.T) {
 	if _, err := f.e.Submit(ctx, alice, other.ID, buy(0, "10"), "keep"); levee.ErrorCode(err) != levee.ECONFLICT {
 		t.Fatalf("the key reused in another market: %v, want a conflict", err)
 	}
-	// Past the retention the key is forgotten: the same request trades anew.
+	// Past the retention the key is forgotten: the same request trades anew
+	// (after a restart, so that no memory of it is left either).
 	if n, err := engine.PruneKeys(ctx, f.db, first.At.Add(time.Microsecond)); err != nil || n != 1 {
 		t.Fatalf("pruned %d keys past the retention (%v), want 1", n, err)
 	}
+	f.restart()
 	later, err := f.e.Submit(ctx, alice, m.ID, buy(0, "10"), "keep")
 	if err != nil || later.Seq == first.Seq {
 		t.Fatalf("retry past the retention: %+v %v, want a new trade", later, err)
@@ -636,7 +638,7 @@ func TestExtendCloseReopensTrading(t *testing.T) {
 }
 
 // TestBothJournalsWriteTheSame: the previous journal (five round trips per
-// commit, kept behind Options.SeparateStatements for the benchmark's
+// commit, kept behind Options.PreviousJournal for the benchmark's
 // comparison) and the current one (the rows in the ledger's first
 // statement) leave the same trades, positions and balances for the same
 // orders, and a ledger that verifies.
@@ -647,10 +649,10 @@ func TestBothJournalsWriteTheSame(t *testing.T) {
 		cash      []levee.Micros
 		positions int
 	}
-	run := func(separate bool) outcome {
+	run := func(previous bool) outcome {
 		f := MustFixture(t)
 		f.e.Close()
-		f.e = engine.New(f.db, engine.Options{SeparateStatements: separate})
+		f.e = engine.New(f.db, engine.Options{PreviousJournal: previous})
 		t.Cleanup(f.e.Close)
 		m := f.MustMarket(levee.Units(100), "yes", "no")
 		var out outcome
@@ -658,7 +660,7 @@ func TestBothJournalsWriteTheSame(t *testing.T) {
 		for i, o := range []market.Order{buy(0, "3"), buy(1, "2"), sell(0, "1"), sell(1, "0.5"), sell(0, "1")} {
 			r, err := f.e.Submit(ctx, ids[i%2], m.ID, o, fmt.Sprintf("k%d", i))
 			if err != nil {
-				t.Fatalf("separate=%v order %d: %v", separate, i, err)
+				t.Fatalf("previous=%v order %d: %v", previous, i, err)
 			}
 			out.seqs = append(out.seqs, r.Seq)
 		}

@@ -48,7 +48,7 @@ type journal struct {
 	in       chan *batch
 	maxRows  int
 	timeout  time.Duration
-	separate bool // Options.SeparateStatements
+	previous bool // Options.PreviousJournal
 	logger   *slog.Logger
 	observer func(orders int, elapsed time.Duration, err error)
 }
@@ -119,17 +119,7 @@ func (j *journal) statement(ctx context.Context) (*sqlx.Stmt, error) {
 func (j *journal) commit(bs []*batch) (int, error) {
 	for {
 		err := j.commitOnce(bs)
-		account, ok := overdrawnTrader(err)
-		var keep, dropped []*batch
-		if ok {
-			for _, b := range bs {
-				if b.buys(account) {
-					dropped = append(dropped, b)
-				} else {
-					keep = append(keep, b)
-				}
-			}
-		}
+		keep, dropped, why := j.split(err, bs)
 		if len(dropped) == 0 {
 			if err != nil {
 				j.release(bs)
@@ -148,19 +138,57 @@ func (j *journal) commit(bs []*batch) (int, error) {
 		}
 		// Released before the books hear of it, so that their re-pricing
 		// finds the cash free. The kept batches' reservations stay held
-		// for the retry. Only the overdrawn trader's wallet was stale.
+		// for the retry.
 		j.release(dropped)
-		j.wallets.Invalidate(account)
-		j.logger.Warn("journal dropped the batches of an overdrawn trader and commits the rest",
-			slog.Int64("account_id", account), slog.Int("dropped", len(dropped)), slog.Int("batches", len(keep)), slog.Int("orders", orders(keep)))
+		var od *overdraft
+		if errors.As(why, &od) {
+			// Only the overdrawn trader's wallet was stale.
+			j.wallets.Invalidate(od.account)
+			j.logger.Warn("journal dropped the batches of an overdrawn trader and commits the rest",
+				slog.Int64("account_id", od.account), slog.Int("dropped", len(dropped)), slog.Int("batches", len(keep)), slog.Int("orders", orders(keep)))
+		} else {
+			j.logger.Info("journal dropped the batches of retried keyed orders already stored and commits the rest",
+				slog.Int("dropped", len(dropped)), slog.Int("batches", len(keep)), slog.Int("orders", orders(keep)))
+		}
 		for _, b := range dropped {
-			b.done <- &overdraft{account: account}
+			b.done <- why
 		}
 		if len(keep) == 0 {
 			return 0, nil
 		}
 		bs = keep
 	}
+}
+
+// split sorts the batches of a failed commit into those to write again and
+// those to drop, with what to answer the dropped: the batches holding a buy
+// by a trader the ledger found overdrawn (*overdraft), or those holding an
+// order whose idempotency key order_keys already has, a retry of an order
+// committed before this process knew of it (*keyTaken). Nothing is dropped
+// for any other error.
+func (j *journal) split(err error, bs []*batch) (keep, dropped []*batch, why error) {
+	var match func(b *batch) bool
+	if account, ok := overdrawnTrader(err); ok {
+		why, match = &overdraft{account: account}, func(b *batch) bool { return b.buys(account) }
+	} else if pgtx.IsUniqueViolation(err, "order_keys_pkey") {
+		ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
+		taken, terr := takenKeys(ctx, j.db, bs)
+		cancel()
+		if terr != nil || len(taken) == 0 {
+			return bs, nil, nil
+		}
+		why, match = &keyTaken{keys: taken}, func(b *batch) bool { return b.holdsKey(taken) }
+	} else {
+		return bs, nil, nil
+	}
+	for _, b := range bs {
+		if match(b) {
+			dropped = append(dropped, b)
+		} else {
+			keep = append(keep, b)
+		}
+	}
+	return keep, dropped, why
 }
 
 func orders(bs []*batch) (n int) {
@@ -251,6 +279,35 @@ func (b *book) repriceWithout(od *overdraft) {
 			again = append(again, p.cmd)
 		}
 	}
+	b.redo(again)
+}
+
+// replayTaken is the book's answer to a batch dropped because some of its
+// orders carry idempotency keys already stored: retries of orders committed
+// before. Like repriceWithout it goes back to the committed state and runs
+// the batch's commands again, in their order; this time the retries are
+// looked up first (command.lookup) and answered with their stored trades,
+// and the other orders are priced on a state without them.
+func (b *book) replayTaken(kt *keyTaken) {
+	again := make([]*command, 0, len(b.pending))
+	for _, p := range b.pending {
+		if takenBy(&p.trade, kt.keys) {
+			if p.cmd.lookup {
+				// Looked up already and not found, yet refused again: do not
+				// go round in circles.
+				p.cmd.reply <- reply{err: levee.Errorf(levee.EUNAVAILABLE, "the order's idempotency key could not be checked; try again")}
+				continue
+			}
+			p.cmd.lookup = true
+		}
+		again = append(again, p.cmd)
+	}
+	b.redo(again)
+}
+
+// redo undoes the pending fills, reloads the committed state and processes
+// again as a new round. Assumes the book's goroutine.
+func (b *book) redo(again []*command) {
 	// reload forgets the positions; undoing the dropped fills keeps them
 	// for the orders still to be priced in this round (the caller's).
 	positions, held := b.positions, b.held
@@ -274,7 +331,7 @@ func (b *book) repriceWithout(od *overdraft) {
 	b.pending = b.pending[:0]
 	if err := b.reload(); err != nil {
 		// The book is now broken: process answers 503 until a reload works.
-		b.logger.Warn("reload after an overdraft failed", slog.Any("error", err))
+		b.logger.Warn("reload after a dropped batch failed", slog.Any("error", err))
 	} else {
 		b.positions, b.held = positions, held
 	}
@@ -400,10 +457,10 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	// except for traders whose trades moved no money (zero-amount fills).
 	// The rows go in the ledger's first statement, which saves a round trip
 	// (four per commit: BEGIN, rows with the ledger's locks, the append,
-	// COMMIT); the previous journal (Options.SeparateStatements) sent them
+	// COMMIT); the previous journal (Options.PreviousJournal) sent them
 	// alone first.
 	var posted map[string]levee.Micros
-	if len(transfers) > 0 && !j.separate {
+	if len(transfers) > 0 && !j.previous {
 		w := ledger.With{CTEs: journalWrites, First: journalWritten, Args: args}
 		if _, posted, err = j.ledger.PostBatchBalancesWith(ctx, tx, w, transfers); err != nil {
 			return nil, fmt.Errorf("journal trades, positions, markets and ledger: %w", err)

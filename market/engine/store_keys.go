@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"levee/pgtx"
 )
@@ -67,4 +68,32 @@ func PruneKeys(ctx context.Context, db *sqlx.DB, cutoff time.Time) (int64, error
 			return total, nil
 		}
 	}
+}
+
+// takenKeys returns, as replayKey(account, key), the idempotency keys of the
+// batches' trades that order_keys already holds.
+func takenKeys(ctx context.Context, db *sqlx.DB, bs []*batch) (map[string]bool, error) {
+	var accounts []int64
+	var keys []string
+	for _, b := range bs {
+		for i := range b.trades {
+			if k := b.trades[i].Key; k != nil {
+				accounts, keys = append(accounts, b.trades[i].AccountID), append(keys, *k)
+			}
+		}
+	}
+	var rows []struct {
+		Account int64  `db:"account_id"`
+		Key     string `db:"key"`
+	}
+	if err := db.SelectContext(ctx, &rows, `SELECT k.account_id, k.key
+		FROM unnest($1::bigint[], $2::text[]) AS w (account_id, key)
+		JOIN order_keys k ON k.account_id = w.account_id AND k.key = w.key`, pq.Array(accounts), pq.Array(keys)); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("find stored idempotency keys: %w", err))
+	}
+	taken := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		taken[replayKey(r.Account, r.Key)] = true
+	}
+	return taken, nil
 }

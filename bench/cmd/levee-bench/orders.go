@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -84,6 +89,89 @@ func (e *env) statementCosts(ctx context.Context) ([]StatementCost, error) {
 type OrdersStep struct {
 	load.Result
 	CPUServer, CPUPG, CPUGen float64 // cores
+	Journal                  journalMetrics
+}
+
+// journalMetrics are the server's journal commits during a step, from its
+// /metrics (levee_journal_*): how many, how many orders each, and the commit
+// time's p50 and p99 as the upper bounds of their histogram buckets.
+type journalMetrics struct {
+	Commits, Orders float64
+	P50, P99        float64 // seconds
+}
+
+// scrapeJournal reads the journal's counters and commit-time histogram.
+func scrapeJournal(addr string) (counts map[string]float64, buckets map[float64]float64) {
+	counts, buckets = map[string]float64{}, map[float64]float64{}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return counts, buckets
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		name, value, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
+		switch {
+		case name == `levee_journal_commits_total{result="ok"}`:
+			counts["commits"] = v
+		case name == "levee_journal_orders_total":
+			counts["orders"] = v
+		case strings.HasPrefix(name, `levee_journal_commit_seconds_bucket{le="`):
+			le := strings.TrimSuffix(strings.TrimPrefix(name, `levee_journal_commit_seconds_bucket{le="`), `"}`)
+			if b, err := strconv.ParseFloat(le, 64); err == nil {
+				buckets[b] = v
+			} else if le == "+Inf" {
+				buckets[math.Inf(1)] = v
+			}
+		}
+	}
+	return counts, buckets
+}
+
+// journalBetween is what the journal did between two scrapes.
+func journalBetween(c0 map[string]float64, b0 map[float64]float64, c1 map[string]float64, b1 map[float64]float64) journalMetrics {
+	m := journalMetrics{Commits: c1["commits"] - c0["commits"], Orders: c1["orders"] - c0["orders"]}
+	var les []float64
+	for le := range b1 {
+		les = append(les, le)
+	}
+	slices.Sort(les)
+	total := b1[math.Inf(1)] - b0[math.Inf(1)]
+	for _, q := range []struct {
+		q   float64
+		dst *float64
+	}{{0.5, &m.P50}, {0.99, &m.P99}} {
+		for _, le := range les {
+			if total > 0 && b1[le]-b0[le] >= q.q*total {
+				*q.dst = le
+				break
+			}
+		}
+	}
+	return m
+}
+
+func (j journalMetrics) String() string {
+	if j.Commits == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f commits, %.1f orders each, commit p50 ≤ %s p99 ≤ %s", j.Commits, j.Orders/j.Commits, bucketMS(j.P50), bucketMS(j.P99))
+}
+
+func bucketMS(s float64) string {
+	if math.IsInf(s, 1) {
+		return "∞"
+	}
+	return fmt.Sprintf("%gms", s*1000)
 }
 
 // PerOrder is the CPU of server and PostgreSQL per acknowledged order, in
@@ -266,10 +354,12 @@ func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]Or
 	)
 	var out []OrdersStep
 	for _, p := range plans {
+		j0, h0 := scrapeJournal(srv.addr)
 		s0, c0 := childCPU(pid), sampleCPU(e.pgPID)
 		res := p.r.Run(ctx, p.s)
 		s1, c1 := childCPU(pid), sampleCPU(e.pgPID)
-		st := OrdersStep{Result: res}
+		j1, h1 := scrapeJournal(srv.addr)
+		st := OrdersStep{Result: res, Journal: journalBetween(j0, h0, j1, h1)}
 		wall := c1.at.Sub(c0.at).Seconds()
 		st.CPUGen, st.CPUPG = cores(c0, c1)
 		st.CPUServer = (s1 - s0).Seconds() / wall
@@ -304,8 +394,8 @@ func childCPU(pid int) time.Duration {
 }
 
 func describeOrders(s OrdersStep) string {
-	return fmt.Sprintf("%-44s %8.0f orders/s  p50 %-9s p99 %-9s p999 %-9s errors %d abandoned %d  cpu server %.2f pg %.2f gen %.2f  %.4f core-ms/order",
-		s.Step.Name, s.Throughput, ms(s.P50), ms(s.P99), ms(s.P999), s.Errors(), s.Abandoned, s.CPUServer, s.CPUPG, s.CPUGen, s.PerOrder())
+	return fmt.Sprintf("%-44s %8.0f orders/s  p50 %-9s p99 %-9s p999 %-9s errors %d abandoned %d  cpu server %.2f pg %.2f gen %.2f  %.4f core-ms/order  journal: %s",
+		s.Step.Name, s.Throughput, ms(s.P50), ms(s.P99), ms(s.P999), s.Errors(), s.Abandoned, s.CPUServer, s.CPUPG, s.CPUGen, s.PerOrder(), s.Journal)
 }
 
 func ordersSection(rep *OrdersReport) string {
@@ -319,16 +409,16 @@ func ordersSection(rep *OrdersReport) string {
 	writeFailures(&b, rep.Failures, "")
 	for _, v := range rep.Variants {
 		fmt.Fprintf(&b, "### %s\n\n", v.Name)
-		b.WriteString("| step | offered/s | acknowledged/s | p50 | p99 | p999 | errors | unsent | CPU server | CPU pg | CPU generator | core-ms/order |\n")
-		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("| step | offered/s | acknowledged/s | p50 | p99 | p999 | errors | unsent | CPU server | CPU pg | CPU generator | core-ms/order | journal (server's /metrics) |\n")
+		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, s := range v.Steps {
 			offered := "closed loop"
 			if s.Step.Rate > 0 {
 				offered = fmt.Sprintf("%.0f", s.Step.Rate)
 			}
-			fmt.Fprintf(&b, "| %s | %s | **%.0f** | %s | %s | %s | %d | %d | %.2f | %.2f | %.2f | %.4f |\n",
+			fmt.Fprintf(&b, "| %s | %s | **%.0f** | %s | %s | %s | %d | %d | %.2f | %.2f | %.2f | %.4f | %s |\n",
 				s.Step.Name, offered, s.Throughput, ms(s.P50), ms(s.P99), ms(s.P999), s.Errors(), s.Abandoned,
-				s.CPUServer, s.CPUPG, s.CPUGen, s.PerOrder())
+				s.CPUServer, s.CPUPG, s.CPUGen, s.PerOrder(), s.Journal)
 		}
 		b.WriteString("\n")
 		if len(v.Costs) > 0 {
