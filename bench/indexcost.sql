@@ -13,7 +13,7 @@ CREATE TABLE IF NOT EXISTS tmpl (
     side text NOT NULL CHECK (side IN ('buy', 'sell')), shares numeric(20,6) NOT NULL CHECK (shares > 0),
     amount numeric(20,6) NOT NULL CHECK (amount >= 0), prices numeric(20,6)[] NOT NULL, at timestamptz NOT NULL,
     idempotency_key text, PRIMARY KEY (market_id, seq));
-CREATE OR REPLACE PROCEDURE measure(name text, ddl text, keyed bool, n int) LANGUAGE plpgsql AS $$
+CREATE OR REPLACE PROCEDURE measure(name text, ddl text, keyed bool, n int, INOUT ns_per_row bigint DEFAULT NULL) LANGUAGE plpgsql AS $$
 DECLARE t0 timestamptz; t1 timestamptz; i int;
 BEGIN
   EXECUTE 'DROP TABLE IF EXISTS t; CREATE TABLE t (LIKE tmpl INCLUDING ALL); ' || ddl;
@@ -24,9 +24,10 @@ BEGIN
     COMMIT;
   END LOOP;
   t1 := clock_timestamp();
-  RAISE NOTICE '%: % ns/row', name, round(extract(epoch FROM t1 - t0) * 1e9 / (n*1000));
+  ns_per_row := round(extract(epoch FROM t1 - t0) * 1e9 / (n*1000));
+  RAISE NOTICE '%: % ns/row', name, ns_per_row;
 END $$;
-CREATE OR REPLACE PROCEDURE measure_keys(n int) LANGUAGE plpgsql AS $$
+CREATE OR REPLACE PROCEDURE measure_keys(n int, INOUT ns_per_row bigint DEFAULT NULL) LANGUAGE plpgsql AS $$
 DECLARE t0 timestamptz; t1 timestamptz; i int;
 BEGIN
   DROP TABLE IF EXISTS k; CREATE TABLE k (account_id bigint NOT NULL, key text NOT NULL, market_id bigint NOT NULL, seq bigint NOT NULL, at timestamptz NOT NULL, PRIMARY KEY (account_id, key));
@@ -37,8 +38,10 @@ BEGIN
     COMMIT;
   END LOOP;
   t1 := clock_timestamp();
-  RAISE NOTICE 'order_keys row (table + PK): % ns/row', round(extract(epoch FROM t1 - t0) * 1e9 / (n*1000));
+  ns_per_row := round(extract(epoch FROM t1 - t0) * 1e9 / (n*1000));
+  RAISE NOTICE 'order_keys row (table + PK): % ns/row', ns_per_row;
 END $$;
+-- The measurements (levee-bench -scenario orders runs each three times, in turn):
 CALL measure('PK only', '', false, 40);
 CALL measure('PK + FK markets', 'ALTER TABLE t ADD FOREIGN KEY (market_id) REFERENCES markets(id);', false, 40);
 CALL measure('PK + FK accounts', 'ALTER TABLE t ADD FOREIGN KEY (account_id) REFERENCES accounts(id);', false, 40);

@@ -29,6 +29,7 @@ type OrdersReport struct {
 	History           int
 	Variants          []OrdersVariant
 	Profile           ProfileResult
+	IndexCosts        []IndexCost
 	Failures          []string
 }
 
@@ -250,6 +251,13 @@ func runOrders(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	} else {
 		rep.Profile = summarizeProfile(ctx, profile)
 	}
+	e.say("index costs (bench/indexcost.sql)")
+	if rep.IndexCosts, err = e.measureIndexCosts(ctx); err != nil {
+		rep.Failures = append(rep.Failures, "index costs: "+err.Error())
+	}
+	for _, c := range rep.IndexCosts {
+		e.say("%s: %d ns/row (%v)", c.Name, c.Median, c.Runs)
+	}
 	e.eng.Close()
 	e.eng = nil
 	bin, err := e.buildLevee(ctx)
@@ -450,6 +458,15 @@ func ordersSection(rep *OrdersReport) string {
 			}
 			b.WriteString("\n")
 		}
+	}
+	if len(rep.IndexCosts) > 0 {
+		b.WriteString("### What each constraint and index of trades costs\n\n`bench/indexcost.sql` in a scratch database of the same server: 40 " +
+			"transactions of 1,000 rows into a fresh table shaped like trades, per variant; the median of three runs in turn, in ns per row " +
+			"(wall time inside PostgreSQL, so the machine's other load inflates all of them alike).\n\n| table | ns/row | runs |\n|---|---:|---|\n")
+		for _, c := range rep.IndexCosts {
+			fmt.Fprintf(&b, "| %s | %d | %v |\n", c.Name, c.Median, c.Runs)
+		}
+		b.WriteString("\n")
 	}
 	if rep.Profile.Header != "" {
 		fmt.Fprintf(&b, "### CPU profile of an in-process closed loop (server and generator)\n\n`%s` (%s)\n\n", rep.Profile.Path, rep.Profile.Header)
