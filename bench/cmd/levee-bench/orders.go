@@ -184,7 +184,7 @@ func (s OrdersStep) PerOrder() float64 {
 	return (s.CPUServer + s.CPUPG) * 1000 / s.Throughput
 }
 
-// restore0003 puts back on trades what migration 0016 dropped: the foreign
+// restore0003 puts back on trades what migration order_keys (issue 18) dropped: the foreign
 // keys, the account index and the unique index on idempotency keys.
 var restore0003 = []string{
 	`ALTER TABLE trades ADD CONSTRAINT trades_market_id_fkey FOREIGN KEY (market_id) REFERENCES markets (id),
