@@ -31,7 +31,10 @@ var kinds = map[string]struct{ category, subject, todo string }{
 	"emergency_renewed":  {accounts.MailEmergencies, "An emergency is renewed", ""},
 	"emergency_ended":    {accounts.MailEmergencies, "An emergency has ended", ""},
 
-	"payment": {accounts.MailPayments, "A payment to you", ""},
+	"payment":       {accounts.MailPayments, "A payment to you", ""},
+	"award_won":     {accounts.MailPayments, "Your bid won", "Do the work and claim each milestone on the contract page"},
+	"award_lost":    {accounts.MailPayments, "Your bid did not win", ""},
+	"milestone_due": {accounts.MailPayments, "A milestone is due", "Claim the milestone with its evidence on the contract page"},
 }
 
 // Category is the mail category of a notification kind.
@@ -47,7 +50,7 @@ var categoryNames = map[string]string{
 	accounts.MailVerdicts:    "verdicts",
 	accounts.MailQuorum:      "quorum requests and answers",
 	accounts.MailEmergencies: "emergencies and acts under them",
-	accounts.MailPayments:    "payments",
+	accounts.MailPayments:    "payments, awards and milestones due",
 }
 
 // CategoryName is how forms and mails name a category.

@@ -159,7 +159,7 @@ var categoryLabels = map[string]string{
 	accounts.MailVerdicts:    "Verdicts",
 	accounts.MailQuorum:      "Quorum requests and answers",
 	accounts.MailEmergencies: "Emergency declarations and acts",
-	accounts.MailPayments:    "Payments to me",
+	accounts.MailPayments:    "Payments to me, awards and milestones due",
 }
 
 // emailFormFor reads the caller's settings for the form; nil when the node

@@ -261,7 +261,8 @@ func apiOps() []apiOp {
 		{method: "GET", path: "/api/v1/census", tag: "census", summary: "The public census", who: whoPublic, status: 200, resp: of[census.Census]()},
 		{method: "GET", path: "/api/v1/census.csv", tag: "census", summary: "The census as rows of figure, key, value, source", who: whoPublic, status: 200, respType: "text/csv", resp: schema{"type": "string"}},
 
-		{method: "GET", path: "/api/v1/tenders", tag: "contracting", summary: "Tenders", who: whoPublic, status: 200, resp: object(schema{"tenders": nullable(arrayOf(of[contracting.Tender]()))}, "tenders")},
+		{method: "GET", path: "/api/v1/tenders", tag: "contracting", summary: "Tenders, newest first, a page at a time (the next page: before= the last id)", who: whoPublic,
+			query: []schema{qInt("before", 0, 1<<62, "tenders with ids below this; 0 or absent: from the newest"), qInt("limit", 1, 200, "default 50")}, status: 200, resp: object(schema{"tenders": nullable(arrayOf(of[contracting.Tender]()))}, "tenders")},
 		{method: "POST", path: "/api/v1/tenders", tag: "contracting", summary: "Open a tender with its decision market", who: whoTreasurer,
 			body: object(schema{"budget_line": idIn, "title": line, "scope": paragraph, "districts": arrayOf(line), "budget_cap": amountIn, "opens_at": timeIn, "closes_at": timeIn,
 				"decision_at": timeIn, "min_confidence": amountIn, "twap_window": durationIn, "dispute_window": durationIn, "liquidity": amountIn, "acceptance_criteria": paragraph,

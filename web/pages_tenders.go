@@ -40,7 +40,7 @@ func (s *Server) pageTenders(c *echo.Context) error {
 		return s.renderError(c, errNoContracting)
 	}
 	ctx := c.Request().Context()
-	ts, err := s.deps.Contracting.Tenders(ctx)
+	ts, err := s.deps.Contracting.Tenders(ctx, 0, contracting.MaxTenderPage)
 	if err != nil {
 		return s.renderError(c, err)
 	}

@@ -16,7 +16,7 @@ import (
 // (tenders, sealed bids, awards, contracts and milestones).
 type Contracting interface {
 	CreateTender(ctx context.Context, n contracting.NewTender) (contracting.TenderView, error)
-	Tenders(ctx context.Context) ([]contracting.Tender, error)
+	Tenders(ctx context.Context, before int64, limit int) ([]contracting.Tender, error)
 	Tender(ctx context.Context, viewer *accounts.Principal, id int64) (contracting.TenderView, error)
 	EditTender(ctx context.Context, actor, id int64, e contracting.TenderEdit) (contracting.TenderView, error)
 	Bids(ctx context.Context, viewer *accounts.Principal, tenderID int64) ([]contracting.Bid, error)
@@ -128,8 +128,18 @@ func (s *Server) createTender(c *echo.Context) error {
 	return c.JSON(http.StatusCreated, t)
 }
 
+// listTenders is GET /api/v1/tenders?before=&limit=: a page of tenders,
+// newest first; the next page is before= the last id.
 func (s *Server) listTenders(c *echo.Context) error {
-	ts, err := s.deps.Contracting.Tenders(c.Request().Context())
+	before, err := queryInt(c, "before", 0, 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit", 50, 1, contracting.MaxTenderPage)
+	if err != nil {
+		return err
+	}
+	ts, err := s.deps.Contracting.Tenders(c.Request().Context(), before, int(limit))
 	if err != nil {
 		return err
 	}
