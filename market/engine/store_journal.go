@@ -651,7 +651,8 @@ trade AS (
 	RETURNING 1
 )`
 
-// journalWritten reads every CTE of journalWrites: the ledger evaluates it
+// journalWritten reads every CTE of journalWrites (a CTE added there, such
+// as a fencing check, must be added here too): the ledger evaluates it
 // before it takes its head lock (ledger.With.First), which runs the writes
 // first, so the journal locks its rows before the ledger's as every writer
 // does (docs/locks.md). Otherwise PostgreSQL would run them after the
