@@ -44,20 +44,26 @@ func (r *recentKeys) get(k string) (Result, bool) {
 	return res, ok
 }
 
+// put remembers res under k. The map and the ring grow with use (a server
+// that sees few keyed orders holds little), up to recentCap; then the oldest
+// entry makes room.
 func (r *recentKeys) put(k string, res Result) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil {
-		r.m, r.ring = make(map[string]Result, recentCap), make([]string, recentCap)
+		r.m = map[string]Result{}
 	}
 	if _, ok := r.m[k]; ok {
 		return
 	}
-	if old := r.ring[r.next]; old != "" {
-		delete(r.m, old)
+	if len(r.ring) < recentCap {
+		r.ring = append(r.ring, k)
+	} else {
+		delete(r.m, r.ring[r.next])
+		r.ring[r.next] = k
+		r.next = (r.next + 1) % recentCap
 	}
-	r.ring[r.next], r.m[k] = k, res
-	r.next = (r.next + 1) % recentCap
+	r.m[k] = res
 }
 
 // keyTaken answers a batch dropped from a commit because orders in it carry
