@@ -466,7 +466,7 @@ func operation(o apiOp) schema {
 		params = append(params, schema{"name": "Idempotency-Key", "in": "header", "schema": line,
 			"description": fmt.Sprintf("Retries with the same key (per account, at most 200 bytes) return the first answer and trade once, "+
 				"for at least %d hours after the first attempt, whatever happens to the server meanwhile; a key used for a different "+
-				"order is refused (409). Keys are then forgotten: a retry after that trades again.", int(engine.KeyRetention.Hours()))})
+				"order is refused (409). After that the key is forgotten (within minutes: it is pruned every 10): a retry then trades again.", int(engine.KeyRetention.Hours()))})
 	case o.path == "/api/v1/qf/projects/:id/contributions":
 		params = append(params, schema{"name": "Idempotency-Key", "in": "header", "schema": line,
 			"description": "Retries with the same key return the first answer and move money once."})
