@@ -165,7 +165,8 @@ func (m *Main) startServices(pub engine.Publisher) {
 // startEngine starts the market engine.
 func (m *Main) startEngine(pub engine.Publisher) {
 	m.metrics = newEngineMetrics()
-	m.Engine = engine.New(m.DB, engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe, Clock: m.now})
+	m.Engine = engine.New(m.DB, engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe, Clock: m.now,
+		PreviousJournal: m.Config.PreviousJournal})
 	// People who have begun to leave the city trade no more (docs/privacy.md).
 	leaving, err := m.Accounts.Leaving(context.Background())
 	if err != nil {
