@@ -220,10 +220,10 @@ const LockSQL = `
 // account keys are parameter keys.
 func lockSQLAfter(w With, keys string) string {
 	return "WITH " + w.CTEs + `
-		SELECT h.seq, h.hash, a.key, a.balance, a.may_go_negative
-		FROM (SELECT seq, hash FROM ledger_head WHERE ` + w.First + ` FOR UPDATE) h
+		SELECT h.seq, h.hash, coalesce(h.private_from, 0) AS private_from, a.key, a.balance, a.may_go_negative, a.public
+		FROM (SELECT seq, hash, private_from FROM ledger_head WHERE ` + w.First + ` FOR UPDATE) h
 		LEFT JOIN LATERAL (
-			SELECT key, balance, may_go_negative FROM ledger_accounts
+			SELECT key, balance, may_go_negative, coalesce(public, '') AS public FROM ledger_accounts
 			WHERE key = ANY(` + keys + `) AND h.seq >= 0
 			ORDER BY key FOR UPDATE
 		) a ON true`

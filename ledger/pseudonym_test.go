@@ -183,3 +183,40 @@ func TestBeginPrivateEpoch(t *testing.T) {
 		t.Fatal("the balance inside changed")
 	}
 }
+
+// TestEveryPathHashesUnderPseudonyms: Post, Prepared's PostBatchBalances and
+// PostBatchBalancesWith (the market journal's path) all hash a private
+// entry under the person's pseudonym, so the export recomputes whichever
+// path wrote it.
+func TestEveryPathHashesUnderPseudonyms(t *testing.T) {
+	ctx := context.Background()
+	l, db := MustLedger(t)
+	p := mustPersonal(t, db, 5)
+	MustOpen(t, l, "fees")
+	MustFund(t, l, ledger.Cash(5), levee.Units(10))
+	pay := []ledger.Transfer{{Kind: "fee", Postings: []ledger.Posting{{Account: ledger.Cash(5), Amount: -levee.Units(1)}, {Account: "fees", Amount: levee.Units(1)}}}}
+	prep := ledger.NewPrepared(db)
+	defer prep.Close()
+	for name, post := range map[string]func(tx *sqlx.Tx) error{
+		"prepared": func(tx *sqlx.Tx) error { _, _, err := prep.PostBatchBalances(ctx, tx, pay); return err },
+		"prepared with the caller's writes": func(tx *sqlx.Tx) error {
+			_, _, err := prep.PostBatchBalancesWith(ctx, tx, ledger.With{CTEs: `nothing AS (SELECT 1 AS one)`, First: `(SELECT count(*) FROM nothing) >= 0`}, pay)
+			return err
+		},
+	} {
+		tx := db.MustBegin()
+		if err := post(tx); err != nil {
+			tx.Rollback()
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	es := mustExport(t, l)
+	bal := checkExport(t, es)
+	if bal["cash:"+p] != levee.Units(8) || len(es) != 3 {
+		t.Fatalf("export %v over %d entries", bal, len(es))
+	}
+	MustVerify(t, l)
+}
