@@ -188,6 +188,9 @@ type casePage struct {
 	CanSubmitEvidence, CanAppeal bool
 	// Ballot is set for a juror seated in the current round.
 	Ballot *ballot
+	// PoolNotes tell a signed-in person, by draw, whether their pseudonym
+	// was in its pool: the check docs/juries.md promises every resident.
+	PoolNotes map[int]string
 }
 
 // ballot is what the seated juror's part of the page shows.
@@ -220,6 +223,16 @@ func (s *Server) pageCase(c *echo.Context) error {
 	}
 	if who != nil {
 		d.Party = slices.ContainsFunc(v.Parties, func(p settlement.Party) bool { return p.Account == who.AccountID })
+		if a, err := s.deps.Accounts.Get(ctx, who.AccountID); err == nil && a.Pseudonym != "" {
+			d.PoolNotes = map[int]string{}
+			for _, dr := range d.Draw.Draws {
+				in := "is not"
+				if slices.Contains(dr.Pool, a.Pseudonym) {
+					in = "is"
+				}
+				d.PoolNotes[dr.N] = "Your pseudonym " + a.Pseudonym + " " + in + " in this pool."
+			}
+		}
 	}
 	// The service checks again; these only decide which forms to show.
 	appealRound := false

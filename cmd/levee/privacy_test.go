@@ -253,6 +253,18 @@ func (pc *privacyCity) checkEveryRoute(t *testing.T) {
 			t.Errorf("whoCanLink lists %s, which told no owner their pseudonym", key)
 		}
 	}
+	// A resident checks on the case page that they were in a draw's pool.
+	for _, j := range pc.jurors {
+		_, page := j.c.raw("/cases/" + pc.done)
+		if !bytes.Contains(page, []byte("Your pseudonym "+j.pseudonym+" is in this pool.")) &&
+			!bytes.Contains(page, []byte("Your pseudonym "+j.pseudonym+" is not in this pool.")) {
+			t.Fatalf("the case page does not tell %s whether they were in the pool", j.name)
+		}
+		break
+	}
+	if _, page := pc.alice.c.raw("/cases/" + pc.done); !bytes.Contains(page, []byte("Your pseudonym "+pc.alice.pseudonym+" is not in this pool.")) {
+		t.Fatal("the disputer is not told they were left out of the pool")
+	}
 	// The owner, and only the owner, is told their pseudonym.
 	for _, p := range people {
 		if p.pseudonym == "" && p.name != "alice" && p.name != "bob" {
