@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -58,6 +59,18 @@ type Options struct {
 	Logger    *slog.Logger
 	// OnCommit observes each journal commit (for metrics).
 	OnCommit func(orders int, elapsed time.Duration, err error)
+
+	// Node names this instance among several sharing the database
+	// (docs/cluster.md): books then run only under a lease (lease.go).
+	// Empty: one instance, no leases, exactly as before.
+	Node string
+	// LeaseTTL is how long a market's lease lasts unrenewed (default 2s).
+	LeaseTTL time.Duration
+	// Forwarder carries orders for markets other instances own to them.
+	Forwarder Forwarder
+	// CashMoved hears of accounts whose cash this instance moved, so that
+	// other instances can drop their cached wallets.
+	CashMoved func(accounts []int64)
 }
 
 // Engine runs the markets of one Levee instance. It holds no global state:
@@ -83,6 +96,14 @@ type Engine struct {
 	running   sync.WaitGroup       // book goroutines, including those that stopped themselves
 
 	inflight sync.Map // account/key -> *flight, for concurrent retries of one order
+
+	// Cluster mode (lease.go).
+	started   time.Time
+	loading   map[int64]chan struct{} // markets whose lease is being taken (under mu)
+	owners    sync.Map                // market id -> cachedOwner
+	cluster   clusterCounters
+	renewQuit chan struct{}
+	renewDone chan struct{}
 }
 
 // New starts an engine on db.
@@ -108,13 +129,22 @@ func New(db *sqlx.DB, opts Options) *Engine {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	e := &Engine{db: db, opts: opts, wallets: newWallets(db), books: map[int64]*book{}, logger: opts.Logger, jdone: make(chan struct{})}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = defaultLeaseTTL
+	}
+	e := &Engine{db: db, opts: opts, wallets: newWallets(db), books: map[int64]*book{}, logger: opts.Logger, jdone: make(chan struct{}),
+		started: time.Now(), loading: map[int64]chan struct{}{}, renewQuit: make(chan struct{}), renewDone: make(chan struct{})}
 	e.journal = &journal{db: db, ledger: ledger.NewPrepared(db), wallets: e.wallets, in: make(chan *batch, 1024), maxRows: opts.MaxRows,
-		timeout: opts.DBTimeout, logger: opts.Logger, observer: opts.OnCommit}
+		timeout: opts.DBTimeout, logger: opts.Logger, observer: opts.OnCommit, cashMoved: e.cashMoved}
 	go func() {
 		defer close(e.jdone)
 		e.journal.run()
 	}()
+	if opts.Node != "" {
+		go e.renewLoop()
+	} else {
+		close(e.renewDone)
+	}
 	return e
 }
 
@@ -130,18 +160,24 @@ func (e *Engine) Close() {
 	books := e.books
 	e.mu.Unlock()
 	for _, b := range books {
-		close(b.quit)
+		b.stop()
 	}
 	for _, b := range books {
 		<-b.done
 	}
 	e.running.Wait()
+	close(e.renewQuit)
+	<-e.renewDone
 	close(e.journal.in)
 	<-e.jdone
 }
 
 // InvalidateCash tells the engine that an account's cash moved outside it.
-func (e *Engine) InvalidateCash(account int64) { e.wallets.Invalidate(account) }
+// With several instances the others hear of it too (Options.CashMoved).
+func (e *Engine) InvalidateCash(account int64) {
+	e.wallets.Invalidate(account)
+	e.cashMoved(account)
+}
 
 // book returns the running owner of a market, loading it on first use (or
 // again, after it stopped for being idle or settled). The caller holds the
@@ -167,15 +203,55 @@ func (e *Engine) loadBook(ctx context.Context, id int64) (*book, error) {
 		return nil, levee.Errorf(levee.EUNAVAILABLE, "the server is shutting down")
 	}
 	if b, ok := e.books[id]; ok {
-		b.hold()
+		if b.leaseValid() {
+			b.hold()
+			e.mu.Unlock()
+			return b, nil
+		}
+		// Its lease may have expired (a renewal failed, or this process
+		// was paused): take it again, or find the new owner.
 		e.mu.Unlock()
-		return b, nil
+		e.dropBook(b)
+		return nil, nil
+	}
+	if wait, ok := e.loading[id]; ok {
+		// Another caller is taking this market's lease: taking it twice
+		// would fence the first book at once.
+		e.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, levee.Errorf(levee.EUNAVAILABLE, "the market is starting; try again")
+		}
+		return nil, nil
+	}
+	var epoch, leaseUntil int64
+	if e.opts.Node != "" {
+		done := make(chan struct{})
+		e.loading[id] = done
+		defer func() {
+			e.mu.Lock()
+			delete(e.loading, id)
+			e.mu.Unlock()
+			close(done)
+		}()
 	}
 	stops := e.stops
 	e.mu.Unlock()
+	if e.opts.Node != "" {
+		var err error
+		if epoch, leaseUntil, err = e.acquire(ctx, id); err != nil {
+			return nil, err
+		}
+	}
 	m, err := loadMarket(ctx, e.db, id)
 	if err != nil {
 		return nil, err
+	}
+	if e.opts.Node == "" {
+		epoch = m.Epoch
+	} else if m.Epoch != epoch {
+		return nil, errMoved // taken over again between our lease and our read
 	}
 	if e.afterLoad != nil {
 		e.afterLoad(id)
@@ -201,8 +277,9 @@ func (e *Engine) loadBook(ctx context.Context, id int64) (*book, error) {
 		// settled it, and stopped, after the row was read.
 		return nil, nil
 	}
-	b := &book{e: e, id: id, in: make(chan *command, e.opts.QueueLen), quit: make(chan struct{}), done: make(chan struct{}),
+	b := &book{e: e, id: id, epoch: epoch, in: make(chan *command, e.opts.QueueLen), quit: make(chan struct{}), done: make(chan struct{}),
 		logger: e.logger.With(slog.Int64("market_id", id)), m: m, state: st, positions: map[int64][]levee.Micros{}, held: map[int64]levee.Micros{}}
+	b.leaseUntil.Store(leaseUntil)
 	b.publishSnapshot()
 	b.hold()
 	e.books[id] = b
@@ -212,8 +289,16 @@ func (e *Engine) loadBook(ctx context.Context, id int64) (*book, error) {
 }
 
 // send hands a command to a market's goroutine and waits for its answer.
+// A market another instance owns gets the order forwarded there, or, for a
+// lifecycle command, is claimed from it first (lease.go).
 func (e *Engine) send(ctx context.Context, marketID int64, c *command) (Result, error) {
 	b, err := e.book(ctx, marketID)
+	if no := (*NotOwnerError)(nil); errors.As(err, &no) {
+		if c.kind == cmdOrder {
+			return e.forward(ctx, no, c)
+		}
+		b, err = e.claim(ctx, marketID, no)
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -224,15 +309,37 @@ func (e *Engine) send(ctx context.Context, marketID int64, c *command) (Result, 
 		b.release()
 	case <-b.quit:
 		b.release()
-		return Result{}, levee.Errorf(levee.EUNAVAILABLE, "the server is shutting down")
+		return Result{}, e.stoppedErr()
 	case <-ctx.Done():
 		b.release()
 		return Result{}, levee.Errorf(levee.EUNAVAILABLE, "the market is too busy; try again")
 	}
 	// Once accepted, the command runs to completion; waiting for it is
 	// bounded by the journal's own timeout, so we do not abandon a result.
-	r := <-c.reply
-	return r.res, r.err
+	// A book dropped for a lost lease may have returned before it saw the
+	// command: then it never ran.
+	select {
+	case r := <-c.reply:
+		return r.res, r.err
+	case <-b.done:
+		select {
+		case r := <-c.reply:
+			return r.res, r.err
+		default:
+			return Result{}, e.stoppedErr()
+		}
+	}
+}
+
+// stoppedErr is the answer to a command whose book stopped before it ran.
+func (e *Engine) stoppedErr() error {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return levee.Errorf(levee.EUNAVAILABLE, "the server is shutting down")
+	}
+	return errMoved
 }
 
 type flight struct {
@@ -300,8 +407,12 @@ func resultOf(t *market.Trade) Result {
 }
 
 // Snapshot returns a market's committed state.
+// A market another instance owns is read from its committed row.
 func (e *Engine) Snapshot(ctx context.Context, marketID int64) (*Snapshot, error) {
 	b, err := e.book(ctx, marketID)
+	if no := (*NotOwnerError)(nil); errors.As(err, &no) {
+		return e.rowSnapshot(ctx, marketID)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"maps"
@@ -113,6 +114,9 @@ func (b *book) lifecycle(c *command) error {
 				return err
 			}
 		}
+		if err := fence(ctx, tx, b.id, b.epoch); err != nil {
+			return err
+		}
 		var err error
 		switch c.kind {
 		case cmdResolve:
@@ -129,6 +133,10 @@ func (b *book) lifecycle(c *command) error {
 		}
 		return setStatus(ctx, tx, b.id, status, outcome)
 	})
+	if errors.Is(err, errFenced) {
+		b.fenced.Store(true)
+		return errMoved
+	}
 	if err != nil {
 		b.broken = true
 		return err
@@ -136,6 +144,7 @@ func (b *book) lifecycle(c *command) error {
 	for _, a := range paid {
 		b.e.wallets.Invalidate(a)
 	}
+	b.e.cashMoved(paid...)
 	if err := b.reload(); err != nil {
 		return nil // committed; the next command reloads
 	}
@@ -156,7 +165,11 @@ func (b *book) extend(c *command) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.e.opts.DBTimeout)
 	defer cancel()
-	if err := setClosesAt(ctx, b.e.db, b.id, c.until); err != nil {
+	if err := setClosesAt(ctx, b.e.db, b.id, b.epoch, c.until); err != nil {
+		if errors.Is(err, errFenced) {
+			b.fenced.Store(true)
+			return errMoved
+		}
 		b.broken = true
 		return pgtx.Unavailable(fmt.Errorf("extend market %d: %w", b.id, err))
 	}

@@ -22,6 +22,7 @@ import (
 // batch is one market's priced orders, waiting to become durable.
 type batch struct {
 	marketID    int64
+	epoch       int64 // the book's lease epoch: the market row is written only at it
 	conditional bool // the market keeps traders' money bound to it (Market.Conditional)
 	q           microsArray
 	seq         int64
@@ -50,6 +51,9 @@ type journal struct {
 	timeout  time.Duration
 	logger   *slog.Logger
 	observer func(orders int, elapsed time.Duration, err error)
+	// cashMoved hears of the traders whose cash a commit moved (other
+	// instances drop their wallets: Options.CashMoved).
+	cashMoved func(accounts ...int64)
 }
 
 func (j *journal) run() {
@@ -118,6 +122,21 @@ func (j *journal) statement(ctx context.Context) (*sqlx.Stmt, error) {
 func (j *journal) commit(bs []*batch) (int, error) {
 	for {
 		err := j.commitOnce(bs)
+		if err != nil {
+			// Batches of markets another instance took over are refused
+			// (fencing, lease.go), the others written again.
+			if kept, fenced := j.fence(bs); len(fenced) > 0 {
+				j.release(fenced)
+				for _, b := range fenced {
+					b.done <- errFenced
+				}
+				if len(kept) == 0 {
+					return 0, nil
+				}
+				bs = kept
+				continue
+			}
+		}
 		account, ok := overdrawnTrader(err)
 		var keep, dropped []*batch
 		if ok {
@@ -184,8 +203,13 @@ func (j *journal) commitOnce(bs []*batch) error {
 			consumed[a] += amt
 		}
 	}
+	moved := make([]int64, 0, len(balances))
 	for a, bal := range balances {
 		j.wallets.settle(a, consumed[a], bal)
+		moved = append(moved, a)
+	}
+	if j.cashMoved != nil {
+		j.cashMoved(moved...)
 	}
 	return nil
 }
@@ -197,6 +221,31 @@ func (j *journal) release(bs []*batch) {
 			j.wallets.release(a, amt)
 		}
 	}
+}
+
+// fence splits the batches of a failed commit into those whose market is
+// still at their book's epoch and those another instance took over. A
+// failure to read the epochs fences nothing.
+func (j *journal) fence(bs []*batch) (kept, fenced []*batch) {
+	ids, epochs := make([]int64, len(bs)), make([]int64, len(bs))
+	for i, b := range bs {
+		ids[i], epochs[i] = b.marketID, b.epoch
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
+	defer cancel()
+	moved, err := fencedMarkets(ctx, j.db, ids, epochs)
+	if err != nil || len(moved) == 0 {
+		return bs, nil
+	}
+	for _, b := range bs {
+		if moved[b.marketID] {
+			fenced = append(fenced, b)
+		} else {
+			kept = append(kept, b)
+		}
+	}
+	j.logger.Warn("journal refused the batches of markets taken over by another instance", slog.Int("fenced", len(fenced)), slog.Int("orders", orders(fenced)))
+	return kept, fenced
 }
 
 // buys reports whether the batch holds a buy by account.
@@ -364,10 +413,10 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 			stakeShrink.add(k, d)
 		}
 	}
-	ids, qs, seqs, vols := make([]int64, len(bs)), make([]string, len(bs)), make([]int64, len(bs)), make([]string, len(bs))
+	ids, qs, seqs, vols, epochs := make([]int64, len(bs)), make([]string, len(bs)), make([]int64, len(bs)), make([]string, len(bs)), make([]int64, len(bs))
 	for i, b := range bs {
 		v, _ := b.q.Value()
-		ids[i], qs[i], seqs[i], vols[i] = b.marketID, v.(string), b.seq, b.volume.String()
+		ids[i], qs[i], seqs[i], vols[i], epochs[i] = b.marketID, v.(string), b.seq, b.volume.String(), b.epoch
 	}
 
 	rowsStmt, err := j.statement(ctx)
@@ -392,8 +441,16 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	args = append(args, pq.Array(ids), pq.Array(qs), pq.Array(seqs), pq.Array(vols))
 	args = append(args, stakeGrow.args()...)
 	args = append(args, stakeShrink.args()...)
-	if _, err := tx.StmtxContext(ctx, rowsStmt).ExecContext(ctx, args...); err != nil {
+	args = append(args, pq.Array(epochs))
+	res, err := tx.StmtxContext(ctx, rowsStmt).ExecContext(ctx, args...)
+	if err != nil {
 		return nil, fmt.Errorf("journal trades, positions and markets: %w", err)
+	}
+	// Fencing: a market row at another epoch than its book's is not
+	// updated, and the whole transaction is abandoned (commit drops those
+	// batches and writes the others again).
+	if n, err := res.RowsAffected(); err != nil || n != int64(len(bs)) {
+		return nil, fmt.Errorf("journal: %d of %d market rows at their book's epoch: %w", n, len(bs), errFenced)
 	}
 	ph.mark(&ph.rows)
 
@@ -561,8 +618,8 @@ WITH trade AS (
 	WHERE s.market_id = v.market_id AND s.account_id = v.account_id
 )
 UPDATE markets m SET q = v.q::numeric[], seq = v.seq, volume = v.volume
-FROM unnest($23::bigint[], $24::text[], $25::bigint[], $26::numeric[]) AS v(id, q, seq, volume)
-WHERE m.id = v.id`
+FROM unnest($23::bigint[], $24::text[], $25::bigint[], $26::numeric[], $35::bigint[]) AS v(id, q, seq, volume, epoch)
+WHERE m.id = v.id AND m.epoch = v.epoch`
 
 // tradeArrays holds trades column by column for unnest().
 type tradeArrays struct {
