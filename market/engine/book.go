@@ -355,6 +355,7 @@ func (b *book) flush() {
 	}
 	if errors.Is(err, errFenced) {
 		b.fenced.Store(true)
+		b.e.cluster.fenced.Add(1)
 		b.logger.Warn("market taken over by another instance; its orders were not executed", slog.Int("orders", len(b.pending)), slog.Int64("epoch", b.epoch))
 		for _, p := range b.pending {
 			p.cmd.reply <- reply{err: errMoved}

@@ -135,6 +135,7 @@ func (b *book) lifecycle(c *command) error {
 	})
 	if errors.Is(err, errFenced) {
 		b.fenced.Store(true)
+		b.e.cluster.fenced.Add(1)
 		return errMoved
 	}
 	if err != nil {
