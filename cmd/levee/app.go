@@ -17,6 +17,7 @@ import (
 
 	"levee/accounts"
 	"levee/budgets"
+	"levee/cluster"
 	"levee/census"
 	"levee/contracting"
 	"levee/crisis"
@@ -70,6 +71,9 @@ type Main struct {
 	live    *web.Live
 	metrics *engineMetrics
 	web     *web.Server
+	// node is this instance's NATS side when it is one of several
+	// (Config.NATSURL; docs/cluster.md), else nil.
+	node *cluster.Node
 
 	stopAdvancing func()
 	stopRescans   func()
@@ -139,8 +143,10 @@ func (m *Main) now() time.Time {
 
 // startServices starts the market engine and builds every service on it
 // (serve, demo and drill use them; migrate and ledger verify do not).
-func (m *Main) startServices(pub engine.Publisher) {
-	m.startEngine(pub)
+func (m *Main) startServices(pub engine.Publisher) error {
+	if err := m.startEngine(pub); err != nil {
+		return err
+	}
 	m.Contracting = contracting.New(m.DB, m.Engine, contracting.Options{Logger: m.logger, Now: m.now})
 	m.Budgets = budgets.New(m.DB, budgets.Options{Cash: m.Engine, Logger: m.logger, Now: m.now})
 	m.Census = census.New(census.Sources{Accounts: m.Accounts, Ledger: m.Ledger, Budgets: m.Budgets, Markets: m.Engine, Contracting: m.Contracting}, m.now)
@@ -149,12 +155,32 @@ func (m *Main) startServices(pub engine.Publisher) {
 	m.Crisis = crisis.New(m.DB, crisis.Options{Contracts: m.Contracting, Reviews: m.Settlement, Clock: m.now, Logger: m.logger})
 	m.Markets = subjects.NewMarkets(m.DB, m.Settlement, m.Engine)
 	subjects.Register(m.Settlement, m.Markets, m.Contracting, m.Crisis)
+	return nil
 }
 
 // startEngine starts the market engine.
-func (m *Main) startEngine(pub engine.Publisher) {
+// With LEVEE_NATS_URL it is one of several instances: markets run under
+// leases, orders for markets elsewhere are forwarded, events and cash news
+// travel on NATS.
+func (m *Main) startEngine(pub engine.Publisher) error {
 	m.metrics = newEngineMetrics()
-	m.Engine = engine.New(m.DB, engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe, Clock: m.now})
+	opts := engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe, Clock: m.now}
+	if m.Config.NATSURL != "" {
+		node, err := cluster.Connect(cluster.Options{URL: m.Config.NATSURL, Node: m.Config.Node, Logger: m.logger})
+		if err != nil {
+			return err
+		}
+		m.node = node
+		opts.Node, opts.LeaseTTL, opts.Forwarder, opts.CashMoved = m.Config.Node, m.Config.LeaseTTL, node, node.CashMoved
+		opts.Publisher = node.Publisher(pub)
+	}
+	m.Engine = engine.New(m.DB, opts)
+	if m.node != nil {
+		if err := m.node.Serve(m.Engine, pub); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Run opens everything, makes sure the admin can sign in, seeds the demo city
@@ -172,7 +198,9 @@ func (m *Main) Run(ctx context.Context) error {
 		m.generatedAdminToken = token
 	}
 	m.live = web.NewLive(live.Options{Logger: m.logger})
-	m.startServices(m.live)
+	if err := m.startServices(m.live); err != nil {
+		return err
+	}
 	if m.Config.Demo {
 		if err := m.SeedDemo(ctx); err != nil {
 			return err
@@ -295,8 +323,12 @@ func (m *Main) Close() error {
 		m.live = nil
 	}
 	if m.Engine != nil {
-		m.Engine.Close()
+		m.Engine.Close() // ends its leases: the other instances take its markets at once
 		m.Engine = nil
+	}
+	if m.node != nil {
+		m.node.Close()
+		m.node = nil
 	}
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())

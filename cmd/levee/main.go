@@ -156,7 +156,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	case "migrate":
 		fmt.Fprintln(stdout, "migrations applied")
 	case "demo":
-		m.startServices(nil)
+		if err := m.startServices(nil); err != nil {
+			return 1, err
+		}
 		if err := m.SeedDemo(ctx); err != nil {
 			return 1, err
 		}

@@ -275,10 +275,20 @@ func (c *client) deliver(it item) error {
 // written (already in the snapshot, or dropped before a gap), a state below
 // it. A state at the snapshot's own seq is written: states are idempotent and
 // the snapshot may predate, say, a status change at the same seq.
+//
+// A trade past the next seq means trades were lost on the way here (with
+// several instances, an owner killed between its commit and its publish on
+// NATS): the client gets an explicit gap first, never a silent jump.
 func (c *client) writeEvent(s *subscription, m *message) error {
 	if m.trade {
 		if m.seq <= s.last {
 			return nil
+		}
+		if m.seq > s.last+1 {
+			c.h.gaps.Add(1)
+			if err := c.writeRaw(encodeGap(s.market, m.seq-1)); err != nil {
+				return err
+			}
 		}
 		s.last = m.seq
 	} else if m.seq < s.last {
