@@ -17,8 +17,8 @@ import (
 
 	"levee/accounts"
 	"levee/budgets"
-	"levee/cluster"
 	"levee/census"
+	"levee/cluster"
 	"levee/contracting"
 	"levee/crisis"
 	"levee/ledger"

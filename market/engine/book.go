@@ -56,21 +56,21 @@ type Snapshot struct {
 
 // book owns one market. Only its goroutine touches the fields below the line.
 type book struct {
-	e      *Engine
-	id     int64
-	epoch  int64 // the lease epoch this book writes at (lease.go)
-	in     chan *command
-	quit   chan struct{}
-	done   chan struct{}
+	e     *Engine
+	id    int64
+	epoch int64 // the lease epoch this book writes at (lease.go)
+	in    chan *command
+	quit  chan struct{}
+	done  chan struct{}
 	// stopOnce closes quit (stop); leaseUntil is when the lease ends by
 	// Engine.clock (cluster mode); fenced says another instance took the
 	// market over: the book answers errMoved and stops.
 	stopOnce   sync.Once
 	leaseUntil atomic.Int64
 	fenced     atomic.Bool
-	snap   atomic.Pointer[Snapshot]
-	logger *slog.Logger
-	idle   idleState // when the book may stop (idle.go)
+	snap       atomic.Pointer[Snapshot]
+	logger     *slog.Logger
+	idle       idleState // when the book may stop (idle.go)
 
 	// owned by run()
 	m         Market

@@ -23,7 +23,7 @@ import (
 type batch struct {
 	marketID    int64
 	epoch       int64 // the book's lease epoch: the market row is written only at it
-	conditional bool // the market keeps traders' money bound to it (Market.Conditional)
+	conditional bool  // the market keeps traders' money bound to it (Market.Conditional)
 	q           microsArray
 	seq         int64
 	volume      levee.Micros
