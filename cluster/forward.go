@@ -48,7 +48,8 @@ type orderReply struct {
 }
 
 // defaultForwardWait bounds a forward whose caller set no deadline.
-const defaultForwardWait = 10 * time.Second
+// (An owner that is paused never answers: the caller waits this long.)
+const defaultForwardWait = 5 * time.Second
 
 // Submit forwards an order to the instance that owns its market and waits
 // for its answer (engine.Forwarder). The owner runs it under the caller's

@@ -9,8 +9,13 @@ CREATE TABLE market_leases (
     market_id  bigint PRIMARY KEY REFERENCES markets (id),
     owner      text NOT NULL CHECK (length(owner) BETWEEN 1 AND 100),
     epoch      bigint NOT NULL CHECK (epoch > 0),
-    expires_at timestamptz NOT NULL
+    expires_at timestamptz NOT NULL,
+    -- released: its holder gave it up (idle, rebalanced, shut down); an
+    -- expired lease not released is an instance that died or stalled
+    -- holding it, whose market the others take over at once.
+    released   boolean NOT NULL DEFAULT false
 );
+CREATE INDEX market_leases_orphaned_idx ON market_leases (expires_at) WHERE NOT released;
 CREATE INDEX market_leases_owner_idx ON market_leases (owner);
 
 -- The instances alive now (a row renewed with the leases): least-loaded

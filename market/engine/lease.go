@@ -43,7 +43,8 @@ var errMoved = levee.Errorf(levee.EUNAVAILABLE, "the market moved to another ins
 type NotOwnerError struct {
 	Market int64
 	Owner  string
-	Placed bool // the market was free and Owner holds the fewest markets
+	Placed bool          // the market was free and Owner holds the fewest markets
+	left   time.Duration // how long the owner's lease has to run
 }
 
 func (e *NotOwnerError) Error() string {
@@ -121,8 +122,8 @@ func (e *Engine) acquire(ctx context.Context, id int64) (int64, int64, error) {
 	start := e.clock()
 	epoch, prev, err := acquireLease(ctx, e.db, id, e.opts.Node, e.opts.LeaseTTL, !isForwarded(ctx))
 	if no := (*NotOwnerError)(nil); errors.As(err, &no) {
-		if !no.Placed { // an owner holds it for a while; a placement is decided afresh
-			e.owners.Store(id, cachedOwner{node: no.Owner, until: e.clock() + int64(e.opts.LeaseTTL/2)})
+		if !no.Placed { // an owner holds it until its lease ends; a placement is decided afresh
+			e.owners.Store(id, cachedOwner{node: no.Owner, until: e.clock() + int64(min(no.left, e.opts.LeaseTTL/2))})
 		}
 		return 0, 0, err
 	}
@@ -173,6 +174,7 @@ func (e *Engine) renewLoop() {
 	defer t.Stop()
 	for n := 0; ; n++ {
 		e.renew()
+		e.adopt()
 		if n%3 == 2 {
 			e.rebalance()
 		}
@@ -214,6 +216,29 @@ func (e *Engine) renew() {
 		e.cluster.lost.Add(1)
 		e.logger.Warn("market lease lost", slog.Int64("market_id", b.id), slog.Int64("epoch", b.epoch))
 		e.dropBook(b)
+	}
+}
+
+// adopt takes over the markets whose instance died or stalled holding
+// them (an expired lease not released), without waiting for a request: a
+// killed instance's markets run again within a TTL and a renewal period of
+// its last renewal. Each market goes through the normal placement, so the
+// least-loaded live instance takes it and the others leave it alone.
+func (e *Engine) adopt() {
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.LeaseTTL)
+	defer cancel()
+	ids, err := orphanedLeases(ctx, e.db, 100)
+	if err != nil {
+		e.logger.Warn("looking for orphaned markets", slog.Any("error", err))
+		return
+	}
+	for _, id := range ids {
+		e.owners.Delete(id)
+		b, err := e.book(ctx, id)
+		if err != nil {
+			continue // placed elsewhere, or taken meanwhile
+		}
+		b.release()
 	}
 }
 

@@ -23,6 +23,8 @@ type leaseRow struct {
 	Owner string `db:"owner"`
 	Epoch int64  `db:"epoch"`
 	Live  bool   `db:"live"`
+	// Left is how long the lease has to run, in microseconds.
+	Left int64 `db:"left_us"`
 }
 
 // acquireLease takes market id's lease for node at the next epoch, unless a
@@ -43,13 +45,14 @@ func acquireLease(ctx context.Context, db *sqlx.DB, id int64, node string, ttl t
 			return fmt.Errorf("lock market %d: %w", id, err)
 		}
 		var l leaseRow
-		err := tx.GetContext(ctx, &l, `SELECT owner, epoch, expires_at > now() AS live FROM market_leases WHERE market_id = $1 FOR UPDATE`, id)
+		err := tx.GetContext(ctx, &l, `SELECT owner, epoch, expires_at > now() AS live,
+			greatest(0, (extract(epoch FROM expires_at - now()) * 1000000)::bigint) AS left_us FROM market_leases WHERE market_id = $1 FOR UPDATE`, id)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
 			return fmt.Errorf("read lease of market %d: %w", id, err)
 		case l.Live && l.Owner != node:
-			return &NotOwnerError{Market: id, Owner: l.Owner}
+			return &NotOwnerError{Market: id, Owner: l.Owner, left: time.Duration(l.Left) * time.Microsecond}
 		default:
 			prev = l.Owner
 		}
@@ -66,7 +69,7 @@ func acquireLease(ctx context.Context, db *sqlx.DB, id int64, node string, ttl t
 		epoch = cur + 1
 		if _, err := tx.ExecContext(ctx, `INSERT INTO market_leases (market_id, owner, epoch, expires_at)
 			VALUES ($1, $2, $3, now() + $4 * interval '1 microsecond')
-			ON CONFLICT (market_id) DO UPDATE SET owner = EXCLUDED.owner, epoch = EXCLUDED.epoch, expires_at = EXCLUDED.expires_at`,
+			ON CONFLICT (market_id) DO UPDATE SET owner = EXCLUDED.owner, epoch = EXCLUDED.epoch, expires_at = EXCLUDED.expires_at, released = false`,
 			id, node, epoch, ttl.Microseconds()); err != nil {
 			return fmt.Errorf("write lease of market %d: %w", id, err)
 		}
@@ -124,7 +127,7 @@ func renewLeases(ctx context.Context, db *sqlx.DB, node string, ttl time.Duratio
 // releaseLease ends node's lease of market id at epoch at once, so that the
 // next request places the market afresh (a book stopped, or rebalanced away).
 func releaseLease(ctx context.Context, db *sqlx.DB, id int64, node string, epoch int64) error {
-	_, err := db.ExecContext(ctx, `UPDATE market_leases SET expires_at = now() - interval '1 millisecond'
+	_, err := db.ExecContext(ctx, `UPDATE market_leases SET expires_at = now() - interval '1 millisecond', released = true
 		WHERE market_id = $1 AND owner = $2 AND epoch = $3`, id, node, epoch)
 	if err != nil {
 		return pgtx.Unavailable(fmt.Errorf("release lease of market %d: %w", id, err))
@@ -135,7 +138,7 @@ func releaseLease(ctx context.Context, db *sqlx.DB, id int64, node string, epoch
 // leaseOf reads market id's lease: who holds it and whether it is live.
 func leaseOf(ctx context.Context, db *sqlx.DB, id int64) (leaseRow, bool, error) {
 	var l leaseRow
-	err := db.GetContext(ctx, &l, `SELECT owner, epoch, expires_at > now() AS live FROM market_leases WHERE market_id = $1`, id)
+	err := db.GetContext(ctx, &l, `SELECT owner, epoch, expires_at > now() AS live, 0 AS left_us FROM market_leases WHERE market_id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return leaseRow{}, false, nil
 	}
@@ -187,4 +190,15 @@ func fencedMarkets(ctx context.Context, db *sqlx.DB, ids, epochs []int64) (map[i
 		out[id] = true
 	}
 	return out, nil
+}
+
+// orphanedLeases lists markets whose lease expired without being released:
+// their instance died or stalled holding them (at most limit).
+func orphanedLeases(ctx context.Context, db *sqlx.DB, limit int) ([]int64, error) {
+	var ids []int64
+	if err := db.SelectContext(ctx, &ids, `SELECT market_id FROM market_leases WHERE NOT released AND expires_at < now()
+		ORDER BY expires_at LIMIT $1`, limit); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("orphaned leases: %w", err))
+	}
+	return ids, nil
 }
