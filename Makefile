@@ -7,7 +7,7 @@ ADDR ?= 127.0.0.1:8080
 TEST_TIMEOUT ?= 9m
 TESTFLAGS ?= -race
 
-.PHONY: run test build assets postgres chromium screenshots bench faults soak hostile hostile-suite reads fuzz vet fmt clean
+.PHONY: cluster run test build assets postgres chromium screenshots bench faults soak hostile hostile-suite reads fuzz vet fmt clean
 
 build: assets
 	$(GO) build -o $(BIN) ./cmd/levee
@@ -59,6 +59,12 @@ screenshots: postgres chromium assets
 # city on first run and prints a sign-in per role.
 run: postgres build
 	./$(BIN) serve --addr $(ADDR) --data $(DATA) --demo
+
+# cluster runs the demo city on three instances sharing the private
+# PostgreSQL, an embedded NATS server and a round-robin proxy on $(ADDR)
+# (docs/cluster.md): kill -9 one of the printed pids to watch failover.
+cluster: postgres build
+	./$(BIN) cluster --instances 3 --addr $(ADDR) --data $(DATA)
 
 # test runs every test against one private PostgreSQL for the whole run.
 test: postgres chromium build

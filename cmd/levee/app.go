@@ -211,6 +211,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.mail = m.newMailer()
 	srv := web.New(m.webDeps())
 	m.metrics.register(srv.Registry(), m.live)
+	if m.node != nil {
+		registerClusterMetrics(srv.Registry(), m.Engine, m.node)
+	}
 	m.web = srv
 	ln, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
@@ -267,6 +270,14 @@ func (m *Main) webDeps() web.Deps {
 	}
 	if m.Accounts != nil && m.mail != nil {
 		d.Emails, d.Mail = m.Accounts, m.mail
+	}
+	if m.node != nil {
+		node, eng := m.node, m.Engine
+		d.ReadyInfo = func() map[string]any {
+			// Still ready without NATS: this instance serves the markets it
+			// owns and every read; orders for others' markets get 503s.
+			return map[string]any{"node": node.Name(), "nats": node.Connected(), "markets_owned": eng.ClusterStats().Owned}
+		}
 	}
 	return d
 }
