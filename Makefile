@@ -91,16 +91,22 @@ fuzz:
 
 # bench runs every benchmark side by side in one run (a private durable
 # PostgreSQL loaded with a million trades; 5-10 minutes) and rewrites
-# bench/RESULTS.md. `make bench BENCHFLAGS=-quick` for a smoke test.
+# bench/RESULTS.md; then orders over 1,000 markets with 1, 2 and 3 instances
+# on NATS, a forwarded order against a local one and fan-out across
+# instances (its own section, about a minute). `make bench BENCHFLAGS=-quick` for a smoke test.
 bench: postgres build
 	$(GO) run ./bench/cmd/levee-bench -out bench/RESULTS.md $(BENCHFLAGS)
+	$(GO) run ./bench/cmd/levee-bench -scenario cluster -out bench/RESULTS.md $(BENCHFLAGS)
 
 # faults kills the server with SIGKILL 20 times, stops PostgreSQL 5 times and
 # exhausts its connections 5 times while residents trade, then looks every
-# order up in the database (2-3 minutes); it rewrites only its section of
+# order up in the database (2-3 minutes); then, with three instances on NATS
+# (docs/cluster.md), 20 SIGKILLs and 5 SIGSTOP/SIGCONT rounds past the lease,
+# audited the same way (2 minutes). It rewrites only its sections of
 # bench/RESULTS.md. `make faults BENCHFLAGS=-quick` for a smoke test.
 faults: postgres build
 	$(GO) run ./bench/cmd/levee-bench -scenario faults -out bench/RESULTS.md $(BENCHFLAGS)
+	$(GO) run ./bench/cmd/levee-bench -scenario cluster-faults -out bench/RESULTS.md $(BENCHFLAGS)
 
 # soak offers orders at half the measured capacity for $(SOAK) with
 # $(SOAK_SUBSCRIBERS) websocket subscribers in a second process, sampling the
