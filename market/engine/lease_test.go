@@ -59,6 +59,20 @@ func (f *fixture) expireLease(id int64) {
 	}
 }
 
+// waitNodes waits until n instances have registered (their first renewal
+// runs in the background after engine.New).
+func (f *fixture) waitNodes(n int) {
+	f.t.Helper()
+	for range 200 {
+		var live int
+		if err := f.db.Get(&live, `SELECT count(*) FROM cluster_nodes WHERE expires_at > now()`); err == nil && live >= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	f.t.Fatalf("fewer than %d instances registered", n)
+}
+
 func (f *fixture) tradesWithKey(account int64, key string) int {
 	f.t.Helper()
 	var n int
@@ -143,6 +157,7 @@ func TestPlacementAndClaim(t *testing.T) {
 	es := &engines{by: map[string]*engine.Engine{}}
 	a := f.startNode(es, "a", time.Minute)
 	b := f.startNode(es, "b", time.Minute)
+	f.waitNodes(2)
 	trader := f.MustAccount("alice", levee.Units(1000))
 	ctx := context.Background()
 	buy := market.Order{Outcome: 0, Side: market.Buy, Amount: levee.Units(1)}
@@ -183,5 +198,44 @@ func TestPlacementAndClaim(t *testing.T) {
 	s, err := b.Snapshot(ctx, onB.ID)
 	if err != nil || s.Market.Status != market.StatusClosed {
 		t.Fatalf("b reads the closed market as %+v (%v)", s, err)
+	}
+}
+
+// An instance that joins gets markets: the one holding more than its share
+// releases the excess over a few renewal rounds, and the next order for each
+// released market places it on the least-loaded instance, the newcomer.
+func TestRebalanceOnJoin(t *testing.T) {
+	f := MustFixture(t)
+	es := &engines{by: map[string]*engine.Engine{}}
+	a := f.startNode(es, "a", 300*time.Millisecond)
+	trader := f.MustAccount("alice", levee.Units(1000))
+	ctx := context.Background()
+	buy := market.Order{Outcome: 0, Side: market.Buy, Amount: levee.Units(1)}
+	var ms []engine.Market
+	for range 8 {
+		m := f.MustMarket(levee.Units(100), "yes", "no")
+		ms = append(ms, m)
+		if _, err := a.Submit(ctx, trader, m.ID, buy, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := a.Books(); n != 8 {
+		t.Fatalf("a runs %d books, want 8", n)
+	}
+	b := f.startNode(es, "b", 300*time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for a.Books() > 5 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := a.Books(); n > 5 {
+		t.Fatalf("a still runs %d books after b joined, want at most 5 (the mean 4, plus one)", n)
+	}
+	for _, m := range ms {
+		if _, err := a.Submit(ctx, trader, m.ID, buy, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := b.Books(); n < 3 {
+		t.Fatalf("b runs %d books after the rebalance, want at least 3", n)
 	}
 }
