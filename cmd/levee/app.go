@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -110,6 +112,9 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		m.pg = srv
 		url = srv.URL("postgres")
+	}
+	if m.Config.NATSURL != "" {
+		url = withIdleTransactionTimeout(url, idleTransactionTimeout)
 	}
 	db, err := sqlx.Open("postgres", url)
 	if err != nil {
@@ -406,4 +411,29 @@ func (m *Main) startAdvancing() {
 			}
 		}
 	}()
+}
+
+// idleTransactionTimeout is how long PostgreSQL lets one of this instance's
+// transactions wait for its next statement (several instances only). An
+// instance paused in the middle of a transaction (SIGSTOP, a frozen VM)
+// would otherwise keep its row locks — a market's row, the ledger's head —
+// for as long as it sleeps, and the others could neither take its markets
+// over nor append to the ledger. PostgreSQL ends such a session and rolls
+// its transaction back; the instance finds out when it wakes (its commit
+// fails, its book reloads and finds another epoch: docs/cluster.md).
+// Levee's transactions never wait a second between statements otherwise.
+const idleTransactionTimeout = time.Second
+
+// withIdleTransactionTimeout sets idle_in_transaction_session_timeout on
+// every connection of a lib/pq connection string (a URL or key=value pairs).
+func withIdleTransactionTimeout(url string, d time.Duration) string {
+	opt := fmt.Sprintf("-c idle_in_transaction_session_timeout=%d", d.Milliseconds())
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+		sep := "?"
+		if strings.Contains(url, "?") {
+			sep = "&"
+		}
+		return url + sep + "options=" + neturl.QueryEscape(opt)
+	}
+	return url + " options='" + opt + "'"
 }

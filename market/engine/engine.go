@@ -407,8 +407,24 @@ func resultOf(t *market.Trade) Result {
 }
 
 // Snapshot returns a market's committed state.
-// A market another instance owns is read from its committed row.
+// A market another instance owns is read from its committed row. With
+// several instances a read never starts a book (nor takes a lease): a
+// market whose book does not run here is read from its row, which is the
+// committed state the book's snapshot would show.
 func (e *Engine) Snapshot(ctx context.Context, marketID int64) (*Snapshot, error) {
+	if e.opts.Node != "" {
+		e.mu.Lock()
+		b := e.books[marketID]
+		running := b != nil && b.leaseValid()
+		if running {
+			b.idle.touches.Add(1) // a read keeps the book running, as below
+		}
+		e.mu.Unlock()
+		if running {
+			return b.snap.Load(), nil
+		}
+		return e.rowSnapshot(ctx, marketID)
+	}
 	b, err := e.book(ctx, marketID)
 	if no := (*NotOwnerError)(nil); errors.As(err, &no) {
 		return e.rowSnapshot(ctx, marketID)

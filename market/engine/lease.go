@@ -119,6 +119,13 @@ func (e *Engine) acquire(ctx context.Context, id int64) (int64, int64, error) {
 		}
 		e.owners.Delete(id)
 	}
+	// A read first, without locks: most attempts find a live owner.
+	if l, ok, err := leaseOf(ctx, e.db, id); err != nil {
+		return 0, 0, err
+	} else if ok && l.Live && l.Owner != e.opts.Node {
+		e.owners.Store(id, cachedOwner{node: l.Owner, until: e.clock() + int64(min(time.Duration(l.Left)*time.Microsecond, e.opts.LeaseTTL/2))})
+		return 0, 0, &NotOwnerError{Market: id, Owner: l.Owner}
+	}
 	start := e.clock()
 	epoch, prev, err := acquireLease(ctx, e.db, id, e.opts.Node, e.opts.LeaseTTL, !isForwarded(ctx))
 	if no := (*NotOwnerError)(nil); errors.As(err, &no) {

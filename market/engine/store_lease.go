@@ -38,6 +38,12 @@ type leaseRow struct {
 func acquireLease(ctx context.Context, db *sqlx.DB, id int64, node string, ttl time.Duration, place bool) (epoch int64, prev string, err error) {
 	err = pgtx.Run(ctx, db, func(tx *sqlx.Tx) error {
 		prev = ""
+		// A market row locked by a stalled instance's transaction is not
+		// waited for: the attempt fails (503, or the next adoption round)
+		// and PostgreSQL ends that transaction soon (docs/cluster.md).
+		if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '500ms'`); err != nil {
+			return fmt.Errorf("lease of market %d: %w", id, err)
+		}
 		var cur int64
 		if err := tx.GetContext(ctx, &cur, `SELECT epoch FROM markets WHERE id = $1 FOR UPDATE`, id); errors.Is(err, sql.ErrNoRows) {
 			return levee.Errorf(levee.ENOTFOUND, "no market %d", id)
@@ -78,6 +84,9 @@ func acquireLease(ctx context.Context, db *sqlx.DB, id int64, node string, ttl t
 		}
 		return nil
 	})
+	if pe := (*pq.Error)(nil); errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available
+		return 0, "", levee.Errorf(levee.EUNAVAILABLE, "market %d is moving between instances; try again", id)
+	}
 	return epoch, prev, err
 }
 
@@ -138,7 +147,8 @@ func releaseLease(ctx context.Context, db *sqlx.DB, id int64, node string, epoch
 // leaseOf reads market id's lease: who holds it and whether it is live.
 func leaseOf(ctx context.Context, db *sqlx.DB, id int64) (leaseRow, bool, error) {
 	var l leaseRow
-	err := db.GetContext(ctx, &l, `SELECT owner, epoch, expires_at > now() AS live, 0 AS left_us FROM market_leases WHERE market_id = $1`, id)
+	err := db.GetContext(ctx, &l, `SELECT owner, epoch, expires_at > now() AS live,
+		greatest(0, (extract(epoch FROM expires_at - now()) * 1000000)::bigint) AS left_us FROM market_leases WHERE market_id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return leaseRow{}, false, nil
 	}
