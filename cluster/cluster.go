@@ -7,6 +7,8 @@
 //   - levee.<node>.orders: orders for a market this instance owns, forwarded
 //     by request/reply from the instance that received them, with the
 //     caller's account, idempotency key and deadline;
+//   - levee.<node>.quotes: quotes for a market this instance owns, the same
+//     way;
 //   - levee.<node>.release: another instance asks for a market back (to
 //     close, resolve or void it there);
 //   - levee.<node>.market.<id>: the committed events of a market this
@@ -48,7 +50,7 @@ type Node struct {
 	log  *slog.Logger
 	subs []*nats.Subscription
 
-	forwards, forwardFails, served, eventsOut, eventsIn, cashOut, cashIn, reconnects atomic.Int64
+	forwards, forwardFails, served, quotes, eventsOut, eventsIn, cashOut, cashIn, reconnects atomic.Int64
 }
 
 // Connect dials NATS. It keeps reconnecting for ever once connected (a
@@ -127,18 +129,20 @@ func (n *Node) Close() {
 type Stats struct {
 	Connected                            bool
 	Forwards, ForwardFails, Served       int64
+	Quotes                               int64 // quotes forwarded
 	EventsOut, EventsIn, CashOut, CashIn int64
 	Reconnects                           int64
 }
 
 // Stats returns the counters.
 func (n *Node) Stats() Stats {
-	return Stats{Connected: n.Connected(), Forwards: n.forwards.Load(), ForwardFails: n.forwardFails.Load(), Served: n.served.Load(),
+	return Stats{Connected: n.Connected(), Forwards: n.forwards.Load(), ForwardFails: n.forwardFails.Load(), Served: n.served.Load(), Quotes: n.quotes.Load(),
 		EventsOut: n.eventsOut.Load(), EventsIn: n.eventsIn.Load(), CashOut: n.cashOut.Load(), CashIn: n.cashIn.Load(), Reconnects: n.reconnects.Load()}
 }
 
 func ordersSubject(node string) string  { return "levee." + node + ".orders" }
 func releaseSubject(node string) string { return "levee." + node + ".release" }
+func quotesSubject(node string) string  { return "levee." + node + ".quotes" }
 
 // MarketSubject is where instance node publishes market id's events.
 func MarketSubject(node string, id int64) string { return fmt.Sprintf("levee.%s.market.%d", node, id) }

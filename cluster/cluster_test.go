@@ -125,6 +125,18 @@ func TestTwoInstancesOverNATS(t *testing.T) {
 	if a.n.Stats().CashIn == 0 {
 		t.Fatalf("a heard no cash news from b's commits")
 	}
+	// A quote on a goes to b, and says what b says.
+	fa, sa, err := a.e.Quote(dctx, alice.ID, m.ID, buy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, sb, err := b.e.Quote(dctx, alice.ID, m.ID, buy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.n.Stats().Quotes != 1 || fa.Cost != fb.Cost || fa.Shares != fb.Shares || sa.Market.Seq != sb.Market.Seq || sa.Prices[0] != sb.Prices[0] {
+		t.Fatalf("quote through a (%d forwarded): %+v at seq %d, through b: %+v at seq %d", a.n.Stats().Quotes, fa, sa.Market.Seq, fb, sb.Market.Seq)
+	}
 	// A forwarded order to an owner that is gone is a retryable 503.
 	b.n.Close()
 	if _, err := a.e.Submit(dctx, alice.ID, m.ID, buy, "third"); levee.ErrorCode(err) != levee.EUNAVAILABLE {

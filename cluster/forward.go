@@ -19,6 +19,7 @@ import (
 // Engine is what the NATS side needs of this instance's market engine.
 type Engine interface {
 	SubmitForwarded(ctx context.Context, account, marketID int64, o market.Order, key string) (engine.Result, error)
+	QuoteForwarded(ctx context.Context, account, marketID int64, o market.Order) (market.Fill, engine.Market, error)
 	Release(ctx context.Context, marketID int64)
 	ForgetCash(account int64)
 	ForgetOwner(marketID int64)
@@ -92,6 +93,62 @@ func (n *Node) Submit(ctx context.Context, node string, account, marketID int64,
 	return *r.Result, nil
 }
 
+type quoteReply struct {
+	Fill   market.Fill   `json:"fill"`
+	Market engine.Market `json:"market"`
+	Error  *wireError    `json:"error,omitempty"`
+}
+
+// Quote asks the instance that owns a market for a quote (engine.Forwarder).
+func (n *Node) Quote(ctx context.Context, node string, account, marketID int64, o market.Order) (market.Fill, engine.Market, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		var cancel context.CancelFunc
+		deadline = time.Now().Add(defaultForwardWait)
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	data, err := json.Marshal(orderRequest{From: n.node, Account: account, Market: marketID, Order: o, Deadline: deadline})
+	if err != nil {
+		return market.Fill{}, engine.Market{}, fmt.Errorf("forward quote: %w", err)
+	}
+	n.quotes.Add(1)
+	msg, err := n.nc.RequestWithContext(ctx, quotesSubject(node), data)
+	if err != nil {
+		return market.Fill{}, engine.Market{}, levee.Errorf(levee.EUNAVAILABLE, "the instance serving this market did not answer")
+	}
+	var r quoteReply
+	if err := json.Unmarshal(msg.Data, &r); err != nil {
+		return market.Fill{}, engine.Market{}, fmt.Errorf("forward quote: bad reply from %s: %w", node, err)
+	}
+	if r.Error != nil {
+		return r.Fill, r.Market, &levee.Error{Code: r.Error.Code, Message: r.Error.Message, Field: r.Error.Field}
+	}
+	return r.Fill, r.Market, nil
+}
+
+func (n *Node) serveQuote(e Engine, m *nats.Msg) {
+	var req orderRequest
+	var rep quoteReply
+	if err := json.Unmarshal(m.Data, &req); err != nil {
+		rep.Error = &wireError{Code: levee.EINTERNAL, Message: "bad forwarded quote"}
+	} else {
+		ctx, cancel := context.WithDeadline(context.Background(), req.Deadline)
+		f, mk, err := e.QuoteForwarded(ctx, req.Account, req.Market, req.Order)
+		cancel()
+		rep.Fill, rep.Market = f, mk
+		if err != nil {
+			rep.Error = &wireError{Code: levee.ErrorCode(err), Message: levee.ErrorMessage(err), Field: levee.ErrorField(err)}
+		}
+	}
+	data, err := json.Marshal(rep)
+	if err != nil {
+		n.log.Error("encoding a forwarded quote's reply", slog.Any("error", err))
+		return
+	}
+	_ = m.Respond(data)
+}
+
 // Release asks instance node to stop market marketID's book and end its
 // lease (engine.Forwarder).
 func (n *Node) Release(ctx context.Context, node string, marketID int64) error {
@@ -109,6 +166,11 @@ func (n *Node) serveOrders(e Engine) error {
 	s, err := n.nc.Subscribe(ordersSubject(n.node), func(m *nats.Msg) { go n.serveOrder(e, m) })
 	if err != nil {
 		return fmt.Errorf("cluster: subscribe to orders: %w", err)
+	}
+	n.subs = append(n.subs, s)
+	s, err = n.nc.Subscribe(quotesSubject(n.node), func(m *nats.Msg) { go n.serveQuote(e, m) })
+	if err != nil {
+		return fmt.Errorf("cluster: subscribe to quotes: %w", err)
 	}
 	n.subs = append(n.subs, s)
 	s, err = n.nc.Subscribe(releaseSubject(n.node), func(m *nats.Msg) {

@@ -74,6 +74,7 @@ func registerClusterMetrics(reg *prometheus.Registry, e *engine.Engine, n *clust
 		"levee_cluster_forwards_total":         {"Orders forwarded to their market's owner.", func() float64 { return float64(n.Stats().Forwards) }},
 		"levee_cluster_forward_failures_total": {"Forwarded orders with no answer.", func() float64 { return float64(n.Stats().ForwardFails) }},
 		"levee_cluster_forwarded_served_total": {"Orders other instances forwarded here.", func() float64 { return float64(n.Stats().Served) }},
+		"levee_cluster_quote_forwards_total":   {"Quotes forwarded to their market's owner.", func() float64 { return float64(n.Stats().Quotes) }},
 		"levee_cluster_events_out_total":       {"Market events published on NATS.", func() float64 { return float64(n.Stats().EventsOut) }},
 		"levee_cluster_events_in_total":        {"Market events received from other instances.", func() float64 { return float64(n.Stats().EventsIn) }},
 		"levee_cluster_nats_reconnects_total":  {"NATS reconnections.", func() float64 { return float64(n.Stats().Reconnects) }},

@@ -438,7 +438,12 @@ func (e *Engine) Snapshot(ctx context.Context, marketID int64) (*Snapshot, error
 
 // Quote says exactly what the order would do on the committed state now,
 // for this account's committed position and cash, without side effects.
+// With several instances a quote for a market another instance runs is
+// forwarded to it (forwardQuote).
 func (e *Engine) Quote(ctx context.Context, account, marketID int64, o market.Order) (market.Fill, *Snapshot, error) {
+	if f, s, err, ok := e.forwardQuote(ctx, account, marketID, o); ok {
+		return f, s, err
+	}
 	s, err := e.Snapshot(ctx, marketID)
 	if err != nil {
 		return market.Fill{}, nil, err

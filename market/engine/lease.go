@@ -60,6 +60,9 @@ type Forwarder interface {
 	// Release asks instance node to stop market marketID's book and give
 	// up its lease, so this instance can run a lifecycle command on it.
 	Release(ctx context.Context, node string, marketID int64) error
+	// Quote runs Engine.QuoteForwarded on instance node and returns the
+	// fill and the market's committed row it was computed on.
+	Quote(ctx context.Context, node string, account, marketID int64, o market.Order) (market.Fill, Market, error)
 }
 
 type forwardedKey struct{}
@@ -358,6 +361,57 @@ func (e *Engine) forward(ctx context.Context, no *NotOwnerError, c *command) (Re
 		e.owners.Delete(no.Market) // ask PostgreSQL again next time
 	}
 	return r, err
+}
+
+// forwardQuote sends a quote to the instance whose book runs the market,
+// reporting ok when it answered (its answer, errors included, is the
+// quote's). A market that runs here, or nowhere, or whose owner does not
+// answer, is quoted here on its committed row: the same state the owner's
+// snapshot holds, read from PostgreSQL instead.
+func (e *Engine) forwardQuote(ctx context.Context, account, marketID int64, o market.Order) (market.Fill, *Snapshot, error, bool) {
+	if e.opts.Node == "" || e.opts.Forwarder == nil || isForwarded(ctx) {
+		return market.Fill{}, nil, nil, false
+	}
+	e.mu.Lock()
+	b := e.books[marketID]
+	here := b != nil && b.leaseValid()
+	e.mu.Unlock()
+	if here {
+		return market.Fill{}, nil, nil, false
+	}
+	owner := ""
+	if c, ok := e.owners.Load(marketID); ok && e.clock() < c.(cachedOwner).until {
+		owner = c.(cachedOwner).node
+	} else if l, ok, err := leaseOf(ctx, e.db, marketID); err == nil && ok && l.Live && l.Owner != e.opts.Node {
+		owner = l.Owner
+		e.owners.Store(marketID, cachedOwner{node: owner, until: e.clock() + int64(min(time.Duration(l.Left)*time.Microsecond, e.opts.LeaseTTL/2))})
+	}
+	if owner == "" {
+		return market.Fill{}, nil, nil, false
+	}
+	f, m, err := e.opts.Forwarder.Quote(ctx, owner, account, marketID, o)
+	if levee.ErrorCode(err) == levee.EUNAVAILABLE {
+		e.owners.Delete(marketID)
+		return market.Fill{}, nil, nil, false
+	}
+	if m.ID == 0 { // refused before the market was read (not found, invalid)
+		return f, nil, err, true
+	}
+	st, serr := market.NewState(m.Liquidity, m.Q)
+	if serr != nil {
+		return market.Fill{}, nil, fmt.Errorf("market %d state: %w", marketID, serr), true
+	}
+	return f, &Snapshot{Market: m, Prices: st.PricesMicros(), state: st}, err, true
+}
+
+// QuoteForwarded is Quote for a quote another instance forwarded here.
+func (e *Engine) QuoteForwarded(ctx context.Context, account, marketID int64, o market.Order) (market.Fill, Market, error) {
+	f, s, err := e.Quote(Forwarded(ctx), account, marketID, o)
+	var m Market
+	if s != nil {
+		m = s.Market
+	}
+	return f, m, err
 }
 
 // SubmitForwarded is Submit for an order another instance forwarded here.

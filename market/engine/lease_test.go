@@ -32,6 +32,14 @@ func (es *engines) Submit(ctx context.Context, node string, account, marketID in
 	return e.SubmitForwarded(ctx, account, marketID, o, key)
 }
 
+func (es *engines) Quote(ctx context.Context, node string, account, marketID int64, o market.Order) (market.Fill, engine.Market, error) {
+	e := es.get(node)
+	if e == nil {
+		return market.Fill{}, engine.Market{}, levee.Errorf(levee.EUNAVAILABLE, "no instance %s", node)
+	}
+	return e.QuoteForwarded(ctx, account, marketID, o)
+}
+
 func (es *engines) Release(ctx context.Context, node string, marketID int64) error {
 	if e := es.get(node); e != nil {
 		e.Release(ctx, marketID)
