@@ -75,7 +75,8 @@ func (n *Node) Submit(ctx context.Context, node string, account, marketID int64,
 		n.forwardFails.Add(1)
 		n.log.Debug("forwarding an order failed", slog.String("owner", node), slog.Int64("market_id", marketID), slog.Any("error", err))
 		if errors.Is(err, nats.ErrNoResponders) {
-			return engine.Result{}, levee.Errorf(levee.EUNAVAILABLE, "the instance serving this market is not answering; the order was not executed, try again")
+			return engine.Result{}, fmt.Errorf("%w: %w", engine.ErrNotDelivered,
+				levee.Errorf(levee.EUNAVAILABLE, "the instance serving this market is not answering; the order was not executed, try again"))
 		}
 		return engine.Result{}, levee.Errorf(levee.EUNAVAILABLE, "the instance serving this market did not answer in time; retry with the same Idempotency-Key to learn whether it executed")
 	}

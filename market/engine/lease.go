@@ -364,8 +364,18 @@ func (e *Engine) forward(ctx context.Context, no *NotOwnerError, c *command) (Re
 	if err != nil && levee.ErrorCode(err) == levee.EUNAVAILABLE {
 		e.owners.Delete(no.Market) // ask PostgreSQL again next time
 	}
+	if no.Placed && errors.Is(err, ErrNotDelivered) {
+		// The market was free and its placement named an instance that is
+		// gone (its registration outlives it by up to a TTL): nothing ran
+		// there, so this instance takes the market itself.
+		return e.send(Forwarded(ctx), no.Market, c)
+	}
 	return r, err
 }
+
+// ErrNotDelivered marks a forward that certainly never reached an instance
+// (nobody listens on its subject): the command did not run anywhere.
+var ErrNotDelivered = errors.New("not delivered to any instance")
 
 // forwardQuote sends a quote to the instance whose book runs the market,
 // reporting ok when it answered (its answer, errors included, is the
