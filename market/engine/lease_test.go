@@ -99,6 +99,7 @@ func TestFencedOwnerCannotCommit(t *testing.T) {
 	es := &engines{by: map[string]*engine.Engine{}}
 	a := f.startNode(es, "a", time.Minute)
 	b := f.startNode(es, "b", time.Minute)
+	f.waitNodes(2) // so that the first order places the market on a (fewest markets, then by name)
 	m := f.MustMarket(levee.Units(100), "yes", "no")
 	trader := f.MustAccount("alice", levee.Units(1000))
 	ctx := context.Background()
