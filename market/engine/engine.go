@@ -272,9 +272,11 @@ func (e *Engine) loadBook(ctx context.Context, id int64) (*book, error) {
 	if e.closed {
 		return nil, levee.Errorf(levee.EUNAVAILABLE, "the server is shutting down")
 	}
-	if e.stops != stops {
+	if e.opts.Node == "" && e.stops != stops {
 		// Another book of this market may have started, committed or
-		// settled it, and stopped, after the row was read.
+		// settled it, and stopped, after the row was read. (Not with
+		// leases: the row was read after this lease's epoch was written,
+		// and no earlier book can commit past it.)
 		return nil, nil
 	}
 	b := &book{e: e, id: id, epoch: epoch, in: make(chan *command, e.opts.QueueLen), quit: make(chan struct{}), done: make(chan struct{}),
