@@ -1,8 +1,8 @@
 package live
 
 import (
-	"context"
 	"cmp"
+	"context"
 	"log/slog"
 	"slices"
 	"sync/atomic"
