@@ -19,6 +19,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"levee"
+	"levee/pgtx"
 	"levee/contracting"
 	"levee/settlement"
 )
@@ -47,6 +48,10 @@ type Options struct {
 type Service struct {
 	db   *sqlx.DB
 	opts Options
+	// advancing serialises Advance across every instance (docs/cluster.md):
+	// opening an ended emergency's reviews reads which acts have a case and
+	// then opens the others, which two instances must not do at once.
+	advancing pgtx.Serial
 }
 
 // New returns a Service over db.
@@ -57,7 +62,7 @@ func New(db *sqlx.DB, opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Service{db: db, opts: opts}
+	return &Service{db: db, opts: opts, advancing: pgtx.Serial{Key: pgtx.SerialCrisis}}
 }
 
 func (s *Service) now() time.Time { return s.opts.Clock().UTC().Truncate(time.Microsecond) }
@@ -69,6 +74,11 @@ func (s *Service) SetReviews(r Reviews) { s.opts.Reviews = r }
 // window expire, an emergency past its end ends, and the acts of ended
 // emergencies go to review. Every act and read also does it first.
 func (s *Service) Advance(ctx context.Context) error {
+	unlock, err := s.advancing.Lock(ctx, s.db)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := s.expire(ctx); err != nil {
 		return err
 	}

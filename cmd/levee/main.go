@@ -20,6 +20,8 @@ import (
 
 const usage = `usage:
   levee serve [--addr 127.0.0.1:8080] [--data ./var] [--demo]   run the API and UI
+  levee cluster [--instances 3] [--addr 127.0.0.1:8080] [--data ./var]
+                                                                 several instances of the demo city on embedded NATS behind a proxy (docs/cluster.md)
   levee migrate [--data ./var]                                   apply database migrations
   levee demo [--data ./var]                                      seed the demo city and print its sign-ins
   levee ledger verify [--data ./var]                             recompute the ledger's hash chain and balances
@@ -30,7 +32,7 @@ const usage = `usage:
   levee with-db [--data DIR] -- CMD [ARGS...]                    run CMD with a private PostgreSQL (make test)
 
 environment: DATABASE_URL (use this PostgreSQL instead of a private one), LEVEE_ADMIN_TOKEN,
-LEVEE_ADDR, LEVEE_DATA, LEVEE_LOG_LEVEL, LEVEE_LOG_FORMAT`
+LEVEE_ADDR, LEVEE_DATA, LEVEE_LOG_LEVEL, LEVEE_LOG_FORMAT; several instances: LEVEE_NATS_URL, LEVEE_NODE, LEVEE_LEASE_TTL`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -76,7 +78,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	}
 	fs := flag.NewFlagSet("levee "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg.bindFlags(fs, cmd == "serve")
+	cfg.bindFlags(fs, cmd == "serve" || cmd == "cluster")
+	instances := new(int)
+	if cmd == "cluster" {
+		fs.IntVar(instances, "instances", 3, "how many instances to run")
+	}
 	juryURL := new(string)
 	if cmd == "jury verify" {
 		fs.StringVar(juryURL, "url", "", "fetch the draws from the Levee server at this URL instead of the database")
@@ -89,7 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		fs.StringVar(backupFile, "in", "", "the backup to restore")
 	}
 	switch cmd {
-	case "serve", "migrate", "demo", "ledger verify", "jury verify", "with-db", "drill", "routes", "backup", "restore":
+	case "serve", "migrate", "demo", "ledger verify", "jury verify", "with-db", "drill", "routes", "backup", "restore", "cluster":
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return 0, nil
@@ -110,6 +116,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		return serve(ctx, m)
 	case "with-db":
 		return withDB(ctx, cfg, logger, fs.Args())
+	case "cluster":
+		return runCluster(ctx, cfg, *instances, logger, stdout)
 	case "drill":
 		return drill(ctx, cfg, stdout)
 	case "jury verify":
@@ -156,7 +164,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	case "migrate":
 		fmt.Fprintln(stdout, "migrations applied")
 	case "demo":
-		m.startServices(nil)
+		if err := m.startServices(nil); err != nil {
+			return 1, err
+		}
 		if err := m.SeedDemo(ctx); err != nil {
 			return 1, err
 		}
