@@ -514,21 +514,29 @@ func audit(ctx context.Context, tx *sqlx.Tx, actor int64, action string, detail 
 // issuance account into the treasury, recorded in the ledger and the audit
 // log. Errors: EINVALID (amount).
 func (s *Service) IssueToTreasury(ctx context.Context, actor int64, amount levee.Micros, memo string) (ledger.Entry, error) {
+	var e ledger.Entry
+	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
+		var err error
+		e, err = IssueInTx(ctx, tx, actor, amount, memo, "admin:"+levee.FormatID(actor))
+		return err
+	})
+	return e, err
+}
+
+// IssueInTx creates money inside tx: by an admin before founding, or by a
+// quorum decision of kind issue (actor 0, ref "quorum/ID") after it.
+// Errors: EINVALID (amount, memo).
+func IssueInTx(ctx context.Context, tx *sqlx.Tx, actor int64, amount levee.Micros, memo, ref string) (ledger.Entry, error) {
 	if amount <= 0 {
 		return ledger.Entry{}, levee.Invalid("amount", "amount must be positive")
 	}
 	if len(memo) > 500 {
 		return ledger.Entry{}, levee.Invalid("memo", "memo must be at most 500 characters")
 	}
-	var e ledger.Entry
-	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
-		var err error
-		e, err = ledger.Post(ctx, tx, ledger.Transfer{Kind: "treasury_issue", Ref: "admin:" + levee.FormatID(actor),
-			Postings: []ledger.Posting{{Account: ledger.Issuance, Amount: -amount}, {Account: ledger.Treasury, Amount: amount}}})
-		if err != nil {
-			return err
-		}
-		return audit(ctx, tx, actor, "treasury.issue", map[string]any{"amount": amount, "memo": memo, "ledger_seq": e.Seq})
-	})
-	return e, err
+	e, err := ledger.Post(ctx, tx, ledger.Transfer{Kind: "treasury_issue", Ref: ref,
+		Postings: []ledger.Posting{{Account: ledger.Issuance, Amount: -amount}, {Account: ledger.Treasury, Amount: amount}}})
+	if err != nil {
+		return ledger.Entry{}, err
+	}
+	return e, audit(ctx, tx, actor, "treasury.issue", map[string]any{"amount": amount, "memo": memo, "ledger_seq": e.Seq, "by": ref})
 }

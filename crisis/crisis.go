@@ -14,6 +14,7 @@ package crisis
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -41,6 +42,11 @@ type Options struct {
 	Reviews   Reviews
 	Clock     func() time.Time
 	Logger    *slog.Logger
+	// Node is this node in the network; nil on a node without neighbours
+	// that are nodes (and in tests of this package alone).
+	Node Node
+	// HTTP fetches neighbours' /api/v1/node at founding.
+	HTTP *http.Client
 }
 
 // Service runs the charter, quorum proposals and emergencies.
@@ -57,7 +63,12 @@ func New(db *sqlx.DB, opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Service{db: db, opts: opts}
+	if opts.HTTP == nil {
+		opts.HTTP = &http.Client{Timeout: 10 * time.Second}
+	}
+	s := &Service{db: db, opts: opts}
+	s.registerHandlers()
+	return s
 }
 
 func (s *Service) now() time.Time { return s.opts.Clock().UTC().Truncate(time.Microsecond) }
@@ -70,6 +81,9 @@ func (s *Service) SetReviews(r Reviews) { s.opts.Reviews = r }
 // emergencies go to review. Every act and read also does it first.
 func (s *Service) Advance(ctx context.Context) error {
 	if err := s.expire(ctx); err != nil {
+		return err
+	}
+	if err := s.suspendSilent(ctx); err != nil {
 		return err
 	}
 	return s.openReviews(ctx)

@@ -25,7 +25,7 @@ func concerned(ctx context.Context, tx *sqlx.Tx, districts []int64) ([]int64, er
 		return nil, err
 	}
 	var ours []int64
-	if err := tx.SelectContext(ctx, &ours, `SELECT delegate_id FROM neighbours UNION SELECT unnest(steward_ids) FROM charter`); err != nil {
+	if err := tx.SelectContext(ctx, &ours, `SELECT delegate_id FROM neighbours WHERE delegate_id IS NOT NULL UNION SELECT unnest(steward_ids) FROM charter`); err != nil {
 		return nil, err
 	}
 	return append(who, ours...), nil
@@ -34,7 +34,7 @@ func concerned(ctx context.Context, tx *sqlx.Tx, districts []int64) ([]int64, er
 // delegates lists the neighbours' delegates.
 func delegates(ctx context.Context, tx *sqlx.Tx) ([]int64, error) {
 	var ids []int64
-	err := tx.SelectContext(ctx, &ids, `SELECT delegate_id FROM neighbours`)
+	err := tx.SelectContext(ctx, &ids, `SELECT delegate_id FROM neighbours WHERE delegate_id IS NOT NULL`)
 	return ids, err
 }
 
@@ -82,6 +82,9 @@ func (s *Service) tellEmergency(ctx context.Context, tx *sqlx.Tx, id int64, kind
 	}
 	who, err := concerned(ctx, tx, e.DistrictIDs)
 	if err != nil {
+		return err
+	}
+	if err := s.announce(ctx, tx, id, kind, msg); err != nil { // and to every neighbour node, signed
 		return err
 	}
 	return outbox.AddTo(ctx, tx, who, outbox.Notice{

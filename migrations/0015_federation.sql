@@ -89,6 +89,7 @@ CREATE TABLE incoming_requests (
     kind           text NOT NULL,
     payload        jsonb NOT NULL,
     reason         text NOT NULL,
+    summary        text NOT NULL,          -- the payload in words, as the proposing node put it
     closes_at      timestamptz NOT NULL,
     received_at    timestamptz NOT NULL,
     approve        boolean,
