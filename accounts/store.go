@@ -404,6 +404,13 @@ func (s *Service) RevokeToken(ctx context.Context, accountID, tokenID int64) err
 func (s *Service) EnsureAdmin(ctx context.Context, configured string) (generated string, err error) {
 	err = pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
 		generated = ""
+		var retired bool
+		if err := tx.GetContext(ctx, &retired, `SELECT EXISTS (SELECT 1 FROM settings WHERE key = $1)`, retiredSetting); err != nil {
+			return fmt.Errorf("ensure admin: %w", err)
+		}
+		if retired { // levee admin retire: the founder stepped back for good
+			return nil
+		}
 		var id int64
 		err := tx.GetContext(ctx, &id, `
 			INSERT INTO accounts (name, kind, roles) VALUES ('admin', 'person', '{admin}')

@@ -86,6 +86,9 @@ func New(db *sqlx.DB, key ed25519.PrivateKey, opts Options) *Node {
 	return n
 }
 
+// SetURL sets where neighbours reach this node, once it listens.
+func (n *Node) SetURL(url string) { n.opts.URL = url }
+
 // SetNetwork wires the charter once crisis exists.
 func (n *Node) SetNetwork(net Network) { n.net = net }
 

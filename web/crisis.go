@@ -10,6 +10,7 @@ import (
 	"levee"
 	"levee/accounts"
 	"levee/crisis"
+	"levee/ledger"
 )
 
 // Crisis is what the web layer needs for the charter, the neighbours'
@@ -28,6 +29,9 @@ type Crisis interface {
 	Emergency(ctx context.Context, id int64) (crisis.Emergency, error)
 	Emergencies(ctx context.Context) ([]crisis.Emergency, error)
 	Record(ctx context.Context, steward int64) (crisis.StewardRecord, error)
+	Inbox(ctx context.Context) (crisis.Inbox, error)
+	AnswerIncoming(ctx context.Context, who *accounts.Principal, id int64, approve bool) (crisis.Incoming, error)
+	AdminIssue(ctx context.Context, actor int64, amount levee.Micros, memo string) (ledger.Entry, error)
 }
 
 var proposalStatuses = map[string]bool{"": true, "open": true, "executed": true, "rejected": true, "expired": true}

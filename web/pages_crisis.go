@@ -120,3 +120,24 @@ func (s *Server) pageSteward(c echo.Context) error {
 	p.Data = &r
 	return s.render(c, http.StatusOK, "steward", p)
 }
+
+// incomingPage is the page of the neighbours' requests for the people who
+// answer for this city.
+type incomingPage struct {
+	Inbox   crisis.Inbox
+	CanVote bool
+}
+
+func (s *Server) pageIncoming(c echo.Context) error {
+	p := newPage(c, "Neighbours' requests", "quorum")
+	in, err := s.deps.Crisis.Inbox(c.Request().Context())
+	if err != nil {
+		return s.renderError(c, err)
+	}
+	d := &incomingPage{Inbox: in}
+	for _, r := range in.Voters {
+		d.CanVote = d.CanVote || p.User.Has(r)
+	}
+	p.Data = d
+	return s.render(c, http.StatusOK, "incoming", p)
+}

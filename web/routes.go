@@ -178,6 +178,18 @@ func (s *Server) routes() {
 		e.GET("/quorum", s.pageQuorum, gz)
 		e.GET("/stewards/:id", s.pageSteward, gz)
 		e.GET("/ledger", s.pageLedger, gz)
+		api.GET("/quorum/incoming", s.incoming)
+		api.POST("/quorum/incoming/:id/votes", s.answerIncoming, s.signedIn)
+		e.GET("/quorum/incoming", s.pageIncoming, gz)
+	}
+	api.GET("/audit", s.publicAudit)
+	if s.deps.Node != nil {
+		api.GET("/node", s.nodeIdentity)
+		api.POST("/federation/statements", s.receiveStatement)
+		api.GET("/federation/statements", s.listStatements)
+		api.GET("/federation/refusals", s.listRefusals)
+		api.GET("/federation/alarms", s.listAlarms)
+		api.GET("/ledger/witnesses", s.listWitnesses)
 	}
 
 	// The API's own description: OpenAPI, AsyncAPI and their reference page.

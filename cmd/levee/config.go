@@ -48,6 +48,20 @@ type Config struct {
 	PublicURL string
 	// MailPoll is how often the outbox is checked for mail to send; 0: 2 s.
 	MailPoll time.Duration
+	// NodeKeyFile is this node's Ed25519 private key (LEVEE_NODE_KEY_FILE;
+	// default <data>/node.key), made on first start, mode 0600.
+	NodeKeyFile string
+	// NodeName is this city's name as neighbours see it (LEVEE_NODE_NAME;
+	// default "Levee").
+	NodeName string
+	// WitnessEvery is how often the ledger head is sent to the neighbours
+	// to cosign (LEVEE_WITNESS_EVERY; default 10m).
+	WitnessEvery time.Duration
+	// DeliverEvery is how often the statement outbox is checked
+	// (LEVEE_DELIVER_EVERY; default 1s); DeliveryMaxBackoff caps the wait
+	// between attempts to a neighbour that does not answer
+	// (LEVEE_DELIVERY_MAX_BACKOFF; default 10m).
+	DeliverEvery, DeliveryMaxBackoff time.Duration
 }
 
 // defaultConfig reads the environment.
@@ -69,6 +83,15 @@ func defaultConfig() Config {
 	c.TrustedProxies, c.trustedProxiesErr = parseCIDRs(os.Getenv("LEVEE_TRUSTED_PROXIES"))
 	if d, err := time.ParseDuration(os.Getenv("LEVEE_ADVANCE_EVERY")); err == nil {
 		c.AdvanceEvery = d
+	}
+	c.NodeKeyFile, c.NodeName = os.Getenv("LEVEE_NODE_KEY_FILE"), envOr("LEVEE_NODE_NAME", "Levee")
+	for _, d := range []struct {
+		env string
+		dst *time.Duration
+	}{{"LEVEE_WITNESS_EVERY", &c.WitnessEvery}, {"LEVEE_DELIVER_EVERY", &c.DeliverEvery}, {"LEVEE_DELIVERY_MAX_BACKOFF", &c.DeliveryMaxBackoff}} {
+		if v, err := time.ParseDuration(os.Getenv(d.env)); err == nil && v > 0 {
+			*d.dst = v
+		}
 	}
 	return c
 }

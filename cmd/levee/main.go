@@ -22,7 +22,9 @@ const usage = `usage:
   levee serve [--addr 127.0.0.1:8080] [--data ./var] [--demo]   run the API and UI
   levee migrate [--data ./var]                                   apply database migrations
   levee demo [--data ./var]                                      seed the demo city and print its sign-ins
-  levee ledger verify [--data ./var]                             recompute the ledger's hash chain and balances
+  levee ledger verify [--data ./var] [--witnesses]               recompute the ledger's hash chain and balances; with --witnesses also check it against every head the neighbours cosigned
+  levee node show [--data ./var]                                 this node's name, URL, public key and its fingerprint (docs/federation.md)
+  levee admin retire [--data ./var]                              after founding: revoke every admin token; the charter then changes only by the quorum
   levee jury verify [--data ./var] [--url URL] CASE              recompute a case's jury draws (docs/juries.md)
   levee backup --out FILE [--data ./var]                         write a consistent backup while Levee runs (docs/operations.md)
   levee restore --in FILE --data NEWDIR                          restore a backup into a new data directory and verify its ledger
@@ -30,7 +32,8 @@ const usage = `usage:
   levee with-db [--data DIR] -- CMD [ARGS...]                    run CMD with a private PostgreSQL (make test)
 
 environment: DATABASE_URL (use this PostgreSQL instead of a private one), LEVEE_ADMIN_TOKEN,
-LEVEE_ADDR, LEVEE_DATA, LEVEE_LOG_LEVEL, LEVEE_LOG_FORMAT`
+LEVEE_ADDR, LEVEE_DATA, LEVEE_LOG_LEVEL, LEVEE_LOG_FORMAT, LEVEE_NODE_KEY_FILE, LEVEE_NODE_NAME, LEVEE_PUBLIC_URL,
+LEVEE_WITNESS_EVERY, LEVEE_DELIVER_EVERY, LEVEE_DELIVERY_MAX_BACKOFF`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -67,6 +70,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		}
 		cmd, args = "ledger verify", args[1:]
 	}
+	for _, two := range [][2]string{{"node", "show"}, {"admin", "retire"}} {
+		if cmd == two[0] {
+			if len(args) == 0 || args[0] != two[1] {
+				fmt.Fprintln(stderr, usage)
+				return 2, nil
+			}
+			cmd, args = two[0]+" "+two[1], args[1:]
+		}
+	}
 	if cmd == "jury" {
 		if len(args) == 0 || args[0] != "verify" {
 			fmt.Fprintln(stderr, usage)
@@ -81,6 +93,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	if cmd == "jury verify" {
 		fs.StringVar(juryURL, "url", "", "fetch the draws from the Levee server at this URL instead of the database")
 	}
+	witnesses := new(bool)
+	if cmd == "ledger verify" {
+		fs.BoolVar(witnesses, "witnesses", false, "also check the ledger against every head the neighbours cosigned")
+	}
 	backupFile := new(string)
 	switch cmd {
 	case "backup":
@@ -89,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		fs.StringVar(backupFile, "in", "", "the backup to restore")
 	}
 	switch cmd {
-	case "serve", "migrate", "demo", "ledger verify", "jury verify", "with-db", "drill", "routes", "backup", "restore":
+	case "serve", "migrate", "demo", "ledger verify", "jury verify", "with-db", "drill", "routes", "backup", "restore", "node show", "admin retire":
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return 0, nil
@@ -147,7 +163,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			*backupFile, r.Dir, r.Took.Round(time.Millisecond), r.Dir)
 		return 0, nil
 	}
-	m.Config.Attach = cmd == "ledger verify" || cmd == "migrate"
+	m.Config.Attach = cmd == "ledger verify" || cmd == "migrate" || cmd == "node show" || cmd == "admin retire"
 	defer m.Close()
 	if err := m.Open(ctx); err != nil {
 		return 1, err
@@ -170,6 +186,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			return 1, nil
 		}
 		fmt.Fprintln(stdout, okLedger(r))
+		if *witnesses {
+			return verifyWitnesses(ctx, m, stdout)
+		}
+	case "node show":
+		return nodeShow(ctx, m, stdout)
+	case "admin retire":
+		return retire(ctx, m, stdout)
 	}
 	return 0, nil
 }

@@ -120,4 +120,11 @@
       return L.api('POST', '/api/v1/quorum/proposals/' + form.dataset.proposal + '/votes', { approve: button.dataset.approve === 'true' });
     }, reload);
   });
+
+  // A neighbour's request: this node signs the answer and delivers it.
+  document.querySelectorAll('form.answer-form').forEach(function (form) {
+    L.submitForm(form, 'Signing…', function (button) {
+      return L.api('POST', '/api/v1/quorum/incoming/' + form.dataset.request + '/votes', { approve: button.dataset.approve === 'true' });
+    }, reload);
+  });
 })();
