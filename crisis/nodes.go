@@ -138,7 +138,7 @@ func (s *Service) CharterHash(ctx context.Context) (string, error) {
 // charter's neighbour_silence (counted from when they were added if never).
 func (s *Service) suspendSilent(ctx context.Context) error {
 	const silent = `n.public_key IS NOT NULL AND n.suspended_at IS NULL
-		AND coalesce(n.last_heard_at, n.added_at) < $1 - make_interval(secs => c.neighbour_silence_us / 1e6)`
+		AND coalesce(n.last_heard_at, n.added_at) < $1::timestamptz - make_interval(secs => c.neighbour_silence_us / 1e6)`
 	var due bool // most calls find no one silent: a read, not a write
 	if err := s.db.GetContext(ctx, &due, `SELECT EXISTS (SELECT 1 FROM neighbours n, charter c WHERE `+silent+`)`, s.now()); err != nil || !due {
 		return pgtx.Unavailable(err)
@@ -171,9 +171,13 @@ func summary(kind string, payload json.RawMessage) string {
 	json.Unmarshal(payload, &m)
 	switch kind {
 	case KindReallocation:
-		return fmt.Sprintf("move %v from budget line %v to budget line %v", m["amount"], m["from_line"], m["to_line"])
+		var r Reallocation
+		json.Unmarshal(payload, &r)
+		return fmt.Sprintf("move %s from budget line %d to budget line %d", r.Amount, r.FromLine, r.ToLine)
 	case KindIssue:
-		return fmt.Sprintf("issue %v of new money into the treasury (%v)", m["amount"], m["memo"])
+		var is Issue
+		json.Unmarshal(payload, &is)
+		return fmt.Sprintf("issue %s of new money into the treasury (%s)", is.Amount, is.Memo)
 	case KindRenew:
 		return fmt.Sprintf("renew emergency %v by the charter's renewal step", m["emergency"])
 	case KindEnd:
