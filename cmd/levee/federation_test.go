@@ -274,7 +274,6 @@ func mustHex(t *testing.T, s string) []byte {
 	return b
 }
 
-
 // verifyWitnessesCLI runs `levee ledger verify --witnesses` on n's
 // database and data directory (where its key is).
 func verifyWitnessesCLI(t *testing.T, n *testNode) (string, int) {
