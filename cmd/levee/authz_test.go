@@ -82,6 +82,16 @@ var routeAccess = map[string]access{
 	"GET /api/v1/stewards/:id/record":                   public,
 	"GET /emergency":                                    public, // the panel's forms only for the charter's stewards
 	"GET /quorum":                                       public,
+	"GET /quorum/incoming":                              public, // the answer buttons only for the charter's voters
+	"GET /api/v1/quorum/incoming":                       public,
+	"POST /api/v1/quorum/incoming/:id/votes":            signedIn, // the service checks the charter's voter_roles
+	"GET /api/v1/node":                                  public,
+	"POST /api/v1/federation/statements":                public, // the signature against a pinned key is the credential
+	"GET /api/v1/federation/statements":                 public,
+	"GET /api/v1/federation/refusals":                   public,
+	"GET /api/v1/federation/alarms":                     public,
+	"GET /api/v1/ledger/witnesses":                      public,
+	"GET /api/v1/audit":                                 public,
 	"GET /stewards/:id":                                 public,
 	"GET /ledger":                                       public,
 	"PUT /api/v1/me/jury-duty":                          signedIn,
