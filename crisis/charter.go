@@ -136,6 +136,9 @@ func getCharter(ctx context.Context, q sqlx.QueryerContext, lock string) (Charte
 // Charter returns the charter with its neighbours and the record of its
 // changes.
 func (s *Service) Charter(ctx context.Context) (Charter, error) {
+	if err := s.suspendSilent(ctx); err != nil {
+		return Charter{}, err
+	}
 	c, err := getCharter(ctx, s.db, "")
 	if err != nil {
 		return Charter{}, err
@@ -328,8 +331,8 @@ func (s *Service) applyCharter(ctx context.Context, tx *sqlx.Tx, ch CharterChang
 					return err
 				}
 				// Changing a neighbour's key is this: a charter decision.
-				_, err = tx.ExecContext(ctx, `INSERT INTO neighbours (name, url, public_key) VALUES ($1, $2, $3)
-					ON CONFLICT (name) DO UPDATE SET url = EXCLUDED.url, public_key = EXCLUDED.public_key, delegate_id = NULL`, n.Name, n.URL, key)
+				_, err = tx.ExecContext(ctx, `INSERT INTO neighbours (name, url, public_key, added_at) VALUES ($1, $2, $3, $4)
+					ON CONFLICT (name) DO UPDATE SET url = EXCLUDED.url, public_key = EXCLUDED.public_key, delegate_id = NULL`, n.Name, n.URL, key, s.now())
 				if pgtx.IsUniqueViolation(err, "") {
 					return levee.Invalid(fmt.Sprintf("neighbours[%d].public_key", i), "another neighbour already has this key")
 				} else if err != nil {

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"levee/crisis"
+	"levee/federation"
+)
+
+// TestSilentNeighbourIsSuspended: a neighbour that says nothing for the
+// charter's neighbour_silence is suspended and the quorum is counted over
+// the rest (never below 1); when it speaks again it is restored.
+func TestSilentNeighbourIsSuspended(t *testing.T) {
+	leyte := MustNode(t, "Leyte")
+	_, samar, _ := ed25519.GenerateKey(nil)
+	_, tacloban, _ := ed25519.GenerateKey(nil)
+	hexKey := func(k ed25519.PrivateKey) string { return hex.EncodeToString(k.Public().(ed25519.PublicKey)) }
+	body := fmt.Sprintf(`{"quorum":2,"neighbour_silence":"30d","neighbours":[{"name":"Samar","url":"http://127.0.0.1:1","public_key":%q},{"name":"Tacloban","url":"http://127.0.0.1:2","public_key":%q}]}`,
+		hexKey(samar), hexKey(tacloban))
+	if st, r := leyte.admin.do("PUT", "/api/v1/admin/charter", body); st != 200 || r["neighbour_silence"] != "30d" {
+		t.Fatalf("found: %d %v", st, r)
+	}
+	anon := anonymous(t, leyte.m)
+	deliver := func(key ed25519.PrivateKey, kind string, payload any) (int, map[string]any) {
+		st, err := federation.Sign(key, kind, leyte.clk.Now(), payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(st.Wire())
+		return anon.do("POST", "/api/v1/federation/statements", string(b))
+	}
+	// Samar keeps talking (witnessing its ledger would do); Tacloban is gone for good.
+	leyte.clk.Skip(20 * 24 * time.Hour)
+	if st, r := deliver(samar, crisis.StatementNotice, crisis.NoticeStatement{City: "Samar", Kind: "emergency_declared", Emergency: 1, Message: "Storm on Samar."}); st != 200 {
+		t.Fatalf("samar's notice: %d %v", st, r)
+	}
+	leyte.clk.Skip(11 * 24 * time.Hour)
+	_, c := anon.do("GET", "/api/v1/charter", "")
+	for _, n := range c["neighbours"].([]any) {
+		n := n.(map[string]any)
+		if suspended := n["suspended_at"] != nil; suspended != (n["name"] == "Tacloban") {
+			t.Fatalf("after 31 days: %v", n)
+		}
+	}
+	// The quorum is now one of the one neighbour left: Samar's vote carries it.
+	tess := leyte.person("tess", "treasurer")
+	_, p := tess.do("POST", "/api/v1/quorum/proposals", `{"kind":"issue","payload":{"amount":"10","memo":"x"},"reason":"repairs"}`)
+	if p["quorum"] != 1.0 || !voteOf(p, "Tacloban")["suspended"].(bool) {
+		t.Fatalf("quorum with a suspended neighbour: %v", p)
+	}
+	_, exp := anon.do("GET", "/api/v1/federation/statements?kind=proposal", "")
+	hash := exp["statements"].([]any)[0].(map[string]any)["hash"].(string)
+	if st, r := deliver(samar, crisis.StatementVote, crisis.VoteStatement{Proposal: hash, Approve: true}); st != 200 {
+		t.Fatalf("samar's vote: %d %v", st, r)
+	}
+	if _, p = anon.do("GET", "/api/v1/quorum/proposals/"+p["id"].(string), ""); p["status"] != "executed" {
+		t.Fatalf("not executed by the remaining quorum: %v", p)
+	}
+	// Tacloban speaks again and is restored.
+	deliver(tacloban, crisis.StatementNotice, crisis.NoticeStatement{City: "Tacloban", Kind: "emergency_ended", Emergency: 3, Message: "Power is back."})
+	_, c = anon.do("GET", "/api/v1/charter", "")
+	for _, n := range c["neighbours"].([]any) {
+		if n := n.(map[string]any); n["suspended_at"] != nil {
+			t.Fatalf("a neighbour that spoke is still suspended: %v", n)
+		}
+	}
+	// Their notices are on the neighbours' page.
+	if _, in := anon.do("GET", "/api/v1/quorum/incoming", ""); len(in["notices"].([]any)) != 2 {
+		t.Fatalf("notices: %v", in)
+	}
+}
+
+// TestEmergencyNoticesReachNeighbours: a declaration and an act on one
+// node are announced, signed, on its neighbour's page.
+func TestEmergencyNoticesReachNeighbours(t *testing.T) {
+	leyte, samar := MustNode(t, "Leyte"), MustNode(t, "Samar")
+	leyte.admin.do("POST", "/api/v1/admin/districts", `{"name":"north"}`)
+	sam := leyte.person("sam", "steward")
+	leyte.found(1, samar)
+	samar.found(1, leyte)
+	if st, r := sam.do("POST", "/api/v1/emergencies", `{"reason":"Storm surge","districts":["north"],"duration":"3d","cap":"500"}`); st != 201 {
+		t.Fatalf("declare: %d %v", st, r)
+	}
+	anonS := anonymous(t, samar.m)
+	var in map[string]any
+	eventually(t, 5*time.Second, "the declaration on Samar's page", func() bool {
+		_, in = anonS.do("GET", "/api/v1/quorum/incoming", "")
+		return len(in["notices"].([]any)) == 1
+	})
+	n := in["notices"].([]any)[0].(map[string]any)
+	if n["neighbour"] != "Leyte" || n["kind"] != "emergency_declared" || !strings.Contains(n["message"].(string), "Storm surge") {
+		t.Fatalf("notice: %v", n)
+	}
+	if st, page := anonS.mustGetPage("/quorum/incoming"); st != 200 || !strings.Contains(page, "Storm surge") || !strings.Contains(page, "Leyte") {
+		t.Fatalf("the notice is not on the page: %d\n%s", st, page)
+	}
+}
+
+// TestFounderStepsBack: after founding the audit log is public, money is
+// issued only by the quorum, and `levee admin retire` revokes every admin
+// token for good (a restart with LEVEE_ADMIN_TOKEN does not bring it back).
+func TestFounderStepsBack(t *testing.T) {
+	leyte := MustNode(t, "Leyte")
+	_, samar, _ := ed25519.GenerateKey(nil)
+	anon := anonymous(t, leyte.m)
+	if st, r := leyte.admin.do("POST", "/api/v1/admin/accounts", `{"name":"tess","roles":["treasurer"]}`); st != 201 {
+		t.Fatalf("admit: %d %v", st, r)
+	}
+	t.Setenv("DATABASE_URL", leyte.cfg.DatabaseURL)
+	var out strings.Builder
+	if code, err := run(t.Context(), []string{"admin", "retire", "--data", leyte.cfg.DataDir}, &out, &out); code != 1 || !strings.Contains(fmt.Sprint(err), "found the charter first") {
+		t.Fatalf("retire before founding: %d %v %s", code, err, out.String())
+	}
+	body := fmt.Sprintf(`{"quorum":1,"neighbours":[{"name":"Samar","url":"http://127.0.0.1:1","public_key":%q}]}`, hex.EncodeToString(samar.Public().(ed25519.PublicKey)))
+	if st, r := leyte.admin.do("PUT", "/api/v1/admin/charter", body); st != 200 {
+		t.Fatalf("found: %d %v", st, r)
+	}
+	_, a := anon.do("GET", "/api/v1/audit", "")
+	actions := fmt.Sprint(a)
+	if !strings.Contains(actions, "account.create") || !strings.Contains(actions, "charter.found") || strings.Contains(actions, "lv_") {
+		t.Fatalf("public audit: %s", actions)
+	}
+	out.Reset()
+	if code, err := run(t.Context(), []string{"admin", "retire", "--data", leyte.cfg.DataDir}, &out, &out); code != 0 || err != nil || !strings.Contains(out.String(), "admin tokens revoked") {
+		t.Fatalf("retire: %d %v %s", code, err, out.String())
+	}
+	eventually(t, 10*time.Second, "the admin token stops working (token cache)", func() bool {
+		st, _ := leyte.admin.do("GET", "/api/v1/me", "")
+		return st == 401
+	})
+	leyte.stop()
+	leyte.start()
+	if st, _ := leyte.admin.do("GET", "/api/v1/me", ""); st != 401 {
+		t.Fatalf("a restart with LEVEE_ADMIN_TOKEN brought the admin back: %d", st)
+	}
+	_, c := anonymous(t, leyte.m).do("GET", "/api/v1/charter", "")
+	if c["founder_retired_at"] == nil {
+		t.Fatalf("the charter does not say the founder retired: %v", c)
+	}
+}
