@@ -23,7 +23,7 @@ const (
 	MailVerdicts    = "verdicts"    // verdicts, appeals, final and settled cases
 	MailQuorum      = "quorum"      // quorum requests to delegates, the quorum's answers
 	MailEmergencies = "emergencies" // emergency declarations, acts, renewals and ends
-	MailPayments    = "payments"    // milestone payments, jurors' fees
+	MailPayments    = "payments"    // money paid to you (milestones, market payouts and refunds, bonds, jurors' fees), awards, milestones due
 )
 
 // MailCategories lists every category, in the order forms show them.

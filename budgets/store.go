@@ -624,12 +624,16 @@ func (s *Service) BudgetLines(ctx context.Context) ([]BudgetLine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list budget lines: %w", err)
 	}
+	keys := make([]string, len(ls))
 	for i := range ls {
-		b, err := ledger.Balance(ctx, s.db, ls[i].LedgerKey)
-		if err != nil {
-			return nil, fmt.Errorf("budget line %d: %w", ls[i].ID, err)
-		}
-		ls[i].Balance = b
+		keys[i] = ls[i].LedgerKey
+	}
+	balances, err := ledger.Balances(ctx, s.db, keys)
+	if err != nil {
+		return nil, fmt.Errorf("list budget lines: %w", err)
+	}
+	for i := range ls {
+		ls[i].Balance = balances[ls[i].LedgerKey]
 		ls[i].District = names[ls[i].DistrictID]
 	}
 	return ls, nil

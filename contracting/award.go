@@ -225,12 +225,18 @@ func (s *Service) Award(ctx context.Context, actor, tenderID int64) (TenderView,
 			return err
 		}
 		if win < 0 {
-			return s.recordAward(ctx, tx, tenderID, actor, rec, StatusUnsuccessful)
+			if err := s.recordAward(ctx, tx, tenderID, actor, rec, StatusUnsuccessful); err != nil {
+				return err
+			}
+			return s.tellAward(ctx, tx, &t, bids, win, 0)
 		}
 		b := bids[win]
 		rec.Result, rec.Winner, rec.Price = StatusAwarded, &b.ID, &b.Price
-		_, err := s.openContract(ctx, tx, &t, b, actor, &rec)
-		return err
+		cid, err := s.openContract(ctx, tx, &t, b, actor, &rec)
+		if err != nil {
+			return err
+		}
+		return s.tellAward(ctx, tx, &t, bids, win, cid)
 	})
 	if err != nil {
 		return TenderView{}, fmt.Errorf("award tender %d: %w", tenderID, err)

@@ -131,7 +131,11 @@ func (s *Service) AwardDirect(ctx context.Context, tx *sqlx.Tx, d DirectAward) (
 	}
 	rec := AwardRecord{Tender: t.ID, Rule: "direct award (limited procurement): " + d.Rationale, Bids: []ScoredBid{},
 		Result: StatusAwarded, Winner: &b.ID, Price: &b.Price, DecidedAt: now, WindowFrom: now, WindowTo: now}
-	return s.openContract(ctx, tx, &t, b, d.DecidedBy, &rec)
+	cid, err := s.openContract(ctx, tx, &t, b, d.DecidedBy, &rec)
+	if err != nil {
+		return 0, err
+	}
+	return cid, s.tellAward(ctx, tx, &t, []Bid{b}, 0, cid)
 }
 
 // ReferDirectAward ends a direct award a review jury referred, inside tx:

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -137,11 +138,14 @@ func milestonesOf(ctx context.Context, q sqlx.QueryerContext, tenderID int64) ([
 	return ms, nil
 }
 
-// complete fills a tender's districts and effective text.
-func (s *Service) complete(ctx context.Context, t *Tender, as []Amendment) error {
-	var err error
-	if t.Districts, err = accounts.NamesOfDistricts(ctx, s.db, t.DistrictIDs); err != nil {
-		return fmt.Errorf("tender districts: %w", err)
+// complete fills a tender's districts (from names, by id) and effective
+// text.
+func (s *Service) complete(t *Tender, as []Amendment, names map[int64]string) {
+	t.Districts = []string{}
+	for _, id := range slices.Sorted(slices.Values(t.DistrictIDs)) {
+		if n, ok := names[id]; ok {
+			t.Districts = append(t.Districts, n)
+		}
 	}
 	for _, a := range as {
 		for f, v := range a.Changes {
@@ -156,7 +160,6 @@ func (s *Service) complete(ctx context.Context, t *Tender, as []Amendment) error
 		}
 	}
 	t.fill(s.now())
-	return nil
 }
 
 // Tender returns a tender with the bids viewer may see (nil: anonymous).
@@ -171,9 +174,11 @@ func (s *Service) Tender(ctx context.Context, viewer *accounts.Principal, id int
 		FROM tender_amendments WHERE tender_id = $1 ORDER BY id`, id); err != nil {
 		return TenderView{}, pgtx.Unavailable(fmt.Errorf("amendments: %w", err))
 	}
-	if err := s.complete(ctx, &v.Tender, v.Amendments); err != nil {
+	names, err := accounts.DistrictNames(ctx, s.db)
+	if err != nil {
 		return TenderView{}, err
 	}
+	s.complete(&v.Tender, v.Amendments, names)
 	if v.Milestones, err = milestonesOf(ctx, s.db, id); err != nil {
 		return TenderView{}, err
 	}
@@ -195,20 +200,42 @@ func (s *Service) Tender(ctx context.Context, viewer *accounts.Principal, id int
 	return v, nil
 }
 
-// Tenders lists tenders, newest first, without bids.
-func (s *Service) Tenders(ctx context.Context) ([]Tender, error) {
+// MaxTenderPage is the most tenders one page of the list holds.
+const MaxTenderPage = 200
+
+// Tenders lists up to limit tenders with ids below before (0: from the
+// newest), newest first, without bids, in three queries however many.
+func (s *Service) Tenders(ctx context.Context, before int64, limit int) ([]Tender, error) {
 	ts := []Tender{}
-	if err := s.db.SelectContext(ctx, &ts, `SELECT `+tenderColumns+` FROM tenders ORDER BY id DESC LIMIT 200`); err != nil {
+	if err := s.db.SelectContext(ctx, &ts, `SELECT `+tenderColumns+` FROM tenders WHERE ($1 = 0 OR id < $1) ORDER BY id DESC LIMIT $2`,
+		before, min(max(limit, 1), MaxTenderPage)); err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("list tenders: %w", err))
 	}
+	if len(ts) == 0 {
+		return ts, nil
+	}
+	ids := make([]int64, len(ts))
+	for i, t := range ts {
+		ids[i] = t.ID
+	}
+	var as []struct {
+		Amendment
+		Tender int64 `db:"tender_id"`
+	}
+	if err := s.db.SelectContext(ctx, &as, `SELECT id, tender_id, changes, reason, created_by, created_at FROM tender_amendments
+		WHERE tender_id = ANY($1) ORDER BY id`, pq.Array(ids)); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("amendments: %w", err))
+	}
+	byTender := map[int64][]Amendment{}
+	for _, a := range as {
+		byTender[a.Tender] = append(byTender[a.Tender], a.Amendment)
+	}
+	names, err := accounts.DistrictNames(ctx, s.db)
+	if err != nil {
+		return nil, err
+	}
 	for i := range ts {
-		var as []Amendment
-		if err := s.db.SelectContext(ctx, &as, `SELECT id, changes, reason, created_by, created_at FROM tender_amendments WHERE tender_id = $1 ORDER BY id`, ts[i].ID); err != nil {
-			return nil, pgtx.Unavailable(fmt.Errorf("amendments: %w", err))
-		}
-		if err := s.complete(ctx, &ts[i], as); err != nil {
-			return nil, err
-		}
+		s.complete(&ts[i], byTender[ts[i].ID], names)
 	}
 	return ts, nil
 }

@@ -300,3 +300,29 @@ func TestTenderValidationAndAmendments(t *testing.T) {
 		t.Fatalf("no bids: %+v", tv)
 	}
 }
+
+// TestTendersArePaged lists tenders a page at a time, newest first, each
+// with its amendments applied and its districts named.
+func TestTendersArePaged(t *testing.T) {
+	w := MustWorld(t)
+	ctx := context.Background()
+	var ids []int64
+	for range 3 {
+		ids = append(ids, w.tender(t).ID)
+	}
+	title := "Dyke, amended"
+	if _, err := w.svc.EditTender(ctx, w.treasurer.AccountID, ids[0], contracting.TenderEdit{Title: &title, Reason: "survey"}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := w.svc.Tenders(ctx, 0, 2)
+	if err != nil || len(first) != 2 || first[0].ID != ids[2] || first[1].ID != ids[1] {
+		t.Fatalf("first page: %+v %v", first, err)
+	}
+	rest, err := w.svc.Tenders(ctx, first[1].ID, 2)
+	if err != nil || len(rest) != 1 || rest[0].ID != ids[0] || rest[0].Title != title || len(rest[0].Districts) != 1 || rest[0].Districts[0] != "north" {
+		t.Fatalf("second page: %+v %v", rest, err)
+	}
+	if none, err := w.svc.Tenders(ctx, ids[0], 2); err != nil || len(none) != 0 {
+		t.Fatalf("past the end: %+v %v", none, err)
+	}
+}

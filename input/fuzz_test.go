@@ -136,7 +136,8 @@ func FuzzDecodeJSON(f *testing.F) {
 		f.Add(s)
 	}
 	for _, s := range []string{`{"outcome":1.5}`, `{"ref":{"emergency":1.5}}`, `{"milestones":[{"share":"x"}]}`, `{"at":5}`,
-		`{"name":"a\u0000"}`, "{\"name\":\"\xff\"}", `{"payload":{"\u0085":1}}`, `{"account":"007"}`, `{`, `[]`, `{} {}`} {
+		`{"name":"a\u0000"}`, "{\"name\":\"\xff\"}", `{"payload":{"\u0085":1}}`, `{"account":"007"}`, `{`, `[]`, `{} {}`,
+		`{"amount":"1","amount":"2"}`, `{"payload":{"a":1,"\u0061":2}}`, `{"milestones":[{"title":"a"},{"title":"b","title":"c"}]}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -155,6 +156,9 @@ func FuzzDecodeJSON(f *testing.F) {
 			return
 		}
 		checkClean(t, reflect.ValueOf(b), "")
+		if duplicateKeys(s) {
+			t.Fatalf("%q: accepted with a field named twice", s)
+		}
 		if len(b.Payload) > 0 {
 			var into map[string]any
 			if err := DecodeNested("payload", b.Payload, &into); err != nil && b.Payload[0] == '{' {
@@ -189,4 +193,45 @@ func checkClean(t *testing.T, v reflect.Value, name string) {
 			}
 		}
 	}
+}
+
+// duplicateKeys reports whether some object in the JSON text s names a key
+// twice (after unescaping): the reference DecodeJSON's check must agree with.
+func duplicateKeys(s string) bool {
+	dec := json.NewDecoder(strings.NewReader(s))
+	var walk func() bool
+	walk = func() bool {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					return false
+				}
+				key, _ := k.(string)
+				if seen[key] {
+					return true
+				}
+				seen[key] = true
+				if walk() {
+					return true
+				}
+			}
+			dec.Token()
+		case json.Delim('['):
+			for dec.More() {
+				if walk() {
+					return true
+				}
+			}
+			dec.Token()
+		}
+		return false
+	}
+	return walk()
 }

@@ -316,9 +316,12 @@ func join(prefix, field string) string {
 }
 
 // checkTexts runs Text over every string in the JSON text raw, keys
-// included, naming each by its path under prefix. A body of printable ASCII
-// without a backslash can hold no control character and no bad UTF-8 in a
-// string (JSON forbids them raw), so the common small body skips the walk.
+// included, naming each by its path under prefix, and refuses an object
+// that names a field twice: encoding/json would keep the last value, and a
+// proxy, a log or an auditor reading the first would see another request.
+// A body of printable ASCII without a backslash can hold no control
+// character and no bad UTF-8 in a string (JSON forbids them raw), so the
+// common small body skips the walk and is only scanned for duplicates.
 func checkTexts(prefix string, raw []byte) error {
 	plain := true
 	for _, b := range raw {
@@ -328,7 +331,7 @@ func checkTexts(prefix string, raw []byte) error {
 		}
 	}
 	if plain {
-		return nil
+		return plainDuplicates(prefix, raw)
 	}
 	w := walker{raw: raw, dec: json.NewDecoder(bytes.NewReader(raw))}
 	w.dec.UseNumber()
@@ -354,6 +357,7 @@ func (w *walker) value(path, name string) error {
 	case json.Delim:
 		switch t {
 		case '{':
+			var seen []string
 			for w.dec.More() {
 				kstart := w.dec.InputOffset()
 				ktok, err := w.dec.Token()
@@ -364,6 +368,10 @@ func (w *walker) value(path, name string) error {
 				if err := w.text(path, key, kstart, false); err != nil { // a field name: blame its object
 					return err
 				}
+				if slices.Contains(seen, key) {
+					return duplicate(join(path, key))
+				}
+				seen = append(seen, key)
 				if err := w.value(join(path, key), key); err != nil {
 					return err
 				}
@@ -403,4 +411,72 @@ func lastName(path string) string {
 		path = path[i+1:]
 	}
 	return path
+}
+
+func duplicate(field string) error {
+	field = orBody(field)
+	return levee.Invalid(field, "%s is given twice; give each field once", field)
+}
+
+// plainDuplicates refuses an object in raw that names a field twice, for a
+// body checkTexts found plain (no escapes, so a key's raw bytes are the
+// key): one pass over the bytes, without decoding, since it runs on every
+// order. raw is valid JSON or the decoder refuses it next anyway.
+func plainDuplicates(prefix string, raw []byte) error {
+	type frame struct {
+		path  string   // the JSON path of this object or array
+		keys  [][]byte // an object's keys so far
+		array bool
+		index int    // an array's current element
+		last  []byte // an object's latest key
+	}
+	var stack []frame
+	open := func(array bool) {
+		path := prefix
+		if n := len(stack); n > 0 {
+			if p := stack[n-1]; p.array {
+				path = p.path + "[" + strconv.Itoa(p.index) + "]"
+			} else {
+				path = join(p.path, string(p.last))
+			}
+		}
+		stack = append(stack, frame{path: path, array: array})
+	}
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '{', '[':
+			open(raw[i] == '[')
+		case '}', ']':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		case ',':
+			if n := len(stack); n > 0 && stack[n-1].array {
+				stack[n-1].index++
+			}
+		case '"':
+			end := bytes.IndexByte(raw[i+1:], '"')
+			if end < 0 {
+				return nil
+			}
+			key := raw[i+1 : i+1+end]
+			i += end + 1
+			j := i + 1
+			for j < len(raw) && (raw[j] == ' ' || raw[j] == '\t' || raw[j] == '\n' || raw[j] == '\r') {
+				j++
+			}
+			n := len(stack)
+			if j == len(raw) || raw[j] != ':' || n == 0 || stack[n-1].array {
+				continue // a value, not a key
+			}
+			f := &stack[n-1]
+			for _, k := range f.keys {
+				if bytes.Equal(k, key) {
+					return duplicate(join(f.path, string(key)))
+				}
+			}
+			f.keys, f.last = append(f.keys, key), key
+		}
+	}
+	return nil
 }

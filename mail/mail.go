@@ -29,6 +29,8 @@ import (
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
+
+	"levee"
 )
 
 // Server is where mail goes: parsed from LEVEE_SMTP_URL.
@@ -199,17 +201,42 @@ func (m *Mailer) SendConfirmation(ctx context.Context, to, token string) error {
 			slog.String("link", m.opts.BaseURL+"/email/confirm?token="+token))
 		return nil
 	}
+	return m.sendNow(ctx, to, subject, body, "your address is saved, set it again later for a new link")
+}
+
+// SendPasswordReset mails name's one-time password reset link to their
+// confirmed address. Unlike a confirmation it is never logged: without a
+// server the caller hands the link over itself. Errors: EUNAVAILABLE when
+// there is no server or it does not take the mail.
+func (m *Mailer) SendPasswordReset(ctx context.Context, to, name, token string, expires time.Time) error {
+	if m.opts.Server == nil {
+		return levee.Errorf(levee.EUNAVAILABLE, "this node sends no mail (LEVEE_SMTP_URL is unset)")
+	}
+	subject, body := passwordReset(m.opts.BaseURL, name, token, expires)
+	return m.sendNow(ctx, to, subject, body, "reset again later for a new link")
+}
+
+// ResetLink is the address of the page a reset token opens.
+func (m *Mailer) ResetLink(token string) string {
+	return m.opts.BaseURL + "/password/reset?token=" + token
+}
+
+// sendNow mails one message at once, on its own connection. Links that
+// carry a secret are sent this way rather than through the outbox, so the
+// secret is never stored: if the server refuses, the caller says so and the
+// person asks again.
+func (m *Mailer) sendNow(ctx context.Context, to, subject, body, later string) error {
 	msg, err := m.message(to, subject, body, "")
 	if err != nil {
 		return err
 	}
 	c, err := m.dial(ctx)
 	if err != nil {
-		return unavailable(err)
+		return unavailable(err, later)
 	}
 	defer c.Close()
 	if err := c.Send(msg); err != nil {
-		return unavailable(err)
+		return unavailable(err, later)
 	}
 	return nil
 }

@@ -31,7 +31,10 @@ var kinds = map[string]struct{ category, subject, todo string }{
 	"emergency_renewed":  {accounts.MailEmergencies, "An emergency is renewed", ""},
 	"emergency_ended":    {accounts.MailEmergencies, "An emergency has ended", ""},
 
-	"payment": {accounts.MailPayments, "A payment to you", ""},
+	"payment":       {accounts.MailPayments, "A payment to you", ""},
+	"award_won":     {accounts.MailPayments, "Your bid won", "Do the work and claim each milestone on the contract page"},
+	"award_lost":    {accounts.MailPayments, "Your bid did not win", ""},
+	"milestone_due": {accounts.MailPayments, "A milestone is due", "Claim the milestone with its evidence on the contract page"},
 }
 
 // Category is the mail category of a notification kind.
@@ -47,7 +50,7 @@ var categoryNames = map[string]string{
 	accounts.MailVerdicts:    "verdicts",
 	accounts.MailQuorum:      "quorum requests and answers",
 	accounts.MailEmergencies: "emergencies and acts under them",
-	accounts.MailPayments:    "payments",
+	accounts.MailPayments:    "payments, awards and milestones due",
 }
 
 // CategoryName is how forms and mails name a category.
@@ -109,4 +112,14 @@ func confirmation(base, token string) (subject, body string) {
 			"To confirm, open this link within %d hours (it works once):\n%s/email/confirm?token=%s\n\n"+
 			"If it was not you, ignore this mail: nothing is sent to an unconfirmed address.\n",
 		int(accounts.EmailConfirmTTL/time.Hour), base, token)
+}
+
+// passwordReset writes the mail that carries a password reset link.
+func passwordReset(base, name, token string, expires time.Time) (subject, body string) {
+	return "Levee: choose a new password", fmt.Sprintf(
+		"Hello %s,\n\nAn admin of Levee reset your password, as you asked or because it may have been stolen. "+
+			"Your old password no longer works and you were signed out everywhere.\n\n"+
+			"What to do: choose a new password by %s, at this link (it works once):\n%s/password/reset?token=%s\n\n"+
+			"If you did not ask for this, tell the admin: the reset is in the public audit log.\n",
+		name, when(expires), base, token)
 }

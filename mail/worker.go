@@ -19,11 +19,11 @@ import (
 )
 
 // unavailable turns a failed confirmation send into an error for the user.
-func unavailable(err error) error {
+func unavailable(err error, later string) error {
 	if permanent(err) {
 		return fmt.Errorf("%w: %w", levee.Invalid("address", "the mail server refused to send to this address"), err)
 	}
-	return fmt.Errorf("%w: %w", levee.Errorf(levee.EUNAVAILABLE, "the confirmation mail could not be sent now; your address is saved, set it again later for a new link"), err)
+	return fmt.Errorf("%w: %w", levee.Errorf(levee.EUNAVAILABLE, "the mail could not be sent now; %s", later), err)
 }
 
 // WorkerOptions configure a Worker; zero fields take the defaults.

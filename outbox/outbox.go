@@ -51,6 +51,34 @@ func AddTo(ctx context.Context, tx sqlx.ExecerContext, accounts []int64, n Notic
 	return nil
 }
 
+// Addressed is one reader of a notice and the message meant for them, when
+// each reader's differs (what they were paid).
+type Addressed struct {
+	Account int64
+	Message string
+}
+
+// AddEach writes n once for each reader in rs, with the reader's own
+// message (n.Message is not used), inside tx, in one statement however
+// many readers there are.
+func AddEach(ctx context.Context, tx sqlx.ExecerContext, rs []Addressed, n Notice) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	accounts, messages := make([]int64, len(rs)), make([]string, len(rs))
+	for i, r := range rs {
+		accounts[i], messages[i] = r.Account, r.Message
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO notifications (account_id, case_id, kind, message, deadline, link, created_at)
+		SELECT who.account_id, $3::bigint, $4, who.message, $5::timestamptz, $6, $7::timestamptz
+		FROM unnest($1::bigint[], $2::text[]) AS who (account_id, message)`,
+		pq.Array(accounts), pq.Array(messages), n.CaseID, n.Kind, n.Deadline, nullable(n.Link), n.At)
+	if err != nil {
+		return fmt.Errorf("notify of %s: %w", n.Kind, err)
+	}
+	return nil
+}
+
 func nullable(s string) *string {
 	if s == "" {
 		return nil

@@ -240,6 +240,13 @@ func (s *Service) decide(ctx context.Context, tx *sqlx.Tx, c *Case, r *Round, ve
 			return nil, fmt.Errorf("release appeal bond: %w", err)
 		}
 		paid = append(paid, *appeal.AppealedBy)
+		msg := fmt.Sprintf("Case %d: your appeal changed the verdict to %q, so your appeal bond of %s is returned to your account.", c.ID, verdict, *appeal.AppealBond)
+		if to != ledger.Cash(*appeal.AppealedBy) {
+			msg = fmt.Sprintf("Case %d: your appeal left the verdict at %q, so your appeal bond of %s goes to the case's fee pool.", c.ID, verdict, *appeal.AppealBond)
+		}
+		if err := notify(ctx, tx, *appeal.AppealedBy, c.ID, "payment", msg, nil, now); err != nil {
+			return nil, err
+		}
 	}
 	c.Verdict = &verdict
 	msg := fmt.Sprintf("Case %d: the jury decided %q.", c.ID, verdict)

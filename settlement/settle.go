@@ -90,6 +90,10 @@ func (s *Service) mark(ctx context.Context, tx *sqlx.Tx, id int64) ([]int64, err
 	if c.OpenedBy != nil && c.Bond > 0 && c.Proposed != nil && *c.Proposed != deref(c.Verdict) {
 		ps = append(ps, ledger.Posting{Account: ledger.Cash(*c.OpenedBy), Amount: c.Bond})
 		paid = append(paid, *c.OpenedBy)
+		if err := notify(ctx, tx, *c.OpenedBy, id, "payment", fmt.Sprintf("Case %d: the verdict %q overturned the proposal you disputed, so your bond of %s is returned to your account.",
+			id, deref(c.Verdict), c.Bond), nil, now); err != nil {
+			return nil, err
+		}
 		if pool != c.Bond {
 			ps = append(ps, ledger.Posting{Account: ledger.Treasury, Amount: pool - c.Bond})
 		}

@@ -3,13 +3,13 @@ package web
 import (
 	"net/http"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/accounts"
 )
 
-func (s *Server) createDistrict(c echo.Context) error {
+func (s *Server) createDistrict(c *echo.Context) error {
 	var req struct {
 		Name string `json:"name"`
 	}
@@ -23,7 +23,7 @@ func (s *Server) createDistrict(c echo.Context) error {
 	return c.JSON(http.StatusCreated, d)
 }
 
-func (s *Server) listDistricts(c echo.Context) error {
+func (s *Server) listDistricts(c *echo.Context) error {
 	ds, err := s.deps.Accounts.Districts(c.Request().Context())
 	if err != nil {
 		return err
@@ -41,7 +41,7 @@ type createAccountRequest struct {
 }
 
 // createAccount opens an account and returns its first API token, once.
-func (s *Server) createAccount(c echo.Context) error {
+func (s *Server) createAccount(c *echo.Context) error {
 	var req createAccountRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
@@ -60,7 +60,7 @@ func (s *Server) createAccount(c echo.Context) error {
 		"district": a.District, "cash": a.Cash, "token": token})
 }
 
-func (s *Server) addMember(c echo.Context) error {
+func (s *Server) addMember(c *echo.Context) error {
 	org, err := pathID(c, "id", "organisation")
 	if err != nil {
 		return err
@@ -81,7 +81,7 @@ func (s *Server) addMember(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) audit(c echo.Context) error {
+func (s *Server) audit(c *echo.Context) error {
 	limit, err := queryInt(c, "limit", 100, 1, 1000)
 	if err != nil {
 		return err
@@ -94,7 +94,7 @@ func (s *Server) audit(c echo.Context) error {
 }
 
 // issueToTreasury creates money in the treasury (admin only, audited).
-func (s *Server) issueToTreasury(c echo.Context) error {
+func (s *Server) issueToTreasury(c *echo.Context) error {
 	var req struct {
 		Amount string `json:"amount"`
 		Memo   string `json:"memo"`

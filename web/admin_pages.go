@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/accounts"
@@ -27,7 +27,7 @@ func (s *Server) adminAccounts() AdminAccounts {
 }
 
 // listAccounts is GET /api/v1/admin/accounts: every account, by id.
-func (s *Server) listAccounts(c echo.Context) error {
+func (s *Server) listAccounts(c *echo.Context) error {
 	as, err := s.adminAccounts().List(c.Request().Context())
 	if err != nil {
 		return err
@@ -37,7 +37,7 @@ func (s *Server) listAccounts(c echo.Context) error {
 
 // changeAccount is PATCH /api/v1/admin/accounts/{id} {"roles"?, "district"?,
 // "disabled"?}: fields left out stay as they are.
-func (s *Server) changeAccount(c echo.Context) error {
+func (s *Server) changeAccount(c *echo.Context) error {
 	id, err := pathID(c, "id", "account")
 	if err != nil {
 		return err
@@ -74,7 +74,7 @@ type adminPage struct {
 }
 
 // requireAdmin lets only an admin through to a page.
-func (s *Server) requireAdmin(c echo.Context) (bool, error) {
+func (s *Server) requireAdmin(c *echo.Context) (bool, error) {
 	if ok, err := s.requireSignIn(c); !ok {
 		return false, err
 	}
@@ -86,7 +86,7 @@ func (s *Server) requireAdmin(c echo.Context) (bool, error) {
 
 // pageAdmin is the admin's page: accounts and their changes, admissions,
 // organisation members, districts, issuing money and the charter.
-func (s *Server) pageAdmin(c echo.Context) error {
+func (s *Server) pageAdmin(c *echo.Context) error {
 	if ok, err := s.requireAdmin(c); !ok {
 		return err
 	}
@@ -128,7 +128,7 @@ type auditRow struct {
 
 // pageAdminAudit is the audit log of admin and official actions, newest
 // first.
-func (s *Server) pageAdminAudit(c echo.Context) error {
+func (s *Server) pageAdminAudit(c *echo.Context) error {
 	if ok, err := s.requireAdmin(c); !ok {
 		return err
 	}

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/accounts"
@@ -26,7 +26,7 @@ type Budgets interface {
 	BudgetLines(ctx context.Context) ([]budgets.BudgetLine, error)
 }
 
-func (s *Server) createRound(c echo.Context) error {
+func (s *Server) createRound(c *echo.Context) error {
 	var req struct {
 		Title            string `json:"title"`
 		Pool             string `json:"pool"`
@@ -65,7 +65,7 @@ func (s *Server) createRound(c echo.Context) error {
 	return c.JSON(http.StatusCreated, r)
 }
 
-func (s *Server) listRounds(c echo.Context) error {
+func (s *Server) listRounds(c *echo.Context) error {
 	rs, err := s.deps.Budgets.Rounds(c.Request().Context())
 	if err != nil {
 		return err
@@ -73,7 +73,7 @@ func (s *Server) listRounds(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"rounds": rs})
 }
 
-func (s *Server) getRound(c echo.Context) error {
+func (s *Server) getRound(c *echo.Context) error {
 	id, err := pathID(c, "id", "round")
 	if err != nil {
 		return err
@@ -85,7 +85,7 @@ func (s *Server) getRound(c echo.Context) error {
 	return c.JSON(http.StatusOK, d)
 }
 
-func (s *Server) proposeProject(c echo.Context) error {
+func (s *Server) proposeProject(c *echo.Context) error {
 	id, err := pathID(c, "id", "round")
 	if err != nil {
 		return err
@@ -111,7 +111,7 @@ func (s *Server) proposeProject(c echo.Context) error {
 	return c.JSON(http.StatusCreated, p)
 }
 
-func (s *Server) setEligibility(c echo.Context) error {
+func (s *Server) setEligibility(c *echo.Context) error {
 	id, err := pathID(c, "id", "project")
 	if err != nil {
 		return err
@@ -133,7 +133,7 @@ func (s *Server) setEligibility(c echo.Context) error {
 	return c.JSON(http.StatusOK, p)
 }
 
-func (s *Server) contribute(c echo.Context) error {
+func (s *Server) contribute(c *echo.Context) error {
 	id, err := pathID(c, "id", "project")
 	if err != nil {
 		return err
@@ -155,7 +155,7 @@ func (s *Server) contribute(c echo.Context) error {
 	return c.JSON(http.StatusCreated, r)
 }
 
-func (s *Server) finalizeRound(c echo.Context) error {
+func (s *Server) finalizeRound(c *echo.Context) error {
 	id, err := pathID(c, "id", "round")
 	if err != nil {
 		return err
@@ -169,7 +169,7 @@ func (s *Server) finalizeRound(c echo.Context) error {
 
 // explainMatch shows the signed-in contributor what they added to each
 // project's raw match.
-func (s *Server) explainMatch(c echo.Context) error {
+func (s *Server) explainMatch(c *echo.Context) error {
 	id, err := pathID(c, "id", "round")
 	if err != nil {
 		return err
@@ -181,7 +181,7 @@ func (s *Server) explainMatch(c echo.Context) error {
 	return c.JSON(http.StatusOK, v)
 }
 
-func (s *Server) listBudgetLines(c echo.Context) error {
+func (s *Server) listBudgetLines(c *echo.Context) error {
 	ls, err := s.deps.Budgets.BudgetLines(c.Request().Context())
 	if err != nil {
 		return err

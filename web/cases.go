@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/accounts"
@@ -45,7 +45,7 @@ type Proposals interface {
 var caseStatuses = map[string]bool{"": true, settlement.StatusEvidence: true, settlement.StatusCommit: true, settlement.StatusReveal: true,
 	settlement.StatusAppealable: true, settlement.StatusFinal: true, settlement.StatusSettled: true}
 
-func (s *Server) proposeOutcome(c echo.Context) error {
+func (s *Server) proposeOutcome(c *echo.Context) error {
 	id, err := pathID(c, "id", "market")
 	if err != nil {
 		return err
@@ -64,7 +64,7 @@ func (s *Server) proposeOutcome(c echo.Context) error {
 	return c.JSON(http.StatusCreated, p)
 }
 
-func (s *Server) marketProposal(c echo.Context) error {
+func (s *Server) marketProposal(c *echo.Context) error {
 	id, err := pathID(c, "id", "market")
 	if err != nil {
 		return err
@@ -77,7 +77,7 @@ func (s *Server) marketProposal(c echo.Context) error {
 }
 
 // dispute opens a case about subject with the reason in the body.
-func (s *Server) dispute(c echo.Context, subject string) error {
+func (s *Server) dispute(c *echo.Context, subject string) error {
 	var req struct {
 		Reason string `json:"reason"`
 	}
@@ -91,7 +91,7 @@ func (s *Server) dispute(c echo.Context, subject string) error {
 	return c.JSON(http.StatusCreated, k)
 }
 
-func (s *Server) disputeMarket(c echo.Context) error {
+func (s *Server) disputeMarket(c *echo.Context) error {
 	id, err := pathID(c, "id", "market")
 	if err != nil {
 		return err
@@ -99,7 +99,7 @@ func (s *Server) disputeMarket(c echo.Context) error {
 	return s.dispute(c, subjects.Market(id))
 }
 
-func (s *Server) disputeMilestone(c echo.Context) error {
+func (s *Server) disputeMilestone(c *echo.Context) error {
 	id, n, err := milestonePath(c)
 	if err != nil {
 		return err
@@ -107,7 +107,7 @@ func (s *Server) disputeMilestone(c echo.Context) error {
 	return s.dispute(c, subjects.Milestone(id, n))
 }
 
-func (s *Server) listCases(c echo.Context) error {
+func (s *Server) listCases(c *echo.Context) error {
 	status := c.QueryParam("status")
 	if !caseStatuses[status] {
 		return levee.Invalid("status", "status must be one of evidence, commit, reveal, appealable, final, settled")
@@ -119,7 +119,7 @@ func (s *Server) listCases(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"cases": orEmpty(cs)})
 }
 
-func (s *Server) getCase(c echo.Context) error {
+func (s *Server) getCase(c *echo.Context) error {
 	id, err := pathID(c, "id", "case")
 	if err != nil {
 		return err
@@ -131,7 +131,7 @@ func (s *Server) getCase(c echo.Context) error {
 	return c.JSON(http.StatusOK, v)
 }
 
-func (s *Server) caseDraw(c echo.Context) error {
+func (s *Server) caseDraw(c *echo.Context) error {
 	id, err := pathID(c, "id", "case")
 	if err != nil {
 		return err
@@ -145,7 +145,7 @@ func (s *Server) caseDraw(c echo.Context) error {
 
 // caseEvidence takes JSON {"body"} or multipart/form-data with "body" and
 // an optional "file".
-func (s *Server) caseEvidence(c echo.Context) error {
+func (s *Server) caseEvidence(c *echo.Context) error {
 	id, err := pathID(c, "id", "case")
 	if err != nil {
 		return err
@@ -177,7 +177,7 @@ func (s *Server) caseEvidence(c echo.Context) error {
 	return c.JSON(http.StatusCreated, v)
 }
 
-func (s *Server) caseEvidenceFile(c echo.Context) error {
+func (s *Server) caseEvidenceFile(c *echo.Context) error {
 	id, err := pathID(c, "id", "case")
 	if err != nil {
 		return err
@@ -193,7 +193,7 @@ func (s *Server) caseEvidenceFile(c echo.Context) error {
 	return sendFile(c, name, ct, sha256Hex(data), data)
 }
 
-func (s *Server) commitVote(c echo.Context) error {
+func (s *Server) commitVote(c *echo.Context) error {
 	id, err := pathID(c, "id", "case")
 	if err != nil {
 		return err
@@ -210,7 +210,7 @@ func (s *Server) commitVote(c echo.Context) error {
 	return s.getCase(c)
 }
 
-func (s *Server) revealVote(c echo.Context) error {
+func (s *Server) revealVote(c *echo.Context) error {
 	id, err := pathID(c, "id", "case")
 	if err != nil {
 		return err
@@ -228,7 +228,7 @@ func (s *Server) revealVote(c echo.Context) error {
 	return s.getCase(c)
 }
 
-func (s *Server) appealCase(c echo.Context) error {
+func (s *Server) appealCase(c *echo.Context) error {
 	id, err := pathID(c, "id", "case")
 	if err != nil {
 		return err
@@ -245,7 +245,7 @@ func (s *Server) appealCase(c echo.Context) error {
 	return s.getCase(c)
 }
 
-func (s *Server) myCases(c echo.Context) error {
+func (s *Server) myCases(c *echo.Context) error {
 	cs, err := s.deps.Cases.MyCases(c.Request().Context(), principal(c).AccountID)
 	if err != nil {
 		return err
@@ -253,7 +253,7 @@ func (s *Server) myCases(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"cases": orEmpty(cs)})
 }
 
-func (s *Server) myNotifications(c echo.Context) error {
+func (s *Server) myNotifications(c *echo.Context) error {
 	ns, err := s.deps.Cases.Notifications(c.Request().Context(), principal(c).AccountID, 100)
 	if err != nil {
 		return err
@@ -261,7 +261,7 @@ func (s *Server) myNotifications(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"notifications": orEmpty(ns)})
 }
 
-func (s *Server) juryDuty(c echo.Context) error {
+func (s *Server) juryDuty(c *echo.Context) error {
 	out, err := s.deps.Cases.OptedOut(c.Request().Context(), principal(c).AccountID)
 	if err != nil {
 		return err
@@ -269,7 +269,7 @@ func (s *Server) juryDuty(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]bool{"opt_out": out})
 }
 
-func (s *Server) setJuryDuty(c echo.Context) error {
+func (s *Server) setJuryDuty(c *echo.Context) error {
 	var req struct {
 		OptOut *bool `json:"opt_out"`
 	}
@@ -300,7 +300,7 @@ func sha256Hex(b []byte) string {
 
 // jurorRecord is a resident's public record of jury service, no-shows
 // included.
-func (s *Server) jurorRecord(c echo.Context) error {
+func (s *Server) jurorRecord(c *echo.Context) error {
 	id, err := pathID(c, "id", "account")
 	if err != nil {
 		return err

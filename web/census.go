@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee/census"
 )
@@ -18,7 +18,7 @@ type Census interface {
 
 // getCensus serves the public summary of the city; every figure names the API path
 // of the records it comes from.
-func (s *Server) getCensus(c echo.Context) error {
+func (s *Server) getCensus(c *echo.Context) error {
 	cs, err := s.deps.Census.Census(c.Request().Context())
 	if err != nil {
 		return err
@@ -27,7 +27,7 @@ func (s *Server) getCensus(c echo.Context) error {
 }
 
 // censusCSV is the census flattened to rows of figure, key, value, source.
-func (s *Server) censusCSV(c echo.Context) error {
+func (s *Server) censusCSV(c *echo.Context) error {
 	cs, err := s.deps.Census.Census(c.Request().Context())
 	if err != nil {
 		return err

@@ -3,13 +3,13 @@ package web
 import (
 	"net/http"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee/input"
 )
 
 // milestonePath reads a contract id and milestone number from the path.
-func milestonePath(c echo.Context) (int64, int, error) {
+func milestonePath(c *echo.Context) (int64, int, error) {
 	id, err := pathID(c, "id", "contract")
 	if err != nil {
 		return 0, 0, err
@@ -21,7 +21,7 @@ func milestonePath(c echo.Context) (int64, int, error) {
 	return id, int(n), nil
 }
 
-func (s *Server) getContract(c echo.Context) error {
+func (s *Server) getContract(c *echo.Context) error {
 	id, err := pathID(c, "id", "contract")
 	if err != nil {
 		return err
@@ -33,7 +33,7 @@ func (s *Server) getContract(c echo.Context) error {
 	return c.JSON(http.StatusOK, k)
 }
 
-func (s *Server) claimMilestone(c echo.Context) error {
+func (s *Server) claimMilestone(c *echo.Context) error {
 	id, n, err := milestonePath(c)
 	if err != nil {
 		return err

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/accounts"
@@ -36,7 +36,7 @@ type Crisis interface {
 
 var proposalStatuses = map[string]bool{"": true, "open": true, "executed": true, "rejected": true, "expired": true}
 
-func (s *Server) charter(c echo.Context) error {
+func (s *Server) charter(c *echo.Context) error {
 	ch, err := s.deps.Crisis.Charter(c.Request().Context())
 	if err != nil {
 		return err
@@ -44,7 +44,7 @@ func (s *Server) charter(c echo.Context) error {
 	return c.JSON(http.StatusOK, ch)
 }
 
-func (s *Server) foundCharter(c echo.Context) error {
+func (s *Server) foundCharter(c *echo.Context) error {
 	var req crisis.CharterChange
 	if err := decodeJSON(c, &req); err != nil {
 		return err
@@ -56,7 +56,7 @@ func (s *Server) foundCharter(c echo.Context) error {
 	return c.JSON(http.StatusOK, ch)
 }
 
-func (s *Server) listQuorumProposals(c echo.Context) error {
+func (s *Server) listQuorumProposals(c *echo.Context) error {
 	status := c.QueryParam("status")
 	if !proposalStatuses[status] {
 		return levee.Invalid("status", "status must be open, executed, rejected or expired")
@@ -68,7 +68,7 @@ func (s *Server) listQuorumProposals(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"proposals": ps})
 }
 
-func (s *Server) proposeToQuorum(c echo.Context) error {
+func (s *Server) proposeToQuorum(c *echo.Context) error {
 	var req struct {
 		Kind    string          `json:"kind"`
 		Payload json.RawMessage `json:"payload"`
@@ -87,7 +87,7 @@ func (s *Server) proposeToQuorum(c echo.Context) error {
 	return c.JSON(http.StatusCreated, p)
 }
 
-func (s *Server) getQuorumProposal(c echo.Context) error {
+func (s *Server) getQuorumProposal(c *echo.Context) error {
 	id, err := pathID(c, "id", "proposal")
 	if err != nil {
 		return err
@@ -99,7 +99,7 @@ func (s *Server) getQuorumProposal(c echo.Context) error {
 	return c.JSON(http.StatusOK, p)
 }
 
-func (s *Server) voteOnProposal(c echo.Context) error {
+func (s *Server) voteOnProposal(c *echo.Context) error {
 	id, err := pathID(c, "id", "proposal")
 	if err != nil {
 		return err
@@ -122,7 +122,7 @@ func (s *Server) voteOnProposal(c echo.Context) error {
 
 // currentEmergency is polled by the banner on every page; it answers
 // {"emergency": null} when there is none.
-func (s *Server) currentEmergency(c echo.Context) error {
+func (s *Server) currentEmergency(c *echo.Context) error {
 	e, err := s.deps.Crisis.Current(c.Request().Context())
 	if err != nil {
 		return err
@@ -131,7 +131,7 @@ func (s *Server) currentEmergency(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"emergency": e})
 }
 
-func (s *Server) listEmergencies(c echo.Context) error {
+func (s *Server) listEmergencies(c *echo.Context) error {
 	es, err := s.deps.Crisis.Emergencies(c.Request().Context())
 	if err != nil {
 		return err
@@ -139,7 +139,7 @@ func (s *Server) listEmergencies(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"emergencies": es})
 }
 
-func (s *Server) declareEmergency(c echo.Context) error {
+func (s *Server) declareEmergency(c *echo.Context) error {
 	var req crisis.Declaration
 	if err := decodeJSON(c, &req); err != nil {
 		return err
@@ -151,7 +151,7 @@ func (s *Server) declareEmergency(c echo.Context) error {
 	return c.JSON(http.StatusCreated, e)
 }
 
-func (s *Server) getEmergency(c echo.Context) error {
+func (s *Server) getEmergency(c *echo.Context) error {
 	id, err := pathID(c, "id", "emergency")
 	if err != nil {
 		return err
@@ -163,7 +163,7 @@ func (s *Server) getEmergency(c echo.Context) error {
 	return c.JSON(http.StatusOK, e)
 }
 
-func (s *Server) emergencyAct(c echo.Context) error {
+func (s *Server) emergencyAct(c *echo.Context) error {
 	id, err := pathID(c, "id", "emergency")
 	if err != nil {
 		return err
@@ -179,7 +179,7 @@ func (s *Server) emergencyAct(c echo.Context) error {
 	return c.JSON(http.StatusCreated, a)
 }
 
-func (s *Server) petition(c echo.Context) error {
+func (s *Server) petition(c *echo.Context) error {
 	id, err := pathID(c, "id", "emergency")
 	if err != nil {
 		return err
@@ -191,7 +191,7 @@ func (s *Server) petition(c echo.Context) error {
 	return c.JSON(http.StatusOK, e)
 }
 
-func (s *Server) stewardRecord(c echo.Context) error {
+func (s *Server) stewardRecord(c *echo.Context) error {
 	id, err := pathID(c, "id", "steward")
 	if err != nil {
 		return err

@@ -1,7 +1,7 @@
 package web
 
 import (
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/input"
@@ -10,7 +10,7 @@ import (
 // decodeJSON reads exactly one JSON object into v, strictly: unknown fields,
 // wrong types and texts with control characters are refused with a 400 that
 // names the field (see package input).
-func decodeJSON(c echo.Context, v any) error {
+func decodeJSON(c *echo.Context, v any) error {
 	return input.DecodeJSON(c.Request().Body, v)
 }
 
@@ -18,19 +18,24 @@ func decodeJSON(c echo.Context, v any) error {
 // parameters, query parameters (names and values) and an Idempotency-Key
 // that are not single lines of text: a NUL or a byte that is not UTF-8
 // would otherwise reach PostgreSQL, which answers with an error of its own.
+// It also refuses a query parameter given more than once.
 // JSON bodies are checked by decodeJSON and multipart text by formText.
 func checkText(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		for i, name := range c.ParamNames() {
-			if i < len(c.ParamValues()) {
-				if err := input.Text(name, c.ParamValues()[i], false); err != nil {
-					return err
-				}
+	return func(c *echo.Context) error {
+		for _, p := range c.PathValues() {
+			if err := input.Text(p.Name, p.Value, false); err != nil {
+				return err
 			}
 		}
 		for name, vs := range c.QueryParams() {
 			if err := input.Text("query", name, false); err != nil {
 				return err
+			}
+			// No parameter takes several values: a repeated one would be
+			// read as its first value, and a client (or a cache in front)
+			// that reads the last would disagree with us.
+			if len(vs) > 1 {
+				return levee.Invalid(name, "%s is given %d times; give it once", name, len(vs))
 			}
 			for _, v := range vs {
 				if err := input.Text(name, v, false); err != nil {
@@ -48,7 +53,7 @@ func checkText(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // formText reads the text field name of a multipart or URL-encoded form.
-func formText(c echo.Context, name string) (string, error) {
+func formText(c *echo.Context, name string) (string, error) {
 	v := c.FormValue(name)
 	return v, input.Text(name, v, input.Multiline(name))
 }
@@ -72,13 +77,13 @@ func parseAmount(field, s string, required bool) (levee.Micros, error) {
 // pathID reads a numeric id from the path. An id that is not written the
 // one canonical way (see input.Whole), or is out of bigint's range, names
 // nothing: 404, as an id that does not exist.
-func pathID(c echo.Context, name, noun string) (int64, error) {
+func pathID(c *echo.Context, name, noun string) (int64, error) {
 	return pathNumber(c, name, noun, input.MaxBigint)
 }
 
 // pathNumber reads a positive whole number up to hi from the path, 404 if
 // there is none.
-func pathNumber(c echo.Context, name, noun string, hi int64) (int64, error) {
+func pathNumber(c *echo.Context, name, noun string, hi int64) (int64, error) {
 	n, ok := input.Whole(c.Param(name), 1, hi)
 	if !ok {
 		return 0, levee.Errorf(levee.ENOTFOUND, "no such %s", noun)
@@ -88,7 +93,7 @@ func pathNumber(c echo.Context, name, noun string, hi int64) (int64, error) {
 
 // queryInt reads an optional whole-number query parameter within [lo, hi]
 // (lo >= 0), written canonically; anything else is a 400 naming it.
-func queryInt(c echo.Context, name string, def, lo, hi int64) (int64, error) {
+func queryInt(c *echo.Context, name string, def, lo, hi int64) (int64, error) {
 	s := c.QueryParam(name)
 	if s == "" {
 		return def, nil

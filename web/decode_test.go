@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/crisis"
@@ -137,4 +137,25 @@ func FuzzCrisisBodies(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestCheckTextRefuses(t *testing.T) {
+	tests := []struct {
+		query, field string
+	}{
+		{"limit=1", ""},
+		{"limit=&limit=buy", "limit"}, // read as "" here, as "buy" by a client reading the last
+		{"limit=1&limit=1", "limit"},
+		{"district=%00", "district"},
+		{"a%00=1", "query"},
+	}
+	e := echo.New()
+	ok := func(c *echo.Context) error { return nil }
+	for _, tt := range tests {
+		c := e.NewContext(httptest.NewRequest("GET", "/?"+tt.query, nil), httptest.NewRecorder())
+		err := checkText(ok)(c)
+		if tt.field == "" && err != nil || tt.field != "" && (levee.ErrorCode(err) != levee.EINVALID || levee.ErrorField(err) != tt.field) {
+			t.Errorf("%q: got %v, want field %q", tt.query, err, tt.field)
+		}
+	}
 }

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 )
@@ -50,28 +50,33 @@ type errorBody struct {
 // handleError is echo's HTTPErrorHandler: every error leaves through here as
 // {"error":{"code","message","field"}}. Uncoded errors are logged and shown
 // to the user as "internal error" only.
-func (s *Server) handleError(err error, c echo.Context) {
-	if c.Response().Committed {
+func (s *Server) handleError(c *echo.Context, err error) {
+	if r, _ := echo.UnwrapResponse(c.Response()); r != nil && r.Committed {
 		return
 	}
 	var body errorBody
+	// An echo error that wraps one of ours (a body limit, a binder) answers
+	// with ours; echo's own errors (no route, wrong method, body too large)
+	// answer with their status.
+	status := 0
 	var he *echo.HTTPError
-	if errors.As(err, &he) && levee.ErrorCode(he.Internal) != levee.EINTERNAL && he.Internal != nil {
-		err = he.Internal
-		he = nil
+	if errors.As(err, &he) && (he.Unwrap() == nil || levee.ErrorCode(he.Unwrap()) == levee.EINTERNAL) {
+		status = he.Code
+		body.Error.Message = he.Message
+	} else if levee.ErrorCode(err) == levee.EINTERNAL {
+		status = echo.StatusCode(err)
 	}
-	if he != nil {
-		body.Error.Code = codeOfStatus(he.Code)
-		body.Error.Message = http.StatusText(he.Code)
-		if m, ok := he.Message.(string); ok {
-			body.Error.Message = m
+	if status != 0 {
+		body.Error.Code = codeOfStatus(status)
+		if body.Error.Message == "" {
+			body.Error.Message = http.StatusText(status)
 		}
 	} else {
 		body.Error.Code = levee.ErrorCode(err)
 		body.Error.Message = levee.ErrorMessage(err)
 		body.Error.Field = levee.ErrorField(err)
 	}
-	status := statusOf[body.Error.Code]
+	status = statusOf[body.Error.Code]
 	if body.Error.Code == levee.EINTERNAL {
 		s.logger.Error("internal error", slog.String("method", c.Request().Method), slog.String("path", c.Path()), slog.Any("error", err))
 	}

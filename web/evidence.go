@@ -7,7 +7,7 @@ import (
 	"mime"
 	"net/http"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/accounts"
@@ -30,7 +30,7 @@ type Evidence interface {
 const uploadLimit = contracting.MaxEvidenceBytes + 64<<10
 
 // uploadEvidence takes one file in the multipart field "file".
-func (s *Server) uploadEvidence(c echo.Context) error {
+func (s *Server) uploadEvidence(c *echo.Context) error {
 	id, n, err := milestonePath(c)
 	if err != nil {
 		return err
@@ -46,7 +46,7 @@ func (s *Server) uploadEvidence(c echo.Context) error {
 	return c.JSON(http.StatusCreated, ef)
 }
 
-func (s *Server) listEvidence(c echo.Context) error {
+func (s *Server) listEvidence(c *echo.Context) error {
 	id, n, err := milestonePath(c)
 	if err != nil {
 		return err
@@ -60,7 +60,7 @@ func (s *Server) listEvidence(c echo.Context) error {
 
 // downloadEvidence serves a file as an attachment with the type detected at
 // upload, so a browser never renders uploaded content as a page of ours.
-func (s *Server) downloadEvidence(c echo.Context) error {
+func (s *Server) downloadEvidence(c *echo.Context) error {
 	id, err := pathID(c, "id", "evidence file")
 	if err != nil {
 		return err
@@ -74,7 +74,7 @@ func (s *Server) downloadEvidence(c echo.Context) error {
 
 // sendFile serves an uploaded file as an attachment with the type detected
 // at upload, so a browser never renders uploaded content as a page of ours.
-func sendFile(c echo.Context, name, contentType, sum string, data []byte) error {
+func sendFile(c *echo.Context, name, contentType, sum string, data []byte) error {
 	h := c.Response().Header()
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
@@ -83,12 +83,11 @@ func sendFile(c echo.Context, name, contentType, sum string, data []byte) error 
 }
 
 // formFile reads the one file sent as multipart/form-data in the field "file".
-func formFile(c echo.Context) (string, []byte, error) {
+func formFile(c *echo.Context) (string, []byte, error) {
 	fh, err := c.FormFile("file")
 	var tooBig *http.MaxBytesError
-	var he *echo.HTTPError
 	switch {
-	case errors.As(err, &tooBig), errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge:
+	case errors.As(err, &tooBig), echo.StatusCode(err) == http.StatusRequestEntityTooLarge:
 		return "", nil, &levee.Error{Code: levee.ETOOLARGE, Field: "file", Message: "files are limited to 5 MiB"}
 	case err != nil:
 		return "", nil, levee.Invalid("file", "send the file as multipart/form-data in the field \"file\"")
@@ -109,7 +108,7 @@ func formFile(c echo.Context) (string, []byte, error) {
 }
 
 // uploadBidAttachment adds a file to the caller's own bid while bidding is open.
-func (s *Server) uploadBidAttachment(c echo.Context) error {
+func (s *Server) uploadBidAttachment(c *echo.Context) error {
 	id, err := pathID(c, "id", "bid")
 	if err != nil {
 		return err
@@ -126,7 +125,7 @@ func (s *Server) uploadBidAttachment(c echo.Context) error {
 }
 
 // listBidAttachments lists a bid's files for whoever may see the bid.
-func (s *Server) listBidAttachments(c echo.Context) error {
+func (s *Server) listBidAttachments(c *echo.Context) error {
 	id, err := pathID(c, "id", "bid")
 	if err != nil {
 		return err
@@ -138,7 +137,7 @@ func (s *Server) listBidAttachments(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"files": as})
 }
 
-func (s *Server) downloadBidAttachment(c echo.Context) error {
+func (s *Server) downloadBidAttachment(c *echo.Context) error {
 	id, err := pathID(c, "id", "attachment")
 	if err != nil {
 		return err

@@ -5,19 +5,19 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 )
 
 // healthz says the process is alive; it touches nothing else.
-func (s *Server) healthz(c echo.Context) error {
+func (s *Server) healthz(c *echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // readyz says whether to send traffic here: the database answers and its
 // schema is the one this binary expects.
-func (s *Server) readyz(c echo.Context) error {
+func (s *Server) readyz(c *echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	if err := s.deps.Ready(ctx); err != nil {

@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"net/http"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee/accounts"
 	"levee/ledger"
@@ -13,7 +13,7 @@ import (
 
 // ledgerEntries is the public export of the treasury ledger: amounts and
 // ledger account ids only, enough to recompute every hash (docs/ledger.md).
-func (s *Server) ledgerEntries(c echo.Context) error {
+func (s *Server) ledgerEntries(c *echo.Context) error {
 	after, err := queryInt(c, "after", 0, 0, 1<<62)
 	if err != nil {
 		return err
@@ -32,7 +32,7 @@ func (s *Server) ledgerEntries(c echo.Context) error {
 // ledgerVerify serves the cached verification of the hash chain and trial
 // balance, with its age (verified_at, age_seconds, through_seq): recomputing
 // the whole chain per anonymous call would let a few callers stall trading.
-func (s *Server) ledgerVerify(c echo.Context) error {
+func (s *Server) ledgerVerify(c *echo.Context) error {
 	r, err := s.deps.Ledger.Verified(c.Request().Context())
 	if err != nil {
 		return err
@@ -57,7 +57,7 @@ type ledgerRow struct {
 
 // pageLedger shows the treasury ledger: verification status and a page of
 // entries with their hashes, oldest first from ?after=.
-func (s *Server) pageLedger(c echo.Context) error {
+func (s *Server) pageLedger(c *echo.Context) error {
 	after, err := queryInt(c, "after", 0, 0, 1<<62)
 	if err != nil {
 		return s.renderError(c, err)
@@ -115,7 +115,7 @@ func (s *Server) statements(ctx context.Context, who *accounts.Principal, limit 
 
 // myHistory is GET /api/v1/me/history: the caller's cash statement (trades,
 // payouts, bonds, fees) and its organisations' (milestone payments).
-func (s *Server) myHistory(c echo.Context) error {
+func (s *Server) myHistory(c *echo.Context) error {
 	limit, err := queryInt(c, "limit", 100, 1, 1000)
 	if err != nil {
 		return err

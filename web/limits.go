@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 	"golang.org/x/time/rate"
 
 	"levee"
@@ -169,7 +169,7 @@ func (s *Server) rateLimit(l Limits) echo.MiddlewareFunc {
 	store := func(r float64) *limiterStore { return newLimiterStore(rate.Limit(r), int(2*r), 3*time.Minute) }
 	accounts, addresses := store(l.PerAccount), store(l.PerAddress)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
+		return func(c *echo.Context) error {
 			var ok bool
 			if p := principal(c); p != nil {
 				ok = accounts.allow(levee.FormatID(p.AccountID))
@@ -201,7 +201,7 @@ const anonymousReadWait = 2 * time.Second
 func (s *Server) anonymousReads(slots int) echo.MiddlewareFunc {
 	sem := make(chan struct{}, slots)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
+		return func(c *echo.Context) error {
 			r := c.Request()
 			if r.Method != http.MethodGet && r.Method != http.MethodHead || principal(c) != nil || uncountedRead(c.Path()) {
 				return next(c)
@@ -236,7 +236,7 @@ func uncountedRead(route string) bool {
 // answer is 429 with Retry-After before the handler does any work.
 func throttle(store *limiterStore) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
+		return func(c *echo.Context) error {
 			if !store.allow(addressKey(c.RealIP())) {
 				c.Response().Header().Set("Retry-After", "60")
 				return errRateLimited
@@ -250,7 +250,7 @@ func throttle(store *limiterStore) echo.MiddlewareFunc {
 // database connection or a goroutine past it. Websockets live longer.
 func (s *Server) requestTimeout(d time.Duration) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
+		return func(c *echo.Context) error {
 			if strings.HasSuffix(c.Path(), "/ws") {
 				return next(c)
 			}

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/input"
@@ -68,7 +68,7 @@ type createMarketRequest struct {
 	District             string   `json:"district"`
 }
 
-func (s *Server) createMarket(c echo.Context) error {
+func (s *Server) createMarket(c *echo.Context) error {
 	var req createMarketRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
@@ -104,7 +104,7 @@ func (s *Server) createMarket(c echo.Context) error {
 
 var marketStatuses = map[string]bool{"": true, "open": true, "closed": true, "resolved": true, "void": true}
 
-func (s *Server) listMarkets(c echo.Context) error {
+func (s *Server) listMarkets(c *echo.Context) error {
 	status := c.QueryParam("status")
 	if !marketStatuses[status] {
 		return levee.Invalid("status", "status must be open, closed, resolved or void")
@@ -130,7 +130,7 @@ func (s *Server) listMarkets(c echo.Context) error {
 }
 
 // marketFromPath returns the committed state of the market named in the path.
-func (s *Server) marketFromPath(c echo.Context) (*engine.Snapshot, error) {
+func (s *Server) marketFromPath(c *echo.Context) (*engine.Snapshot, error) {
 	id, err := pathID(c, "id", "market")
 	if err != nil {
 		return nil, err
@@ -138,7 +138,7 @@ func (s *Server) marketFromPath(c echo.Context) (*engine.Snapshot, error) {
 	return s.deps.Markets.Snapshot(c.Request().Context(), id)
 }
 
-func (s *Server) getMarket(c echo.Context) error {
+func (s *Server) getMarket(c *echo.Context) error {
 	snap, err := s.marketFromPath(c)
 	if err != nil {
 		return err
@@ -189,7 +189,7 @@ func (f orderFields) order() (market.Order, error) {
 	return o, nil
 }
 
-func (s *Server) quote(c echo.Context) error {
+func (s *Server) quote(c *echo.Context) error {
 	id, err := pathID(c, "id", "market")
 	if err != nil {
 		return err
@@ -211,7 +211,7 @@ func (s *Server) quote(c echo.Context) error {
 }
 
 // quoteQuery reads an order from the query string of a quote.
-func quoteQuery(c echo.Context) (orderFields, market.Order, error) {
+func quoteQuery(c *echo.Context) (orderFields, market.Order, error) {
 	f := orderFields{Side: c.QueryParam("side"), Shares: c.QueryParam("shares"), Amount: c.QueryParam("amount"),
 		LimitPrice: c.QueryParam("limit_price"), MaxCost: c.QueryParam("max_cost"), MinProceeds: c.QueryParam("min_proceeds")}
 	if v := c.QueryParam("outcome"); v != "" {
@@ -233,7 +233,7 @@ func quoteQuery(c echo.Context) (orderFields, market.Order, error) {
 	return f, o, err
 }
 
-func (s *Server) placeOrder(c echo.Context) error {
+func (s *Server) placeOrder(c *echo.Context) error {
 	id, err := pathID(c, "id", "market")
 	if err != nil {
 		return err
@@ -261,7 +261,7 @@ func (s *Server) placeOrder(c echo.Context) error {
 	return c.JSON(http.StatusCreated, body)
 }
 
-func (s *Server) marketTrades(c echo.Context) error {
+func (s *Server) marketTrades(c *echo.Context) error {
 	snap, err := s.marketFromPath(c)
 	if err != nil {
 		return err
@@ -291,7 +291,7 @@ func historyEnd(created time.Time) time.Time {
 	return created.Add(time.Second)
 }
 
-func (s *Server) marketHistory(c echo.Context) error {
+func (s *Server) marketHistory(c *echo.Context) error {
 	snap, err := s.marketFromPath(c)
 	if err != nil {
 		return err
@@ -319,7 +319,7 @@ func (s *Server) marketHistory(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"market": levee.FormatID(id), "from": from, "to": to, "points": ps})
 }
 
-func (s *Server) myPositions(c echo.Context) error {
+func (s *Server) myPositions(c *echo.Context) error {
 	ps, err := s.deps.Markets.Positions(c.Request().Context(), principal(c).AccountID)
 	if err != nil {
 		return err
@@ -327,7 +327,7 @@ func (s *Server) myPositions(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"positions": ps})
 }
 
-func (s *Server) closeMarket(c echo.Context) error {
+func (s *Server) closeMarket(c *echo.Context) error {
 	id, err := pathID(c, "id", "market")
 	if err != nil {
 		return err
@@ -338,7 +338,7 @@ func (s *Server) closeMarket(c echo.Context) error {
 	return s.getMarket(c)
 }
 
-func (s *Server) voidMarket(c echo.Context) error {
+func (s *Server) voidMarket(c *echo.Context) error {
 	id, err := pathID(c, "id", "market")
 	if err != nil {
 		return err

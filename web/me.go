@@ -3,12 +3,12 @@ package web
 import (
 	"net/http"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 	"levee"
 )
 
 // me shows the caller's own account and cash.
-func (s *Server) me(c echo.Context) error {
+func (s *Server) me(c *echo.Context) error {
 	a, err := s.deps.Accounts.Get(c.Request().Context(), principal(c).AccountID)
 	if err != nil {
 		return err
@@ -16,7 +16,7 @@ func (s *Server) me(c echo.Context) error {
 	return c.JSON(http.StatusOK, a)
 }
 
-func (s *Server) listTokens(c echo.Context) error {
+func (s *Server) listTokens(c *echo.Context) error {
 	ts, err := s.deps.Accounts.Tokens(c.Request().Context(), principal(c).AccountID)
 	if err != nil {
 		return err
@@ -25,7 +25,7 @@ func (s *Server) listTokens(c echo.Context) error {
 }
 
 // createToken issues a new API token for the caller; it is shown only here.
-func (s *Server) createToken(c echo.Context) error {
+func (s *Server) createToken(c *echo.Context) error {
 	var req struct {
 		Label string `json:"label"`
 	}
@@ -40,7 +40,7 @@ func (s *Server) createToken(c echo.Context) error {
 }
 
 // revokeToken revokes one of the caller's own tokens.
-func (s *Server) revokeToken(c echo.Context) error {
+func (s *Server) revokeToken(c *echo.Context) error {
 	id, err := pathID(c, "id", "token")
 	if err != nil {
 		return err

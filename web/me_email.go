@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/accounts"
@@ -41,7 +41,7 @@ func (s *Server) emailView(e accounts.EmailSettings) emailView {
 	return emailView{EmailSettings: e, Delivering: s.deps.Mail != nil && s.deps.Mail.Delivering()}
 }
 
-func (s *Server) getEmail(c echo.Context) error {
+func (s *Server) getEmail(c *echo.Context) error {
 	if s.deps.Emails == nil {
 		return errNoEmail
 	}
@@ -54,7 +54,7 @@ func (s *Server) getEmail(c echo.Context) error {
 
 // setEmail sets the caller's address, unconfirmed, and mails the link that
 // confirms it → 202.
-func (s *Server) setEmail(c echo.Context) error {
+func (s *Server) setEmail(c *echo.Context) error {
 	if s.deps.Emails == nil || s.deps.Mail == nil {
 		return errNoEmail
 	}
@@ -76,7 +76,7 @@ func (s *Server) setEmail(c echo.Context) error {
 }
 
 // removeEmail forgets the caller's address: no more mail.
-func (s *Server) removeEmail(c echo.Context) error {
+func (s *Server) removeEmail(c *echo.Context) error {
 	if s.deps.Emails == nil {
 		return errNoEmail
 	}
@@ -87,7 +87,7 @@ func (s *Server) removeEmail(c echo.Context) error {
 }
 
 // setEmailCategories chooses what the caller is mailed about.
-func (s *Server) setEmailCategories(c echo.Context) error {
+func (s *Server) setEmailCategories(c *echo.Context) error {
 	if s.deps.Emails == nil {
 		return errNoEmail
 	}
@@ -106,7 +106,7 @@ func (s *Server) setEmailCategories(c echo.Context) error {
 
 // confirmEmail confirms an address by its link's token; no sign-in needed,
 // the token is the proof.
-func (s *Server) confirmEmail(c echo.Context) error {
+func (s *Server) confirmEmail(c *echo.Context) error {
 	if s.deps.Emails == nil {
 		return errNoEmail
 	}
@@ -128,7 +128,7 @@ type confirmPage struct{ Address string }
 
 // pageConfirmEmail is where a confirmation link lands: opening it confirms
 // the address (once).
-func (s *Server) pageConfirmEmail(c echo.Context) error {
+func (s *Server) pageConfirmEmail(c *echo.Context) error {
 	if s.deps.Emails == nil {
 		return s.renderError(c, errNoEmail)
 	}
@@ -159,7 +159,7 @@ var categoryLabels = map[string]string{
 	accounts.MailVerdicts:    "Verdicts",
 	accounts.MailQuorum:      "Quorum requests and answers",
 	accounts.MailEmergencies: "Emergency declarations and acts",
-	accounts.MailPayments:    "Payments to me",
+	accounts.MailPayments:    "Payments to me, awards and milestones due",
 }
 
 // emailFormFor reads the caller's settings for the form; nil when the node

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/accounts"
@@ -23,7 +23,7 @@ const SessionCookie = "levee_session"
 const principalKey = "principal"
 
 // principal returns the signed-in caller, or nil.
-func principal(c echo.Context) *accounts.Principal {
+func principal(c *echo.Context) *accounts.Principal {
 	p, _ := c.Get(principalKey).(*accounts.Principal)
 	return p
 }
@@ -31,7 +31,7 @@ func principal(c echo.Context) *accounts.Principal {
 // recoverPanic turns a panic into a 500 and a log line with the stack, so one
 // bad request never takes the process down.
 func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
+	return func(c *echo.Context) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
 				s.logger.Error("panic in handler", slog.String("path", c.Path()), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
@@ -45,13 +45,16 @@ func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 // accessLog logs one line per request and feeds the metrics. It never logs
 // headers or bodies: they carry tokens, passwords and sealed bids.
 func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
+	return func(c *echo.Context) error {
 		start := time.Now()
 		err := next(c)
 		if err != nil {
-			c.Error(err)
+			c.Echo().HTTPErrorHandler(c, err)
 		}
-		status := c.Response().Status
+		status := http.StatusOK
+		if r, _ := echo.UnwrapResponse(c.Response()); r != nil && r.Status != 0 {
+			status = r.Status
+		}
 		route := c.Path()
 		if route == "" {
 			route = "unmatched"
@@ -73,7 +76,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 
 // securityHeaders sets the headers every response should carry.
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
+	return func(c *echo.Context) error {
 		h := c.Response().Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
@@ -90,7 +93,7 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 // A bad token is an error at once (a program should know); a stale cookie is
 // simply no session.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
+	return func(c *echo.Context) error {
 		ctx := c.Request().Context()
 		if h := c.Request().Header.Get("Authorization"); h != "" {
 			token, ok := strings.CutPrefix(h, "Bearer ")
@@ -138,7 +141,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 // field would mean parsing the body here, before the handler's body limit
 // and for routes that take no body at all.
 func (s *Server) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
+	return func(c *echo.Context) error {
 		p := principal(c)
 		switch c.Request().Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
@@ -161,7 +164,7 @@ func (s *Server) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 // Browsers cannot send application/json cross-site without a preflight we
 // never grant, and they send Origin with every cross-site POST.
 func sameOriginJSON(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
+	return func(c *echo.Context) error {
 		r := c.Request()
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != echo.MIMEApplicationJSON {
 			return levee.Invalid("Content-Type", "send the request as Content-Type: application/json")
@@ -182,7 +185,7 @@ func sameOrigin(origin, scheme, host string) bool {
 
 // signedIn refuses anonymous callers.
 func (s *Server) signedIn(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
+	return func(c *echo.Context) error {
 		if principal(c) == nil {
 			return levee.Errorf(levee.EUNAUTHORIZED, "sign in first: send \"Authorization: Bearer <token>\" or a session cookie")
 		}
@@ -193,7 +196,7 @@ func (s *Server) signedIn(next echo.HandlerFunc) echo.HandlerFunc {
 // requireRole admits callers holding any of roles.
 func (s *Server) requireRole(roles ...string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return s.signedIn(func(c echo.Context) error {
+		return s.signedIn(func(c *echo.Context) error {
 			p := principal(c)
 			for _, r := range roles {
 				if p.Has(r) {

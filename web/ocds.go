@@ -3,19 +3,19 @@ package web
 import (
 	"net/http"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 )
 
 // requestURI is the absolute URL of the request, the uri of an OCDS
 // package served on demand.
-func requestURI(c echo.Context) string {
+func requestURI(c *echo.Context) string {
 	return c.Scheme() + "://" + c.Request().Host + c.Request().URL.RequestURI()
 }
 
 // ocdsReleases serves a tender as an OCDS 1.1 release package. Bids appear
 // only once the bid window has closed (the service reads them through the
 // sealed query).
-func (s *Server) ocdsReleases(c echo.Context) error {
+func (s *Server) ocdsReleases(c *echo.Context) error {
 	id, err := pathID(c, "id", "tender")
 	if err != nil {
 		return err
@@ -28,7 +28,7 @@ func (s *Server) ocdsReleases(c echo.Context) error {
 }
 
 // ocdsRecords serves a tender as an OCDS 1.1 record package.
-func (s *Server) ocdsRecords(c echo.Context) error {
+func (s *Server) ocdsRecords(c *echo.Context) error {
 	id, err := pathID(c, "id", "tender")
 	if err != nil {
 		return err
@@ -41,7 +41,7 @@ func (s *Server) ocdsRecords(c echo.Context) error {
 }
 
 // trackRecord serves a contractor organisation's track record.
-func (s *Server) trackRecord(c echo.Context) error {
+func (s *Server) trackRecord(c *echo.Context) error {
 	id, err := pathID(c, "id", "contractor")
 	if err != nil {
 		return err

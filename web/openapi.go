@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/ledger"
@@ -36,7 +36,7 @@ import (
 // the same set.
 
 func serveDocument(doc func() ([]byte, error)) echo.HandlerFunc {
-	return func(c echo.Context) error {
+	return func(c *echo.Context) error {
 		b, err := doc()
 		if err != nil {
 			return err
@@ -74,7 +74,7 @@ const apiDocsMissing = `<!doctype html>
 <a href="/api/v1/openapi.json">OpenAPI</a>, <a href="/api/v1/asyncapi.json">AsyncAPI</a>.</p></body></html>
 `
 
-func (s *Server) pageAPIDocs(c echo.Context) error {
+func (s *Server) pageAPIDocs(c *echo.Context) error {
 	st, err := loadSite()
 	if err != nil {
 		return err

@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/accounts"
@@ -206,7 +206,7 @@ func (p *page) IsTreasurer() bool { return p.User.Has(accounts.RoleTreasurer) }
 func (p *page) IsResident() bool { return p.User.Has(accounts.RoleResident) }
 
 // newPage starts the page data for the caller of c.
-func newPage(c echo.Context, title, nav string) *page {
+func newPage(c *echo.Context, title, nav string) *page {
 	p := &page{Title: title, Nav: nav, User: principal(c)}
 	if p.User != nil {
 		p.CSRF = p.User.CSRFToken
@@ -216,7 +216,7 @@ func newPage(c echo.Context, title, nav string) *page {
 
 // render executes the named page into a buffer first, so a template error is
 // a clean 500 rather than half a page.
-func (s *Server) render(c echo.Context, status int, name string, p *page) error {
+func (s *Server) render(c *echo.Context, status int, name string, p *page) error {
 	st, err := loadSite()
 	if err != nil {
 		return err
@@ -244,7 +244,7 @@ func (s *Server) render(c echo.Context, status int, name string, p *page) error 
 
 // renderError shows err as a page with the error banner, with the status the
 // API would give it. Uncoded errors are logged and shown as "internal error".
-func (s *Server) renderError(c echo.Context, err error) error {
+func (s *Server) renderError(c *echo.Context, err error) error {
 	var body errorBody
 	body.Error.Code = levee.ErrorCode(err)
 	body.Error.Message = levee.ErrorMessage(err)
@@ -264,7 +264,7 @@ func (s *Server) renderError(c echo.Context, err error) error {
 // requireSignIn answers an anonymous visitor with the sign-in page (401),
 // which comes back to this address once signed in. It reports whether the
 // caller may go on.
-func (s *Server) requireSignIn(c echo.Context) (bool, error) {
+func (s *Server) requireSignIn(c *echo.Context) (bool, error) {
 	if principal(c) != nil {
 		return true, nil
 	}
@@ -275,7 +275,7 @@ func (s *Server) requireSignIn(c echo.Context) (bool, error) {
 
 // serveAsset serves an embedded file. A request naming the file's current
 // version (?v=) may be cached for a year; any other must revalidate.
-func (s *Server) serveAsset(c echo.Context) error {
+func (s *Server) serveAsset(c *echo.Context) error {
 	st, err := loadSite()
 	if err != nil {
 		return err

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/accounts"
@@ -25,7 +25,7 @@ type roundsPage struct {
 
 // pageRounds lists the quadratic funding rounds; a treasurer also gets the
 // form to open one, which budgets.js sends to POST /api/v1/qf/rounds.
-func (s *Server) pageRounds(c echo.Context) error {
+func (s *Server) pageRounds(c *echo.Context) error {
 	if s.deps.Budgets == nil {
 		return s.renderError(c, errNoBudgets)
 	}
@@ -87,7 +87,7 @@ type explainRow struct {
 
 // pageRound shows one round: rules, projects, the forms the caller may use,
 // and once final the results and the caller's "explain my match".
-func (s *Server) pageRound(c echo.Context) error {
+func (s *Server) pageRound(c *echo.Context) error {
 	if s.deps.Budgets == nil {
 		return s.renderError(c, errNoBudgets)
 	}

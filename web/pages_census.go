@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee/census"
 )
@@ -30,7 +30,7 @@ type statusCount struct {
 }
 
 // pageCensus renders GET /api/v1/census server-side, for everyone.
-func (s *Server) pageCensus(c echo.Context) error {
+func (s *Server) pageCensus(c *echo.Context) error {
 	if s.deps.Census == nil {
 		return s.renderError(c, errNoBudgets)
 	}

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee/accounts"
 	"levee/budgets"
@@ -29,7 +29,7 @@ type emergencyPage struct {
 	CanDeclare, CanAct, CanPetition bool
 }
 
-func (s *Server) pageEmergency(c echo.Context) error {
+func (s *Server) pageEmergency(c *echo.Context) error {
 	ctx := c.Request().Context()
 	p := newPage(c, "Emergency", "emergency")
 	d := &emergencyPage{}
@@ -87,7 +87,7 @@ type quorumPage struct {
 	CanPropose bool // treasurers propose reallocations here
 }
 
-func (s *Server) pageQuorum(c echo.Context) error {
+func (s *Server) pageQuorum(c *echo.Context) error {
 	ctx := c.Request().Context()
 	p := newPage(c, "Neighbours' quorum", "quorum")
 	d := &quorumPage{IsDelegate: p.User.Has(accounts.RoleDelegate), CanPropose: p.User.Has(accounts.RoleTreasurer)}
@@ -107,7 +107,7 @@ func (s *Server) pageQuorum(c echo.Context) error {
 	return s.render(c, http.StatusOK, "quorum", p)
 }
 
-func (s *Server) pageSteward(c echo.Context) error {
+func (s *Server) pageSteward(c *echo.Context) error {
 	id, err := pathID(c, "id", "steward")
 	if err != nil {
 		return s.renderError(c, err)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/accounts"
@@ -115,7 +115,7 @@ type juryPage struct {
 
 // pageJury is a resident's jury duty: the cases where they sit or are a
 // party, what to do next in each, their notifications and the opt-out.
-func (s *Server) pageJury(c echo.Context) error {
+func (s *Server) pageJury(c *echo.Context) error {
 	if ok, err := s.requireSignIn(c); !ok {
 		return err
 	}
@@ -155,7 +155,7 @@ type casesPage struct {
 type caseStatus struct{ Value, Label string }
 
 // pageCases lists cases, newest first, optionally of one status.
-func (s *Server) pageCases(c echo.Context) error {
+func (s *Server) pageCases(c *echo.Context) error {
 	if s.deps.Cases == nil {
 		return s.renderError(c, errNoCases)
 	}
@@ -202,7 +202,7 @@ type ballot struct {
 }
 
 // pageCase shows one case as the caller may see it.
-func (s *Server) pageCase(c echo.Context) error {
+func (s *Server) pageCase(c *echo.Context) error {
 	if s.deps.Cases == nil {
 		return s.renderError(c, errNoCases)
 	}

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/accounts"
@@ -56,7 +56,7 @@ type marketRow struct {
 }
 
 // pageMarkets lists markets, filtered by status and district.
-func (s *Server) pageMarkets(c echo.Context) error {
+func (s *Server) pageMarkets(c *echo.Context) error {
 	ctx := c.Request().Context()
 	p := newPage(c, "Markets", "markets")
 	d := &marketsPage{Status: c.QueryParam("status"), District: c.QueryParam("district")}
@@ -112,7 +112,7 @@ type historyRow struct {
 
 // pageMarket shows one market: prices, chart, order ticket, trades and the
 // caller's position.
-func (s *Server) pageMarket(c echo.Context) error {
+func (s *Server) pageMarket(c *echo.Context) error {
 	ctx := c.Request().Context()
 	id, err := pathID(c, "id", "market")
 	if err != nil {
@@ -189,7 +189,7 @@ type newMarketPage struct {
 
 // pageNewMarket is the treasurer's form to open a market; the page's script
 // sends it to POST /api/v1/markets.
-func (s *Server) pageNewMarket(c echo.Context) error {
+func (s *Server) pageNewMarket(c *echo.Context) error {
 	if ok, err := s.requireSignIn(c); !ok {
 		return err
 	}

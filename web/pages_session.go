@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/market/engine"
@@ -20,7 +20,7 @@ type signInPage struct {
 
 // pageSignIn shows the sign-in forms; the page's script posts them to
 // POST /api/v1/session, which sets the session cookie.
-func (s *Server) pageSignIn(c echo.Context) error {
+func (s *Server) pageSignIn(c *echo.Context) error {
 	p := newPage(c, "Sign in", "signin")
 	p.Data = &signInPage{Next: localPath(c.QueryParam("next"))}
 	return s.render(c, http.StatusOK, "signin", p)
@@ -48,7 +48,7 @@ func localPath(next string) string {
 // pageSignOut ends the browser session from the header's sign-out form
 // (app.js posts it with the X-CSRF-Token header, which checkCSRF has
 // verified) and returns to the markets.
-func (s *Server) pageSignOut(c echo.Context) error {
+func (s *Server) pageSignOut(c *echo.Context) error {
 	if ck, err := c.Cookie(SessionCookie); err == nil && ck.Value != "" {
 		if err := s.deps.Accounts.Logout(c.Request().Context(), ck.Value); err != nil {
 			return s.renderError(c, err)
@@ -60,7 +60,7 @@ func (s *Server) pageSignOut(c echo.Context) error {
 
 // sessionInfo is GET /api/v1/session: who is signed in, and the CSRF token a
 // page must send with every change (empty for bearer tokens, which need none).
-func (s *Server) sessionInfo(c echo.Context) error {
+func (s *Server) sessionInfo(c *echo.Context) error {
 	p := principal(c)
 	return c.JSON(http.StatusOK, map[string]any{"id": levee.FormatID(p.AccountID), "name": p.Name, "roles": p.Roles, "csrf_token": p.CSRFToken})
 }
@@ -75,10 +75,13 @@ type portfolioPage struct {
 	// organisation it acts for (a contractor's payments received).
 	Statements []statement
 	Email      *emailForm // nil: the node offers no email
+	// Passwords is true when the node manages passwords: the page offers
+	// to change one's own and to sign out everywhere.
+	Passwords bool
 }
 
 // pagePortfolio shows the caller's cash and positions, marked to market.
-func (s *Server) pagePortfolio(c echo.Context) error {
+func (s *Server) pagePortfolio(c *echo.Context) error {
 	if ok, err := s.requireSignIn(c); !ok {
 		return err
 	}
@@ -92,7 +95,7 @@ func (s *Server) pagePortfolio(c echo.Context) error {
 	if err != nil {
 		return s.renderError(c, err)
 	}
-	d := &portfolioPage{Cash: a.Cash, Positions: ps}
+	d := &portfolioPage{Cash: a.Cash, Positions: ps, Passwords: s.passwords() != nil}
 	if d.Email, err = s.emailFormFor(ctx, id); err != nil {
 		return s.renderError(c, err)
 	}
@@ -104,7 +107,7 @@ func (s *Server) pagePortfolio(c echo.Context) error {
 		d.PnL += p.PnL
 	}
 	p := newPage(c, "Portfolio", "portfolio")
-	p.Scripts = []string{"email.js"}
+	p.Scripts = []string{"email.js", "password.js"}
 	p.Data = d
 	return s.render(c, http.StatusOK, "portfolio", p)
 }

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/accounts"
@@ -35,12 +35,12 @@ type tendersPage struct {
 
 // pageTenders lists tenders; a treasurer also gets the form to open one,
 // which tenders.js sends to POST /api/v1/tenders.
-func (s *Server) pageTenders(c echo.Context) error {
+func (s *Server) pageTenders(c *echo.Context) error {
 	if s.deps.Contracting == nil {
 		return s.renderError(c, errNoContracting)
 	}
 	ctx := c.Request().Context()
-	ts, err := s.deps.Contracting.Tenders(ctx)
+	ts, err := s.deps.Contracting.Tenders(ctx, 0, contracting.MaxTenderPage)
 	if err != nil {
 		return s.renderError(c, err)
 	}
@@ -101,7 +101,7 @@ type awardRow struct {
 
 // pageTender shows a tender: its terms, the bids the caller may see (its own
 // before close, all after), the forms the caller may use, and the award.
-func (s *Server) pageTender(c echo.Context) error {
+func (s *Server) pageTender(c *echo.Context) error {
 	if s.deps.Contracting == nil {
 		return s.renderError(c, errNoContracting)
 	}
@@ -186,7 +186,7 @@ func (s *Server) pageTender(c echo.Context) error {
 // pageBid answers a bid's address: the bid's tender page for those who may
 // see the bid, and the not-found page, exactly like a missing bid, for
 // anyone else while it is sealed.
-func (s *Server) pageBid(c echo.Context) error {
+func (s *Server) pageBid(c *echo.Context) error {
 	if s.deps.Contracting == nil {
 		return s.renderError(c, errNoContracting)
 	}
@@ -218,7 +218,7 @@ type contractPage struct {
 // pageContract shows a contract's milestones, the payments released, the
 // claim and dispute forms the caller may use, and each disputed milestone's
 // case: a jury, not a treasurer, decides a disputed claim.
-func (s *Server) pageContract(c echo.Context) error {
+func (s *Server) pageContract(c *echo.Context) error {
 	if s.deps.Contracting == nil {
 		return s.renderError(c, errNoContracting)
 	}

@@ -3,8 +3,8 @@ package web
 import (
 	"time"
 
-	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
+	"github.com/labstack/echo/v5"
+	"github.com/labstack/echo/v5/middleware"
 	"golang.org/x/time/rate"
 
 	"levee/accounts"
@@ -79,6 +79,17 @@ func (s *Server) routes() {
 	api.PUT("/me/email/categories", s.setEmailCategories, s.signedIn)
 	api.POST("/email/confirm", s.confirmEmail, sameOriginJSON)
 	e.GET("/email/confirm", s.pageConfirmEmail)
+	if s.passwords() != nil {
+		// The current password and a reset link are guesses too: throttled
+		// like signing in, per client address.
+		guesses := func() echo.MiddlewareFunc {
+			return throttle(newLimiterStore(rate.Every(2*time.Second), 10, 10*time.Minute))
+		}
+		api.PUT("/me/password", s.changePassword, s.signedIn, guesses())
+		api.POST("/me/sign-out-everywhere", s.signOutEverywhere, s.signedIn)
+		api.POST("/password/reset", s.usePasswordReset, guesses(), sameOriginJSON)
+		e.GET("/password/reset", s.pagePasswordReset, gz)
+	}
 	if s.deps.Evidence != nil {
 		s.upload(api, "/contracts/:id/milestones/:n/evidence", s.uploadEvidence, s.signedIn)
 		api.GET("/contracts/:id/milestones/:n/evidence", s.listEvidence)
@@ -157,6 +168,9 @@ func (s *Server) routes() {
 	if s.adminAccounts() != nil {
 		admin.GET("/accounts", s.listAccounts)
 		admin.PATCH("/accounts/:id", s.changeAccount)
+		if s.passwords() != nil {
+			admin.POST("/accounts/:id/password-reset", s.resetPassword)
+		}
 		e.GET("/admin", s.pageAdmin, gz)
 		e.GET("/admin/audit", s.pageAdminAudit, gz)
 	}

@@ -8,11 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"time"
 
-	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
+	"github.com/labstack/echo/v5"
+	"github.com/labstack/echo/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"levee"
@@ -108,15 +107,21 @@ func New(deps Deps) *Server {
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
-	s := &Server{deps: deps, echo: echo.New(), logger: deps.Logger, registry: prometheus.NewRegistry(),
+	s := &Server{deps: deps, logger: deps.Logger, registry: prometheus.NewRegistry(),
 		badTokens: newLimiterStore(1, 20, 10*time.Minute), uploads: map[string]bool{}}
 	s.metrics = newHTTPMetrics(s.registry)
 	if deps.Live != nil {
 		deps.Live.markets = deps.Markets
 	}
-	s.echo.HideBanner, s.echo.HidePort = true, true
-	s.echo.HTTPErrorHandler = s.handleError
-	s.echo.IPExtractor = ipExtractor(deps.TrustedProxies)
+	s.echo = echo.NewWithConfig(echo.Config{
+		Logger:           deps.Logger,
+		HTTPErrorHandler: s.handleError,
+		IPExtractor:      ipExtractor(deps.TrustedProxies),
+		// A route registered twice is a mistake in routes.go, not a
+		// deliberate override: refuse it at start instead of serving the
+		// last one.
+		Router: echo.NewRouter(echo.RouterConfig{}),
+	})
 	s.routes()
 	return s
 }
@@ -136,9 +141,9 @@ const bodyLimit = 1 << 20
 // included). A declared Content-Length over it is refused at once; a longer
 // streamed body fails its reader at the limit.
 func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
-	small := middleware.BodyLimit(strconv.Itoa(bodyLimit/1024) + "K")(next)
-	large := middleware.BodyLimit(strconv.Itoa(uploadLimit/1024) + "K")(next)
-	return func(c echo.Context) error {
+	small := middleware.BodyLimit(bodyLimit)(next)
+	large := middleware.BodyLimit(uploadLimit)(next)
+	return func(c *echo.Context) error {
 		if c.Request().Method == http.MethodPost && s.uploads[c.Path()] {
 			return large(c)
 		}
@@ -159,7 +164,7 @@ type Route struct{ Method, Path string }
 // a declared access rule.
 func (s *Server) Routes() []Route {
 	var rs []Route
-	for _, r := range s.echo.Routes() {
+	for _, r := range s.echo.Router().Routes() {
 		rs = append(rs, Route{Method: r.Method, Path: r.Path})
 	}
 	return rs

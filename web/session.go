@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/accounts"
@@ -19,7 +19,7 @@ type loginRequest struct {
 // login opens a browser session from a name and password, or from an API
 // token, and sets the session cookie. The response carries the CSRF token the
 // page must send back on every change.
-func (s *Server) login(c echo.Context) error {
+func (s *Server) login(c *echo.Context) error {
 	var req loginRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
@@ -49,7 +49,7 @@ func (s *Server) login(c echo.Context) error {
 }
 
 // logout ends the session and clears the cookie.
-func (s *Server) logout(c echo.Context) error {
+func (s *Server) logout(c *echo.Context) error {
 	if ck, err := c.Cookie(SessionCookie); err == nil && ck.Value != "" {
 		if err := s.deps.Accounts.Logout(c.Request().Context(), ck.Value); err != nil {
 			return err

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/accounts"
@@ -16,7 +16,7 @@ import (
 // (tenders, sealed bids, awards, contracts and milestones).
 type Contracting interface {
 	CreateTender(ctx context.Context, n contracting.NewTender) (contracting.TenderView, error)
-	Tenders(ctx context.Context) ([]contracting.Tender, error)
+	Tenders(ctx context.Context, before int64, limit int) ([]contracting.Tender, error)
 	Tender(ctx context.Context, viewer *accounts.Principal, id int64) (contracting.TenderView, error)
 	EditTender(ctx context.Context, actor, id int64, e contracting.TenderEdit) (contracting.TenderView, error)
 	Bids(ctx context.Context, viewer *accounts.Principal, tenderID int64) ([]contracting.Bid, error)
@@ -61,7 +61,7 @@ func parseDuration(field, s string, required bool) (time.Duration, error) {
 	return d, nil
 }
 
-func (s *Server) createTender(c echo.Context) error {
+func (s *Server) createTender(c *echo.Context) error {
 	var req struct {
 		BudgetLine         string   `json:"budget_line"`
 		Title              string   `json:"title"`
@@ -128,15 +128,25 @@ func (s *Server) createTender(c echo.Context) error {
 	return c.JSON(http.StatusCreated, t)
 }
 
-func (s *Server) listTenders(c echo.Context) error {
-	ts, err := s.deps.Contracting.Tenders(c.Request().Context())
+// listTenders is GET /api/v1/tenders?before=&limit=: a page of tenders,
+// newest first; the next page is before= the last id.
+func (s *Server) listTenders(c *echo.Context) error {
+	before, err := queryInt(c, "before", 0, 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit", 50, 1, contracting.MaxTenderPage)
+	if err != nil {
+		return err
+	}
+	ts, err := s.deps.Contracting.Tenders(c.Request().Context(), before, int(limit))
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"tenders": ts})
 }
 
-func (s *Server) getTender(c echo.Context) error {
+func (s *Server) getTender(c *echo.Context) error {
 	id, err := pathID(c, "id", "tender")
 	if err != nil {
 		return err
@@ -148,7 +158,7 @@ func (s *Server) getTender(c echo.Context) error {
 	return c.JSON(http.StatusOK, t)
 }
 
-func (s *Server) editTender(c echo.Context) error {
+func (s *Server) editTender(c *echo.Context) error {
 	id, err := pathID(c, "id", "tender")
 	if err != nil {
 		return err
@@ -218,7 +228,7 @@ func (f bidFields) bid(orgRequired bool) (contracting.NewBid, error) {
 	return n, nil
 }
 
-func (s *Server) submitBid(c echo.Context) error {
+func (s *Server) submitBid(c *echo.Context) error {
 	id, err := pathID(c, "id", "tender")
 	if err != nil {
 		return err
@@ -238,7 +248,7 @@ func (s *Server) submitBid(c echo.Context) error {
 	return c.JSON(http.StatusCreated, b)
 }
 
-func (s *Server) listBids(c echo.Context) error {
+func (s *Server) listBids(c *echo.Context) error {
 	id, err := pathID(c, "id", "tender")
 	if err != nil {
 		return err
@@ -258,7 +268,7 @@ func (s *Server) listBids(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"bids": out})
 }
 
-func (s *Server) getBid(c echo.Context) error {
+func (s *Server) getBid(c *echo.Context) error {
 	id, err := pathID(c, "id", "bid")
 	if err != nil {
 		return err
@@ -270,7 +280,7 @@ func (s *Server) getBid(c echo.Context) error {
 	return c.JSON(http.StatusOK, b)
 }
 
-func (s *Server) reviseBid(c echo.Context) error {
+func (s *Server) reviseBid(c *echo.Context) error {
 	id, err := pathID(c, "id", "bid")
 	if err != nil {
 		return err
@@ -290,7 +300,7 @@ func (s *Server) reviseBid(c echo.Context) error {
 	return c.JSON(http.StatusOK, b)
 }
 
-func (s *Server) withdrawBid(c echo.Context) error {
+func (s *Server) withdrawBid(c *echo.Context) error {
 	id, err := pathID(c, "id", "bid")
 	if err != nil {
 		return err
@@ -302,7 +312,7 @@ func (s *Server) withdrawBid(c echo.Context) error {
 	return c.JSON(http.StatusOK, b)
 }
 
-func (s *Server) closeBids(c echo.Context) error {
+func (s *Server) closeBids(c *echo.Context) error {
 	id, err := pathID(c, "id", "tender")
 	if err != nil {
 		return err
@@ -314,7 +324,7 @@ func (s *Server) closeBids(c echo.Context) error {
 	return c.JSON(http.StatusOK, t)
 }
 
-func (s *Server) awardTender(c echo.Context) error {
+func (s *Server) awardTender(c *echo.Context) error {
 	id, err := pathID(c, "id", "tender")
 	if err != nil {
 		return err

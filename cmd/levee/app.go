@@ -344,9 +344,11 @@ func (m *Main) startLedgerRescans() {
 	}()
 }
 
-// startAdvancing runs settlement's clock-driven work (proposals past their
-// dispute window, case deadlines) every AdvanceEvery; every read of a case
-// also advances it, so the ticker only matters for what nobody looks at.
+// startAdvancing runs the clock-driven work (emergencies' expiry, proposals
+// past their dispute window, case deadlines, milestone claims past their
+// dispute window and reminders of milestones due) every AdvanceEvery; every
+// read of a case or contract also advances it, so the ticker only matters
+// for what nobody looks at.
 func (m *Main) startAdvancing() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -369,6 +371,11 @@ func (m *Main) startAdvancing() {
 				}
 				if err := m.Settlement.Advance(ctx); err != nil && ctx.Err() == nil {
 					m.logger.Warn("advancing cases", slog.Any("error", err))
+				}
+				if m.Contracting != nil {
+					if err := m.Contracting.Advance(ctx); err != nil && ctx.Err() == nil {
+						m.logger.Warn("advancing contracts", slog.Any("error", err))
+					}
 				}
 			}
 		}

@@ -46,6 +46,11 @@ var routeAccess = map[string]access{
 	"DELETE /api/v1/me/email":                           signedIn,
 	"PUT /api/v1/me/email/categories":                   signedIn,
 	"POST /api/v1/email/confirm":                        public, // the link's token is the proof
+	"PUT /api/v1/me/password":                           signedIn,
+	"POST /api/v1/me/sign-out-everywhere":               signedIn,
+	"POST /api/v1/password/reset":                       public, // the link's token is the proof
+	"GET /password/reset":                               public,
+	"POST /api/v1/admin/accounts/:id/password-reset":    adminOnly,
 	"GET /email/confirm":                                public,
 	"GET /api/v1/me/positions":                          signedIn,
 	"GET /api/v1/me/history":                            signedIn,

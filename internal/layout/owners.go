@@ -10,7 +10,7 @@ var Owners = map[string]string{
 	"ledger_accounts": "ledger", "ledger_entries": "ledger", "ledger_head": "ledger", "ledger_postings": "ledger",
 
 	"accounts": "accounts", "account_emails": "accounts", "api_tokens": "accounts", "audit_log": "accounts", "districts": "accounts",
-	"organisation_members": "accounts", "sessions": "accounts", "settings": "accounts",
+	"organisation_members": "accounts", "password_resets": "accounts", "sessions": "accounts", "settings": "accounts",
 
 	"markets": "market/engine", "market_stakes": "market/engine", "positions": "market/engine", "trades": "market/engine",
 

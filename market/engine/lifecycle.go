@@ -13,6 +13,7 @@ import (
 	"levee"
 	"levee/ledger"
 	"levee/market"
+	"levee/outbox"
 	"levee/pgtx"
 )
 
@@ -116,9 +117,9 @@ func (b *book) lifecycle(c *command) error {
 		var err error
 		switch c.kind {
 		case cmdResolve:
-			paid, err = b.settle(ctx, tx, resolvePayouts(c.outcome), "market_resolution")
+			paid, err = b.settle(ctx, tx, resolvePayouts(c.outcome), "market_resolution", fmt.Sprintf("resolved %q", b.m.Outcomes[c.outcome]))
 		case cmdVoid:
-			paid, err = b.settle(ctx, tx, voidRefunds, "market_void")
+			paid, err = b.settle(ctx, tx, voidRefunds, "market_void", "was voided")
 		}
 		if err != nil {
 			return err
@@ -281,7 +282,7 @@ func voidRefunds(ctx context.Context, tx *sqlx.Tx, m *Market) (payout, error) {
 // funder (markets.funded_by). A payout that would take more than the
 // market holds is a bug, and an error: neither the funder nor the treasury
 // ever covers a shortfall. It returns the traders whose cash moved.
-func (b *book) settle(ctx context.Context, tx *sqlx.Tx, rule payoutRule, kind string) ([]int64, error) {
+func (b *book) settle(ctx context.Context, tx *sqlx.Tx, rule payoutRule, kind, what string) ([]int64, error) {
 	p, err := rule(ctx, tx, &b.m)
 	if err != nil {
 		return nil, fmt.Errorf("settle market %d: %w", b.id, err)
@@ -338,6 +339,9 @@ func (b *book) settle(ctx context.Context, tx *sqlx.Tx, rule payoutRule, kind st
 			return nil, fmt.Errorf("settle market %d: stakes: %w", b.id, err)
 		}
 	}
+	if err := b.tellSettled(ctx, tx, p, what, kind == "market_void"); err != nil {
+		return nil, fmt.Errorf("settle market %d: %w", b.id, err)
+	}
 	touched := slices.Sorted(maps.Keys(p.credits))
 	for _, a := range slices.Sorted(maps.Keys(p.debits)) {
 		if _, ok := p.credits[a]; !ok {
@@ -345,6 +349,24 @@ func (b *book) settle(ctx context.Context, tx *sqlx.Tx, rule payoutRule, kind st
 		}
 	}
 	return touched, nil
+}
+
+// tellSettled tells each trader whose cash the settlement moves what it
+// paid them (or took back, in a void), in the settlement's transaction.
+func (b *book) tellSettled(ctx context.Context, tx *sqlx.Tx, p payout, what string, void bool) error {
+	head := fmt.Sprintf("Market %d (%q) %s", b.id, b.m.Question, what)
+	var rs []outbox.Addressed
+	for _, a := range slices.Sorted(maps.Keys(p.credits)) {
+		msg := fmt.Sprintf("%s: %s is paid to your account.", head, p.credits[a])
+		if void {
+			msg = fmt.Sprintf("%s: %s is returned to your account (what you put in, less what you took out).", head, p.credits[a])
+		}
+		rs = append(rs, outbox.Addressed{Account: a, Message: msg})
+	}
+	for _, a := range slices.Sorted(maps.Keys(p.debits)) {
+		rs = append(rs, outbox.Addressed{Account: a, Message: fmt.Sprintf("%s: the %s you took out of it beyond what you put in went back from your account, as a void unwinds every trade.", head, p.debits[a])})
+	}
+	return outbox.AddEach(ctx, tx, rs, outbox.Notice{Kind: "payment", Link: "/markets/" + levee.FormatID(b.id), At: b.e.opts.Clock().UTC()})
 }
 
 // appendChunked appends entries moving ps against the account other (each

@@ -126,6 +126,26 @@
     });
   }
 
+  var reset = $('reset-form');
+  if (reset) {
+    var who = reset.elements.account;
+    confirming(reset, function () {
+      if (!who.value) throw new L.ApiError(400, 'invalid', 'Choose a person.', 'account');
+      return 'Reset the password of ' + who.selectedOptions[0].dataset.name +
+        '? Their old password stops working at once and they are signed out everywhere.';
+    }, async function () {
+      var r = await L.api('POST', '/api/v1/admin/accounts/' + who.value + '/password-reset');
+      var until = new Date(r.expires_at).toLocaleString();
+      $('reset-said').textContent = r.mailed
+        ? 'The link went to ' + r.name + '\u2019s confirmed address. It works once, until ' + until + '.'
+        : r.name + ' has no confirmed address here: give them this link yourself. It is shown only now, and works once, until ' + until + '.';
+      $('reset-link').textContent = r.link || '';
+      $('reset-link').hidden = !r.link;
+      $('reset-result').hidden = false;
+      reset.reset();
+    });
+  }
+
   var member = $('member-form');
   if (member) {
     plain(member, async function () {

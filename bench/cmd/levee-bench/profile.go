@@ -46,7 +46,7 @@ var focus = []string{
 	"levee/market.(*State).Evaluate",
 	"log/slog.(*Logger).log",
 	"encoding/json.(*Decoder).Decode",
-	"github.com/labstack/echo/v4.(*Echo).ServeHTTP",
+	"github.com/labstack/echo/v5.(*Echo).serveHTTP",
 	"levee/bench/load.(*client).do",
 	"runtime.gcBgMarkWorker",
 	"runtime.mallocgc",
