@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"levee"
 	"levee/federation"
@@ -22,7 +22,7 @@ type Federation interface {
 
 // nodeIdentity is GET /api/v1/node: who this node is, for founding
 // neighbours (and reading the fingerprint over the phone).
-func (s *Server) nodeIdentity(c echo.Context) error {
+func (s *Server) nodeIdentity(c *echo.Context) error {
 	id, err := s.deps.Node.Identity(c.Request().Context())
 	if err != nil {
 		return err
@@ -33,7 +33,7 @@ func (s *Server) nodeIdentity(c echo.Context) error {
 // receiveStatement is where neighbours deliver signed statements. There is
 // no sign-in: the signature is the credential, checked against the key the
 // charter pins.
-func (s *Server) receiveStatement(c echo.Context) error {
+func (s *Server) receiveStatement(c *echo.Context) error {
 	var w federation.Wire
 	if err := decodeJSON(c, &w); err != nil {
 		return err
@@ -57,7 +57,7 @@ var statementKinds = map[string]bool{"": true, "proposal": true, "vote": true, "
 // listStatements is the public export of every statement signed or
 // received here: with the Python recipe of docs/federation.md anyone can
 // check each one from this alone.
-func (s *Server) listStatements(c echo.Context) error {
+func (s *Server) listStatements(c *echo.Context) error {
 	after, err := queryInt(c, "after", 0, 0, 1<<62)
 	if err != nil {
 		return err
@@ -77,7 +77,7 @@ func (s *Server) listStatements(c echo.Context) error {
 	return c.JSON(http.StatusOK, p)
 }
 
-func (s *Server) listRefusals(c echo.Context) error {
+func (s *Server) listRefusals(c *echo.Context) error {
 	rs, err := s.deps.Node.Refusals(c.Request().Context())
 	if err != nil {
 		return err
@@ -85,7 +85,7 @@ func (s *Server) listRefusals(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"refusals": rs})
 }
 
-func (s *Server) listAlarms(c echo.Context) error {
+func (s *Server) listAlarms(c *echo.Context) error {
 	as, err := s.deps.Node.Alarms(c.Request().Context())
 	if err != nil {
 		return err
@@ -93,7 +93,7 @@ func (s *Server) listAlarms(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"alarms": as})
 }
 
-func (s *Server) listWitnesses(c echo.Context) error {
+func (s *Server) listWitnesses(c *echo.Context) error {
 	ws, err := s.deps.Node.Witnesses(c.Request().Context())
 	if err != nil {
 		return err
@@ -102,7 +102,7 @@ func (s *Server) listWitnesses(c echo.Context) error {
 }
 
 // incoming lists the neighbours' requests and notices.
-func (s *Server) incoming(c echo.Context) error {
+func (s *Server) incoming(c *echo.Context) error {
 	in, err := s.deps.Crisis.Inbox(c.Request().Context())
 	if err != nil {
 		return err
@@ -112,7 +112,7 @@ func (s *Server) incoming(c echo.Context) error {
 
 // answerIncoming is this city's answer to a neighbour's request; who may
 // answer is the charter's voter_roles, checked by crisis.
-func (s *Server) answerIncoming(c echo.Context) error {
+func (s *Server) answerIncoming(c *echo.Context) error {
 	id, err := pathID(c, "id", "request")
 	if err != nil {
 		return err
@@ -136,7 +136,7 @@ func (s *Server) answerIncoming(c echo.Context) error {
 // publicAudit is the audit log for everyone: what officials did, without
 // secrets (no entry holds a token or password; the filter is a second
 // line).
-func (s *Server) publicAudit(c echo.Context) error {
+func (s *Server) publicAudit(c *echo.Context) error {
 	limit, err := queryInt(c, "limit", 100, 1, 1000)
 	if err != nil {
 		return err

@@ -128,7 +128,7 @@ type incomingPage struct {
 	CanVote bool
 }
 
-func (s *Server) pageIncoming(c echo.Context) error {
+func (s *Server) pageIncoming(c *echo.Context) error {
 	p := newPage(c, "Neighbours' requests", "quorum")
 	in, err := s.deps.Crisis.Inbox(c.Request().Context())
 	if err != nil {
