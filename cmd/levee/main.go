@@ -28,7 +28,7 @@ const usage = `usage:
   levee jury verify [--data ./var] [--url URL] CASE              recompute a case's jury draws (docs/juries.md)
   levee backup --out FILE [--data ./var]                         write a consistent backup while Levee runs (docs/operations.md)
   levee restore --in FILE --data NEWDIR                          restore a backup into a new data directory and verify its ledger
-  levee drill [--data DIR]                                       run the hurricane drill on a fresh demo city (docs/crisis.md)
+  levee drill [--data DIR] [--federated]                         run the hurricane drill on a fresh demo city (docs/crisis.md); --federated: on four node processes, two of them SIGKILLed (docs/federation.md)
   levee with-db [--data DIR] -- CMD [ARGS...]                    run CMD with a private PostgreSQL (make test)
 
 environment: DATABASE_URL (use this PostgreSQL instead of a private one), LEVEE_ADMIN_TOKEN,
@@ -93,6 +93,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	if cmd == "jury verify" {
 		fs.StringVar(juryURL, "url", "", "fetch the draws from the Levee server at this URL instead of the database")
 	}
+	federated := new(bool)
+	if cmd == "drill" {
+		fs.BoolVar(federated, "federated", false, "run the drill on four node processes (docs/federation.md)")
+	}
 	witnesses := new(bool)
 	if cmd == "ledger verify" {
 		fs.BoolVar(witnesses, "witnesses", false, "also check the ledger against every head the neighbours cosigned")
@@ -127,6 +131,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	case "with-db":
 		return withDB(ctx, cfg, logger, fs.Args())
 	case "drill":
+		if *federated {
+			return drillFederated(ctx, cfg, stdout)
+		}
 		return drill(ctx, cfg, stdout)
 	case "jury verify":
 		return juryVerify(ctx, m, *juryURL, fs.Args(), stdout, stderr)
