@@ -347,7 +347,9 @@ func (d *fedDrill) do(n *fedNode, method, path, token, body string, out any) err
 	return json.Unmarshal(b, out)
 }
 
-func (d *fedDrill) get(n *fedNode, path string, out any) error { return d.do(n, "GET", path, "", "", out) }
+func (d *fedDrill) get(n *fedNode, path string, out any) error {
+	return d.do(n, "GET", path, "", "", out)
+}
 
 // until polls cond every 100 ms for at most within.
 func (d *fedDrill) until(within time.Duration, what string, cond func() (bool, error)) error {
