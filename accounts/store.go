@@ -496,6 +496,14 @@ func (s *Service) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {
 	return es, pgtx.Unavailable(err)
 }
 
+// Admissions counts the accounts opened by an admin (audit action
+// account.create), for the census.
+func (s *Service) Admissions(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.GetContext(ctx, &n, `SELECT count(*) FROM audit_log WHERE action = 'account.create'`)
+	return n, pgtx.Unavailable(err)
+}
+
 // WriteAudit records an official's action in the audit log inside the
 // caller's transaction, so the record and the act commit together.
 func WriteAudit(ctx context.Context, tx *sqlx.Tx, actor int64, action string, detail map[string]any) error {

@@ -75,7 +75,9 @@ func New(db *sqlx.DB, key ed25519.PrivateKey, opts Options) *Node {
 		opts.Logger = slog.Default()
 	}
 	if opts.HTTP == nil {
-		opts.HTTP = &http.Client{Timeout: 10 * time.Second}
+		// No redirects: a statement goes to the URL the charter names or
+		// not at all (a POST redirected would arrive as a GET elsewhere).
+		opts.HTTP = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 10 * time.Minute

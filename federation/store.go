@@ -93,6 +93,9 @@ func (n *Node) Statements(ctx context.Context, kind string, after int64, limit i
 	return p, nil
 }
 
+// keepRefusals is how many refusals are kept.
+const keepRefusals = 1000
+
 // Refusal is a statement refused on arrival.
 type Refusal struct {
 	ID     int64     `json:"id,string" db:"id"`
@@ -111,8 +114,10 @@ func (n *Node) recordRefusal(ctx context.Context, st *Statement, reason string) 
 	}
 	n.opts.Logger.Warn("statement refused", slog.String("kind", kind), slog.String("signer", fmt.Sprintf("%x", signer)),
 		slog.String("hash", fmt.Sprintf("%x", hash)), slog.String("reason", reason))
-	if _, err := n.db.ExecContext(ctx, `INSERT INTO refusals (at, hash, signer, kind, reason) VALUES ($1, $2, $3, $4, $5)`,
-		n.now(), hash, signer, kind, reason); err != nil {
+	// Anyone can post junk here, so the record is bounded: the newest
+	// keepRefusals stay (the log keeps every one).
+	if _, err := n.db.ExecContext(ctx, `WITH r AS (INSERT INTO refusals (at, hash, signer, kind, reason) VALUES ($1, $2, $3, $4, $5) RETURNING id)
+		DELETE FROM refusals WHERE id <= (SELECT id FROM r) - $6`, n.now(), hash, signer, kind, reason, keepRefusals); err != nil {
 		n.opts.Logger.Error("record refusal", slog.Any("error", err))
 	}
 }
