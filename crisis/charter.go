@@ -204,14 +204,11 @@ type CharterChange struct {
 }
 
 // NeighbourSpec names a neighbour node: its name, URL and Ed25519 public
-// key (hex, as its GET /api/v1/node shows). Delegate, the name of a local
-// account voting for it, is what charters named before neighbours were
-// nodes; a neighbour given a key has no delegate.
+// key (hex, as its GET /api/v1/node shows).
 type NeighbourSpec struct {
 	Name      string `json:"name"`
-	URL       string `json:"url,omitempty"`
+	URL       string `json:"url"`
 	PublicKey string `json:"public_key,omitempty"`
-	Delegate  string `json:"delegate,omitempty"`
 }
 
 // Found sets the founding charter. An admin may do it once; every later
@@ -340,17 +337,10 @@ func (s *Service) applyCharter(ctx context.Context, tx *sqlx.Tx, ch CharterChang
 				}
 				continue
 			}
-			d, err := ids(fmt.Sprintf("neighbours[%d].delegate", i), "accounts", accounts.RoleDelegate, []string{n.Delegate})
-			if err != nil {
-				return err
-			}
-			_, err = tx.ExecContext(ctx, `INSERT INTO neighbours (name, delegate_id) VALUES ($1, $2)
-				ON CONFLICT (name) DO UPDATE SET delegate_id = EXCLUDED.delegate_id`, n.Name, d[0])
-			if pgtx.IsUniqueViolation(err, "") {
-				return levee.Invalid(fmt.Sprintf("neighbours[%d].delegate", i), "%s is already the delegate of another neighbour", n.Delegate)
-			} else if err != nil {
-				return err
-			}
+			// A local account voting on behalf of another city is what
+			// neighbours were before they were nodes; a charter names nodes.
+			return levee.Invalid(fmt.Sprintf("neighbours[%d].url", i),
+				"a neighbour is a node: give its url and public_key (as its GET /api/v1/node shows); local delegate accounts no longer vote for another city")
 		}
 	}
 	var count int

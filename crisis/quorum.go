@@ -40,6 +40,9 @@ type Proposal struct {
 	Status        string     `json:"status" db:"status"`
 	DecidedAt     *time.Time `json:"decided_at,omitempty" db:"decided_at"`
 	ApprovedByAct *int64     `json:"approved_by_act,omitempty,string" db:"approved_by_act"`
+	// Statement is the hash of the signed statement that put the proposal
+	// to the neighbour nodes; their votes name it.
+	Statement string `json:"statement,omitempty" db:"statement"`
 	// Votes lists every neighbour: its vote, or none yet ("awaiting quorum").
 	Votes    []VoteView `json:"votes" db:"-"`
 	Quorum   int        `json:"quorum" db:"-"`
@@ -87,7 +90,8 @@ type EmergencyRef struct {
 	Emergency int64 `json:"emergency,string"`
 }
 
-const proposalColumns = `id, kind, payload, reason, proposed_by, created_at, closes_at, status, decided_at, approved_by_act`
+const proposalColumns = `id, kind, payload, reason, proposed_by, created_at, closes_at, status, decided_at, approved_by_act,
+	coalesce(encode(statement_hash, 'hex'), '') AS statement`
 
 // Propose puts a decision to the neighbours. Reallocations are proposed by
 // treasurers; charter changes by treasurers, stewards and admins; renewals

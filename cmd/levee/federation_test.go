@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"levee/crisis"
 	"levee/federation"
 	"levee/internal/recipe"
 	"levee/migrations/dbtest"
@@ -285,4 +287,41 @@ func verifyWitnessesCLI(t *testing.T, n *testNode) (string, int) {
 		t.Fatalf("ledger verify --witnesses: %v", err)
 	}
 	return out.String(), code
+}
+
+// demoNeighbourClient plays a demo neighbour node: it signs votes with the
+// key the demo holds for it and delivers them over HTTP as its node would.
+type demoNeighbourClient struct {
+	t    *testing.T
+	m    *Main
+	name string
+	anon *client
+	n    int
+}
+
+func demoNeighbour(t *testing.T, m *Main, name string) *demoNeighbourClient {
+	return &demoNeighbourClient{t: t, m: m, name: name, anon: anonymous(t, m)}
+}
+
+// vote signs this neighbour's vote on proposal pid, delivers it, and
+// returns the delivery's status with the proposal as it is then.
+func (d *demoNeighbourClient) vote(pid string, approve bool) (int, map[string]any) {
+	d.t.Helper()
+	_, p := d.anon.do("GET", "/api/v1/quorum/proposals/"+pid, "")
+	key, err := d.m.demoNeighbourKey(d.name)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.n++ // each vote its own statement, a microsecond apart
+	st, err := federation.Sign(key, crisis.StatementVote, d.m.now().Add(time.Duration(d.n)*time.Microsecond), crisis.VoteStatement{Proposal: p["statement"].(string), Approve: approve})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	b, _ := json.Marshal(st.Wire())
+	code, r := d.anon.do("POST", "/api/v1/federation/statements", string(b))
+	if code != 200 {
+		return code, r
+	}
+	_, p = d.anon.do("GET", "/api/v1/quorum/proposals/"+pid, "")
+	return code, p
 }

@@ -184,17 +184,12 @@
       if (stewards.length) b.stewards = stewards;
       // "Samar = http://samar.example.org <public key>": a neighbour node
       // (without the key, founding answers with its fingerprint to confirm).
-      // "Delta City = delta-d" is the old form, a local delegate account.
       var ns = lines(charter.elements.neighbours.value).map(function (l) {
         var i = l.indexOf('=');
-        var name = (i < 0 ? l : l.slice(0, i)).trim(), rest = i < 0 ? '' : l.slice(i + 1).trim();
-        if (/^https?:\/\//.test(rest)) {
-          var parts = rest.split(/\s+/);
-          var n = { name: name, url: parts[0] };
-          if (parts[1]) n.public_key = parts[1];
-          return n;
-        }
-        return { name: name, delegate: rest };
+        var parts = (i < 0 ? '' : l.slice(i + 1).trim()).split(/\s+/);
+        var n = { name: (i < 0 ? l : l.slice(0, i)).trim(), url: parts[0] || '' };
+        if (parts[1]) n.public_key = parts[1];
+        return n;
       });
       if (ns.length) b.neighbours = ns;
       var q = charter.elements.quorum.value.trim();
