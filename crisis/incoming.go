@@ -40,6 +40,7 @@ type Incoming struct {
 // Notice is an emergency notice from a neighbour node.
 type Notice struct {
 	ID        int64     `json:"id,string" db:"id"`
+	Emergency int64     `json:"emergency,string" db:"emergency"` // the neighbour's emergency id
 	Neighbour string    `json:"neighbour" db:"neighbour"`
 	Kind      string    `json:"kind" db:"kind"`
 	Message   string    `json:"message" db:"message"`
@@ -73,7 +74,8 @@ func (s *Service) Inbox(ctx context.Context) (Inbox, error) {
 	if err := s.fillIncoming(ctx, s.db, in.Requests); err != nil {
 		return Inbox{}, err
 	}
-	if err := s.db.SelectContext(ctx, &in.Notices, `SELECT m.id, n.name AS neighbour, m.kind, m.message, m.at, encode(m.statement_hash, 'hex') AS statement
+	if err := s.db.SelectContext(ctx, &in.Notices, `SELECT m.id, n.name AS neighbour, coalesce((m.detail->>'emergency')::bigint, 0) AS emergency, m.kind, m.message, m.at,
+		encode(m.statement_hash, 'hex') AS statement
 		FROM neighbour_notices m JOIN neighbours n ON n.id = m.neighbour_id ORDER BY m.id DESC LIMIT 200`); err != nil {
 		return Inbox{}, pgtx.Unavailable(fmt.Errorf("neighbour notices: %w", err))
 	}

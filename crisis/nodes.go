@@ -71,6 +71,7 @@ func (s *Service) registerHandlers() {
 	s.opts.Node.Handle(StatementProposal, s.receiveProposal)
 	s.opts.Node.Handle(StatementVote, s.receiveVote)
 	s.opts.Node.Handle(StatementNotice, s.receiveNotice)
+	s.opts.Node.Handle(StatementEndRequest, s.receiveEndRequest)
 }
 
 type neighbourRow struct {

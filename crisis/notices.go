@@ -61,6 +61,9 @@ func (s *Service) tellDelegates(ctx context.Context, tx *sqlx.Tx, id int64) erro
 
 // tellProposer gives the quorum's answer on proposal id to whoever made it.
 func (s *Service) tellProposer(ctx context.Context, tx *sqlx.Tx, id int64, proposer int64, kind, status string) error {
+	if proposer == 0 { // a neighbour node proposed it: its answer is public on the proposal
+		return nil
+	}
 	what := map[string]string{
 		"executed": "was approved by the neighbours' quorum and carried out",
 		"rejected": "was rejected by the neighbours' quorum",

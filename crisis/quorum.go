@@ -43,6 +43,9 @@ type Proposal struct {
 	// Statement is the hash of the signed statement that put the proposal
 	// to the neighbour nodes; their votes name it.
 	Statement string `json:"statement,omitempty" db:"statement"`
+	// ProposedByNeighbour names the neighbour node that proposed it (an
+	// end to this city's emergency); ProposedBy is then 0.
+	ProposedByNeighbour *string `json:"proposed_by_neighbour,omitempty" db:"proposed_by_neighbour"`
 	// Votes lists every neighbour: its vote, or none yet ("awaiting quorum").
 	Votes    []VoteView `json:"votes" db:"-"`
 	Quorum   int        `json:"quorum" db:"-"`
@@ -90,8 +93,9 @@ type EmergencyRef struct {
 	Emergency int64 `json:"emergency,string"`
 }
 
-const proposalColumns = `id, kind, payload, reason, proposed_by, created_at, closes_at, status, decided_at, approved_by_act,
-	coalesce(encode(statement_hash, 'hex'), '') AS statement`
+const proposalColumns = `id, kind, payload, reason, coalesce(proposed_by, 0) AS proposed_by, created_at, closes_at, status, decided_at, approved_by_act,
+	coalesce(encode(statement_hash, 'hex'), '') AS statement,
+	(SELECT name FROM neighbours WHERE id = proposed_by_neighbour) AS proposed_by_neighbour`
 
 // Propose puts a decision to the neighbours. Reallocations are proposed by
 // treasurers; charter changes by treasurers, stewards and admins; renewals
@@ -302,7 +306,7 @@ func (s *Service) fillVotes(ctx context.Context, q sqlx.QueryerContext, p *Propo
 			v.Vote = &w
 		}
 	}
-	p.Quorum = effectiveQuorum(c.Quorum, active)
+	p.Quorum = EffectiveQuorum(c.Quorum, active)
 	p.active = active
 	return nil
 }
@@ -365,9 +369,9 @@ func (s *Service) Vote(ctx context.Context, who *accounts.Principal, id int64, a
 	return s.Proposal(ctx, id)
 }
 
-// effectiveQuorum is the charter's quorum counted over the neighbours that
+// EffectiveQuorum is the charter's quorum counted over the neighbours that
 // are not suspended: never more than they are, never below 1.
-func effectiveQuorum(quorum, active int) int { return max(min(quorum, active), 1) }
+func EffectiveQuorum(quorum, active int) int { return max(min(quorum, active), 1) }
 
 // tally counts p's votes inside tx after one more arrived: the vote that
 // reaches the quorum executes the proposal; once the quorum cannot be
@@ -394,7 +398,7 @@ func (s *Service) decideProposal(ctx context.Context, tx *sqlx.Tx, id int64, sta
 		Kind string `db:"kind"`
 	}
 	if err := tx.GetContext(ctx, &p, `UPDATE quorum_proposals SET status = $2, decided_at = $3, approved_by_act = $4 WHERE id = $1
-		RETURNING proposed_by, kind`, id, status, s.now(), act); err != nil {
+		RETURNING coalesce(proposed_by, 0) AS proposed_by, kind`, id, status, s.now(), act); err != nil {
 		return err
 	}
 	if s.opts.Node != nil { // every quorum decision is witnessed by the neighbours
@@ -472,7 +476,7 @@ func (s *Service) expire(ctx context.Context) error {
 			Kind string `db:"kind"`
 		}
 		if err := tx.SelectContext(ctx, &ps, `UPDATE quorum_proposals SET status = 'expired', decided_at = closes_at WHERE status = 'open' AND closes_at <= $1
-			RETURNING id, proposed_by, kind`, now); err != nil {
+			RETURNING id, coalesce(proposed_by, 0) AS proposed_by, kind`, now); err != nil {
 			return fmt.Errorf("expire proposals: %w", err)
 		}
 		for _, p := range ps {

@@ -107,3 +107,9 @@ CREATE TABLE neighbour_notices (
     detail         jsonb NOT NULL,
     at             timestamptz NOT NULL
 );
+
+-- crisis: a neighbour node may propose to end this city's emergency; such a
+-- proposal has no local proposer.
+ALTER TABLE quorum_proposals ALTER COLUMN proposed_by DROP NOT NULL;
+ALTER TABLE quorum_proposals ADD COLUMN proposed_by_neighbour bigint REFERENCES neighbours (id);
+ALTER TABLE quorum_proposals ADD CONSTRAINT quorum_proposals_proposer CHECK (proposed_by IS NOT NULL OR proposed_by_neighbour IS NOT NULL);

@@ -32,6 +32,7 @@ type Crisis interface {
 	Inbox(ctx context.Context) (crisis.Inbox, error)
 	AnswerIncoming(ctx context.Context, who *accounts.Principal, id int64, approve bool) (crisis.Incoming, error)
 	AdminIssue(ctx context.Context, actor int64, amount levee.Micros, memo string) (ledger.Entry, error)
+	ProposeEnd(ctx context.Context, who *accounts.Principal, neighbour string, emergency int64, reason string) error
 }
 
 var proposalStatuses = map[string]bool{"": true, "open": true, "executed": true, "rejected": true, "expired": true}

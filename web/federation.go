@@ -147,3 +147,30 @@ func (s *Server) publicAudit(c *echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, map[string]any{"entries": es})
 }
+
+// endRequest is this city proposing, from its own node, that a neighbour's
+// emergency end: the node signs the request and delivers it, and on the
+// neighbour it becomes a quorum proposal with this city's approval.
+func (s *Server) proposeEnd(c *echo.Context) error {
+	var req struct {
+		Neighbour string `json:"neighbour"`
+		Emergency string `json:"emergency"`
+		Reason    string `json:"reason"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	e, err := parseID("emergency", req.Emergency)
+	if err != nil {
+		return err
+	}
+	if err := s.deps.Crisis.ProposeEnd(c.Request().Context(), principal(c), req.Neighbour, e, req.Reason); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, endRequestReceipt{Queued: true})
+}
+
+// endRequestReceipt says the signed request is in the outbox.
+type endRequestReceipt struct {
+	Queued bool `json:"queued"`
+}

@@ -194,6 +194,7 @@ func (s *Server) routes() {
 		e.GET("/ledger", s.pageLedger, gz)
 		api.GET("/quorum/incoming", s.incoming)
 		api.POST("/quorum/incoming/:id/votes", s.answerIncoming, s.signedIn)
+		api.POST("/quorum/end-requests", s.proposeEnd, s.signedIn)
 		e.GET("/quorum/incoming", s.pageIncoming, gz)
 	}
 	api.GET("/audit", s.publicAudit)

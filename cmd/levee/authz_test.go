@@ -90,6 +90,7 @@ var routeAccess = map[string]access{
 	"GET /quorum/incoming":                              public, // the answer buttons only for the charter's voters
 	"GET /api/v1/quorum/incoming":                       public,
 	"POST /api/v1/quorum/incoming/:id/votes":            signedIn, // the service checks the charter's voter_roles
+	"POST /api/v1/quorum/end-requests":                  signedIn, // the service checks the charter's voter_roles
 	"GET /api/v1/node":                                  public,
 	"POST /api/v1/federation/statements":                public, // the signature against a pinned key is the credential
 	"GET /api/v1/federation/statements":                 public,

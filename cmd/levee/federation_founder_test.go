@@ -100,6 +100,32 @@ func TestEmergencyNoticesReachNeighbours(t *testing.T) {
 	if st, page := anonS.mustGetPage("/quorum/incoming"); st != 200 || !strings.Contains(page, "Storm surge") || !strings.Contains(page, "Leyte") {
 		t.Fatalf("the notice is not on the page: %d\n%s", st, page)
 	}
+
+	// Samar proposes, from its own node, that Leyte's emergency end; with
+	// Leyte's quorum of 1 its signed request carries it.
+	body := `{"neighbour":"Leyte","emergency":"` + n["emergency"].(string) + `","reason":"the water is down"}`
+	if st, _ := samar.person("rita", "contractor").do("POST", "/api/v1/quorum/end-requests", body); st != 403 {
+		t.Fatalf("someone outside Samar's voters proposed: %d", st)
+	}
+	steward := samar.person("sol", "steward")
+	if st, r := steward.do("POST", "/api/v1/quorum/end-requests", body); st != 202 {
+		t.Fatalf("end request: %d %v", st, r)
+	}
+	anonL := anonymous(t, leyte.m)
+	var e map[string]any
+	eventually(t, 5*time.Second, "Leyte's emergency ended by Samar's request", func() bool {
+		_, e = anonL.do("GET", "/api/v1/emergencies/"+n["emergency"].(string), "")
+		return e["end_reason"] == "quorum"
+	})
+	_, ps := anonL.do("GET", "/api/v1/quorum/proposals", "")
+	p := ps["proposals"].([]any)[0].(map[string]any)
+	if p["proposed_by_neighbour"] != "Samar" || p["status"] != "executed" || voteOf(p, "Samar")["vote"].(map[string]any)["kind"] != "end_request" {
+		t.Fatalf("the proposal made by Samar's request: %v", p)
+	}
+	eventually(t, 5*time.Second, "the end announced back to Samar", func() bool {
+		_, in = anonS.do("GET", "/api/v1/quorum/incoming", "")
+		return len(in["notices"].([]any)) == 2
+	})
 }
 
 // TestFounderStepsBack: after founding the audit log is public, money is
