@@ -113,3 +113,23 @@ CREATE TABLE neighbour_notices (
 ALTER TABLE quorum_proposals ALTER COLUMN proposed_by DROP NOT NULL;
 ALTER TABLE quorum_proposals ADD COLUMN proposed_by_neighbour bigint REFERENCES neighbours (id);
 ALTER TABLE quorum_proposals ADD CONSTRAINT quorum_proposals_proposer CHECK (proposed_by IS NOT NULL OR proposed_by_neighbour IS NOT NULL);
+
+-- crisis: residents may petition to replace a neighbour suspended for its
+-- silence; at the charter's petition_threshold the replacement is made.
+CREATE TABLE neighbour_petitions (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    neighbour_id bigint NOT NULL REFERENCES neighbours (id),
+    name         text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+    url          text NOT NULL,
+    public_key   bytea NOT NULL CHECK (length(public_key) = 32),
+    reason       text NOT NULL,
+    opened_by    bigint NOT NULL REFERENCES accounts (id),
+    opened_at    timestamptz NOT NULL,
+    executed_at  timestamptz
+);
+CREATE TABLE neighbour_petition_signatures (
+    petition_id bigint NOT NULL REFERENCES neighbour_petitions (id),
+    account_id  bigint NOT NULL REFERENCES accounts (id),
+    at          timestamptz NOT NULL,
+    PRIMARY KEY (petition_id, account_id)
+);

@@ -33,6 +33,9 @@ type Crisis interface {
 	AnswerIncoming(ctx context.Context, who *accounts.Principal, id int64, approve bool) (crisis.Incoming, error)
 	AdminIssue(ctx context.Context, actor int64, amount levee.Micros, memo string) (ledger.Entry, error)
 	ProposeEnd(ctx context.Context, who *accounts.Principal, neighbour string, emergency int64, reason string) error
+	NeighbourPetitions(ctx context.Context) ([]crisis.NeighbourPetition, error)
+	PetitionToReplace(ctx context.Context, who *accounts.Principal, neighbour int64, n crisis.NeighbourSpec, reason string) (crisis.NeighbourPetition, error)
+	SignNeighbourPetition(ctx context.Context, who *accounts.Principal, id int64) (crisis.NeighbourPetition, error)
 }
 
 var proposalStatuses = map[string]bool{"": true, "open": true, "executed": true, "rejected": true, "expired": true}

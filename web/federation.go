@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"levee"
+	"levee/crisis"
 	"levee/federation"
 )
 
@@ -173,4 +174,47 @@ func (s *Server) proposeEnd(c *echo.Context) error {
 // endRequestReceipt says the signed request is in the outbox.
 type endRequestReceipt struct {
 	Queued bool `json:"queued"`
+}
+
+func (s *Server) listNeighbourPetitions(c *echo.Context) error {
+	ps, err := s.deps.Crisis.NeighbourPetitions(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"petitions": ps})
+}
+
+// petitionToReplace opens residents' petition to replace a neighbour
+// suspended for its silence with another node.
+func (s *Server) petitionToReplace(c *echo.Context) error {
+	id, err := pathID(c, "id", "neighbour")
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Name      string `json:"name"`
+		URL       string `json:"url"`
+		PublicKey string `json:"public_key"`
+		Reason    string `json:"reason"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	p, err := s.deps.Crisis.PetitionToReplace(c.Request().Context(), principal(c), id, crisis.NeighbourSpec{Name: req.Name, URL: req.URL, PublicKey: req.PublicKey}, req.Reason)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, p)
+}
+
+func (s *Server) signNeighbourPetition(c *echo.Context) error {
+	id, err := pathID(c, "id", "petition")
+	if err != nil {
+		return err
+	}
+	p, err := s.deps.Crisis.SignNeighbourPetition(c.Request().Context(), principal(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, p)
 }

@@ -195,6 +195,9 @@ func (s *Server) routes() {
 		api.GET("/quorum/incoming", s.incoming)
 		api.POST("/quorum/incoming/:id/votes", s.answerIncoming, s.signedIn)
 		api.POST("/quorum/end-requests", s.proposeEnd, s.signedIn)
+		api.GET("/neighbour-petitions", s.listNeighbourPetitions)
+		api.POST("/neighbours/:id/petitions", s.petitionToReplace, s.requireRole(accounts.RoleResident))
+		api.POST("/neighbour-petitions/:id/signatures", s.signNeighbourPetition, s.requireRole(accounts.RoleResident))
 		e.GET("/quorum/incoming", s.pageIncoming, gz)
 	}
 	api.GET("/audit", s.publicAudit)

@@ -92,6 +92,9 @@ var routeAccess = map[string]access{
 	"POST /api/v1/quorum/incoming/:id/votes":            signedIn, // the service checks the charter's voter_roles
 	"POST /api/v1/quorum/end-requests":                  signedIn, // the service checks the charter's voter_roles
 	"GET /api/v1/node":                                  public,
+	"GET /api/v1/neighbour-petitions":                   public,
+	"POST /api/v1/neighbours/:id/petitions":             residentOnly,
+	"POST /api/v1/neighbour-petitions/:id/signatures":   residentOnly,
 	"POST /api/v1/federation/statements":                public, // the signature against a pinned key is the credential
 	"GET /api/v1/federation/statements":                 public,
 	"GET /api/v1/federation/refusals":                   public,

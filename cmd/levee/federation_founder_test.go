@@ -21,7 +21,8 @@ func TestSilentNeighbourIsSuspended(t *testing.T) {
 	_, samar, _ := ed25519.GenerateKey(nil)
 	_, tacloban, _ := ed25519.GenerateKey(nil)
 	hexKey := func(k ed25519.PrivateKey) string { return hex.EncodeToString(k.Public().(ed25519.PublicKey)) }
-	body := fmt.Sprintf(`{"quorum":2,"neighbour_silence":"30d","neighbours":[{"name":"Samar","url":"http://127.0.0.1:1","public_key":%q},{"name":"Tacloban","url":"http://127.0.0.1:2","public_key":%q}]}`,
+	leyte.admin.do("POST", "/api/v1/admin/districts", `{"name":"north"}`)
+	body := fmt.Sprintf(`{"quorum":2,"neighbour_silence":"30d","petition_threshold":2,"neighbours":[{"name":"Samar","url":"http://127.0.0.1:1","public_key":%q},{"name":"Tacloban","url":"http://127.0.0.1:2","public_key":%q}]}`,
 		hexKey(samar), hexKey(tacloban))
 	if st, r := leyte.admin.do("PUT", "/api/v1/admin/charter", body); st != 200 || r["neighbour_silence"] != "30d" {
 		t.Fatalf("found: %d %v", st, r)
@@ -73,6 +74,47 @@ func TestSilentNeighbourIsSuspended(t *testing.T) {
 	// Their notices are on the neighbours' page.
 	if _, in := anon.do("GET", "/api/v1/quorum/incoming", ""); len(in["notices"].([]any)) != 2 {
 		t.Fatalf("notices: %v", in)
+	}
+
+	// Tacloban falls silent again, for good; residents petition to replace it.
+	leyte.clk.Skip(20 * 24 * time.Hour)
+	deliver(samar, crisis.StatementNotice, crisis.NoticeStatement{City: "Samar", Kind: "emergency_ended", Emergency: 1, Message: "Samar is dry."})
+	leyte.clk.Skip(11 * 24 * time.Hour)
+	_, ormoc, _ := ed25519.GenerateKey(nil)
+	r1, r2 := leyte.resident("rosa"), leyte.resident("ramon")
+	_, c = anon.do("GET", "/api/v1/charter", "")
+	ids := map[string]string{}
+	for _, n := range c["neighbours"].([]any) {
+		ids[n.(map[string]any)["name"].(string)] = n.(map[string]any)["id"].(string)
+	}
+	replace := func(who *client, neighbour string) (int, map[string]any) {
+		return who.do("POST", "/api/v1/neighbours/"+ids[neighbour]+"/petitions",
+			`{"name":"Ormoc","url":"http://127.0.0.1:3","public_key":"`+hexKey(ormoc)+`","reason":"Tacloban has been silent since the storm"}`)
+	}
+	if st, r := replace(r1, "Samar"); st != 409 {
+		t.Fatalf("a petition against a neighbour that speaks: %d %v", st, r)
+	}
+	st, pet := replace(r1, "Tacloban")
+	if st != 201 || pet["signatures"] != 1.0 || pet["executed_at"] != nil {
+		t.Fatalf("petition: %d %v", st, pet)
+	}
+	if st, _ := r1.do("POST", "/api/v1/neighbour-petitions/"+pet["id"].(string)+"/signatures", ""); st != 409 {
+		t.Fatalf("signed twice: %d", st)
+	}
+	if st, pet = r2.do("POST", "/api/v1/neighbour-petitions/"+pet["id"].(string)+"/signatures", ""); st != 200 || pet["executed_at"] == nil {
+		t.Fatalf("the second signature (the threshold): %d %v", st, pet)
+	}
+	_, c = anon.do("GET", "/api/v1/charter", "")
+	names := fmt.Sprint(c["neighbours"])
+	if !strings.Contains(names, "Ormoc") || strings.Contains(names, "Tacloban") || len(c["changes"].([]any)) != 2 {
+		t.Fatalf("after the petition: %v", c)
+	}
+	// Tacloban's old key is no longer pinned; Ormoc's is.
+	if st, _ := deliver(tacloban, crisis.StatementNotice, crisis.NoticeStatement{City: "Tacloban", Kind: "emergency_ended", Emergency: 4, Message: "Back."}); st != 403 {
+		t.Fatalf("the replaced neighbour's key still speaks: %d", st)
+	}
+	if st, r := deliver(ormoc, crisis.StatementNotice, crisis.NoticeStatement{City: "Ormoc", Kind: "emergency_ended", Emergency: 1, Message: "Hello."}); st != 200 {
+		t.Fatalf("the new neighbour: %d %v", st, r)
 	}
 }
 

@@ -108,6 +108,16 @@ func (n *testNode) person(name string, roles ...string) *client {
 	return newClient(n.t, n.m, a["token"].(string))
 }
 
+// resident admits a resident of district north (which must exist).
+func (n *testNode) resident(name string) *client {
+	n.t.Helper()
+	st, a := n.admin.do("POST", "/api/v1/admin/accounts", fmt.Sprintf(`{"name":%q,"roles":["resident"],"district":"north"}`, name))
+	if st != 201 {
+		n.t.Fatalf("%s: admit %s: %d %v", n.name, name, st, a)
+	}
+	return newClient(n.t, n.m, a["token"].(string))
+}
+
 // found founds the node's charter with neighbours (confirmed keys) and quorum.
 func (n *testNode) found(quorum int, neighbours ...*testNode) {
 	n.t.Helper()

@@ -27,7 +27,8 @@ var Owners = map[string]string{
 	"notifications": "outbox",
 
 	"charter": "crisis", "charter_changes": "crisis", "emergencies": "crisis", "emergency_acts": "crisis",
-	"emergency_petitions": "crisis", "incoming_requests": "crisis", "neighbour_notices": "crisis", "neighbours": "crisis",
+	"emergency_petitions": "crisis", "incoming_requests": "crisis", "neighbour_notices": "crisis", "neighbour_petition_signatures": "crisis",
+	"neighbour_petitions": "crisis", "neighbours": "crisis",
 	"quorum_proposals": "crisis", "quorum_votes": "crisis",
 
 	"alarms": "federation", "deliveries": "federation", "node": "federation", "refusals": "federation", "statements": "federation",
