@@ -57,7 +57,8 @@ type Charter struct {
 }
 
 // Neighbour is a neighbouring node: its URL and pinned public key (or, on
-// a charter not yet moved to nodes, the local delegate who votes for it).
+// a charter from before nodes, the local delegate who once voted for it:
+// such a neighbour is suspended until the charter names its node).
 type Neighbour struct {
 	ID           int64      `json:"id,string" db:"id"`
 	Name         string     `json:"name" db:"name"`
@@ -188,7 +189,7 @@ func neighbours(ctx context.Context, q sqlx.QueryerContext) ([]Neighbour, error)
 type CharterChange struct {
 	Districts         *[]string        `json:"districts,omitempty"`
 	Stewards          *[]string        `json:"stewards,omitempty"`
-	Neighbours        *[]NeighbourSpec `json:"neighbours,omitempty"` // added, or their delegate changed
+	Neighbours        *[]NeighbourSpec `json:"neighbours,omitempty"` // added, or their URL or key changed
 	Quorum            *int             `json:"quorum,omitempty"`
 	VoteWindow        *string          `json:"vote_window,omitempty"`
 	MaxEmergency      *string          `json:"max_emergency,omitempty"`
@@ -328,8 +329,12 @@ func (s *Service) applyCharter(ctx context.Context, tx *sqlx.Tx, ch CharterChang
 					return err
 				}
 				// Changing a neighbour's key is this: a charter decision.
+				// A new key is a new node: it has said nothing yet.
 				_, err = tx.ExecContext(ctx, `INSERT INTO neighbours (name, url, public_key, added_at) VALUES ($1, $2, $3, $4)
-					ON CONFLICT (name) DO UPDATE SET url = EXCLUDED.url, public_key = EXCLUDED.public_key, delegate_id = NULL`, n.Name, n.URL, key, s.now())
+					ON CONFLICT (name) DO UPDATE SET url = EXCLUDED.url, public_key = EXCLUDED.public_key, delegate_id = NULL,
+					suspended_at = CASE WHEN neighbours.public_key = EXCLUDED.public_key THEN neighbours.suspended_at END,
+					last_heard_at = CASE WHEN neighbours.public_key = EXCLUDED.public_key THEN neighbours.last_heard_at END,
+					added_at = CASE WHEN neighbours.public_key = EXCLUDED.public_key THEN neighbours.added_at ELSE EXCLUDED.added_at END`, n.Name, n.URL, key, s.now())
 				if pgtx.IsUniqueViolation(err, "") {
 					return levee.Invalid(fmt.Sprintf("neighbours[%d].public_key", i), "another neighbour already has this key")
 				} else if err != nil {

@@ -1,7 +1,7 @@
 // Package crisis is how the city acts when consensus is too slow, and how
 // it stays accountable when it does. The node's charter (held in the
 // database, changed only by its neighbours' quorum) names its districts,
-// stewards, neighbour nodes and their delegates, the quorum, and the limits
+// stewards, neighbour nodes (their URLs and pinned keys), the quorum, and the limits
 // of emergency powers. Routine reallocations between budget lines wait for
 // the quorum; in an emergency a steward may act alone, within the declared
 // scope, cap and time, and every act goes to a jury for review afterwards

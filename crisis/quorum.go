@@ -99,7 +99,8 @@ const proposalColumns = `id, kind, payload, reason, coalesce(proposed_by, 0) AS 
 
 // Propose puts a decision to the neighbours. Reallocations are proposed by
 // treasurers; charter changes by treasurers, stewards and admins; renewals
-// and early ends by stewards, treasurers and delegates; a declaration within
+// and early ends by stewards and treasurers (and by neighbour nodes, see
+// endrequest.go); a declaration within
 // the cooldown by a steward. Errors: EINVALID, EFORBIDDEN, ENOTFOUND, ECONFLICT.
 func (s *Service) Propose(ctx context.Context, who *accounts.Principal, kind string, payload json.RawMessage, reason string) (Proposal, error) {
 	if err := input.Length("reason", reason, 1, 5000); err != nil {
@@ -108,8 +109,8 @@ func (s *Service) Propose(ctx context.Context, who *accounts.Principal, kind str
 	may := map[string][]string{
 		KindReallocation: {accounts.RoleTreasurer},
 		KindCharter:      {accounts.RoleTreasurer, accounts.RoleSteward, accounts.RoleAdmin},
-		KindRenew:        {accounts.RoleSteward, accounts.RoleTreasurer, accounts.RoleDelegate},
-		KindEnd:          {accounts.RoleSteward, accounts.RoleTreasurer, accounts.RoleDelegate},
+		KindRenew:        {accounts.RoleSteward, accounts.RoleTreasurer},
+		KindEnd:          {accounts.RoleSteward, accounts.RoleTreasurer},
 		KindDeclare:      {accounts.RoleSteward},
 		KindIssue:        {accounts.RoleTreasurer},
 	}
@@ -145,10 +146,7 @@ func (s *Service) Propose(ctx context.Context, who *accounts.Principal, kind str
 		if err != nil {
 			return err
 		}
-		if err := s.publishProposal(ctx, tx, p); err != nil {
-			return err
-		}
-		return s.tellDelegates(ctx, tx, id)
+		return s.publishProposal(ctx, tx, p)
 	})
 	if err != nil {
 		return Proposal{}, fmt.Errorf("propose %s: %w", kind, err)
@@ -326,47 +324,6 @@ func (s *Service) Proposals(ctx context.Context, status string) ([]Proposal, err
 		}
 	}
 	return ps, nil
-}
-
-// Vote records a neighbour delegate's vote. When approvals reach the
-// quorum the proposal executes in the same transaction; when the quorum
-// can no longer be reached it is rejected. Errors: EFORBIDDEN (not a
-// delegate), ENOTFOUND, ECONFLICT (voted, closed, or the execution failed).
-func (s *Service) Vote(ctx context.Context, who *accounts.Principal, id int64, approve bool) (Proposal, error) {
-	if err := s.Advance(ctx); err != nil {
-		return Proposal{}, err
-	}
-	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
-		c, err := getCharter(ctx, tx, "FOR UPDATE")
-		if err != nil {
-			return err
-		}
-		var nb []int64
-		if err := tx.SelectContext(ctx, &nb, `SELECT id FROM neighbours WHERE delegate_id = $1`, who.AccountID); err != nil {
-			return err
-		}
-		if len(nb) == 0 {
-			return levee.Errorf(levee.EFORBIDDEN, "only the delegates of neighbour nodes vote on proposals")
-		}
-		p, err := getProposal(ctx, tx, id, "FOR UPDATE")
-		if err != nil {
-			return err
-		}
-		if p.Status != "open" {
-			return levee.Errorf(levee.ECONFLICT, "proposal %d is %s", id, p.Status)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO quorum_votes (proposal_id, neighbour_id, delegate_id, approve, at) VALUES ($1, $2, $3, $4, $5)`,
-			id, nb[0], who.AccountID, approve, s.now()); pgtx.IsUniqueViolation(err, "") {
-			return levee.Errorf(levee.ECONFLICT, "your node has already voted on proposal %d", id)
-		} else if err != nil {
-			return err
-		}
-		return s.tally(ctx, tx, c, &p)
-	})
-	if err != nil {
-		return Proposal{}, fmt.Errorf("vote on proposal %d: %w", id, err)
-	}
-	return s.Proposal(ctx, id)
 }
 
 // EffectiveQuorum is the charter's quorum counted over the neighbours that

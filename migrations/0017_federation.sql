@@ -133,3 +133,17 @@ CREATE TABLE neighbour_petition_signatures (
     at          timestamptz NOT NULL,
     PRIMARY KEY (petition_id, account_id)
 );
+
+-- Local delegate accounts no longer vote for another city. Their role goes;
+-- a neighbour that was only a delegate is suspended until the charter names
+-- its node (by the remaining neighbours' quorum, or by a resident petition
+-- to replace it), and the charter records why.
+UPDATE accounts SET roles = array_remove(roles, 'delegate') WHERE 'delegate' = ANY (roles);
+ALTER TABLE accounts DROP CONSTRAINT accounts_roles_check;
+ALTER TABLE accounts ADD CONSTRAINT accounts_roles_check
+    CHECK (roles <@ ARRAY['resident','contractor','treasurer','steward','admin']::text[]);
+UPDATE neighbours SET suspended_at = now() WHERE public_key IS NULL AND suspended_at IS NULL;
+INSERT INTO charter_changes (version, changes, proposal_id, at)
+    SELECT version + 1, '{"migration":"neighbours are nodes: each neighbour known only by a local delegate account is suspended until the charter names its node (url and public_key)"}', NULL, now()
+    FROM charter WHERE EXISTS (SELECT 1 FROM neighbours WHERE public_key IS NULL);
+UPDATE charter SET version = version + 1, updated_at = now() WHERE EXISTS (SELECT 1 FROM neighbours WHERE public_key IS NULL);

@@ -46,7 +46,6 @@ const (
 	whoTreasurer = accounts.RoleTreasurer
 	whoAdmin     = accounts.RoleAdmin
 	whoSteward   = accounts.RoleSteward
-	whoDelegate  = accounts.RoleDelegate
 )
 
 // Query parameters: an empty value is the same as none.
@@ -229,8 +228,6 @@ func apiOps() []apiOp {
 			body:         object(schema{"kind": schema{"type": "string", "enum": []string{"reallocation", "charter", "renew", "end", "declare", "issue"}}, "payload": schema{"type": "object"}, "reason": paragraph}, "kind"),
 			bodyRequired: true, example: map[string]any{"kind": "end", "payload": map[string]string{"emergency": "1"}, "reason": "the storm has passed"}, status: 201, resp: of[crisis.Proposal]()},
 		{method: "GET", path: "/api/v1/quorum/proposals/:id", tag: "crisis", summary: "A quorum decision", who: whoPublic, status: 200, resp: of[crisis.Proposal]()},
-		{method: "POST", path: "/api/v1/quorum/proposals/:id/votes", tag: "crisis", summary: "Vote as a neighbour's delegate", who: whoDelegate,
-			body: object(schema{"approve": schema{"type": "boolean"}}, "approve"), bodyRequired: true, example: map[string]bool{"approve": true}, status: 200, resp: of[crisis.Proposal]()},
 		{method: "GET", path: "/api/v1/quorum/incoming", tag: "federation", summary: "Neighbour nodes' requests for this city's vote, and their emergency notices", who: whoPublic,
 			status: 200, resp: of[crisis.Inbox]()},
 		{method: "POST", path: "/api/v1/quorum/incoming/:id/votes", tag: "federation", summary: "Answer a neighbour's request (the charter's voter_roles); this node signs and delivers the vote", who: whoSignedIn,

@@ -83,14 +83,13 @@ type quorumPage struct {
 	Charter    crisis.Charter
 	Proposals  []crisis.Proposal
 	Lines      []budgets.BudgetLine
-	IsDelegate bool
 	CanPropose bool // treasurers propose reallocations here
 }
 
 func (s *Server) pageQuorum(c *echo.Context) error {
 	ctx := c.Request().Context()
 	p := newPage(c, "Neighbours' quorum", "quorum")
-	d := &quorumPage{IsDelegate: p.User.Has(accounts.RoleDelegate), CanPropose: p.User.Has(accounts.RoleTreasurer)}
+	d := &quorumPage{CanPropose: p.User.Has(accounts.RoleTreasurer)}
 	var err error
 	if d.Charter, err = s.deps.Crisis.Charter(ctx); err != nil {
 		return s.renderError(c, err)

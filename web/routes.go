@@ -180,7 +180,6 @@ func (s *Server) routes() {
 		api.GET("/quorum/proposals", s.listQuorumProposals)
 		api.POST("/quorum/proposals", s.proposeToQuorum, s.signedIn)
 		api.GET("/quorum/proposals/:id", s.getQuorumProposal)
-		api.POST("/quorum/proposals/:id/votes", s.voteOnProposal, s.requireRole(accounts.RoleDelegate))
 		api.GET("/emergency", s.currentEmergency)
 		api.GET("/emergencies", s.listEmergencies)
 		api.POST("/emergencies", s.declareEmergency, s.requireRole(accounts.RoleSteward))

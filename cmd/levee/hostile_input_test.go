@@ -101,7 +101,7 @@ func hostileClients(t *testing.T) (*Main, map[string]*client) {
 	admin.do("POST", "/api/v1/admin/districts", `{"name":"north"}`)
 	admin.do("POST", "/api/v1/admin/treasury/issue", `{"amount":"100000"}`)
 	st, a := admin.do("POST", "/api/v1/admin/accounts",
-		`{"name":"omni","kind":"person","roles":["resident","treasurer","steward","delegate"],"district":"north","credit":"100"}`)
+		`{"name":"omni","kind":"person","roles":["resident","treasurer","steward"],"district":"north","credit":"100"}`)
 	if st != 201 {
 		t.Fatalf("omni: %d %v", st, a)
 	}

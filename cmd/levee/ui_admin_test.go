@@ -79,7 +79,6 @@ func TestUIAdmin(t *testing.T) {
 	}
 	admit("polderco", "organisation", []string{"contractor"}, "", "0", "")
 	admit("sam", "person", []string{"resident", "steward"}, "north", "0", "")
-	admit("delta-d", "person", []string{"delegate"}, "", "0", "")
 
 	// rita joins polderco.
 	b.open("/admin")

@@ -115,11 +115,6 @@
     }, reload);
   }
 
-  document.querySelectorAll('form.vote-form').forEach(function (form) {
-    L.submitForm(form, 'Voting…', function (button) {
-      return L.api('POST', '/api/v1/quorum/proposals/' + form.dataset.proposal + '/votes', { approve: button.dataset.approve === 'true' });
-    }, reload);
-  });
 
   // Propose that a neighbour's emergency end: signed by this node, delivered.
   document.querySelectorAll('form.end-request-form').forEach(function (form) {
