@@ -123,3 +123,24 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkSign(b *testing.B) {
+	key := exampleKey()
+	at := time.Date(2026, 9, 14, 6, 30, 0, 0, time.UTC)
+	payload := map[string]any{"proposal": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "approve": true}
+	for b.Loop() {
+		if _, err := Sign(key, "vote", at, payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyWire(b *testing.B) {
+	st, _ := Sign(exampleKey(), "vote", time.Now(), map[string]any{"approve": true})
+	w := st.Wire()
+	for b.Loop() {
+		if _, err := w.Statement(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
