@@ -32,6 +32,18 @@ const Scale = 1_000_000
 // The ledger's columns carry the same bound as a CHECK (migration 0012).
 const MaxMoney Micros = 1_000_000_000_000 * Scale
 
+// Capped returns m + x, both ≥ 0, stopped at MaxMoney. It is for
+// statistics that grow without bound, such as a market's volume (a pair of
+// traders can round-trip the same money through a market for ever), never
+// for money held, which the ledger keeps within MaxMoney itself. A figure
+// that reached the cap reads as "at least MaxMoney".
+func (m Micros) Capped(x Micros) Micros {
+	if x >= MaxMoney-m {
+		return MaxMoney
+	}
+	return m + x
+}
+
 // Units returns n whole units as Micros.
 func Units(n int64) Micros { return Micros(n * Scale) }
 

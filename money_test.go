@@ -180,3 +180,19 @@ func TestMaxMoneyIsOneBound(t *testing.T) {
 		t.Error("Scan accepted an integer that overflows micro-units")
 	}
 }
+
+func TestCapped(t *testing.T) {
+	tests := []struct{ m, x, want levee.Micros }{
+		{0, 0, 0},
+		{levee.Units(1), levee.Units(2), levee.Units(3)},
+		{levee.MaxMoney - 1, 1, levee.MaxMoney},
+		{levee.MaxMoney - 1, 2, levee.MaxMoney},
+		{levee.MaxMoney, levee.MaxMoney, levee.MaxMoney},
+		{levee.MaxMoney / 2, levee.MaxMoney, levee.MaxMoney}, // would overflow nothing, but passes the bound
+	}
+	for _, tt := range tests {
+		if got := tt.m.Capped(tt.x); got != tt.want {
+			t.Errorf("%s.Capped(%s) = %s, want %s", tt.m, tt.x, got, tt.want)
+		}
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"math/big"
-	"sync"
 	"time"
 
 	"levee"
@@ -31,7 +30,10 @@ type Ledger interface {
 	Balance(ctx context.Context, key string) (levee.Micros, error)
 	Balances(ctx context.Context, keys []string) (map[string]levee.Micros, error)
 	Flows(ctx context.Context, account string) ([]ledger.Flow, error)
-	Verify(ctx context.Context) (ledger.Report, error)
+	// Verified is the ledger's cached verification, extended with the
+	// entries since: the census is public, so no call of it reads the
+	// whole ledger.
+	Verified(ctx context.Context) (ledger.Verified, error)
 }
 
 // Budgets is what the census needs of budgets.
@@ -61,10 +63,6 @@ type Sources struct {
 type Service struct {
 	src Sources
 	now func() time.Time
-
-	verifyMu sync.Mutex
-	verified ledger.Report
-	verifyAt time.Time
 }
 
 // New returns a Service reading src; now is the clock (time.Now when nil).
@@ -74,10 +72,6 @@ func New(src Sources, now func() time.Time) *Service {
 	}
 	return &Service{src: src, now: func() time.Time { return now().Truncate(time.Microsecond) }}
 }
-
-// verifyTTL is how long the census reuses a ledger verification: Verify
-// reads every entry, and the census is public.
-const verifyTTL = 60 * time.Second
 
 // Census is the public summary of the city. Every figure names, in Source,
 // the API path of the records it is computed from.
@@ -156,7 +150,8 @@ type RoundsFigure struct {
 	List     []budgets.Round `json:"list"`
 }
 
-// LedgerFigure is the ledger's verification, at most verifyTTL old.
+// LedgerFigure is the ledger's verification as /api/v1/ledger/verify serves
+// it: cached, extended with new entries, fully rescanned in the background.
 type LedgerFigure struct {
 	Source     string        `json:"source"`
 	VerifiedAt time.Time     `json:"verified_at"`
@@ -244,29 +239,12 @@ func (s *Service) Census(ctx context.Context) (Census, error) {
 		}
 	}
 
-	rep, at, err := s.verify(ctx)
+	v, err := s.src.Ledger.Verified(ctx)
 	if err != nil {
 		return Census{}, err
 	}
-	c.Ledger = LedgerFigure{Source: "/api/v1/ledger/verify", VerifiedAt: at.UTC(), Report: rep}
+	c.Ledger = LedgerFigure{Source: "/api/v1/ledger/verify", VerifiedAt: v.VerifiedAt.UTC(), Report: v.Report}
 	return c, nil
-}
-
-// verify returns a ledger verification at most verifyTTL old. Concurrent
-// callers wait for one run rather than each reading the whole ledger.
-func (s *Service) verify(ctx context.Context) (ledger.Report, time.Time, error) {
-	s.verifyMu.Lock()
-	defer s.verifyMu.Unlock()
-	now := s.now()
-	if !s.verifyAt.IsZero() && now.Sub(s.verifyAt) < verifyTTL {
-		return s.verified, s.verifyAt, nil
-	}
-	rep, err := s.src.Ledger.Verify(ctx)
-	if err != nil {
-		return ledger.Report{}, time.Time{}, err
-	}
-	s.verified, s.verifyAt = rep, now
-	return rep, now, nil
 }
 
 // Forecasts scores resolved markets by their final prices: the mean Brier

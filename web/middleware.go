@@ -91,7 +91,7 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 
 // authenticate resolves the caller from a bearer token or a session cookie.
 // A bad token is an error at once (a program should know); a stale cookie is
-// simply no session.
+// simply no session, and is cleared.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		ctx := c.Request().Context()
@@ -124,10 +124,24 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			c.Set(principalKey, p)
 		} else if ck, err := c.Cookie(SessionCookie); err == nil && ck.Value != "" {
+			// Stale cookies count against the address like bad tokens; past
+			// the budget a cookie is not looked up at all and the request
+			// is served as anonymous (the cookie is kept: it may be good),
+			// so guessing session ids costs no query.
+			addr := addressKey(c.RealIP())
+			if !s.badTokens.has(addr) {
+				return next(c)
+			}
 			p, err := s.deps.Accounts.Session(ctx, ck.Value)
-			if err == nil {
+			switch {
+			case err == nil:
 				c.Set(principalKey, p)
-			} else if levee.ErrorCode(err) != levee.EUNAUTHORIZED {
+			case levee.ErrorCode(err) == levee.EUNAUTHORIZED:
+				// Expired or ended elsewhere: the browser forgets it, so
+				// its next requests cost nothing either.
+				s.badTokens.allow(addr)
+				clearSessionCookie(c)
+			default:
 				return err
 			}
 		}

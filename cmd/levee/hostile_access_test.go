@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"levee/migrations/dbtest"
+	"levee/web"
 )
 
 // rawPost sends body with the given headers and returns the status and the
@@ -353,4 +355,51 @@ func TestRestartWithNewAdminToken(t *testing.T) {
 	if st, _ := newClient(t, m, next).do("GET", "/api/v1/me", ""); st != 200 {
 		t.Errorf("new admin token: %d, want 200", st)
 	}
+}
+
+// TestStaleSessionCookies: a session ended elsewhere is cleared from the
+// browser at its next request, and guessing session ids costs no query past
+// the per-address budget of bad credentials (the guesses are served as
+// anonymous, never a 5xx or a 429, and a good cookie from that address
+// waits for the budget like a bad one).
+func TestStaleSessionCookies(t *testing.T) {
+	m, _ := MustRunMain(t)
+	admin := newClient(t, m, testAdminToken)
+	admin.do("POST", "/api/v1/admin/districts", `{"name":"north"}`)
+	st, a := admin.do("POST", "/api/v1/admin/accounts", `{"name":"alice","roles":["resident"],"district":"north","password":"alice's long password"}`)
+	if st != 201 {
+		t.Fatal(st)
+	}
+	token := newClient(t, m, a["token"].(string))
+	browser := signIn(t, m, "alice", "alice's long password")
+	mustMe(t, browser, 200)
+	if st, _ := token.do("POST", "/api/v1/me/sign-out-everywhere", ""); st != 200 {
+		t.Fatal(st)
+	}
+	if st, _ := browser.do("GET", "/api/v1/markets", ""); st != 200 {
+		t.Fatalf("a public read with a stale cookie: %d", st)
+	}
+	u, _ := url.Parse(browser.base)
+	for _, ck := range browser.http.Jar.Cookies(u) {
+		if ck.Name == web.SessionCookie {
+			t.Fatalf("the stale cookie was not cleared: %v", ck)
+		}
+	}
+
+	good := signIn(t, m, "alice", "alice's long password")
+	for i := range 40 {
+		req, _ := http.NewRequest("GET", browser.base+"/api/v1/markets", nil)
+		req.AddCookie(&http.Cookie{Name: web.SessionCookie, Value: fmt.Sprintf("guess-%d", i)})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("guess %d: %d", i, resp.StatusCode)
+		}
+	}
+	mustMe(t, good, 401) // not looked up: the address spent its budget
+	time.Sleep(1100 * time.Millisecond)
+	mustMe(t, good, 200)
 }

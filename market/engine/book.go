@@ -289,10 +289,10 @@ func (b *book) price(c *command) {
 	b.state.Apply(fill)
 	if fill.Side == market.Buy {
 		pos[o.Outcome] += fill.Shares
-		b.m.Volume += fill.Cost
+		b.m.Volume = b.m.Volume.Capped(fill.Cost)
 	} else {
 		pos[o.Outcome] -= fill.Shares
-		b.m.Volume += fill.Proceeds
+		b.m.Volume = b.m.Volume.Capped(fill.Proceeds)
 	}
 	b.m.Seq++
 	prices := b.state.PricesMicros()

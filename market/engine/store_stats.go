@@ -28,14 +28,14 @@ func (e *Engine) Stats(ctx context.Context) (Stats, error) {
 	}
 	err := e.db.SelectContext(ctx, &rows, `
 		SELECT CASE WHEN status = 'open' AND closes_at <= now() THEN 'closed' ELSE status END AS status,
-			count(*) AS n, coalesce(sum(volume), 0) AS volume
-		FROM markets GROUP BY 1`)
+			count(*) AS n, least(coalesce(sum(volume), 0), $1) AS volume
+		FROM markets GROUP BY 1`, levee.MaxMoney)
 	if err != nil {
 		return Stats{}, pgtx.Unavailable(fmt.Errorf("market stats: %w", err))
 	}
 	for _, r := range rows {
 		st.ByStatus[r.Status] += r.N
-		st.Volume += r.Volume
+		st.Volume = st.Volume.Capped(r.Volume) // a statistic: at most MaxMoney
 	}
 	if err := e.db.GetContext(ctx, &st.Trades, `SELECT count(*) FROM trades`); err != nil {
 		return Stats{}, pgtx.Unavailable(fmt.Errorf("count trades: %w", err))
