@@ -5,12 +5,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"levee/crisis"
 	"levee/federation"
+	"levee/migrations/dbtest"
 )
 
 // TestSilentNeighbourIsSuspended: a neighbour that says nothing for the
@@ -210,5 +213,47 @@ func TestFounderStepsBack(t *testing.T) {
 	_, c := anonymous(t, leyte.m).do("GET", "/api/v1/charter", "")
 	if c["founder_retired_at"] == nil {
 		t.Fatalf("the charter does not say the founder retired: %v", c)
+	}
+}
+
+// TestNodeShow: `levee node show` prints the identity and fingerprint;
+// LEVEE_NODE_KEY_FILE keeps the key elsewhere (made with mode 0600); the
+// private key appears in no output or log.
+func TestNodeShow(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(t.TempDir(), "keys", "leyte.key")
+	t.Setenv("DATABASE_URL", dbtest.NewURL(t))
+	t.Setenv("LEVEE_NODE_KEY_FILE", keyFile)
+	t.Setenv("LEVEE_NODE_NAME", "Leyte")
+	t.Setenv("LEVEE_PUBLIC_URL", "https://leyte.example.org")
+	t.Setenv("LEVEE_LOG_LEVEL", "debug")
+	var out, logs strings.Builder
+	if code, err := run(t.Context(), []string{"node", "show", "--data", dir}, &out, &logs); code != 0 || err != nil {
+		t.Fatalf("node show: %d %v\n%s", code, err, logs.String())
+	}
+	fi, err := os.Stat(keyFile)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, federation.KeyFileName)); !os.IsNotExist(err) {
+		t.Fatalf("a key was made in the data directory too: %v", err)
+	}
+	key, err := federation.LoadOrCreateKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := hex.EncodeToString(key.Public().(ed25519.PublicKey))
+	for _, want := range []string{"name          Leyte", "url           https://leyte.example.org", "public_key    " + pub,
+		"fingerprint   " + federation.Fingerprint(key.Public().(ed25519.PublicKey)), "ledger_head   0 "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("node show lacks %q:\n%s", want, out.String())
+		}
+	}
+	pem, _ := os.ReadFile(keyFile)
+	secret := strings.Split(string(pem), "\n")[1] // the base64 of the seed
+	for _, s := range []string{secret, hex.EncodeToString(key.Seed()), hex.EncodeToString(key)} {
+		if strings.Contains(out.String()+logs.String(), s) {
+			t.Fatal("the private key appears in the output or the log")
+		}
 	}
 }
