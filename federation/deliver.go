@@ -190,6 +190,9 @@ func (n *Node) Run(ctx context.Context, poll time.Duration) {
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
+		if err := n.CheckHeads(ctx); err != nil && ctx.Err() == nil {
+			n.opts.Logger.Warn("witnessing neighbours' ledgers", slog.Any("error", err))
+		}
 		if _, err := n.DeliverDue(ctx); err != nil && ctx.Err() == nil {
 			n.opts.Logger.Warn("delivering statements", slog.Any("error", err))
 		}

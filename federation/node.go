@@ -83,6 +83,7 @@ func New(db *sqlx.DB, key ed25519.PrivateKey, opts Options) *Node {
 		opts.MaxBackoff = 10 * time.Minute
 	}
 	n := &Node{db: db, key: key, opts: opts, handlers: map[string]Handler{}}
+	n.handlers[KindLedgerHead] = n.handleHead
 	n.handlers[KindCosign] = n.handleCosign
 	n.handlers[KindAlarm] = n.handleAlarm
 	return n

@@ -50,12 +50,6 @@ func (n *Node) receive(ctx context.Context, st *Statement, inReplyTo []byte) (*S
 	} else if err != nil {
 		return nil, err
 	}
-	var pre func(tx *sqlx.Tx) (*Statement, error)
-	if st.Kind == KindLedgerHead { // fetched before the transaction: it reads the neighbour's export over HTTP
-		if pre, err = n.checkHead(ctx, from, st); err != nil {
-			return nil, err
-		}
-	}
 	var reply *Statement
 	err = pgtx.Run(ctx, n.db, func(tx *sqlx.Tx) error {
 		reply = nil
@@ -70,9 +64,7 @@ func (n *Node) receive(ctx context.Context, st *Statement, inReplyTo []byte) (*S
 		if err := n.net.Heard(ctx, tx, from); err != nil {
 			return err
 		}
-		if pre != nil {
-			reply, err = pre(tx)
-		} else if h := n.handlers[st.Kind]; h != nil {
+		if h := n.handlers[st.Kind]; h != nil {
 			reply, err = h(ctx, tx, from, *st)
 		} else {
 			return levee.Invalid("kind", "this node does not take statements of kind %q", st.Kind)

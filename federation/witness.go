@@ -74,6 +74,57 @@ func lastCosigned(ctx context.Context, q sqlx.QueryerContext, self, node ed25519
 	return c, true, json.Unmarshal([]byte(ps[0]), &c)
 }
 
+// handleHead takes a neighbour's ledger head: it is stored now and checked
+// by CheckHeads in the background, since the check reads the neighbour's
+// export and may take long; the answer goes back through the outbox.
+func (n *Node) handleHead(_ context.Context, _ *sqlx.Tx, _ Peer, st Statement) (*Statement, error) {
+	var h Head
+	if err := json.Unmarshal(st.Payload, &h); err != nil || h.Seq < 0 {
+		return nil, levee.Invalid("payload", "a ledger head is {\"seq\",\"hash\"}")
+	}
+	return nil, nil
+}
+
+// CheckHeads answers the neighbours' ledger heads not answered yet, oldest
+// first: a cosignature or an alarm, stored as the reply to the head and
+// delivered to its node. A head whose node's export cannot be read now is
+// tried again at the next call.
+func (n *Node) CheckHeads(ctx context.Context) error {
+	var rs []statementRow
+	if err := n.db.SelectContext(ctx, &rs, `SELECT `+statementColumns+` FROM statements s WHERE kind = 'ledger_head' AND NOT ours
+		AND NOT EXISTS (SELECT 1 FROM statements r WHERE r.in_reply_to = s.hash) ORDER BY seq LIMIT 20`); err != nil {
+		return pgtx.Unavailable(fmt.Errorf("heads to witness: %w", err))
+	}
+	for _, r := range rs {
+		st := r.statement()
+		from, err := n.net.PeerByKey(ctx, n.db, st.Signer)
+		if levee.ErrorCode(err) == levee.ENOTFOUND {
+			continue // no longer a neighbour
+		} else if err != nil {
+			return err
+		}
+		answer, err := n.checkHead(ctx, from, &st)
+		if err != nil {
+			n.opts.Logger.Debug("witnessing: the neighbour's export cannot be read now", slog.String("neighbour", from.Name), slog.Any("error", err))
+			continue
+		}
+		err = pgtx.Run(ctx, n.db, func(tx *sqlx.Tx) error {
+			reply, err := answer(tx)
+			if err != nil {
+				return err
+			}
+			if _, err := storeStatement(ctx, tx, reply, true, n.now(), st.Hash()); err != nil {
+				return err
+			}
+			return enqueue(ctx, tx, reply.Hash(), from, n.now())
+		})
+		if err != nil {
+			return fmt.Errorf("witness %s's head: %w", from.Name, err)
+		}
+	}
+	return nil
+}
+
 // checkHead checks that a neighbour's new ledger head extends the last one
 // this node cosigned: it fetches the entries in between (and the cosigned
 // one itself) from the neighbour's public export and rechains them. What
