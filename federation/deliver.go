@@ -84,12 +84,23 @@ func (n *Node) DeliverDue(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("claim deliveries: %w", err)
 	}
 	delivered := 0
+	down := map[string]string{} // neighbours unreachable in this round, and why
 	for _, d := range ds {
 		if ctx.Err() != nil {
 			return delivered, ctx.Err()
 		}
-		if n.deliverOne(ctx, d) {
+		if why, ok := down[string(d.PeerKey)]; ok {
+			// One connection refused is enough to know: the others wait
+			// their own backoff without a try each.
+			n.retryLater(ctx, d, why)
+			continue
+		}
+		ok, unreachable := n.deliverOne(ctx, d)
+		if ok {
 			delivered++
+		}
+		if unreachable != "" {
+			down[string(d.PeerKey)] = unreachable
 		}
 	}
 	return delivered, nil
@@ -105,11 +116,21 @@ func (n *Node) backoff(attempts int) time.Duration {
 	return min(d, n.opts.MaxBackoff)
 }
 
-func (n *Node) deliverOne(ctx context.Context, d due) bool {
+// retryLater records a failed attempt and when to try again.
+func (n *Node) retryLater(ctx context.Context, d due, why string) {
+	if _, err := n.db.ExecContext(ctx, `UPDATE deliveries SET next_at = $3, last_error = $4 WHERE statement_hash = $1 AND peer_key = $2`,
+		d.Hash, d.PeerKey, n.now().Add(n.backoff(d.Attempts)), why); err != nil {
+		n.opts.Logger.Error("delivery: record the attempt", slog.Any("error", err))
+	}
+}
+
+// deliverOne makes one attempt; unreachable says why when the neighbour
+// could not be reached at all (no HTTP answer).
+func (n *Node) deliverOne(ctx context.Context, d due) (ok bool, unreachable string) {
 	st, err := getStatement(ctx, n.db, d.Hash)
 	if err != nil {
 		n.opts.Logger.Error("delivery: statement", slog.Any("error", err))
-		return false
+		return false, ""
 	}
 	body, _ := json.Marshal(st.Wire())
 	status, reply, err := n.post(ctx, d.URL, body)
@@ -136,14 +157,23 @@ func (n *Node) deliverOne(ctx context.Context, d due) bool {
 		if err != nil {
 			msg = err.Error()
 		}
+		if status == 0 {
+			unreachable = msg
+		}
 		q, args = `UPDATE deliveries SET next_at = $3, last_error = $4 WHERE statement_hash = $1 AND peer_key = $2`,
 			[]any{d.Hash, d.PeerKey, now.Add(n.backoff(d.Attempts)), msg}
-		logger.Info("delivery failed; will retry", slog.String("error", msg), slog.Duration("retry_in", n.backoff(d.Attempts)))
+		// A neighbour down for days would fill the log: the first attempt
+		// and every tenth are worth an operator's eye.
+		level := slog.LevelDebug
+		if d.Attempts == 1 || d.Attempts%10 == 0 {
+			level = slog.LevelInfo
+		}
+		logger.Log(ctx, level, "delivery failed; will retry", slog.String("error", msg), slog.Duration("retry_in", n.backoff(d.Attempts)))
 	}
 	if _, err := n.db.ExecContext(ctx, q, args...); err != nil {
 		logger.Error("delivery: record the attempt", slog.Any("error", err))
 	}
-	return err == nil && status/100 == 2
+	return err == nil && status/100 == 2, unreachable
 }
 
 // post sends a statement and reads the answer: {"reply": Wire} or an error body.
@@ -161,13 +191,16 @@ func (n *Node) post(ctx context.Context, url string, body []byte) (int, *Stateme
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
 		var e struct {
-			Message string `json:"message"`
+			Error struct {
+				Message string `json:"message"`
+			} `json:"error"`
 		}
 		json.Unmarshal(b, &e)
-		if e.Message == "" {
-			e.Message = strings.TrimSpace(string(b))
+		msg := e.Error.Message
+		if msg == "" {
+			msg = strings.TrimSpace(string(b))
 		}
-		return resp.StatusCode, nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, e.Message)
+		return resp.StatusCode, nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, msg)
 	}
 	var r struct {
 		Reply *Wire `json:"reply"`

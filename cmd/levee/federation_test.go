@@ -200,6 +200,9 @@ func TestQuorumAcrossNodes(t *testing.T) {
 	if d := v["delivery"].(map[string]any); !strings.Contains(d["last_error"].(string), "connection refused") {
 		t.Errorf("the delivery error does not say why: %v", d)
 	}
+	if st, page := anonL.mustGetPage("/quorum"); st != 200 || !strings.Contains(page, "has not answered") || !strings.Contains(page, "connection refused") {
+		t.Errorf("the quorum page does not say why Tacloban has not answered: %d", st)
+	}
 
 	// Samar sees the request in words; only the charter's voters (steward, treasurer) answer for the city.
 	anonS := anonymous(t, samar.m)
