@@ -129,7 +129,12 @@ func (s *Service) CharterHash(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// What the charter says, not what its neighbours last did: the hash
+	// changes only when the charter does.
 	c.Changes = nil
+	for i := range c.Neighbours {
+		c.Neighbours[i].LastHeardAt, c.Neighbours[i].SuspendedAt = nil, nil
+	}
 	b, _ := json.Marshal(c)
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:]), nil
