@@ -220,6 +220,9 @@ func TestQuorumAcrossNodes(t *testing.T) {
 		t.Fatalf("someone outside the charter's voters answered for the city: %d", st)
 	}
 	sara := samar.person("sara", "treasurer")
+	if st, page := sara.mustGetPage("/quorum/incoming"); st != 200 || !strings.Contains(page, `id="approve-request-`+rid+`"`) || !strings.Contains(page, "Leyte proposes: issue 1000.500000") {
+		t.Fatalf("Samar's treasurer sees no request to answer on the page: %d", st)
+	}
 	if st, r := sara.do("POST", "/api/v1/quorum/incoming/"+rid+"/votes", `{"approve":true}`); st != 200 || r["approve"] != true || r["vote"] == "" {
 		t.Fatalf("answer: %d %v", st, r)
 	}
