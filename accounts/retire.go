@@ -45,3 +45,20 @@ func RetireAdmins(ctx context.Context, tx *sqlx.Tx, at time.Time) (int, error) {
 // ForgetTokens drops the cache of verified tokens, so revocations made in
 // another package's transaction take effect at once.
 func (s *Service) ForgetTokens() { s.tokens.clear() }
+
+// foundedSetting records that the charter is founded: from then on no admin
+// creates money (crisis writes it in the founding transaction).
+const foundedSetting = "charter_founded_at"
+
+// MarkFounded records, inside the founding transaction, that the charter
+// is founded.
+func MarkFounded(ctx context.Context, tx *sqlx.Tx, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, foundedSetting, at.UTC().Format(time.RFC3339))
+	return err
+}
+
+func isFounded(ctx context.Context, tx *sqlx.Tx) (bool, error) {
+	var ok bool
+	err := tx.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM settings WHERE key = $1)`, foundedSetting)
+	return ok, err
+}

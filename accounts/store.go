@@ -90,12 +90,20 @@ func (s *Service) CreateAccount(ctx context.Context, actor int64, n NewAccount) 
 		if err := ledger.OpenAccount(ctx, tx, ledger.Cash(id), "cash", false); err != nil {
 			return fmt.Errorf("open cash account: %w", err)
 		}
+		from := ledger.Issuance
 		if n.Credit > 0 {
+			// After founding no admin creates money: an admission's credit
+			// is paid from the treasury.
+			if founded, err := isFounded(ctx, tx); err != nil {
+				return err
+			} else if founded {
+				from = ledger.Treasury
+			}
 			_, err := ledger.Post(ctx, tx, ledger.Transfer{
 				Kind: "credit",
 				Ref:  "account:" + levee.FormatID(id),
 				Postings: []ledger.Posting{
-					{Account: ledger.Issuance, Amount: -n.Credit},
+					{Account: from, Amount: -n.Credit},
 					{Account: ledger.Cash(id), Amount: n.Credit},
 				},
 			})
@@ -107,7 +115,7 @@ func (s *Service) CreateAccount(ctx context.Context, actor int64, n NewAccount) 
 			return fmt.Errorf("insert token: %w", err)
 		}
 		a = Account{ID: id, Name: n.Name, Kind: n.Kind, Roles: n.Roles, District: n.District, Cash: n.Credit}
-		return audit(ctx, tx, actor, "account.create", map[string]any{"account_id": id, "name": n.Name, "roles": n.Roles, "credit": n.Credit})
+		return audit(ctx, tx, actor, "account.create", map[string]any{"account_id": id, "name": n.Name, "roles": n.Roles, "credit": n.Credit, "credit_from": from})
 	})
 	if err != nil {
 		return Account{}, "", err

@@ -232,6 +232,9 @@ func (s *Service) Found(ctx context.Context, actor int64, ch CharterChange) (Cha
 		if err := s.applyCharter(ctx, tx, ch, nil); err != nil {
 			return err
 		}
+		if err := accounts.MarkFounded(ctx, tx, s.now()); err != nil {
+			return err
+		}
 		return accounts.WriteAudit(ctx, tx, actor, "charter.found", map[string]any{"changes": ch})
 	})
 	if err != nil {

@@ -147,3 +147,8 @@ INSERT INTO charter_changes (version, changes, proposal_id, at)
     SELECT version + 1, '{"migration":"neighbours are nodes: each neighbour known only by a local delegate account is suspended until the charter names its node (url and public_key)"}', NULL, now()
     FROM charter WHERE EXISTS (SELECT 1 FROM neighbours WHERE public_key IS NULL);
 UPDATE charter SET version = version + 1, updated_at = now() WHERE EXISTS (SELECT 1 FROM neighbours WHERE public_key IS NULL);
+
+-- accounts: after founding no admin creates money; an admission's credit is
+-- paid from the treasury. Charters founded already are marked.
+INSERT INTO settings (key, value) SELECT 'charter_founded_at', now()::text WHERE EXISTS (SELECT 1 FROM charter_changes)
+    ON CONFLICT (key) DO NOTHING;

@@ -192,6 +192,13 @@ func TestFounderStepsBack(t *testing.T) {
 	if st, r := leyte.admin.do("PUT", "/api/v1/admin/charter", body); st != 200 {
 		t.Fatalf("found: %d %v", st, r)
 	}
+	// No admin creates money after founding: an admission's credit comes from the (empty) treasury.
+	if st, r := leyte.admin.do("POST", "/api/v1/admin/accounts", `{"name":"carl","roles":["contractor"],"credit":"10"}`); st != 409 || !strings.Contains(fmt.Sprint(r), "treasury") {
+		t.Fatalf("an admission with credit after founding, the treasury empty: %d %v", st, r)
+	}
+	if st, r := leyte.admin.do("POST", "/api/v1/admin/treasury/issue", `{"amount":"10","memo":"x"}`); st != 409 {
+		t.Fatalf("the admin issued money after founding: %d %v", st, r)
+	}
 	_, a := anon.do("GET", "/api/v1/audit", "")
 	actions := fmt.Sprint(a)
 	if !strings.Contains(actions, "account.create") || !strings.Contains(actions, "charter.found") || strings.Contains(actions, "lv_") {
