@@ -237,7 +237,11 @@ func TestQuorumAcrossNodes(t *testing.T) {
 		t.Fatalf("after one of two votes: %v", p)
 	}
 
-	// Tacloban comes back: the outbox delivers, its vote arrives inside the window and executes the proposal.
+	// Leyte restarts too (its outbox is in its database), then Tacloban comes
+	// back: the outbox delivers, its vote arrives inside the window and
+	// executes the proposal.
+	leyte.stop()
+	leyte.start()
 	tacloban.start()
 	anonT := anonymous(t, tacloban.m)
 	eventually(t, 10*time.Second, "the outbox delivers to Tacloban after its restart", func() bool {
