@@ -493,7 +493,7 @@ func (d *fedDrill) spec(n *fedNode) string {
 }
 
 // budgetLines funds two budget lines on l through a funding round that
-// closes after three seconds, and returns their ids (north, harbour).
+// closes after three seconds (time enough on a loaded machine for its few requests), and returns their ids (north, harbour).
 func (d *fedDrill) budgetLines(l *fedNode) ([2]int64, error) {
 	var ids [2]int64
 	tess := l.accountTokens["tess"]
