@@ -7,7 +7,7 @@ ADDR ?= 127.0.0.1:8080
 TEST_TIMEOUT ?= 9m
 TESTFLAGS ?= -race
 
-.PHONY: run test build assets postgres chromium screenshots bench faults soak hostile hostile-suite reads fuzz vet fmt clean
+.PHONY: run test build assets postgres chromium screenshots bench faults soak hostile hostile-suite reads orders fuzz vet fmt clean
 
 build: assets
 	$(GO) build -o $(BIN) ./cmd/levee
@@ -64,7 +64,7 @@ run: postgres build
 test: postgres chromium build
 	./$(BIN) with-db --data $(DATA) -- $(GO) test $(TESTFLAGS) -timeout $(TEST_TIMEOUT) ./...
 	# Allocation guards skip themselves under -race (it allocates): run them once without.
-	$(GO) test -count=1 -run 'DoesNotAllocate' ./market
+	$(GO) test -count=1 -run 'DoesNotAllocate' ./market ./web
 	$(MAKE) --no-print-directory fuzz
 
 # fuzz runs every fuzz target of outside input for a short, bounded run
@@ -121,6 +121,19 @@ hostile: postgres build
 # bench/RESULTS.md.
 reads: postgres build
 	$(GO) run ./bench/cmd/levee-bench -scenario reads -out bench/RESULTS.md $(BENCHFLAGS)
+
+# orders measures the order path alone (issue 18): `levee serve` in a child
+# process on a city with $(ORDERS_HISTORY) trades of history, open loop at
+# 300, 1,000 and 3,000 orders/s, closed loop with 256 clients with and
+# without idempotency keys, and one client; CPU of server, PostgreSQL and
+# generator apart; the same steps against the previous journal
+# (LEVEE_JOURNAL=previous) and with trades' 0003 indexes restored, twice in
+# turn; each trades index's cost (bench/indexcost.sql); a CPU profile of the
+# closed loop kept in bench/orders-closed-loop.pprof. It rewrites only its
+# section of bench/RESULTS.md (5-10 minutes).
+ORDERS_HISTORY ?= 200000
+orders: postgres build
+	$(GO) run ./bench/cmd/levee-bench -scenario orders -history $(ORDERS_HISTORY) -traders 600 -markets 8 -step-duration 5s -out bench/RESULTS.md $(BENCHFLAGS)
 
 # hostile-suite runs only the hostile-input tests (files hostile_*_test.go;
 # make test runs them too).

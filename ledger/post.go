@@ -202,6 +202,22 @@ const LockSQL = `
 			ORDER BY key FOR UPDATE
 		) a ON true`
 
+// lockSQLAfter is LockSQL behind a caller's writes (Prepared's
+// PostBatchBalancesWith): the head is read only once first, a condition
+// over the caller's CTEs, holds, and evaluating it runs them, so their row
+// locks are taken before the head's, in the order of docs/locks.md. The
+// account keys are parameter keys.
+func lockSQLAfter(w With, keys string) string {
+	return "WITH " + w.CTEs + `
+		SELECT h.seq, h.hash, a.key, a.balance, a.may_go_negative
+		FROM (SELECT seq, hash FROM ledger_head WHERE ` + w.First + ` FOR UPDATE) h
+		LEFT JOIN LATERAL (
+			SELECT key, balance, may_go_negative FROM ledger_accounts
+			WHERE key = ANY(` + keys + `) AND h.seq >= 0
+			ORDER BY key FOR UPDATE
+		) a ON true`
+}
+
 // lockHeadAndAccounts takes the head lock and then locks and reads the
 // accounts keys (sorted) in key order, in one statement: the accounts are a
 // LATERAL subquery that depends on the head row, so PostgreSQL locks the
@@ -225,7 +241,8 @@ func lockHeadAndAccounts(ctx context.Context, tx *sqlx.Tx, st *statements, keys 
 	}
 	var err error
 	if st != nil {
-		err = tx.StmtxContext(ctx, st.lock).SelectContext(ctx, &rows, pq.StringArray(keys))
+		args := append(st.lockArgs[:len(st.lockArgs):len(st.lockArgs)], pq.StringArray(keys))
+		err = tx.StmtxContext(ctx, st.lock).SelectContext(ctx, &rows, args...)
 	} else {
 		err = tx.SelectContext(ctx, &rows, LockSQL, pq.StringArray(keys))
 	}

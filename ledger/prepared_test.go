@@ -117,3 +117,75 @@ func TestPostSeesAccountOpenedWhileWaitingForTheHead(t *testing.T) {
 	}
 	MustVerify(t, l)
 }
+
+// TestPostBatchWithRunsTheCallersWritesFirst: PostBatchBalancesWith writes
+// the caller's rows and the batch in one statement, both or neither, and
+// takes the caller's row locks before the head lock (docs/locks.md): while
+// the caller's write waits for a row another transaction holds, the head is
+// free for any other poster. (With First always true, PostgreSQL runs the
+// caller's writes after taking the head, and this test fails.)
+func TestPostBatchWithRunsTheCallersWritesFirst(t *testing.T) {
+	ctx := context.Background()
+	l, db := MustLedger(t)
+	accounts, ts := batchFlow(40)
+	MustOpen(t, l, accounts...)
+	db.MustExec(`CREATE TABLE caller_rows (id int PRIMARY KEY, n int NOT NULL)`)
+	db.MustExec(`INSERT INTO caller_rows VALUES (1, 0)`)
+	p := ledger.NewPrepared(db)
+	defer p.Close()
+	w := ledger.With{
+		CTEs:  `bump AS (UPDATE caller_rows SET n = n + $1 WHERE id = 1 RETURNING 1), added AS (INSERT INTO caller_rows VALUES ($2, 0) RETURNING 1)`,
+		First: `(SELECT count(*) FROM bump) + (SELECT count(*) FROM added) >= 0`,
+	}
+	post := func(batch []ledger.Transfer, bump, id int) error {
+		tx := db.MustBegin()
+		defer tx.Rollback()
+		w.Args = []any{bump, id}
+		if _, _, err := p.PostBatchBalancesWith(ctx, tx, w, batch); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	if err := post(ts[:20], 5, 2); err != nil {
+		t.Fatal(err)
+	}
+	// The caller's write fails (id 2 exists): nothing of the batch either.
+	if err := post(ts[20:], 1, 2); err == nil {
+		t.Fatal("a failing write of the caller's was not reported")
+	}
+	var n, rows int
+	db.Get(&n, `SELECT n FROM caller_rows WHERE id = 1`)
+	db.Get(&rows, `SELECT count(*) FROM ledger_entries`)
+	if n != 5 || rows != 20 {
+		t.Fatalf("n = %d and %d entries, want 5 and 20", n, rows)
+	}
+
+	// Lock order: hold the caller's row, start a post, and see the head free.
+	hold := db.MustBegin()
+	defer hold.Rollback()
+	hold.MustExec(`UPDATE caller_rows SET n = n WHERE id = 1`)
+	done := make(chan error, 1)
+	go func() { done <- post(ts[20:], 1, 3) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for waiting := 0; waiting == 0; time.Sleep(5 * time.Millisecond) {
+		db.Get(&waiting, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)
+		if time.Now().After(deadline) {
+			t.Fatal("the post never waited for the caller's row")
+		}
+	}
+	probe := db.MustBegin()
+	if _, err := probe.Exec(`SELECT 1 FROM ledger_head FOR UPDATE NOWAIT`); err != nil {
+		probe.Rollback()
+		t.Fatalf("the head was locked while the caller's write waited: %v", err)
+	}
+	probe.Rollback()
+	hold.Rollback()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	db.Get(&n, `SELECT n FROM caller_rows WHERE id = 1`)
+	if n != 6 {
+		t.Fatalf("n = %d, want 6", n)
+	}
+	MustVerify(t, l)
+}

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -251,14 +252,48 @@ func (s *Server) placeOrder(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body := map[string]any{"trade_id": r.TradeID(), "market": levee.FormatID(r.MarketID), "outcome": r.Outcome, "side": r.Side,
-		"shares": r.Shares, "prices": r.Prices, "seq": r.Seq}
+	return c.Blob(http.StatusCreated, echo.MIMEApplicationJSON, appendOrderResult(make([]byte, 0, 256), r))
+}
+
+// appendOrderResult writes an order's answer as JSON, with the keys in the
+// order encoding/json gave the map this replaced. Written by hand because
+// it is the hottest answer of the API: reflection over a map of interfaces
+// (boxing, sorting keys, MarshalJSON per amount) was a tenth of the server's
+// CPU per order (issue 18). TestOrderResultJSON holds it to encoding/json's
+// output.
+func appendOrderResult(b []byte, r engine.Result) []byte {
+	b = append(b, '{')
 	if r.Side == market.Buy {
-		body["cost"] = r.Cost
-	} else {
-		body["proceeds"] = r.Proceeds
+		b = append(b, `"cost":"`...)
+		b = append(r.Cost.AppendTo(b), `",`...)
 	}
-	return c.JSON(http.StatusCreated, body)
+	b = append(b, `"market":"`...)
+	b = strconv.AppendInt(b, r.MarketID, 10)
+	b = append(b, `","outcome":`...)
+	b = strconv.AppendInt(b, int64(r.Outcome), 10)
+	b = append(b, `,"prices":[`...)
+	for i, p := range r.Prices {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(p.AppendTo(b), '"')
+	}
+	b = append(b, ']')
+	if r.Side != market.Buy {
+		b = append(b, `,"proceeds":"`...)
+		b = append(r.Proceeds.AppendTo(b), '"')
+	}
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, r.Seq, 10)
+	b = append(b, `,"shares":"`...)
+	b = append(r.Shares.AppendTo(b), `","side":"`...)
+	b = append(b, r.Side.String()...)
+	b = append(b, `","trade_id":"`...)
+	b = strconv.AppendInt(b, r.MarketID, 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, r.Seq, 10)
+	return append(b, "\"}\n"...)
 }
 
 func (s *Server) marketTrades(c *echo.Context) error {

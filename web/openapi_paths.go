@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -490,7 +491,13 @@ func operation(o apiOp) schema {
 			"description": "A positive whole number; anything else names nothing (404)."})
 	}
 	params = append(params, o.query...)
-	if o.method == http.MethodPost && o.path == "/api/v1/markets/:id/orders" || o.path == "/api/v1/qf/projects/:id/contributions" {
+	switch {
+	case o.method == http.MethodPost && o.path == "/api/v1/markets/:id/orders":
+		params = append(params, schema{"name": "Idempotency-Key", "in": "header", "schema": line,
+			"description": fmt.Sprintf("Retries with the same key (per account, at most 200 bytes) return the first answer and trade once, "+
+				"for at least %d hours after the first attempt, whatever happens to the server meanwhile; a key used for a different "+
+				"order is refused (409). After that the key is forgotten (within minutes: it is pruned every 10): a retry then trades again.", int(engine.KeyRetention.Hours()))})
+	case o.path == "/api/v1/qf/projects/:id/contributions":
 		params = append(params, schema{"name": "Idempotency-Key", "in": "header", "schema": line,
 			"description": "Retries with the same key return the first answer and move money once."})
 	}

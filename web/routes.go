@@ -1,6 +1,7 @@
 package web
 
 import (
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -9,6 +10,10 @@ import (
 
 	"levee/accounts"
 )
+
+// orderRoute is the route of placing an order, the hottest of all: the
+// access log treats it apart.
+const orderRoute = "/api/v1/markets/:id/orders"
 
 // routes lists every route in one place: the API under /api/v1, the pages
 // and their assets. A service left out of Deps has no routes.
@@ -48,7 +53,7 @@ func (s *Server) routes() {
 	api.POST("/markets", s.createMarket, treasurer)
 	api.GET("/markets/:id", s.getMarket)
 	api.GET("/markets/:id/quote", s.quote)
-	api.POST("/markets/:id/orders", s.placeOrder, trader)
+	api.POST(strings.TrimPrefix(orderRoute, "/api/v1"), s.placeOrder, trader)
 	api.GET("/markets/:id/trades", s.marketTrades)
 	api.GET("/markets/:id/history", s.marketHistory)
 	api.POST("/markets/:id/close", s.closeMarket, treasurer)

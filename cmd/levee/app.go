@@ -160,7 +160,8 @@ func (m *Main) startServices(pub engine.Publisher) {
 // startEngine starts the market engine.
 func (m *Main) startEngine(pub engine.Publisher) {
 	m.metrics = newEngineMetrics()
-	m.Engine = engine.New(m.DB, engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe, Clock: m.now})
+	m.Engine = engine.New(m.DB, engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe, Clock: m.now,
+		PreviousJournal: m.Config.PreviousJournal})
 }
 
 // Run opens everything, makes sure the admin can sign in, seeds the demo city

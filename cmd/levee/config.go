@@ -32,6 +32,10 @@ type Config struct {
 	// AdvanceEvery is how often deadlines are checked in the background
 	// (LEVEE_ADVANCE_EVERY, a Go duration; default 5s).
 	AdvanceEvery time.Duration
+	// PreviousJournal runs the engine's previous journal, five round trips
+	// per commit instead of four (LEVEE_JOURNAL=previous): for the
+	// benchmark's same-run comparison (levee-bench -scenario orders).
+	PreviousJournal bool
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
 	// client (LEVEE_TRUSTED_PROXIES, comma-separated CIDRs or addresses).
 	// Empty: every client is the address of its connection.
@@ -80,6 +84,7 @@ func defaultConfig() Config {
 	c.RatePerAccount, _ = strconv.ParseFloat(os.Getenv("LEVEE_RATE_PER_ACCOUNT"), 64)
 	c.RatePerAddress, _ = strconv.ParseFloat(os.Getenv("LEVEE_RATE_PER_ADDRESS"), 64)
 	c.AdvanceEvery = 5 * time.Second
+	c.PreviousJournal = os.Getenv("LEVEE_JOURNAL") == "previous"
 	c.TrustedProxies, c.trustedProxiesErr = parseCIDRs(os.Getenv("LEVEE_TRUSTED_PROXIES"))
 	if d, err := time.ParseDuration(os.Getenv("LEVEE_ADVANCE_EVERY")); err == nil {
 		c.AdvanceEvery = d

@@ -12,7 +12,7 @@ var Owners = map[string]string{
 	"accounts": "accounts", "account_emails": "accounts", "api_tokens": "accounts", "audit_log": "accounts", "districts": "accounts",
 	"organisation_members": "accounts", "password_resets": "accounts", "sessions": "accounts", "settings": "accounts",
 
-	"markets": "market/engine", "market_stakes": "market/engine", "positions": "market/engine", "trades": "market/engine",
+	"markets": "market/engine", "market_stakes": "market/engine", "order_keys": "market/engine", "positions": "market/engine", "trades": "market/engine",
 
 	"budget_lines": "budgets", "qf_contributions": "budgets", "qf_projects": "budgets", "qf_results": "budgets", "qf_rounds": "budgets",
 

@@ -37,6 +37,9 @@ type command struct {
 	decision bool
 	// within runs inside a resolve or void's transaction (SettleWith).
 	within func(ctx context.Context, tx *sqlx.Tx) error
+	// lookup: the order's key is known to be stored (order_keys refused it
+	// at commit), so preload looks it up before pricing (keys.go).
+	lookup bool
 	reply  chan reply
 }
 
@@ -161,8 +164,9 @@ func (b *book) process(cmds []*command) {
 }
 
 // preload fetches, in one query each, the positions and wallets of traders
-// this market has not seen yet, and the stored results of keyed orders that
-// are retries.
+// this market has not seen yet, and the stored results of keyed orders known
+// to be retries (command.lookup; every keyed order with the previous
+// journal).
 func (b *book) preload(cmds []*command) error {
 	var accounts, unknown, keyAccounts []int64
 	var keys []string
@@ -174,7 +178,7 @@ func (b *book) preload(cmds []*command) error {
 		if _, ok := b.positions[c.account]; !ok {
 			unknown = append(unknown, c.account)
 		}
-		if c.key != "" {
+		if c.key != "" && (c.lookup || b.e.opts.PreviousJournal) {
 			keyAccounts, keys = append(keyAccounts, c.account), append(keys, c.key)
 		}
 	}
@@ -328,6 +332,10 @@ func (b *book) flush() {
 	err := <-bt.done
 	if od := (*overdraft)(nil); errors.As(err, &od) {
 		b.repriceWithout(od) // answers every pending order
+		return
+	}
+	if kt := (*keyTaken)(nil); errors.As(err, &kt) {
+		b.replayTaken(kt) // answers every pending order
 		return
 	}
 	if err != nil {

@@ -263,6 +263,54 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 }
 
+// TestIdempotencyKeyRetention: a key is found for KeyRetention after its
+// order, across restarts and from another market (a conflict), and pruning
+// removes only keys past the retention; a retry after that is a new order,
+// as the API reference says.
+func TestIdempotencyKeyRetention(t *testing.T) {
+	ctx := context.Background()
+	f := MustFixture(t)
+	alice := f.MustAccount("alice", levee.Units(1000))
+	m := f.MustMarket(levee.Units(100), "yes", "no")
+	other := f.MustMarket(levee.Units(100), "yes", "no")
+	first, err := f.e.Submit(ctx, alice, m.ID, buy(0, "10"), "keep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys int
+	if err := f.db.Get(&keys, `SELECT count(*) FROM order_keys WHERE account_id = $1 AND key = 'keep' AND market_id = $2 AND seq = $3`, alice, m.ID, first.Seq); err != nil || keys != 1 {
+		t.Fatalf("order_keys rows for the order: %d %v", keys, err)
+	}
+	// Nothing within the retention is pruned.
+	if n, err := engine.PruneKeys(ctx, f.db, time.Now().Add(-engine.KeyRetention)); err != nil || n != 0 {
+		t.Fatalf("pruned %d keys within the retention (%v)", n, err)
+	}
+	f.restart()
+	again, err := f.e.Submit(ctx, alice, m.ID, buy(0, "10"), "keep")
+	if err != nil || again.Seq != first.Seq || again.Cost != first.Cost {
+		t.Fatalf("retry within the retention: %+v %v, first %+v", again, err, first)
+	}
+	if _, err := f.e.Submit(ctx, alice, other.ID, buy(0, "10"), "keep"); levee.ErrorCode(err) != levee.ECONFLICT {
+		t.Fatalf("the key reused in another market: %v, want a conflict", err)
+	}
+	// Past the retention the key is forgotten: the same request trades anew
+	// (after a restart, so that no memory of it is left either).
+	if n, err := engine.PruneKeys(ctx, f.db, first.At.Add(time.Microsecond)); err != nil || n != 1 {
+		t.Fatalf("pruned %d keys past the retention (%v), want 1", n, err)
+	}
+	f.restart()
+	later, err := f.e.Submit(ctx, alice, m.ID, buy(0, "10"), "keep")
+	if err != nil || later.Seq == first.Seq {
+		t.Fatalf("retry past the retention: %+v %v, want a new trade", later, err)
+	}
+	var trades int
+	f.db.Get(&trades, `SELECT count(*) FROM trades WHERE market_id = $1 AND account_id = $2 AND idempotency_key = 'keep'`, m.ID, alice)
+	if trades != 2 {
+		t.Fatalf("%d keyed trades, want 2 (the key stays on each trade for audits)", trades)
+	}
+	f.MustVerify()
+}
+
 // TestRandomFlowAgainstReference drives several markets from many goroutines
 // and checks the durable result against a replay of the committed trades
 // through the pure maths, one trade at a time.
@@ -586,5 +634,45 @@ func TestExtendCloseReopensTrading(t *testing.T) {
 	}
 	if err := f.e.ExtendClose(ctx, m.ID, time.Now().Add(2*time.Hour)); levee.ErrorCode(err) != levee.ECONFLICT {
 		t.Fatalf("extend a market closed by hand: %v", err)
+	}
+}
+
+// TestBothJournalsWriteTheSame: the previous journal (five round trips per
+// commit, kept behind Options.PreviousJournal for the benchmark's
+// comparison) and the current one (the rows in the ledger's first
+// statement) leave the same trades, positions and balances for the same
+// orders, and a ledger that verifies.
+func TestBothJournalsWriteTheSame(t *testing.T) {
+	ctx := context.Background()
+	type outcome struct {
+		seqs      []int64
+		cash      []levee.Micros
+		positions int
+	}
+	run := func(previous bool) outcome {
+		f := MustFixture(t)
+		f.e.Close()
+		f.e = engine.New(f.db, engine.Options{PreviousJournal: previous})
+		t.Cleanup(f.e.Close)
+		m := f.MustMarket(levee.Units(100), "yes", "no")
+		var out outcome
+		ids := []int64{f.MustAccount("a", levee.Units(100)), f.MustAccount("b", levee.Units(100))}
+		for i, o := range []market.Order{buy(0, "3"), buy(1, "2"), sell(0, "1"), sell(1, "0.5"), sell(0, "1")} {
+			r, err := f.e.Submit(ctx, ids[i%2], m.ID, o, fmt.Sprintf("k%d", i))
+			if err != nil {
+				t.Fatalf("previous=%v order %d: %v", previous, i, err)
+			}
+			out.seqs = append(out.seqs, r.Seq)
+		}
+		for _, id := range ids {
+			out.cash = append(out.cash, f.cash(id))
+		}
+		f.db.Get(&out.positions, `SELECT count(*) FROM positions WHERE market_id = $1 AND shares > 0`, m.ID)
+		f.MustVerify()
+		return out
+	}
+	prev, cur := run(true), run(false)
+	if fmt.Sprint(prev) != fmt.Sprint(cur) {
+		t.Fatalf("previous journal %+v, current %+v", prev, cur)
 	}
 }

@@ -48,6 +48,7 @@ type journal struct {
 	in       chan *batch
 	maxRows  int
 	timeout  time.Duration
+	previous bool // Options.PreviousJournal
 	logger   *slog.Logger
 	observer func(orders int, elapsed time.Duration, err error)
 }
@@ -118,17 +119,7 @@ func (j *journal) statement(ctx context.Context) (*sqlx.Stmt, error) {
 func (j *journal) commit(bs []*batch) (int, error) {
 	for {
 		err := j.commitOnce(bs)
-		account, ok := overdrawnTrader(err)
-		var keep, dropped []*batch
-		if ok {
-			for _, b := range bs {
-				if b.buys(account) {
-					dropped = append(dropped, b)
-				} else {
-					keep = append(keep, b)
-				}
-			}
-		}
+		keep, dropped, why := j.split(err, bs)
 		if len(dropped) == 0 {
 			if err != nil {
 				j.release(bs)
@@ -147,19 +138,57 @@ func (j *journal) commit(bs []*batch) (int, error) {
 		}
 		// Released before the books hear of it, so that their re-pricing
 		// finds the cash free. The kept batches' reservations stay held
-		// for the retry. Only the overdrawn trader's wallet was stale.
+		// for the retry.
 		j.release(dropped)
-		j.wallets.Invalidate(account)
-		j.logger.Warn("journal dropped the batches of an overdrawn trader and commits the rest",
-			slog.Int64("account_id", account), slog.Int("dropped", len(dropped)), slog.Int("batches", len(keep)), slog.Int("orders", orders(keep)))
+		var od *overdraft
+		if errors.As(why, &od) {
+			// Only the overdrawn trader's wallet was stale.
+			j.wallets.Invalidate(od.account)
+			j.logger.Warn("journal dropped the batches of an overdrawn trader and commits the rest",
+				slog.Int64("account_id", od.account), slog.Int("dropped", len(dropped)), slog.Int("batches", len(keep)), slog.Int("orders", orders(keep)))
+		} else {
+			j.logger.Info("journal dropped the batches of retried keyed orders already stored and commits the rest",
+				slog.Int("dropped", len(dropped)), slog.Int("batches", len(keep)), slog.Int("orders", orders(keep)))
+		}
 		for _, b := range dropped {
-			b.done <- &overdraft{account: account}
+			b.done <- why
 		}
 		if len(keep) == 0 {
 			return 0, nil
 		}
 		bs = keep
 	}
+}
+
+// split sorts the batches of a failed commit into those to write again and
+// those to drop, with what to answer the dropped: the batches holding a buy
+// by a trader the ledger found overdrawn (*overdraft), or those holding an
+// order whose idempotency key order_keys already has, a retry of an order
+// committed before this process knew of it (*keyTaken). Nothing is dropped
+// for any other error.
+func (j *journal) split(err error, bs []*batch) (keep, dropped []*batch, why error) {
+	var match func(b *batch) bool
+	if account, ok := overdrawnTrader(err); ok {
+		why, match = &overdraft{account: account}, func(b *batch) bool { return b.buys(account) }
+	} else if pgtx.IsUniqueViolation(err, "order_keys_pkey") {
+		ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
+		taken, terr := takenKeys(ctx, j.db, bs)
+		cancel()
+		if terr != nil || len(taken) == 0 {
+			return bs, nil, nil
+		}
+		why, match = &keyTaken{keys: taken}, func(b *batch) bool { return b.holdsKey(taken) }
+	} else {
+		return bs, nil, nil
+	}
+	for _, b := range bs {
+		if match(b) {
+			dropped = append(dropped, b)
+		} else {
+			keep = append(keep, b)
+		}
+	}
+	return keep, dropped, why
 }
 
 func orders(bs []*batch) (n int) {
@@ -250,6 +279,35 @@ func (b *book) repriceWithout(od *overdraft) {
 			again = append(again, p.cmd)
 		}
 	}
+	b.redo(again)
+}
+
+// replayTaken is the book's answer to a batch dropped because some of its
+// orders carry idempotency keys already stored: retries of orders committed
+// before. Like repriceWithout it goes back to the committed state and runs
+// the batch's commands again, in their order; this time the retries are
+// looked up first (command.lookup) and answered with their stored trades,
+// and the other orders are priced on a state without them.
+func (b *book) replayTaken(kt *keyTaken) {
+	again := make([]*command, 0, len(b.pending))
+	for _, p := range b.pending {
+		if takenBy(&p.trade, kt.keys) {
+			if p.cmd.lookup {
+				// Looked up already and not found, yet refused again: do not
+				// go round in circles.
+				p.cmd.reply <- reply{err: levee.Errorf(levee.EUNAVAILABLE, "the order's idempotency key could not be checked; try again")}
+				continue
+			}
+			p.cmd.lookup = true
+		}
+		again = append(again, p.cmd)
+	}
+	b.redo(again)
+}
+
+// redo undoes the pending fills, reloads the committed state and processes
+// again as a new round. Assumes the book's goroutine.
+func (b *book) redo(again []*command) {
 	// reload forgets the positions; undoing the dropped fills keeps them
 	// for the orders still to be priced in this round (the caller's).
 	positions, held := b.positions, b.held
@@ -273,7 +331,7 @@ func (b *book) repriceWithout(od *overdraft) {
 	b.pending = b.pending[:0]
 	if err := b.reload(); err != nil {
 		// The book is now broken: process answers 503 until a reload works.
-		b.logger.Warn("reload after an overdraft failed", slog.Any("error", err))
+		b.logger.Warn("reload after a dropped batch failed", slog.Any("error", err))
 	} else {
 		b.positions, b.held = positions, held
 	}
@@ -392,22 +450,34 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	args = append(args, pq.Array(ids), pq.Array(qs), pq.Array(seqs), pq.Array(vols))
 	args = append(args, stakeGrow.args()...)
 	args = append(args, stakeShrink.args()...)
-	if _, err := tx.StmtxContext(ctx, rowsStmt).ExecContext(ctx, args...); err != nil {
-		return nil, fmt.Errorf("journal trades, positions and markets: %w", err)
-	}
-	ph.mark(&ph.rows)
 
 	// Money, last: the ledger's head lock is held until commit. PostBatch
 	// reads the touched balances under its account locks anyway, so it
 	// returns them after the batch and the journal needs no read of its own
 	// except for traders whose trades moved no money (zero-amount fills).
+	// The rows go in the ledger's first statement, which saves a round trip
+	// (four per commit: BEGIN, rows with the ledger's locks, the append,
+	// COMMIT); the previous journal (Options.PreviousJournal) sent them
+	// alone first.
 	var posted map[string]levee.Micros
-	if len(transfers) > 0 {
-		if _, posted, err = j.ledger.PostBatchBalances(ctx, tx, transfers); err != nil {
-			return nil, fmt.Errorf("journal ledger: %w", err)
+	if len(transfers) > 0 && !j.previous {
+		w := ledger.With{CTEs: journalWrites, First: journalWritten, Args: args}
+		if _, posted, err = j.ledger.PostBatchBalancesWith(ctx, tx, w, transfers); err != nil {
+			return nil, fmt.Errorf("journal trades, positions, markets and ledger: %w", err)
 		}
+		ph.mark(&ph.ledger)
+	} else {
+		if _, err := tx.StmtxContext(ctx, rowsStmt).ExecContext(ctx, args...); err != nil {
+			return nil, fmt.Errorf("journal trades, positions and markets: %w", err)
+		}
+		ph.mark(&ph.rows)
+		if len(transfers) > 0 {
+			if _, posted, err = j.ledger.PostBatchBalances(ctx, tx, transfers); err != nil {
+				return nil, fmt.Errorf("journal ledger: %w", err)
+			}
+		}
+		ph.mark(&ph.ledger)
 	}
-	ph.mark(&ph.ledger)
 	balances := make(map[int64]levee.Micros, len(cashAccounts))
 	var unread []string
 	for a := range cashAccounts {
@@ -527,16 +597,27 @@ func (a *positionArrays) args() []any {
 	return []any{pq.Array(a.markets), pq.Array(a.accounts), pq.Array(a.outcomes), pq.Array(a.shares), pq.Array(a.paid), pq.Array(a.received)}
 }
 
-// JournalSQL writes a group commit's trades, position changes, stakes and
-// market rows: the one statement of a journal commit, exported for tools
-// that explain its plan. Its parts touch disjoint rows (grow and shrink are different
-// positions), as one statement's data-modifying CTEs must.
-const JournalSQL = `
-WITH trade AS (
+// journalWrites writes a group commit's trades, their idempotency keys,
+// position changes, stakes and market rows, as data-modifying common table
+// expressions: the journal runs them in the ledger's first statement
+// (ledger.Prepared.PostBatchBalancesWith), or alone as JournalSQL when a
+// batch moves no money. Its parts touch disjoint rows (grow and shrink are
+// different positions), as one statement's data-modifying CTEs must.
+const journalWrites = `
+trade AS (
 	INSERT INTO trades (market_id, seq, account_id, outcome, side, shares, amount, prices, at, idempotency_key)
 	SELECT m, s, a, o, sd, sh, am, p::numeric[], t, NULLIF(k, '')
 	FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::text[], $6::numeric[], $7::numeric[], $8::text[], $9::timestamptz[], $10::text[])
 		AS v(m, s, a, o, sd, sh, am, p, t, k)
+	RETURNING 1
+), keyed AS (
+	-- The lookup window of idempotency keys (KeyRetention); the key also
+	-- stays on its trade, unindexed, for audits.
+	INSERT INTO order_keys (account_id, key, market_id, seq, at)
+	SELECT a, k, m, s, t
+	FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $9::timestamptz[], $10::text[]) AS v(m, s, a, t, k)
+	WHERE k <> ''
+	RETURNING 1
 ), grow AS (
 	INSERT INTO positions (market_id, account_id, outcome, shares, paid, received)
 	SELECT * FROM unnest($11::bigint[], $12::bigint[], $13::smallint[], $14::numeric[], $15::numeric[], $16::numeric[])
@@ -544,25 +625,47 @@ WITH trade AS (
 		shares = positions.shares + EXCLUDED.shares,
 		paid = positions.paid + EXCLUDED.paid,
 		received = positions.received + EXCLUDED.received
+	RETURNING 1
 ), shrink AS (
 	UPDATE positions p SET shares = p.shares + v.shares, paid = p.paid + v.paid, received = p.received + v.received
 	FROM unnest($17::bigint[], $18::bigint[], $19::smallint[], $20::numeric[], $21::numeric[], $22::numeric[])
 		AS v(market_id, account_id, outcome, shares, paid, received)
 	WHERE p.market_id = v.market_id AND p.account_id = v.account_id AND p.outcome = v.outcome
+	RETURNING 1
 ), stake_grow AS (
 	INSERT INTO market_stakes (market_id, account_id, put_in, held)
 	SELECT * FROM unnest($27::bigint[], $28::bigint[], $29::numeric[], $30::numeric[])
 	ON CONFLICT (market_id, account_id) DO UPDATE SET
 		put_in = market_stakes.put_in + EXCLUDED.put_in,
 		held = market_stakes.held + EXCLUDED.held
+	RETURNING 1
 ), stake_shrink AS (
 	UPDATE market_stakes s SET put_in = s.put_in + v.put_in, held = s.held + v.held
 	FROM unnest($31::bigint[], $32::bigint[], $33::numeric[], $34::numeric[]) AS v(market_id, account_id, put_in, held)
 	WHERE s.market_id = v.market_id AND s.account_id = v.account_id
-)
-UPDATE markets m SET q = v.q::numeric[], seq = v.seq, volume = v.volume
-FROM unnest($23::bigint[], $24::text[], $25::bigint[], $26::numeric[]) AS v(id, q, seq, volume)
-WHERE m.id = v.id`
+	RETURNING 1
+), market_rows AS (
+	UPDATE markets m SET q = v.q::numeric[], seq = v.seq, volume = v.volume
+	FROM unnest($23::bigint[], $24::text[], $25::bigint[], $26::numeric[]) AS v(id, q, seq, volume)
+	WHERE m.id = v.id
+	RETURNING 1
+)`
+
+// journalWritten reads every CTE of journalWrites (a CTE added there, such
+// as a fencing check, must be added here too): the ledger evaluates it
+// before it takes its head lock (ledger.With.First), which runs the writes
+// first, so the journal locks its rows before the ledger's as every writer
+// does (docs/locks.md). Otherwise PostgreSQL would run them after the
+// primary query, with the head held, and a lifecycle transaction holding a
+// market row while it waits for the head would deadlock with the journal.
+const journalWritten = `(SELECT count(*) FROM trade) + (SELECT count(*) FROM keyed) + (SELECT count(*) FROM grow) +
+	(SELECT count(*) FROM shrink) + (SELECT count(*) FROM stake_grow) + (SELECT count(*) FROM stake_shrink) +
+	(SELECT count(*) FROM market_rows) >= 0`
+
+// JournalSQL is journalWrites on its own: the journal's statement for a
+// batch that moves no money, exported for tools that explain its plan.
+const JournalSQL = `WITH ` + journalWrites + `
+SELECT 1`
 
 // tradeArrays holds trades column by column for unnest().
 type tradeArrays struct {

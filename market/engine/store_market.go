@@ -30,9 +30,10 @@ const (
 	LoadPositionsSQL = `SELECT account_id, outcome, shares FROM positions WHERE market_id = $1 AND account_id = ANY($2)`
 	// TradesByKeysSQL finds the stored trades of (account $1[i],
 	// idempotency key $2[i]) pairs: keyed orders.
-	TradesByKeysSQL = `SELECT t.market_id, t.seq, t.account_id, t.outcome, t.side, t.shares, t.amount, t.prices, t.at, t.idempotency_key
-		FROM unnest($1::bigint[], $2::text[]) AS k (account_id, idempotency_key)
-		JOIN trades t ON t.account_id = k.account_id AND t.idempotency_key = k.idempotency_key`
+	TradesByKeysSQL = `SELECT t.market_id, t.seq, t.account_id, t.outcome, t.side, t.shares, t.amount, t.prices, t.at, k.key AS idempotency_key
+		FROM unnest($1::bigint[], $2::text[]) AS w (account_id, key)
+		JOIN order_keys k ON k.account_id = w.account_id AND k.key = w.key
+		JOIN trades t ON t.market_id = k.market_id AND t.seq = k.seq`
 )
 
 // nameDistricts fills in the names of the markets' districts.

@@ -88,9 +88,16 @@ var servingRE = regexp.MustCompile(`serving on http://(\S+)`)
 // extra flags, such as --demo) and returns once it listens. Its log goes to
 // levee-child.log.
 func (e *env) startChild(ctx context.Context, bin, addr string, flags ...string) (*child, error) {
+	return e.startChildEnv(ctx, bin, addr, nil, flags...)
+}
+
+// startChildEnv is startChild with extra environment variables (a flag of
+// the server such as LEVEE_JOURNAL).
+func (e *env) startChildEnv(ctx context.Context, bin, addr string, env []string, flags ...string) (*child, error) {
 	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--addr", addr}, flags...)...)
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+e.url, "LEVEE_ADMIN_TOKEN="+benchAdminToken, "LEVEE_DATA="+e.dir,
 		"LEVEE_LOG_LEVEL=warn", "LEVEE_RATE_PER_ACCOUNT=1000000", "LEVEE_RATE_PER_ADDRESS=1000000")
+	cmd.Env = append(cmd.Env, env...)
 	// The server dies with us, whatever happens to us.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logFile, err := os.OpenFile(filepath.Join(e.dir, "levee-child.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

@@ -93,6 +93,8 @@ func main() {
 		err = runHostile(ctx, cfg, os.Stdout)
 	case cfg.Scenario == "reads":
 		err = runReads(ctx, cfg, os.Stdout)
+	case cfg.Scenario == "orders":
+		err = runOrders(ctx, cfg, os.Stdout)
 	default:
 		err = run(ctx, cfg, os.Stdout)
 	}
@@ -127,7 +129,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.WSURL, "ws-url", "", "internal: run as the websocket client process against this URL")
 	fs.Int64Var(&cfg.WSMarket, "ws-market", 0, "internal: the market the client process subscribes to")
 	fs.DurationVar(&cfg.WSFor, "ws-for", 0, "internal: how long the client process stays subscribed")
-	fs.StringVar(&cfg.Scenario, "scenario", "bench", "bench (every measurement), faults (make faults), soak (make soak), hostile (make hostile) or reads (make reads: orders while public reads are flooded)")
+	fs.StringVar(&cfg.Scenario, "scenario", "bench", "bench (every measurement), faults (make faults), soak (make soak), hostile (make hostile), reads (make reads: orders while public reads are flooded) or orders (make orders: the order path alone, server in a child process, against the previous journal)")
 	fs.IntVar(&cfg.Kills, "kills", 20, "faults: SIGKILL + restart cycles of the server")
 	fs.IntVar(&cfg.PGStops, "pg-stops", 5, "faults: PostgreSQL stop + start cycles")
 	fs.IntVar(&cfg.Exhaustions, "exhaustions", 5, "faults: PostgreSQL connection exhaustion cycles")
@@ -200,8 +202,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		return cfg, errors.New("-step-duration must be positive")
 	case cfg.WSURL != "" && cfg.WSMarket <= 0:
 		return cfg, errors.New("-ws-url needs -ws-market")
-	case cfg.Scenario != "bench" && cfg.Scenario != "faults" && cfg.Scenario != "soak" && cfg.Scenario != "hostile" && cfg.Scenario != "reads":
-		return cfg, fmt.Errorf("-scenario %q: want bench, faults, soak, hostile or reads", cfg.Scenario)
+	case cfg.Scenario != "bench" && cfg.Scenario != "faults" && cfg.Scenario != "soak" && cfg.Scenario != "hostile" && cfg.Scenario != "reads" && cfg.Scenario != "orders":
+		return cfg, fmt.Errorf("-scenario %q: want bench, faults, soak, hostile, reads or orders", cfg.Scenario)
 	case cfg.HostileN < 1 || cfg.HostileWorkers < 1 || cfg.HostileTimeout <= 0:
 		return cfg, errors.New("-hostile-requests and -hostile-workers must be at least 1, -hostile-timeout positive")
 	case cfg.FaultWorkers < 1 || cfg.SoakClients < 1:

@@ -13,7 +13,7 @@ import (
 // between markers, so that each run replaces only its own figures: the main
 // benchmark keeps the sections it did not measure, and a scenario leaves
 // everything else as it was.
-var scenarioSections = []string{"faults", "soak", "hostile", "reads"}
+var scenarioSections = []string{"faults", "soak", "hostile", "reads", "orders"}
 
 func sectionMarkers(name string) (begin, end string) {
 	return fmt.Sprintf("<!-- levee-bench:%s:begin -->", name), fmt.Sprintf("<!-- levee-bench:%s:end -->", name)
