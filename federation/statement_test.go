@@ -20,9 +20,12 @@ func exampleKey() ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(seed[:])
 }
 
+// exampleAt is the worked example's time.
+var exampleAt = time.Date(2026, 9, 14, 6, 30, 0, 0, time.UTC)
+
 func exampleStatement(t *testing.T) Statement {
 	t.Helper()
-	st, err := Sign(exampleKey(), "vote", time.Date(2026, 9, 14, 6, 30, 0, 0, time.UTC),
+	st, err := Sign(exampleKey(), "vote", exampleAt,
 		map[string]any{"proposal": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "approve": true})
 	if err != nil {
 		t.Fatal(err)
