@@ -7,7 +7,7 @@ ADDR ?= 127.0.0.1:8080
 TEST_TIMEOUT ?= 9m
 TESTFLAGS ?= -race
 
-.PHONY: run test build assets postgres chromium screenshots bench faults soak hostile hostile-suite reads orders fuzz vet fmt clean
+.PHONY: cluster run test build assets postgres chromium screenshots bench faults soak hostile hostile-suite reads orders fuzz vet fmt clean
 
 build: assets
 	$(GO) build -o $(BIN) ./cmd/levee
@@ -60,6 +60,12 @@ screenshots: postgres chromium assets
 run: postgres build
 	./$(BIN) serve --addr $(ADDR) --data $(DATA) --demo
 
+# cluster runs the demo city on three instances sharing the private
+# PostgreSQL, an embedded NATS server and a round-robin proxy on $(ADDR)
+# (docs/cluster.md): kill -9 one of the printed pids to watch failover.
+cluster: postgres build
+	./$(BIN) cluster --instances 3 --addr $(ADDR) --data $(DATA)
+
 # test runs every test against one private PostgreSQL for the whole run.
 test: postgres chromium build
 	./$(BIN) with-db --data $(DATA) -- $(GO) test $(TESTFLAGS) -timeout $(TEST_TIMEOUT) ./...
@@ -85,16 +91,22 @@ fuzz:
 
 # bench runs every benchmark side by side in one run (a private durable
 # PostgreSQL loaded with a million trades; 5-10 minutes) and rewrites
-# bench/RESULTS.md. `make bench BENCHFLAGS=-quick` for a smoke test.
+# bench/RESULTS.md; then orders over 1,000 markets with 1, 2 and 3 instances
+# on NATS, a forwarded order against a local one and fan-out across
+# instances (its own section, about a minute). `make bench BENCHFLAGS=-quick` for a smoke test.
 bench: postgres build
 	$(GO) run ./bench/cmd/levee-bench -out bench/RESULTS.md $(BENCHFLAGS)
+	$(GO) run ./bench/cmd/levee-bench -scenario cluster -out bench/RESULTS.md $(BENCHFLAGS)
 
 # faults kills the server with SIGKILL 20 times, stops PostgreSQL 5 times and
 # exhausts its connections 5 times while residents trade, then looks every
-# order up in the database (2-3 minutes); it rewrites only its section of
+# order up in the database (2-3 minutes); then, with three instances on NATS
+# (docs/cluster.md), 20 SIGKILLs and 5 SIGSTOP/SIGCONT rounds past the lease,
+# audited the same way (2 minutes). It rewrites only its sections of
 # bench/RESULTS.md. `make faults BENCHFLAGS=-quick` for a smoke test.
 faults: postgres build
 	$(GO) run ./bench/cmd/levee-bench -scenario faults -out bench/RESULTS.md $(BENCHFLAGS)
+	$(GO) run ./bench/cmd/levee-bench -scenario cluster-faults -out bench/RESULTS.md $(BENCHFLAGS)
 
 # soak offers orders at half the measured capacity for $(SOAK) with
 # $(SOAK_SUBSCRIBERS) websocket subscribers in a second process, sampling the

@@ -25,9 +25,16 @@ const ReminderAhead = 48 * time.Hour
 // contractors, once, of milestones due within ReminderAhead. The
 // background loop calls it every LEVEE_ADVANCE_EVERY. One contract that
 // fails does not stop the others; their errors are returned together.
+//
+// Several instances run it at once (docs/cluster.md): the advisory lock
+// makes them take turns, and each contract's step re-reads it under its row
+// lock, so a claim is paid and a reminder sent once.
 func (s *Service) Advance(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, lerr := s.serial.Lock(ctx, s.db)
+	if lerr != nil {
+		return lerr
+	}
+	defer unlock()
 	now := s.now()
 	var due []int64
 	err := s.db.SelectContext(ctx, &due, `

@@ -43,8 +43,11 @@ const (
 // bids becomes unsuccessful. Errors: ENOTFOUND, ECONFLICT (before closes_at,
 // already closed, the line cannot fund a subsidy).
 func (s *Service) CloseBids(ctx context.Context, actor, tenderID int64) (TenderView, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, lerr := s.serial.Lock(ctx, s.db)
+	if lerr != nil {
+		return TenderView{}, lerr
+	}
+	defer unlock()
 	t, err := getTender(ctx, s.db, tenderID, "")
 	if err != nil {
 		return TenderView{}, err
@@ -177,8 +180,11 @@ func (s *Service) Score(ctx context.Context, t *Tender, bids []Bid) ([]ScoredBid
 // ENOTFOUND, ECONFLICT (bids not closed, before the decision date, already
 // decided, the line lacks the price).
 func (s *Service) Award(ctx context.Context, actor, tenderID int64) (TenderView, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, lerr := s.serial.Lock(ctx, s.db)
+	if lerr != nil {
+		return TenderView{}, lerr
+	}
+	defer unlock()
 	t, err := getTender(ctx, s.db, tenderID, "")
 	if err != nil {
 		return TenderView{}, err

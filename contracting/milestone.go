@@ -86,8 +86,11 @@ func getContract(ctx context.Context, q sqlx.QueryerContext, id int64, lock stri
 // Contract returns a contract, first accepting claims whose dispute window
 // passed and settling it if it is due. Errors: ENOTFOUND.
 func (s *Service) Contract(ctx context.Context, id int64) (Contract, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, lerr := s.serial.Lock(ctx, s.db)
+	if lerr != nil {
+		return Contract{}, lerr
+	}
+	defer unlock()
 	if err := s.advance(ctx, id); err != nil {
 		return Contract{}, err
 	}
@@ -223,9 +226,12 @@ func (s *Service) release(ctx context.Context, tx *sqlx.Tx, c *Contract, m *Cont
 // milestoneAction runs f on one milestone of an active contract, after
 // advance, and then advances again (f may complete the contract).
 func (s *Service) milestoneAction(ctx context.Context, contractID int64, n int, f func(tx *sqlx.Tx, c *Contract, t *Tender, m *ContractMilestone) error) (Contract, error) {
-	s.mu.Lock()
+	unlock, lerr := s.serial.Lock(ctx, s.db)
+	if lerr != nil {
+		return Contract{}, lerr
+	}
 	if err := s.advance(ctx, contractID); err != nil {
-		s.mu.Unlock()
+		unlock()
 		return Contract{}, err
 	}
 	var paid bool
@@ -260,7 +266,7 @@ func (s *Service) milestoneAction(ctx context.Context, contractID int64, n int, 
 	if err == nil {
 		err = s.advance(ctx, contractID)
 	}
-	s.mu.Unlock()
+	unlock()
 	if err != nil {
 		return Contract{}, fmt.Errorf("contract %d milestone %d: %w", contractID, n, err)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -49,9 +48,10 @@ type Service struct {
 	now     func() time.Time
 	logger  *slog.Logger
 
-	// mu serialises every state change (close, award, milestones, edits),
-	// so the steps that run in the engine's own transactions cannot race.
-	mu sync.Mutex
+	// serial serialises every state change (close, award, milestones,
+	// edits) across every instance, so the steps that run in the engine's
+	// own transactions cannot race.
+	serial pgtx.Serial
 }
 
 // New returns a Service on db using markets for decision markets.
@@ -60,7 +60,7 @@ func New(db *sqlx.DB, markets Markets, opts Options) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Service{db: db, markets: markets, logger: opts.Logger}
+	s := &Service{db: db, markets: markets, logger: opts.Logger, serial: pgtx.Serial{Key: pgtx.SerialContracting}}
 	s.now = func() time.Time { return now().UTC().Truncate(time.Microsecond) }
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -244,8 +244,11 @@ func (s *Service) Tenders(ctx context.Context, before int64, limit int) ([]Tende
 // recorded amendment of its text while bidding, not at all afterwards.
 // Errors: ENOTFOUND, EINVALID, ECONFLICT.
 func (s *Service) EditTender(ctx context.Context, actor, id int64, e TenderEdit) (TenderView, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, lerr := s.serial.Lock(ctx, s.db)
+	if lerr != nil {
+		return TenderView{}, lerr
+	}
+	defer unlock()
 	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
 		t, err := getTender(ctx, tx, id, "FOR UPDATE")
 		if err != nil {
@@ -396,8 +399,11 @@ func actsFor(ctx context.Context, q sqlx.QueryerContext, who *accounts.Principal
 // ENOTFOUND (tender), EFORBIDDEN (not acting for a contractor organisation),
 // ECONFLICT (outside the window; the organisation already has a bid).
 func (s *Service) SubmitBid(ctx context.Context, who *accounts.Principal, tenderID int64, n NewBid) (Bid, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, lerr := s.serial.Lock(ctx, s.db)
+	if lerr != nil {
+		return Bid{}, lerr
+	}
+	defer unlock()
 	var id int64
 	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
 		t, err := getTender(ctx, tx, tenderID, "FOR SHARE")
@@ -477,8 +483,11 @@ func (s *Service) ownBid(ctx context.Context, tx *sqlx.Tx, who *accounts.Princip
 // ReviseBid replaces a bid's contents while the window is open; the
 // organisation cannot change. Errors: as SubmitBid.
 func (s *Service) ReviseBid(ctx context.Context, who *accounts.Principal, bidID int64, n NewBid) (Bid, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, lerr := s.serial.Lock(ctx, s.db)
+	if lerr != nil {
+		return Bid{}, lerr
+	}
+	defer unlock()
 	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
 		b, t, err := s.ownBid(ctx, tx, who, bidID)
 		if err != nil {
@@ -511,8 +520,11 @@ func (s *Service) ReviseBid(ctx context.Context, who *accounts.Principal, bidID 
 // WithdrawBid withdraws a bid while the window is open. Errors: ENOTFOUND,
 // EFORBIDDEN, ECONFLICT.
 func (s *Service) WithdrawBid(ctx context.Context, who *accounts.Principal, bidID int64) (Bid, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, lerr := s.serial.Lock(ctx, s.db)
+	if lerr != nil {
+		return Bid{}, lerr
+	}
+	defer unlock()
 	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
 		if _, _, err := s.ownBid(ctx, tx, who, bidID); err != nil {
 			return err

@@ -21,6 +21,7 @@ import (
 
 	"levee"
 	"levee/contracting"
+	"levee/pgtx"
 	"levee/settlement"
 )
 
@@ -53,6 +54,10 @@ type Options struct {
 type Service struct {
 	db   *sqlx.DB
 	opts Options
+	// advancing serialises Advance across every instance (docs/cluster.md):
+	// opening an ended emergency's reviews reads which acts have a case and
+	// then opens the others, which two instances must not do at once.
+	advancing pgtx.Serial
 }
 
 // New returns a Service over db.
@@ -66,7 +71,7 @@ func New(db *sqlx.DB, opts Options) *Service {
 	if opts.HTTP == nil {
 		opts.HTTP = &http.Client{Timeout: 10 * time.Second}
 	}
-	s := &Service{db: db, opts: opts}
+	s := &Service{db: db, opts: opts, advancing: pgtx.Serial{Key: pgtx.SerialCrisis}}
 	s.registerHandlers()
 	return s
 }
@@ -80,6 +85,11 @@ func (s *Service) SetReviews(r Reviews) { s.opts.Reviews = r }
 // window expire, an emergency past its end ends, and the acts of ended
 // emergencies go to review. Every act and read also does it first.
 func (s *Service) Advance(ctx context.Context) error {
+	unlock, err := s.advancing.Lock(ctx, s.db)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := s.expire(ctx); err != nil {
 		return err
 	}

@@ -46,8 +46,11 @@ func (s *Service) Advance(ctx context.Context) error {
 // advanceCase moves one case as far as the clock allows, one step per
 // transaction, then settles it if its verdict is final.
 func (s *Service) advanceCase(ctx context.Context, id int64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, lerr := s.serial.Lock(ctx, s.db)
+	if lerr != nil {
+		return lerr
+	}
+	defer unlock()
 	for range 10 { // each step moves a period forward; a few suffice
 		var moved bool
 		var paid []int64

@@ -49,8 +49,11 @@ func (s *Service) ProposalFor(ctx context.Context, subject string) (Proposal, er
 
 // advanceProposals settles the undisputed proposals whose window passed.
 func (s *Service) advanceProposals(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, lerr := s.serial.Lock(ctx, s.db)
+	if lerr != nil {
+		return lerr
+	}
+	defer unlock()
 	var due []Proposal
 	if err := s.db.SelectContext(ctx, &due, `SELECT `+proposalColumns+` FROM proposals WHERE status = 'pending' AND dispute_until <= $1 ORDER BY id`, s.now()); err != nil {
 		return pgtx.Unavailable(fmt.Errorf("due proposals: %w", err))

@@ -19,13 +19,13 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"levee"
 	"levee/accounts"
+	"levee/pgtx"
 )
 
 // Case statuses, in the order a case passes through them.
@@ -132,10 +132,10 @@ type Options struct {
 type Service struct {
 	db   *sqlx.DB
 	opts Options
-	// mu serialises advancing cases (one Levee instance runs settlement),
-	// so two callers never settle the same case at once; the database's
-	// unique keys make it safe even if they did.
-	mu sync.Mutex
+	// serial serialises advancing cases across every instance, so two
+	// callers never settle the same case at once; the database's unique
+	// keys make it safe even if they did.
+	serial pgtx.Serial
 }
 
 // New returns a Service over db.
@@ -154,7 +154,7 @@ func New(db *sqlx.DB, opts Options) *Service {
 	if opts.Owners == nil {
 		opts.Owners = map[string]Owner{}
 	}
-	return &Service{db: db, opts: opts}
+	return &Service{db: db, opts: opts, serial: pgtx.Serial{Key: pgtx.SerialSettlement}}
 }
 
 // SetOwner registers the owner of a kind of subject (cmd/levee wires them
@@ -163,8 +163,9 @@ func (s *Service) SetOwner(kind string, o Owner) { s.opts.Owners[kind] = o }
 
 // FailSettlementsWith sets Options.FailAfterMark (fault tests).
 func (s *Service) FailSettlementsWith(f func(caseID int64) error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if unlock, err := s.serial.Lock(context.Background(), s.db); err == nil {
+		defer unlock()
+	}
 	s.opts.FailAfterMark = f
 }
 

@@ -20,8 +20,15 @@ func (s *Server) healthz(c *echo.Context) error {
 func (s *Server) readyz(c *echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
-	if err := s.deps.Ready(ctx); err != nil {
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": levee.ErrorMessage(err)})
+	body := map[string]any{"status": "ready"}
+	if s.deps.ReadyInfo != nil {
+		for k, v := range s.deps.ReadyInfo() {
+			body[k] = v
+		}
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	if err := s.deps.Ready(ctx); err != nil {
+		body["status"], body["reason"] = "unavailable", levee.ErrorMessage(err)
+		return c.JSON(http.StatusServiceUnavailable, body)
+	}
+	return c.JSON(http.StatusOK, body)
 }

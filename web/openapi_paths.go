@@ -101,7 +101,9 @@ func apiOps() []apiOp {
 
 	return []apiOp{
 		{method: "GET", path: "/healthz", tag: "health", summary: "Liveness", who: whoPublic, status: 200, resp: health},
-		{method: "GET", path: "/readyz", tag: "health", summary: "Readiness: database reachable, schema current (503 {status,reason} when not)", who: whoPublic, status: 200, resp: health},
+		{method: "GET", path: "/readyz", tag: "health", summary: "Readiness: database reachable, schema current (503 {status,reason} when not); with several instances also node, nats and markets_owned (docs/cluster.md)", who: whoPublic, status: 200,
+			resp: object(schema{"status": str(""), "node": str("this instance's name"), "nats": schema{"type": "boolean", "description": "the NATS connection is up"},
+				"markets_owned": schema{"type": "integer", "description": "markets whose book runs here under a lease"}}, "status")},
 		{method: "GET", path: "/metrics", tag: "health", summary: "Prometheus metrics", who: whoPublic, status: 200, respType: "text/plain", resp: schema{"type": "string"}},
 		{method: "GET", path: "/api/v1/openapi.json", tag: "documents", summary: "This document", who: whoPublic, status: 200, resp: schema{"type": "object"}},
 		{method: "GET", path: "/api/v1/asyncapi.json", tag: "documents", summary: "The websocket protocol (AsyncAPI 3.0)", who: whoPublic, status: 200, resp: schema{"type": "object"}},
@@ -536,7 +538,7 @@ func operation(o apiOp) schema {
 	}
 	if o.path == "/readyz" { // not ready: {"status":"unavailable","reason"}
 		responses["503"] = schema{"description": "not ready: the database is unreachable or the schema is not current",
-			"content": schema{"application/json": schema{"schema": object(schema{"status": schema{"const": "unavailable"}, "reason": str("")}, "status", "reason")}}}
+			"content": schema{"application/json": schema{"schema": object(schema{"status": schema{"const": "unavailable"}, "reason": str(""), "node": str(""), "nats": schema{"type": "boolean"}, "markets_owned": schema{"type": "integer"}}, "status", "reason")}}}
 	}
 	op["responses"] = responses
 	switch o.who {

@@ -82,7 +82,10 @@ type Deps struct {
 	Mail   Mail
 	Live   *Live // optional: the websocket hub the engine publishes into
 	Ready  Readiness
-	Limits Limits // zero fields take DefaultLimits
+	// ReadyInfo adds fields to /readyz (several instances: whether this one
+	// holds NATS, how many markets it owns); optional.
+	ReadyInfo func() map[string]any
+	Limits    Limits // zero fields take DefaultLimits
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
 	// believed; from anyone else the header is ignored.
 	TrustedProxies []*net.IPNet

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"levee/accounts"
 	"levee/budgets"
 	"levee/census"
+	"levee/cluster"
 	"levee/contracting"
 	"levee/crisis"
 	"levee/federation"
@@ -74,6 +77,9 @@ type Main struct {
 	live    *web.Live
 	metrics *engineMetrics
 	web     *web.Server
+	// node is this instance's NATS side when it is one of several
+	// (Config.NATSURL; docs/cluster.md), else nil.
+	node *cluster.Node
 
 	stopAdvancing func()
 	stopNetwork   func()
@@ -112,6 +118,9 @@ func (m *Main) Open(ctx context.Context) error {
 		m.pg = srv
 		url = srv.URL("postgres")
 	}
+	if m.Config.NATSURL != "" {
+		url = withIdleTransactionTimeout(url, idleTransactionTimeout)
+	}
 	db, err := sqlx.Open("postgres", url)
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
@@ -144,8 +153,10 @@ func (m *Main) now() time.Time {
 
 // startServices starts the market engine and builds every service on it
 // (serve, demo and drill use them; migrate and ledger verify do not).
-func (m *Main) startServices(pub engine.Publisher) {
-	m.startEngine(pub)
+func (m *Main) startServices(pub engine.Publisher) error {
+	if err := m.startEngine(pub); err != nil {
+		return err
+	}
 	m.Contracting = contracting.New(m.DB, m.Engine, contracting.Options{Logger: m.logger, Now: m.now})
 	m.Budgets = budgets.New(m.DB, budgets.Options{Cash: m.Engine, Logger: m.logger, Now: m.now})
 	m.Census = census.New(census.Sources{Accounts: m.Accounts, Ledger: m.Ledger, Budgets: m.Budgets, Markets: m.Engine, Contracting: m.Contracting}, m.now)
@@ -155,13 +166,32 @@ func (m *Main) startServices(pub engine.Publisher) {
 	m.Node.SetNetwork(m.Crisis)
 	m.Markets = subjects.NewMarkets(m.DB, m.Settlement, m.Engine)
 	subjects.Register(m.Settlement, m.Markets, m.Contracting, m.Crisis)
+	return nil
 }
 
 // startEngine starts the market engine.
-func (m *Main) startEngine(pub engine.Publisher) {
+// With LEVEE_NATS_URL it is one of several instances: markets run under
+// leases, orders for markets elsewhere are forwarded, events and cash news
+// travel on NATS.
+func (m *Main) startEngine(pub engine.Publisher) error {
 	m.metrics = newEngineMetrics()
-	m.Engine = engine.New(m.DB, engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe, Clock: m.now,
-		PreviousJournal: m.Config.PreviousJournal})
+	opts := engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe, Clock: m.now, PreviousJournal: m.Config.PreviousJournal}
+	if m.Config.NATSURL != "" {
+		node, err := cluster.Connect(cluster.Options{URL: m.Config.NATSURL, Node: m.Config.Node, Logger: m.logger})
+		if err != nil {
+			return err
+		}
+		m.node = node
+		opts.Node, opts.LeaseTTL, opts.Forwarder, opts.CashMoved = m.Config.Node, m.Config.LeaseTTL, node, node.CashMoved
+		opts.Publisher = node.Publisher(pub)
+	}
+	m.Engine = engine.New(m.DB, opts)
+	if m.node != nil {
+		if err := m.node.Serve(m.Engine, pub); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Run opens everything, makes sure the admin can sign in, seeds the demo city
@@ -179,7 +209,9 @@ func (m *Main) Run(ctx context.Context) error {
 		m.generatedAdminToken = token
 	}
 	m.live = web.NewLive(live.Options{Logger: m.logger})
-	m.startServices(m.live)
+	if err := m.startServices(m.live); err != nil {
+		return err
+	}
 	if m.Config.Demo {
 		if err := m.SeedDemo(ctx); err != nil {
 			return err
@@ -190,6 +222,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.mail = m.newMailer()
 	srv := web.New(m.webDeps())
 	m.metrics.register(srv.Registry(), m.live)
+	if m.node != nil {
+		registerClusterMetrics(srv.Registry(), m.Engine, m.node)
+	}
 	m.web = srv
 	ln, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
@@ -254,6 +289,14 @@ func (m *Main) webDeps() web.Deps {
 	if m.Accounts != nil && m.mail != nil {
 		d.Emails, d.Mail = m.Accounts, m.mail
 	}
+	if m.node != nil {
+		node, eng := m.node, m.Engine
+		d.ReadyInfo = func() map[string]any {
+			// Still ready without NATS: this instance serves the markets it
+			// owns and every read; orders for others' markets get 503s.
+			return map[string]any{"node": node.Name(), "nats": node.Connected(), "markets_owned": eng.ClusterStats().Owned}
+		}
+	}
 	return d
 }
 
@@ -313,8 +356,12 @@ func (m *Main) Close() error {
 		m.live = nil
 	}
 	if m.Engine != nil {
-		m.Engine.Close()
+		m.Engine.Close() // ends its leases: the other instances take its markets at once
 		m.Engine = nil
+	}
+	if m.node != nil {
+		m.node.Close()
+		m.node = nil
 	}
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())
@@ -381,4 +428,29 @@ func (m *Main) startAdvancing() {
 			}
 		}
 	}()
+}
+
+// idleTransactionTimeout is how long PostgreSQL lets one of this instance's
+// transactions wait for its next statement (several instances only). An
+// instance paused in the middle of a transaction (SIGSTOP, a frozen VM)
+// would otherwise keep its row locks — a market's row, the ledger's head —
+// for as long as it sleeps, and the others could neither take its markets
+// over nor append to the ledger. PostgreSQL ends such a session and rolls
+// its transaction back; the instance finds out when it wakes (its commit
+// fails, its book reloads and finds another epoch: docs/cluster.md).
+// Levee's transactions never wait a second between statements otherwise.
+const idleTransactionTimeout = time.Second
+
+// withIdleTransactionTimeout sets idle_in_transaction_session_timeout on
+// every connection of a lib/pq connection string (a URL or key=value pairs).
+func withIdleTransactionTimeout(url string, d time.Duration) string {
+	opt := fmt.Sprintf("-c idle_in_transaction_session_timeout=%d", d.Milliseconds())
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+		sep := "?"
+		if strings.Contains(url, "?") {
+			sep = "&"
+		}
+		return url + sep + "options=" + neturl.QueryEscape(opt)
+	}
+	return url + " options='" + opt + "'"
 }

@@ -66,6 +66,16 @@ type Config struct {
 	// between attempts to a neighbour that does not answer
 	// (LEVEE_DELIVERY_MAX_BACKOFF; default 10m).
 	DeliverEvery, DeliveryMaxBackoff time.Duration
+	// NATSURL makes this one of several instances of the city, sharing the
+	// database and coordinating through this NATS server (LEVEE_NATS_URL;
+	// docs/cluster.md). Empty: one instance, exactly as without it.
+	NATSURL string
+	// Node names this instance in the cluster (LEVEE_NODE); default
+	// <hostname>-<port>. Letters, digits, '-' and '_'.
+	Node string
+	// LeaseTTL is how long a market's lease lasts unrenewed (LEVEE_LEASE_TTL;
+	// default 2s, so a takeover comes within 3 s).
+	LeaseTTL time.Duration
 }
 
 // defaultConfig reads the environment.
@@ -79,6 +89,11 @@ func defaultConfig() Config {
 		SMTPURL:     os.Getenv("LEVEE_SMTP_URL"),
 		MailFrom:    os.Getenv("LEVEE_MAIL_FROM"),
 		PublicURL:   os.Getenv("LEVEE_PUBLIC_URL"),
+		NATSURL:     os.Getenv("LEVEE_NATS_URL"),
+		Node:        os.Getenv("LEVEE_NODE"),
+	}
+	if d, err := time.ParseDuration(os.Getenv("LEVEE_LEASE_TTL")); err == nil {
+		c.LeaseTTL = d
 	}
 	c.LogLevel.UnmarshalText([]byte(envOr("LEVEE_LOG_LEVEL", "info")))
 	c.RatePerAccount, _ = strconv.ParseFloat(os.Getenv("LEVEE_RATE_PER_ACCOUNT"), 64)
@@ -172,10 +187,44 @@ func (c *Config) Validate() error {
 	if err := c.validateMail(); err != nil {
 		return err
 	}
+	if err := c.validateCluster(); err != nil {
+		return err
+	}
 	switch strings.ToLower(c.LogFormat) {
 	case "json", "text":
 	default:
 		return fmt.Errorf("LEVEE_LOG_FORMAT must be json or text")
 	}
 	return nil
+}
+
+// validateCluster checks LEVEE_NODE and fills in its default.
+func (c *Config) validateCluster() error {
+	if c.NATSURL == "" {
+		return nil
+	}
+	if c.Node == "" {
+		host, _ := os.Hostname()
+		_, port, _ := net.SplitHostPort(c.Addr)
+		c.Node = nodeName(host + "-" + port)
+	}
+	if c.Node == "" || len(c.Node) > 100 || nodeName(c.Node) != c.Node {
+		return fmt.Errorf("LEVEE_NODE %q: use 1 to 100 letters, digits, '-' and '_'", c.Node)
+	}
+	if c.LeaseTTL < 0 || c.LeaseTTL > 0 && c.LeaseTTL < 300*time.Millisecond {
+		return fmt.Errorf("LEVEE_LEASE_TTL must be at least 300ms")
+	}
+	return nil
+}
+
+// nodeName keeps the characters a NATS subject token and a lease owner may
+// hold.
+func nodeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			return r
+		}
+		return -1
+	}, s)
 }

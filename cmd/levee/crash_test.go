@@ -43,10 +43,11 @@ type childServer struct {
 	addr string
 }
 
-func startChild(t *testing.T, url string) *childServer {
+func startChild(t *testing.T, url string, env ...string) *childServer {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildServe$")
 	cmd.Env = append(os.Environ(), childServeEnv+"=1", "DATABASE_URL="+url, "LEVEE_ADMIN_TOKEN="+testAdminToken, "LEVEE_LOG_LEVEL=error")
+	cmd.Env = append(cmd.Env, env...)
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -162,10 +163,15 @@ func TestKillDuringLoad(t *testing.T) {
 
 // tryOrder buys a little with an idempotency key; a dead server is status 0.
 func tryOrder(base, token, path, key string) (int, float64) {
+	return tryOrderWithin(10*time.Second, base, token, path, key)
+}
+
+// tryOrderWithin is tryOrder with a timeout of its own (a load balancer's).
+func tryOrderWithin(timeout time.Duration, base, token, path, key string) (int, float64) {
 	req, _ := http.NewRequest("POST", base+path, strings.NewReader(`{"outcome":0,"side":"buy","shares":"0.1"}`))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Idempotency-Key", key)
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	resp, err := (&http.Client{Timeout: timeout}).Do(req)
 	if err != nil {
 		return 0, 0
 	}

@@ -56,7 +56,9 @@ func drill(ctx context.Context, cfg Config, stdout io.Writer) (int, error) {
 	if err := m.Open(ctx); err != nil {
 		return 1, err
 	}
-	m.startServices(nil)
+	if err := m.startServices(nil); err != nil {
+		return 1, err
+	}
 	if err := m.SeedDemo(ctx); err != nil {
 		return 1, err
 	}

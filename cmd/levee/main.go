@@ -20,6 +20,8 @@ import (
 
 const usage = `usage:
   levee serve [--addr 127.0.0.1:8080] [--data ./var] [--demo]   run the API and UI
+  levee cluster [--instances 3] [--addr 127.0.0.1:8080] [--data ./var]
+                                                                 several instances of the demo city on embedded NATS behind a proxy (docs/cluster.md)
   levee migrate [--data ./var]                                   apply database migrations
   levee demo [--data ./var]                                      seed the demo city and print its sign-ins
   levee ledger verify [--data ./var] [--witnesses]               recompute the ledger's hash chain and balances; with --witnesses also check it against every head the neighbours cosigned
@@ -32,8 +34,9 @@ const usage = `usage:
   levee with-db [--data DIR] -- CMD [ARGS...]                    run CMD with a private PostgreSQL (make test)
 
 environment: DATABASE_URL (use this PostgreSQL instead of a private one), LEVEE_ADMIN_TOKEN,
-LEVEE_ADDR, LEVEE_DATA, LEVEE_LOG_LEVEL, LEVEE_LOG_FORMAT, LEVEE_NODE_KEY_FILE, LEVEE_NODE_NAME, LEVEE_PUBLIC_URL,
-LEVEE_WITNESS_EVERY, LEVEE_DELIVER_EVERY, LEVEE_DELIVERY_MAX_BACKOFF`
+LEVEE_ADDR, LEVEE_DATA, LEVEE_LOG_LEVEL, LEVEE_LOG_FORMAT, LEVEE_PUBLIC_URL; the network of cities: LEVEE_NODE_NAME,
+LEVEE_NODE_KEY_FILE, LEVEE_WITNESS_EVERY, LEVEE_DELIVER_EVERY, LEVEE_DELIVERY_MAX_BACKOFF; several instances: LEVEE_NATS_URL,
+LEVEE_NODE, LEVEE_LEASE_TTL`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -88,7 +91,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	}
 	fs := flag.NewFlagSet("levee "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg.bindFlags(fs, cmd == "serve")
+	cfg.bindFlags(fs, cmd == "serve" || cmd == "cluster")
+	instances := new(int)
+	if cmd == "cluster" {
+		fs.IntVar(instances, "instances", 3, "how many instances to run")
+	}
 	juryURL := new(string)
 	if cmd == "jury verify" {
 		fs.StringVar(juryURL, "url", "", "fetch the draws from the Levee server at this URL instead of the database")
@@ -109,7 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		fs.StringVar(backupFile, "in", "", "the backup to restore")
 	}
 	switch cmd {
-	case "serve", "migrate", "demo", "ledger verify", "jury verify", "with-db", "drill", "routes", "backup", "restore", "node show", "admin retire":
+	case "serve", "migrate", "demo", "ledger verify", "jury verify", "with-db", "drill", "routes", "backup", "restore", "cluster", "node show", "admin retire":
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return 0, nil
@@ -130,6 +137,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		return serve(ctx, m)
 	case "with-db":
 		return withDB(ctx, cfg, logger, fs.Args())
+	case "cluster":
+		return runCluster(ctx, cfg, *instances, logger, stdout)
 	case "drill":
 		if *federated {
 			return drillFederated(ctx, cfg, stdout)
@@ -179,7 +188,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	case "migrate":
 		fmt.Fprintln(stdout, "migrations applied")
 	case "demo":
-		m.startServices(nil)
+		if err := m.startServices(nil); err != nil {
+			return 1, err
+		}
 		if err := m.SeedDemo(ctx); err != nil {
 			return 1, err
 		}

@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"levee/cluster"
+	"levee/market/engine"
 	"levee/web"
 )
 
@@ -52,4 +54,39 @@ func (m *engineMetrics) register(reg *prometheus.Registry, l *web.Live) {
 	} {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: "Websocket hub: " + name + "."}, read))
 	}
+}
+
+// registerClusterMetrics shows the leases and the NATS side of an instance
+// of several (docs/cluster.md).
+func registerClusterMetrics(reg *prometheus.Registry, e *engine.Engine, n *cluster.Node) {
+	gauges := map[string]struct {
+		help string
+		read func() float64
+	}{
+		"levee_cluster_markets_owned":          {"Markets whose book runs here under a lease.", func() float64 { return float64(e.ClusterStats().Owned) }},
+		"levee_cluster_nats_connected":         {"1 while the NATS connection is up.", func() float64 { return b2f(n.Connected()) }},
+		"levee_cluster_leases_acquired_total":  {"Market leases taken.", func() float64 { return float64(e.ClusterStats().Acquired) }},
+		"levee_cluster_takeovers_total":        {"Leases taken from another instance.", func() float64 { return float64(e.ClusterStats().Takeovers) }},
+		"levee_cluster_leases_lost_total":      {"Leases found taken or expired at renewal.", func() float64 { return float64(e.ClusterStats().Lost) }},
+		"levee_cluster_leases_released_total":  {"Leases given up (idle, rebalanced, asked for).", func() float64 { return float64(e.ClusterStats().Released) }},
+		"levee_cluster_renew_failures_total":   {"Lease renewals that failed.", func() float64 { return float64(e.ClusterStats().RenewFails) }},
+		"levee_cluster_fenced_total":           {"Batches refused at commit because the market moved (fencing).", func() float64 { return float64(e.ClusterStats().Fenced) }},
+		"levee_cluster_forwards_total":         {"Orders forwarded to their market's owner.", func() float64 { return float64(n.Stats().Forwards) }},
+		"levee_cluster_forward_failures_total": {"Forwarded orders with no answer.", func() float64 { return float64(n.Stats().ForwardFails) }},
+		"levee_cluster_forwarded_served_total": {"Orders other instances forwarded here.", func() float64 { return float64(n.Stats().Served) }},
+		"levee_cluster_quote_forwards_total":   {"Quotes forwarded to their market's owner.", func() float64 { return float64(n.Stats().Quotes) }},
+		"levee_cluster_events_out_total":       {"Market events published on NATS.", func() float64 { return float64(n.Stats().EventsOut) }},
+		"levee_cluster_events_in_total":        {"Market events received from other instances.", func() float64 { return float64(n.Stats().EventsIn) }},
+		"levee_cluster_nats_reconnects_total":  {"NATS reconnections.", func() float64 { return float64(n.Stats().Reconnects) }},
+	}
+	for name, g := range gauges {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: g.help}, g.read))
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -13,6 +13,7 @@ var Owners = map[string]string{
 	"organisation_members": "accounts", "password_resets": "accounts", "sessions": "accounts", "settings": "accounts",
 
 	"markets": "market/engine", "market_stakes": "market/engine", "order_keys": "market/engine", "positions": "market/engine", "trades": "market/engine",
+	"market_leases": "market/engine", "cluster_nodes": "market/engine",
 
 	"budget_lines": "budgets", "qf_contributions": "budgets", "qf_projects": "budgets", "qf_results": "budgets", "qf_rounds": "budgets",
 

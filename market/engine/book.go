@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,14 +59,21 @@ type Snapshot struct {
 
 // book owns one market. Only its goroutine touches the fields below the line.
 type book struct {
-	e      *Engine
-	id     int64
-	in     chan *command
-	quit   chan struct{}
-	done   chan struct{}
-	snap   atomic.Pointer[Snapshot]
-	logger *slog.Logger
-	idle   idleState // when the book may stop (idle.go)
+	e     *Engine
+	id    int64
+	epoch int64 // the lease epoch this book writes at (lease.go)
+	in    chan *command
+	quit  chan struct{}
+	done  chan struct{}
+	// stopOnce closes quit (stop); leaseUntil is when the lease ends by
+	// Engine.clock (cluster mode); fenced says another instance took the
+	// market over: the book answers errMoved and stops.
+	stopOnce   sync.Once
+	leaseUntil atomic.Int64
+	fenced     atomic.Bool
+	snap       atomic.Pointer[Snapshot]
+	logger     *slog.Logger
+	idle       idleState // when the book may stop (idle.go)
 
 	// owned by run()
 	m         Market
@@ -86,6 +94,7 @@ type pending struct {
 func (b *book) run() {
 	defer b.e.running.Done()
 	defer close(b.done)
+	defer b.releaseOnExit()
 	cmds := make([]*command, 0, b.e.opts.MaxBatch)
 	idle, idleC := b.idleTimer()
 	if idle != nil {
@@ -122,6 +131,10 @@ func (b *book) run() {
 			}
 		}
 		b.process(cmds)
+		if b.fenced.Load() {
+			b.e.dropBook(b) // quit is now closed: the next round drains and returns
+			continue
+		}
 		if b.settledStop() {
 			return
 		}
@@ -131,6 +144,12 @@ func (b *book) run() {
 // process prices a batch of commands on the working state, sends the trades
 // to the journal, waits for the commit and only then answers.
 func (b *book) process(cmds []*command) {
+	if b.fenced.Load() {
+		for _, c := range cmds {
+			c.reply <- reply{err: errMoved}
+		}
+		return
+	}
 	if b.broken {
 		if err := b.reload(); err != nil {
 			for _, c := range cmds {
@@ -234,6 +253,10 @@ func (b *book) loadTraders(ctx context.Context, accounts []int64) error {
 // price evaluates one order on the working state and, if it fills, applies
 // it and queues its trade for the journal.
 func (b *book) price(c *command) {
+	if b.fenced.Load() {
+		c.reply <- reply{err: errMoved}
+		return
+	}
 	if b.broken { // a failed flush earlier in this round could not reload the state
 		c.reply <- reply{err: levee.Errorf(levee.EUNAVAILABLE, "the market is recovering from a database failure; try again shortly")}
 		return
@@ -320,7 +343,7 @@ func (b *book) flush() {
 	if len(b.pending) == 0 {
 		return
 	}
-	bt := &batch{marketID: b.id, conditional: b.m.Conditional, q: b.state.Q(), seq: b.m.Seq, volume: b.m.Volume,
+	bt := &batch{marketID: b.id, epoch: b.epoch, conditional: b.m.Conditional, q: b.state.Q(), seq: b.m.Seq, volume: b.m.Volume,
 		trades: make([]market.Trade, len(b.pending)), reserved: map[int64]levee.Micros{}, done: make(chan error, 1)}
 	for i, p := range b.pending {
 		bt.trades[i] = p.trade
@@ -334,6 +357,17 @@ func (b *book) flush() {
 		b.repriceWithout(od) // answers every pending order
 		return
 	}
+	if errors.Is(err, errFenced) {
+		b.fenced.Store(true)
+		b.e.cluster.fenced.Add(1)
+		b.logger.Warn("market taken over by another instance; its orders were not executed", slog.Int("orders", len(b.pending)), slog.Int64("epoch", b.epoch))
+		for _, p := range b.pending {
+			p.cmd.reply <- reply{err: errMoved}
+		}
+		clear(b.pending)
+		b.pending = b.pending[:0]
+		return
+	}
 	if kt := (*keyTaken)(nil); errors.As(err, &kt) {
 		b.replayTaken(kt) // answers every pending order
 		return
@@ -342,8 +376,12 @@ func (b *book) flush() {
 		// Did it commit after all (the connection died during COMMIT)?
 		// The market row says: it is written in the same transaction.
 		lastSeq := b.m.Seq
+		// (Only while the epoch is still ours: a new owner's trades also
+		// move the seq; reload refuses a row at another epoch.)
 		if rerr := b.reload(); rerr == nil && b.m.Seq >= lastSeq {
 			err = nil
+		} else if errors.Is(rerr, errFenced) {
+			err = errMoved
 		}
 	}
 	if err == nil {
@@ -374,6 +412,10 @@ func (b *book) reload() error {
 	if err != nil {
 		b.broken = true
 		return err
+	}
+	if m.Epoch != b.epoch {
+		b.fenced.Store(true)
+		return errFenced
 	}
 	st, err := market.NewState(m.Liquidity, m.Q)
 	if err != nil {
@@ -409,6 +451,21 @@ func (b *book) publish(ps []pending) {
 	}
 	s := b.snap.Load()
 	pub.Publish(Event{Type: EventQuote, MarketID: b.id, Seq: s.Market.Seq, Prices: s.Prices, Shares: s.Market.Q, At: committed})
+}
+
+// releaseOnExit ends the book's lease when it stops (idle, settled, shut
+// down, rebalanced), so that the next request places the market at once
+// instead of waiting for the lease to expire. A lease already taken over
+// is left alone (the epoch no longer matches).
+func (b *book) releaseOnExit() {
+	if b.e.opts.Node == "" || b.fenced.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.e.opts.DBTimeout)
+	defer cancel()
+	if err := releaseLease(ctx, b.e.db, b.id, b.e.opts.Node, b.epoch); err != nil {
+		b.logger.Debug("releasing the lease of a stopped book", slog.Any("error", err))
+	}
 }
 
 func replayKey(account int64, key string) string { return levee.FormatID(account) + "/" + key }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -58,6 +59,18 @@ type Options struct {
 	Logger    *slog.Logger
 	// OnCommit observes each journal commit (for metrics).
 	OnCommit func(orders int, elapsed time.Duration, err error)
+
+	// Node names this instance among several sharing the database
+	// (docs/cluster.md): books then run only under a lease (lease.go).
+	// Empty: one instance, no leases, exactly as before.
+	Node string
+	// LeaseTTL is how long a market's lease lasts unrenewed (default 2s).
+	LeaseTTL time.Duration
+	// Forwarder carries orders for markets other instances own to them.
+	Forwarder Forwarder
+	// CashMoved hears of accounts whose cash this instance moved, so that
+	// other instances can drop their cached wallets.
+	CashMoved func(accounts []int64)
 	// PreviousJournal is the order path before issue 18, kept for the
 	// benchmark's same-run comparison (LEVEE_JOURNAL=previous): the trades,
 	// positions and market rows in a statement of their own before the
@@ -95,6 +108,14 @@ type Engine struct {
 
 	inflight sync.Map   // account/key -> *flight, for concurrent retries of one order
 	recent   recentKeys // the results of the last keyed orders (keys.go)
+
+	// Cluster mode (lease.go).
+	started   time.Time
+	loading   map[int64]chan struct{} // markets whose lease is being taken (under mu)
+	owners    sync.Map                // market id -> cachedOwner
+	cluster   clusterCounters
+	renewQuit chan struct{}
+	renewDone chan struct{}
 }
 
 // New starts an engine on db.
@@ -120,13 +141,23 @@ func New(db *sqlx.DB, opts Options) *Engine {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	e := &Engine{db: db, opts: opts, wallets: newWallets(db), books: map[int64]*book{}, logger: opts.Logger, jdone: make(chan struct{})}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = defaultLeaseTTL
+	}
+	e := &Engine{db: db, opts: opts, wallets: newWallets(db), books: map[int64]*book{}, logger: opts.Logger, jdone: make(chan struct{}),
+		started: time.Now(), loading: map[int64]chan struct{}{}, renewQuit: make(chan struct{}), renewDone: make(chan struct{})}
 	e.journal = &journal{db: db, ledger: ledger.NewPrepared(db), wallets: e.wallets, in: make(chan *batch, 1024), maxRows: opts.MaxRows,
-		timeout: opts.DBTimeout, logger: opts.Logger, observer: opts.OnCommit, previous: opts.PreviousJournal}
+		timeout: opts.DBTimeout, logger: opts.Logger, observer: opts.OnCommit, previous: opts.PreviousJournal,
+		cashMoved: e.cashMoved}
 	go func() {
 		defer close(e.jdone)
 		e.journal.run()
 	}()
+	if opts.Node != "" {
+		go e.renewLoop()
+	} else {
+		close(e.renewDone)
+	}
 	e.pquit, e.pdone = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(e.pdone)
@@ -147,12 +178,14 @@ func (e *Engine) Close() {
 	books := e.books
 	e.mu.Unlock()
 	for _, b := range books {
-		close(b.quit)
+		b.stop()
 	}
 	for _, b := range books {
 		<-b.done
 	}
 	e.running.Wait()
+	close(e.renewQuit)
+	<-e.renewDone
 	close(e.journal.in)
 	<-e.jdone
 	close(e.pquit)
@@ -160,7 +193,11 @@ func (e *Engine) Close() {
 }
 
 // InvalidateCash tells the engine that an account's cash moved outside it.
-func (e *Engine) InvalidateCash(account int64) { e.wallets.Invalidate(account) }
+// With several instances the others hear of it too (Options.CashMoved).
+func (e *Engine) InvalidateCash(account int64) {
+	e.wallets.Invalidate(account)
+	e.cashMoved(account)
+}
 
 // book returns the running owner of a market, loading it on first use (or
 // again, after it stopped for being idle or settled). The caller holds the
@@ -186,15 +223,55 @@ func (e *Engine) loadBook(ctx context.Context, id int64) (*book, error) {
 		return nil, levee.Errorf(levee.EUNAVAILABLE, "the server is shutting down")
 	}
 	if b, ok := e.books[id]; ok {
-		b.hold()
+		if b.leaseValid() {
+			b.hold()
+			e.mu.Unlock()
+			return b, nil
+		}
+		// Its lease may have expired (a renewal failed, or this process
+		// was paused): take it again, or find the new owner.
 		e.mu.Unlock()
-		return b, nil
+		e.dropBook(b)
+		return nil, nil
+	}
+	if wait, ok := e.loading[id]; ok {
+		// Another caller is taking this market's lease: taking it twice
+		// would fence the first book at once.
+		e.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, levee.Errorf(levee.EUNAVAILABLE, "the market is starting; try again")
+		}
+		return nil, nil
+	}
+	var epoch, leaseUntil int64
+	if e.opts.Node != "" {
+		done := make(chan struct{})
+		e.loading[id] = done
+		defer func() {
+			e.mu.Lock()
+			delete(e.loading, id)
+			e.mu.Unlock()
+			close(done)
+		}()
 	}
 	stops := e.stops
 	e.mu.Unlock()
+	if e.opts.Node != "" {
+		var err error
+		if epoch, leaseUntil, err = e.acquire(ctx, id); err != nil {
+			return nil, err
+		}
+	}
 	m, err := loadMarket(ctx, e.db, id)
 	if err != nil {
 		return nil, err
+	}
+	if e.opts.Node == "" {
+		epoch = m.Epoch
+	} else if m.Epoch != epoch {
+		return nil, errMoved // taken over again between our lease and our read
 	}
 	if e.afterLoad != nil {
 		e.afterLoad(id)
@@ -215,13 +292,16 @@ func (e *Engine) loadBook(ctx context.Context, id int64) (*book, error) {
 	if e.closed {
 		return nil, levee.Errorf(levee.EUNAVAILABLE, "the server is shutting down")
 	}
-	if e.stops != stops {
+	if e.opts.Node == "" && e.stops != stops {
 		// Another book of this market may have started, committed or
-		// settled it, and stopped, after the row was read.
+		// settled it, and stopped, after the row was read. (Not with
+		// leases: the row was read after this lease's epoch was written,
+		// and no earlier book can commit past it.)
 		return nil, nil
 	}
-	b := &book{e: e, id: id, in: make(chan *command, e.opts.QueueLen), quit: make(chan struct{}), done: make(chan struct{}),
+	b := &book{e: e, id: id, epoch: epoch, in: make(chan *command, e.opts.QueueLen), quit: make(chan struct{}), done: make(chan struct{}),
 		logger: e.logger.With(slog.Int64("market_id", id)), m: m, state: st, positions: map[int64][]levee.Micros{}, held: map[int64]levee.Micros{}}
+	b.leaseUntil.Store(leaseUntil)
 	b.publishSnapshot()
 	b.hold()
 	e.books[id] = b
@@ -231,8 +311,16 @@ func (e *Engine) loadBook(ctx context.Context, id int64) (*book, error) {
 }
 
 // send hands a command to a market's goroutine and waits for its answer.
+// A market another instance owns gets the order forwarded there, or, for a
+// lifecycle command, is claimed from it first (lease.go).
 func (e *Engine) send(ctx context.Context, marketID int64, c *command) (Result, error) {
 	b, err := e.book(ctx, marketID)
+	if no := (*NotOwnerError)(nil); errors.As(err, &no) {
+		if c.kind == cmdOrder {
+			return e.forward(ctx, no, c)
+		}
+		b, err = e.claim(ctx, marketID, no)
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -243,15 +331,37 @@ func (e *Engine) send(ctx context.Context, marketID int64, c *command) (Result, 
 		b.release()
 	case <-b.quit:
 		b.release()
-		return Result{}, levee.Errorf(levee.EUNAVAILABLE, "the server is shutting down")
+		return Result{}, e.stoppedErr()
 	case <-ctx.Done():
 		b.release()
 		return Result{}, levee.Errorf(levee.EUNAVAILABLE, "the market is too busy; try again")
 	}
 	// Once accepted, the command runs to completion; waiting for it is
 	// bounded by the journal's own timeout, so we do not abandon a result.
-	r := <-c.reply
-	return r.res, r.err
+	// A book dropped for a lost lease may have returned before it saw the
+	// command: then it never ran.
+	select {
+	case r := <-c.reply:
+		return r.res, r.err
+	case <-b.done:
+		select {
+		case r := <-c.reply:
+			return r.res, r.err
+		default:
+			return Result{}, e.stoppedErr()
+		}
+	}
+}
+
+// stoppedErr is the answer to a command whose book stopped before it ran.
+func (e *Engine) stoppedErr() error {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return levee.Errorf(levee.EUNAVAILABLE, "the server is shutting down")
+	}
+	return errMoved
 }
 
 type flight struct {
@@ -329,8 +439,28 @@ func resultOf(t *market.Trade) Result {
 }
 
 // Snapshot returns a market's committed state.
+// A market another instance owns is read from its committed row. With
+// several instances a read never starts a book (nor takes a lease): a
+// market whose book does not run here is read from its row, which is the
+// committed state the book's snapshot would show.
 func (e *Engine) Snapshot(ctx context.Context, marketID int64) (*Snapshot, error) {
+	if e.opts.Node != "" {
+		e.mu.Lock()
+		b := e.books[marketID]
+		running := b != nil && b.leaseValid()
+		if running {
+			b.idle.touches.Add(1) // a read keeps the book running, as below
+		}
+		e.mu.Unlock()
+		if running {
+			return b.snap.Load(), nil
+		}
+		return e.rowSnapshot(ctx, marketID)
+	}
 	b, err := e.book(ctx, marketID)
+	if no := (*NotOwnerError)(nil); errors.As(err, &no) {
+		return e.rowSnapshot(ctx, marketID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +470,12 @@ func (e *Engine) Snapshot(ctx context.Context, marketID int64) (*Snapshot, error
 
 // Quote says exactly what the order would do on the committed state now,
 // for this account's committed position and cash, without side effects.
+// With several instances a quote for a market another instance runs is
+// forwarded to it (forwardQuote).
 func (e *Engine) Quote(ctx context.Context, account, marketID int64, o market.Order) (market.Fill, *Snapshot, error) {
+	if f, s, err, ok := e.forwardQuote(ctx, account, marketID, o); ok {
+		return f, s, err
+	}
 	s, err := e.Snapshot(ctx, marketID)
 	if err != nil {
 		return market.Fill{}, nil, err

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math/big"
@@ -114,6 +115,9 @@ func (b *book) lifecycle(c *command) error {
 				return err
 			}
 		}
+		if err := fence(ctx, tx, b.id, b.epoch); err != nil {
+			return err
+		}
 		var err error
 		switch c.kind {
 		case cmdResolve:
@@ -130,6 +134,11 @@ func (b *book) lifecycle(c *command) error {
 		}
 		return setStatus(ctx, tx, b.id, status, outcome)
 	})
+	if errors.Is(err, errFenced) {
+		b.fenced.Store(true)
+		b.e.cluster.fenced.Add(1)
+		return errMoved
+	}
 	if err != nil {
 		b.broken = true
 		return err
@@ -137,6 +146,7 @@ func (b *book) lifecycle(c *command) error {
 	for _, a := range paid {
 		b.e.wallets.Invalidate(a)
 	}
+	b.e.cashMoved(paid...)
 	if err := b.reload(); err != nil {
 		return nil // committed; the next command reloads
 	}
@@ -157,7 +167,11 @@ func (b *book) extend(c *command) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.e.opts.DBTimeout)
 	defer cancel()
-	if err := setClosesAt(ctx, b.e.db, b.id, c.until); err != nil {
+	if err := setClosesAt(ctx, b.e.db, b.id, b.epoch, c.until); err != nil {
+		if errors.Is(err, errFenced) {
+			b.fenced.Store(true)
+			return errMoved
+		}
 		b.broken = true
 		return pgtx.Unavailable(fmt.Errorf("extend market %d: %w", b.id, err))
 	}

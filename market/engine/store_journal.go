@@ -22,7 +22,8 @@ import (
 // batch is one market's priced orders, waiting to become durable.
 type batch struct {
 	marketID    int64
-	conditional bool // the market keeps traders' money bound to it (Market.Conditional)
+	epoch       int64 // the book's lease epoch: the market row is written only at it
+	conditional bool  // the market keeps traders' money bound to it (Market.Conditional)
 	q           microsArray
 	seq         int64
 	volume      levee.Micros
@@ -51,6 +52,9 @@ type journal struct {
 	previous bool // Options.PreviousJournal
 	logger   *slog.Logger
 	observer func(orders int, elapsed time.Duration, err error)
+	// cashMoved hears of the traders whose cash a commit moved (other
+	// instances drop their wallets: Options.CashMoved).
+	cashMoved func(accounts ...int64)
 }
 
 func (j *journal) run() {
@@ -119,6 +123,21 @@ func (j *journal) statement(ctx context.Context) (*sqlx.Stmt, error) {
 func (j *journal) commit(bs []*batch) (int, error) {
 	for {
 		err := j.commitOnce(bs)
+		if err != nil {
+			// Batches of markets another instance took over are refused
+			// (fencing, lease.go), the others written again.
+			if kept, fenced := j.fence(bs); len(fenced) > 0 {
+				j.release(fenced)
+				for _, b := range fenced {
+					b.done <- errFenced
+				}
+				if len(kept) == 0 {
+					return 0, nil
+				}
+				bs = kept
+				continue
+			}
+		}
 		keep, dropped, why := j.split(err, bs)
 		if len(dropped) == 0 {
 			if err != nil {
@@ -213,8 +232,13 @@ func (j *journal) commitOnce(bs []*batch) error {
 			consumed[a] += amt
 		}
 	}
+	moved := make([]int64, 0, len(balances))
 	for a, bal := range balances {
 		j.wallets.settle(a, consumed[a], bal)
+		moved = append(moved, a)
+	}
+	if j.cashMoved != nil {
+		j.cashMoved(moved...)
 	}
 	return nil
 }
@@ -226,6 +250,40 @@ func (j *journal) release(bs []*batch) {
 			j.wallets.release(a, amt)
 		}
 	}
+}
+
+// fence splits the batches of a failed commit into those whose market is
+// still at their book's epoch and those another instance took over. A
+// failure to read the epochs fences nothing.
+func (j *journal) fence(bs []*batch) (kept, fenced []*batch) {
+	ids, epochs := make([]int64, len(bs)), make([]int64, len(bs))
+	for i, b := range bs {
+		ids[i], epochs[i] = b.marketID, b.epoch
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
+	defer cancel()
+	moved, err := fencedMarkets(ctx, j.db, ids, epochs)
+	if err != nil || len(moved) == 0 {
+		return bs, nil
+	}
+	for _, b := range bs {
+		if moved[b.marketID] {
+			fenced = append(fenced, b)
+		} else {
+			kept = append(kept, b)
+		}
+	}
+	j.logger.Warn("journal refused the batches of markets taken over by another instance", slog.Int("fenced", len(fenced)), slog.Int("orders", orders(fenced)))
+	return kept, fenced
+}
+
+// fencedError names the error journalFenced raises (a market row at another
+// epoch than its book's) as errFenced.
+func fencedError(err error) error {
+	if pe := (*pq.Error)(nil); errors.As(err, &pe) && pe.Code == "22012" {
+		return fmt.Errorf("%w: a market row is at another epoch than its book's", errFenced)
+	}
+	return err
 }
 
 // buys reports whether the batch holds a buy by account.
@@ -422,10 +480,10 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 			stakeShrink.add(k, d)
 		}
 	}
-	ids, qs, seqs, vols := make([]int64, len(bs)), make([]string, len(bs)), make([]int64, len(bs)), make([]string, len(bs))
+	ids, qs, seqs, vols, epochs := make([]int64, len(bs)), make([]string, len(bs)), make([]int64, len(bs)), make([]string, len(bs)), make([]int64, len(bs))
 	for i, b := range bs {
 		v, _ := b.q.Value()
-		ids[i], qs[i], seqs[i], vols[i] = b.marketID, v.(string), b.seq, b.volume.String()
+		ids[i], qs[i], seqs[i], vols[i], epochs[i] = b.marketID, v.(string), b.seq, b.volume.String(), b.epoch
 	}
 
 	rowsStmt, err := j.statement(ctx)
@@ -450,6 +508,9 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	args = append(args, pq.Array(ids), pq.Array(qs), pq.Array(seqs), pq.Array(vols))
 	args = append(args, stakeGrow.args()...)
 	args = append(args, stakeShrink.args()...)
+	// Fencing: the market rows are written only at their books' epochs
+	// ($35), and the statement fails (journalFenced) unless all were.
+	args = append(args, pq.Array(epochs))
 
 	// Money, last: the ledger's head lock is held until commit. PostBatch
 	// reads the touched balances under its account locks anyway, so it
@@ -463,12 +524,12 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	if len(transfers) > 0 && !j.previous {
 		w := ledger.With{CTEs: journalWrites, First: journalWritten, Args: args}
 		if _, posted, err = j.ledger.PostBatchBalancesWith(ctx, tx, w, transfers); err != nil {
-			return nil, fmt.Errorf("journal trades, positions, markets and ledger: %w", err)
+			return nil, fmt.Errorf("journal trades, positions, markets and ledger: %w", fencedError(err))
 		}
 		ph.mark(&ph.ledger)
 	} else {
 		if _, err := tx.StmtxContext(ctx, rowsStmt).ExecContext(ctx, args...); err != nil {
-			return nil, fmt.Errorf("journal trades, positions and markets: %w", err)
+			return nil, fmt.Errorf("journal trades, positions and markets: %w", fencedError(err))
 		}
 		ph.mark(&ph.rows)
 		if len(transfers) > 0 {
@@ -646,10 +707,19 @@ trade AS (
 	RETURNING 1
 ), market_rows AS (
 	UPDATE markets m SET q = v.q::numeric[], seq = v.seq, volume = v.volume
-	FROM unnest($23::bigint[], $24::text[], $25::bigint[], $26::numeric[]) AS v(id, q, seq, volume)
-	WHERE m.id = v.id
+	FROM unnest($23::bigint[], $24::text[], $25::bigint[], $26::numeric[], $35::bigint[]) AS v(id, q, seq, volume, epoch)
+	WHERE m.id = v.id AND m.epoch = v.epoch
 	RETURNING 1
 )`
+
+// journalFenced fails the journal's statement with division_by_zero
+// (22012) unless every market row was written, that is, unless every
+// market is still at its book's epoch (fencing: docs/cluster.md). It is
+// evaluated before the ledger takes its head lock (it is part of
+// journalWritten), so a refused commit never touches the ledger. The
+// divisor depends on the CTE's rows, so PostgreSQL cannot fold it into a
+// constant error at planning time.
+const journalFenced = `1 / ((SELECT count(*) FROM market_rows) = cardinality($23::bigint[]))::int = 1`
 
 // journalWritten reads every CTE of journalWrites (a CTE added there, such
 // as a fencing check, must be added here too): the ledger evaluates it
@@ -660,12 +730,12 @@ trade AS (
 // market row while it waits for the head would deadlock with the journal.
 const journalWritten = `(SELECT count(*) FROM trade) + (SELECT count(*) FROM keyed) + (SELECT count(*) FROM grow) +
 	(SELECT count(*) FROM shrink) + (SELECT count(*) FROM stake_grow) + (SELECT count(*) FROM stake_shrink) +
-	(SELECT count(*) FROM market_rows) >= 0`
+	(SELECT count(*) FROM market_rows) >= 0 AND ` + journalFenced
 
 // JournalSQL is journalWrites on its own: the journal's statement for a
 // batch that moves no money, exported for tools that explain its plan.
 const JournalSQL = `WITH ` + journalWrites + `
-SELECT 1`
+SELECT 1 WHERE ` + journalFenced
 
 // tradeArrays holds trades column by column for unnest().
 type tradeArrays struct {

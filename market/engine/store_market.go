@@ -17,7 +17,7 @@ import (
 )
 
 const marketColumns = `m.id, m.question, m.outcomes, m.liquidity, m.subsidy, m.q, m.seq, m.volume, m.status, m.conditional,
-	m.resolved_outcome, m.district_id, m.closes_at, m.created_at`
+	m.resolved_outcome, m.district_id, m.closes_at, m.created_at, m.epoch`
 
 // The statements of the order path, exported for tools that explain their
 // plans (bench/cmd/levee-bench); the engine runs these same strings, and
@@ -299,10 +299,33 @@ func setStatus(ctx context.Context, tx *sqlx.Tx, id int64, status string, outcom
 	return err
 }
 
+// fence locks market id's row and checks that its epoch is still the one
+// the book holds: inside a lifecycle transaction, before any money moves, so
+// a book whose instance lost the market's lease (docs/cluster.md) cannot
+// settle it. The lock also makes a takeover wait for this transaction.
+func fence(ctx context.Context, tx *sqlx.Tx, id, epoch int64) error {
+	var now int64
+	if err := tx.GetContext(ctx, &now, `SELECT epoch FROM markets WHERE id = $1 FOR UPDATE`, id); err != nil {
+		return fmt.Errorf("fence market %d: %w", id, err)
+	}
+	if now != epoch {
+		return errFenced
+	}
+	return nil
+}
+
 // setClosesAt moves an open market's closing time.
-func setClosesAt(ctx context.Context, db *sqlx.DB, id int64, until time.Time) error {
-	_, err := db.ExecContext(ctx, `UPDATE markets SET closes_at = $2 WHERE id = $1 AND status = 'open'`, id, until)
-	return err
+func setClosesAt(ctx context.Context, db *sqlx.DB, id, epoch int64, until time.Time) error {
+	res, err := db.ExecContext(ctx, `UPDATE markets SET closes_at = $2 WHERE id = $1 AND status = 'open' AND epoch = $3`, id, until, epoch)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if cur, err := epochOf(ctx, db, id); err == nil && cur != epoch {
+			return errFenced
+		}
+	}
+	return nil
 }
 
 // fundedBy returns the ledger account that funded a market.

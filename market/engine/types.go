@@ -36,6 +36,10 @@ type Market struct {
 	District        *string   `db:"district"`
 	ClosesAt        time.Time `db:"closes_at"`
 	CreatedAt       time.Time `db:"created_at"`
+	// Epoch is the market's lease epoch (docs/cluster.md): every journal
+	// commit and lifecycle transaction checks it, so only the book that
+	// loaded it may write. One instance alone never changes it.
+	Epoch int64 `db:"epoch"`
 }
 
 // EffectiveStatus is the market's status as seen at now

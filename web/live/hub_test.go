@@ -365,3 +365,25 @@ func TestKeepalive(t *testing.T) {
 		t.Errorf("silent client read: %v, want the connection closed", err)
 	}
 }
+
+// A trade that skips seqs (with several instances: trades lost between
+// their owner and this hub) comes after an explicit gap and a fresh
+// snapshot, never as a silent jump.
+func TestSeqJumpSendsGapThenSnapshot(t *testing.T) {
+	ts := MustServe(t, Options{}, false, 1)
+	ts.markets.set(1, 5)
+	c := ts.MustDial(t)
+	MustSubscribe(t, c, 1)
+	ts.trade(1) // 6
+	MustReadWant(t, c, "trade", 1, 6)
+	// Trades 7 and 8 commit but never reach the hub; 9 does.
+	ts.markets.set(1, 8)
+	ts.trade(1)
+	MustReadWant(t, c, "gap", 1, 8)
+	MustReadWant(t, c, "snapshot", 1, 9)
+	ts.trade(1)
+	MustReadWant(t, c, "trade", 1, 10)
+	if st := ts.hub.Stats(); st.Gaps != 1 {
+		t.Errorf("gaps = %d, want 1", st.Gaps)
+	}
+}

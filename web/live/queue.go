@@ -2,6 +2,7 @@ package live
 
 import (
 	"cmp"
+	"context"
 	"log/slog"
 	"slices"
 	"sync/atomic"
@@ -275,16 +276,51 @@ func (c *client) deliver(it item) error {
 // written (already in the snapshot, or dropped before a gap), a state below
 // it. A state at the snapshot's own seq is written: states are idempotent and
 // the snapshot may predate, say, a status change at the same seq.
+//
+// A trade past the next seq means trades were lost on the way here (with
+// several instances, an owner killed between its commit and its publish on
+// NATS): the client gets an explicit gap, then a fresh snapshot, never a
+// silent jump (resync).
 func (c *client) writeEvent(s *subscription, m *message) error {
 	if m.trade {
 		if m.seq <= s.last {
 			return nil
+		}
+		if m.seq > s.last+1 {
+			if resynced, err := c.resync(s, m); resynced || err != nil {
+				return err
+			}
 		}
 		s.last = m.seq
 	} else if m.seq < s.last {
 		return nil
 	}
 	return c.writeFrame(m.payload)
+}
+
+// resync answers trades that never arrived: a gap message up to the trade
+// before m, then the market's snapshot read now, then m unless the snapshot
+// already holds it. It reports whether it wrote m's place (the snapshot
+// covers m, or m was written). A snapshot that cannot be read leaves the gap
+// alone, and the next quote carries the state. Write pump only.
+func (c *client) resync(s *subscription, m *message) (bool, error) {
+	c.h.gaps.Add(1)
+	if err := c.writeRaw(encodeGap(s.market, m.seq-1)); err != nil {
+		return true, err
+	}
+	s.last = m.seq - 1
+	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+	data, seq, err := c.h.snap.SnapshotJSON(ctx, s.market)
+	cancel()
+	if err != nil {
+		return false, nil
+	}
+	if err := c.writeRaw(data); err != nil {
+		return true, err
+	}
+	s.last = seq
+	// The snapshot was read after m committed, so it normally holds m.
+	return seq >= m.seq, nil
 }
 
 // reportGap writes a gap message if trades after the last one written were

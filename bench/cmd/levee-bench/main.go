@@ -49,21 +49,26 @@ type Config struct {
 
 	// Scenario is "bench" (every measurement above), "faults", "soak" or
 	// "hostile"; the last three write their own section of the report.
-	Scenario       string
-	Kills          int           // faults: SIGKILL + restart cycles
-	PGStops        int           // faults: PostgreSQL stop + start cycles
-	Exhaustions    int           // faults: connection exhaustion cycles
-	FaultDown      time.Duration // faults: how long PostgreSQL stays down or full
-	FaultEvery     time.Duration // faults: load between two faults
-	FaultWorkers   int           // faults: residents sending keyed orders
-	Soak           time.Duration // soak: length
-	SoakSubs       int           // soak: websocket subscribers
-	SoakClients    int           // soak: HTTP clients of the order load
-	Sample         time.Duration // soak: sampling interval
-	HostileN       int           // hostile: generated requests
-	HostileWorkers int           // hostile: concurrent senders
-	HostileSeed    uint64        // hostile: the generator's seed (0: from the clock, printed)
-	HostileTimeout time.Duration // hostile: an answer later than this is a hang
+	Scenario     string
+	Kills        int           // faults: SIGKILL + restart cycles
+	PGStops      int           // faults: PostgreSQL stop + start cycles
+	Exhaustions  int           // faults: connection exhaustion cycles
+	FaultDown    time.Duration // faults: how long PostgreSQL stays down or full
+	FaultEvery   time.Duration // faults: load between two faults
+	FaultWorkers int           // faults: residents sending keyed orders
+	// cluster-faults and cluster (docs/cluster.md)
+	ClusterPauses       int           // cluster-faults: SIGSTOP/SIGCONT rounds (Kills is the SIGKILL rounds)
+	ClusterFaultMarkets int           // cluster-faults: markets the orders spread over
+	ClusterMarkets      int           // cluster: markets the orders spread over
+	ClusterDuration     time.Duration // cluster: load per configuration
+	Soak                time.Duration // soak: length
+	SoakSubs            int           // soak: websocket subscribers
+	SoakClients         int           // soak: HTTP clients of the order load
+	Sample              time.Duration // soak: sampling interval
+	HostileN            int           // hostile: generated requests
+	HostileWorkers      int           // hostile: concurrent senders
+	HostileSeed         uint64        // hostile: the generator's seed (0: from the clock, printed)
+	HostileTimeout      time.Duration // hostile: an answer later than this is a hang
 
 	// The websocket client process.
 	WSURL    string
@@ -87,6 +92,10 @@ func main() {
 		err = wsClientProcess(ctx, cfg, os.Stdout)
 	case cfg.Scenario == "faults":
 		err = runFaults(ctx, cfg, os.Stdout)
+	case cfg.Scenario == "cluster-faults":
+		err = runClusterFaults(ctx, cfg, os.Stdout)
+	case cfg.Scenario == "cluster":
+		err = runClusterBench(ctx, cfg, os.Stdout)
 	case cfg.Scenario == "soak":
 		err = runSoak(ctx, cfg, os.Stdout)
 	case cfg.Scenario == "hostile":
@@ -136,6 +145,10 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&cfg.FaultDown, "fault-down", 3*time.Second, "faults: how long PostgreSQL stays stopped or its connections taken")
 	fs.DurationVar(&cfg.FaultEvery, "fault-every", 1500*time.Millisecond, "faults: orders flow this long between two faults")
 	fs.IntVar(&cfg.FaultWorkers, "fault-workers", 16, "faults: residents sending keyed orders one after the other")
+	fs.IntVar(&cfg.ClusterPauses, "cluster-pauses", 5, "cluster-faults: SIGSTOP/SIGCONT rounds of an instance past its lease (with -kills SIGKILL rounds)")
+	fs.IntVar(&cfg.ClusterFaultMarkets, "cluster-fault-markets", 50, "cluster-faults: markets the keyed orders spread over")
+	fs.IntVar(&cfg.ClusterMarkets, "cluster-markets", 1000, "cluster: markets the orders spread over")
+	fs.DurationVar(&cfg.ClusterDuration, "cluster-duration", 10*time.Second, "cluster: load per configuration (1, 2, 3 instances)")
 	fs.DurationVar(&cfg.Soak, "soak", 5*time.Minute, "soak: how long the orders and subscribers run")
 	fs.IntVar(&cfg.SoakSubs, "soak-subscribers", 3000, "soak: websocket subscribers (in a second process)")
 	fs.IntVar(&cfg.SoakClients, "soak-clients", 64, "soak: HTTP clients of the order load")
@@ -151,27 +164,31 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if cfg.Quick {
 		quick := map[string]func(){
-			"history":          func() { cfg.History = 2000 },
-			"markets":          func() { cfg.Markets = 4 },
-			"traders":          func() { cfg.Traders = 40 },
-			"clients":          func() { cfg.Clients = 8 },
-			"step-duration":    func() { cfg.StepDuration = time.Second },
-			"rates":            func() { rates = "100,300" },
-			"benchtime":        func() { cfg.BenchTime = "2000x" },
-			"mem-duration":     func() { cfg.MemDuration = 200 * time.Millisecond },
-			"ws-clients":       func() { cfg.WSClients = 200 },
-			"ws-events":        func() { cfg.WSEvents = 10 },
-			"kills":            func() { cfg.Kills = 3 },
-			"pg-stops":         func() { cfg.PGStops = 1 },
-			"exhaustions":      func() { cfg.Exhaustions = 1 },
-			"fault-down":       func() { cfg.FaultDown = time.Second },
-			"fault-workers":    func() { cfg.FaultWorkers = 4 },
-			"soak":             func() { cfg.Soak = 20 * time.Second },
-			"soak-subscribers": func() { cfg.SoakSubs = 200 },
-			"soak-clients":     func() { cfg.SoakClients = 8 },
-			"sample":           func() { cfg.Sample = 2 * time.Second },
-			"hostile-requests": func() { cfg.HostileN = 3000 },
-			"hostile-workers":  func() { cfg.HostileWorkers = 8 },
+			"history":               func() { cfg.History = 2000 },
+			"markets":               func() { cfg.Markets = 4 },
+			"traders":               func() { cfg.Traders = 40 },
+			"clients":               func() { cfg.Clients = 8 },
+			"step-duration":         func() { cfg.StepDuration = time.Second },
+			"rates":                 func() { rates = "100,300" },
+			"benchtime":             func() { cfg.BenchTime = "2000x" },
+			"mem-duration":          func() { cfg.MemDuration = 200 * time.Millisecond },
+			"ws-clients":            func() { cfg.WSClients = 200 },
+			"ws-events":             func() { cfg.WSEvents = 10 },
+			"kills":                 func() { cfg.Kills = 3 },
+			"pg-stops":              func() { cfg.PGStops = 1 },
+			"exhaustions":           func() { cfg.Exhaustions = 1 },
+			"fault-down":            func() { cfg.FaultDown = time.Second },
+			"fault-workers":         func() { cfg.FaultWorkers = 4 },
+			"soak":                  func() { cfg.Soak = 20 * time.Second },
+			"soak-subscribers":      func() { cfg.SoakSubs = 200 },
+			"soak-clients":          func() { cfg.SoakClients = 8 },
+			"sample":                func() { cfg.Sample = 2 * time.Second },
+			"hostile-requests":      func() { cfg.HostileN = 3000 },
+			"hostile-workers":       func() { cfg.HostileWorkers = 8 },
+			"cluster-pauses":        func() { cfg.ClusterPauses = 1 },
+			"cluster-markets":       func() { cfg.ClusterMarkets = 50 },
+			"cluster-duration":      func() { cfg.ClusterDuration = 3 * time.Second },
+			"cluster-fault-markets": func() { cfg.ClusterFaultMarkets = 12 },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -202,8 +219,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		return cfg, errors.New("-step-duration must be positive")
 	case cfg.WSURL != "" && cfg.WSMarket <= 0:
 		return cfg, errors.New("-ws-url needs -ws-market")
-	case cfg.Scenario != "bench" && cfg.Scenario != "faults" && cfg.Scenario != "soak" && cfg.Scenario != "hostile" && cfg.Scenario != "reads" && cfg.Scenario != "orders":
-		return cfg, fmt.Errorf("-scenario %q: want bench, faults, soak, hostile, reads or orders", cfg.Scenario)
+	case cfg.Scenario != "bench" && cfg.Scenario != "faults" && cfg.Scenario != "soak" && cfg.Scenario != "hostile" && cfg.Scenario != "reads" &&
+		cfg.Scenario != "orders" && cfg.Scenario != "cluster" && cfg.Scenario != "cluster-faults":
+		return cfg, fmt.Errorf("-scenario %q: want bench, faults, soak, hostile, reads, orders, cluster or cluster-faults", cfg.Scenario)
 	case cfg.HostileN < 1 || cfg.HostileWorkers < 1 || cfg.HostileTimeout <= 0:
 		return cfg, errors.New("-hostile-requests and -hostile-workers must be at least 1, -hostile-timeout positive")
 	case cfg.FaultWorkers < 1 || cfg.SoakClients < 1:

@@ -233,6 +233,7 @@ func (e *env) orderPathQueries(ctx context.Context) ([]query, error) {
 	journalArgs = append(journalArgs, pq.Array(mIDs), pq.Array(mQ), pq.Array(mSeq), pq.Array(mVol))
 	journalArgs = append(journalArgs, pq.Array([]int64{}), pq.Array([]int64{}), pq.Array([]string{}), pq.Array([]string{}),
 		pq.Array([]int64{}), pq.Array([]int64{}), pq.Array([]string{}), pq.Array([]string{}))
+	journalArgs = append(journalArgs, pq.Array(make([]int64, len(mIDs)))) // epochs: one instance never changes them
 
 	return []query{
 		{name: "authenticate (every API request)", source: "accounts/store.go", sql: accounts.AuthenticateSQL,
