@@ -179,3 +179,16 @@ func GetStatement(ctx context.Context, q sqlx.QueryerContext, hash []byte) (Stat
 }
 
 func refuse(format string, args ...any) error { return levee.Errorf(levee.EFORBIDDEN, format, args...) }
+
+// CheckKey records this node's public key the first time its database is
+// run, and says whether the key now in use is that one: every instance of
+// a node must sign with the same key (LEVEE_NODE_KEY_FILE shared by the
+// instances of a cluster, copied beside a restored database), or its
+// neighbours refuse what it signs.
+func (n *Node) CheckKey(ctx context.Context) (same bool, first []byte, err error) {
+	err = n.db.GetContext(ctx, &first, `UPDATE node SET public_key = coalesce(public_key, $1) RETURNING public_key`, []byte(n.PublicKey()))
+	if err != nil {
+		return false, nil, pgtx.Unavailable(fmt.Errorf("node key: %w", err))
+	}
+	return string(first) == string(n.PublicKey()), first, nil
+}

@@ -152,3 +152,8 @@ UPDATE charter SET version = version + 1, updated_at = now() WHERE EXISTS (SELEC
 -- paid from the treasury. Charters founded already are marked.
 INSERT INTO settings (key, value) SELECT 'charter_founded_at', now()::text WHERE EXISTS (SELECT 1 FROM charter_changes)
     ON CONFLICT (key) DO NOTHING;
+
+-- federation: the public key this node's database was first run with, so an
+-- instance started with another key (a cluster instance without the shared
+-- key file, a restore without the key) is told at once.
+ALTER TABLE node ADD COLUMN public_key bytea CHECK (length(public_key) = 32);

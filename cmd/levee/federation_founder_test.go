@@ -262,3 +262,17 @@ func TestNodeShow(t *testing.T) {
 		}
 	}
 }
+
+// TestAnotherKeyIsReported: an instance started on a node's database with
+// another key (a cluster instance without the shared key file) is told.
+func TestAnotherKeyIsReported(t *testing.T) {
+	leyte := MustNode(t, "Leyte")
+	first := leyte.identity()["public_key"]
+	leyte.stop()
+	leyte.cfg.DataDir = t.TempDir() // a fresh directory: a new key
+	leyte.start()
+	same, was, err := leyte.m.Node.CheckKey(t.Context())
+	if err != nil || same || hex.EncodeToString(was) != first {
+		t.Fatalf("CheckKey: same %v, first %x (want %s), %v", same, was, first, err)
+	}
+}

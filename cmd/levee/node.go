@@ -36,6 +36,16 @@ func (m *Main) openNode() error {
 	m.Node = federation.New(m.DB, key, federation.Options{Name: name, URL: m.Config.PublicURL, Clock: m.now, Logger: m.logger,
 		MaxBackoff: m.Config.DeliveryMaxBackoff})
 	m.logger.Info("node identity", slog.String("name", name), slog.String("fingerprint", federation.Fingerprint(m.Node.PublicKey())))
+	same, first, err := m.Node.CheckKey(context.Background())
+	if err != nil {
+		return err
+	}
+	if !same {
+		m.logger.Error("this instance signs with another key than this node's database was first run with: its neighbours will refuse what it signs; "+
+			"point LEVEE_NODE_KEY_FILE at the node's key (shared by every instance of a cluster, copied beside a restored database)",
+			slog.String("key_file", m.Config.keyFile()), slog.String("fingerprint", federation.Fingerprint(m.Node.PublicKey())),
+			slog.String("node_fingerprint", federation.Fingerprint(first)))
+	}
 	return nil
 }
 
