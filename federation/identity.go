@@ -46,10 +46,16 @@ func createKey(path string) (ed25519.PrivateKey, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("node key: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) { // another start won the race: use its key
-		return LoadOrCreateKey(path)
-	} else if err != nil {
+	// Written whole to a temporary file, then linked into place: the link
+	// fails if another start (an instance of the same node) made the key
+	// first, and nobody ever reads a half-written key.
+	f, err := os.CreateTemp(filepath.Dir(path), ".node-key-*")
+	if err != nil {
+		return nil, fmt.Errorf("node key: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
 		return nil, fmt.Errorf("node key: %w", err)
 	}
 	if err := pem.Encode(f, &pem.Block{Type: pemType, Bytes: key.Seed()}); err != nil {
@@ -60,5 +66,13 @@ func createKey(path string) (ed25519.PrivateKey, error) {
 		f.Close()
 		return nil, fmt.Errorf("node key: %w", err)
 	}
-	return key, f.Close()
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("node key: %w", err)
+	}
+	if err := os.Link(f.Name(), path); errors.Is(err, fs.ErrExist) {
+		return LoadOrCreateKey(path) // another start won the race: use its key
+	} else if err != nil {
+		return nil, fmt.Errorf("node key: %w", err)
+	}
+	return key, nil
 }

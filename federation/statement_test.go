@@ -118,6 +118,33 @@ func TestKeyFile(t *testing.T) {
 	}
 }
 
+// TestKeyFileRace: starts that make the key at once all end with the same
+// key, and none reads a half-written file.
+func TestKeyFileRace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), KeyFileName)
+	keys := make(chan ed25519.PrivateKey, 8)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			k, err := LoadOrCreateKey(path)
+			keys <- k
+			errs <- err
+		}()
+	}
+	var first ed25519.PrivateKey
+	for range 8 {
+		k, err := <-keys, <-errs
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first = k
+		} else if !first.Equal(k) {
+			t.Fatal("two starts made two keys")
+		}
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	n := New(nil, exampleKey(), Options{MaxBackoff: 10 * time.Second})
 	for attempts, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 4: 8 * time.Second, 5: 10 * time.Second, 50: 10 * time.Second} {
