@@ -46,8 +46,10 @@ func (s *Server) receiveStatement(c *echo.Context) error {
 	return c.JSON(http.StatusOK, statementReceipt{Reply: reply})
 }
 
-// statementReceipt answers a delivered statement: the signed reply, if the
-// kind has one (a cosignature or an alarm for a ledger head).
+// statementReceipt answers a delivered statement. Reply is a signed
+// answer for kinds that have one at once; the kinds of this version answer
+// later through the outbox (a ledger head's cosignature or alarm), so it is
+// null, and a sender must accept either.
 type statementReceipt struct {
 	Reply *federation.Wire `json:"reply"`
 }
