@@ -70,7 +70,7 @@ type Config struct {
 	// database and coordinating through this NATS server (LEVEE_NATS_URL;
 	// docs/cluster.md). Empty: one instance, exactly as without it.
 	NATSURL string
-	// Node names this instance in the cluster (LEVEE_NODE); default
+	// Node names this instance in the cluster (LEVEE_INSTANCE); default
 	// <hostname>-<port>. Letters, digits, '-' and '_'.
 	Node string
 	// LeaseTTL is how long a market's lease lasts unrenewed (LEVEE_LEASE_TTL;
@@ -90,7 +90,7 @@ func defaultConfig() Config {
 		MailFrom:    os.Getenv("LEVEE_MAIL_FROM"),
 		PublicURL:   os.Getenv("LEVEE_PUBLIC_URL"),
 		NATSURL:     os.Getenv("LEVEE_NATS_URL"),
-		Node:        os.Getenv("LEVEE_NODE"),
+		Node:        os.Getenv("LEVEE_INSTANCE"),
 	}
 	if d, err := time.ParseDuration(os.Getenv("LEVEE_LEASE_TTL")); err == nil {
 		c.LeaseTTL = d
@@ -198,7 +198,7 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// validateCluster checks LEVEE_NODE and fills in its default.
+// validateCluster checks LEVEE_INSTANCE and fills in its default.
 func (c *Config) validateCluster() error {
 	if c.NATSURL == "" {
 		return nil
@@ -209,7 +209,7 @@ func (c *Config) validateCluster() error {
 		c.Node = nodeName(host + "-" + port)
 	}
 	if c.Node == "" || len(c.Node) > 100 || nodeName(c.Node) != c.Node {
-		return fmt.Errorf("LEVEE_NODE %q: use 1 to 100 letters, digits, '-' and '_'", c.Node)
+		return fmt.Errorf("LEVEE_INSTANCE %q: use 1 to 100 letters, digits, '-' and '_'", c.Node)
 	}
 	if c.LeaseTTL < 0 || c.LeaseTTL > 0 && c.LeaseTTL < 300*time.Millisecond {
 		return fmt.Errorf("LEVEE_LEASE_TTL must be at least 300ms")

@@ -36,7 +36,7 @@ const usage = `usage:
 environment: DATABASE_URL (use this PostgreSQL instead of a private one), LEVEE_ADMIN_TOKEN,
 LEVEE_ADDR, LEVEE_DATA, LEVEE_LOG_LEVEL, LEVEE_LOG_FORMAT, LEVEE_PUBLIC_URL; the network of cities: LEVEE_NODE_NAME,
 LEVEE_NODE_KEY_FILE, LEVEE_WITNESS_EVERY, LEVEE_DELIVER_EVERY, LEVEE_DELIVERY_MAX_BACKOFF; several instances: LEVEE_NATS_URL,
-LEVEE_NODE, LEVEE_LEASE_TTL`
+LEVEE_INSTANCE, LEVEE_LEASE_TTL`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
