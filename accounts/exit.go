@@ -3,11 +3,13 @@ package accounts
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"levee"
 	"levee/pgtx"
@@ -102,6 +104,57 @@ func (s *Service) AuditOf(ctx context.Context, id int64) ([]AuditEntry, error) {
 		WHERE actor_id = $1 OR detail->>'account_id' = $1::text OR detail->>'member_id' = $1::text ORDER BY id`, id)
 	if err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("audit of %d: %w", id, err))
+	}
+	return es, nil
+}
+
+// personalActions are a private person's own acts: their passwords, their
+// sessions, their leaving. The public audit log leaves them out.
+var personalActions = []string{"password.change", "password.reset", "password.reset_started", "sessions.end_all",
+	"account.exit_begin", "account.exit"}
+
+// PublicAudit is the audit log as anyone may read it (GET /api/v1/audit),
+// newest first: officials' acts in full, a private person's own acts left
+// out, and, in the acts that concern a person (an admission, a change of
+// roles, a membership), their name and id left out too. A person's name
+// beside their id and the moment of their admission would link them to the
+// ledger entry that credited their pseudonym (docs/privacy.md).
+// Organisations stay named.
+func (s *Service) PublicAudit(ctx context.Context, limit int) ([]AuditEntry, error) {
+	es := []AuditEntry{}
+	if err := s.db.SelectContext(ctx, &es, `SELECT id, at, actor_id, action, detail FROM audit_log
+		WHERE action <> ALL($2) ORDER BY id DESC LIMIT $1`, limit, pq.Array(personalActions)); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("public audit: %w", err))
+	}
+	var persons []int64
+	if err := s.db.SelectContext(ctx, &persons, `SELECT id FROM accounts WHERE kind = 'person'`); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("public audit: %w", err))
+	}
+	person := make(map[string]bool, len(persons))
+	for _, id := range persons {
+		person[levee.FormatID(id)] = true
+	}
+	for i := range es {
+		var d map[string]any
+		if json.Unmarshal(es[i].Detail, &d) != nil {
+			continue
+		}
+		changed := false
+		if id, ok := d["account_id"]; ok && person[fmt.Sprint(id)] {
+			delete(d, "account_id")
+			delete(d, "name")
+			d["kind"] = KindPerson
+			changed = true
+		}
+		if _, ok := d["member_id"]; ok {
+			delete(d, "member_id")
+			changed = true
+		}
+		if changed {
+			if b, err := json.Marshal(d); err == nil {
+				es[i].Detail = b
+			}
+		}
 	}
 	return es, nil
 }

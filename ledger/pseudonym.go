@@ -156,7 +156,7 @@ type Epoch struct {
 const carryAccount = "epoch:2:carry"
 
 // BeginPrivateEpoch starts the private epoch on a ledger that has entries
-// from before it (a new ledger starts in it: migration 0020), without
+// from before it (a new ledger starts in it: migration 0021), without
 // changing any entry: it appends, under one head lock,
 //
 //  1. entries (kind "epoch", ref "epoch/2") that move every person's

@@ -13,7 +13,7 @@ import (
 	"levee/migrations/dbtest"
 )
 
-// TestPrivacyMigrationOnExistingData applies migration 0020 to a database
+// TestPrivacyMigrationOnExistingData applies migration 0021 to a database
 // that already has people, an organisation and ledger entries: each person's
 // cash gets its own random pseudonym, the organisation's keeps its name, and
 // the private epoch is left for ledger.BeginPrivateEpoch to begin (the chain
@@ -48,7 +48,7 @@ func TestPrivacyMigrationOnExistingData(t *testing.T) {
 	}
 	var privacy migrations.Migration
 	for _, m := range all {
-		if m.Name == "0020_privacy.sql" {
+		if m.Name == "0021_privacy.sql" {
 			privacy = m
 			break
 		}
@@ -72,7 +72,7 @@ func TestPrivacyMigrationOnExistingData(t *testing.T) {
 	re := regexp.MustCompile(`^cash:p[0-9a-f]{20}$`)
 	if len(rows) != 3 || rows[0].Public == nil || rows[1].Public == nil || rows[2].Public != nil ||
 		!re.MatchString(*rows[0].Public) || !re.MatchString(*rows[1].Public) || *rows[0].Public == *rows[1].Public {
-		t.Fatalf("public names after 0020: %+v", rows)
+		t.Fatalf("public names after 0021: %+v", rows)
 	}
 	if err := db.GetContext(ctx, &from, `SELECT private_from FROM ledger_head`); err != nil || from != nil {
 		t.Fatalf("an existing ledger's private_from = %v, %v; want NULL until BeginPrivateEpoch", from, err)

@@ -40,6 +40,7 @@ type Accounts interface {
 	Tokens(ctx context.Context, accountID int64) ([]accounts.Token, error)
 	RevokeToken(ctx context.Context, accountID, tokenID int64) error
 	Audit(ctx context.Context, limit int) ([]accounts.AuditEntry, error)
+	PublicAudit(ctx context.Context, limit int) ([]accounts.AuditEntry, error)
 	IssueToTreasury(ctx context.Context, actor int64, amount levee.Micros, memo string) (ledger.Entry, error)
 }
 
@@ -75,6 +76,9 @@ type Deps struct {
 	Crisis Crisis
 	// Residents is optional: a person's data export and exit.
 	Residents Residents
+	// Node is optional: this node in the network of cities (identity,
+	// signed statements, witnesses).
+	Node Federation
 	// Emails and Mail are optional: people's addresses and the mail that
 	// confirms them.
 	Emails Emails
