@@ -63,6 +63,10 @@ type Options struct {
 	// (gorilla's default). A refused origin gets 403.
 	CheckOrigin func(r *http.Request) bool
 	Logger      *slog.Logger
+	// PreviousWriter writes each connection from a goroutine of its own
+	// (one write pump per connection), as before the shared writer pool;
+	// kept for side-by-side measurement (bench/cmd/levee-fanout).
+	PreviousWriter bool
 }
 
 func (o Options) withDefaults() Options {
@@ -136,7 +140,9 @@ type Hub struct {
 	ctx    context.Context // parent of every client's context; cancelled by Close
 	cancel context.CancelFunc
 
-	mu      sync.Mutex // guards clients and closed
+	pool *writerPool // nil with Options.PreviousWriter
+
+	mu      sync.Mutex // guards clients, closed and pool.next
 	clients map[*client]struct{}
 	closed  bool
 	wg      sync.WaitGroup // one per pump
@@ -161,11 +167,22 @@ func NewHub(snap Snapshotter, opts Options) *Hub {
 	for i := range h.shards {
 		h.shards[i].topics = map[int64]*topic{}
 	}
+	if !opts.PreviousWriter {
+		h.pool = newWriterPool(0)
+		for _, w := range h.pool.writers {
+			h.wg.Add(1)
+			go func() {
+				defer h.wg.Done()
+				w.run(h.ctx)
+			}()
+		}
+	}
 	return h
 }
 
 // Publish queues ev for every subscriber of its market. It never blocks and
-// its work is one non-blocking channel send per subscriber; a subscriber
+// its work is one non-blocking channel send per subscriber (and, with the
+// writer pool, marking the subscriber ready on its writer); a subscriber
 // whose queue is full is conflated instead. Safe from many goroutines;
 // events of one market must be published in seq order (from one goroutine).
 func (h *Hub) Publish(ev Event) {
@@ -182,8 +199,26 @@ func (h *Hub) Publish(ev Event) {
 		return
 	}
 	m := newMessage(ev)
+	if h.pool == nil {
+		for _, s := range t.subs {
+			s.c.enqueue(item{sub: s, msg: m})
+		}
+		return
+	}
+	// Writers are woken after the walk, so that those reached late find
+	// the trade and the quote published right after it both queued.
+	var wake uint64 // bit i: writer i has new ready clients
 	for _, s := range t.subs {
-		s.c.enqueue(item{sub: s, msg: m})
+		c := s.c
+		c.enqueue(item{sub: s, msg: m})
+		if c.w.schedule(c) {
+			wake |= 1 << (c.w.idx % 64)
+		}
+	}
+	for i, w := range h.pool.writers {
+		if wake&(1<<(uint(i)%64)) != 0 {
+			w.signal()
+		}
 	}
 }
 
@@ -223,6 +258,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := newClient(h, ws, h.log.With(slog.String("remote_addr", r.RemoteAddr)))
 	c.conn = hj.conn
 	h.mu.Lock()
+	if h.pool != nil {
+		c.w = h.pool.assign()
+		c.conn.pooled = true
+	}
 	if h.closed {
 		h.mu.Unlock()
 		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(h.opts.WriteWait))
