@@ -63,7 +63,7 @@ type client struct {
 	batch     *[]byte     // frames not yet written (see flush)
 	inPool    bool        // a pool writer holds wmu: writes must not wait
 	held      *item       // an event a pool writer left for the pump (a resync)
-	w         *writer     // nil: the write pump delivers everything (Options.PreviousWriter)
+	w         *writer     // nil: the write pump delivers everything (no Options.WriterPool)
 	scheduled atomic.Bool // c is on w's ready list
 }
 

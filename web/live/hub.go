@@ -63,10 +63,15 @@ type Options struct {
 	// (gorilla's default). A refused origin gets 403.
 	CheckOrigin func(r *http.Request) bool
 	Logger      *slog.Logger
-	// PreviousWriter writes each connection from a goroutine of its own
-	// (one write pump per connection), as before the shared writer pool;
-	// kept for side-by-side measurement (bench/cmd/levee-fanout).
-	PreviousWriter bool
+	// WriterPool delivers published events through a shared pool of
+	// writers instead of waking each connection's write pump (pool.go). It
+	// halves the server's CPU per delivered message, but on the shared
+	// 2-core machine, with the subscribers in a process beside it, it did
+	// not lower the fan-out latency (bench/RESULTS.md §7a), so it is off
+	// by default.
+	WriterPool bool
+	// Writers is the size of the writer pool (default GOMAXPROCS).
+	Writers int
 }
 
 func (o Options) withDefaults() Options {
@@ -140,7 +145,7 @@ type Hub struct {
 	ctx    context.Context // parent of every client's context; cancelled by Close
 	cancel context.CancelFunc
 
-	pool *writerPool // nil with Options.PreviousWriter
+	pool *writerPool // nil unless Options.WriterPool
 
 	mu      sync.Mutex // guards clients, closed and pool.next
 	clients map[*client]struct{}
@@ -167,8 +172,8 @@ func NewHub(snap Snapshotter, opts Options) *Hub {
 	for i := range h.shards {
 		h.shards[i].topics = map[int64]*topic{}
 	}
-	if !opts.PreviousWriter {
-		h.pool = newWriterPool(0)
+	if opts.WriterPool {
+		h.pool = newWriterPool(opts.Writers)
 		for _, w := range h.pool.writers {
 			h.wg.Add(1)
 			go func() {

@@ -121,7 +121,7 @@ func (c *client) serve() {
 		return
 	}
 	defer c.wmu.Unlock()
-	if c.held != nil || c.conn.stalled() {
+	if c.held != nil || c.batch != nil || c.conn.stalled() {
 		c.wakePump()
 		return
 	}
@@ -137,7 +137,7 @@ func (c *client) serve() {
 		c.stop(0, "")
 		return
 	}
-	if handOff || c.behind.Load() || c.conn.stalled() {
+	if handOff || c.batch != nil || c.behind.Load() || c.conn.stalled() {
 		c.wakePump()
 	}
 }

@@ -103,16 +103,20 @@ func (w *wireConn) Write(p []byte) (int, error) {
 
 // tryWrite writes as much of p as the socket takes now, without waiting,
 // and keeps the rest in pending for the next Write (the write pump's, under
-// a deadline). An error of the socket is left for that Write to report.
-func (w *wireConn) tryWrite(p []byte) error {
-	w.mu.Lock()
+// a deadline). An error of the socket is left for that Write to report. If
+// another goroutine is writing (a Write may wait up to its deadline), it
+// writes nothing and reports false: the caller keeps p.
+func (w *wireConn) tryWrite(p []byte) (bool, error) {
+	if !w.mu.TryLock() {
+		return false, nil
+	}
 	defer w.mu.Unlock()
 	if w.closeSent {
-		return websocket.ErrCloseSent
+		return false, websocket.ErrCloseSent
 	}
 	if len(w.pending) > 0 || w.raw == nil {
 		w.pending = append(w.pending, p...)
-		return nil
+		return true, nil
 	}
 	n := 0
 	w.raw.Write(func(fd uintptr) bool {
@@ -128,12 +132,15 @@ func (w *wireConn) tryWrite(p []byte) error {
 	if n < len(p) {
 		w.pending = append(w.pending, p[n:]...)
 	}
-	return nil
+	return true, nil
 }
 
-// stalled reports whether bytes wait for a blocking Write.
+// stalled reports whether bytes wait for a blocking Write, or one is going
+// on; it does not wait.
 func (w *wireConn) stalled() bool {
-	w.mu.Lock()
+	if !w.mu.TryLock() {
+		return true
+	}
 	defer w.mu.Unlock()
 	return len(w.pending) > 0
 }
@@ -176,29 +183,37 @@ func (c *client) writeFrame(payload []byte) error {
 }
 
 // flush writes the batch in one Write under one deadline (the write pump),
-// or in one write that does not wait (the writer pool: see tryWrite), and
-// returns the buffer to the pool. c.wmu must be held.
+// or in one write that does not wait (the writer pool: see tryWrite; a
+// batch it could not start stays for the pump), and returns the buffer to
+// the pool. c.wmu must be held.
 func (c *client) flush() error {
 	b := c.batch
 	if b == nil {
 		return nil
 	}
 	c.batch = nil
-	defer func() {
-		if cap(*b) <= maxPooledBatch {
-			*b = (*b)[:0]
-			batchPool.Put(b)
+	if len(*b) > 0 {
+		if c.inPool {
+			written, err := c.conn.tryWrite(*b)
+			if !written && err == nil {
+				c.batch = b // the pump writes it: serve wakes it
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		} else {
+			c.conn.SetWriteDeadline(time.Now().Add(c.h.opts.WriteWait))
+			if _, err := c.conn.Write(*b); err != nil {
+				return err
+			}
 		}
-	}()
-	if len(*b) == 0 {
-		return nil
 	}
-	if c.inPool {
-		return c.conn.tryWrite(*b)
+	if cap(*b) <= maxPooledBatch {
+		*b = (*b)[:0]
+		batchPool.Put(b)
 	}
-	c.conn.SetWriteDeadline(time.Now().Add(c.h.opts.WriteWait))
-	_, err := c.conn.Write(*b)
-	return err
+	return nil
 }
 
 // flushPending writes what a non-blocking write left, under WriteWait.

@@ -2,8 +2,8 @@
 // or PostgreSQL: a Hub in this process, its subscribers in a second process
 // (this program with -clients-only), one market, a trade and its quote
 // published together at a steady pace with the commit time in "ts", as
-// web.Live encodes them. It runs the current writer and the previous one
-// (Options.PreviousWriter) in turn, A B A B ..., so that both see the same
+// web.Live encodes them. It runs the writer pool and the write pump per connection
+// (the default; Options.WriterPool off) in turn, A B A B ..., so that both see the same
 // machine, and prints each round and the medians.
 //
 //	go run ./bench/cmd/levee-fanout -clients 10000 -events 50 -rounds 4
@@ -41,6 +41,7 @@ type config struct {
 	profile                 string
 	clientsOnly             string // URL: be the client process
 	variants                string
+	writers                 int
 }
 
 func main() {
@@ -52,6 +53,7 @@ func main() {
 	flag.StringVar(&cfg.profile, "cpuprofile", "", "write a CPU profile of each round to this prefix (PREFIX-<variant>-<round>.pprof)")
 	flag.StringVar(&cfg.clientsOnly, "clients-only", "", "internal: run the subscribers against this URL")
 	flag.StringVar(&cfg.variants, "variants", "pool,previous", "variants to alternate: pool, previous")
+	flag.IntVar(&cfg.writers, "writers", 0, "writers of the pool (0: the hub's default)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -102,8 +104,8 @@ func run(ctx context.Context, cfg config) error {
 			}
 			rounds = append(rounds, r)
 			s := r.Summary
-			fmt.Printf("%-9s round %d: p50 %6.1f ms  p99 %6.1f ms  max %6.1f ms  last-client p99 %6.1f ms  pairs %d missing %d gaps %d  server %.1f µs/msg  clients %.1f µs/msg  load %s\n",
-				v, i+1, s.P50ms, s.P99ms, s.MaxMs, s.LastP99ms, s.Pairs, s.Missing, s.Gaps, r.cpuPerMsg(), r.clientCPUPerMsg(), loadavg())
+			fmt.Printf("%-9s round %d: p50 %6.1f ms  p99 %6.1f ms  max %6.1f ms  last-client p99 %6.1f ms  pairs %d missing %d gaps %d  server %.1f µs/msg (%.2f cores)  clients %.1f µs/msg (%.2f cores)  load %s\n",
+				v, i+1, s.P50ms, s.P99ms, s.MaxMs, s.LastP99ms, s.Pairs, s.Missing, s.Gaps, r.cpuPerMsg(), r.ServerCPU/r.Wall, r.clientCPUPerMsg(), s.CPUSecs/max(s.WallSecs, 1e-9), loadavg())
 			time.Sleep(2 * time.Second)
 		}
 	}
@@ -165,10 +167,18 @@ const market = 1
 func measure(ctx context.Context, cfg config, variant string, i int) (round, error) {
 	r := round{Variant: variant}
 	opts := live.Options{Logger: slog.New(slog.DiscardHandler)}
-	switch variant {
+	name, n, _ := strings.Cut(variant, ":") // pool:16 is a pool of 16 writers
+	switch name {
 	case "pool":
+		opts.WriterPool, opts.Writers = true, cfg.writers
+		if n != "" {
+			w, err := strconv.Atoi(n)
+			if err != nil {
+				return r, fmt.Errorf("variant %q: %w", variant, err)
+			}
+			opts.Writers = w
+		}
 	case "previous":
-		opts.PreviousWriter = true
 	default:
 		return r, fmt.Errorf("unknown variant %q", variant)
 	}
