@@ -63,7 +63,7 @@ type client struct {
 	batch     *[]byte     // frames not yet written (see flush)
 	inPool    bool        // a pool writer holds wmu: writes must not wait
 	held      *item       // an event a pool writer left for the pump (a resync)
-	w         *writer     // nil: the write pump delivers everything (no Options.WriterPool)
+	pooled    bool        // the writer pool delivers published events (Options.WriterPool)
 	scheduled atomic.Bool // c is on w's ready list
 }
 
@@ -278,7 +278,7 @@ func (c *client) writePump() {
 	// With the writer pool, published events are the pool's: the pump
 	// takes them only when woken (see pool.go).
 	send := c.send
-	if c.w != nil {
+	if c.pooled {
 		send = nil
 	}
 	for {

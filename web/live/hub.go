@@ -147,7 +147,7 @@ type Hub struct {
 
 	pool *writerPool // nil unless Options.WriterPool
 
-	mu      sync.Mutex // guards clients, closed and pool.next
+	mu      sync.Mutex // guards clients and closed
 	clients map[*client]struct{}
 	closed  bool
 	wg      sync.WaitGroup // one per pump
@@ -174,11 +174,11 @@ func NewHub(snap Snapshotter, opts Options) *Hub {
 	}
 	if opts.WriterPool {
 		h.pool = newWriterPool(opts.Writers)
-		for _, w := range h.pool.writers {
+		for range h.pool.n {
 			h.wg.Add(1)
 			go func() {
 				defer h.wg.Done()
-				w.run(h.ctx)
+				h.pool.run(h.ctx)
 			}()
 		}
 	}
@@ -212,18 +212,16 @@ func (h *Hub) Publish(ev Event) {
 	}
 	// Writers are woken after the walk, so that those reached late find
 	// the trade and the quote published right after it both queued.
-	var wake uint64 // bit i: writer i has new ready clients
+	ready := false
 	for _, s := range t.subs {
 		c := s.c
 		c.enqueue(item{sub: s, msg: m})
-		if c.w.schedule(c) {
-			wake |= 1 << (c.w.idx % 64)
+		if h.pool.schedule(c) {
+			ready = true
 		}
 	}
-	for i, w := range h.pool.writers {
-		if wake&(1<<(uint(i)%64)) != 0 {
-			w.signal()
-		}
+	if ready {
+		h.pool.signal()
 	}
 }
 
@@ -264,8 +262,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.conn = hj.conn
 	h.mu.Lock()
 	if h.pool != nil {
-		c.w = h.pool.assign()
-		c.conn.pooled = true
+		c.pooled, c.conn.pooled = true, true
 	}
 	if h.closed {
 		h.mu.Unlock()

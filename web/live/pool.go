@@ -10,10 +10,10 @@ import (
 // The writer pool delivers published events without waking a goroutine per
 // connection, in the manner of nats-server's flushClients: the publisher
 // queues an event for every subscriber and marks each subscriber's client
-// ready on one of a few writers (as many as GOMAXPROCS); the writer, once the
-// publisher has finished its walk, drains each ready client's queue, frames
-// what it finds into one batch and writes it with one non-blocking write
-// syscall. Profiling the fan-out to 10,000 subscribers showed the write
+// ready for a few writers (as many as GOMAXPROCS); the writers, once the
+// publisher has finished its walk, take ready clients a chunk at a time,
+// drain each one's queue, frame what they find into one batch and write it
+// with one non-blocking write syscall. Profiling the fan-out to 10,000 subscribers showed the write
 // syscall at about half of the server's CPU and waking, selecting and parking
 // 10,000 write pumps at most of the rest; and because a pump woke as soon as
 // the trade reached it, many wrote the trade and its quote in two syscalls.
@@ -30,79 +30,84 @@ import (
 // its write pump (a resync); the event waits in client.held.
 var errHandOff = errors.New("live: event handed to the write pump")
 
-// writer is one goroutine of the pool and the clients ready for it.
-type writer struct {
-	idx   uint
-	mu    sync.Mutex
-	ready []*client // guarded by mu
-	spare []*client // writer goroutine only
-	wake  chan struct{}
-}
+// chunk is how many ready clients a writer takes at a time: small, so that
+// a writer whose thread the kernel preempts holds up few clients while the
+// others take the rest. (One list per writer measured no better or worse:
+// bench/RESULTS.md §7a.)
+const chunk = 32
 
+// writerPool is the clients ready to be written, shared by its writers.
 type writerPool struct {
-	writers []*writer
-	next    uint64 // round robin for new clients; guarded by Hub.mu
+	n    int
+	wake chan struct{} // one token per writer to wake
+
+	mu    sync.Mutex
+	ready []*client // guarded by mu; ready[head:] are waiting
+	head  int
 }
 
 func newWriterPool(n int) *writerPool {
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	p := &writerPool{writers: make([]*writer, n)}
-	for i := range p.writers {
-		p.writers[i] = &writer{idx: uint(i), wake: make(chan struct{}, 1)}
-	}
-	return p
+	return &writerPool{n: n, wake: make(chan struct{}, n)}
 }
 
-// assign picks the writer of a new client. Hub.mu must be held.
-func (p *writerPool) assign() *writer {
-	w := p.writers[p.next%uint64(len(p.writers))]
-	p.next++
-	return w
-}
-
-// schedule marks c ready on its writer unless it already is; it reports
-// whether the writer needs a wake-up (done once per Publish, after the walk).
-func (w *writer) schedule(c *client) bool {
+// schedule marks c ready unless it already is; it reports whether the
+// writers need a wake-up (done once per Publish, after the walk).
+func (p *writerPool) schedule(c *client) bool {
 	if c.scheduled.Load() || !c.scheduled.CompareAndSwap(false, true) {
 		return false
 	}
-	w.mu.Lock()
-	w.ready = append(w.ready, c)
-	w.mu.Unlock()
+	p.mu.Lock()
+	p.ready = append(p.ready, c)
+	p.mu.Unlock()
 	return true
 }
 
-func (w *writer) signal() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
+// signal wakes every writer that is not already awake or due to wake.
+func (p *writerPool) signal() {
+	for range p.n {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+			return
+		}
 	}
 }
 
-// run serves ready clients until ctx is done.
-func (w *writer) run(ctx context.Context) {
+// take moves up to a chunk of ready clients into buf.
+func (p *writerPool) take(buf []*client) []*client {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := min(len(p.ready)-p.head, chunk)
+	buf = append(buf[:0], p.ready[p.head:p.head+n]...)
+	clear(p.ready[p.head : p.head+n])
+	p.head += n
+	if p.head == len(p.ready) {
+		p.ready, p.head = p.ready[:0], 0
+	}
+	return buf
+}
+
+// run is one writer: it serves ready clients until ctx is done.
+func (p *writerPool) run(ctx context.Context) {
+	buf := make([]*client, 0, chunk)
 	for {
 		select {
-		case <-w.wake:
+		case <-p.wake:
 		case <-ctx.Done():
 			return
 		}
 		for {
-			w.mu.Lock()
-			list := w.ready
-			if len(list) == 0 {
-				w.mu.Unlock()
+			buf = p.take(buf)
+			if len(buf) == 0 {
 				break
 			}
-			w.ready = w.spare[:0] // never list's array: swap, not share
-			w.mu.Unlock()
-			for _, c := range list {
+			for _, c := range buf {
 				c.serve()
 			}
-			clear(list)
-			w.spare = list
+			clear(buf)
 		}
 	}
 }

@@ -76,6 +76,9 @@ type round struct {
 	ServerCPU float64 // CPU seconds of this process while publishing and delivering
 	Wall      float64
 	Stats     live.Stats
+	// Context switches of this process per event: voluntary (it waited)
+	// and involuntary (the kernel preempted it).
+	Voluntary, Involuntary float64
 }
 
 // cpuPerMsg is the server's CPU per delivered (event, client) pair in µs.
@@ -104,8 +107,8 @@ func run(ctx context.Context, cfg config) error {
 			}
 			rounds = append(rounds, r)
 			s := r.Summary
-			fmt.Printf("%-9s round %d: p50 %6.1f ms  p99 %6.1f ms  max %6.1f ms  last-client p99 %6.1f ms  pairs %d missing %d gaps %d  server %.1f µs/msg (%.2f cores)  clients %.1f µs/msg (%.2f cores)  load %s\n",
-				v, i+1, s.P50ms, s.P99ms, s.MaxMs, s.LastP99ms, s.Pairs, s.Missing, s.Gaps, r.cpuPerMsg(), r.ServerCPU/r.Wall, r.clientCPUPerMsg(), s.CPUSecs/max(s.WallSecs, 1e-9), loadavg())
+			fmt.Printf("%-9s round %d: p50 %6.1f ms  p99 %6.1f ms  max %6.1f ms  last-client p99 %6.1f ms  pairs %d missing %d gaps %d  server %.1f µs/msg (%.2f cores)  clients %.1f µs/msg (%.2f cores)  switches/event %.0f vol %.0f invol  threads %d  load %s\n",
+				v, i+1, s.P50ms, s.P99ms, s.MaxMs, s.LastP99ms, s.Pairs, s.Missing, s.Gaps, r.cpuPerMsg(), r.ServerCPU/r.Wall, r.clientCPUPerMsg(), s.CPUSecs/max(s.WallSecs, 1e-9), r.Voluntary, r.Involuntary, pprof.Lookup("threadcreate").Count(), loadavg())
 			time.Sleep(2 * time.Second)
 		}
 	}
@@ -229,6 +232,7 @@ func measure(ctx context.Context, cfg config, variant string, i int) (round, err
 		}
 	}
 	cpu0, t0 := processCPU(), time.Now()
+	vol0, invol0 := contextSwitches()
 	tick := time.NewTicker(time.Second / time.Duration(cfg.pace))
 	for seq := int64(1); seq <= int64(cfg.events); seq++ {
 		snap.mu.Lock()
@@ -248,6 +252,8 @@ func measure(ctx context.Context, cfg config, variant string, i int) (round, err
 	sumLine, err := io.ReadAll(br)
 	// The clients have every event (or gave up): the server's work is done.
 	r.ServerCPU, r.Wall = (processCPU() - cpu0).Seconds(), time.Since(t0).Seconds()
+	vol1, invol1 := contextSwitches()
+	r.Voluntary, r.Involuntary = float64(vol1-vol0)/float64(cfg.events), float64(invol1-invol0)/float64(cfg.events)
 	if cfg.profile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -286,4 +292,12 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func contextSwitches() (voluntary, involuntary int64) {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0, 0
+	}
+	return ru.Nvcsw, ru.Nivcsw
 }
