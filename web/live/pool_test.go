@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,4 +269,58 @@ func firstDiff(a, b []byte) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// TestLastEventOfABurstArrives ends many short bursts and waits, after
+// each, for every client to have its last trade before publishing more: an
+// event queued while a writer finishes with a client must not wait for the
+// next publish to be written.
+func TestLastEventOfABurstArrives(t *testing.T) {
+	const clients, bursts = 8, 300
+	for _, v := range writerVariants {
+		t.Run(v.name, func(t *testing.T) {
+			ts := MustServe(t, v.opts, false, 1)
+			conns := MustSubscribers(t, ts, clients, 1)
+			got := make([]atomic.Int64, clients)
+			errs := make(chan error, clients)
+			for i, c := range conns {
+				go func() {
+					for {
+						f, err := readFrame(c, 30*time.Second)
+						if err != nil {
+							errs <- err
+							return
+						}
+						if f.Type == "trade" {
+							if f.Seq != got[i].Load()+1 {
+								errs <- fmt.Errorf("client %d: trade %d after %d", i, f.Seq, got[i].Load())
+								return
+							}
+							got[i].Store(f.Seq)
+						}
+					}
+				}()
+			}
+			var seq int64
+			for b := range bursts {
+				for range 1 + b%3 {
+					seq = ts.trade(1)
+				}
+				deadline := time.Now().Add(5 * time.Second)
+				for i := range got {
+					for got[i].Load() < seq {
+						select {
+						case err := <-errs:
+							t.Fatal(err)
+						default:
+						}
+						if time.Now().After(deadline) {
+							t.Fatalf("burst %d: client %d has trade %d of %d", b, i, got[i].Load(), seq)
+						}
+						time.Sleep(50 * time.Microsecond)
+					}
+				}
+			}
+		})
+	}
 }
