@@ -17,13 +17,10 @@ const (
 	RoleTreasurer  = "treasurer"
 	RoleSteward    = "steward"
 	RoleAdmin      = "admin"
-	// RoleDelegate is a neighbour node's delegate, who votes on quorum
-	// proposals (crisis mode).
-	RoleDelegate = "delegate"
 )
 
 // AllRoles lists every role in a stable order.
-var AllRoles = []string{RoleResident, RoleContractor, RoleTreasurer, RoleSteward, RoleAdmin, RoleDelegate}
+var AllRoles = []string{RoleResident, RoleContractor, RoleTreasurer, RoleSteward, RoleAdmin}
 
 // Account kinds.
 const (

@@ -261,3 +261,13 @@ func MailboxOf(ctx context.Context, q sqlx.QueryerContext, account int64) (Mailb
 	}
 	return m, err
 }
+
+// WithAnyRole returns the enabled accounts that have any of roles: on a
+// node, the people who answer for the city to its neighbours.
+func WithAnyRole(ctx context.Context, q sqlx.QueryerContext, roles []string) ([]int64, error) {
+	var ids []int64
+	if err := sqlx.SelectContext(ctx, q, &ids, `SELECT id FROM accounts WHERE NOT disabled AND roles && $1::text[] ORDER BY id`, pq.Array(roles)); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("accounts with roles %v: %w", roles, err))
+	}
+	return ids, nil
+}

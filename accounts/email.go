@@ -21,7 +21,7 @@ import (
 const (
 	MailSeats       = "seats"       // jury seats and their deadlines, cases opened, evidence
 	MailVerdicts    = "verdicts"    // verdicts, appeals, final and settled cases
-	MailQuorum      = "quorum"      // quorum requests to delegates, the quorum's answers
+	MailQuorum      = "quorum"      // the quorum's answers to proposers
 	MailEmergencies = "emergencies" // emergency declarations, acts, renewals and ends
 	MailPayments    = "payments"    // money paid to you (milestones, market payouts and refunds, bonds, jurors' fees), awards, milestones due
 )

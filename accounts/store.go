@@ -90,12 +90,20 @@ func (s *Service) CreateAccount(ctx context.Context, actor int64, n NewAccount) 
 		if err := ledger.OpenAccount(ctx, tx, ledger.Cash(id), "cash", false); err != nil {
 			return fmt.Errorf("open cash account: %w", err)
 		}
+		from := ledger.Issuance
 		if n.Credit > 0 {
+			// After founding no admin creates money: an admission's credit
+			// is paid from the treasury.
+			if founded, err := isFounded(ctx, tx); err != nil {
+				return err
+			} else if founded {
+				from = ledger.Treasury
+			}
 			_, err := ledger.Post(ctx, tx, ledger.Transfer{
 				Kind: "credit",
 				Ref:  "account:" + levee.FormatID(id),
 				Postings: []ledger.Posting{
-					{Account: ledger.Issuance, Amount: -n.Credit},
+					{Account: from, Amount: -n.Credit},
 					{Account: ledger.Cash(id), Amount: n.Credit},
 				},
 			})
@@ -107,7 +115,7 @@ func (s *Service) CreateAccount(ctx context.Context, actor int64, n NewAccount) 
 			return fmt.Errorf("insert token: %w", err)
 		}
 		a = Account{ID: id, Name: n.Name, Kind: n.Kind, Roles: n.Roles, District: n.District, Cash: n.Credit}
-		return audit(ctx, tx, actor, "account.create", map[string]any{"account_id": id, "name": n.Name, "roles": n.Roles, "credit": n.Credit})
+		return audit(ctx, tx, actor, "account.create", map[string]any{"account_id": id, "name": n.Name, "roles": n.Roles, "credit": n.Credit, "credit_from": from})
 	})
 	if err != nil {
 		return Account{}, "", err
@@ -404,6 +412,13 @@ func (s *Service) RevokeToken(ctx context.Context, accountID, tokenID int64) err
 func (s *Service) EnsureAdmin(ctx context.Context, configured string) (generated string, err error) {
 	err = pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
 		generated = ""
+		var retired bool
+		if err := tx.GetContext(ctx, &retired, `SELECT EXISTS (SELECT 1 FROM settings WHERE key = $1)`, retiredSetting); err != nil {
+			return fmt.Errorf("ensure admin: %w", err)
+		}
+		if retired { // levee admin retire: the founder stepped back for good
+			return nil
+		}
 		var id int64
 		err := tx.GetContext(ctx, &id, `
 			INSERT INTO accounts (name, kind, roles) VALUES ('admin', 'person', '{admin}')
@@ -489,6 +504,14 @@ func (s *Service) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {
 	return es, pgtx.Unavailable(err)
 }
 
+// Admissions counts the accounts opened by an admin (audit action
+// account.create), for the census.
+func (s *Service) Admissions(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.GetContext(ctx, &n, `SELECT count(*) FROM audit_log WHERE action = 'account.create'`)
+	return n, pgtx.Unavailable(err)
+}
+
 // WriteAudit records an official's action in the audit log inside the
 // caller's transaction, so the record and the act commit together.
 func WriteAudit(ctx context.Context, tx *sqlx.Tx, actor int64, action string, detail map[string]any) error {
@@ -514,21 +537,29 @@ func audit(ctx context.Context, tx *sqlx.Tx, actor int64, action string, detail 
 // issuance account into the treasury, recorded in the ledger and the audit
 // log. Errors: EINVALID (amount).
 func (s *Service) IssueToTreasury(ctx context.Context, actor int64, amount levee.Micros, memo string) (ledger.Entry, error) {
+	var e ledger.Entry
+	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
+		var err error
+		e, err = IssueInTx(ctx, tx, actor, amount, memo, "admin:"+levee.FormatID(actor))
+		return err
+	})
+	return e, err
+}
+
+// IssueInTx creates money inside tx: by an admin before founding, or by a
+// quorum decision of kind issue (actor 0, ref "quorum/ID") after it.
+// Errors: EINVALID (amount, memo).
+func IssueInTx(ctx context.Context, tx *sqlx.Tx, actor int64, amount levee.Micros, memo, ref string) (ledger.Entry, error) {
 	if amount <= 0 {
 		return ledger.Entry{}, levee.Invalid("amount", "amount must be positive")
 	}
 	if len(memo) > 500 {
 		return ledger.Entry{}, levee.Invalid("memo", "memo must be at most 500 characters")
 	}
-	var e ledger.Entry
-	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
-		var err error
-		e, err = ledger.Post(ctx, tx, ledger.Transfer{Kind: "treasury_issue", Ref: "admin:" + levee.FormatID(actor),
-			Postings: []ledger.Posting{{Account: ledger.Issuance, Amount: -amount}, {Account: ledger.Treasury, Amount: amount}}})
-		if err != nil {
-			return err
-		}
-		return audit(ctx, tx, actor, "treasury.issue", map[string]any{"amount": amount, "memo": memo, "ledger_seq": e.Seq})
-	})
-	return e, err
+	e, err := ledger.Post(ctx, tx, ledger.Transfer{Kind: "treasury_issue", Ref: ref,
+		Postings: []ledger.Posting{{Account: ledger.Issuance, Amount: -amount}, {Account: ledger.Treasury, Amount: amount}}})
+	if err != nil {
+		return ledger.Entry{}, err
+	}
+	return e, audit(ctx, tx, actor, "treasury.issue", map[string]any{"amount": amount, "memo": memo, "ledger_seq": e.Seq, "by": ref})
 }

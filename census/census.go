@@ -22,6 +22,7 @@ import (
 type Accounts interface {
 	ResidentsByDistrict(ctx context.Context) ([]accounts.DistrictResidents, error)
 	Names(ctx context.Context, ids []int64) (map[int64]string, error)
+	Admissions(ctx context.Context) (int64, error)
 }
 
 // Ledger is what the census needs of the ledger.
@@ -92,6 +93,11 @@ type ResidentsFigure struct {
 	Source    string                       `json:"source"`
 	Total     int64                        `json:"total"`
 	Districts []accounts.DistrictResidents `json:"districts"`
+	// Admissions counts every account the admin opened, each one in the
+	// public audit log (GET /api/v1/audit): admission stays with the
+	// founder, in public.
+	Admissions       int64  `json:"admissions"`
+	AdmissionsSource string `json:"admissions_source"`
 }
 
 // TreasuryFigure is the treasury's balance and its flows by day and kind.
@@ -177,7 +183,10 @@ func (s *Service) Census(ctx context.Context) (Census, error) {
 	if err != nil {
 		return Census{}, fmt.Errorf("census residents: %w", err)
 	}
-	c.Residents = ResidentsFigure{Source: "/api/v1/districts", Districts: districts}
+	c.Residents = ResidentsFigure{Source: "/api/v1/districts", Districts: districts, AdmissionsSource: "/api/v1/audit"}
+	if c.Residents.Admissions, err = s.src.Accounts.Admissions(ctx); err != nil {
+		return Census{}, fmt.Errorf("census admissions: %w", err)
+	}
 	for _, d := range c.Residents.Districts {
 		c.Residents.Total += d.Residents
 	}

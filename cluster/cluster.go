@@ -39,7 +39,7 @@ import (
 // Options configure an instance's NATS side.
 type Options struct {
 	URL    string // NATS server(s), comma-separated (LEVEE_NATS_URL)
-	Node   string // this instance's name, unique in the city (LEVEE_NODE)
+	Node   string // this instance's name, unique in the city (LEVEE_INSTANCE)
 	Logger *slog.Logger
 }
 

@@ -1,7 +1,7 @@
 // Package crisis is how the city acts when consensus is too slow, and how
 // it stays accountable when it does. The node's charter (held in the
 // database, changed only by its neighbours' quorum) names its districts,
-// stewards, neighbour nodes and their delegates, the quorum, and the limits
+// stewards, neighbour nodes (their URLs and pinned keys), the quorum, and the limits
 // of emergency powers. Routine reallocations between budget lines wait for
 // the quorum; in an emergency a steward may act alone, within the declared
 // scope, cap and time, and every act goes to a jury for review afterwards
@@ -14,13 +14,14 @@ package crisis
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"levee"
-	"levee/pgtx"
 	"levee/contracting"
+	"levee/pgtx"
 	"levee/settlement"
 )
 
@@ -42,6 +43,11 @@ type Options struct {
 	Reviews   Reviews
 	Clock     func() time.Time
 	Logger    *slog.Logger
+	// Node is this node in the network; nil on a node without neighbours
+	// that are nodes (and in tests of this package alone).
+	Node Node
+	// HTTP fetches neighbours' /api/v1/node at founding.
+	HTTP *http.Client
 }
 
 // Service runs the charter, quorum proposals and emergencies.
@@ -62,7 +68,12 @@ func New(db *sqlx.DB, opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Service{db: db, opts: opts, advancing: pgtx.Serial{Key: pgtx.SerialCrisis}}
+	if opts.HTTP == nil {
+		opts.HTTP = &http.Client{Timeout: 10 * time.Second}
+	}
+	s := &Service{db: db, opts: opts, advancing: pgtx.Serial{Key: pgtx.SerialCrisis}}
+	s.registerHandlers()
+	return s
 }
 
 func (s *Service) now() time.Time { return s.opts.Clock().UTC().Truncate(time.Microsecond) }
@@ -80,6 +91,9 @@ func (s *Service) Advance(ctx context.Context) error {
 	}
 	defer unlock()
 	if err := s.expire(ctx); err != nil {
+		return err
+	}
+	if err := s.suspendSilent(ctx); err != nil {
 		return err
 	}
 	return s.openReviews(ctx)

@@ -2,6 +2,7 @@ package crisis_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,12 +47,11 @@ func MustNode(t *testing.T) *node {
 	}
 	n.steward = mk("sam", "north", accounts.RoleResident, accounts.RoleSteward)
 	n.resident = mk("alice", "north", accounts.RoleResident)
-	mk("delta-delegate", "", accounts.RoleDelegate)
-	mk("ridge-delegate", "", accounts.RoleDelegate)
 	now := time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC)
 	n.svc = crisis.New(db, crisis.Options{Clock: func() time.Time { return now }})
 	districts, stewards := []string{"north", "south"}, []string{"sam"}
-	neighbours := []crisis.NeighbourSpec{{Name: "delta", Delegate: "delta-delegate"}, {Name: "ridge", Delegate: "ridge-delegate"}}
+	neighbours := []crisis.NeighbourSpec{{Name: "delta", URL: "http://127.0.0.1:1", PublicKey: strings.Repeat("d1", 32)},
+		{Name: "ridge", URL: "http://127.0.0.1:2", PublicKey: strings.Repeat("e2", 32)}}
 	quorum, spendingCap := 2, levee.Units(5000)
 	if _, err := n.svc.Found(ctx, 0, crisis.CharterChange{Districts: &districts, Stewards: &stewards, Neighbours: &neighbours,
 		Quorum: &quorum, SpendingCap: &spendingCap}); err != nil {
@@ -72,8 +72,49 @@ func TestCharterIsFoundedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Quorum != 2 || len(c.Districts) != 2 || len(c.Stewards) != 1 || c.Stewards[0].Name != "sam" || len(c.Neighbours) != 2 ||
-		c.Neighbours[0].DelegateName != "delta-delegate" {
+		c.Neighbours[0].Fingerprint == "" || c.Neighbours[0].URL != "http://127.0.0.1:1" {
 		t.Fatalf("charter: %+v", c)
+	}
+}
+
+// TestNeighboursAreNodes: a charter names neighbour nodes by URL and
+// Ed25519 key; anything else is refused, naming the field.
+func TestNeighboursAreNodes(t *testing.T) {
+	ctx := context.Background()
+	svc := crisis.New(dbtest.New(t), crisis.Options{})
+	key := strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		name  string
+		n     crisis.NeighbourSpec
+		field string
+	}{
+		{"no url", crisis.NeighbourSpec{Name: "x", PublicKey: key}, "neighbours[0].url"},
+		{"not http", crisis.NeighbourSpec{Name: "x", URL: "ftp://x.example", PublicKey: key}, "neighbours[0].url"},
+		{"a short key", crisis.NeighbourSpec{Name: "x", URL: "http://127.0.0.1:1", PublicKey: "abcd"}, "neighbours[0].public_key"},
+		{"no key, node unreachable", crisis.NeighbourSpec{Name: "x", URL: "http://127.0.0.1:1"}, "neighbours[0].public_key"},
+		{"no name", crisis.NeighbourSpec{URL: "http://127.0.0.1:1", PublicKey: key}, "neighbours[0].name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := []crisis.NeighbourSpec{tc.n}
+			_, err := svc.Found(ctx, 0, crisis.CharterChange{Neighbours: &ns})
+			if levee.ErrorCode(err) != levee.EINVALID || levee.ErrorField(err) != tc.field {
+				t.Fatalf("%v (field %q), want invalid %s", err, levee.ErrorField(err), tc.field)
+			}
+		})
+	}
+	ns := []crisis.NeighbourSpec{{Name: "x", URL: "http://127.0.0.1:1", PublicKey: key}}
+	quorum := 1
+	c, err := svc.Found(ctx, 0, crisis.CharterChange{Neighbours: &ns, Quorum: &quorum})
+	if err != nil || len(c.Neighbours) != 1 || c.Neighbours[0].PublicKey != key || c.Neighbours[0].Fingerprint == "" || c.NeighbourSilence != "30d" {
+		t.Fatalf("found: %+v %v", c, err)
+	}
+}
+
+func TestEffectiveQuorum(t *testing.T) {
+	for _, tc := range []struct{ quorum, active, want int }{{2, 3, 2}, {2, 1, 1}, {2, 0, 1}, {3, 3, 3}, {1, 5, 1}} {
+		if got := crisis.EffectiveQuorum(tc.quorum, tc.active); got != tc.want {
+			t.Errorf("quorum %d over %d active neighbours: %d, want %d", tc.quorum, tc.active, got, tc.want)
+		}
 	}
 }
 

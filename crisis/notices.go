@@ -11,56 +11,34 @@ import (
 	"levee/outbox"
 )
 
-// The notifications of crisis: quorum requests go to the neighbours'
-// delegates and the quorum's answer to the proposer; an emergency's
-// declaration, acts, renewal and end go to everyone it concerns (the
-// residents of its districts, the stewards, the delegates). Each is written
+// The notifications of crisis: the quorum's answer goes to the proposer
+// (the request itself goes to the neighbour nodes, signed); an emergency's
+// declaration, acts, renewal and end go to everyone it concerns here (the
+// residents of its districts, the stewards) and, signed, to every
+// neighbour node. Each is written
 // in the transaction that does what it reports.
 
 // concerned lists who an emergency in districts concerns (empty: every
-// district): the residents of its districts, the delegates, the stewards.
+// district): the residents of its districts and the stewards.
 func concerned(ctx context.Context, tx *sqlx.Tx, districts []int64) ([]int64, error) {
 	who, err := accounts.ResidentsOf(ctx, tx, districts)
 	if err != nil {
 		return nil, err
 	}
 	var ours []int64
-	if err := tx.SelectContext(ctx, &ours, `SELECT delegate_id FROM neighbours UNION SELECT unnest(steward_ids) FROM charter`); err != nil {
+	if err := tx.SelectContext(ctx, &ours, `SELECT unnest(steward_ids) FROM charter`); err != nil {
 		return nil, err
 	}
 	return append(who, ours...), nil
 }
 
-// delegates lists the neighbours' delegates.
-func delegates(ctx context.Context, tx *sqlx.Tx) ([]int64, error) {
-	var ids []int64
-	err := tx.SelectContext(ctx, &ids, `SELECT delegate_id FROM neighbours`)
-	return ids, err
-}
-
 func when(t time.Time) string { return t.UTC().Format("Mon 2 Jan 2006 15:04 UTC") }
-
-// tellDelegates asks every neighbour's delegate to vote on proposal id.
-func (s *Service) tellDelegates(ctx context.Context, tx *sqlx.Tx, id int64) error {
-	p, err := getProposal(ctx, tx, id, "")
-	if err != nil {
-		return err
-	}
-	closes := p.ClosesAt
-	who, err := delegates(ctx, tx)
-	if err != nil {
-		return err
-	}
-	return outbox.AddTo(ctx, tx, who, outbox.Notice{
-		Kind: "quorum_request",
-		Message: fmt.Sprintf("Proposal %d (%s) asks your node's vote: %s Vote to approve or reject it by %s; without a quorum by then it expires.",
-			id, p.Kind, sentence(p.Reason), when(closes)),
-		Link: "/quorum", Deadline: &closes, At: s.now(),
-	})
-}
 
 // tellProposer gives the quorum's answer on proposal id to whoever made it.
 func (s *Service) tellProposer(ctx context.Context, tx *sqlx.Tx, id int64, proposer int64, kind, status string) error {
+	if proposer == 0 { // a neighbour node proposed it: its answer is public on the proposal
+		return nil
+	}
 	what := map[string]string{
 		"executed": "was approved by the neighbours' quorum and carried out",
 		"rejected": "was rejected by the neighbours' quorum",
@@ -82,6 +60,9 @@ func (s *Service) tellEmergency(ctx context.Context, tx *sqlx.Tx, id int64, kind
 	}
 	who, err := concerned(ctx, tx, e.DistrictIDs)
 	if err != nil {
+		return err
+	}
+	if err := s.announce(ctx, tx, id, kind, msg); err != nil { // and to every neighbour node, signed
 		return err
 	}
 	return outbox.AddTo(ctx, tx, who, outbox.Notice{

@@ -13,6 +13,7 @@ import (
 	"levee"
 	"levee/accounts"
 	"levee/budgets"
+	"levee/federation"
 	"levee/input"
 	"levee/pgtx"
 )
@@ -24,6 +25,7 @@ const (
 	KindRenew        = "renew"        // extend an emergency by the renewal step
 	KindEnd          = "end"          // end an emergency early
 	KindDeclare      = "declare"      // declare an emergency within the cooldown
+	KindIssue        = "issue"        // create new money in the treasury (after founding, only this way)
 )
 
 // Proposal is a decision awaiting the neighbours' quorum.
@@ -38,20 +40,45 @@ type Proposal struct {
 	Status        string     `json:"status" db:"status"`
 	DecidedAt     *time.Time `json:"decided_at,omitempty" db:"decided_at"`
 	ApprovedByAct *int64     `json:"approved_by_act,omitempty,string" db:"approved_by_act"`
+	// Statement is the hash of the signed statement that put the proposal
+	// to the neighbour nodes; their votes name it.
+	Statement string `json:"statement,omitempty" db:"statement"`
+	// ProposedByNeighbour names the neighbour node that proposed it (an
+	// end to this city's emergency); ProposedBy is then 0.
+	ProposedByNeighbour *string `json:"proposed_by_neighbour,omitempty" db:"proposed_by_neighbour"`
 	// Votes lists every neighbour: its vote, or none yet ("awaiting quorum").
 	Votes    []VoteView `json:"votes" db:"-"`
 	Quorum   int        `json:"quorum" db:"-"`
 	Approved int        `json:"approved" db:"-"`
 	Rejected int        `json:"rejected" db:"-"`
+
+	active int // neighbours not suspended
 }
 
-// VoteView is one neighbour's vote on a proposal.
+// VoteView is one neighbour's vote on a proposal. For a neighbour node:
+// its signed vote, or Status "has not answered" with the delivery of the
+// proposal to it (attempts, last attempt and error), so that "awaiting
+// quorum" says why.
 type VoteView struct {
-	Neighbour    string     `json:"neighbour" db:"neighbour"`
-	DelegateName string     `json:"delegate" db:"-"`
-	DelegateID   int64      `json:"-" db:"delegate_id"`
-	Approve      *bool      `json:"approve" db:"approve"` // null: has not voted
-	At           *time.Time `json:"at,omitempty" db:"at"`
+	Neighbour    string               `json:"neighbour" db:"neighbour"`
+	DelegateName string               `json:"delegate,omitempty" db:"-"`
+	DelegateID   *int64               `json:"-" db:"delegate_id"`
+	Approve      *bool                `json:"approve" db:"approve"` // null: has not voted
+	At           *time.Time           `json:"at,omitempty" db:"at"`
+	Status       string               `json:"status" db:"-"` // approved, rejected, has not answered
+	Fingerprint  string               `json:"fingerprint,omitempty" db:"-"`
+	Suspended    bool                 `json:"suspended" db:"suspended"`
+	Vote         *federation.Wire     `json:"vote,omitempty" db:"-"`
+	Delivery     *federation.Delivery `json:"delivery,omitempty" db:"-"`
+
+	PublicKey []byte `json:"-" db:"public_key"`
+	VoteHash  []byte `json:"-" db:"vote_hash"`
+}
+
+// Issue is the payload of an issue proposal.
+type Issue struct {
+	Amount levee.Micros `json:"amount"`
+	Memo   string       `json:"memo"`
 }
 
 // Reallocation is the payload of a reallocation proposal or act.
@@ -66,11 +93,14 @@ type EmergencyRef struct {
 	Emergency int64 `json:"emergency,string"`
 }
 
-const proposalColumns = `id, kind, payload, reason, proposed_by, created_at, closes_at, status, decided_at, approved_by_act`
+const proposalColumns = `id, kind, payload, reason, coalesce(proposed_by, 0) AS proposed_by, created_at, closes_at, status, decided_at, approved_by_act,
+	coalesce(encode(statement_hash, 'hex'), '') AS statement,
+	(SELECT name FROM neighbours WHERE id = proposed_by_neighbour) AS proposed_by_neighbour`
 
 // Propose puts a decision to the neighbours. Reallocations are proposed by
 // treasurers; charter changes by treasurers, stewards and admins; renewals
-// and early ends by stewards, treasurers and delegates; a declaration within
+// and early ends by stewards and treasurers (and by neighbour nodes, see
+// endrequest.go); a declaration within
 // the cooldown by a steward. Errors: EINVALID, EFORBIDDEN, ENOTFOUND, ECONFLICT.
 func (s *Service) Propose(ctx context.Context, who *accounts.Principal, kind string, payload json.RawMessage, reason string) (Proposal, error) {
 	if err := input.Length("reason", reason, 1, 5000); err != nil {
@@ -79,13 +109,14 @@ func (s *Service) Propose(ctx context.Context, who *accounts.Principal, kind str
 	may := map[string][]string{
 		KindReallocation: {accounts.RoleTreasurer},
 		KindCharter:      {accounts.RoleTreasurer, accounts.RoleSteward, accounts.RoleAdmin},
-		KindRenew:        {accounts.RoleSteward, accounts.RoleTreasurer, accounts.RoleDelegate},
-		KindEnd:          {accounts.RoleSteward, accounts.RoleTreasurer, accounts.RoleDelegate},
+		KindRenew:        {accounts.RoleSteward, accounts.RoleTreasurer},
+		KindEnd:          {accounts.RoleSteward, accounts.RoleTreasurer},
 		KindDeclare:      {accounts.RoleSteward},
+		KindIssue:        {accounts.RoleTreasurer},
 	}
 	roles, ok := may[kind]
 	if !ok {
-		return Proposal{}, levee.Invalid("kind", "kind must be reallocation, charter, renew, end or declare")
+		return Proposal{}, levee.Invalid("kind", "kind must be reallocation, charter, renew, end, declare or issue")
 	}
 	allowed := false
 	for _, r := range roles {
@@ -111,7 +142,11 @@ func (s *Service) Propose(ctx context.Context, who *accounts.Principal, kind str
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, kind, []byte(payload), reason, who.AccountID, now, now.Add(us(c.VoteWindowUS))); err != nil {
 			return err
 		}
-		return s.tellDelegates(ctx, tx, id)
+		p, err := getProposal(ctx, tx, id, "")
+		if err != nil {
+			return err
+		}
+		return s.publishProposal(ctx, tx, p)
 	})
 	if err != nil {
 		return Proposal{}, fmt.Errorf("propose %s: %w", kind, err)
@@ -163,6 +198,17 @@ func (s *Service) checkPayload(ctx context.Context, tx *sqlx.Tx, kind string, pa
 		if _, err := s.checkDeclaration(ctx, tx, who.AccountID, &d); err != nil {
 			return err
 		}
+	case KindIssue:
+		var is Issue
+		if err := strictJSON(payload, &is); err != nil {
+			return err
+		}
+		if is.Amount <= 0 {
+			return levee.Invalid("payload.amount", "amount must be positive")
+		}
+		if err := input.Length("payload.memo", is.Memo, 1, 500); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -201,22 +247,65 @@ func (s *Service) fillVotes(ctx context.Context, q sqlx.QueryerContext, p *Propo
 	if err != nil {
 		return err
 	}
-	p.Quorum, p.Votes = c.Quorum, []VoteView{}
-	if err := sqlx.SelectContext(ctx, q, &p.Votes, `SELECT n.name AS neighbour, n.delegate_id, v.approve, v.at FROM neighbours n
+	p.Votes = []VoteView{}
+	if err := sqlx.SelectContext(ctx, q, &p.Votes, `SELECT n.name AS neighbour, n.delegate_id, v.approve, v.at, n.suspended_at IS NOT NULL AS suspended,
+		n.public_key, v.statement_hash AS vote_hash FROM neighbours n
 		LEFT JOIN quorum_votes v ON v.neighbour_id = n.id AND v.proposal_id = $1 ORDER BY n.id`, p.ID); err != nil {
 		return pgtx.Unavailable(fmt.Errorf("proposal %d votes: %w", p.ID, err))
 	}
-	if err := accounts.FillNames(ctx, q, p.Votes, func(v *VoteView) (int64, *string) { return v.DelegateID, &v.DelegateName }); err != nil {
+	if err := accounts.FillNames(ctx, q, p.Votes, func(v *VoteView) (int64, *string) {
+		if v.DelegateID == nil {
+			return 0, &v.DelegateName
+		}
+		return *v.DelegateID, &v.DelegateName
+	}); err != nil {
 		return fmt.Errorf("proposal %d votes: %w", p.ID, err)
 	}
-	p.Approved, p.Rejected = 0, 0
-	for _, v := range p.Votes {
-		if v.Approve != nil && *v.Approve {
-			p.Approved++
-		} else if v.Approve != nil {
-			p.Rejected++
+	var hash []byte
+	if err := sqlx.GetContext(ctx, q, &hash, `SELECT statement_hash FROM quorum_proposals WHERE id = $1`, p.ID); err != nil {
+		return pgtx.Unavailable(err)
+	}
+	deliveries := map[string]federation.Delivery{}
+	if hash != nil {
+		var err error
+		if deliveries, err = federation.Deliveries(ctx, q, hash); err != nil {
+			return err
 		}
 	}
+	p.Approved, p.Rejected = 0, 0
+	active := 0
+	for i := range p.Votes {
+		v := &p.Votes[i]
+		if !v.Suspended {
+			active++
+		}
+		switch {
+		case v.Approve != nil && *v.Approve:
+			p.Approved++
+			v.Status = "approved"
+		case v.Approve != nil:
+			p.Rejected++
+			v.Status = "rejected"
+		default:
+			v.Status = "has not answered"
+		}
+		if v.PublicKey != nil {
+			v.Fingerprint = federation.Fingerprint(v.PublicKey)
+			if d, ok := deliveries[string(v.PublicKey)]; ok && v.Approve == nil {
+				v.Delivery = &d
+			}
+		}
+		if v.VoteHash != nil {
+			st, err := federation.GetStatement(ctx, q, v.VoteHash)
+			if err != nil {
+				return err
+			}
+			w := st.Wire()
+			v.Vote = &w
+		}
+	}
+	p.Quorum = EffectiveQuorum(c.Quorum, active)
+	p.active = active
 	return nil
 }
 
@@ -237,57 +326,27 @@ func (s *Service) Proposals(ctx context.Context, status string) ([]Proposal, err
 	return ps, nil
 }
 
-// Vote records a neighbour delegate's vote. When approvals reach the
-// quorum the proposal executes in the same transaction; when the quorum
-// can no longer be reached it is rejected. Errors: EFORBIDDEN (not a
-// delegate), ENOTFOUND, ECONFLICT (voted, closed, or the execution failed).
-func (s *Service) Vote(ctx context.Context, who *accounts.Principal, id int64, approve bool) (Proposal, error) {
-	if err := s.Advance(ctx); err != nil {
-		return Proposal{}, err
+// EffectiveQuorum is the charter's quorum counted over the neighbours that
+// are not suspended: never more than they are, never below 1.
+func EffectiveQuorum(quorum, active int) int { return max(min(quorum, active), 1) }
+
+// tally counts p's votes inside tx after one more arrived: the vote that
+// reaches the quorum executes the proposal; once the quorum cannot be
+// reached by the neighbours not suspended it is rejected.
+func (s *Service) tally(ctx context.Context, tx *sqlx.Tx, c Charter, p *Proposal) error {
+	if err := s.fillVotes(ctx, tx, p); err != nil {
+		return err
 	}
-	err := pgtx.Run(ctx, s.db, func(tx *sqlx.Tx) error {
-		c, err := getCharter(ctx, tx, "FOR UPDATE")
-		if err != nil {
+	switch {
+	case p.Approved >= p.Quorum:
+		if err := s.execute(ctx, tx, p, nil); err != nil {
 			return err
 		}
-		var nb []int64
-		if err := tx.SelectContext(ctx, &nb, `SELECT id FROM neighbours WHERE delegate_id = $1`, who.AccountID); err != nil {
-			return err
-		}
-		if len(nb) == 0 {
-			return levee.Errorf(levee.EFORBIDDEN, "only the delegates of neighbour nodes vote on proposals")
-		}
-		p, err := getProposal(ctx, tx, id, "FOR UPDATE")
-		if err != nil {
-			return err
-		}
-		if p.Status != "open" {
-			return levee.Errorf(levee.ECONFLICT, "proposal %d is %s", id, p.Status)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO quorum_votes (proposal_id, neighbour_id, delegate_id, approve, at) VALUES ($1, $2, $3, $4, $5)`,
-			id, nb[0], who.AccountID, approve, s.now()); pgtx.IsUniqueViolation(err, "") {
-			return levee.Errorf(levee.ECONFLICT, "your node has already voted on proposal %d", id)
-		} else if err != nil {
-			return err
-		}
-		if err := s.fillVotes(ctx, tx, &p); err != nil {
-			return err
-		}
-		switch {
-		case p.Approved >= c.Quorum:
-			if err := s.execute(ctx, tx, &p, nil); err != nil {
-				return err
-			}
-			return s.decideProposal(ctx, tx, id, "executed", nil)
-		case len(p.Votes)-p.Rejected < c.Quorum:
-			return s.decideProposal(ctx, tx, id, "rejected", nil)
-		}
-		return nil
-	})
-	if err != nil {
-		return Proposal{}, fmt.Errorf("vote on proposal %d: %w", id, err)
+		return s.decideProposal(ctx, tx, p.ID, "executed", nil)
+	case p.active-p.Rejected < p.Quorum:
+		return s.decideProposal(ctx, tx, p.ID, "rejected", nil)
 	}
-	return s.Proposal(ctx, id)
+	return nil
 }
 
 func (s *Service) decideProposal(ctx context.Context, tx *sqlx.Tx, id int64, status string, act *int64) error {
@@ -296,8 +355,13 @@ func (s *Service) decideProposal(ctx context.Context, tx *sqlx.Tx, id int64, sta
 		Kind string `db:"kind"`
 	}
 	if err := tx.GetContext(ctx, &p, `UPDATE quorum_proposals SET status = $2, decided_at = $3, approved_by_act = $4 WHERE id = $1
-		RETURNING proposed_by, kind`, id, status, s.now(), act); err != nil {
+		RETURNING coalesce(proposed_by, 0) AS proposed_by, kind`, id, status, s.now(), act); err != nil {
 		return err
+	}
+	if s.opts.Node != nil { // every quorum decision is witnessed by the neighbours
+		if err := s.opts.Node.PublishHead(ctx, tx); err != nil {
+			return err
+		}
 	}
 	return s.tellProposer(ctx, tx, id, p.By, p.Kind, status)
 }
@@ -338,6 +402,13 @@ func (s *Service) execute(ctx context.Context, tx *sqlx.Tx, p *Proposal, act *in
 		}
 		_, err := s.declare(ctx, tx, p.ProposedBy, d, true)
 		return err
+	case KindIssue:
+		var is Issue
+		if err := json.Unmarshal(p.Payload, &is); err != nil {
+			return err
+		}
+		_, err := accounts.IssueInTx(ctx, tx, 0, is.Amount, is.Memo, ref)
+		return err
 	}
 	return fmt.Errorf("unknown proposal kind %q", p.Kind)
 }
@@ -362,7 +433,7 @@ func (s *Service) expire(ctx context.Context) error {
 			Kind string `db:"kind"`
 		}
 		if err := tx.SelectContext(ctx, &ps, `UPDATE quorum_proposals SET status = 'expired', decided_at = closes_at WHERE status = 'open' AND closes_at <= $1
-			RETURNING id, proposed_by, kind`, now); err != nil {
+			RETURNING id, coalesce(proposed_by, 0) AS proposed_by, kind`, now); err != nil {
 			return fmt.Errorf("expire proposals: %w", err)
 		}
 		for _, p := range ps {

@@ -10,6 +10,7 @@ import (
 	"levee"
 	"levee/accounts"
 	"levee/crisis"
+	"levee/ledger"
 )
 
 // Crisis is what the web layer needs for the charter, the neighbours'
@@ -20,7 +21,6 @@ type Crisis interface {
 	Propose(ctx context.Context, who *accounts.Principal, kind string, payload json.RawMessage, reason string) (crisis.Proposal, error)
 	Proposal(ctx context.Context, id int64) (crisis.Proposal, error)
 	Proposals(ctx context.Context, status string) ([]crisis.Proposal, error)
-	Vote(ctx context.Context, who *accounts.Principal, id int64, approve bool) (crisis.Proposal, error)
 	Declare(ctx context.Context, who *accounts.Principal, d crisis.Declaration) (crisis.Emergency, error)
 	Act(ctx context.Context, who *accounts.Principal, emergencyID int64, r crisis.ActRequest) (crisis.Act, error)
 	Petition(ctx context.Context, who *accounts.Principal, emergencyID int64) (crisis.Emergency, error)
@@ -28,6 +28,13 @@ type Crisis interface {
 	Emergency(ctx context.Context, id int64) (crisis.Emergency, error)
 	Emergencies(ctx context.Context) ([]crisis.Emergency, error)
 	Record(ctx context.Context, steward int64) (crisis.StewardRecord, error)
+	Inbox(ctx context.Context) (crisis.Inbox, error)
+	AnswerIncoming(ctx context.Context, who *accounts.Principal, id int64, approve bool) (crisis.Incoming, error)
+	AdminIssue(ctx context.Context, actor int64, amount levee.Micros, memo string) (ledger.Entry, error)
+	ProposeEnd(ctx context.Context, who *accounts.Principal, neighbour string, emergency int64, reason string) error
+	NeighbourPetitions(ctx context.Context) ([]crisis.NeighbourPetition, error)
+	PetitionToReplace(ctx context.Context, who *accounts.Principal, neighbour int64, n crisis.NeighbourSpec, reason string) (crisis.NeighbourPetition, error)
+	SignNeighbourPetition(ctx context.Context, who *accounts.Principal, id int64) (crisis.NeighbourPetition, error)
 }
 
 var proposalStatuses = map[string]bool{"": true, "open": true, "executed": true, "rejected": true, "expired": true}
@@ -89,27 +96,6 @@ func (s *Server) getQuorumProposal(c *echo.Context) error {
 		return err
 	}
 	p, err := s.deps.Crisis.Proposal(c.Request().Context(), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, p)
-}
-
-func (s *Server) voteOnProposal(c *echo.Context) error {
-	id, err := pathID(c, "id", "proposal")
-	if err != nil {
-		return err
-	}
-	var req struct {
-		Approve *bool `json:"approve"`
-	}
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	if req.Approve == nil {
-		return levee.Invalid("approve", "approve is required: true or false")
-	}
-	p, err := s.deps.Crisis.Vote(c.Request().Context(), principal(c), id, *req.Approve)
 	if err != nil {
 		return err
 	}

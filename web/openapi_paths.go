@@ -14,6 +14,7 @@ import (
 	"levee/census"
 	"levee/contracting"
 	"levee/crisis"
+	"levee/federation"
 	"levee/ledger"
 	"levee/market"
 	"levee/market/engine"
@@ -46,7 +47,6 @@ const (
 	whoTreasurer = accounts.RoleTreasurer
 	whoAdmin     = accounts.RoleAdmin
 	whoSteward   = accounts.RoleSteward
-	whoDelegate  = accounts.RoleDelegate
 )
 
 // Query parameters: an empty value is the same as none.
@@ -228,11 +228,41 @@ func apiOps() []apiOp {
 		{method: "GET", path: "/api/v1/quorum/proposals", tag: "crisis", summary: "Decisions for the neighbours' quorum", who: whoPublic,
 			query: []schema{qEnum("status", "", "open", "executed", "rejected", "expired")}, status: 200, resp: object(schema{"proposals": nullable(arrayOf(of[crisis.Proposal]()))}, "proposals")},
 		{method: "POST", path: "/api/v1/quorum/proposals", tag: "crisis", summary: "Propose a decision (the role depends on the kind)", who: whoSignedIn,
-			body:         object(schema{"kind": schema{"type": "string", "enum": []string{"reallocation", "charter", "renew", "end", "declare"}}, "payload": schema{"type": "object"}, "reason": paragraph}, "kind"),
+			body:         object(schema{"kind": schema{"type": "string", "enum": []string{"reallocation", "charter", "renew", "end", "declare", "issue"}}, "payload": schema{"type": "object"}, "reason": paragraph}, "kind"),
 			bodyRequired: true, example: map[string]any{"kind": "end", "payload": map[string]string{"emergency": "1"}, "reason": "the storm has passed"}, status: 201, resp: of[crisis.Proposal]()},
 		{method: "GET", path: "/api/v1/quorum/proposals/:id", tag: "crisis", summary: "A quorum decision", who: whoPublic, status: 200, resp: of[crisis.Proposal]()},
-		{method: "POST", path: "/api/v1/quorum/proposals/:id/votes", tag: "crisis", summary: "Vote as a neighbour's delegate", who: whoDelegate,
-			body: object(schema{"approve": schema{"type": "boolean"}}, "approve"), bodyRequired: true, example: map[string]bool{"approve": true}, status: 200, resp: of[crisis.Proposal]()},
+		{method: "GET", path: "/api/v1/quorum/incoming", tag: "federation", summary: "Neighbour nodes' requests for this city's vote, and their emergency notices", who: whoPublic,
+			status: 200, resp: of[crisis.Inbox]()},
+		{method: "POST", path: "/api/v1/quorum/incoming/:id/votes", tag: "federation", summary: "Answer a neighbour's request (the charter's voter_roles); this node signs and delivers the vote", who: whoSignedIn,
+			body: object(schema{"approve": schema{"type": "boolean"}}, "approve"), bodyRequired: true, example: map[string]bool{"approve": true}, status: 200, resp: of[crisis.Incoming]()},
+		{method: "POST", path: "/api/v1/quorum/end-requests", tag: "federation", summary: "Propose from this node that a neighbour's emergency end (the charter's voter_roles); signed and delivered", who: whoSignedIn,
+			body: object(schema{"neighbour": line, "emergency": idIn, "reason": paragraph}, "neighbour", "emergency", "reason"), bodyRequired: true,
+			example: map[string]string{"neighbour": "Leyte", "emergency": "1", "reason": "the water is down"}, status: 202, resp: of[endRequestReceipt]()},
+		{method: "GET", path: "/api/v1/neighbour-petitions", tag: "federation", summary: "Residents' petitions to replace a neighbour suspended for its silence", who: whoPublic,
+			status: 200, resp: object(schema{"petitions": nullable(arrayOf(of[crisis.NeighbourPetition]()))}, "petitions")},
+		{method: "POST", path: "/api/v1/neighbours/:id/petitions", tag: "federation", summary: "Petition to replace a suspended neighbour with another node (you sign first)", who: whoResident,
+			body: object(schema{"name": line, "url": line, "public_key": line, "reason": paragraph}, "name", "url", "public_key", "reason"), bodyRequired: true,
+			example: map[string]string{"name": "Ormoc", "url": "https://ormoc.example.org", "public_key": strings.Repeat("ab", 32), "reason": "Tacloban has been silent since the storm"},
+			status:  201, resp: of[crisis.NeighbourPetition]()},
+		{method: "POST", path: "/api/v1/neighbour-petitions/:id/signatures", tag: "federation", summary: "Sign a petition to replace a neighbour; at the charter's petition_threshold it is carried", who: whoResident,
+			status: 200, resp: of[crisis.NeighbourPetition]()},
+		{method: "GET", path: "/api/v1/node", tag: "federation", summary: "This node: name, URL, public key and fingerprint, charter hash, ledger head", who: whoPublic,
+			status: 200, resp: of[federation.Identity]()},
+		{method: "POST", path: "/api/v1/federation/statements", tag: "federation", summary: "Deliver a signed statement (neighbour nodes; the signature is the credential)", who: whoPublic,
+			body: reflectedRequest(of[federation.Wire]()), bodyRequired: true,
+			example: map[string]any{"hash": strings.Repeat("ab", 32), "signer": strings.Repeat("cd", 32), "kind": "vote", "at": 1796000000000000, "payload": `{"approve":true,"proposal":"ab"}`, "signature": strings.Repeat("ef", 64)},
+			status:  200, resp: of[statementReceipt]()},
+		{method: "GET", path: "/api/v1/federation/statements", tag: "federation", summary: "Every statement signed or received here (docs/federation.md)", who: whoPublic,
+			query:  []schema{qInt("after", 0, 1<<62, "statements stored after this seq"), qInt("limit", 1, 1000, "default 100"), qEnum("kind", "", "proposal", "vote", "notice", "ledger_head", "cosign", "alarm")},
+			status: 200, resp: of[federation.Page]()},
+		{method: "GET", path: "/api/v1/federation/refusals", tag: "federation", summary: "Statements refused on arrival, and why", who: whoPublic,
+			status: 200, resp: object(schema{"refusals": nullable(arrayOf(of[federation.Refusal]()))}, "refusals")},
+		{method: "GET", path: "/api/v1/federation/alarms", tag: "federation", summary: "Ledger alarms raised here or by a neighbour", who: whoPublic,
+			status: 200, resp: object(schema{"alarms": nullable(arrayOf(of[federation.AlarmView]()))}, "alarms")},
+		{method: "GET", path: "/api/v1/ledger/witnesses", tag: "federation", summary: "Neighbours' cosignatures of this node's ledger heads", who: whoPublic,
+			status: 200, resp: object(schema{"witnesses": nullable(arrayOf(of[federation.Witnessed]()))}, "witnesses")},
+		{method: "GET", path: "/api/v1/audit", tag: "federation", summary: "The public audit log of officials' actions, without secrets", who: whoPublic,
+			query: []schema{qInt("limit", 1, 1000, "default 100")}, status: 200, resp: object(schema{"entries": nullable(arrayOf(of[accounts.AuditEntry]()))}, "entries")},
 		{method: "GET", path: "/api/v1/emergency", tag: "crisis", summary: "The active emergency, or null", who: whoPublic, status: 200, resp: object(schema{"emergency": of[*crisis.Emergency]()}, "emergency")},
 		{method: "GET", path: "/api/v1/emergencies", tag: "crisis", summary: "Every emergency", who: whoPublic, status: 200, resp: object(schema{"emergencies": nullable(arrayOf(of[crisis.Emergency]()))}, "emergencies")},
 		{method: "POST", path: "/api/v1/emergencies", tag: "crisis", summary: "Declare an emergency (a charter's steward)", who: whoSteward,

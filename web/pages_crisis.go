@@ -83,14 +83,13 @@ type quorumPage struct {
 	Charter    crisis.Charter
 	Proposals  []crisis.Proposal
 	Lines      []budgets.BudgetLine
-	IsDelegate bool
 	CanPropose bool // treasurers propose reallocations here
 }
 
 func (s *Server) pageQuorum(c *echo.Context) error {
 	ctx := c.Request().Context()
 	p := newPage(c, "Neighbours' quorum", "quorum")
-	d := &quorumPage{IsDelegate: p.User.Has(accounts.RoleDelegate), CanPropose: p.User.Has(accounts.RoleTreasurer)}
+	d := &quorumPage{CanPropose: p.User.Has(accounts.RoleTreasurer)}
 	var err error
 	if d.Charter, err = s.deps.Crisis.Charter(ctx); err != nil {
 		return s.renderError(c, err)
@@ -119,4 +118,25 @@ func (s *Server) pageSteward(c *echo.Context) error {
 	p := newPage(c, "Steward "+r.Steward.Name, "emergency")
 	p.Data = &r
 	return s.render(c, http.StatusOK, "steward", p)
+}
+
+// incomingPage is the page of the neighbours' requests for the people who
+// answer for this city.
+type incomingPage struct {
+	Inbox   crisis.Inbox
+	CanVote bool
+}
+
+func (s *Server) pageIncoming(c *echo.Context) error {
+	p := newPage(c, "Neighbours' requests", "quorum")
+	in, err := s.deps.Crisis.Inbox(c.Request().Context())
+	if err != nil {
+		return s.renderError(c, err)
+	}
+	d := &incomingPage{Inbox: in}
+	for _, r := range in.Voters {
+		d.CanVote = d.CanVote || p.User.Has(r)
+	}
+	p.Data = d
+	return s.render(c, http.StatusOK, "incoming", p)
 }

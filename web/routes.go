@@ -185,7 +185,6 @@ func (s *Server) routes() {
 		api.GET("/quorum/proposals", s.listQuorumProposals)
 		api.POST("/quorum/proposals", s.proposeToQuorum, s.signedIn)
 		api.GET("/quorum/proposals/:id", s.getQuorumProposal)
-		api.POST("/quorum/proposals/:id/votes", s.voteOnProposal, s.requireRole(accounts.RoleDelegate))
 		api.GET("/emergency", s.currentEmergency)
 		api.GET("/emergencies", s.listEmergencies)
 		api.POST("/emergencies", s.declareEmergency, s.requireRole(accounts.RoleSteward))
@@ -197,6 +196,22 @@ func (s *Server) routes() {
 		e.GET("/quorum", s.pageQuorum, gz)
 		e.GET("/stewards/:id", s.pageSteward, gz)
 		e.GET("/ledger", s.pageLedger, gz)
+		api.GET("/quorum/incoming", s.incoming)
+		api.POST("/quorum/incoming/:id/votes", s.answerIncoming, s.signedIn)
+		api.POST("/quorum/end-requests", s.proposeEnd, s.signedIn)
+		api.GET("/neighbour-petitions", s.listNeighbourPetitions)
+		api.POST("/neighbours/:id/petitions", s.petitionToReplace, s.requireRole(accounts.RoleResident))
+		api.POST("/neighbour-petitions/:id/signatures", s.signNeighbourPetition, s.requireRole(accounts.RoleResident))
+		e.GET("/quorum/incoming", s.pageIncoming, gz)
+	}
+	api.GET("/audit", s.publicAudit)
+	if s.deps.Node != nil {
+		api.GET("/node", s.nodeIdentity)
+		api.POST("/federation/statements", s.receiveStatement)
+		api.GET("/federation/statements", s.listStatements)
+		api.GET("/federation/refusals", s.listRefusals)
+		api.GET("/federation/alarms", s.listAlarms)
+		api.GET("/ledger/witnesses", s.listWitnesses)
 	}
 
 	// The API's own description: OpenAPI, AsyncAPI and their reference page.

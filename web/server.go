@@ -73,6 +73,9 @@ type Deps struct {
 	Proposals Proposals
 	// Crisis is optional: the charter, the neighbours' quorum, emergencies.
 	Crisis Crisis
+	// Node is optional: this node in the network of cities (identity,
+	// signed statements, witnesses).
+	Node Federation
 	// Emails and Mail are optional: people's addresses and the mail that
 	// confirms them.
 	Emails Emails

@@ -23,6 +23,7 @@ import (
 	"levee/cluster"
 	"levee/contracting"
 	"levee/crisis"
+	"levee/federation"
 	"levee/ledger"
 	"levee/mail"
 	"levee/market/engine"
@@ -54,6 +55,9 @@ type Main struct {
 	Markets *subjects.Markets
 	// Crisis runs the charter, the neighbours' quorum and emergencies.
 	Crisis *crisis.Service
+	// Node is this node in the network of cities: its key, signed
+	// statements, their delivery, witnessing.
+	Node *federation.Node
 	// Clock is every service's clock; tests set it before Run to move time
 	// without sleeping. nil means time.Now.
 	Clock func() time.Time
@@ -78,6 +82,7 @@ type Main struct {
 	node *cluster.Node
 
 	stopAdvancing func()
+	stopNetwork   func()
 	stopRescans   func()
 	mail          *mail.Mailer
 	stopMail      func()
@@ -134,7 +139,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Accounts = accounts.New(db)
 	m.Ledger = ledger.New(db)
-	return nil
+	return m.openNode()
 }
 
 // now is the services' clock: Clock (or time.Now) moved back by rewind.
@@ -157,7 +162,8 @@ func (m *Main) startServices(pub engine.Publisher) error {
 	m.Census = census.New(census.Sources{Accounts: m.Accounts, Ledger: m.Ledger, Budgets: m.Budgets, Markets: m.Engine, Contracting: m.Contracting}, m.now)
 	m.Settlement = settlement.New(m.DB, settlement.Options{Cash: m.Engine, Trading: m.Engine, Clock: m.now, Logger: m.logger})
 	m.Engine.SetBarSource(m.Settlement) // before any order: jurors and parties may not trade in their cases' markets
-	m.Crisis = crisis.New(m.DB, crisis.Options{Contracts: m.Contracting, Reviews: m.Settlement, Clock: m.now, Logger: m.logger})
+	m.Crisis = crisis.New(m.DB, crisis.Options{Contracts: m.Contracting, Reviews: m.Settlement, Clock: m.now, Logger: m.logger, Node: m.Node})
+	m.Node.SetNetwork(m.Crisis)
 	m.Markets = subjects.NewMarkets(m.DB, m.Settlement, m.Engine)
 	subjects.Register(m.Settlement, m.Markets, m.Contracting, m.Crisis)
 	return nil
@@ -225,6 +231,12 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
 	m.ln = ln
+	if m.Config.PublicURL != "" {
+		m.Node.SetURL(m.Config.PublicURL)
+	} else {
+		m.Node.SetURL("http://" + ln.Addr().String())
+	}
+	m.startNetwork()
 	m.http = &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -264,6 +276,7 @@ func (m *Main) webDeps() web.Deps {
 		Cases:       m.Settlement,
 		Proposals:   m.Markets,
 		Crisis:      m.Crisis,
+		Node:        m.Node,
 		Accounts:    m.Accounts,
 		Ledger:      m.Ledger,
 		Markets:     m.Engine,
@@ -329,6 +342,10 @@ func (m *Main) Close() error {
 	if m.stopAdvancing != nil {
 		m.stopAdvancing()
 		m.stopAdvancing = nil
+	}
+	if m.stopNetwork != nil {
+		m.stopNetwork()
+		m.stopNetwork = nil
 	}
 	if m.stopRescans != nil {
 		m.stopRescans()

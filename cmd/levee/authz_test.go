@@ -17,7 +17,6 @@ const (
 	treasurerOnly
 	adminOnly
 	stewardOnly
-	delegateOnly // no role of the matrix: every caller is refused
 )
 
 // routeAccess declares the access rule of every route. A route missing here
@@ -77,7 +76,6 @@ var routeAccess = map[string]access{
 	"GET /api/v1/quorum/proposals":                      public,
 	"POST /api/v1/quorum/proposals":                     signedIn, // the service checks the role each kind needs
 	"GET /api/v1/quorum/proposals/:id":                  public,
-	"POST /api/v1/quorum/proposals/:id/votes":           delegateOnly,
 	"GET /api/v1/emergency":                             public,
 	"GET /api/v1/emergencies":                           public,
 	"POST /api/v1/emergencies":                          stewardOnly, // and the service checks the charter names them
@@ -87,6 +85,20 @@ var routeAccess = map[string]access{
 	"GET /api/v1/stewards/:id/record":                   public,
 	"GET /emergency":                                    public, // the panel's forms only for the charter's stewards
 	"GET /quorum":                                       public,
+	"GET /quorum/incoming":                              public, // the answer buttons only for the charter's voters
+	"GET /api/v1/quorum/incoming":                       public,
+	"POST /api/v1/quorum/incoming/:id/votes":            signedIn, // the service checks the charter's voter_roles
+	"POST /api/v1/quorum/end-requests":                  signedIn, // the service checks the charter's voter_roles
+	"GET /api/v1/node":                                  public,
+	"GET /api/v1/neighbour-petitions":                   public,
+	"POST /api/v1/neighbours/:id/petitions":             residentOnly,
+	"POST /api/v1/neighbour-petitions/:id/signatures":   residentOnly,
+	"POST /api/v1/federation/statements":                public, // the signature against a pinned key is the credential
+	"GET /api/v1/federation/statements":                 public,
+	"GET /api/v1/federation/refusals":                   public,
+	"GET /api/v1/federation/alarms":                     public,
+	"GET /api/v1/ledger/witnesses":                      public,
+	"GET /api/v1/audit":                                 public,
 	"GET /stewards/:id":                                 public,
 	"GET /ledger":                                       public,
 	"PUT /api/v1/me/jury-duty":                          signedIn,
@@ -171,8 +183,6 @@ func allowed(a access, role string) bool {
 		return role == "admin"
 	case stewardOnly:
 		return role == "steward"
-	case delegateOnly:
-		return false
 	}
 	return false
 }

@@ -86,7 +86,7 @@ func runCluster(ctx context.Context, cfg Config, instances int, logger *slog.Log
 		}
 		defer logFile.Close()
 		c := exec.Command(self, "serve", "--addr", addr)
-		c.Env = append(os.Environ(), "DATABASE_URL="+url, "LEVEE_NATS_URL="+ns.URL(), "LEVEE_NODE="+node,
+		c.Env = append(os.Environ(), "DATABASE_URL="+url, "LEVEE_NATS_URL="+ns.URL(), "LEVEE_INSTANCE="+node,
 			"LEVEE_DATA="+cfg.DataDir, "LEVEE_TRUSTED_PROXIES=127.0.0.1,::1")
 		if token != "" {
 			c.Env = append(c.Env, "LEVEE_ADMIN_TOKEN="+token)

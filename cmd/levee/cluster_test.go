@@ -52,7 +52,7 @@ func startTestCluster(t *testing.T, instances int, ttl time.Duration) *testClust
 }
 
 func (c *testCluster) start(i int) *childServer {
-	return startChild(c.t, c.url, "LEVEE_NATS_URL="+c.nats.URL(), fmt.Sprintf("LEVEE_NODE=n%d", i+1), "LEVEE_LEASE_TTL="+c.ttl.String())
+	return startChild(c.t, c.url, "LEVEE_NATS_URL="+c.nats.URL(), fmt.Sprintf("LEVEE_INSTANCE=n%d", i+1), "LEVEE_LEASE_TTL="+c.ttl.String())
 }
 
 func (c *testCluster) base(i int) string { return "http://" + c.nodes[i].addr }

@@ -52,11 +52,25 @@ type Config struct {
 	PublicURL string
 	// MailPoll is how often the outbox is checked for mail to send; 0: 2 s.
 	MailPoll time.Duration
+	// NodeKeyFile is this node's Ed25519 private key (LEVEE_NODE_KEY_FILE;
+	// default <data>/node.key), made on first start, mode 0600.
+	NodeKeyFile string
+	// NodeName is this city's name as neighbours see it (LEVEE_NODE_NAME;
+	// default "Levee").
+	NodeName string
+	// WitnessEvery is how often the ledger head is sent to the neighbours
+	// to cosign (LEVEE_WITNESS_EVERY; default 10m).
+	WitnessEvery time.Duration
+	// DeliverEvery is how often the statement outbox is checked
+	// (LEVEE_DELIVER_EVERY; default 1s); DeliveryMaxBackoff caps the wait
+	// between attempts to a neighbour that does not answer
+	// (LEVEE_DELIVERY_MAX_BACKOFF; default 10m).
+	DeliverEvery, DeliveryMaxBackoff time.Duration
 	// NATSURL makes this one of several instances of the city, sharing the
 	// database and coordinating through this NATS server (LEVEE_NATS_URL;
 	// docs/cluster.md). Empty: one instance, exactly as without it.
 	NATSURL string
-	// Node names this instance in the cluster (LEVEE_NODE); default
+	// Node names this instance in the cluster (LEVEE_INSTANCE); default
 	// <hostname>-<port>. Letters, digits, '-' and '_'.
 	Node string
 	// LeaseTTL is how long a market's lease lasts unrenewed (LEVEE_LEASE_TTL;
@@ -76,7 +90,7 @@ func defaultConfig() Config {
 		MailFrom:    os.Getenv("LEVEE_MAIL_FROM"),
 		PublicURL:   os.Getenv("LEVEE_PUBLIC_URL"),
 		NATSURL:     os.Getenv("LEVEE_NATS_URL"),
-		Node:        os.Getenv("LEVEE_NODE"),
+		Node:        os.Getenv("LEVEE_INSTANCE"),
 	}
 	if d, err := time.ParseDuration(os.Getenv("LEVEE_LEASE_TTL")); err == nil {
 		c.LeaseTTL = d
@@ -89,6 +103,15 @@ func defaultConfig() Config {
 	c.TrustedProxies, c.trustedProxiesErr = parseCIDRs(os.Getenv("LEVEE_TRUSTED_PROXIES"))
 	if d, err := time.ParseDuration(os.Getenv("LEVEE_ADVANCE_EVERY")); err == nil {
 		c.AdvanceEvery = d
+	}
+	c.NodeKeyFile, c.NodeName = os.Getenv("LEVEE_NODE_KEY_FILE"), envOr("LEVEE_NODE_NAME", "Levee")
+	for _, d := range []struct {
+		env string
+		dst *time.Duration
+	}{{"LEVEE_WITNESS_EVERY", &c.WitnessEvery}, {"LEVEE_DELIVER_EVERY", &c.DeliverEvery}, {"LEVEE_DELIVERY_MAX_BACKOFF", &c.DeliveryMaxBackoff}} {
+		if v, err := time.ParseDuration(os.Getenv(d.env)); err == nil && v > 0 {
+			*d.dst = v
+		}
 	}
 	return c
 }
@@ -175,7 +198,7 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// validateCluster checks LEVEE_NODE and fills in its default.
+// validateCluster checks LEVEE_INSTANCE and fills in its default.
 func (c *Config) validateCluster() error {
 	if c.NATSURL == "" {
 		return nil
@@ -186,7 +209,7 @@ func (c *Config) validateCluster() error {
 		c.Node = nodeName(host + "-" + port)
 	}
 	if c.Node == "" || len(c.Node) > 100 || nodeName(c.Node) != c.Node {
-		return fmt.Errorf("LEVEE_NODE %q: use 1 to 100 letters, digits, '-' and '_'", c.Node)
+		return fmt.Errorf("LEVEE_INSTANCE %q: use 1 to 100 letters, digits, '-' and '_'", c.Node)
 	}
 	if c.LeaseTTL < 0 || c.LeaseTTL > 0 && c.LeaseTTL < 300*time.Millisecond {
 		return fmt.Errorf("LEVEE_LEASE_TTL must be at least 300ms")

@@ -16,7 +16,7 @@ func TestEmergencyPowersAndQuorum(t *testing.T) {
 	admin := newClient(t, m, testAdminToken)
 	anon := anonymous(t, m)
 	sam, tess, alice := demoClient(t, m, "sam"), demoClient(t, m, "tess"), demoClient(t, m, "alice")
-	delta, estuary, ridge := demoClient(t, m, "delta-delegate"), demoClient(t, m, "estuary-delegate"), demoClient(t, m, "ridge-delegate")
+	delta, estuary, ridge := demoNeighbour(t, m, "Delta City"), demoNeighbour(t, m, "Estuary Commons"), demoNeighbour(t, m, "Ridge Town")
 
 	// The charter is founded once; later changes go through the quorum.
 	if st, r := anon.do("GET", "/api/v1/charter", ""); st != 200 || r["quorum"] != 2.0 || len(r["neighbours"].([]any)) != 3 || r["max_emergency"] != "7d" {
@@ -30,14 +30,15 @@ func TestEmergencyPowersAndQuorum(t *testing.T) {
 		t.Fatalf("charter proposal: %d %v", st, p)
 	}
 	pid := p["id"].(string)
-	if st, _ := sam.do("POST", "/api/v1/quorum/proposals/"+pid+"/votes", `{"approve":true}`); st != 403 {
-		t.Fatalf("a steward voted: %d", st)
+	// No account here votes for a neighbour: a vote is a statement signed by its node's key.
+	if st, _ := sam.do("POST", "/api/v1/quorum/proposals/"+pid+"/votes", `{"approve":true}`); st/100 != 4 {
+		t.Fatalf("a local account voted for a neighbour: %d", st)
 	}
-	delta.do("POST", "/api/v1/quorum/proposals/"+pid+"/votes", `{"approve":true}`)
-	if st, _ := delta.do("POST", "/api/v1/quorum/proposals/"+pid+"/votes", `{"approve":true}`); st != 409 {
+	delta.vote(pid, true)
+	if st, _ := delta.vote(pid, true); st != 403 { // a neighbour's second vote is refused
 		t.Fatalf("voted twice: %d", st)
 	}
-	if _, p = estuary.do("POST", "/api/v1/quorum/proposals/"+pid+"/votes", `{"approve":true}`); p["status"] != "executed" {
+	if _, p = estuary.vote(pid, true); p["status"] != "executed" {
 		t.Fatalf("charter change not executed at quorum: %v", p)
 	}
 	if _, r := anon.do("GET", "/api/v1/charter", ""); r["petition_threshold"] != 3.0 || len(r["changes"].([]any)) != 2 {
@@ -46,8 +47,8 @@ func TestEmergencyPowersAndQuorum(t *testing.T) {
 	// Two rejections make the quorum impossible.
 	_, p = tess.do("POST", "/api/v1/quorum/proposals", `{"kind":"charter","payload":{"quorum":1},"reason":"faster"}`)
 	pid = p["id"].(string)
-	estuary.do("POST", "/api/v1/quorum/proposals/"+pid+"/votes", `{"approve":false}`)
-	if _, p = ridge.do("POST", "/api/v1/quorum/proposals/"+pid+"/votes", `{"approve":false}`); p["status"] != "rejected" {
+	estuary.vote(pid, false)
+	if _, p = ridge.vote(pid, false); p["status"] != "rejected" {
 		t.Fatalf("not rejected: %v", p)
 	}
 
@@ -120,8 +121,8 @@ func TestEmergencyPowersAndQuorum(t *testing.T) {
 	before := e["ends_at"].(string)
 	for i := range 6 {
 		_, p := sam.do("POST", "/api/v1/quorum/proposals", `{"kind":"renew","payload":{"emergency":"`+eid+`"},"reason":"still flooding"}`)
-		delta.do("POST", "/api/v1/quorum/proposals/"+p["id"].(string)+"/votes", `{"approve":true}`)
-		st, r := ridge.do("POST", "/api/v1/quorum/proposals/"+p["id"].(string)+"/votes", `{"approve":true}`)
+		delta.vote(p["id"].(string), true)
+		st, r := ridge.vote(p["id"].(string), true)
 		// 3 days + 5 renewals of 7 days = 38 days; a sixth would make 45 > 42.
 		if want := map[bool]int{true: 409, false: 200}[i == 5]; st != want {
 			t.Fatalf("renewal %d: %d %v", i+1, st, r)
@@ -157,8 +158,8 @@ func TestEmergencyPowersAndQuorum(t *testing.T) {
 		t.Fatalf("redeclared in the cooldown: %d %v", st, r)
 	}
 	_, p = sam.do("POST", "/api/v1/quorum/proposals", `{"kind":"declare","payload":`+body+`,"reason":"second storm"}`)
-	delta.do("POST", "/api/v1/quorum/proposals/"+p["id"].(string)+"/votes", `{"approve":true}`)
-	if _, p = estuary.do("POST", "/api/v1/quorum/proposals/"+p["id"].(string)+"/votes", `{"approve":true}`); p["status"] != "executed" {
+	delta.vote(p["id"].(string), true)
+	if _, p = estuary.vote(p["id"].(string), true); p["status"] != "executed" {
 		t.Fatalf("declaration by quorum: %v", p)
 	}
 	if _, cur := anon.do("GET", "/api/v1/emergency", ""); cur["emergency"] == nil {

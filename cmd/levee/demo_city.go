@@ -10,22 +10,17 @@ import (
 
 	"levee"
 	"levee/accounts"
-	"levee/crisis"
 )
 
-// The rest of the demo city: residents enough to draw juries from, the
-// delegates of three neighbour nodes, a founded charter, and budget lines
-// from a finished quadratic funding round.
+// The rest of the demo city: residents enough to draw juries from, three
+// neighbour nodes (whose keys the demo holds to play their part, see
+// demo_neighbours.go), a founded charter, and budget lines from a finished
+// quadratic funding round.
 
 var demoDistricts = []string{"north", "south", "harbour"}
 
-// demoNeighbours are the neighbour nodes of the demo charter and their
-// delegates' account names.
-var demoNeighbours = []crisis.NeighbourSpec{
-	{Name: "Delta City", Delegate: "delta-delegate"},
-	{Name: "Estuary Commons", Delegate: "estuary-delegate"},
-	{Name: "Ridge Town", Delegate: "ridge-delegate"},
-}
+// demoNeighbours are the neighbour nodes of the demo charter.
+var demoNeighbours = []string{"Delta City", "Estuary Commons", "Ridge Town"}
 
 // jurorsPerDistrict residents are added to each district so that a jury
 // can be drawn without the named demo accounts.
@@ -42,7 +37,7 @@ func demoJurors() []string {
 	return out
 }
 
-// seedDemoCity adds the jurors and delegates, and writes their sign-ins to
+// seedDemoCity adds the jurors, and writes their sign-ins to
 // w. Their accounts are opened in order (so their ids are the same on every
 // run); passwords are set afterwards, together (setPasswords).
 func (m *Main) seedDemoCity(ctx context.Context, w io.Writer, ids map[string]int64, passwords map[int64]string) error {
@@ -59,21 +54,12 @@ func (m *Main) seedDemoCity(ctx context.Context, w io.Writer, ids map[string]int
 	}
 	fmt.Fprintf(w, "  Residents for juries: north-1..%d, south-1..%d, harbour-1..%d, all with password %s\n",
 		jurorsPerDistrict, jurorsPerDistrict, jurorsPerDistrict, password)
-	for _, n := range demoNeighbours {
-		a, _, err := m.Accounts.CreateAccount(ctx, 0, accounts.NewAccount{Name: n.Delegate, Roles: []string{accounts.RoleDelegate}})
-		if err != nil {
-			return fmt.Errorf("seed delegate %s: %w", n.Delegate, err)
-		}
-		ids[n.Delegate] = a.ID
-		passwords[a.ID] = password
-	}
-	fmt.Fprintf(w, "  Neighbour delegates: delta-delegate, estuary-delegate, ridge-delegate, password %s\n", password)
 	return nil
 }
 
 // setPasswords sets the demo accounts' passwords. Hashing them (argon2id)
 // is most of the seeding's CPU: each distinct password is hashed once (the
-// residents and delegates share one), the distinct ones as many at a time
+// residents share one), the distinct ones as many at a time
 // as there are CPUs.
 func (m *Main) setPasswords(ctx context.Context, passwords map[int64]string) error {
 	byPassword := map[string][]int64{}

@@ -86,11 +86,18 @@ func (m *Main) seedDemoStory(ctx context.Context, ids map[string]int64) (*demoSt
 
 // charter founds the node's charter: three neighbours, sam as steward.
 func (s *demoStory) charter() error {
-	neighbours := demoNeighbours
+	neighbours, err := s.m.demoNeighbourSpecs()
+	if err != nil {
+		return err
+	}
 	quorum, spend, threshold := 2, levee.Units(5000), 10
+	// The neighbours' nodes do not run in the demo, so they never speak:
+	// the charter gives them longer than the city's history before a
+	// silent one is suspended.
+	silence := "90d"
 	districts, stewards := demoDistricts, []string{"sam"}
 	if _, err := s.m.Crisis.Found(s.ctx, 0, crisis.CharterChange{Districts: &districts, Stewards: &stewards, Neighbours: &neighbours,
-		Quorum: &quorum, SpendingCap: &spend, PetitionThreshold: &threshold}); err != nil {
+		Quorum: &quorum, SpendingCap: &spend, PetitionThreshold: &threshold, NeighbourSilence: &silence}); err != nil {
 		return fmt.Errorf("seed charter: %w", err)
 	}
 	return nil
@@ -209,13 +216,13 @@ func (s *demoStory) starts(admin bool) []startLine {
 		startLine{"treasurer", "tess", "/tenders", "open a tender against a funded budget line"},
 		startLine{"steward", "sam", "/emergency", "read your record of the last storm; declare an emergency if one comes"},
 		startLine{"juror", juror, "/jury", fmt.Sprintf("commit your vote on case %d", s.evidenceCase)},
-		startLine{"delegate", "estuary-delegate", "/quorum", fmt.Sprintf("vote on proposal %d (one more approval executes it)", s.quorumProposal)},
 	)
 }
 
 // writeStart prints the story's summary and where each role starts.
 func (s *demoStory) writeStart(w io.Writer, admin bool) {
 	fmt.Fprintf(w, "  Jury duty: case %d (alice disputes a market's proposed outcome); jurors %s\n", s.evidenceCase, strings.Join(s.evidenceJurors, ", "))
+	fmt.Fprintf(w, "  Quorum: proposal %d waits for one more neighbour node on /quorum (Delta City's signed vote is in; the others cannot be reached)\n", s.quorumProposal)
 	fmt.Fprintf(w, "  Reveal period: case %d; its jurors sealed \"yes\" with the salt %s (paste it on the case page to reveal)\n", s.revealCase, s.revealSalt())
 	fmt.Fprintf(w, "\nThe demo city has %d days of history (%d trades); where each sign-in starts:\n", storyDays, s.trades)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

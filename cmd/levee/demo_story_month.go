@@ -242,7 +242,7 @@ func (s *demoStory) marketsAndTenders() error {
 	}
 	s.quorumProposal = p.ID
 	s.at(s.m.now().Add(40 * time.Minute))
-	if _, err := s.m.Crisis.Vote(s.ctx, s.who("delta-delegate"), p.ID, true); err != nil {
+	if _, err := s.m.neighbourVote(s.ctx, "Delta City", p.ID, true); err != nil {
 		return err
 	}
 	s.trade(s.day(-0.05), 5, live3)

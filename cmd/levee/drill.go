@@ -137,10 +137,6 @@ func (m *Main) Drill(ctx context.Context, clk *skipClock, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	delta, err := d.who("delta-delegate")
-	if err != nil {
-		return err
-	}
 
 	// 1. Routine: a cross-district reallocation waits for the quorum.
 	payload, _ := json.Marshal(crisis.Reallocation{FromLine: line["harbour"], ToLine: line["north"], Amount: levee.Units(100)})
@@ -148,7 +144,7 @@ func (m *Main) Drill(ctx context.Context, clk *skipClock, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if p, err = m.Crisis.Vote(ctx, delta, p.ID, true); err != nil {
+	if p, err = m.neighbourVote(ctx, "Delta City", p.ID, true); err != nil { // its node's signed vote
 		return err
 	}
 	var waiting []string

@@ -33,7 +33,7 @@ var textRoutes = []struct{ who, method, path, body string }{
 	{"admin", "POST", "/api/v1/admin/accounts", `{"name":"zoe","kind":"person","roles":["resident"],"district":"north","credit":"10","password":"a long password"}`},
 	{"admin", "POST", "/api/v1/admin/organisations/1/members", `{"account":"2"}`},
 	{"admin", "POST", "/api/v1/admin/treasury/issue", `{"amount":"5","memo":"opening\nbalance"}`},
-	{"admin", "PUT", "/api/v1/admin/charter", `{"districts":["north"],"stewards":["sam"],"neighbours":[{"name":"Delta","delegate":"dd"}],"vote_window":"72h","max_emergency":"7d","renewal_step":"7d","renewal_cap":"42d","cooldown":"30d","spending_cap":"5000"}`},
+	{"admin", "PUT", "/api/v1/admin/charter", `{"districts":["north"],"stewards":["sam"],"neighbours":[{"name":"Delta","url":"http://127.0.0.1:1","public_key":"5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"}],"vote_window":"72h","max_emergency":"7d","renewal_step":"7d","renewal_cap":"42d","cooldown":"30d","spending_cap":"5000"}`},
 	{"omni", "POST", "/api/v1/markets", `{"question":"Will it flood?","outcomes":["yes","no"],"liquidity":"10","initial_probabilities":["0.5","0.5"],"closes_at":"2030-01-01T00:00:00Z","district":"north"}`},
 	{"omni", "POST", "/api/v1/markets/1/orders", `{"outcome":0,"side":"buy","shares":"1","limit_price":"0.9","max_cost":"5"}`},
 	{"omni", "POST", "/api/v1/markets/1/proposal", `{"verdict":"yes","evidence":"the gauge read 3.1 m"}`},
@@ -101,7 +101,7 @@ func hostileClients(t *testing.T) (*Main, map[string]*client) {
 	admin.do("POST", "/api/v1/admin/districts", `{"name":"north"}`)
 	admin.do("POST", "/api/v1/admin/treasury/issue", `{"amount":"100000"}`)
 	st, a := admin.do("POST", "/api/v1/admin/accounts",
-		`{"name":"omni","kind":"person","roles":["resident","treasurer","steward","delegate"],"district":"north","credit":"100"}`)
+		`{"name":"omni","kind":"person","roles":["resident","treasurer","steward"],"district":"north","credit":"100"}`)
 	if st != 201 {
 		t.Fatalf("omni: %d %v", st, a)
 	}

@@ -24,15 +24,19 @@ const usage = `usage:
                                                                  several instances of the demo city on embedded NATS behind a proxy (docs/cluster.md)
   levee migrate [--data ./var]                                   apply database migrations
   levee demo [--data ./var]                                      seed the demo city and print its sign-ins
-  levee ledger verify [--data ./var]                             recompute the ledger's hash chain and balances
+  levee ledger verify [--data ./var] [--witnesses]               recompute the ledger's hash chain and balances; with --witnesses also check it against every head the neighbours cosigned
+  levee node show [--data ./var]                                 this node's name, URL, public key and its fingerprint (docs/federation.md)
+  levee admin retire [--data ./var]                              after founding: revoke every admin token; the charter then changes only by the quorum
   levee jury verify [--data ./var] [--url URL] CASE              recompute a case's jury draws (docs/juries.md)
   levee backup --out FILE [--data ./var]                         write a consistent backup while Levee runs (docs/operations.md)
   levee restore --in FILE --data NEWDIR                          restore a backup into a new data directory and verify its ledger
-  levee drill [--data DIR]                                       run the hurricane drill on a fresh demo city (docs/crisis.md)
+  levee drill [--data DIR] [--federated]                         run the hurricane drill on a fresh demo city (docs/crisis.md); --federated: on four node processes, two of them SIGKILLed (docs/federation.md)
   levee with-db [--data DIR] -- CMD [ARGS...]                    run CMD with a private PostgreSQL (make test)
 
 environment: DATABASE_URL (use this PostgreSQL instead of a private one), LEVEE_ADMIN_TOKEN,
-LEVEE_ADDR, LEVEE_DATA, LEVEE_LOG_LEVEL, LEVEE_LOG_FORMAT; several instances: LEVEE_NATS_URL, LEVEE_NODE, LEVEE_LEASE_TTL`
+LEVEE_ADDR, LEVEE_DATA, LEVEE_LOG_LEVEL, LEVEE_LOG_FORMAT, LEVEE_PUBLIC_URL; the network of cities: LEVEE_NODE_NAME,
+LEVEE_NODE_KEY_FILE, LEVEE_WITNESS_EVERY, LEVEE_DELIVER_EVERY, LEVEE_DELIVERY_MAX_BACKOFF; several instances: LEVEE_NATS_URL,
+LEVEE_INSTANCE, LEVEE_LEASE_TTL`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -69,6 +73,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		}
 		cmd, args = "ledger verify", args[1:]
 	}
+	for _, two := range [][2]string{{"node", "show"}, {"admin", "retire"}} {
+		if cmd == two[0] {
+			if len(args) == 0 || args[0] != two[1] {
+				fmt.Fprintln(stderr, usage)
+				return 2, nil
+			}
+			cmd, args = two[0]+" "+two[1], args[1:]
+		}
+	}
 	if cmd == "jury" {
 		if len(args) == 0 || args[0] != "verify" {
 			fmt.Fprintln(stderr, usage)
@@ -87,6 +100,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	if cmd == "jury verify" {
 		fs.StringVar(juryURL, "url", "", "fetch the draws from the Levee server at this URL instead of the database")
 	}
+	federated := new(bool)
+	if cmd == "drill" {
+		fs.BoolVar(federated, "federated", false, "run the drill on four node processes (docs/federation.md)")
+	}
+	witnesses := new(bool)
+	if cmd == "ledger verify" {
+		fs.BoolVar(witnesses, "witnesses", false, "also check the ledger against every head the neighbours cosigned")
+	}
 	backupFile := new(string)
 	switch cmd {
 	case "backup":
@@ -95,7 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		fs.StringVar(backupFile, "in", "", "the backup to restore")
 	}
 	switch cmd {
-	case "serve", "migrate", "demo", "ledger verify", "jury verify", "with-db", "drill", "routes", "backup", "restore", "cluster":
+	case "serve", "migrate", "demo", "ledger verify", "jury verify", "with-db", "drill", "routes", "backup", "restore", "cluster", "node show", "admin retire":
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return 0, nil
@@ -119,6 +140,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	case "cluster":
 		return runCluster(ctx, cfg, *instances, logger, stdout)
 	case "drill":
+		if *federated {
+			return drillFederated(ctx, cfg, stdout)
+		}
 		return drill(ctx, cfg, stdout)
 	case "jury verify":
 		return juryVerify(ctx, m, *juryURL, fs.Args(), stdout, stderr)
@@ -155,7 +179,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			*backupFile, r.Dir, r.Took.Round(time.Millisecond), r.Dir)
 		return 0, nil
 	}
-	m.Config.Attach = cmd == "ledger verify" || cmd == "migrate"
+	m.Config.Attach = cmd == "ledger verify" || cmd == "migrate" || cmd == "node show" || cmd == "admin retire"
 	defer m.Close()
 	if err := m.Open(ctx); err != nil {
 		return 1, err
@@ -180,6 +204,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			return 1, nil
 		}
 		fmt.Fprintln(stdout, okLedger(r))
+		if *witnesses {
+			return verifyWitnesses(ctx, m, stdout)
+		}
+	case "node show":
+		return nodeShow(ctx, m, stdout)
+	case "admin retire":
+		return retire(ctx, m, stdout)
 	}
 	return 0, nil
 }

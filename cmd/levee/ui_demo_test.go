@@ -20,7 +20,6 @@ type demoSignIn struct {
 var (
 	startRE    = regexp.MustCompile(`^\s+(\S+) \((\w+)\)\s+(/\S*)\s+(.+)$`)
 	residentRE = regexp.MustCompile(`Residents for juries: .*all with password (\S+)`)
-	delegateRE = regexp.MustCompile(`Neighbour delegates: .*, password (\S+)`)
 )
 
 // MustDemoSignIns reads the demo city's printed sign-ins from its
@@ -33,7 +32,7 @@ func MustDemoSignIns(t *testing.T, m *Main) []demoSignIn {
 		t.Fatal(err)
 	}
 	passwords := map[string]string{}
-	var residents, delegates string
+	var residents string
 	var out []demoSignIn
 	starts := false
 	for _, line := range strings.Split(string(b), "\n") {
@@ -42,9 +41,6 @@ func MustDemoSignIns(t *testing.T, m *Main) []demoSignIn {
 		}
 		if r := residentRE.FindStringSubmatch(line); r != nil {
 			residents = r[1]
-		}
-		if r := delegateRE.FindStringSubmatch(line); r != nil {
-			delegates = r[1]
 		}
 		if strings.Contains(line, "where each sign-in starts") {
 			starts = true
@@ -55,8 +51,6 @@ func MustDemoSignIns(t *testing.T, m *Main) []demoSignIn {
 			switch s.role {
 			case "juror":
 				s.password = residents
-			case "delegate":
-				s.password = delegates
 			}
 			out = append(out, s)
 		}
@@ -200,8 +194,6 @@ func TestUIDemoCity(t *testing.T) {
 					b.open("/cases/" + c + "#ballot")
 					b.do("show the ballot", chromedp.Evaluate[chromedp.Void](`document.getElementById('ballot')?.scrollIntoView({block: 'start'})`))
 					b.picture("jury-phone")
-				case "delegate":
-					has("approve button", "form.vote-form button[data-approve]")
 				default:
 					t.Fatalf("no check for %s (%s)", s.name, s.role)
 				}
@@ -209,7 +201,7 @@ func TestUIDemoCity(t *testing.T) {
 			b.screenshot("first-page")
 		})
 	}
-	for _, name := range []string{"admin", "alice", "bob", "carol", "dykeworks", "dave", "rivalbuild", "tess", "sam", "estuary-delegate"} {
+	for _, name := range []string{"admin", "alice", "bob", "carol", "dykeworks", "dave", "rivalbuild", "tess", "sam"} {
 		if !seen[name] {
 			t.Errorf("the sign-in list does not say where %s starts", name)
 		}

@@ -28,7 +28,11 @@ var Owners = map[string]string{
 	"notifications": "outbox",
 
 	"charter": "crisis", "charter_changes": "crisis", "emergencies": "crisis", "emergency_acts": "crisis",
-	"emergency_petitions": "crisis", "neighbours": "crisis", "node": "crisis", "quorum_proposals": "crisis", "quorum_votes": "crisis",
+	"emergency_petitions": "crisis", "incoming_requests": "crisis", "neighbour_notices": "crisis", "neighbour_petition_signatures": "crisis",
+	"neighbour_petitions": "crisis", "neighbours": "crisis",
+	"quorum_proposals": "crisis", "quorum_votes": "crisis",
+
+	"alarms": "federation", "deliveries": "federation", "node": "federation", "refusals": "federation", "statements": "federation",
 }
 
 // Outside are the trees whose SQL is not a package's own: the load, fault

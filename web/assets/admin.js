@@ -182,9 +182,14 @@
       var b = { districts: checked(charter, 'districts') };
       var stewards = charter.elements.stewards.value.split(',').map(function (x) { return x.trim(); }).filter(Boolean);
       if (stewards.length) b.stewards = stewards;
+      // "Samar = http://samar.example.org <public key>": a neighbour node
+      // (without the key, founding answers with its fingerprint to confirm).
       var ns = lines(charter.elements.neighbours.value).map(function (l) {
         var i = l.indexOf('=');
-        return { name: (i < 0 ? l : l.slice(0, i)).trim(), delegate: i < 0 ? '' : l.slice(i + 1).trim() };
+        var parts = (i < 0 ? '' : l.slice(i + 1).trim()).split(/\s+/);
+        var n = { name: (i < 0 ? l : l.slice(0, i)).trim(), url: parts[0] || '' };
+        if (parts[1]) n.public_key = parts[1];
+        return n;
       });
       if (ns.length) b.neighbours = ns;
       var q = charter.elements.quorum.value.trim();

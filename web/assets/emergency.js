@@ -115,9 +115,18 @@
     }, reload);
   }
 
-  document.querySelectorAll('form.vote-form').forEach(function (form) {
-    L.submitForm(form, 'Voting…', function (button) {
-      return L.api('POST', '/api/v1/quorum/proposals/' + form.dataset.proposal + '/votes', { approve: button.dataset.approve === 'true' });
+
+  // Propose that a neighbour's emergency end: signed by this node, delivered.
+  document.querySelectorAll('form.end-request-form').forEach(function (form) {
+    L.submitForm(form, 'Signing…', function () {
+      return L.api('POST', '/api/v1/quorum/end-requests', { neighbour: form.dataset.neighbour, emergency: form.dataset.emergency, reason: val(form, 'reason') });
+    }, reload);
+  });
+
+  // A neighbour's request: this node signs the answer and delivers it.
+  document.querySelectorAll('form.answer-form').forEach(function (form) {
+    L.submitForm(form, 'Signing…', function (button) {
+      return L.api('POST', '/api/v1/quorum/incoming/' + form.dataset.request + '/votes', { approve: button.dataset.approve === 'true' });
     }, reload);
   });
 })();

@@ -93,7 +93,7 @@ func (e *env) startChild(ctx context.Context, bin, addr string, flags ...string)
 
 // startChildEnv is startChild with extra environment variables (a flag of
 // the server such as LEVEE_JOURNAL, or an instance of a cluster:
-// LEVEE_NATS_URL, LEVEE_NODE).
+// LEVEE_NATS_URL, LEVEE_INSTANCE).
 func (e *env) startChildEnv(ctx context.Context, bin, addr string, env []string, flags ...string) (*child, error) {
 	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--addr", addr}, flags...)...)
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+e.url, "LEVEE_ADMIN_TOKEN="+benchAdminToken, "LEVEE_DATA="+e.dir,

@@ -62,7 +62,7 @@ func (e *env) startCluster(ctx context.Context, bin string, ns *cluster.NATSServ
 func (c *clusterNodes) start(ctx context.Context, i int) error {
 	var env []string
 	if c.nats != nil {
-		env = []string{"LEVEE_NATS_URL=" + c.nats.URL(), fmt.Sprintf("LEVEE_NODE=n%d", i+1), "LEVEE_LEASE_TTL=" + c.ttl.String()}
+		env = []string{"LEVEE_NATS_URL=" + c.nats.URL(), fmt.Sprintf("LEVEE_INSTANCE=n%d", i+1), "LEVEE_LEASE_TTL=" + c.ttl.String()}
 	}
 	k, err := c.e.startChildEnv(ctx, c.bin, c.addrs[i], env)
 	if err != nil {
