@@ -43,10 +43,25 @@ type childServer struct {
 	addr string
 }
 
+// childData is the data directory of the children serving each database:
+// one per database, so that the instances and restarts of one node share
+// its key, and none in the source tree.
+var childData = struct {
+	sync.Mutex
+	dirs map[string]string
+}{dirs: map[string]string{}}
+
 func startChild(t *testing.T, url string, env ...string) *childServer {
 	t.Helper()
+	childData.Lock()
+	dir, ok := childData.dirs[url]
+	if !ok {
+		dir = t.TempDir()
+		childData.dirs[url] = dir
+	}
+	childData.Unlock()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildServe$")
-	cmd.Env = append(os.Environ(), childServeEnv+"=1", "DATABASE_URL="+url, "LEVEE_ADMIN_TOKEN="+testAdminToken, "LEVEE_LOG_LEVEL=error")
+	cmd.Env = append(os.Environ(), childServeEnv+"=1", "DATABASE_URL="+url, "LEVEE_ADMIN_TOKEN="+testAdminToken, "LEVEE_LOG_LEVEL=error", "LEVEE_DATA="+dir)
 	cmd.Env = append(cmd.Env, env...)
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {

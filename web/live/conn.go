@@ -55,7 +55,16 @@ type client struct {
 
 	subs map[int64]*subscription // read pump only
 
-	batch *[]byte // frames not yet written; write pump only (see flush)
+	// wmu is held by whoever writes for the connection: its write pump, or
+	// a writer of the pool (which only TryLocks it). It guards batch, held,
+	// inPool and the subscriptions' write-side fields (subscription.live,
+	// last, buf, dropped).
+	wmu       sync.Mutex
+	batch     *[]byte     // frames not yet written (see flush)
+	inPool    bool        // a pool writer holds wmu: writes must not wait
+	held      *item       // an event a pool writer left for the pump (a resync)
+	pooled    bool        // the writer pool delivers published events (Options.WriterPool)
+	scheduled atomic.Bool // c is on w's ready list
 }
 
 func newClient(h *Hub, ws *websocket.Conn, log *slog.Logger) *client {
@@ -256,7 +265,9 @@ func (c *client) writePump() {
 		}
 		c.pending = nil
 		c.mu.Unlock()
-		c.batch = nil
+		c.wmu.Lock()
+		c.batch, c.held = nil, nil
+		c.wmu.Unlock()
 		c.ws.Close()
 		<-c.readDone
 		c.h.remove(c)
@@ -264,6 +275,12 @@ func (c *client) writePump() {
 		c.h.wg.Done()
 	}()
 
+	// With the writer pool, published events are the pool's: the pump
+	// takes them only when woken (see pool.go).
+	send := c.send
+	if c.pooled {
+		send = nil
+	}
 	for {
 		select {
 		case <-c.quit: // before anything else queued
@@ -273,7 +290,8 @@ func (c *client) writePump() {
 		}
 		var err error
 		select {
-		case it := <-c.send:
+		case it := <-send:
+			c.wmu.Lock()
 			err = c.deliver(it)
 			if err == nil {
 				err = c.deliverQueued()
@@ -281,16 +299,19 @@ func (c *client) writePump() {
 			if err == nil && len(c.send) == 0 && c.behind.Load() {
 				err = c.catchUp()
 			}
+			err = c.flushUnlock(err)
 		case m := <-c.ctl:
+			c.wmu.Lock()
 			if m.sub != nil {
 				err = c.writeSnapshot(m.sub, m.data, m.seq)
 			} else {
 				err = c.writeRaw(m.data)
 			}
+			err = c.flushUnlock(err)
 		case <-c.wake:
-			if len(c.send) == 0 {
-				err = c.catchUp()
-			}
+			c.wmu.Lock()
+			err = c.caughtUp()
+			err = c.flushUnlock(err)
 		case data := <-c.pongs:
 			err = c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.h.opts.WriteWait))
 		case <-ticker.C:
@@ -299,14 +320,44 @@ func (c *client) writePump() {
 			c.closeFrame()
 			return
 		}
-		if err == nil {
-			err = c.flush()
-		}
 		if err != nil {
 			c.log.Debug("websocket write", slog.Any("error", err))
 			return
 		}
 	}
+}
+
+// flushUnlock flushes the batch unless err, and releases c.wmu.
+func (c *client) flushUnlock(err error) error {
+	if err == nil {
+		err = c.flush()
+	}
+	c.wmu.Unlock()
+	return err
+}
+
+// caughtUp is the write pump's answer to a wake-up: the pool left it bytes
+// the socket did not take, or an event that needs a resync, or events it
+// could not deliver while the pump was writing; or a publisher overflowed
+// the queue and the backlog is due once the queue is empty. c.wmu must be
+// held; write pump only.
+func (c *client) caughtUp() error {
+	if err := c.flushPending(); err != nil {
+		return err
+	}
+	if it := c.held; it != nil {
+		c.held = nil
+		if err := c.deliver(*it); err != nil {
+			return err
+		}
+	}
+	if err := c.deliverQueued(); err != nil {
+		return err
+	}
+	if len(c.send) == 0 {
+		return c.catchUp()
+	}
+	return nil
 }
 
 // closeFrame sends the close frame stop asked for and gives the client a

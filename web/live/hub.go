@@ -63,6 +63,15 @@ type Options struct {
 	// (gorilla's default). A refused origin gets 403.
 	CheckOrigin func(r *http.Request) bool
 	Logger      *slog.Logger
+	// WriterPool delivers published events through a shared pool of
+	// writers instead of waking each connection's write pump (pool.go). It
+	// halves the server's CPU per delivered message, but on the shared
+	// 2-core machine, with the subscribers in a process beside it, it did
+	// not lower the fan-out latency (bench/RESULTS.md §7a), so it is off
+	// by default.
+	WriterPool bool
+	// Writers is the size of the writer pool (default GOMAXPROCS).
+	Writers int
 }
 
 func (o Options) withDefaults() Options {
@@ -136,6 +145,8 @@ type Hub struct {
 	ctx    context.Context // parent of every client's context; cancelled by Close
 	cancel context.CancelFunc
 
+	pool *writerPool // nil unless Options.WriterPool
+
 	mu      sync.Mutex // guards clients and closed
 	clients map[*client]struct{}
 	closed  bool
@@ -161,11 +172,22 @@ func NewHub(snap Snapshotter, opts Options) *Hub {
 	for i := range h.shards {
 		h.shards[i].topics = map[int64]*topic{}
 	}
+	if opts.WriterPool {
+		h.pool = newWriterPool(opts.Writers)
+		for range h.pool.n {
+			h.wg.Add(1)
+			go func() {
+				defer h.wg.Done()
+				h.pool.run(h.ctx)
+			}()
+		}
+	}
 	return h
 }
 
 // Publish queues ev for every subscriber of its market. It never blocks and
-// its work is one non-blocking channel send per subscriber; a subscriber
+// its work is one non-blocking channel send per subscriber (and, with the
+// writer pool, marking the subscriber ready on its writer); a subscriber
 // whose queue is full is conflated instead. Safe from many goroutines;
 // events of one market must be published in seq order (from one goroutine).
 func (h *Hub) Publish(ev Event) {
@@ -182,8 +204,24 @@ func (h *Hub) Publish(ev Event) {
 		return
 	}
 	m := newMessage(ev)
+	if h.pool == nil {
+		for _, s := range t.subs {
+			s.c.enqueue(item{sub: s, msg: m})
+		}
+		return
+	}
+	// Writers are woken after the walk, so that those reached late find
+	// the trade and the quote published right after it both queued.
+	ready := false
 	for _, s := range t.subs {
-		s.c.enqueue(item{sub: s, msg: m})
+		c := s.c
+		c.enqueue(item{sub: s, msg: m})
+		if h.pool.schedule(c) {
+			ready = true
+		}
+	}
+	if ready {
+		h.pool.signal()
 	}
 }
 
@@ -223,6 +261,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := newClient(h, ws, h.log.With(slog.String("remote_addr", r.RemoteAddr)))
 	c.conn = hj.conn
 	h.mu.Lock()
+	if h.pool != nil {
+		c.pooled, c.conn.pooled = true, true
+	}
 	if h.closed {
 		h.mu.Unlock()
 		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(h.opts.WriteWait))

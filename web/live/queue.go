@@ -241,7 +241,7 @@ func (c *client) writeBacklog(backlog map[*subscription]*lag) error {
 // deliverQueued handles whatever else is already queued, so that a burst
 // (a trade and its quote, or a batch of trades) costs the pump one wake-up
 // and one write. It takes at most a queueful, so that a steady stream of
-// events cannot keep the pump from pings and closes. Write pump only.
+// events cannot keep the pump from pings and closes. c.wmu must be held.
 func (c *client) deliverQueued() error {
 	for range cap(c.send) {
 		select {
@@ -256,7 +256,7 @@ func (c *client) deliverQueued() error {
 	return nil
 }
 
-// deliver handles one queued event. Write pump only.
+// deliver handles one queued event. c.wmu must be held.
 func (c *client) deliver(it item) error {
 	s, m := it.sub, it.msg
 	if s.cancelled.Load() {
@@ -268,6 +268,11 @@ func (c *client) deliver(it item) error {
 	if !s.live {
 		c.buffer(s, m)
 		return nil
+	}
+	if c.inPool && m.trade && m.seq > s.last+1 {
+		// A resync reads a snapshot: not on a pool writer.
+		c.held = &it
+		return errHandOff
 	}
 	return c.writeEvent(s, m)
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -52,29 +53,96 @@ func appendTextFrame(b, payload []byte) []byte {
 // wireConn is the connection under gorilla's. Gorilla writes the handshake
 // and control frames through it, one whole frame per Write (the read pump's
 // goroutine too: gorilla closes with 1009 or 1002 on a bad client message);
-// the write pump writes its batches of data frames. mu keeps each Write
-// whole, and once a close frame has gone out nothing more is written, as
-// gorilla's own writer would refuse (RFC 6455 5.5.1).
+// the write pump and the writer pool write their batches of data frames. mu
+// keeps each Write whole, and once a close frame has gone out nothing more is
+// written, as gorilla's own writer would refuse (RFC 6455 5.5.1).
+//
+// The pool's writes do not wait (tryWrite): what the socket does not take at
+// once stays in pending, possibly half a frame, and every later Write sends
+// it first, so frames never interleave.
 type wireConn struct {
 	net.Conn
+	raw syscall.RawConn // for tryWrite; nil when the connection has no file descriptor
+	// pooled: the writer pool writes here too, so no write deadline may
+	// outlive its Write (an expired one would fail the pool's writes).
+	pooled bool
+
 	mu        sync.Mutex
 	closeSent bool
+	pending   []byte // written by tryWrite's caller but not yet by the socket
 }
 
 // closeFrameByte starts a close frame (FIN + opcode 8): how Write recognises
 // gorilla's close frames.
 const closeFrameByte = 0x80 | websocket.CloseMessage
 
+// Write writes what is pending, then p, under whatever deadline is set.
 func (w *wireConn) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closeSent {
 		return 0, websocket.ErrCloseSent
 	}
-	if len(p) > 0 && p[0] == closeFrameByte {
+	if w.pooled {
+		defer w.Conn.SetWriteDeadline(time.Time{})
+	}
+	if len(w.pending) > 0 {
+		if _, err := w.Conn.Write(w.pending); err != nil {
+			return 0, err
+		}
+		w.pending = nil
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if p[0] == closeFrameByte {
 		w.closeSent = true
 	}
 	return w.Conn.Write(p)
+}
+
+// tryWrite writes as much of p as the socket takes now, without waiting,
+// and keeps the rest in pending for the next Write (the write pump's, under
+// a deadline). An error of the socket is left for that Write to report. If
+// another goroutine is writing (a Write may wait up to its deadline), it
+// writes nothing and reports false: the caller keeps p.
+func (w *wireConn) tryWrite(p []byte) (bool, error) {
+	if !w.mu.TryLock() {
+		return false, nil
+	}
+	defer w.mu.Unlock()
+	if w.closeSent {
+		return false, websocket.ErrCloseSent
+	}
+	if len(w.pending) > 0 || w.raw == nil {
+		w.pending = append(w.pending, p...)
+		return true, nil
+	}
+	n := 0
+	w.raw.Write(func(fd uintptr) bool {
+		for {
+			m, err := syscall.Write(int(fd), p)
+			if err == syscall.EINTR {
+				continue
+			}
+			n = max(m, 0)
+			return true // never wait for the poller: that is the pump's job
+		}
+	})
+	if n < len(p) {
+		w.pending = append(w.pending, p[n:]...)
+	}
+	return true, nil
+}
+
+// stalled reports whether bytes wait for a blocking Write, or one is going
+// on; it does not wait.
+func (w *wireConn) stalled() bool {
+	if !w.mu.TryLock() {
+		return true
+	}
+	defer w.mu.Unlock()
+	return len(w.pending) > 0
 }
 
 // hijacker hands gorilla's Upgrade the connection wrapped in a wireConn.
@@ -93,11 +161,16 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	h.conn = &wireConn{Conn: nc}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			h.conn.raw = raw
+		}
+	}
 	return h.conn, rw, nil
 }
 
 // writeFrame adds payload to the batch as a text frame; the batch is written
-// by flush, or here once it is large. Write pump only.
+// by flush, or here once it is large. c.wmu must be held.
 func (c *client) writeFrame(payload []byte) error {
 	if c.batch == nil {
 		c.batch = batchPool.Get().(*[]byte)
@@ -109,24 +182,47 @@ func (c *client) writeFrame(payload []byte) error {
 	return nil
 }
 
-// flush writes the batch in one Write under one deadline and returns the
-// buffer to the pool. Write pump only.
+// flush writes the batch in one Write under one deadline (the write pump),
+// or in one write that does not wait (the writer pool: see tryWrite; a
+// batch it could not start stays for the pump), and returns the buffer to
+// the pool. c.wmu must be held.
 func (c *client) flush() error {
 	b := c.batch
 	if b == nil {
 		return nil
 	}
 	c.batch = nil
-	defer func() {
-		if cap(*b) <= maxPooledBatch {
-			*b = (*b)[:0]
-			batchPool.Put(b)
+	if len(*b) > 0 {
+		if c.inPool {
+			written, err := c.conn.tryWrite(*b)
+			if !written && err == nil {
+				c.batch = b // the pump writes it: serve wakes it
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		} else {
+			c.conn.SetWriteDeadline(time.Now().Add(c.h.opts.WriteWait))
+			if _, err := c.conn.Write(*b); err != nil {
+				return err
+			}
 		}
-	}()
-	if len(*b) == 0 {
+	}
+	if cap(*b) <= maxPooledBatch {
+		*b = (*b)[:0]
+		batchPool.Put(b)
+	}
+	return nil
+}
+
+// flushPending writes what a non-blocking write left, under WriteWait.
+// Write pump only.
+func (c *client) flushPending() error {
+	if !c.conn.stalled() {
 		return nil
 	}
 	c.conn.SetWriteDeadline(time.Now().Add(c.h.opts.WriteWait))
-	_, err := c.conn.Write(*b)
+	_, err := c.conn.Write(nil)
 	return err
 }
