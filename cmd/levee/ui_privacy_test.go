@@ -27,7 +27,9 @@ func TestUIExportAndExit(t *testing.T) {
 	b.signInWithToken("alice", alice.token)
 	b.open("/portfolio")
 	b.do("open my data", chromedp.Click(chromedp.ID("export-link")))
-	got := b.waitJS("the export page", text("#export-pseudonym"), 10*time.Second)
+	// The page's script must have wired the form before it is used (under
+	// load the HTML arrives well before its deferred scripts run).
+	got := b.waitJS("the export page", `document.readyState === 'complete' ? `+text("#export-pseudonym")+` : ''`, 20*time.Second)
 	if got != me["pseudonym"] {
 		t.Fatalf("the page shows pseudonym %q, /me says %v", got, me["pseudonym"])
 	}
@@ -35,13 +37,13 @@ func TestUIExportAndExit(t *testing.T) {
 		t.Errorf("trades on the page: %s", rows)
 	}
 	b.do("preview leaving", chromedp.Click(chromedp.ID("exit-preview")))
-	plan := b.waitJS("the plan", `document.getElementById('exit-plan').hidden ? '' : `+text("#exit-plan-lines"), 10*time.Second)
+	plan := b.waitJS("the plan", `document.getElementById('exit-plan').hidden ? '' : `+text("#exit-plan-lines"), 20*time.Second)
 	if !strings.Contains(plan, `Sell`) || !strings.Contains(plan, "Will the ferry run in March?") || !strings.Contains(plan, "exit:"+me["pseudonym"].(string)) {
 		t.Fatalf("the plan: %q", plan)
 	}
 	b.screenshot("exit-preview")
 	b.do("leave", chromedp.Click(chromedp.ID("exit-confirm")))
-	doneText := b.waitJS("the exit", `document.getElementById('exit-done').hidden ? '' : `+text("#exit-done"), 10*time.Second)
+	doneText := b.waitJS("the exit", `document.getElementById('exit-done').hidden ? '' : `+text("#exit-done"), 20*time.Second)
 	if !strings.Contains(doneText, "You have left the city") {
 		t.Fatalf("after leaving: %q", doneText)
 	}
@@ -57,7 +59,7 @@ func TestUIExportAndExit(t *testing.T) {
 	tb.signInWithToken("tess", tess.token)
 	tb.open("/ledger")
 	row := "#owed-" + me["pseudonym"].(string)
-	tb.waitJS("the payout form", `document.querySelector('`+row+` form') ? 'yes' : ''`, 10*time.Second)
+	tb.waitJS("the payout form", `document.readyState === 'complete' && document.querySelector('`+row+` form') ? 'yes' : ''`, 20*time.Second)
 	tb.do("record the payout",
 		chromedp.SendKeys(chromedp.CSS(row+" input[name=reference]"), "bank transfer 2027-4"),
 		chromedp.Click(chromedp.CSS(row+" button")))
