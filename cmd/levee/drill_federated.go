@@ -215,11 +215,16 @@ func (d *fedDrill) run() error {
 	}
 	d.say("Biliran and Cebu restarted (pids %d and %d) on their own data and ports", biliran.cmd.Process.Pid, cebu.cmd.Process.Pid)
 	for _, n := range []*fedNode{biliran, cebu} {
-		if err := d.until(15*time.Second, "Leyte's outbox delivers to "+n.name, func() (bool, error) { return d.noticeCount(n, 2) }); err != nil {
+		// The request and the notices are separate deliveries, each on its
+		// own backoff from the failures while the node was down: wait for
+		// all of them, in whatever order they come.
+		if err := d.until(20*time.Second, "Leyte's outbox delivers the request and both notices to "+n.name, func() (bool, error) {
+			if ok, err := d.noticeCount(n, 2); err != nil || !ok {
+				return ok, err
+			}
+			return d.incomingCount(n, 1)
+		}); err != nil {
 			return err
-		}
-		if ok, err := d.incomingCount(n, 1); err != nil || !ok {
-			return fmt.Errorf("%s lacks the request after its restart: %v", n.name, err)
 		}
 	}
 	d.note("the outbox delivered the waiting request and both notices to each")
