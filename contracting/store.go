@@ -207,7 +207,7 @@ const MaxTenderPage = 200
 // newest), newest first, without bids, in three queries however many.
 func (s *Service) Tenders(ctx context.Context, before int64, limit int) ([]Tender, error) {
 	ts := []Tender{}
-	if err := s.db.SelectContext(ctx, &ts, `SELECT `+tenderColumns+` FROM tenders WHERE ($1 = 0 OR id < $1) ORDER BY id DESC LIMIT $2`,
+	if err := s.db.SelectContext(ctx, &ts, `SELECT `+tenderColumns+` FROM tenders WHERE ($1::bigint = 0 OR id < $1::bigint) ORDER BY id DESC LIMIT $2`,
 		before, min(max(limit, 1), MaxTenderPage)); err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("list tenders: %w", err))
 	}

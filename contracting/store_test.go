@@ -325,4 +325,8 @@ func TestTendersArePaged(t *testing.T) {
 	if none, err := w.svc.Tenders(ctx, ids[0], 2); err != nil || len(none) != 0 {
 		t.Fatalf("past the end: %+v %v", none, err)
 	}
+	// An id past int4 (the hostile generator's 2147483648) is just a page.
+	if all, err := w.svc.Tenders(ctx, 1<<40, 10); err != nil || len(all) != 3 {
+		t.Fatalf("before a large id: %+v %v", all, err)
+	}
 }
