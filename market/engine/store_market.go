@@ -95,7 +95,7 @@ func listMarkets(ctx context.Context, db *sqlx.DB, f Filter) ([]Market, error) {
 		FROM markets m
 		WHERE ($1 = '' OR m.status = $1 AND NOT ($1 = 'open' AND m.closes_at <= now())
 			OR $1 = 'closed' AND m.status = 'open' AND m.closes_at <= now())
-		  AND ($2 = 0 OR m.district_id = $2) AND ($3 = 0 OR m.id < $3)
+		  AND ($2::bigint = 0 OR m.district_id = $2::bigint) AND ($3::bigint = 0 OR m.id < $3::bigint)
 		ORDER BY m.id DESC LIMIT $4`, f.Status, district, f.AfterID, f.Limit)
 	if err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("list markets: %w", err))
@@ -144,7 +144,7 @@ func tradesByKeys(ctx context.Context, q sqlx.QueryerContext, accounts []int64, 
 func (e *Engine) Trades(ctx context.Context, marketID, beforeSeq int64, limit int) ([]market.Trade, error) {
 	ts := []market.Trade{}
 	err := e.db.SelectContext(ctx, &ts, `SELECT market_id, seq, account_id, outcome, side, shares, amount, prices, at, idempotency_key
-		FROM trades WHERE market_id = $1 AND ($2 = 0 OR seq < $2) ORDER BY seq DESC LIMIT $3`, marketID, beforeSeq, limit)
+		FROM trades WHERE market_id = $1 AND ($2::bigint = 0 OR seq < $2::bigint) ORDER BY seq DESC LIMIT $3`, marketID, beforeSeq, limit)
 	if err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("list trades: %w", err))
 	}

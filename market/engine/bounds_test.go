@@ -6,6 +6,7 @@ import (
 
 	"levee"
 	"levee/market"
+	"levee/market/engine"
 )
 
 // TestVolumeStopsAtMaxMoney: round trips grow a market's volume without
@@ -39,4 +40,19 @@ func TestVolumeStopsAtMaxMoney(t *testing.T) {
 		t.Fatalf("stats: %+v %v", st, err)
 	}
 	f.MustVerify()
+}
+
+// TestPagesPastInt4: a cursor past the int4 range is just a page, not a
+// database error (PostgreSQL types "$1 = 0" as integer unless told).
+func TestPagesPastInt4(t *testing.T) {
+	ctx := context.Background()
+	f := MustFixture(t)
+	m := f.MustMarket(levee.Units(10), "yes", "no")
+	ms, err := f.e.List(ctx, engine.Filter{AfterID: 1 << 40, Limit: 10})
+	if err != nil || len(ms) != 1 || ms[0].ID != m.ID {
+		t.Fatalf("markets before 2^40: %+v %v", ms, err)
+	}
+	if _, err := f.e.Trades(ctx, m.ID, 1<<40, 10); err != nil {
+		t.Fatalf("trades before 2^40: %v", err)
+	}
 }
