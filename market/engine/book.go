@@ -111,6 +111,11 @@ func (b *book) run() {
 				return
 			}
 			continue
+		case <-b.idle.wake:
+			if b.settledStop() {
+				return
+			}
+			continue
 		case c := <-b.in:
 			cmds = append(cmds[:0], c)
 		case <-b.quit:

@@ -302,6 +302,7 @@ func (e *Engine) loadBook(ctx context.Context, id int64) (*book, error) {
 	}
 	b := &book{e: e, id: id, epoch: epoch, in: make(chan *command, e.opts.QueueLen), quit: make(chan struct{}), done: make(chan struct{}),
 		logger: e.logger.With(slog.Int64("market_id", id)), m: m, state: st, positions: map[int64][]levee.Micros{}, held: map[int64]levee.Micros{}}
+	b.idle.wake = make(chan struct{}, 1)
 	b.leaseUntil.Store(leaseUntil)
 	b.publishSnapshot()
 	b.hold()

@@ -1,5 +1,7 @@
 package engine
 
+import "context"
+
 // QueuedOrders is how many commands wait in a market's queue, for tests that
 // line orders up behind a batch in flight.
 func QueuedOrders(e *Engine, marketID int64) int {
@@ -18,3 +20,13 @@ func QueuedBatches(e *Engine) int { return len(e.journal.in) }
 // AfterLoad makes e call f after it reads a market's row to start a book,
 // before it takes the books' lock: a test can hold a start there.
 func AfterLoad(e *Engine, f func(marketID int64)) { e.afterLoad = f }
+
+// HoldBook holds a market's book as a caller between look-up and enqueue
+// does, and returns the release: a held book does not stop.
+func HoldBook(e *Engine, marketID int64) (release func(), err error) {
+	b, err := e.book(context.Background(), marketID)
+	if err != nil {
+		return nil, err
+	}
+	return b.release, nil
+}

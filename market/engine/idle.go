@@ -24,11 +24,26 @@ type idleState struct {
 	// touches counts look-ups, so that reads, which never reach the book's
 	// goroutine (they use the snapshot), keep a book running too.
 	touches atomic.Uint64
+	// lingering says the market is settled but the book could not stop
+	// when run last tried, because a caller still held it: typically the
+	// very caller whose resolve or void run just processed, which lets go
+	// only after its command is in the queue. That caller's release then
+	// wakes run to try again; without it a book that never idles
+	// (IdleAfter < 0) would wait on its queue for ever.
+	lingering atomic.Bool
+	wake      chan struct{} // capacity 1: release's nudge to run
 }
 
 // release is called by a holder once its command is in the queue (or it
 // gave up).
-func (b *book) release() { b.idle.holders.Add(-1) }
+func (b *book) release() {
+	if b.idle.holders.Add(-1) == 0 && b.idle.lingering.Load() {
+		select {
+		case b.idle.wake <- struct{}{}:
+		default: // a nudge is already waiting
+		}
+	}
+}
 
 // idleTimer returns the timer of run's idle check and what it fires on; a nil
 // channel when books never stop for being idle (IdleAfter < 0).
@@ -67,7 +82,11 @@ func (b *book) settledStop() bool {
 	if b.m.Status != market.StatusResolved && b.m.Status != market.StatusVoid {
 		return false
 	}
-	return b.tryStop()
+	if b.tryStop() {
+		return true
+	}
+	b.idle.lingering.Store(true)
+	return false
 }
 
 // tryStop removes the book from the engine's map if nobody holds it and its

@@ -172,6 +172,41 @@ func TestSettledBooksStopAtOnce(t *testing.T) {
 	f.MustVerify()
 }
 
+// TestSettledBookStopsWhenLetGo settles a market while another caller holds
+// its book (as the resolving caller itself does for a moment after its
+// command is queued): the book cannot stop then, and must stop as soon as
+// the holder lets go, even though it never stops for idling. (CI saw a book
+// of a voided market run on for ever this way.)
+func TestSettledBookStopsWhenLetGo(t *testing.T) {
+	ctx := context.Background()
+	f := MustFixture(t)
+	f.restartWith(engine.Options{IdleAfter: -1})
+	alice := f.MustAccount("alice", levee.Units(100))
+	m := f.MustMarket(levee.Units(10), "yes", "no")
+	if _, err := f.e.Submit(ctx, alice, m.ID, buy(0, "2"), ""); err != nil {
+		t.Fatal(err)
+	}
+	for i, settle := range []func() error{
+		func() error { return f.e.Void(ctx, m.ID) },
+		func() error { _, err := f.e.Submit(ctx, alice, m.ID, buy(0, "1"), ""); return err }, // refused, on a new book
+	} {
+		release, err := engine.HoldBook(f.e, m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := settle(); i == 0 && err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if n := f.e.Books(); n != 1 {
+			t.Fatalf("step %d: %d books while held, want 1", i, n)
+		}
+		release()
+		mustSettle(t, f.e, runtime.NumGoroutine(), 2*time.Second)
+	}
+	f.MustVerify()
+}
+
 // TestStoppedBookRestarts trades on a market, lets its book stop, and trades
 // again: the snapshot, the sequence numbers, the positions and the quotes
 // carry on exactly where they were.
