@@ -24,7 +24,7 @@ type Prepared struct {
 	db   *sqlx.DB
 	mu   sync.Mutex
 	st   *statements           // nil until the first post that could prepare them
-	with map[string]*sqlx.Stmt // PostBatchBalancesWith's lock statements, by the caller's CTEs
+	with map[string]*sqlx.Stmt // statements around a caller's writes (PostBatchBalancesWith, AppendWith), by kind, CTEs and condition
 }
 
 // statements are the append's statements prepared on a database; database/sql
@@ -94,18 +94,22 @@ func (p *Prepared) PostBatchBalancesWith(ctx context.Context, tx *sqlx.Tx, w Wit
 }
 
 // lockWith prepares the lock statement behind the caller's writes, once per
-// CTEs and condition.
+// CTEs and condition. The account keys come after the caller's parameters.
 func (p *Prepared) lockWith(ctx context.Context, w With) (*sqlx.Stmt, error) {
-	key := w.CTEs + "\x00" + w.First
+	return p.prepareWith(ctx, "lock\x00"+w.CTEs+"\x00"+w.First, lockSQLAfter(w, "$"+strconv.Itoa(len(w.Args)+1)))
+}
+
+// prepareWith prepares query once per key: a statement built around a
+// caller's writes.
+func (p *Prepared) prepareWith(ctx context.Context, key, query string) (*sqlx.Stmt, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if st, ok := p.with[key]; ok {
 		return st, nil
 	}
-	// The account keys come after the caller's parameters.
-	st, err := p.db.PreparexContext(ctx, lockSQLAfter(w, "$"+strconv.Itoa(len(w.Args)+1)))
+	st, err := p.db.PreparexContext(ctx, query)
 	if err != nil {
-		return nil, fmt.Errorf("ledger prepare lock statement with the caller's writes: %w", pgtx.Unavailable(err))
+		return nil, fmt.Errorf("ledger prepare a statement with the caller's writes: %w", pgtx.Unavailable(err))
 	}
 	if p.with == nil {
 		p.with = map[string]*sqlx.Stmt{}

@@ -79,6 +79,12 @@ type Options struct {
 	// trip per batch holding keys) instead of only when order_keys refuses
 	// its key.
 	PreviousJournal bool
+	// TransactionJournal is the journal as it was before ledger_append
+	// (LEVEE_JOURNAL=transaction), for the same comparison: a transaction
+	// of four round trips (BEGIN, the rows with the ledger's locks, the
+	// append, COMMIT) with the hash chain computed in Go, and the head lock
+	// held across the last two.
+	TransactionJournal bool
 }
 
 // Engine runs the markets of one Levee instance. It holds no global state:
@@ -149,6 +155,7 @@ func New(db *sqlx.DB, opts Options) *Engine {
 		started: time.Now(), loading: map[int64]chan struct{}{}, renewQuit: make(chan struct{}), renewDone: make(chan struct{})}
 	e.journal = &journal{db: db, ledger: ledger.NewPrepared(db), wallets: e.wallets, in: make(chan *batch, 1024), maxRows: opts.MaxRows,
 		timeout: opts.DBTimeout, logger: opts.Logger, observer: opts.OnCommit, previous: opts.PreviousJournal,
+		transaction: opts.TransactionJournal || opts.PreviousJournal,
 		cashMoved: e.cashMoved}
 	go func() {
 		defer close(e.jdone)

@@ -637,22 +637,24 @@ func TestExtendCloseReopensTrading(t *testing.T) {
 	}
 }
 
-// TestBothJournalsWriteTheSame: the previous journal (five round trips per
-// commit, kept behind Options.PreviousJournal for the benchmark's
-// comparison) and the current one (the rows in the ledger's first
-// statement) leave the same trades, positions and balances for the same
-// orders, and a ledger that verifies.
-func TestBothJournalsWriteTheSame(t *testing.T) {
+// TestEveryJournalWritesTheSame: the previous journal (five round trips
+// per commit, Options.PreviousJournal), the transaction of four
+// (Options.TransactionJournal, the hash chain computed in Go) and the
+// current one (one statement, ledger_append), all kept for the benchmark's
+// comparison, leave the same trades, positions, balances and number of
+// ledger entries for the same orders, and a ledger that verifies.
+func TestEveryJournalWritesTheSame(t *testing.T) {
 	ctx := context.Background()
 	type outcome struct {
 		seqs      []int64
 		cash      []levee.Micros
 		positions int
+		entries   int
 	}
-	run := func(previous bool) outcome {
+	run := func(o engine.Options) outcome {
 		f := MustFixture(t)
 		f.e.Close()
-		f.e = engine.New(f.db, engine.Options{PreviousJournal: previous})
+		f.e = engine.New(f.db, o)
 		t.Cleanup(f.e.Close)
 		m := f.MustMarket(levee.Units(100), "yes", "no")
 		var out outcome
@@ -660,7 +662,7 @@ func TestBothJournalsWriteTheSame(t *testing.T) {
 		for i, o := range []market.Order{buy(0, "3"), buy(1, "2"), sell(0, "1"), sell(1, "0.5"), sell(0, "1")} {
 			r, err := f.e.Submit(ctx, ids[i%2], m.ID, o, fmt.Sprintf("k%d", i))
 			if err != nil {
-				t.Fatalf("previous=%v order %d: %v", previous, i, err)
+				t.Fatalf("%+v order %d: %v", o, i, err)
 			}
 			out.seqs = append(out.seqs, r.Seq)
 		}
@@ -668,11 +670,14 @@ func TestBothJournalsWriteTheSame(t *testing.T) {
 			out.cash = append(out.cash, f.cash(id))
 		}
 		f.db.Get(&out.positions, `SELECT count(*) FROM positions WHERE market_id = $1 AND shares > 0`, m.ID)
+		f.db.Get(&out.entries, `SELECT count(*) FROM ledger_entries`)
 		f.MustVerify()
 		return out
 	}
-	prev, cur := run(true), run(false)
-	if fmt.Sprint(prev) != fmt.Sprint(cur) {
-		t.Fatalf("previous journal %+v, current %+v", prev, cur)
+	cur := run(engine.Options{})
+	for _, o := range []engine.Options{{PreviousJournal: true}, {TransactionJournal: true}} {
+		if got := run(o); fmt.Sprint(got) != fmt.Sprint(cur) {
+			t.Fatalf("journal %+v: %+v, current %+v", o, got, cur)
+		}
 	}
 }

@@ -50,6 +50,9 @@ type journal struct {
 	maxRows  int
 	timeout  time.Duration
 	previous bool // Options.PreviousJournal
+	// transaction: Options.TransactionJournal (or PreviousJournal): the
+	// commit as a transaction of several statements, not one.
+	transaction bool
 	logger   *slog.Logger
 	observer func(orders int, elapsed time.Duration, err error)
 	// cashMoved hears of the traders whose cash a commit moved (other
@@ -486,6 +489,23 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 		ids[i], qs[i], seqs[i], vols[i], epochs[i] = b.marketID, v.(string), b.seq, b.volume.String(), b.epoch
 	}
 
+	// Trades, positions and market rows in one statement: one round trip.
+	// Under load every round trip also waits for the journal's goroutine to
+	// be scheduled again among the HTTP handlers, so fewer is faster.
+	args := func() []any {
+		a := append(trades.args(), grow.args()...)
+		a = append(a, shrink.args()...)
+		a = append(a, pq.Array(ids), pq.Array(qs), pq.Array(seqs), pq.Array(vols))
+		a = append(a, stakeGrow.args()...)
+		a = append(a, stakeShrink.args()...)
+		// Fencing: the market rows are written only at their books'
+		// epochs ($35), and the statement fails (journalFenced) unless
+		// all were.
+		return append(a, pq.Array(epochs))
+	}
+	if len(transfers) > 0 && !j.transaction {
+		return j.writeOneTrip(ctx, args(), transfers, cashAccounts)
+	}
 	rowsStmt, err := j.statement(ctx)
 	if err != nil {
 		return nil, err
@@ -500,17 +520,6 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	defer tx.Rollback()
 	ph.mark(&ph.begin)
 
-	// Trades, positions and market rows in one statement: one round trip.
-	// Under load every round trip also waits for the journal's goroutine to
-	// be scheduled again among the HTTP handlers, so fewer is faster.
-	args := append(trades.args(), grow.args()...)
-	args = append(args, shrink.args()...)
-	args = append(args, pq.Array(ids), pq.Array(qs), pq.Array(seqs), pq.Array(vols))
-	args = append(args, stakeGrow.args()...)
-	args = append(args, stakeShrink.args()...)
-	// Fencing: the market rows are written only at their books' epochs
-	// ($35), and the statement fails (journalFenced) unless all were.
-	args = append(args, pq.Array(epochs))
 
 	// Money, last: the ledger's head lock is held until commit. PostBatch
 	// reads the touched balances under its account locks anyway, so it
@@ -522,13 +531,13 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	// alone first.
 	var posted map[string]levee.Micros
 	if len(transfers) > 0 && !j.previous {
-		w := ledger.With{CTEs: journalWrites, First: journalWritten, Args: args}
+		w := ledger.With{CTEs: journalWrites, First: journalWritten, Args: args()}
 		if _, posted, err = j.ledger.PostBatchBalancesWith(ctx, tx, w, transfers); err != nil {
 			return nil, fmt.Errorf("journal trades, positions, markets and ledger: %w", fencedError(err))
 		}
 		ph.mark(&ph.ledger)
 	} else {
-		if _, err := tx.StmtxContext(ctx, rowsStmt).ExecContext(ctx, args...); err != nil {
+		if _, err := tx.StmtxContext(ctx, rowsStmt).ExecContext(ctx, args()...); err != nil {
 			return nil, fmt.Errorf("journal trades, positions and markets: %w", fencedError(err))
 		}
 		ph.mark(&ph.rows)
@@ -566,6 +575,37 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 		return nil, pgtx.Unavailable(fmt.Errorf("journal commit: %w", err))
 	}
 	ph.mark(&ph.commit)
+	return balances, nil
+}
+
+// writeOneTrip is the journal's commit in one round trip: the trades,
+// positions and market rows, then the ledger's append (ledger_append, the
+// hash chain computed in PostgreSQL), as one statement in autocommit. The
+// head lock is held for the function's work and the commit's flush only,
+// never across the network. It returns the cash balances of every trader
+// in the batches, read under the ledger's locks.
+func (j *journal) writeOneTrip(ctx context.Context, args []any, transfers []ledger.Transfer, cashAccounts map[int64]bool) (map[int64]levee.Micros, error) {
+	read := make([]string, 0, len(cashAccounts))
+	for a := range cashAccounts {
+		read = append(read, ledger.Cash(a))
+	}
+	start := time.Now()
+	w := ledger.With{CTEs: journalWrites, First: journalWritten, Args: args}
+	posted, err := j.ledger.AppendWith(ctx, w, transfers, read)
+	if err != nil {
+		return nil, fmt.Errorf("journal trades, positions, markets and ledger in one statement: %w", fencedError(err))
+	}
+	if d := time.Since(start); d >= slowCommit {
+		j.logger.Warn("slow journal commit", slog.Duration("total", d), slog.Int("orders", len(transfers)), slog.String("path", "one statement"))
+	}
+	balances := make(map[int64]levee.Micros, len(cashAccounts))
+	for a := range cashAccounts {
+		b, ok := posted[ledger.Cash(a)]
+		if !ok {
+			return nil, fmt.Errorf("journal: no balance returned for %s", ledger.Cash(a))
+		}
+		balances[a] = b
+	}
 	return balances, nil
 }
 

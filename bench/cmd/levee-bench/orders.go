@@ -199,12 +199,16 @@ var undo0003 = []string{
 }
 
 // ordersVariants are the server configurations compared in one run: the
-// current order path; the previous journal (five round trips per commit)
-// behind LEVEE_JOURNAL; and that with trades' constraints and indexes of
-// migration 0003 restored, which is the order path before issue 18 but for
-// the HTTP answer and the order_keys rows.
+// current order path (a commit in one statement, ledger_append); the
+// journal as a transaction of four round trips with the hash chain in Go
+// (LEVEE_JOURNAL=transaction); the previous journal (five round trips per
+// commit, keyed orders looked up first: LEVEE_JOURNAL=previous); and that
+// with trades' constraints and indexes of migration 0003 restored, which is
+// the order path before issue 18 but for the HTTP answer and the order_keys
+// rows.
 var ordersVariants = []OrdersVariant{
 	{Name: "current"},
+	{Name: "transaction journal (LEVEE_JOURNAL=transaction)", Env: []string{"LEVEE_JOURNAL=transaction"}},
 	{Name: "previous journal (LEVEE_JOURNAL=previous)", Env: []string{"LEVEE_JOURNAL=previous"}},
 	{Name: "previous journal, trades as in 0003", Env: []string{"LEVEE_JOURNAL=previous"}, Setup: restore0003, Undo: undo0003},
 }
@@ -346,6 +350,14 @@ func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]Or
 	if err := one.Warm(ctx, 2); err != nil {
 		return nil, costs, fmt.Errorf("warm-up: %w", err)
 	}
+	// A server starts by verifying the whole ledger (ledger.RescanEvery),
+	// and PostgreSQL may be vacuuming the history just loaded: measured
+	// now, the first steps would carry seconds of that work.
+	if d, ok := e.waitIdle(ctx, pid, 30*time.Second); ok {
+		e.say("%s: server and PostgreSQL idle after %s", v.Name, d.Round(100*time.Millisecond))
+	} else {
+		e.say("%s: server and PostgreSQL still busy after %s; measuring anyway", v.Name, d.Round(time.Second))
+	}
 	dur := e.cfg.StepDuration
 	type plan struct {
 		r *load.Runner
@@ -378,6 +390,23 @@ func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]Or
 		}
 	}
 	return out, costs, nil
+}
+
+// waitIdle waits until the server (pid) and PostgreSQL together use under
+// a tenth of a core over half a second, or for at most within; it says how
+// long it waited and whether they went idle.
+func (e *env) waitIdle(ctx context.Context, pid int, within time.Duration) (time.Duration, bool) {
+	start := time.Now()
+	for time.Since(start) < within && ctx.Err() == nil {
+		s0, c0 := childCPU(pid), sampleCPU(e.pgPID)
+		time.Sleep(500 * time.Millisecond)
+		s1, c1 := childCPU(pid), sampleCPU(e.pgPID)
+		_, pg := cores(c0, c1)
+		if server := (s1 - s0).Seconds() / c1.at.Sub(c0.at).Seconds(); server+pg < 0.1 {
+			return time.Since(start), true
+		}
+	}
+	return time.Since(start), false
 }
 
 // childCPU is the CPU time a process used so far.

@@ -1,0 +1,136 @@
+package ledger_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+
+	"levee"
+	"levee/ledger"
+)
+
+// noKeys returns ts without idempotency keys (AppendWith takes none; the
+// hash does not cover them).
+func noKeys(ts []ledger.Transfer) []ledger.Transfer {
+	out := make([]ledger.Transfer, len(ts))
+	for i, t := range ts {
+		t.IdempotencyKey = ""
+		out[i] = t
+	}
+	return out
+}
+
+// TestAppendWithMatchesPostBatch posts the same flow through PostBatch (the
+// chain computed in Go) and through AppendWith (ledger_append, computed in
+// PostgreSQL): the exports must be identical byte for byte, every balance
+// AppendWith returns must be the one stored, and Verify must pass.
+func TestAppendWithMatchesPostBatch(t *testing.T) {
+	ctx := context.Background()
+	accounts, ts := batchFlow(1200)
+	ts = noKeys(ts)
+	plain, plainDB := MustLedger(t)
+	one, oneDB := MustLedger(t)
+	MustOpen(t, plain, append(accounts, "fees")...)
+	MustOpen(t, one, append(accounts, "fees")...)
+	oneDB.MustExec(`CREATE TABLE caller_rows (id int PRIMARY KEY)`)
+	p := ledger.NewPrepared(oneDB)
+	defer p.Close()
+	w := ledger.With{CTEs: `added AS (INSERT INTO caller_rows VALUES ($1) RETURNING 1)`, First: `(SELECT count(*) FROM added) >= 0`}
+	for from, size := 0, 1; from < len(ts); from, size = from+size, size*2 {
+		batch := ts[from:min(from+size, len(ts))]
+		tx := plainDB.MustBegin()
+		if _, err := ledger.PostBatch(ctx, tx, batch); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		w.Args = []any{from}
+		balances, err := p.AppendWith(ctx, w, batch, []string{"treasury"})
+		if err != nil {
+			t.Fatalf("batch of %d from %d: %v", len(batch), from, err)
+		}
+		if _, ok := balances["treasury"]; !ok {
+			t.Fatal("the balance of an account read was not returned")
+		}
+		for k, b := range balances {
+			if stored := MustBalance(t, one, k); stored != b {
+				t.Fatalf("%s: returned %s, stored %s", k, b, stored)
+			}
+		}
+	}
+	var rows int
+	oneDB.Get(&rows, `SELECT count(*) FROM caller_rows`)
+	if rows != 11 {
+		t.Fatalf("%d of the caller's rows, want one per batch (11)", rows)
+	}
+	MustVerify(t, plain)
+	MustVerify(t, one)
+	if a, b := exportJSON(t, plain), exportJSON(t, one); a != b {
+		t.Fatal("the exports differ")
+	}
+}
+
+// TestAppendWithRefuses: an overdraft (checked after each whole entry, in
+// order, so money coming back in a later entry of the batch does not excuse
+// it), a balance past the bound on money, an account that does not exist and
+// a keyed transfer are each refused with the ledger's error, and neither the
+// batch nor the caller's writes are left behind.
+func TestAppendWithRefuses(t *testing.T) {
+	ctx := context.Background()
+	l, db := MustLedger(t)
+	MustOpen(t, l, "cash:1", "cash:2", "fees")
+	MustFund(t, l, "cash:1", levee.Units(10))
+	db.MustExec(`CREATE TABLE caller_rows (id int PRIMARY KEY)`)
+	p := ledger.NewPrepared(db)
+	defer p.Close()
+	w := ledger.With{CTEs: `added AS (INSERT INTO caller_rows VALUES (1) RETURNING 1)`, First: `(SELECT count(*) FROM added) >= 0`}
+	move := func(from, to string, amt levee.Micros) ledger.Transfer {
+		return ledger.Transfer{Kind: "move", Postings: []ledger.Posting{{Account: from, Amount: -amt}, {Account: to, Amount: amt}}}
+	}
+	cases := []struct {
+		name  string
+		ts    []ledger.Transfer
+		check func(error) bool
+	}{
+		{"overdraft", []ledger.Transfer{move("cash:1", "cash:2", levee.Units(11))},
+			func(err error) bool { var fe *ledger.FundsError; return errors.As(err, &fe) && fe.Account == "cash:1" }},
+		{"overdraft repaid by a later entry", []ledger.Transfer{move("cash:2", "fees", levee.Units(1)), move("cash:1", "cash:2", levee.Units(5))},
+			func(err error) bool { var fe *ledger.FundsError; return errors.As(err, &fe) && fe.Account == "cash:2" }},
+		{"past the bound on money", []ledger.Transfer{move("treasury:issuance", "cash:2", levee.MaxMoney), move("treasury:issuance", "cash:2", levee.Units(1))},
+			func(err error) bool { return levee.ErrorCode(err) == levee.ECONFLICT }},
+		{"no such account", []ledger.Transfer{move("cash:1", "cash:9", levee.Units(1))},
+			func(err error) bool { return levee.ErrorCode(err) == levee.ECONFLICT }},
+		{"keyed", []ledger.Transfer{{Kind: "move", IdempotencyKey: "k", Postings: move("cash:1", "cash:2", 1).Postings}},
+			func(err error) bool { return levee.ErrorCode(err) == levee.EINVALID }},
+		{"unbalanced", []ledger.Transfer{{Kind: "move", Postings: []ledger.Posting{{Account: "cash:1", Amount: -1}, {Account: "cash:2", Amount: 2}}}},
+			func(err error) bool { return levee.ErrorCode(err) == levee.EINVALID }},
+	}
+	for _, c := range cases {
+		_, err := p.AppendWith(ctx, w, c.ts, nil)
+		if err == nil || !c.check(err) {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+	var rows, entries int
+	db.Get(&rows, `SELECT count(*) FROM caller_rows`)
+	db.Get(&entries, `SELECT count(*) FROM ledger_entries`)
+	if rows != 0 || entries != 1 {
+		t.Fatalf("%d caller rows and %d entries left, want 0 and the funding's 1", rows, entries)
+	}
+	if _, err := p.AppendWith(ctx, w, []ledger.Transfer{move("cash:1", "cash:2", levee.Units(10))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	MustVerify(t, l)
+}
+
+// appendInOneStatement is TestEveryPathHashesUnderPseudonyms' path through
+// AppendWith (autocommit: tx is not used).
+func appendInOneStatement(ctx context.Context, p *ledger.Prepared, ts []ledger.Transfer) func(*sqlx.Tx) error {
+	return func(*sqlx.Tx) error {
+		_, err := p.AppendWith(ctx, ledger.With{CTEs: `nothing AS (SELECT 1 AS one)`, First: `(SELECT count(*) FROM nothing) >= 0`}, ts, nil)
+		return err
+	}
+}
