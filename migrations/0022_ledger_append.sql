@@ -33,99 +33,103 @@ CREATE FUNCTION ledger_append(p_at timestamptz[], p_micros bigint[], p_kind text
 RETURNS TABLE (key text, balance bigint) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-    n        int := cardinality(p_kind);
-    m        int := cardinality(p_account);
-    v_seq    bigint;
-    v_hash   bytea;
-    v_from   bigint;
-    v_keys   text[];
-    v_names  text[];
-    v_canon  text;
-    v_sum    bigint;
-    v_seqs   bigint[] := array_fill(0::bigint, ARRAY[n]);
-    v_prevs  bytea[] := array_fill(NULL::bytea, ARRAY[n]);
-    v_hashes bytea[] := array_fill(NULL::bytea, ARRAY[n]);
-    v_idx    int[] := array_fill(0, ARRAY[m]);
-    v_bad    record;
-    i        int;
-    j        int := 1;
-    k        int;
+    n          int := cardinality(p_kind);
+    m          int := cardinality(p_account);
+    v_seq      bigint;
+    v_hash     bytea;
+    v_from     bigint;
+    v_missing  text;
+    v_bad      text;
+    v_overdraw boolean;
+    v_wellformed boolean;
+    v_canons   text[];
+    v_keys     text[];
+    v_bals     bigint[];
 BEGIN
-    IF n = 0 OR cardinality(p_at) <> n OR cardinality(p_micros) <> n OR cardinality(p_ref) <> n
-       OR cardinality(p_entry) <> m OR cardinality(p_amount) <> m THEN
+    IF n = 0 OR cardinality(p_at) IS DISTINCT FROM n OR cardinality(p_micros) IS DISTINCT FROM n
+       OR cardinality(p_ref) IS DISTINCT FROM n OR cardinality(p_entry) IS DISTINCT FROM m
+       OR cardinality(p_amount) IS DISTINCT FROM m THEN
         RAISE EXCEPTION 'ledger_append: arrays of unequal lengths or no entry' USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
     -- The lock order of every writer (docs/locks.md): the head, then the
     -- accounts in key order.
     SELECT h.seq, h.hash, coalesce(h.private_from, 0) INTO v_seq, v_hash, v_from FROM ledger_head h FOR UPDATE;
-    v_keys := ARRAY(SELECT DISTINCT u FROM unnest(p_account || coalesce(p_read, '{}')) u ORDER BY u);
-    PERFORM 1 FROM ledger_accounts a WHERE a.key = ANY (v_keys) ORDER BY a.key FOR UPDATE;
-    SELECT u INTO v_bad FROM unnest(v_keys) u WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.key = u) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'no ledger account %', v_bad.u USING ERRCODE = 'foreign_key_violation', DETAIL = v_bad.u;
+
+    -- One statement locks and reads the accounts and, from what it read,
+    -- finds a missing account, the first entry that overdraws one (the
+    -- balance after each whole entry, in order, as PostBatch checks) and
+    -- the entries' canonical encodings (ledger.Entry.appendCanonical; from
+    -- the private epoch on, under the accounts' public names).
+    WITH acc AS MATERIALIZED (
+        SELECT a.key, a.balance, a.may_go_negative, coalesce(a.public, a.key) AS pub
+        FROM ledger_accounts a WHERE a.key = ANY (p_account || coalesce(p_read, '{}')) ORDER BY a.key FOR UPDATE
+    ), p AS MATERIALIZED (
+        SELECT u.e, u.account, u.amount, u.o FROM unnest(p_entry, p_account, p_amount) WITH ORDINALITY AS u (e, account, amount, o)
+    ), bad AS (
+        SELECT r.account, r.bal < 0 AND NOT r.may_go_negative AS overdraw FROM (
+            SELECT p.e, p.account, acc.may_go_negative,
+                   acc.balance + sum(p.amount::numeric) OVER (PARTITION BY p.account ORDER BY p.e) * 0.000001 AS bal
+            FROM p JOIN acc ON acc.key = p.account
+        ) r
+        WHERE (r.bal < 0 AND NOT r.may_go_negative) OR abs(r.bal) > 1000000000000
+        ORDER BY r.e LIMIT 1
+    ), entries AS (
+        SELECT p.e, sum(p.amount) AS total, count(*) AS postings,
+               E'levee-ledger-v1\nseq=' || (v_seq + p.e) || E'\nat=' || p_micros[p.e] || E'\nkind=' || p_kind[p.e]
+               || E'\nref=' || p_ref[p.e] || E'\n'
+               || string_agg(CASE WHEN v_from > 0 AND v_seq + p.e >= v_from THEN acc.pub ELSE p.account END
+                             || ' ' || round(p.amount * 0.000001, 6) || E'\n', '' ORDER BY p.o) AS canon
+        FROM p JOIN acc ON acc.key = p.account GROUP BY p.e
+    )
+    SELECT (SELECT min(x) FROM unnest(p_account || coalesce(p_read, '{}')) x WHERE NOT EXISTS (SELECT 1 FROM acc WHERE acc.key = x)),
+           (SELECT account FROM bad), (SELECT overdraw FROM bad),
+           (SELECT count(*) = n AND bool_and(total = 0) AND min(e) = 1 AND max(e) = n FROM entries)
+               AND p_entry = ARRAY(SELECT x FROM unnest(p_entry) x ORDER BY x),
+           (SELECT array_agg(canon ORDER BY e) FROM entries),
+           (SELECT array_agg(acc.key) FROM acc), (SELECT array_agg((acc.balance * 1000000)::bigint) FROM acc)
+    INTO v_missing, v_bad, v_overdraw, v_wellformed, v_canons, v_keys, v_bals;
+
+    IF v_missing IS NOT NULL THEN
+        RAISE EXCEPTION 'no ledger account %', v_missing USING ERRCODE = 'foreign_key_violation', DETAIL = v_missing;
+    END IF;
+    IF NOT v_wellformed THEN
+        RAISE EXCEPTION 'ledger_append: an entry has no postings, or they do not balance, or are out of entry order'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF v_overdraw THEN
+        RAISE EXCEPTION 'insufficient funds in %', v_bad
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'ledger_accounts_no_overdraft', DETAIL = v_bad;
+    ELSIF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'the balance of % would pass the bound on money', v_bad
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'ledger_accounts_money_bound', DETAIL = v_bad;
     END IF;
 
-    -- Funds, entry by entry: the balance after each whole entry.
-    SELECT r.account, r.bal, r.may_go_negative INTO v_bad FROM (
-        SELECT p.account, p.e, a.may_go_negative,
-               a.balance + sum(p.amount) OVER (PARTITION BY p.account ORDER BY p.e) * 0.000001 AS bal
-        FROM unnest(p_entry, p_account, p_amount::numeric[]) AS p (e, account, amount)
-        JOIN ledger_accounts a ON a.key = p.account
-    ) r
-    WHERE (r.bal < 0 AND NOT r.may_go_negative) OR abs(r.bal) > 1000000000000
-    ORDER BY r.e LIMIT 1;
-    IF FOUND THEN
-        IF v_bad.bal < 0 AND NOT v_bad.may_go_negative THEN
-            RAISE EXCEPTION 'insufficient funds in %', v_bad.account
-                USING ERRCODE = 'check_violation', CONSTRAINT = 'ledger_accounts_no_overdraft', DETAIL = v_bad.account;
-        END IF;
-        RAISE EXCEPTION 'the balance of % would pass the bound on money', v_bad.account
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'ledger_accounts_money_bound', DETAIL = v_bad.account;
-    END IF;
-
-    -- Names in the chain: from the private epoch on, accounts' public names.
-    IF v_from > 0 AND v_seq + n >= v_from THEN
-        v_names := ARRAY(SELECT coalesce(a.public, a.key) FROM unnest(p_account) WITH ORDINALITY AS u (key, o)
-                         JOIN ledger_accounts a ON a.key = u.key ORDER BY u.o);
-    END IF;
-
-    -- The chain, in order (ledger.Entry.appendCanonical).
-    FOR i IN 1 .. n LOOP
-        v_seq := v_seq + 1;
-        v_canon := E'levee-ledger-v1\nseq=' || v_seq || E'\nat=' || p_micros[i] || E'\nkind=' || p_kind[i]
-                   || E'\nref=' || p_ref[i] || E'\n';
-        v_sum := 0;
-        k := 0;
-        WHILE j <= m AND p_entry[j] = i LOOP
-            v_canon := v_canon || CASE WHEN v_from > 0 AND v_seq >= v_from THEN v_names[j] ELSE p_account[j] END
-                       || ' ' || round(p_amount[j] * 0.000001, 6) || E'\n';
-            v_sum := v_sum + p_amount[j];
-            v_idx[j] := k;
-            k := k + 1;
-            j := j + 1;
-        END LOOP;
-        IF k = 0 OR v_sum <> 0 THEN
-            RAISE EXCEPTION 'ledger_append: entry % has no postings or they do not balance', i USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        v_prevs[i] := v_hash;
-        v_hash := sha256(v_hash || convert_to(v_canon, 'UTF8'));
-        v_seqs[i] := v_seq;
-        v_hashes[i] := v_hash;
-    END LOOP;
-    IF j <> m + 1 THEN
-        RAISE EXCEPTION 'ledger_append: postings out of entry order' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-
-    INSERT INTO ledger_entries (seq, at, kind, ref, prev_hash, hash)
-    SELECT * FROM unnest(v_seqs, p_at, p_kind, p_ref, v_prevs, v_hashes);
-    INSERT INTO ledger_postings (entry_seq, idx, account, amount)
-    SELECT v_seqs[e], x, a, amt * 0.000001 FROM unnest(p_entry, v_idx, p_account, p_amount) AS u (e, x, a, amt);
-    UPDATE ledger_accounts a SET balance = a.balance + d.delta * 0.000001
-    FROM (SELECT u.a, sum(u.amt) AS delta FROM unnest(p_account, p_amount::numeric[]) AS u (a, amt) GROUP BY u.a) d
-    WHERE a.key = d.a AND d.delta <> 0;
-    UPDATE ledger_head SET seq = v_seq, hash = v_hash;
-
-    RETURN QUERY SELECT a.key, (a.balance * 1000000)::bigint FROM ledger_accounts a WHERE a.key = ANY (v_keys);
+    -- The chain, in order (a recursive query: a PL/pgSQL loop assigning
+    -- array elements costs ten times as much), then the writes and the
+    -- balances after them.
+    RETURN QUERY
+    WITH RECURSIVE chain (i, prev, hash) AS (
+        SELECT 1, v_hash, sha256(v_hash || convert_to(v_canons[1], 'UTF8'))
+        UNION ALL
+        SELECT c.i + 1, c.hash, sha256(c.hash || convert_to(v_canons[c.i + 1], 'UTF8')) FROM chain c WHERE c.i < n
+    ), e AS (
+        INSERT INTO ledger_entries (seq, at, kind, ref, prev_hash, hash)
+        SELECT v_seq + c.i, p_at[c.i], p_kind[c.i], p_ref[c.i], c.prev, c.hash FROM chain c
+    ), po AS (
+        INSERT INTO ledger_postings (entry_seq, idx, account, amount)
+        SELECT v_seq + u.e, row_number() OVER (PARTITION BY u.e ORDER BY u.o) - 1, u.a, u.amt * 0.000001
+        FROM unnest(p_entry, p_account, p_amount) WITH ORDINALITY AS u (e, a, amt, o)
+    ), b AS (
+        UPDATE ledger_accounts a SET balance = a.balance + d.delta * 0.000001
+        FROM (SELECT u.a, sum(u.amt) AS delta FROM unnest(p_account, p_amount::numeric[]) AS u (a, amt) GROUP BY u.a) d
+        WHERE a.key = d.a AND d.delta <> 0
+        RETURNING a.key, (a.balance * 1000000)::bigint AS balance
+    ), h AS (
+        UPDATE ledger_head SET seq = v_seq + n, hash = (SELECT c.hash FROM chain c WHERE c.i = n)
+    )
+    SELECT b.key, b.balance FROM b
+    UNION ALL
+    SELECT r.k, r.bal FROM unnest(v_keys, v_bals) AS r (k, bal) WHERE NOT EXISTS (SELECT 1 FROM b WHERE b.key = r.k);
 END;
 $$;

@@ -36,10 +36,10 @@ type Config struct {
 	// per commit instead of four (LEVEE_JOURNAL=previous): for the
 	// benchmark's same-run comparison (levee-bench -scenario orders).
 	PreviousJournal bool
-	// TransactionJournal runs the journal as a transaction of four round
-	// trips with the hash chain computed in Go (LEVEE_JOURNAL=transaction),
-	// the commit before ledger_append, for the same comparison.
-	TransactionJournal bool
+	// OneStatementJournal commits each group in one statement
+	// (LEVEE_JOURNAL=one-statement, engine.Options.OneStatementJournal),
+	// for the same comparison.
+	OneStatementJournal bool
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
 	// client (LEVEE_TRUSTED_PROXIES, comma-separated CIDRs or addresses).
 	// Empty: every client is the address of its connection.
@@ -104,7 +104,7 @@ func defaultConfig() Config {
 	c.RatePerAddress, _ = strconv.ParseFloat(os.Getenv("LEVEE_RATE_PER_ADDRESS"), 64)
 	c.AdvanceEvery = 5 * time.Second
 	c.PreviousJournal = os.Getenv("LEVEE_JOURNAL") == "previous"
-	c.TransactionJournal = os.Getenv("LEVEE_JOURNAL") == "transaction"
+	c.OneStatementJournal = os.Getenv("LEVEE_JOURNAL") == "one-statement"
 	c.TrustedProxies, c.trustedProxiesErr = parseCIDRs(os.Getenv("LEVEE_TRUSTED_PROXIES"))
 	if d, err := time.ParseDuration(os.Getenv("LEVEE_ADVANCE_EVERY")); err == nil {
 		c.AdvanceEvery = d

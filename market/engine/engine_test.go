@@ -637,11 +637,11 @@ func TestExtendCloseReopensTrading(t *testing.T) {
 	}
 }
 
-// TestEveryJournalWritesTheSame: the previous journal (five round trips
-// per commit, Options.PreviousJournal), the transaction of four
-// (Options.TransactionJournal, the hash chain computed in Go) and the
-// current one (one statement, ledger_append), all kept for the benchmark's
-// comparison, leave the same trades, positions, balances and number of
+// TestEveryJournalWritesTheSame: the current journal (a transaction of four
+// round trips, the hash chain computed in Go), the previous one (five round
+// trips per commit, Options.PreviousJournal) and the commit in one
+// statement (Options.OneStatementJournal, ledger_append), kept for the
+// benchmark's comparison, leave the same trades, positions, balances and number of
 // ledger entries for the same orders, and a ledger that verifies.
 func TestEveryJournalWritesTheSame(t *testing.T) {
 	ctx := context.Background()
@@ -675,7 +675,7 @@ func TestEveryJournalWritesTheSame(t *testing.T) {
 		return out
 	}
 	cur := run(engine.Options{})
-	for _, o := range []engine.Options{{PreviousJournal: true}, {TransactionJournal: true}} {
+	for _, o := range []engine.Options{{PreviousJournal: true}, {OneStatementJournal: true}} {
 		if got := run(o); fmt.Sprint(got) != fmt.Sprint(cur) {
 			t.Fatalf("journal %+v: %+v, current %+v", o, got, cur)
 		}

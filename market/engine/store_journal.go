@@ -43,18 +43,17 @@ type journal struct {
 	// with lib/pq a statement with parameters that is not prepared costs two
 	// round trips (Parse/Describe, then Bind/Execute) and a planning, a
 	// prepared one a single round trip. Only run touches rowsStmt.
-	rowsStmt *sqlx.Stmt
-	ledger   *ledger.Prepared
-	wallets  *wallets
-	in       chan *batch
-	maxRows  int
-	timeout  time.Duration
-	previous bool // Options.PreviousJournal
-	// transaction: Options.TransactionJournal (or PreviousJournal): the
-	// commit as a transaction of several statements, not one.
-	transaction bool
-	logger   *slog.Logger
-	observer func(orders int, elapsed time.Duration, err error)
+	rowsStmt     *sqlx.Stmt
+	ledger       *ledger.Prepared
+	wallets      *wallets
+	in           chan *batch
+	maxRows      int
+	timeout      time.Duration
+	previous     bool       // Options.PreviousJournal
+	oneStatement bool       // Options.OneStatementJournal
+	conn         *sqlx.Conn // the journal's own connection (journal_conn.go); only run touches it
+	logger       *slog.Logger
+	observer     func(orders int, elapsed time.Duration, err error)
 	// cashMoved hears of the traders whose cash a commit moved (other
 	// instances drop their wallets: Options.CashMoved).
 	cashMoved func(accounts ...int64)
@@ -89,6 +88,7 @@ func (j *journal) run() {
 
 // closeStatements releases the prepared statements once the journal stops.
 func (j *journal) closeStatements() {
+	j.dropConn()
 	if j.rowsStmt != nil {
 		if err := j.rowsStmt.Close(); err != nil {
 			j.logger.Warn("journal close prepared statement", slog.Any("error", err))
@@ -227,6 +227,7 @@ func (j *journal) commitOnce(bs []*batch) error {
 	defer cancel()
 	balances, err := j.write(ctx, bs)
 	if err != nil {
+		j.failed(err)
 		return err
 	}
 	consumed := map[int64]levee.Micros{}
@@ -503,7 +504,7 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 		// all were.
 		return append(a, pq.Array(epochs))
 	}
-	if len(transfers) > 0 && !j.transaction {
+	if len(transfers) > 0 && j.oneStatement {
 		return j.writeOneTrip(ctx, args(), transfers, cashAccounts)
 	}
 	rowsStmt, err := j.statement(ctx)
@@ -513,13 +514,12 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	var ph commitPhases
 	ph.start, ph.pool = time.Now(), j.db.Stats()
 	defer func() { ph.logIfSlow(j.logger, j.db, len(trades.seqs), len(bs)) }()
-	tx, err := j.db.BeginTxx(ctx, nil)
+	tx, err := j.begin(ctx)
 	if err != nil {
-		return nil, pgtx.Unavailable(fmt.Errorf("journal begin: %w", err))
+		return nil, err
 	}
 	defer tx.Rollback()
 	ph.mark(&ph.begin)
-
 
 	// Money, last: the ledger's head lock is held until commit. PostBatch
 	// reads the touched balances under its account locks anyway, so it

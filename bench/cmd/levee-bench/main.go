@@ -28,24 +28,31 @@ import (
 
 // Config is everything the flags say, read once.
 type Config struct {
-	Out          string
-	History      int
-	Markets      int
-	Traders      int
-	Clients      int
-	StepDuration time.Duration
-	Rates        []float64
-	Quick        bool
-	DatabaseURL  string // use this database instead of a private durable server (tests)
-	GoBench      bool
-	BenchTime    string
-	MemDuration  time.Duration
-	WSClients    int
-	WSEvents     int
-	WSInProcess  bool
-	CPUProfile   string
-	Keep         bool
-	Args         []string // as given, for the report
+	// Variants and Rounds: -scenario orders' server configurations, by key, and rounds of them.
+	Variants string
+	Rounds   int
+	// StatStatements loads pg_stat_statements and, in -scenario orders,
+	// prints each step's costliest statements (a diagnosis; it costs a
+	// little CPU per statement, so the figures of such a run are not kept).
+	StatStatements bool
+	Out            string
+	History        int
+	Markets        int
+	Traders        int
+	Clients        int
+	StepDuration   time.Duration
+	Rates          []float64
+	Quick          bool
+	DatabaseURL    string // use this database instead of a private durable server (tests)
+	GoBench        bool
+	BenchTime      string
+	MemDuration    time.Duration
+	WSClients      int
+	WSEvents       int
+	WSInProcess    bool
+	CPUProfile     string
+	Keep           bool
+	Args           []string // as given, for the report
 
 	// Scenario is "bench" (every measurement above), "faults", "soak" or
 	// "hostile"; the last three write their own section of the report.
@@ -139,6 +146,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.Int64Var(&cfg.WSMarket, "ws-market", 0, "internal: the market the client process subscribes to")
 	fs.DurationVar(&cfg.WSFor, "ws-for", 0, "internal: how long the client process stays subscribed")
 	fs.StringVar(&cfg.Scenario, "scenario", "bench", "bench (every measurement), faults (make faults), soak (make soak), hostile (make hostile), reads (make reads: orders while public reads are flooded) or orders (make orders: the order path alone, server in a child process, against the previous journal)")
+	fs.StringVar(&cfg.Variants, "variants", "", "orders: the server configurations to compare, comma-separated keys (current, one-statement, previous, 0003; default all)")
+	fs.IntVar(&cfg.Rounds, "rounds", 2, "orders: rounds of the variants, alternated")
+	fs.BoolVar(&cfg.StatStatements, "pg-stat-statements", false, "orders: load pg_stat_statements and print each step's costliest statements")
 	fs.IntVar(&cfg.Kills, "kills", 20, "faults: SIGKILL + restart cycles of the server")
 	fs.IntVar(&cfg.PGStops, "pg-stops", 5, "faults: PostgreSQL stop + start cycles")
 	fs.IntVar(&cfg.Exhaustions, "exhaustions", 5, "faults: PostgreSQL connection exhaustion cycles")

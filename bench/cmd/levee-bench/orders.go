@@ -27,7 +27,8 @@ type OrdersReport struct {
 	Machine           Machine
 	EndLoadAvg        string
 	History           int
-	Variants          []OrdersVariant
+	Variants          []OrdersVariant // PerRound of them per round, the first the reference
+	PerRound          int
 	Profile           ProfileResult
 	IndexCosts        []IndexCost
 	Failures          []string
@@ -36,6 +37,7 @@ type OrdersReport struct {
 // OrdersVariant is the same steps against one server configuration (the
 // current path, or an earlier one behind a flag).
 type OrdersVariant struct {
+	Key   string // its name for -variants
 	Name  string
 	Env   []string
 	Setup []string // SQL run before the variant's server starts
@@ -199,18 +201,34 @@ var undo0003 = []string{
 }
 
 // ordersVariants are the server configurations compared in one run: the
-// current order path (a commit in one statement, ledger_append); the
-// journal as a transaction of four round trips with the hash chain in Go
-// (LEVEE_JOURNAL=transaction); the previous journal (five round trips per
-// commit, keyed orders looked up first: LEVEE_JOURNAL=previous); and that
-// with trades' constraints and indexes of migration 0003 restored, which is
-// the order path before issue 18 but for the HTTP answer and the order_keys
-// rows.
+// current order path; the commit as one statement (ledger_append, the hash
+// chain computed in PostgreSQL: LEVEE_JOURNAL=one-statement); the previous
+// journal (five round trips per commit, keyed orders looked up first:
+// LEVEE_JOURNAL=previous); and that with trades' constraints and indexes of
+// migration 0003 restored, which is the order path before issue 18 but for
+// the HTTP answer and the order_keys rows. -variants picks some by key.
 var ordersVariants = []OrdersVariant{
-	{Name: "current"},
-	{Name: "transaction journal (LEVEE_JOURNAL=transaction)", Env: []string{"LEVEE_JOURNAL=transaction"}},
-	{Name: "previous journal (LEVEE_JOURNAL=previous)", Env: []string{"LEVEE_JOURNAL=previous"}},
-	{Name: "previous journal, trades as in 0003", Env: []string{"LEVEE_JOURNAL=previous"}, Setup: restore0003, Undo: undo0003},
+	{Key: "current", Name: "current"},
+	{Key: "one-statement", Name: "one statement (LEVEE_JOURNAL=one-statement)", Env: []string{"LEVEE_JOURNAL=one-statement"}},
+	{Key: "previous", Name: "previous journal (LEVEE_JOURNAL=previous)", Env: []string{"LEVEE_JOURNAL=previous"}},
+	{Key: "0003", Name: "previous journal, trades as in 0003", Env: []string{"LEVEE_JOURNAL=previous"}, Setup: restore0003, Undo: undo0003},
+}
+
+// pickVariants returns the variants named in keys (comma-separated keys of
+// ordersVariants, in that order; empty: all).
+func pickVariants(keys string) ([]OrdersVariant, error) {
+	if keys == "" {
+		return ordersVariants, nil
+	}
+	var out []OrdersVariant
+	for _, k := range strings.Split(keys, ",") {
+		i := slices.IndexFunc(ordersVariants, func(v OrdersVariant) bool { return v.Key == k })
+		if i < 0 {
+			return nil, fmt.Errorf("-variants: no variant %q", k)
+		}
+		out = append(out, ordersVariants[i])
+	}
+	return out, nil
 }
 
 // runOrders is `-scenario orders`: `levee serve` in a child process on the
@@ -270,8 +288,13 @@ func runOrders(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	}
 	// Twice in turn (A B A B), so that a drift of the machine's other load
 	// shows as a difference between the rounds rather than the variants.
-	for round := 1; round <= 2; round++ {
-		for _, v := range ordersVariants {
+	vs, err := pickVariants(cfg.Variants)
+	if err != nil {
+		return err
+	}
+	rep.PerRound = len(vs)
+	for round := 1; round <= cfg.Rounds; round++ {
+		for _, v := range vs {
 			v.Name = fmt.Sprintf("%s (round %d)", v.Name, round)
 			v.Steps, v.Costs, err = e.orderSteps(ctx, bin, v)
 			rep.Variants = append(rep.Variants, v)
@@ -374,6 +397,7 @@ func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]Or
 	)
 	var out []OrdersStep
 	for _, p := range plans {
+		e.resetStatements(ctx)
 		j0, h0 := scrapeJournal(srv.addr)
 		s0, c0 := childCPU(pid), sampleCPU(e.pgPID)
 		res := p.r.Run(ctx, p.s)
@@ -385,11 +409,49 @@ func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]Or
 		st.CPUServer = (s1 - s0).Seconds() / wall
 		out = append(out, st)
 		e.say("%s: %s", v.Name, describeOrders(st))
+		e.sayStatements(ctx, res.OK)
 		if ctx.Err() != nil {
 			return out, costs, ctx.Err()
 		}
 	}
 	return out, costs, nil
+}
+
+// resetStatements empties pg_stat_statements (-pg-stat-statements).
+func (e *env) resetStatements(ctx context.Context) {
+	if !e.cfg.StatStatements {
+		return
+	}
+	if _, err := e.db.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
+		e.say("pg_stat_statements: %v", err)
+	}
+	if _, err := e.db.ExecContext(ctx, `SELECT pg_stat_statements_reset()`); err != nil {
+		e.say("pg_stat_statements: %v", err)
+	}
+}
+
+// sayStatements prints the statements that took the most time since
+// resetStatements, per order acknowledged (-pg-stat-statements).
+func (e *env) sayStatements(ctx context.Context, orders int) {
+	if !e.cfg.StatStatements || orders == 0 {
+		return
+	}
+	var rows []struct {
+		Query string  `db:"query"`
+		Calls int64   `db:"calls"`
+		Exec  float64 `db:"exec"`
+		Plan  float64 `db:"plan"`
+	}
+	if err := e.db.SelectContext(ctx, &rows, `SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query, calls,
+		total_exec_time AS exec, total_plan_time AS plan FROM pg_stat_statements
+		ORDER BY total_exec_time + total_plan_time DESC LIMIT 12`); err != nil {
+		e.say("pg_stat_statements: %v", err)
+		return
+	}
+	for _, r := range rows {
+		e.say("  %7.1f µs/order exec %7.1f plan, %6.2f calls/order: %s", 1000*r.Exec/float64(orders), 1000*r.Plan/float64(orders),
+			float64(r.Calls)/float64(orders), r.Query)
+	}
 }
 
 // waitIdle waits until the server (pid) and PostgreSQL together use under
@@ -468,7 +530,7 @@ func ordersSection(rep *OrdersReport) string {
 		}
 	}
 	// Each variant against the current one of the same round.
-	per := len(ordersVariants)
+	per := max(rep.PerRound, 1)
 	for r := 0; r+per <= len(rep.Variants); r += per {
 		cur := rep.Variants[r]
 		for _, prev := range rep.Variants[r+1 : r+per] {

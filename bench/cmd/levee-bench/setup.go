@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,8 +155,13 @@ func setup(ctx context.Context, cfg Config, progress io.Writer, begin time.Time)
 // startPG starts the private durable PostgreSQL (again, after the fault
 // scenario stopped it: same directory, same socket, same URL).
 func (e *env) startPG(ctx context.Context) error {
+	settings := benchPGSettings
+	if e.cfg.StatStatements {
+		settings = append(slices.Clone(settings), "shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track=all",
+			"pg_stat_statements.track_planning=on")
+	}
 	pg, err := pgserver.Start(ctx, pgserver.Options{Dir: filepath.Join(e.dir, "pg"), Durable: true, MaxConnections: 200, Logger: e.logger,
-		Settings: benchPGSettings})
+		Settings: settings})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"levee"
+	"levee/pgtx"
+)
+
+// The journal commits on a connection of its own, on which PostgreSQL
+// always uses the generic plan of a prepared statement
+// (plan_cache_mode = force_generic_plan). Left to choose, PostgreSQL planned
+// the journal's first statement (the trades, keys, positions and market
+// rows behind the ledger's locks) afresh on every execution: 0.4-0.56 ms of
+// planning against 0.28-0.39 ms of execution for a commit of one order,
+// the largest single cost of an order at low load (pg_stat_statements,
+// bench/RESULTS.md §12). Every parameter of that statement is an array that
+// unnest() reads, so a plan made for the actual values is no better than
+// the generic one. The setting stays on this connection: the connection is
+// never handed back to the pool for anyone else to use.
+
+// journalConnSetting is the session setting of the journal's connection,
+// which also names it in pg_stat_activity.
+const journalConnSetting = `SET plan_cache_mode = force_generic_plan; SET application_name = 'levee-journal'`
+
+// begin starts a transaction on the journal's connection, taking and
+// setting up one first if it has none.
+func (j *journal) begin(ctx context.Context) (*sqlx.Tx, error) {
+	if j.conn == nil {
+		c, err := j.db.Connx(ctx)
+		if err != nil {
+			return nil, pgtx.Unavailable(fmt.Errorf("journal connection: %w", err))
+		}
+		if _, err := c.ExecContext(ctx, journalConnSetting); err != nil {
+			discardConn(c)
+			return nil, pgtx.Unavailable(fmt.Errorf("journal connection setting: %w", err))
+		}
+		j.conn = c
+	}
+	tx, err := j.conn.BeginTxx(ctx, nil)
+	if err != nil {
+		j.dropConn()
+		return nil, pgtx.Unavailable(fmt.Errorf("journal begin: %w", err))
+	}
+	return tx, nil
+}
+
+// failed drops the journal's connection after a failed commit unless the
+// failure was a refusal (by PostgreSQL, a *pq.Error other than a lost
+// connection, or by the ledger in Go, an overdraft): a broken, timed-out
+// or unknown state of the connection is not used again.
+func (j *journal) failed(err error) {
+	if err == nil {
+		return
+	}
+	code := levee.ErrorCode(err)
+	if pe := (*pq.Error)(nil); errors.As(err, &pe) && code != levee.EUNAVAILABLE {
+		return
+	}
+	if code == levee.ECONFLICT || code == levee.EINVALID {
+		return
+	}
+	j.dropConn()
+}
+
+// dropConn gives up the journal's connection; the next commit takes
+// another.
+func (j *journal) dropConn() {
+	if j.conn != nil {
+		discardConn(j.conn)
+		j.conn = nil
+	}
+}
+
+// discardConn closes c for good instead of returning it to the pool, where
+// its session setting would reach other users.
+func discardConn(c *sqlx.Conn) {
+	_ = c.Raw(func(any) error { return driver.ErrBadConn })
+	if err := c.Close(); err != nil && !errors.Is(err, driver.ErrBadConn) {
+		slog.Debug("journal connection close", slog.Any("error", err))
+	}
+}
