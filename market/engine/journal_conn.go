@@ -31,8 +31,17 @@ import (
 const journalConnSetting = `SET plan_cache_mode = force_generic_plan; SET application_name = 'levee-journal'`
 
 // begin starts a transaction on the journal's connection, taking and
-// setting up one first if it has none.
+// setting up one first if it has none. The previous journal
+// (Options.PreviousJournal, the order path before issue 18 for the
+// benchmark's comparison) begins on any connection of the pool, as it did.
 func (j *journal) begin(ctx context.Context) (*sqlx.Tx, error) {
+	if j.previous {
+		tx, err := j.db.BeginTxx(ctx, nil)
+		if err != nil {
+			return nil, pgtx.Unavailable(fmt.Errorf("journal begin: %w", err))
+		}
+		return tx, nil
+	}
 	if j.conn == nil {
 		c, err := j.db.Connx(ctx)
 		if err != nil {
