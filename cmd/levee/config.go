@@ -36,6 +36,12 @@ type Config struct {
 	// per commit instead of four (LEVEE_JOURNAL=previous): for the
 	// benchmark's same-run comparison (levee-bench -scenario orders).
 	PreviousJournal bool
+	// WSWriterPool delivers websocket events through a shared pool of
+	// writers (LEVEE_WS_WRITER_POOL=on, live.Options.WriterPool) instead of
+	// a write pump per connection: 0.6x the server's CPU per message and a
+	// lower p99 on an idle machine, a higher p99 on a contended one
+	// (bench/RESULTS.md §7a).
+	WSWriterPool bool
 	// OneStatementJournal commits each group in one statement
 	// (LEVEE_JOURNAL=one-statement, engine.Options.OneStatementJournal),
 	// for the same comparison.
@@ -104,6 +110,7 @@ func defaultConfig() Config {
 	c.RatePerAddress, _ = strconv.ParseFloat(os.Getenv("LEVEE_RATE_PER_ADDRESS"), 64)
 	c.AdvanceEvery = 5 * time.Second
 	c.PreviousJournal = os.Getenv("LEVEE_JOURNAL") == "previous"
+	c.WSWriterPool = os.Getenv("LEVEE_WS_WRITER_POOL") == "on"
 	c.OneStatementJournal = os.Getenv("LEVEE_JOURNAL") == "one-statement"
 	c.TrustedProxies, c.trustedProxiesErr = parseCIDRs(os.Getenv("LEVEE_TRUSTED_PROXIES"))
 	if d, err := time.ParseDuration(os.Getenv("LEVEE_ADVANCE_EVERY")); err == nil {

@@ -64,11 +64,12 @@ type Options struct {
 	CheckOrigin func(r *http.Request) bool
 	Logger      *slog.Logger
 	// WriterPool delivers published events through a shared pool of
-	// writers instead of waking each connection's write pump (pool.go). It
-	// halves the server's CPU per delivered message, but on the shared
-	// 2-core machine, with the subscribers in a process beside it, it did
-	// not lower the fan-out latency (bench/RESULTS.md §7a), so it is off
-	// by default.
+	// writers instead of waking each connection's write pump (pool.go),
+	// LEVEE_WS_WRITER_POOL=on in levee serve. It takes 0.4-0.6x the
+	// server's CPU per delivered message; its fan-out p99 was 0.77x the
+	// pumps' on an idle 2-core machine but 1.5-3x on one loaded by other
+	// work, where thousands of runnable pumps win a bigger share of the CPU
+	// (bench/RESULTS.md §7a), so it is off by default.
 	WriterPool bool
 	// Writers is the size of the writer pool (default GOMAXPROCS).
 	Writers int

@@ -1,0 +1,26 @@
+package main
+
+import "testing"
+
+// TestConfigFromEnvironment: the switches that only the environment sets.
+func TestConfigFromEnvironment(t *testing.T) {
+	for _, c := range []struct {
+		env, value                   string
+		pool, previous, oneStatement bool
+	}{
+		{"LEVEE_WS_WRITER_POOL", "", false, false, false},
+		{"LEVEE_WS_WRITER_POOL", "on", true, false, false},
+		{"LEVEE_WS_WRITER_POOL", "yes", false, false, false},
+		{"LEVEE_JOURNAL", "previous", false, true, false},
+		{"LEVEE_JOURNAL", "one-statement", false, false, true},
+		{"LEVEE_JOURNAL", "bogus", false, false, false},
+	} {
+		t.Setenv("LEVEE_WS_WRITER_POOL", "")
+		t.Setenv("LEVEE_JOURNAL", "")
+		t.Setenv(c.env, c.value)
+		got := defaultConfig()
+		if got.WSWriterPool != c.pool || got.PreviousJournal != c.previous || got.OneStatementJournal != c.oneStatement {
+			t.Errorf("%s=%q: pool %v previous %v one-statement %v", c.env, c.value, got.WSWriterPool, got.PreviousJournal, got.OneStatementJournal)
+		}
+	}
+}
