@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql/driver"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -95,14 +97,44 @@ func explain(ctx context.Context, db *sqlx.DB, q query) (string, error) {
 		return "", err
 	}
 	defer tx.ExecContext(ctx, `DEALLOCATE levee_explained`)
+	// EXPLAIN EXECUTE takes no parameters of its own: the arguments go in
+	// as literals, which PostgreSQL coerces to the prepared types.
 	params := make([]string, len(q.args))
-	for i := range params {
-		params[i] = "$" + strconv.Itoa(i+1)
+	for i, a := range q.args {
+		lit, err := sqlLiteral(a)
+		if err != nil {
+			return "", fmt.Errorf("argument %d: %w", i+1, err)
+		}
+		params[i] = lit
 	}
-	if err := tx.SelectContext(ctx, &lines, `EXPLAIN (ANALYZE, BUFFERS) EXECUTE levee_explained(`+strings.Join(params, ", ")+`)`, q.args...); err != nil {
+	if err := tx.SelectContext(ctx, &lines, `EXPLAIN (ANALYZE, BUFFERS) EXECUTE levee_explained(`+strings.Join(params, ", ")+`)`); err != nil {
 		return "", err
 	}
 	return "(generic plan)\n" + strings.Join(lines, "\n"), nil
+}
+
+// sqlLiteral spells a query argument as a SQL literal.
+func sqlLiteral(a any) (string, error) {
+	if v, ok := a.(driver.Valuer); ok {
+		x, err := v.Value()
+		if err != nil {
+			return "", err
+		}
+		a = x
+	}
+	switch x := a.(type) {
+	case nil:
+		return "NULL", nil
+	case string:
+		return pq.QuoteLiteral(x), nil
+	case []byte: // bytea, in hex input form
+		return pq.QuoteLiteral(`\x` + hex.EncodeToString(x)), nil
+	case int, int64, int32, float64, bool:
+		return fmt.Sprint(x), nil
+	case time.Time:
+		return pq.QuoteLiteral(x.Format(time.RFC3339Nano)), nil
+	}
+	return "", fmt.Errorf("no literal for %T", a)
 }
 
 var seqScanRE = regexp.MustCompile(`Seq Scan on (\w+)`)
