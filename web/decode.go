@@ -105,6 +105,25 @@ func queryInt(c *echo.Context, name string, def, lo, hi int64) (int64, error) {
 	return v, nil
 }
 
+// defaultPage is how many rows a list answers without limit=: enough for a
+// small city's whole list, so callers that never page still see it all.
+const defaultPage = 50
+
+// queryPage reads the keyset cursor of a list newest first,
+// ?before=<id>&limit=<n>: before 0 (or absent) starts from the newest, and
+// the next page is before= the last id of this one. A limit over maxLimit
+// is a 400 naming it, not a silently shorter page.
+func queryPage(c *echo.Context, maxLimit int) (before int64, limit int, err error) {
+	if before, err = queryInt(c, "before", 0, 0, 1<<62); err != nil {
+		return 0, 0, err
+	}
+	n, err := queryInt(c, "limit", defaultPage, 1, int64(maxLimit))
+	if err != nil {
+		return 0, 0, err
+	}
+	return before, int(n), nil
+}
+
 // parseID reads an account, organisation or budget line id sent as a JSON
 // string.
 func parseID(field, s string) (int64, error) {

@@ -110,15 +110,11 @@ func (s *Server) listMarkets(c *echo.Context) error {
 	if !marketStatuses[status] {
 		return levee.Invalid("status", "status must be open, closed, resolved or void")
 	}
-	before, err := queryInt(c, "before", 0, 0, 1<<62)
+	before, limit, err := queryPage(c, 200)
 	if err != nil {
 		return err
 	}
-	limit, err := queryInt(c, "limit", 50, 1, 200)
-	if err != nil {
-		return err
-	}
-	ms, err := s.deps.Markets.List(c.Request().Context(), engine.Filter{Status: status, District: c.QueryParam("district"), AfterID: before, Limit: int(limit)})
+	ms, err := s.deps.Markets.List(c.Request().Context(), engine.Filter{Status: status, District: c.QueryParam("district"), AfterID: before, Limit: limit})
 	if err != nil {
 		return err
 	}
@@ -301,15 +297,11 @@ func (s *Server) marketTrades(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	before, err := queryInt(c, "before", 0, 0, 1<<62)
+	before, limit, err := queryPage(c, 500)
 	if err != nil {
 		return err
 	}
-	limit, err := queryInt(c, "limit", 50, 1, 500)
-	if err != nil {
-		return err
-	}
-	ts, err := s.deps.Markets.Trades(c.Request().Context(), snap.Market.ID, before, int(limit))
+	ts, err := s.deps.Markets.Trades(c.Request().Context(), snap.Market.ID, before, limit)
 	if err != nil {
 		return err
 	}

@@ -131,15 +131,11 @@ func (s *Server) createTender(c *echo.Context) error {
 // listTenders is GET /api/v1/tenders?before=&limit=: a page of tenders,
 // newest first; the next page is before= the last id.
 func (s *Server) listTenders(c *echo.Context) error {
-	before, err := queryInt(c, "before", 0, 0, 1<<62)
+	before, limit, err := queryPage(c, contracting.MaxTenderPage)
 	if err != nil {
 		return err
 	}
-	limit, err := queryInt(c, "limit", 50, 1, contracting.MaxTenderPage)
-	if err != nil {
-		return err
-	}
-	ts, err := s.deps.Contracting.Tenders(c.Request().Context(), before, int(limit))
+	ts, err := s.deps.Contracting.Tenders(c.Request().Context(), before, limit)
 	if err != nil {
 		return err
 	}
