@@ -98,10 +98,18 @@ func (s *Service) OpenRound(ctx context.Context, n NewRound) (Round, error) {
 	return r, nil
 }
 
-// Rounds lists every round, newest first.
-func (s *Service) Rounds(ctx context.Context) ([]Round, error) {
+// MaxRoundPage is the most rounds one page of the list holds.
+const MaxRoundPage = 200
+
+// Rounds lists up to limit rounds with ids below before (0: from the
+// newest), newest first.
+func (s *Service) Rounds(ctx context.Context, before int64, limit int) ([]Round, error) {
 	rs := []Round{}
-	if err := s.db.SelectContext(ctx, &rs, `SELECT `+roundColumns+` FROM qf_rounds ORDER BY id DESC`); err != nil {
+	// before is cast to bigint: compared with 0 alone the parameter would
+	// be typed integer, and an id past int4 would be a database error.
+	if err := s.db.SelectContext(ctx, &rs, `SELECT `+roundColumns+` FROM qf_rounds
+		WHERE ($1::bigint = 0 OR id < $1::bigint) ORDER BY id DESC LIMIT $2`,
+		before, min(max(limit, 1), MaxRoundPage)); err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("list rounds: %w", err))
 	}
 	now := s.now()

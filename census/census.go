@@ -39,7 +39,7 @@ type Ledger interface {
 // Budgets is what the census needs of budgets.
 type Budgets interface {
 	BudgetLines(ctx context.Context) ([]budgets.BudgetLine, error)
-	Rounds(ctx context.Context) ([]budgets.Round, error)
+	Rounds(ctx context.Context, before int64, limit int) ([]budgets.Round, error)
 }
 
 // Markets is what the census needs of the market engine.
@@ -226,7 +226,7 @@ func (s *Service) Census(ctx context.Context) (Census, error) {
 		c.NotYetAvailable = append(c.NotYetAvailable, NotYetFigure{Figure: "markets", Reason: "the market engine is not running on this node"})
 	}
 
-	rounds, err := s.src.Budgets.Rounds(ctx)
+	rounds, err := allRounds(ctx, s.src.Budgets)
 	if err != nil {
 		return Census{}, err
 	}
@@ -245,6 +245,23 @@ func (s *Service) Census(ctx context.Context) (Census, error) {
 	}
 	c.Ledger = LedgerFigure{Source: "/api/v1/ledger/verify", VerifiedAt: v.VerifiedAt.UTC(), Report: v.Report}
 	return c, nil
+}
+
+// allRounds reads every round a page at a time, newest first: the census
+// counts and sums all of them, not the first page the API answers with.
+func allRounds(ctx context.Context, b Budgets) ([]budgets.Round, error) {
+	all := []budgets.Round{} // "list": [] when there are none, as before
+	for before := int64(0); ; {
+		page, err := b.Rounds(ctx, before, budgets.MaxRoundPage)
+		if err != nil {
+			return nil, fmt.Errorf("census rounds: %w", err)
+		}
+		all = append(all, page...)
+		if len(page) < budgets.MaxRoundPage {
+			return all, nil
+		}
+		before = page[len(page)-1].ID
+	}
 }
 
 // Forecasts scores resolved markets by their final prices: the mean Brier

@@ -543,14 +543,22 @@ func (s *Service) Current(ctx context.Context) (*Emergency, error) {
 	return &e, s.fill(ctx, &e)
 }
 
-// Emergencies lists every emergency, newest first, without acts.
-func (s *Service) Emergencies(ctx context.Context) ([]Emergency, error) {
+// MaxEmergencyPage is the most emergencies one page of the list holds.
+const MaxEmergencyPage = 200
+
+// Emergencies lists up to limit emergencies with ids below before (0: from
+// the newest), newest first, without acts.
+func (s *Service) Emergencies(ctx context.Context, before int64, limit int) ([]Emergency, error) {
 	if err := s.Advance(ctx); err != nil {
 		return nil, err
 	}
 	es := []Emergency{}
-	if err := s.db.SelectContext(ctx, &es, `SELECT `+emergencyColumns+` FROM emergencies e ORDER BY e.id DESC LIMIT 200`); err != nil {
-		return nil, pgtx.Unavailable(err)
+	// before is cast to bigint: compared with 0 alone the parameter would
+	// be typed integer, and an id past int4 would be a database error.
+	if err := s.db.SelectContext(ctx, &es, `SELECT `+emergencyColumns+` FROM emergencies e
+		WHERE ($1::bigint = 0 OR e.id < $1::bigint) ORDER BY e.id DESC LIMIT $2`,
+		before, min(max(limit, 1), MaxEmergencyPage)); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("list emergencies: %w", err))
 	}
 	if err := nameStewards(ctx, s.db, es); err != nil {
 		return nil, err

@@ -309,14 +309,23 @@ func (s *Service) fillVotes(ctx context.Context, q sqlx.QueryerContext, p *Propo
 	return nil
 }
 
-// Proposals lists proposals, newest first; status "" lists all.
-func (s *Service) Proposals(ctx context.Context, status string) ([]Proposal, error) {
+// MaxProposalPage is the most proposals one page of the list holds.
+const MaxProposalPage = 200
+
+// Proposals lists up to limit proposals with ids below before (0: from the
+// newest), newest first; status "" lists all, otherwise only that status's,
+// so the next page of a filtered list is before= the last id of this one.
+func (s *Service) Proposals(ctx context.Context, status string, before int64, limit int) ([]Proposal, error) {
 	if err := s.Advance(ctx); err != nil {
 		return nil, err
 	}
 	ps := []Proposal{}
-	if err := s.db.SelectContext(ctx, &ps, `SELECT `+proposalColumns+` FROM quorum_proposals WHERE $1 = '' OR status = $1 ORDER BY id DESC LIMIT 200`, status); err != nil {
-		return nil, pgtx.Unavailable(fmt.Errorf("proposals: %w", err))
+	// before is cast to bigint: compared with 0 alone the parameter would
+	// be typed integer, and an id past int4 would be a database error.
+	if err := s.db.SelectContext(ctx, &ps, `SELECT `+proposalColumns+` FROM quorum_proposals
+		WHERE ($1 = '' OR status = $1) AND ($2::bigint = 0 OR id < $2::bigint) ORDER BY id DESC LIMIT $3`,
+		status, before, min(max(limit, 1), MaxProposalPage)); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("list proposals: %w", err))
 	}
 	for i := range ps {
 		if err := s.fillVotes(ctx, s.db, &ps[i]); err != nil {

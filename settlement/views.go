@@ -371,14 +371,22 @@ type CaseSummary struct {
 const summaryDeadline = `CASE c.status WHEN 'evidence' THEN c.evidence_until WHEN 'commit' THEN r.commit_until
 	WHEN 'reveal' THEN r.reveal_until WHEN 'appealable' THEN c.appeal_until END`
 
-// Cases lists cases, newest first; status "" lists all.
-func (s *Service) Cases(ctx context.Context, status string, limit int) ([]CaseSummary, error) {
+// MaxCasePage is the most cases one page of the list holds.
+const MaxCasePage = 200
+
+// Cases lists up to limit cases with ids below before (0: from the newest),
+// newest first; status "" lists all, otherwise only that status's, so the
+// next page of a filtered list is before= the last id of this one.
+func (s *Service) Cases(ctx context.Context, status string, before int64, limit int) ([]CaseSummary, error) {
 	var out []CaseSummary
+	// before is cast to bigint: compared with 0 alone the parameter would
+	// be typed integer, and an id past int4 would be a database error.
 	err := s.db.SelectContext(ctx, &out, `SELECT c.id, c.subject, c.kind, c.question, c.status, c.verdict, '' AS role, `+summaryDeadline+` AS deadline,
 		'' AS todo, c.opened_at FROM cases c JOIN case_rounds r ON r.case_id = c.id AND r.round = c.round
-		WHERE $1 = '' OR c.status = $1 ORDER BY c.id DESC LIMIT $2`, status, limit)
+		WHERE ($1 = '' OR c.status = $1) AND ($2::bigint = 0 OR c.id < $2::bigint) ORDER BY c.id DESC LIMIT $3`,
+		status, before, min(max(limit, 1), MaxCasePage))
 	if err != nil {
-		return nil, pgtx.Unavailable(fmt.Errorf("cases: %w", err))
+		return nil, pgtx.Unavailable(fmt.Errorf("list cases: %w", err))
 	}
 	return out, nil
 }

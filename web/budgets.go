@@ -16,7 +16,7 @@ import (
 // service (quadratic funding rounds and budget lines).
 type Budgets interface {
 	OpenRound(ctx context.Context, n budgets.NewRound) (budgets.Round, error)
-	Rounds(ctx context.Context) ([]budgets.Round, error)
+	Rounds(ctx context.Context, before int64, limit int) ([]budgets.Round, error)
 	Round(ctx context.Context, id int64) (budgets.RoundDetail, error)
 	Propose(ctx context.Context, who *accounts.Principal, roundID int64, n budgets.NewProject) (budgets.Project, error)
 	SetEligibility(ctx context.Context, actor, projectID int64, eligible bool, reason string) (budgets.Project, error)
@@ -65,8 +65,14 @@ func (s *Server) createRound(c *echo.Context) error {
 	return c.JSON(http.StatusCreated, r)
 }
 
+// listRounds is GET /api/v1/qf/rounds?before=&limit=: a page of rounds,
+// newest first; the next page is before= the last id.
 func (s *Server) listRounds(c *echo.Context) error {
-	rs, err := s.deps.Budgets.Rounds(c.Request().Context())
+	before, limit, err := queryPage(c, budgets.MaxRoundPage)
+	if err != nil {
+		return err
+	}
+	rs, err := s.deps.Budgets.Rounds(c.Request().Context(), before, limit)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ type Cases interface {
 	ProposalFor(ctx context.Context, subject string) (settlement.Proposal, error)
 	Dispute(ctx context.Context, who *accounts.Principal, subject, reason string) (settlement.Case, error)
 	Case(ctx context.Context, who *accounts.Principal, id int64) (settlement.CaseView, error)
-	Cases(ctx context.Context, status string, limit int) ([]settlement.CaseSummary, error)
+	Cases(ctx context.Context, status string, before int64, limit int) ([]settlement.CaseSummary, error)
 	MyCases(ctx context.Context, account int64) ([]settlement.CaseSummary, error)
 	Draw(ctx context.Context, id int64) (settlement.DrawReport, error)
 	SubmitEvidence(ctx context.Context, who *accounts.Principal, id int64, body, fileName string, data []byte) (settlement.CaseView, error)
@@ -108,12 +108,19 @@ func (s *Server) disputeMilestone(c *echo.Context) error {
 	return s.dispute(c, subjects.Milestone(id, n))
 }
 
+// listCases is GET /api/v1/cases?status=&before=&limit=: a page of cases,
+// newest first, of one status or all; the next page is before= the last
+// id, with the same status.
 func (s *Server) listCases(c *echo.Context) error {
 	status := c.QueryParam("status")
 	if !caseStatuses[status] {
 		return levee.Invalid("status", "status must be one of evidence, commit, reveal, appealable, final, settled")
 	}
-	cs, err := s.deps.Cases.Cases(c.Request().Context(), status, 200)
+	before, limit, err := queryPage(c, settlement.MaxCasePage)
+	if err != nil {
+		return err
+	}
+	cs, err := s.deps.Cases.Cases(c.Request().Context(), status, before, limit)
 	if err != nil {
 		return err
 	}

@@ -20,13 +20,13 @@ type Crisis interface {
 	Found(ctx context.Context, actor int64, ch crisis.CharterChange) (crisis.Charter, error)
 	Propose(ctx context.Context, who *accounts.Principal, kind string, payload json.RawMessage, reason string) (crisis.Proposal, error)
 	Proposal(ctx context.Context, id int64) (crisis.Proposal, error)
-	Proposals(ctx context.Context, status string) ([]crisis.Proposal, error)
+	Proposals(ctx context.Context, status string, before int64, limit int) ([]crisis.Proposal, error)
 	Declare(ctx context.Context, who *accounts.Principal, d crisis.Declaration) (crisis.Emergency, error)
 	Act(ctx context.Context, who *accounts.Principal, emergencyID int64, r crisis.ActRequest) (crisis.Act, error)
 	Petition(ctx context.Context, who *accounts.Principal, emergencyID int64) (crisis.Emergency, error)
 	Current(ctx context.Context) (*crisis.Emergency, error)
 	Emergency(ctx context.Context, id int64) (crisis.Emergency, error)
-	Emergencies(ctx context.Context) ([]crisis.Emergency, error)
+	Emergencies(ctx context.Context, before int64, limit int) ([]crisis.Emergency, error)
 	Record(ctx context.Context, steward int64) (crisis.StewardRecord, error)
 	Inbox(ctx context.Context) (crisis.Inbox, error)
 	AnswerIncoming(ctx context.Context, who *accounts.Principal, id int64, approve bool) (crisis.Incoming, error)
@@ -59,12 +59,19 @@ func (s *Server) foundCharter(c *echo.Context) error {
 	return c.JSON(http.StatusOK, ch)
 }
 
+// listQuorumProposals is GET /api/v1/quorum/proposals?status=&before=&limit=:
+// a page of proposals, newest first, of one status or all; the next page
+// is before= the last id, with the same status.
 func (s *Server) listQuorumProposals(c *echo.Context) error {
 	status := c.QueryParam("status")
 	if !proposalStatuses[status] {
 		return levee.Invalid("status", "status must be open, executed, rejected or expired")
 	}
-	ps, err := s.deps.Crisis.Proposals(c.Request().Context(), status)
+	before, limit, err := queryPage(c, crisis.MaxProposalPage)
+	if err != nil {
+		return err
+	}
+	ps, err := s.deps.Crisis.Proposals(c.Request().Context(), status, before, limit)
 	if err != nil {
 		return err
 	}
@@ -113,8 +120,14 @@ func (s *Server) currentEmergency(c *echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"emergency": e})
 }
 
+// listEmergencies is GET /api/v1/emergencies?before=&limit=: a page of
+// emergencies, newest first; the next page is before= the last id.
 func (s *Server) listEmergencies(c *echo.Context) error {
-	es, err := s.deps.Crisis.Emergencies(c.Request().Context())
+	before, limit, err := queryPage(c, crisis.MaxEmergencyPage)
+	if err != nil {
+		return err
+	}
+	es, err := s.deps.Crisis.Emergencies(c.Request().Context(), before, limit)
 	if err != nil {
 		return err
 	}

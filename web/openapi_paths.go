@@ -62,6 +62,13 @@ func qStr(name, desc string, s schema) schema {
 	return schema{"name": name, "in": "query", "description": desc, "allowEmptyValue": true, "schema": s}
 }
 
+// qPage is the keyset cursor queryPage reads, for a list of noun newest
+// first: the next page is before= the last id of this one.
+func qPage(noun string, maxLimit int) []schema {
+	return []schema{qInt("before", 0, 1<<62, noun+" with ids below this; 0 or absent: from the newest"),
+		qInt("limit", 1, int64(maxLimit), fmt.Sprintf("default %d", defaultPage))}
+}
+
 // list is {"<key>": [items]}: the handlers' list answers, never null.
 func listOf(key string, items schema) schema {
 	return object(schema{key: arrayOf(items)}, key)
@@ -219,7 +226,8 @@ func apiOps() []apiOp {
 		{method: "POST", path: "/api/v1/markets/:id/dispute", tag: "juries", summary: "Dispute a proposal with a bond: opens a case", who: whoSignedIn,
 			body: object(schema{"reason": paragraph}, "reason"), bodyRequired: true, example: map[string]string{"reason": "the wall is not finished"}, status: 201, resp: of[settlement.Case]()},
 
-		{method: "GET", path: "/api/v1/cases", tag: "juries", summary: "Cases", who: whoPublic, query: []schema{caseStatus}, status: 200, resp: listOf("cases", of[settlement.CaseSummary]())},
+		{method: "GET", path: "/api/v1/cases", tag: "juries", summary: "Cases, newest first, a page at a time (the next page: before= the last id, the same status)", who: whoPublic,
+			query: append([]schema{caseStatus}, qPage("cases", settlement.MaxCasePage)...), status: 200, resp: listOf("cases", of[settlement.CaseSummary]())},
 		{method: "GET", path: "/api/v1/cases/:id", tag: "juries", summary: "A case, its rounds and (after the tally) votes", who: whoPublic, status: 200, resp: of[settlement.CaseView]()},
 		{method: "GET", path: "/api/v1/cases/:id/draw", tag: "juries", summary: "The published jury draw, to recompute", who: whoPublic, status: 200, resp: of[settlement.DrawReport]()},
 		{method: "POST", path: "/api/v1/cases/:id/evidence", tag: "juries", summary: "Submit evidence (text, and a file when sent as multipart)", who: whoSignedIn,
@@ -236,8 +244,8 @@ func apiOps() []apiOp {
 		{method: "GET", path: "/api/v1/jurors/:pseudonym/record", tag: "juries", summary: "A juror's record, no-shows included", who: whoPublic, status: 200, resp: of[settlement.JurorRecord]()},
 
 		{method: "GET", path: "/api/v1/charter", tag: "crisis", summary: "The node's charter (docs/crisis.md)", who: whoPublic, status: 200, resp: of[crisis.Charter]()},
-		{method: "GET", path: "/api/v1/quorum/proposals", tag: "crisis", summary: "Decisions for the neighbours' quorum", who: whoPublic,
-			query: []schema{qEnum("status", "", "open", "executed", "rejected", "expired")}, status: 200, resp: object(schema{"proposals": nullable(arrayOf(of[crisis.Proposal]()))}, "proposals")},
+		{method: "GET", path: "/api/v1/quorum/proposals", tag: "crisis", summary: "Decisions for the neighbours' quorum, newest first, a page at a time (the next page: before= the last id, the same status)", who: whoPublic,
+			query: append([]schema{qEnum("status", "", "open", "executed", "rejected", "expired")}, qPage("proposals", crisis.MaxProposalPage)...), status: 200, resp: object(schema{"proposals": nullable(arrayOf(of[crisis.Proposal]()))}, "proposals")},
 		{method: "POST", path: "/api/v1/quorum/proposals", tag: "crisis", summary: "Propose a decision (the role depends on the kind)", who: whoSignedIn,
 			body:         object(schema{"kind": schema{"type": "string", "enum": []string{"reallocation", "charter", "renew", "end", "declare", "issue"}}, "payload": schema{"type": "object"}, "reason": paragraph}, "kind"),
 			bodyRequired: true, example: map[string]any{"kind": "end", "payload": map[string]string{"emergency": "1"}, "reason": "the storm has passed"}, status: 201, resp: of[crisis.Proposal]()},
@@ -275,7 +283,8 @@ func apiOps() []apiOp {
 		{method: "GET", path: "/api/v1/audit", tag: "federation", summary: "The public audit log of officials' actions, without secrets", who: whoPublic,
 			query: []schema{qInt("limit", 1, 1000, "default 100")}, status: 200, resp: object(schema{"entries": nullable(arrayOf(of[accounts.AuditEntry]()))}, "entries")},
 		{method: "GET", path: "/api/v1/emergency", tag: "crisis", summary: "The active emergency, or null", who: whoPublic, status: 200, resp: object(schema{"emergency": of[*crisis.Emergency]()}, "emergency")},
-		{method: "GET", path: "/api/v1/emergencies", tag: "crisis", summary: "Every emergency", who: whoPublic, status: 200, resp: object(schema{"emergencies": nullable(arrayOf(of[crisis.Emergency]()))}, "emergencies")},
+		{method: "GET", path: "/api/v1/emergencies", tag: "crisis", summary: "Emergencies, newest first, a page at a time (the next page: before= the last id)", who: whoPublic,
+			query: qPage("emergencies", crisis.MaxEmergencyPage), status: 200, resp: object(schema{"emergencies": nullable(arrayOf(of[crisis.Emergency]()))}, "emergencies")},
 		{method: "POST", path: "/api/v1/emergencies", tag: "crisis", summary: "Declare an emergency (a charter's steward)", who: whoSteward,
 			body: reflectedRequest(of[crisis.Declaration]()), bodyRequired: true, example: map[string]any{"reason": "hurricane", "districts": []string{"north"}, "duration": "72h", "cap": "5000"},
 			status: 201, resp: of[crisis.Emergency]()},
@@ -286,7 +295,8 @@ func apiOps() []apiOp {
 		{method: "POST", path: "/api/v1/emergencies/:id/petition", tag: "crisis", summary: "Petition to end an emergency", who: whoResident, status: 200, resp: of[crisis.Emergency]()},
 		{method: "GET", path: "/api/v1/stewards/:id/record", tag: "crisis", summary: "A steward's public record", who: whoPublic, status: 200, resp: of[crisis.StewardRecord]()},
 
-		{method: "GET", path: "/api/v1/qf/rounds", tag: "budgets", summary: "Quadratic funding rounds", who: whoPublic, status: 200, resp: object(schema{"rounds": nullable(arrayOf(of[budgets.Round]()))}, "rounds")},
+		{method: "GET", path: "/api/v1/qf/rounds", tag: "budgets", summary: "Quadratic funding rounds, newest first, a page at a time (the next page: before= the last id)", who: whoPublic,
+			query: qPage("rounds", budgets.MaxRoundPage), status: 200, resp: object(schema{"rounds": nullable(arrayOf(of[budgets.Round]()))}, "rounds")},
 		{method: "POST", path: "/api/v1/qf/rounds", tag: "budgets", summary: "Open a funding round", who: whoTreasurer,
 			body:         object(schema{"title": line, "pool": amountIn, "cap_share": amountIn, "eligibility_rules": paragraph, "opens_at": timeIn, "closes_at": timeIn}, "title", "pool", "closes_at"),
 			bodyRequired: true, example: map[string]string{"title": "Spring 2027", "pool": "10000", "closes_at": "2027-03-01T00:00:00Z"}, status: 201, resp: of[budgets.Round]()},
@@ -305,7 +315,7 @@ func apiOps() []apiOp {
 		{method: "GET", path: "/api/v1/census.csv", tag: "census", summary: "The census as rows of figure, key, value, source", who: whoPublic, status: 200, respType: "text/csv", resp: schema{"type": "string"}},
 
 		{method: "GET", path: "/api/v1/tenders", tag: "contracting", summary: "Tenders, newest first, a page at a time (the next page: before= the last id)", who: whoPublic,
-			query: []schema{qInt("before", 0, 1<<62, "tenders with ids below this; 0 or absent: from the newest"), qInt("limit", 1, 200, "default 50")}, status: 200, resp: object(schema{"tenders": nullable(arrayOf(of[contracting.Tender]()))}, "tenders")},
+			query: qPage("tenders", contracting.MaxTenderPage), status: 200, resp: object(schema{"tenders": nullable(arrayOf(of[contracting.Tender]()))}, "tenders")},
 		{method: "POST", path: "/api/v1/tenders", tag: "contracting", summary: "Open a tender with its decision market", who: whoTreasurer,
 			body: object(schema{"budget_line": idIn, "title": line, "scope": paragraph, "districts": arrayOf(line), "budget_cap": amountIn, "opens_at": timeIn, "closes_at": timeIn,
 				"decision_at": timeIn, "min_confidence": amountIn, "twap_window": durationIn, "dispute_window": durationIn, "liquidity": amountIn, "acceptance_criteria": paragraph,

@@ -29,7 +29,7 @@ func (s *Server) pageRounds(c *echo.Context) error {
 	if s.deps.Budgets == nil {
 		return s.renderError(c, errNoBudgets)
 	}
-	rs, err := s.deps.Budgets.Rounds(c.Request().Context())
+	rs, err := s.deps.Budgets.Rounds(c.Request().Context(), 0, budgets.MaxRoundPage)
 	if err != nil {
 		return s.renderError(c, err)
 	}

@@ -37,7 +37,7 @@ func (s *Server) pageEmergency(c *echo.Context) error {
 	if d.Current, err = s.deps.Crisis.Current(ctx); err != nil {
 		return s.renderError(c, err)
 	}
-	all, err := s.deps.Crisis.Emergencies(ctx)
+	all, err := s.deps.Crisis.Emergencies(ctx, 0, crisis.MaxEmergencyPage)
 	if err != nil {
 		return s.renderError(c, err)
 	}
@@ -64,7 +64,7 @@ func (s *Server) pageEmergency(c *echo.Context) error {
 		if d.Contractors, err = s.deps.Accounts.Contractors(ctx); err != nil {
 			return s.renderError(c, err)
 		}
-		ps, err := s.deps.Crisis.Proposals(ctx, "open")
+		ps, err := s.deps.Crisis.Proposals(ctx, "open", 0, crisis.MaxProposalPage)
 		if err != nil {
 			return s.renderError(c, err)
 		}
@@ -94,7 +94,7 @@ func (s *Server) pageQuorum(c *echo.Context) error {
 	if d.Charter, err = s.deps.Crisis.Charter(ctx); err != nil {
 		return s.renderError(c, err)
 	}
-	if d.Proposals, err = s.deps.Crisis.Proposals(ctx, ""); err != nil {
+	if d.Proposals, err = s.deps.Crisis.Proposals(ctx, "", 0, crisis.MaxProposalPage); err != nil {
 		return s.renderError(c, err)
 	}
 	if d.CanPropose && s.deps.Budgets != nil {

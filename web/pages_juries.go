@@ -167,7 +167,7 @@ func (s *Server) pageCases(c *echo.Context) error {
 		settlement.StatusAppealable, settlement.StatusFinal, settlement.StatusSettled} {
 		d.Statuses = append(d.Statuses, caseStatus{st, caseStatusLabels[st]})
 	}
-	cs, err := s.deps.Cases.Cases(c.Request().Context(), d.Status, 200)
+	cs, err := s.deps.Cases.Cases(c.Request().Context(), d.Status, 0, settlement.MaxCasePage)
 	if err != nil {
 		return s.renderError(c, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"levee/accounts"
 	"levee/budgets"
 	"levee/crisis"
+	"levee/settlement"
 )
 
 // The demo city's past: six weeks of its life played through the real
@@ -171,7 +172,7 @@ func (s *demoStory) emergency() error {
 		return fmt.Errorf("seed emergency end: %w", err)
 	}
 	verdicts := map[string]string{crisis.ActSubject(a1.ID): crisis.VerdictRatify, crisis.ActSubject(a2.ID): crisis.VerdictRefer}
-	cases, err := s.m.Settlement.Cases(s.ctx, "", 200)
+	cases, err := s.m.Settlement.Cases(s.ctx, "", 0, settlement.MaxCasePage)
 	if err != nil {
 		return err
 	}

@@ -297,7 +297,7 @@ type reviewed struct {
 func (d *drillRun) review(act int64, verdict string) (reviewed, error) {
 	ctx, s := d.ctx, d.m.Settlement
 	var id int64
-	cs, err := s.Cases(ctx, "", 200)
+	cs, err := s.Cases(ctx, "", 0, settlement.MaxCasePage)
 	if err != nil {
 		return reviewed{}, err
 	}
