@@ -2,6 +2,8 @@ package budgets_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -345,5 +347,67 @@ func TestOpenRoundValidation(t *testing.T) {
 	}
 	if got := c.balance(t, "treasury"); got != levee.Units(1000) {
 		t.Fatalf("failed openings moved money: %s", got)
+	}
+}
+
+// TestRoundsArePaged lists rounds a page at a time, newest first; the
+// cursor is an id, however large.
+func TestRoundsArePaged(t *testing.T) {
+	ctx := context.Background()
+	c := MustCity(t)
+	var ids []int64 // oldest first
+	for i := range 5 {
+		r, err := c.svc.OpenRound(ctx, budgets.NewRound{Title: fmt.Sprintf("Round %d", i+1), Pool: levee.Units(10),
+			ClosesAt: c.clock.Now().Add(time.Hour), CreatedBy: c.treasurer.AccountID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	for _, tc := range []struct {
+		name   string
+		before int64
+		limit  int
+		want   []int64
+	}{
+		{"first page", 0, 2, []int64{ids[4], ids[3]}},
+		{"next page", ids[3], 2, []int64{ids[2], ids[1]}},
+		{"last page", ids[1], 2, []int64{ids[0]}},
+		{"past the last", ids[0], 2, nil},
+		{"a limit under one is one", 0, 0, []int64{ids[4]}},
+		// 3000000000 is past int4: a 500 once, when the parameter was typed integer.
+		{"before past int4", 3_000_000_000, 10, []int64{ids[4], ids[3], ids[2], ids[1], ids[0]}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, err := c.svc.Rounds(ctx, tc.before, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, r := range rs {
+				got = append(got, r.ID)
+				if r.Phase == "" || r.PoolAccount == "" {
+					t.Errorf("round %d is not filled in: %+v", r.ID, r)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("ids %v, want %v", got, tc.want)
+			}
+		})
+	}
+	// More than a page: a limit over the maximum gives the maximum, and the
+	// census still counts every round.
+	c.db.MustExec(`INSERT INTO qf_rounds (title, pool, opens_at, closes_at) SELECT 'Old round ' || g, 1, $1, $2 FROM generate_series(1, $3) g`,
+		c.clock.Now().Add(-2*time.Hour), c.clock.Now().Add(-time.Hour), budgets.MaxRoundPage)
+	rs, err := c.svc.Rounds(ctx, 0, budgets.MaxRoundPage+1)
+	if err != nil || len(rs) != budgets.MaxRoundPage || rs[0].ID <= ids[4] {
+		t.Fatalf("a limit over the maximum: %d rounds, %v; want the %d newest", len(rs), err, budgets.MaxRoundPage)
+	}
+	cs, err := census.New(census.Sources{Accounts: c.accounts, Ledger: c.ledger, Budgets: c.svc}, c.clock.Now).Census(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 5 + budgets.MaxRoundPage; cs.Rounds.Rounds != want || len(cs.Rounds.List) != want || cs.Rounds.Pools != levee.Units(50+budgets.MaxRoundPage) {
+		t.Fatalf("census: %d rounds (%d listed), pools %s; want %d", cs.Rounds.Rounds, len(cs.Rounds.List), cs.Rounds.Pools, want)
 	}
 }

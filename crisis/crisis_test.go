@@ -2,9 +2,15 @@ package crisis_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"levee"
 	"levee/accounts"
@@ -16,6 +22,7 @@ import (
 // named by a founded charter, a resident, two neighbours' delegates and the
 // crisis service on a fixed clock.
 type node struct {
+	db       *sqlx.DB
 	svc      *crisis.Service
 	accounts *accounts.Service
 	steward  *accounts.Principal
@@ -28,7 +35,7 @@ func MustNode(t *testing.T) *node {
 	t.Helper()
 	ctx := context.Background()
 	db := dbtest.New(t)
-	n := &node{accounts: accounts.New(db)}
+	n := &node{db: db, accounts: accounts.New(db)}
 	for _, d := range []string{"north", "south"} {
 		if _, err := n.accounts.CreateDistrict(ctx, 0, d); err != nil {
 			t.Fatal(err)
@@ -162,5 +169,125 @@ func TestDeclarationStaysWithinTheCharter(t *testing.T) {
 	cur, err := n.svc.Current(ctx)
 	if err != nil || cur == nil || cur.ID != e.ID {
 		t.Fatalf("current: %+v, %v", cur, err)
+	}
+}
+
+// pageCase is one page asked of a list newest first: status "" for all.
+type pageCase struct {
+	name   string
+	status string
+	before int64
+	limit  int
+	want   []int64
+}
+
+// pageCases are the pages every list newest first answers over ids (oldest
+// first, at least three): the first, the next by the cursor, the last, past
+// the end, a limit under one, and a cursor past int4 (3000000000 was a 500
+// once, when the parameter was typed integer).
+func pageCases(ids []int64) []pageCase {
+	n := len(ids)
+	newest := slices.Clone(ids)
+	slices.Reverse(newest)
+	return []pageCase{
+		{"first page", "", 0, 2, newest[:2]},
+		{"next page", "", ids[n-2], n - 3, newest[2 : n-1]},
+		{"last page", "", ids[1], 2, ids[:1]},
+		{"past the last", "", ids[0], 2, nil},
+		{"a limit under one is one", "", 0, 0, newest[:1]},
+		{"before past int4", "", 3_000_000_000, n, newest},
+	}
+}
+
+// TestEmergenciesArePaged lists past emergencies a page at a time, newest
+// first.
+func TestEmergenciesArePaged(t *testing.T) {
+	n := MustNode(t)
+	ctx := context.Background()
+	// Only one emergency is ever active: these ended, one a week, reviewed.
+	seed := func(count int) []int64 {
+		t.Helper()
+		var ids []int64
+		if err := n.db.SelectContext(ctx, &ids, `INSERT INTO emergencies (steward_id, reason, district_ids, cap, declared_at, ends_at, ended_at, end_reason, reviews_opened)
+			SELECT $1, 'storm ' || g, ARRAY(SELECT id FROM districts ORDER BY id LIMIT 1), 100, d, d + interval '1 day', d + interval '1 day', 'expired', true
+			FROM generate_series(1, $2) g, LATERAL (SELECT timestamptz '2026-01-01' + g * interval '1 week' AS d) x
+			RETURNING id`, n.steward.AccountID, count); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	for _, tc := range pageCases(seed(5)) {
+		t.Run(tc.name, func(t *testing.T) {
+			es, err := n.svc.Emergencies(ctx, tc.before, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, e := range es {
+				got = append(got, e.ID)
+				if e.StewardName != "sam" || e.Active {
+					t.Errorf("emergency %d: steward %q, active %v", e.ID, e.StewardName, e.Active)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("ids %v, want %v", got, tc.want)
+			}
+		})
+	}
+	more := seed(crisis.MaxEmergencyPage)
+	es, err := n.svc.Emergencies(ctx, 0, crisis.MaxEmergencyPage+1)
+	if err != nil || len(es) != crisis.MaxEmergencyPage || es[0].ID != more[len(more)-1] {
+		t.Fatalf("a limit over the maximum: %d emergencies, %v; want the %d newest", len(es), err, crisis.MaxEmergencyPage)
+	}
+}
+
+// TestProposalsArePaged lists the quorum's proposals a page at a time,
+// newest first, with and without the status filter.
+func TestProposalsArePaged(t *testing.T) {
+	n := MustNode(t)
+	ctx := context.Background()
+	var ids []int64
+	for i := range 5 {
+		p, err := n.svc.Propose(ctx, n.steward, crisis.KindCharter, json.RawMessage(fmt.Sprintf(`{"petition_threshold":%d}`, i+3)), "smaller city")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, p.ID)
+	}
+	// The 2nd and 4th were rejected: the filter pages over the others' gaps.
+	n.db.MustExec(`UPDATE quorum_proposals SET status = 'rejected', decided_at = created_at WHERE id = ANY($1)`, pq.Array([]int64{ids[1], ids[3]}))
+	cases := append(pageCases(ids),
+		pageCase{"open, first page", "open", 0, 2, []int64{ids[4], ids[2]}},
+		pageCase{"open, last page", "open", ids[2], 2, []int64{ids[0]}},
+		pageCase{"rejected, before one", "rejected", ids[3], 2, []int64{ids[1]}},
+		pageCase{"rejected, before past int4", "rejected", 3_000_000_000, 10, []int64{ids[3], ids[1]}})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ps, err := n.svc.Proposals(ctx, tc.status, tc.before, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, p := range ps {
+				got = append(got, p.ID)
+				if tc.status != "" && p.Status != tc.status {
+					t.Errorf("proposal %d is %s in a list of %s", p.ID, p.Status, tc.status)
+				}
+				if len(p.Votes) != 2 {
+					t.Errorf("proposal %d: votes %+v, want a line per neighbour", p.ID, p.Votes)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("ids %v, want %v", got, tc.want)
+			}
+		})
+	}
+	n.db.MustExec(`INSERT INTO quorum_proposals (kind, payload, reason, proposed_by, created_at, closes_at, status, decided_at)
+		SELECT kind, payload, reason, proposed_by, created_at, closes_at, 'expired', closes_at FROM quorum_proposals, generate_series(1, $2)
+		WHERE id = $1`, ids[0], crisis.MaxProposalPage)
+	ps, err := n.svc.Proposals(ctx, "", 0, crisis.MaxProposalPage+1)
+	if err != nil || len(ps) != crisis.MaxProposalPage {
+		t.Fatalf("a limit over the maximum: %d proposals, %v; want %d", len(ps), err, crisis.MaxProposalPage)
 	}
 }
