@@ -260,7 +260,12 @@ func allRounds(ctx context.Context, b Budgets) ([]budgets.Round, error) {
 		if len(page) < budgets.MaxRoundPage {
 			return all, nil
 		}
-		before = page[len(page)-1].ID
+		// A page that does not end below its cursor would repeat for ever.
+		last := page[len(page)-1].ID
+		if before != 0 && last >= before {
+			return nil, fmt.Errorf("census rounds: the page before %d ends at %d", before, last)
+		}
+		before = last
 	}
 }
 
