@@ -36,6 +36,10 @@ type Config struct {
 	// per commit instead of four (LEVEE_JOURNAL=previous): for the
 	// benchmark's same-run comparison (levee-bench -scenario orders).
 	PreviousJournal bool
+	// BookIdleAfter is how long a market's book waits unused before it
+	// stops and frees its goroutine and caches (LEVEE_BOOK_IDLE_AFTER, a Go
+	// duration; 0: the engine's default, 2m; negative: never).
+	BookIdleAfter time.Duration
 	// WSWriterPool delivers websocket events through a shared pool of
 	// writers (LEVEE_WS_WRITER_POOL=on, live.Options.WriterPool) instead of
 	// a write pump per connection: 0.6x the server's CPU per message and a
@@ -113,6 +117,9 @@ func defaultConfig() Config {
 	c.WSWriterPool = os.Getenv("LEVEE_WS_WRITER_POOL") == "on"
 	c.OneStatementJournal = os.Getenv("LEVEE_JOURNAL") == "one-statement"
 	c.TrustedProxies, c.trustedProxiesErr = parseCIDRs(os.Getenv("LEVEE_TRUSTED_PROXIES"))
+	if d, err := time.ParseDuration(os.Getenv("LEVEE_BOOK_IDLE_AFTER")); err == nil {
+		c.BookIdleAfter = d
+	}
 	if d, err := time.ParseDuration(os.Getenv("LEVEE_ADVANCE_EVERY")); err == nil {
 		c.AdvanceEvery = d
 	}

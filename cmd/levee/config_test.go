@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestConfigFromEnvironment: the switches that only the environment sets.
 func TestConfigFromEnvironment(t *testing.T) {
@@ -19,8 +22,22 @@ func TestConfigFromEnvironment(t *testing.T) {
 		t.Setenv("LEVEE_JOURNAL", "")
 		t.Setenv(c.env, c.value)
 		got := defaultConfig()
+		if got.BookIdleAfter != 0 {
+			t.Errorf("%s=%q: book idle after %s without LEVEE_BOOK_IDLE_AFTER", c.env, c.value, got.BookIdleAfter)
+		}
 		if got.WSWriterPool != c.pool || got.PreviousJournal != c.previous || got.OneStatementJournal != c.oneStatement {
 			t.Errorf("%s=%q: pool %v previous %v one-statement %v", c.env, c.value, got.WSWriterPool, got.PreviousJournal, got.OneStatementJournal)
+		}
+	}
+}
+
+// TestBookIdleAfterFromEnvironment: LEVEE_BOOK_IDLE_AFTER takes a Go
+// duration; anything else leaves the engine's default.
+func TestBookIdleAfterFromEnvironment(t *testing.T) {
+	for value, want := range map[string]time.Duration{"": 0, "30s": 30 * time.Second, "-1s": -time.Second, "soon": 0} {
+		t.Setenv("LEVEE_BOOK_IDLE_AFTER", value)
+		if got := defaultConfig().BookIdleAfter; got != want {
+			t.Errorf("LEVEE_BOOK_IDLE_AFTER=%q: %s, want %s", value, got, want)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -454,13 +455,12 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 					sd.held += t.Amount
 				}
 			}
-			if t.Amount == 0 {
-				continue // nothing moved, nothing to post
+			if j.previous && t.Amount != 0 {
+				transfers = append(transfers, tradeTransfer(t, b.conditional))
 			}
-			transfers = append(transfers, ledger.Transfer{
-				Kind: "trade", Ref: "market:" + levee.FormatID(t.MarketID) + "/trade:" + levee.FormatID(t.Seq), At: t.At,
-				Postings: tradePostings(t, b.conditional),
-			})
+		}
+		if !j.previous {
+			transfers = appendBatchTransfers(transfers, b)
 		}
 	}
 	// PostgreSQL checks shares >= 0 on the row an upsert would insert before
@@ -641,6 +641,67 @@ func (p *commitPhases) logIfSlow(l *slog.Logger, db *sqlx.DB, orders, batches in
 		slog.Int64("pool_waits", st.WaitCount-p.pool.WaitCount), slog.Duration("pool_wait", st.WaitDuration-p.pool.WaitDuration), slog.Int("pool_in_use", p.pool.InUse),
 		slog.Duration("begin", p.begin), slog.Duration("rows", p.rows), slog.Duration("ledger", p.ledger),
 		slog.Duration("balances", p.balances), slog.Duration("commit", p.commit))
+}
+
+// tradeTransfer is one trade's own ledger entry (kind trade), as the
+// previous journal (Options.PreviousJournal) writes them.
+func tradeTransfer(t *market.Trade, conditional bool) ledger.Transfer {
+	return ledger.Transfer{Kind: "trade", Ref: "market:" + levee.FormatID(t.MarketID) + "/trade:" + levee.FormatID(t.Seq), At: t.At,
+		Postings: tradePostings(t, conditional)}
+}
+
+// batchEntryTrades is the most trades one ledger entry carries: at most two
+// postings each and the market's own accounts stay under
+// ledger.MaxPostings (1,000).
+const batchEntryTrades = 400
+
+// appendBatchTransfers appends a batch's ledger entries to ts: one entry
+// (kind trades, ref market:<id>/trades:<first seq>-<last seq>) for up to
+// batchEntryTrades of its trades rather than one per trade. The ledger's
+// rows were over half of a commit's time in PostgreSQL (bench/RESULTS.md
+// §3b); a batch of 128 buys now writes 1 entry and 129 postings instead of
+// 128 and 256. Every trader's cash posting stays, in the order of the
+// trades (a trade that moved no money, or a conditional sale, which pays
+// the market's held account, has none), so each one is tied to its trade
+// in the public ledger; the market's own accounts (collateral, held) get
+// one posting each with their net, left out when it is zero. The trades
+// themselves, with their amounts, are in the trades table and its API.
+func appendBatchTransfers(ts []ledger.Transfer, b *batch) []ledger.Transfer {
+	for start := 0; start < len(b.trades); start += batchEntryTrades {
+		chunk := b.trades[start:min(start+batchEntryTrades, len(b.trades))]
+		var ps []ledger.Posting
+		var own []ledger.Posting // the market's accounts, netted in order of appearance
+		for i := range chunk {
+			t := &chunk[i]
+			if t.Amount == 0 {
+				continue
+			}
+			for _, p := range tradePostings(t, b.conditional) {
+				if p.Account == ledger.Cash(t.AccountID) {
+					ps = append(ps, p)
+					continue
+				}
+				k := slices.IndexFunc(own, func(o ledger.Posting) bool { return o.Account == p.Account })
+				if k < 0 {
+					own = append(own, p)
+				} else {
+					own[k].Amount += p.Amount
+				}
+			}
+		}
+		for _, p := range own {
+			if p.Amount != 0 {
+				ps = append(ps, p)
+			}
+		}
+		if len(ps) == 0 {
+			continue // nothing moved, or it all came back within the chunk
+		}
+		first, last := chunk[0], chunk[len(chunk)-1]
+		ts = append(ts, ledger.Transfer{Kind: "trades", At: last.At, Postings: ps,
+			Ref: "market:" + levee.FormatID(b.marketID) + "/trades:" + levee.FormatID(first.Seq) + "-" + levee.FormatID(last.Seq)})
+	}
+	return ts
 }
 
 // tradePostings moves a trade's money. In an ordinary market a buy moves
