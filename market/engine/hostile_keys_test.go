@@ -36,9 +36,7 @@ func TestRetryUnknownToMemoryIsAnsweredOnce(t *testing.T) {
 
 	// Hold the book on a first order (its commit waits for the market row),
 	// so that what follows queues up and is priced as one batch.
-	hold := f.db.MustBegin()
-	defer hold.Rollback()
-	hold.MustExec(`SELECT 1 FROM markets WHERE id = $1 FOR UPDATE`, m.ID)
+	hold := f.holdMarketRow(m.ID)
 	type answer struct {
 		who string
 		res engine.Result
@@ -52,11 +50,7 @@ func TestRetryUnknownToMemoryIsAnsweredOnce(t *testing.T) {
 		}()
 	}
 	submit("gate", others[0], "", "1")
-	MustPoll(t, "the gate order at the journal", func() bool {
-		var w int
-		f.db.Get(&w, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)
-		return w == 1
-	})
+	MustPoll(t, "the gate order at the journal", f.lockWaits(1))
 	queued := 0
 	for i, o := range others[1:] {
 		submit(fmt.Sprintf("new %d", i), o, fmt.Sprintf("new-%d", i), "2")

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"github.com/jmoiron/sqlx"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -23,6 +24,28 @@ func MustPoll(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
+	}
+}
+
+// holdMarketRow locks market id's row in a transaction of its own, until it
+// is rolled back or the test ends: a journal commit or a lifecycle command
+// that writes the row waits meanwhile, so that orders sent after it queue
+// up behind it.
+func (f *fixture) holdMarketRow(id int64) *sqlx.Tx {
+	f.t.Helper()
+	hold := f.db.MustBegin()
+	f.t.Cleanup(func() { hold.Rollback() })
+	hold.MustExec(`SELECT 1 FROM markets WHERE id = $1 FOR UPDATE`, id)
+	return hold
+}
+
+// lockWaits is a condition for MustPoll: n sessions of the test's database
+// are waiting for a lock.
+func (f *fixture) lockWaits(n int) func() bool {
+	return func() bool {
+		var w int
+		f.db.Get(&w, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)
+		return w == n
 	}
 }
 
@@ -128,13 +151,6 @@ func TestOverdraftFailsOnlyTheOverdrawnTrader(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waiting := func(n int) func() bool {
-		return func() bool {
-			var w int
-			f.db.Get(&w, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)
-			return w == n
-		}
-	}
 	type answer struct {
 		name string
 		err  error
@@ -148,19 +164,15 @@ func TestOverdraftFailsOnlyTheOverdrawnTrader(t *testing.T) {
 	}
 
 	// The journal is held in a commit of the gate market's order.
-	hold := f.db.MustBegin()
-	defer hold.Rollback()
-	hold.MustExec(`SELECT 1 FROM markets WHERE id = $1 FOR UPDATE`, gateMarket.ID)
+	hold := f.holdMarketRow(gateMarket.ID)
 	submit("g", buy(1, "1"))
-	MustPoll(t, "the journal held", waiting(1))
+	MustPoll(t, "the journal held", f.lockWaits(1))
 	// Market 0's book is held in a lifecycle transaction while x and then
 	// y queue behind it, so that they are priced in one batch.
-	busy := f.db.MustBegin()
-	defer busy.Rollback()
-	busy.MustExec(`SELECT 1 FROM markets WHERE id = $1 FOR UPDATE`, ms[0].ID)
+	busy := f.holdMarketRow(ms[0].ID)
 	extended := make(chan error, 1)
 	go func() { extended <- f.e.ExtendClose(ctx, ms[0].ID, time.Now().Add(2*time.Hour)) }()
-	MustPoll(t, "market 0's book held", waiting(2))
+	MustPoll(t, "market 0's book held", f.lockWaits(2))
 	submit("x", allCash(f, acct["x"]))
 	MustPoll(t, "x queued", func() bool { return engine.QueuedOrders(f.e, ms[0].ID) == 1 })
 	submit("y", allCash(f, acct["y"]))

@@ -32,16 +32,10 @@ func TestOneLedgerEntryPerBatch(t *testing.T) {
 	}
 	// Hold the market's row so that the gate order's commit waits, and line
 	// the others up behind it: they become one batch.
-	hold := f.db.MustBegin()
-	defer hold.Rollback()
-	hold.MustExec(`SELECT 1 FROM markets WHERE id = $1 FOR UPDATE`, m.ID)
+	hold := f.holdMarketRow(m.ID)
 	errs := make(chan error, 2+len(traders))
 	go func() { _, err := f.e.Submit(ctx, gate, m.ID, buy(0, "1"), ""); errs <- err }()
-	MustPoll(t, "the gate order at the journal", func() bool {
-		var w int
-		f.db.Get(&w, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)
-		return w == 1
-	})
+	MustPoll(t, "the gate order at the journal", f.lockWaits(1))
 	queued := 0
 	for i, a := range traders {
 		go func() { _, err := f.e.Submit(ctx, a, m.ID, buy(i%2, "2"), ""); errs <- err }()
