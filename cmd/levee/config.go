@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,10 @@ type Config struct {
 	TrustedProxies []*net.IPNet
 	// trustedProxiesErr is a bad LEVEE_TRUSTED_PROXIES, reported by Validate.
 	trustedProxiesErr error
+	// envErrs are settings of the environment that could not be read (a
+	// duration that is not one, a switch with an unknown value), reported
+	// by Validate rather than silently replaced by the default.
+	envErrs []error
 	// SMTPURL is where notifications are mailed (LEVEE_SMTP_URL,
 	// smtp://user:pass@host:port or smtps://…); empty keeps them in the app.
 	SMTPURL string
@@ -106,33 +111,54 @@ func defaultConfig() Config {
 		NATSURL:     os.Getenv("LEVEE_NATS_URL"),
 		Node:        os.Getenv("LEVEE_INSTANCE"),
 	}
-	if d, err := time.ParseDuration(os.Getenv("LEVEE_LEASE_TTL")); err == nil {
-		c.LeaseTTL = d
-	}
+	c.envDuration("LEVEE_LEASE_TTL", &c.LeaseTTL, false)
 	c.LogLevel.UnmarshalText([]byte(envOr("LEVEE_LOG_LEVEL", "info")))
 	c.RatePerAccount, _ = strconv.ParseFloat(os.Getenv("LEVEE_RATE_PER_ACCOUNT"), 64)
 	c.RatePerAddress, _ = strconv.ParseFloat(os.Getenv("LEVEE_RATE_PER_ADDRESS"), 64)
 	c.AdvanceEvery = 5 * time.Second
-	c.PreviousJournal = os.Getenv("LEVEE_JOURNAL") == "previous"
-	c.WSWriterPool = os.Getenv("LEVEE_WS_WRITER_POOL") == "on"
-	c.OneStatementJournal = os.Getenv("LEVEE_JOURNAL") == "one-statement"
+	switch j := os.Getenv("LEVEE_JOURNAL"); j {
+	case "", "current":
+	case "previous":
+		c.PreviousJournal = true
+	case "one-statement":
+		c.OneStatementJournal = true
+	default:
+		c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_JOURNAL must be previous or one-statement (or unset), not %q", j))
+	}
+	switch p := os.Getenv("LEVEE_WS_WRITER_POOL"); p {
+	case "", "off":
+	case "on":
+		c.WSWriterPool = true
+	default:
+		c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_WS_WRITER_POOL must be on or off, not %q", p))
+	}
 	c.TrustedProxies, c.trustedProxiesErr = parseCIDRs(os.Getenv("LEVEE_TRUSTED_PROXIES"))
-	if d, err := time.ParseDuration(os.Getenv("LEVEE_BOOK_IDLE_AFTER")); err == nil {
-		c.BookIdleAfter = d
-	}
-	if d, err := time.ParseDuration(os.Getenv("LEVEE_ADVANCE_EVERY")); err == nil {
-		c.AdvanceEvery = d
-	}
+	c.envDuration("LEVEE_BOOK_IDLE_AFTER", &c.BookIdleAfter, false)
+	c.envDuration("LEVEE_ADVANCE_EVERY", &c.AdvanceEvery, true)
 	c.NodeKeyFile, c.NodeName = os.Getenv("LEVEE_NODE_KEY_FILE"), envOr("LEVEE_NODE_NAME", "Levee")
-	for _, d := range []struct {
-		env string
-		dst *time.Duration
-	}{{"LEVEE_WITNESS_EVERY", &c.WitnessEvery}, {"LEVEE_DELIVER_EVERY", &c.DeliverEvery}, {"LEVEE_DELIVERY_MAX_BACKOFF", &c.DeliveryMaxBackoff}} {
-		if v, err := time.ParseDuration(os.Getenv(d.env)); err == nil && v > 0 {
-			*d.dst = v
-		}
-	}
+	c.envDuration("LEVEE_WITNESS_EVERY", &c.WitnessEvery, true)
+	c.envDuration("LEVEE_DELIVER_EVERY", &c.DeliverEvery, true)
+	c.envDuration("LEVEE_DELIVERY_MAX_BACKOFF", &c.DeliveryMaxBackoff, true)
 	return c
+}
+
+// envDuration sets *dst from the environment variable key when it is set:
+// a Go duration such as 5s or 2m, and more than zero if positive. Anything
+// else is an error for Validate, not a silent default.
+func (c *Config) envDuration(key string, dst *time.Duration, positive bool) {
+	v := os.Getenv(key)
+	if v == "" {
+		return
+	}
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s must be a duration such as 5s or 2m, not %q", key, v))
+	case positive && d <= 0:
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s must be a positive duration such as 5s, not %q", key, v))
+	default:
+		*dst = d
+	}
 }
 
 // parseCIDRs reads a comma-separated list of CIDRs; a bare address stands
@@ -199,6 +225,9 @@ func (c *Config) Validate() error {
 	}
 	if c.trustedProxiesErr != nil {
 		return c.trustedProxiesErr
+	}
+	if err := errors.Join(c.envErrs...); err != nil {
+		return err
 	}
 	if c.AdvanceEvery <= 0 {
 		return fmt.Errorf("LEVEE_ADVANCE_EVERY must be a positive duration such as 5s")

@@ -1,43 +1,51 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
 
-// TestConfigFromEnvironment: the switches that only the environment sets.
+// TestConfigFromEnvironment: the switches and durations that only the
+// environment sets, and a clear error from Validate for a value that is not
+// one of them, never a silent default.
 func TestConfigFromEnvironment(t *testing.T) {
 	for _, c := range []struct {
-		env, value                   string
-		pool, previous, oneStatement bool
+		env, value string
+		check      func(Config) bool
+		refused    string // in Validate's error; "" when accepted
 	}{
-		{"LEVEE_WS_WRITER_POOL", "", false, false, false},
-		{"LEVEE_WS_WRITER_POOL", "on", true, false, false},
-		{"LEVEE_WS_WRITER_POOL", "yes", false, false, false},
-		{"LEVEE_JOURNAL", "previous", false, true, false},
-		{"LEVEE_JOURNAL", "one-statement", false, false, true},
-		{"LEVEE_JOURNAL", "bogus", false, false, false},
+		{"LEVEE_WS_WRITER_POOL", "", func(c Config) bool { return !c.WSWriterPool }, ""},
+		{"LEVEE_WS_WRITER_POOL", "on", func(c Config) bool { return c.WSWriterPool }, ""},
+		{"LEVEE_WS_WRITER_POOL", "off", func(c Config) bool { return !c.WSWriterPool }, ""},
+		{"LEVEE_WS_WRITER_POOL", "yes", func(c Config) bool { return !c.WSWriterPool }, "LEVEE_WS_WRITER_POOL must be on or off"},
+		{"LEVEE_JOURNAL", "previous", func(c Config) bool { return c.PreviousJournal && !c.OneStatementJournal }, ""},
+		{"LEVEE_JOURNAL", "one-statement", func(c Config) bool { return c.OneStatementJournal && !c.PreviousJournal }, ""},
+		{"LEVEE_JOURNAL", "bogus", func(c Config) bool { return !c.PreviousJournal && !c.OneStatementJournal }, "LEVEE_JOURNAL must be"},
+		{"LEVEE_BOOK_IDLE_AFTER", "", func(c Config) bool { return c.BookIdleAfter == 0 }, ""},
+		{"LEVEE_BOOK_IDLE_AFTER", "30s", func(c Config) bool { return c.BookIdleAfter == 30*time.Second }, ""},
+		{"LEVEE_BOOK_IDLE_AFTER", "-1s", func(c Config) bool { return c.BookIdleAfter == -time.Second }, ""},
+		{"LEVEE_BOOK_IDLE_AFTER", "soon", func(c Config) bool { return c.BookIdleAfter == 0 }, "LEVEE_BOOK_IDLE_AFTER must be a duration"},
+		{"LEVEE_ADVANCE_EVERY", "2s", func(c Config) bool { return c.AdvanceEvery == 2*time.Second }, ""},
+		{"LEVEE_ADVANCE_EVERY", "5 s", func(c Config) bool { return c.AdvanceEvery == 5*time.Second }, "LEVEE_ADVANCE_EVERY must be a duration"},
+		{"LEVEE_DELIVER_EVERY", "0s", func(c Config) bool { return c.DeliverEvery == 0 }, "LEVEE_DELIVER_EVERY must be a positive duration"},
+		{"LEVEE_WITNESS_EVERY", "1m", func(c Config) bool { return c.WitnessEvery == time.Minute }, ""},
 	} {
-		t.Setenv("LEVEE_WS_WRITER_POOL", "")
-		t.Setenv("LEVEE_JOURNAL", "")
+		for _, k := range []string{"LEVEE_WS_WRITER_POOL", "LEVEE_JOURNAL", "LEVEE_BOOK_IDLE_AFTER", "LEVEE_ADVANCE_EVERY",
+			"LEVEE_DELIVER_EVERY", "LEVEE_WITNESS_EVERY", "LEVEE_NATS_URL", "LEVEE_SMTP_URL"} {
+			t.Setenv(k, "")
+		}
 		t.Setenv(c.env, c.value)
 		got := defaultConfig()
-		if got.BookIdleAfter != 0 {
-			t.Errorf("%s=%q: book idle after %s without LEVEE_BOOK_IDLE_AFTER", c.env, c.value, got.BookIdleAfter)
+		if !c.check(got) {
+			t.Errorf("%s=%q: read as %+v", c.env, c.value, got)
 		}
-		if got.WSWriterPool != c.pool || got.PreviousJournal != c.previous || got.OneStatementJournal != c.oneStatement {
-			t.Errorf("%s=%q: pool %v previous %v one-statement %v", c.env, c.value, got.WSWriterPool, got.PreviousJournal, got.OneStatementJournal)
-		}
-	}
-}
-
-// TestBookIdleAfterFromEnvironment: LEVEE_BOOK_IDLE_AFTER takes a Go
-// duration; anything else leaves the engine's default.
-func TestBookIdleAfterFromEnvironment(t *testing.T) {
-	for value, want := range map[string]time.Duration{"": 0, "30s": 30 * time.Second, "-1s": -time.Second, "soon": 0} {
-		t.Setenv("LEVEE_BOOK_IDLE_AFTER", value)
-		if got := defaultConfig().BookIdleAfter; got != want {
-			t.Errorf("LEVEE_BOOK_IDLE_AFTER=%q: %s, want %s", value, got, want)
+		err := got.Validate()
+		switch {
+		case c.refused == "" && err != nil:
+			t.Errorf("%s=%q: refused: %v", c.env, c.value, err)
+		case c.refused != "" && (err == nil || !strings.Contains(err.Error(), c.refused)):
+			t.Errorf("%s=%q: Validate said %v, want %q", c.env, c.value, err, c.refused)
 		}
 	}
 }
