@@ -493,19 +493,16 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	// Trades, positions and market rows in one statement: one round trip.
 	// Under load every round trip also waits for the journal's goroutine to
 	// be scheduled again among the HTTP handlers, so fewer is faster.
-	args := func() []any {
-		a := append(trades.args(), grow.args()...)
-		a = append(a, shrink.args()...)
-		a = append(a, pq.Array(ids), pq.Array(qs), pq.Array(seqs), pq.Array(vols))
-		a = append(a, stakeGrow.args()...)
-		a = append(a, stakeShrink.args()...)
-		// Fencing: the market rows are written only at their books'
-		// epochs ($35), and the statement fails (journalFenced) unless
-		// all were.
-		return append(a, pq.Array(epochs))
-	}
+	args := append(trades.args(), grow.args()...)
+	args = append(args, shrink.args()...)
+	args = append(args, pq.Array(ids), pq.Array(qs), pq.Array(seqs), pq.Array(vols))
+	args = append(args, stakeGrow.args()...)
+	args = append(args, stakeShrink.args()...)
+	// Fencing: the market rows are written only at their books' epochs
+	// ($35), and the statement fails (journalFenced) unless all were.
+	args = append(args, pq.Array(epochs))
 	if len(transfers) > 0 && j.oneStatement {
-		return j.writeOneTrip(ctx, args(), transfers, cashAccounts)
+		return j.writeOneTrip(ctx, args, transfers, cashAccounts)
 	}
 	rowsStmt, err := j.statement(ctx)
 	if err != nil {
@@ -531,13 +528,13 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	// alone first.
 	var posted map[string]levee.Micros
 	if len(transfers) > 0 && !j.previous {
-		w := ledger.With{CTEs: journalWrites, First: journalWritten, Args: args()}
+		w := ledger.With{CTEs: journalWrites, First: journalWritten, Args: args}
 		if _, posted, err = j.ledger.PostBatchBalancesWith(ctx, tx, w, transfers); err != nil {
 			return nil, fmt.Errorf("journal trades, positions, markets and ledger: %w", fencedError(err))
 		}
 		ph.mark(&ph.ledger)
 	} else {
-		if _, err := tx.StmtxContext(ctx, rowsStmt).ExecContext(ctx, args()...); err != nil {
+		if _, err := tx.StmtxContext(ctx, rowsStmt).ExecContext(ctx, args...); err != nil {
 			return nil, fmt.Errorf("journal trades, positions and markets: %w", fencedError(err))
 		}
 		ph.mark(&ph.rows)
