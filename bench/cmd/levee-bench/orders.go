@@ -200,15 +200,33 @@ var undo0003 = []string{
 	`DROP INDEX trades_account_idx`, `DROP INDEX trades_idempotency_idx`,
 }
 
+// restoreChecks puts back the regular-expression CHECKs of ledger_accounts
+// that migration 0023 moved into a trigger: PostgreSQL evaluates every CHECK
+// on every UPDATE, so they ran on each balance update (NOT VALID: the rows
+// already there are not checked again; new writes are).
+var restoreChecks = []string{
+	`ALTER TABLE ledger_accounts ADD CONSTRAINT ledger_accounts_key_check CHECK (key ~ '^[a-z0-9_.:-]{1,100}$') NOT VALID,
+		ADD CONSTRAINT ledger_accounts_kind_check CHECK (kind ~ '^[a-z0-9_.:-]{1,64}$') NOT VALID,
+		ADD CONSTRAINT ledger_accounts_public_check CHECK (public ~ '^[a-z0-9_.:-]{1,100}$') NOT VALID`,
+}
+
+var undoChecks = []string{
+	`ALTER TABLE ledger_accounts DROP CONSTRAINT ledger_accounts_key_check, DROP CONSTRAINT ledger_accounts_kind_check,
+		DROP CONSTRAINT ledger_accounts_public_check`,
+}
+
 // ordersVariants are the server configurations compared in one run: the
 // current order path; the commit as one statement (ledger_append, the hash
 // chain computed in PostgreSQL: LEVEE_JOURNAL=one-statement); the previous
 // journal (five round trips per commit, keyed orders looked up first:
 // LEVEE_JOURNAL=previous); and that with trades' constraints and indexes of
 // migration 0003 restored, which is the order path before issue 18 but for
-// the HTTP answer and the order_keys rows. -variants picks some by key.
+// the HTTP answer and the order_keys rows; and the current path with the
+// regular-expression CHECKs that migration 0023 took off ledger_accounts'
+// updates. -variants picks some by key.
 var ordersVariants = []OrdersVariant{
 	{Key: "current", Name: "current"},
+	{Key: "checks", Name: "current, ledger_accounts' CHECKs as before 0023", Setup: restoreChecks, Undo: undoChecks},
 	{Key: "one-statement", Name: "one statement (LEVEE_JOURNAL=one-statement)", Env: []string{"LEVEE_JOURNAL=one-statement"}},
 	{Key: "previous", Name: "previous journal (LEVEE_JOURNAL=previous)", Env: []string{"LEVEE_JOURNAL=previous"}},
 	{Key: "0003", Name: "previous journal, trades as in 0003", Env: []string{"LEVEE_JOURNAL=previous"}, Setup: restore0003, Undo: undo0003},
