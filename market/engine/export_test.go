@@ -1,6 +1,9 @@
 package engine
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // QueuedOrders is how many commands wait in a market's queue, for tests that
 // line orders up behind a batch in flight.
@@ -29,4 +32,16 @@ func HoldBook(e *Engine, marketID int64) (release func(), err error) {
 		return nil, err
 	}
 	return b.release, nil
+}
+
+// JournalStatements are the journal's statements, one per shape (which
+// optional parts a commit writes), without the ledger around them, and the
+// shape each is for.
+func JournalStatements() map[string]string {
+	out := map[string]string{}
+	for s, writes := range journalShapes {
+		name := fmt.Sprintf("keyed=%t,shrink=%t,stakes=%t", s.keyed, s.shrink, s.stakes)
+		out[name] = "WITH " + writes + "\nSELECT 1 WHERE " + journalWritten
+	}
+	return out
 }

@@ -501,8 +501,10 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	// Fencing: the market rows are written only at their books' epochs
 	// ($35), and the statement fails (journalFenced) unless all were.
 	args = append(args, pq.Array(epochs))
+	shape := journalShape{keyed: trades.keyed, shrink: len(shrink.markets) > 0, stakes: len(stakes) > 0}
+	w := ledger.With{CTEs: shape.writes(), First: journalWritten, Args: args}
 	if len(transfers) > 0 && j.oneStatement {
-		return j.writeOneTrip(ctx, args, transfers, cashAccounts)
+		return j.writeOneTrip(ctx, w, transfers, cashAccounts)
 	}
 	rowsStmt, err := j.statement(ctx)
 	if err != nil {
@@ -528,7 +530,6 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	// alone first.
 	var posted map[string]levee.Micros
 	if len(transfers) > 0 && !j.previous {
-		w := ledger.With{CTEs: journalWrites, First: journalWritten, Args: args}
 		if _, posted, err = j.ledger.PostBatchBalancesWith(ctx, tx, w, transfers); err != nil {
 			return nil, fmt.Errorf("journal trades, positions, markets and ledger: %w", fencedError(err))
 		}
@@ -581,13 +582,12 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 // head lock is held for the function's work and the commit's flush only,
 // never across the network. It returns the cash balances of every trader
 // in the batches, read under the ledger's locks.
-func (j *journal) writeOneTrip(ctx context.Context, args []any, transfers []ledger.Transfer, cashAccounts map[int64]bool) (map[int64]levee.Micros, error) {
+func (j *journal) writeOneTrip(ctx context.Context, w ledger.With, transfers []ledger.Transfer, cashAccounts map[int64]bool) (map[int64]levee.Micros, error) {
 	read := make([]string, 0, len(cashAccounts))
 	for a := range cashAccounts {
 		read = append(read, ledger.Cash(a))
 	}
 	start := time.Now()
-	w := ledger.With{CTEs: journalWrites, First: journalWritten, Args: args}
 	posted, err := j.ledger.AppendWith(ctx, w, transfers, read)
 	if err != nil {
 		return nil, fmt.Errorf("journal trades, positions, markets and ledger in one statement: %w", fencedError(err))
@@ -762,22 +762,67 @@ func (a *positionArrays) args() []any {
 // (ledger.Prepared.PostBatchBalancesWith), or alone as JournalSQL when a
 // batch moves no money. Its parts touch disjoint rows (grow and shrink are
 // different positions), as one statement's data-modifying CTEs must.
-const journalWrites = `
-trade AS (
+const journalWrites = journalTrades + `, ` + journalKeyed + `, ` + journalGrow + `, ` + journalShrink + `, ` +
+	journalStakes + `, ` + journalMarkets
+
+// journalShape names the optional parts of journalWrites that a commit
+// needs: idempotency keys, positions that shrink, stakes (decision markets).
+// A part a commit does not need is replaced by an inert CTE of the same name
+// that declares the same parameters and touches no table: PostgreSQL starts
+// every part of a statement (opens the table and its indexes, builds its
+// CHECK expressions from the catalog's text) even when it writes no row,
+// which perf showed as a fifth of PostgreSQL's CPU for a commit of one order
+// (issue 18). A commit of buys without keys in an ordinary market, the
+// common one, writes trades, positions and the market row only.
+type journalShape struct{ keyed, shrink, stakes bool }
+
+// writes is the journal's CTEs for this shape; each of the eight is its own
+// prepared statement (ledger.Prepared keys them by their text).
+func (s journalShape) writes() string { return journalShapes[s] }
+
+var journalShapes = func() map[journalShape]string {
+	m := map[journalShape]string{}
+	for _, keyed := range []bool{false, true} {
+		for _, shrink := range []bool{false, true} {
+			for _, stakes := range []bool{false, true} {
+				parts := []string{journalTrades, journalInertKeyed, journalGrow, journalInertShrink, journalInertStakes, journalMarkets}
+				if keyed {
+					parts[1] = journalKeyed
+				}
+				if shrink {
+					parts[3] = journalShrink
+				}
+				if stakes {
+					parts[4] = journalStakes
+				}
+				m[journalShape{keyed, shrink, stakes}] = "\n" + strings.Join(parts, ", ")
+			}
+		}
+	}
+	return m
+}()
+
+const journalTrades = `trade AS (
 	INSERT INTO trades (market_id, seq, account_id, outcome, side, shares, amount, prices, at, idempotency_key)
 	SELECT m, s, a, o, sd, sh, am, p::numeric[], t, NULLIF(k, '')
 	FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::text[], $6::numeric[], $7::numeric[], $8::text[], $9::timestamptz[], $10::text[])
 		AS v(m, s, a, o, sd, sh, am, p, t, k)
 	RETURNING 1
-), keyed AS (
-	-- The lookup window of idempotency keys (KeyRetention); the key also
-	-- stays on its trade, unindexed, for audits.
+)`
+
+// journalKeyed keeps the lookup window of idempotency keys (KeyRetention);
+// the key also stays on its trade, unindexed, for audits.
+const journalKeyed = `keyed AS (
 	INSERT INTO order_keys (account_id, key, market_id, seq, at)
 	SELECT a, k, m, s, t
 	FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $9::timestamptz[], $10::text[]) AS v(m, s, a, t, k)
 	WHERE k <> ''
 	RETURNING 1
-), grow AS (
+)`
+
+const journalInertKeyed = `keyed AS (SELECT 1 WHERE false)`
+
+const journalGrow = `grow AS (
 	INSERT INTO positions (market_id, account_id, outcome, shares, paid, received)
 	SELECT * FROM unnest($11::bigint[], $12::bigint[], $13::smallint[], $14::numeric[], $15::numeric[], $16::numeric[])
 	ON CONFLICT (market_id, account_id, outcome) DO UPDATE SET
@@ -785,13 +830,20 @@ trade AS (
 		paid = positions.paid + EXCLUDED.paid,
 		received = positions.received + EXCLUDED.received
 	RETURNING 1
-), shrink AS (
+)`
+
+const journalShrink = `shrink AS (
 	UPDATE positions p SET shares = p.shares + v.shares, paid = p.paid + v.paid, received = p.received + v.received
 	FROM unnest($17::bigint[], $18::bigint[], $19::smallint[], $20::numeric[], $21::numeric[], $22::numeric[])
 		AS v(market_id, account_id, outcome, shares, paid, received)
 	WHERE p.market_id = v.market_id AND p.account_id = v.account_id AND p.outcome = v.outcome
 	RETURNING 1
-), stake_grow AS (
+)`
+
+const journalInertShrink = `shrink AS (SELECT 1 WHERE false AND $17::bigint[] IS NULL AND $18::bigint[] IS NULL AND $19::smallint[] IS NULL
+	AND $20::numeric[] IS NULL AND $21::numeric[] IS NULL AND $22::numeric[] IS NULL)`
+
+const journalStakes = `stake_grow AS (
 	INSERT INTO market_stakes (market_id, account_id, put_in, held)
 	SELECT * FROM unnest($27::bigint[], $28::bigint[], $29::numeric[], $30::numeric[])
 	ON CONFLICT (market_id, account_id) DO UPDATE SET
@@ -803,7 +855,13 @@ trade AS (
 	FROM unnest($31::bigint[], $32::bigint[], $33::numeric[], $34::numeric[]) AS v(market_id, account_id, put_in, held)
 	WHERE s.market_id = v.market_id AND s.account_id = v.account_id
 	RETURNING 1
-), market_rows AS (
+)`
+
+const journalInertStakes = `stake_grow AS (SELECT 1 WHERE false AND $27::bigint[] IS NULL AND $28::bigint[] IS NULL AND $29::numeric[] IS NULL
+	AND $30::numeric[] IS NULL), stake_shrink AS (SELECT 1 WHERE false AND $31::bigint[] IS NULL AND $32::bigint[] IS NULL
+	AND $33::numeric[] IS NULL AND $34::numeric[] IS NULL)`
+
+const journalMarkets = `market_rows AS (
 	UPDATE markets m SET q = v.q::numeric[], seq = v.seq, volume = v.volume
 	FROM unnest($23::bigint[], $24::text[], $25::bigint[], $26::numeric[], $35::bigint[]) AS v(id, q, seq, volume, epoch)
 	WHERE m.id = v.id AND m.epoch = v.epoch
@@ -832,7 +890,8 @@ const journalWritten = `(SELECT count(*) FROM trade) + (SELECT count(*) FROM key
 
 // JournalSQL is journalWrites on its own: the journal's statement for a
 // batch that moves no money, exported for tools that explain its plan.
-const JournalSQL = `WITH ` + journalWrites + `
+const JournalSQL = `WITH
+` + journalWrites + `
 SELECT 1 WHERE ` + journalFenced
 
 // tradeArrays holds trades column by column for unnest().
@@ -840,14 +899,15 @@ type tradeArrays struct {
 	markets, seqs, accounts, outcomes []int64
 	sides, shares, amounts, prices    []string
 	ats, keys                         []string
+	keyed                             bool // some trade carries an idempotency key
 }
 
 func (a *tradeArrays) add(t *market.Trade) {
 	a.markets, a.seqs, a.accounts, a.outcomes = append(a.markets, t.MarketID), append(a.seqs, t.Seq), append(a.accounts, t.AccountID), append(a.outcomes, int64(t.Outcome))
 	a.sides, a.shares, a.amounts, a.prices = append(a.sides, t.Side.String()), append(a.shares, t.Shares.String()), append(a.amounts, t.Amount.String()), append(a.prices, t.Prices.String())
 	key := ""
-	if t.Key != nil {
-		key = *t.Key
+	if t.Key != nil && *t.Key != "" {
+		key, a.keyed = *t.Key, true
 	}
 	a.ats, a.keys = append(a.ats, t.At.Format(time.RFC3339Nano)), append(a.keys, key)
 }
