@@ -200,19 +200,33 @@ var undo0003 = []string{
 	`DROP INDEX trades_account_idx`, `DROP INDEX trades_idempotency_idx`,
 }
 
-// restoreChecks puts back the regular-expression CHECKs of ledger_accounts
-// that migration 0023 moved into a trigger: PostgreSQL evaluates every CHECK
-// on every UPDATE, so they ran on each balance update (NOT VALID: the rows
-// already there are not checked again; new writes are).
+// restoreChecks puts back the CHECKs that migration 0023 moved into
+// triggers: ledger_accounts' regular expressions, which ran on each balance
+// update (PostgreSQL evaluates every CHECK on every UPDATE), and the fixed
+// columns of markets and ledger_head, whose CHECKs PostgreSQL built for
+// every commit. NOT VALID: rows already there are not checked again; new
+// writes are.
 var restoreChecks = []string{
 	`ALTER TABLE ledger_accounts ADD CONSTRAINT ledger_accounts_key_check CHECK (key ~ '^[a-z0-9_.:-]{1,100}$') NOT VALID,
 		ADD CONSTRAINT ledger_accounts_kind_check CHECK (kind ~ '^[a-z0-9_.:-]{1,64}$') NOT VALID,
 		ADD CONSTRAINT ledger_accounts_public_check CHECK (public ~ '^[a-z0-9_.:-]{1,100}$') NOT VALID`,
+	`ALTER TABLE markets ADD CONSTRAINT markets_liquidity_check CHECK (liquidity > 0) NOT VALID,
+		ADD CONSTRAINT markets_subsidy_check CHECK (subsidy >= 0) NOT VALID,
+		ADD CONSTRAINT markets_outcomes_check CHECK (cardinality(outcomes) BETWEEN 2 AND 100) NOT VALID,
+		ADD CONSTRAINT markets_question_check CHECK (length(question) BETWEEN 1 AND 500) NOT VALID,
+		ADD CONSTRAINT markets_status_check CHECK (status IN ('open', 'closed', 'resolved', 'void')) NOT VALID,
+		ADD CONSTRAINT markets_check1 CHECK ((status = 'resolved') = (resolved_outcome IS NOT NULL)) NOT VALID`,
+	`ALTER TABLE ledger_head ADD CONSTRAINT ledger_head_id_check CHECK (id) NOT VALID,
+		ADD CONSTRAINT ledger_head_private_from_check CHECK (private_from > 0) NOT VALID`,
 }
 
 var undoChecks = []string{
 	`ALTER TABLE ledger_accounts DROP CONSTRAINT ledger_accounts_key_check, DROP CONSTRAINT ledger_accounts_kind_check,
 		DROP CONSTRAINT ledger_accounts_public_check`,
+	`ALTER TABLE markets DROP CONSTRAINT markets_liquidity_check, DROP CONSTRAINT markets_subsidy_check,
+		DROP CONSTRAINT markets_outcomes_check, DROP CONSTRAINT markets_question_check, DROP CONSTRAINT markets_status_check,
+		DROP CONSTRAINT markets_check1`,
+	`ALTER TABLE ledger_head DROP CONSTRAINT ledger_head_id_check, DROP CONSTRAINT ledger_head_private_from_check`,
 }
 
 // ordersVariants are the server configurations compared in one run: the
@@ -222,11 +236,10 @@ var undoChecks = []string{
 // LEVEE_JOURNAL=previous); and that with trades' constraints and indexes of
 // migration 0003 restored, which is the order path before issue 18 but for
 // the HTTP answer and the order_keys rows; and the current path with the
-// regular-expression CHECKs that migration 0023 took off ledger_accounts'
-// updates. -variants picks some by key.
+// CHECKs that migration 0023 took off the rows every commit updates. -variants picks some by key.
 var ordersVariants = []OrdersVariant{
 	{Key: "current", Name: "current"},
-	{Key: "checks", Name: "current, ledger_accounts' CHECKs as before 0023", Setup: restoreChecks, Undo: undoChecks},
+	{Key: "checks", Name: "current, CHECKs as before 0023", Setup: restoreChecks, Undo: undoChecks},
 	{Key: "one-statement", Name: "one statement (LEVEE_JOURNAL=one-statement)", Env: []string{"LEVEE_JOURNAL=one-statement"}},
 	{Key: "previous", Name: "previous journal (LEVEE_JOURNAL=previous)", Env: []string{"LEVEE_JOURNAL=previous"}},
 	{Key: "0003", Name: "previous journal, trades as in 0003", Env: []string{"LEVEE_JOURNAL=previous"}, Setup: restore0003, Undo: undo0003},
