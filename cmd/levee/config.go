@@ -47,10 +47,12 @@ type Config struct {
 	// lower p99 on an idle machine, a higher p99 on a contended one
 	// (bench/RESULTS.md §7a).
 	WSWriterPool bool
-	// OneStatementJournal commits each group in one statement
-	// (LEVEE_JOURNAL=one-statement, engine.Options.OneStatementJournal),
-	// for the same comparison.
-	OneStatementJournal bool
+	// OneStatementFrom is engine.Options.OneStatementFrom: 0 (default)
+	// commits groups of 32 orders or more in one statement and smaller ones
+	// in four round trips; LEVEE_JOURNAL=one-statement (1) commits every
+	// group in one statement, LEVEE_JOURNAL=four-trips (-1) none, for the
+	// benchmark's comparison.
+	OneStatementFrom int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
 	// client (LEVEE_TRUSTED_PROXIES, comma-separated CIDRs or addresses).
 	// Empty: every client is the address of its connection.
@@ -121,9 +123,11 @@ func defaultConfig() Config {
 	case "previous":
 		c.PreviousJournal = true
 	case "one-statement":
-		c.OneStatementJournal = true
+		c.OneStatementFrom = 1
+	case "four-trips":
+		c.OneStatementFrom = -1
 	default:
-		c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_JOURNAL must be previous or one-statement (or unset), not %q", j))
+		c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_JOURNAL must be previous, one-statement or four-trips (or unset), not %q", j))
 	}
 	switch p := os.Getenv("LEVEE_WS_WRITER_POOL"); p {
 	case "", "off":

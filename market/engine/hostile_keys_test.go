@@ -18,8 +18,14 @@ import (
 // verifies. A second retry in the same batch under another key of the same
 // trader must not be confused with the first.
 func TestRetryUnknownToMemoryIsAnsweredOnce(t *testing.T) {
+	for _, j := range journals {
+		t.Run(j.name, func(t *testing.T) { retryUnknownToMemory(t, j.opts) })
+	}
+}
+
+func retryUnknownToMemory(t *testing.T, opts engine.Options) {
 	ctx := context.Background()
-	f := MustFixture(t)
+	f := mustFixtureWith(t, opts)
 	m := f.MustMarket(levee.Units(100), "yes", "no")
 	alice := f.MustAccount("alice", levee.Units(1000))
 	others := make([]int64, 6)

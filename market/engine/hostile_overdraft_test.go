@@ -134,8 +134,14 @@ func (f *fixture) MustAgreeWithTrades(ms []engine.Market, cash map[int64]levee.M
 // the same market priced on top of it. Only the overdrawn buy may fail
 // (409); the others, the later one in the same market included, commit.
 func TestOverdraftFailsOnlyTheOverdrawnTrader(t *testing.T) {
+	for _, j := range journals {
+		t.Run(j.name, func(t *testing.T) { overdraftFailsOnlyTheOverdrawn(t, j.opts) })
+	}
+}
+
+func overdraftFailsOnlyTheOverdrawn(t *testing.T, opts engine.Options) {
 	ctx := context.Background()
-	f := MustFixture(t)
+	f := mustFixtureWith(t, opts)
 	qf, project := f.qfProject(f.e)
 	ms := []engine.Market{f.MustMarket(levee.Units(100), "y", "n"), f.MustMarket(levee.Units(100), "y", "n"), f.MustMarket(levee.Units(100), "y", "n")}
 	gateMarket := f.MustMarket(levee.Units(100), "y", "n")
@@ -218,8 +224,14 @@ func TestOverdraftFailsOnlyTheOverdrawnTrader(t *testing.T) {
 // none fails because of someone else's overdraft, and the ledger, positions,
 // markets and cash agree with the trades afterwards.
 func TestContributionsRacingAllCashBuys(t *testing.T) {
+	for _, j := range journals {
+		t.Run(j.name, func(t *testing.T) { contributionsRacingAllCashBuys(t, j.opts) })
+	}
+}
+
+func contributionsRacingAllCashBuys(t *testing.T, opts engine.Options) {
 	ctx := context.Background()
-	f := MustFixture(t)
+	f := mustFixtureWith(t, opts)
 	qf, project := f.qfProject(f.e)
 	elsewhere := budgets.New(f.db, budgets.Options{})
 	ms := []engine.Market{f.MustMarket(levee.Units(50), "y", "n"), f.MustMarket(levee.Units(50), "y", "n"), f.MustMarket(levee.Units(50), "y", "n")}

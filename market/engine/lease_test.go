@@ -50,7 +50,9 @@ func (es *engines) Release(ctx context.Context, node string, marketID int64) err
 // startNode starts an engine named node on the fixture's database, with a
 // lease so long that only the test moves markets.
 func (f *fixture) startNode(es *engines, node string, ttl time.Duration) *engine.Engine {
-	e := engine.New(f.db, engine.Options{Node: node, LeaseTTL: ttl, Forwarder: es})
+	opts := f.opts
+	opts.Node, opts.LeaseTTL, opts.Forwarder = node, ttl, es
+	e := engine.New(f.db, opts)
 	es.mu.Lock()
 	es.by[node] = e
 	es.mu.Unlock()
@@ -95,7 +97,13 @@ func (f *fixture) tradesWithKey(account int64, key string) int {
 // epoch, its order gets a retryable 503, and the keyed retry lands exactly
 // once on the new owner, from either instance.
 func TestFencedOwnerCannotCommit(t *testing.T) {
-	f := MustFixture(t)
+	for _, j := range journals {
+		t.Run(j.name, func(t *testing.T) { fencedOwnerCannotCommit(t, j.opts) })
+	}
+}
+
+func fencedOwnerCannotCommit(t *testing.T, opts engine.Options) {
+	f := mustFixtureWith(t, opts)
 	es := &engines{by: map[string]*engine.Engine{}}
 	a := f.startNode(es, "a", time.Minute)
 	b := f.startNode(es, "b", time.Minute)

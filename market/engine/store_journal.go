@@ -44,17 +44,17 @@ type journal struct {
 	// with lib/pq a statement with parameters that is not prepared costs two
 	// round trips (Parse/Describe, then Bind/Execute) and a planning, a
 	// prepared one a single round trip. Only run touches rowsStmt.
-	rowsStmt     *sqlx.Stmt
-	ledger       *ledger.Prepared
-	wallets      *wallets
-	in           chan *batch
-	maxRows      int
-	timeout      time.Duration
-	previous     bool       // Options.PreviousJournal
-	oneStatement bool       // Options.OneStatementJournal
-	conn         *sqlx.Conn // the journal's own connection (journal_conn.go); only run touches it
-	logger       *slog.Logger
-	observer     func(orders int, elapsed time.Duration, err error)
+	rowsStmt         *sqlx.Stmt
+	ledger           *ledger.Prepared
+	wallets          *wallets
+	in               chan *batch
+	maxRows          int
+	timeout          time.Duration
+	previous         bool       // Options.PreviousJournal
+	oneStatementFrom int        // commit groups of this many orders or more in one statement; 0: never (Options.OneStatementFrom)
+	conn             *sqlx.Conn // the journal's own connection (journal_conn.go); only run touches it
+	logger           *slog.Logger
+	observer         func(orders int, elapsed time.Duration, err error)
 	// cashMoved hears of the traders whose cash a commit moved (other
 	// instances drop their wallets: Options.CashMoved).
 	cashMoved func(accounts ...int64)
@@ -503,7 +503,7 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	args = append(args, pq.Array(epochs))
 	shape := journalShape{keyed: trades.keyed, shrink: len(shrink.markets) > 0, stakes: len(stakes) > 0}
 	w := ledger.With{CTEs: shape.writes(), First: journalWritten, Args: args}
-	if len(transfers) > 0 && j.oneStatement {
+	if len(transfers) > 0 && j.oneStatementFrom > 0 && len(trades.seqs) >= j.oneStatementFrom {
 		return j.writeOneTrip(ctx, w, transfers, cashAccounts)
 	}
 	rowsStmt, err := j.statement(ctx)
