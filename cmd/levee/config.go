@@ -47,11 +47,9 @@ type Config struct {
 	// lower p99 on an idle machine, a higher p99 on a contended one
 	// (bench/RESULTS.md §7a).
 	WSWriterPool bool
-	// OneStatementFrom is engine.Options.OneStatementFrom: 0 (default)
-	// commits groups of 32 orders or more in one statement and smaller ones
-	// in four round trips; LEVEE_JOURNAL=one-statement (1) commits every
-	// group in one statement, LEVEE_JOURNAL=four-trips (-1) none, for the
-	// benchmark's comparison.
+	// OneStatementFrom is engine.Options.OneStatementFrom: 1 with
+	// LEVEE_JOURNAL=one-statement (every group commit as one statement),
+	// for the benchmark's comparison; 0 otherwise.
 	OneStatementFrom int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
 	// client (LEVEE_TRUSTED_PROXIES, comma-separated CIDRs or addresses).
@@ -124,10 +122,8 @@ func defaultConfig() Config {
 		c.PreviousJournal = true
 	case "one-statement":
 		c.OneStatementFrom = 1
-	case "four-trips":
-		c.OneStatementFrom = -1
 	default:
-		c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_JOURNAL must be previous, one-statement or four-trips (or unset), not %q", j))
+		c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_JOURNAL must be previous or one-statement (or unset), not %q", j))
 	}
 	switch p := os.Getenv("LEVEE_WS_WRITER_POOL"); p {
 	case "", "off":

@@ -79,23 +79,19 @@ type Options struct {
 	// trip per batch holding keys) instead of only when order_keys refuses
 	// its key.
 	PreviousJournal bool
-	// OneStatementFrom is the number of orders from which the journal
-	// commits a group in one statement in autocommit: the journal's rows and
-	// the ledger's append (ledger_append, which chains the hashes inside
-	// PostgreSQL), one round trip instead of four. Smaller groups take the
-	// four round trips of a transaction, the hash chain computed in Go.
-	// 0: DefaultOneStatementFrom; 1: every group (LEVEE_JOURNAL=one-statement);
-	// negative: never (LEVEE_JOURNAL=four-trips). Measured in
-	// bench/RESULTS.md §12: in one statement a group of about 120 orders
-	// (256 clients) commits 1.04-1.19x as many orders per second, and a
-	// group of one order has a longer tail (p99 at 300 orders/s 5.6-6.3 ms
-	// against 3.7-4.3 ms), so each size takes the path that serves it.
+	// OneStatementFrom, when above 0, is the number of orders from which
+	// the journal commits a group in one statement in autocommit: the
+	// journal's rows and the ledger's append (ledger_append, which chains
+	// the hashes inside PostgreSQL), one round trip instead of four; 1 is
+	// every group (LEVEE_JOURNAL=one-statement). 0 (the default): every
+	// group in the four round trips of a transaction, the hash chain
+	// computed in Go. Measured in bench/RESULTS.md §12 over four rounds in
+	// two runs: at 256 clients one statement committed 0.92-1.19x the
+	// orders per second of four round trips (no gain beyond this machine's
+	// noise), and for a group of one order it has the longer tail (p99 at
+	// 300 orders/s 5.0-6.9 ms against 3.7-4.6 ms), so it is not the default.
 	OneStatementFrom int
 }
-
-// DefaultOneStatementFrom is Options.OneStatementFrom's default: groups of
-// 32 orders or more commit in one statement.
-const DefaultOneStatementFrom = 32
 
 // Engine runs the markets of one Levee instance. It holds no global state:
 // several engines (one per instance) can later share a database, each
@@ -165,7 +161,7 @@ func New(db *sqlx.DB, opts Options) *Engine {
 		started: time.Now(), loading: map[int64]chan struct{}{}, renewQuit: make(chan struct{}), renewDone: make(chan struct{})}
 	e.journal = &journal{db: db, ledger: ledger.NewPrepared(db), wallets: e.wallets, in: make(chan *batch, 1024), maxRows: opts.MaxRows,
 		timeout: opts.DBTimeout, logger: opts.Logger, observer: opts.OnCommit, previous: opts.PreviousJournal,
-		oneStatementFrom: oneStatementFrom(opts),
+		oneStatementFrom: opts.OneStatementFrom,
 		cashMoved:        e.cashMoved}
 	go func() {
 		defer close(e.jdone)
@@ -650,16 +646,4 @@ func mulPrice(shares, price levee.Micros) levee.Micros {
 	hi := int64(shares) / levee.Scale
 	lo := int64(shares) % levee.Scale
 	return levee.Micros(hi*int64(price) + lo*int64(price)/levee.Scale)
-}
-
-// oneStatementFrom is the smallest group the journal commits in one
-// statement, 0 for never (Options.OneStatementFrom).
-func oneStatementFrom(opts Options) int {
-	switch {
-	case opts.PreviousJournal || opts.OneStatementFrom < 0:
-		return 0
-	case opts.OneStatementFrom == 0:
-		return DefaultOneStatementFrom
-	}
-	return opts.OneStatementFrom
 }

@@ -33,14 +33,13 @@ type fixture struct {
 func MustFixture(t *testing.T) *fixture { return mustFixtureWith(t, engine.Options{}) }
 
 // journals are the two ways the journal commits a group, for the tests of
-// what happens when a commit is refused (an overdraft, a stored key): in a
-// transaction of four round trips, and in one statement (ledger_append).
-// The default picks by the group's size (Options.OneStatementFrom), and
-// these tests' groups are small.
+// what happens when a commit is refused (an overdraft, a stored key, a
+// fenced market): in a transaction of four round trips (the default), and
+// in one statement (ledger_append, Options.OneStatementFrom).
 var journals = []struct {
 	name string
 	opts engine.Options
-}{{"four-trips", engine.Options{OneStatementFrom: -1}}, {"one-statement", engine.Options{OneStatementFrom: 1}}}
+}{{"four-trips", engine.Options{}}, {"one-statement", engine.Options{OneStatementFrom: 1}}}
 
 // mustFixtureWith is MustFixture with an engine started with opts.
 func mustFixtureWith(t *testing.T, opts engine.Options) *fixture {
@@ -653,12 +652,11 @@ func TestExtendCloseReopensTrading(t *testing.T) {
 }
 
 // TestEveryJournalWritesTheSame: the commit in a transaction of four round
-// trips (the hash chain computed in Go), the commit in one statement
-// (ledger_append), the default that picks between them by the size of the
-// group (Options.OneStatementFrom) and the previous journal (five round
-// trips per commit, Options.PreviousJournal) leave the same trades,
-// positions, balances and number of ledger entries for the same orders, and
-// a ledger that verifies.
+// trips (the hash chain computed in Go; the default), the commit in one
+// statement (ledger_append, Options.OneStatementFrom) and the previous
+// journal (five round trips per commit, Options.PreviousJournal) leave the
+// same trades, positions, balances and number of ledger entries for the
+// same orders, and a ledger that verifies.
 func TestEveryJournalWritesTheSame(t *testing.T) {
 	ctx := context.Background()
 	type outcome struct {
@@ -691,7 +689,7 @@ func TestEveryJournalWritesTheSame(t *testing.T) {
 		return out
 	}
 	cur := run(engine.Options{})
-	for _, o := range []engine.Options{{OneStatementFrom: -1}, {PreviousJournal: true}, {OneStatementFrom: 1}} {
+	for _, o := range []engine.Options{{PreviousJournal: true}, {OneStatementFrom: 1}} {
 		if got := run(o); fmt.Sprint(got) != fmt.Sprint(cur) {
 			t.Fatalf("journal %+v: %+v, current %+v", o, got, cur)
 		}

@@ -503,7 +503,7 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	args = append(args, pq.Array(epochs))
 	shape := journalShape{keyed: trades.keyed, shrink: len(shrink.markets) > 0, stakes: len(stakes) > 0}
 	w := ledger.With{CTEs: shape.writes(), First: journalWritten, Args: args}
-	if len(transfers) > 0 && j.oneStatementFrom > 0 && len(trades.seqs) >= j.oneStatementFrom {
+	if len(transfers) > 0 && !j.previous && j.oneStatementFrom > 0 && len(trades.seqs) >= j.oneStatementFrom {
 		return j.writeOneTrip(ctx, w, transfers, cashAccounts)
 	}
 	rowsStmt, err := j.statement(ctx)

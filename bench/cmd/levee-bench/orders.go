@@ -230,8 +230,7 @@ var undoChecks = []string{
 }
 
 // ordersVariants are the server configurations compared in one run: the
-// current order path; every group committed in four round trips, as the
-// default did before session 6 (LEVEE_JOURNAL=four-trips); the commit as one statement (ledger_append, the hash
+// current order path; the commit as one statement (ledger_append, the hash
 // chain computed in PostgreSQL: LEVEE_JOURNAL=one-statement); the previous
 // journal (five round trips per commit, keyed orders looked up first:
 // LEVEE_JOURNAL=previous); and that with trades' constraints and indexes of
@@ -240,7 +239,6 @@ var undoChecks = []string{
 // CHECKs that migration 0023 took off the rows every commit updates. -variants picks some by key.
 var ordersVariants = []OrdersVariant{
 	{Key: "current", Name: "current"},
-	{Key: "four-trips", Name: "four trips (LEVEE_JOURNAL=four-trips)", Env: []string{"LEVEE_JOURNAL=four-trips"}},
 	{Key: "checks", Name: "current, CHECKs as before 0023", Setup: restoreChecks, Undo: undoChecks},
 	{Key: "one-statement", Name: "one statement (LEVEE_JOURNAL=one-statement)", Env: []string{"LEVEE_JOURNAL=one-statement"}},
 	{Key: "previous", Name: "previous journal (LEVEE_JOURNAL=previous)", Env: []string{"LEVEE_JOURNAL=previous"}},
@@ -634,11 +632,10 @@ const ordersNotes = `**What changed (issue 18), and where it is measured.**
   the database function ledger_append (migration 0022), which locks, checks funds, chains the hashes and writes
   inside PostgreSQL, in autocommit: one round trip instead of four. It saves about 0.1 ms of round trips and costs
   PostgreSQL the hashing and checking that Go does otherwise (go test -bench Append ./ledger, test database:
-  0.8-1.3 against 0.85-1.1 ms for one entry, 11-12.5 against 7.7-10 ms for 128). Since session 6 it is the
-  default for groups of 32 orders or more (engine.DefaultOneStatementFrom): with one ledger entry per market per
-  commit its hashing is one entry's, and at 256 clients it commits more orders per second; smaller groups keep
-  the four round trips, whose tail is shorter at low load. The variant "four trips" (LEVEE_JOURNAL=four-trips) is
-  the default before that, "one statement" every group in one statement.
+  0.8-1.3 against 0.85-1.1 ms for one entry, 11-12.5 against 7.7-10 ms for 128). Session 6 measured it again
+  now that one ledger entry carries a market's batch: at 256 clients 0.92-1.19x the orders per second of the four
+  round trips over four rounds in two runs (no gain beyond this machine's noise), and a longer tail for groups of
+  one order (p99 at 300/s 5.0-6.9 ms against 3.7-4.6 ms), so it is still not the default.
 - **CHECK constraints off the rows every commit updates** (session 6, migration 0023; the variant "checks" puts
   them back on the same database). PostgreSQL evaluates every CHECK of a table on every UPDATE, whichever columns
   it sets, and builds each from its stored text for every statement: ledger_accounts' three regular expressions
