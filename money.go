@@ -197,6 +197,14 @@ func (m *Micros) Scan(src any) error {
 	default:
 		return fmt.Errorf("scan micros: unsupported type %T", src)
 	}
+	// What PostgreSQL sends for a numeric(20,6) column, a plain decimal of
+	// at most six places, is read without big numbers (ParseMicros gives
+	// the same value as the decimal path for every string it accepts);
+	// anything else (more places, an exponent) goes through decimal.
+	if v, err := ParseMicros(s); err == nil {
+		*m = v
+		return nil
+	}
 	d, err := decimal.NewFromString(s)
 	if err != nil {
 		return fmt.Errorf("scan micros %q: %w", s, err)

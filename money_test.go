@@ -80,7 +80,9 @@ func TestScanNumeric(t *testing.T) {
 	for _, tt := range []struct {
 		src  any
 		want levee.Micros
-	}{{[]byte("12.500000"), 12_500_000}, {"-3", -3_000_000}, {int64(2), 2_000_000}, {nil, 0}} {
+	}{{[]byte("12.500000"), 12_500_000}, {"-3", -3_000_000}, {int64(2), 2_000_000}, {nil, 0},
+		// Not what ParseMicros reads (the fast path): the decimal path.
+		{[]byte("1.2300000"), 1_230_000}, {"1e3", 1_000_000_000}, {[]byte("-0.000000"), 0}} {
 		if err := m.Scan(tt.src); err != nil || m != tt.want {
 			t.Errorf("Scan(%v) = %v, %v", tt.src, m, err)
 		}
