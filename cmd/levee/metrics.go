@@ -17,17 +17,34 @@ type engineMetrics struct {
 	orders    prometheus.Counter
 	latency   prometheus.Histogram
 	batchSize prometheus.Histogram
+	// phases is where committed orders' time went inside the engine
+	// (engine.OrderTimes), one series per phase, so that an order's tail
+	// can be traced to the book, the journal's queue or the commit.
+	phases                   *prometheus.HistogramVec
+	inBook, inJournal, inTxn prometheus.Observer
 }
 
 func newEngineMetrics() *engineMetrics {
-	return &engineMetrics{
+	m := &engineMetrics{
 		commits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "levee_journal_commits_total", Help: "Journal transactions by result."}, []string{"result"}),
 		orders:  prometheus.NewCounter(prometheus.CounterOpts{Name: "levee_journal_orders_total", Help: "Orders made durable by the journal."}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "levee_journal_commit_seconds", Help: "Time to write and commit one journal transaction.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, 1}}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "levee_journal_orders_per_commit", Help: "Orders per journal transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 13)}),
+		phases: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "levee_order_engine_seconds",
+			Help:    "Where committed orders' time went in the engine: book (queued and priced), journal (waiting for the previous commit), commit.",
+			Buckets: []float64{.00025, .0005, .001, .002, .003, .004, .005, .0075, .01, .015, .02, .05, .1, .25, 1}}, []string{"phase"}),
 	}
+	m.inBook, m.inJournal, m.inTxn = m.phases.WithLabelValues("book"), m.phases.WithLabelValues("journal"), m.phases.WithLabelValues("commit")
+	return m
+}
+
+// observeOrder records one committed order's engine.OrderTimes.
+func (m *engineMetrics) observeOrder(t engine.OrderTimes) {
+	m.inBook.Observe(t.Book.Seconds())
+	m.inJournal.Observe(t.Journal.Seconds())
+	m.inTxn.Observe(t.Commit.Seconds())
 }
 
 func (m *engineMetrics) observe(orders int, elapsed time.Duration, err error) {
@@ -42,7 +59,7 @@ func (m *engineMetrics) observe(orders int, elapsed time.Duration, err error) {
 }
 
 func (m *engineMetrics) register(reg *prometheus.Registry, l *web.Live) {
-	reg.MustRegister(m.commits, m.orders, m.latency, m.batchSize)
+	reg.MustRegister(m.commits, m.orders, m.latency, m.batchSize, m.phases)
 	if l == nil {
 		return
 	}

@@ -45,6 +45,9 @@ type command struct {
 	// at commit), so preload looks it up before pricing (keys.go).
 	lookup bool
 	reply  chan reply
+	// queued is when Submit queued the command, kept only with
+	// Options.OnOrder.
+	queued time.Time
 }
 
 type reply struct {
@@ -363,6 +366,10 @@ func (b *book) flush() {
 			bt.reserved[p.trade.AccountID] += p.trade.Amount - p.trade.FromHeld
 		}
 	}
+	var handed time.Time
+	if b.e.opts.OnOrder != nil {
+		handed = time.Now()
+	}
 	b.e.journal.in <- bt
 	err := <-bt.done
 	if od := (*overdraft)(nil); errors.As(err, &od) {
@@ -411,9 +418,26 @@ func (b *book) flush() {
 	}
 	if err == nil {
 		b.publish(b.pending)
+		b.observe(handed, bt.started)
 	}
 	clear(b.pending)
 	b.pending = b.pending[:0]
+}
+
+// observe reports the committed pending orders' times (Options.OnOrder):
+// handed is when the batch went to the journal, started when the journal
+// began the transaction that committed it.
+func (b *book) observe(handed, started time.Time) {
+	on := b.e.opts.OnOrder
+	if on == nil || started.IsZero() {
+		return
+	}
+	commit := time.Since(started)
+	for _, p := range b.pending {
+		if !p.cmd.queued.IsZero() {
+			on(OrderTimes{Book: handed.Sub(p.cmd.queued), Journal: started.Sub(handed), Commit: commit})
+		}
+	}
 }
 
 // reload replaces the working state with the committed one.

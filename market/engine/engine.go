@@ -59,6 +59,9 @@ type Options struct {
 	Logger    *slog.Logger
 	// OnCommit observes each journal commit (for metrics).
 	OnCommit func(orders int, elapsed time.Duration, err error)
+	// OnOrder observes where each committed order's time went inside the
+	// engine (for metrics: what an order's latency is made of).
+	OnOrder func(OrderTimes)
 
 	// Node names this instance among several sharing the database
 	// (docs/cluster.md): books then run only under a lease (lease.go).
@@ -341,6 +344,9 @@ func (e *Engine) send(ctx context.Context, marketID int64, c *command) (Result, 
 	}
 	c.reply = make(chan reply, 1)
 	c.at = e.opts.Clock().UTC().Truncate(time.Microsecond)
+	if e.opts.OnOrder != nil {
+		c.queued = time.Now()
+	}
 	select {
 	case b.in <- c:
 		b.release()
@@ -646,4 +652,20 @@ func mulPrice(shares, price levee.Micros) levee.Micros {
 	hi := int64(shares) / levee.Scale
 	lo := int64(shares) % levee.Scale
 	return levee.Micros(hi*int64(price) + lo*int64(price)/levee.Scale)
+}
+
+// OrderTimes is where one committed order's time went inside the engine,
+// from Submit to its answer. Together with the HTTP round trip they are an
+// order's latency, so their histograms (levee_order_engine_seconds) say
+// where a tail comes from.
+type OrderTimes struct {
+	// Book is from Submit until the order's batch goes to the journal: the
+	// wait in the market's queue while the book waits for its previous
+	// commit, and the pricing of the batch.
+	Book time.Duration
+	// Journal is from then until the journal starts the transaction that
+	// carries it: the wait for the journal's previous commit.
+	Journal time.Duration
+	// Commit is that transaction, until the book hears it is durable.
+	Commit time.Duration
 }

@@ -32,6 +32,9 @@ type batch struct {
 	// reserved is the cash each buyer had reserved for these trades.
 	reserved map[int64]levee.Micros
 	done     chan error
+	// started is when the journal began the transaction that carries the
+	// batch (Options.OnOrder); set before done is answered.
+	started time.Time
 }
 
 // journal is the single writer that makes batches durable. It takes every
@@ -80,6 +83,9 @@ func (j *journal) run() {
 			}
 		}
 		start := time.Now()
+		for _, b := range pending {
+			b.started = start
+		}
 		committed, err := j.commit(pending)
 		if j.observer != nil {
 			j.observer(committed, time.Since(start), err)

@@ -97,22 +97,50 @@ type OrdersStep struct {
 
 // journalMetrics are the server's journal commits during a step, from its
 // /metrics (levee_journal_*): how many, how many orders each, and the commit
-// time's p50 and p99 as the upper bounds of their histogram buckets.
+// time's p50 and p99 as the upper bounds of their histogram buckets; and
+// where committed orders' time went in the engine (levee_order_engine_seconds:
+// waiting in the book, waiting for the journal's previous commit, their own
+// commit), p50 and p99 the same way.
 type journalMetrics struct {
 	Commits, Orders float64
 	P50, P99        float64 // seconds
+	Phases          []phaseQuantiles
 }
 
-// scrapeJournal reads the journal's counters and commit-time histogram.
-func scrapeJournal(addr string) (counts map[string]float64, buckets map[float64]float64) {
-	counts, buckets = map[string]float64{}, map[float64]float64{}
+type phaseQuantiles struct {
+	Phase    string
+	P50, P99 float64 // seconds
+}
+
+// enginePhases are the phases of levee_order_engine_seconds, in an order's
+// order.
+var enginePhases = []string{"book", "journal", "commit"}
+
+// histograms maps a histogram's name (the commit time: "commit_seconds"; a
+// phase of an order: its label) to its cumulative buckets by upper bound.
+type histograms map[string]map[float64]float64
+
+// scrapeJournal reads the journal's counters, its commit-time histogram and
+// the histograms of orders' engine phases.
+func scrapeJournal(addr string) (counts map[string]float64, hists histograms) {
+	counts, hists = map[string]float64{}, histograms{}
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
-		return counts, buckets
+		return counts, hists
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	bucket := func(name, le string, v float64) {
+		if hists[name] == nil {
+			hists[name] = map[float64]float64{}
+		}
+		if b, err := strconv.ParseFloat(le, 64); err == nil {
+			hists[name][b] = v
+		} else if le == "+Inf" {
+			hists[name][math.Inf(1)] = v
+		}
+	}
 	for sc.Scan() {
 		line := sc.Text()
 		name, value, ok := strings.Cut(line, " ")
@@ -129,20 +157,36 @@ func scrapeJournal(addr string) (counts map[string]float64, buckets map[float64]
 		case name == "levee_journal_orders_total":
 			counts["orders"] = v
 		case strings.HasPrefix(name, `levee_journal_commit_seconds_bucket{le="`):
-			le := strings.TrimSuffix(strings.TrimPrefix(name, `levee_journal_commit_seconds_bucket{le="`), `"}`)
-			if b, err := strconv.ParseFloat(le, 64); err == nil {
-				buckets[b] = v
-			} else if le == "+Inf" {
-				buckets[math.Inf(1)] = v
+			bucket("commit_seconds", strings.TrimSuffix(strings.TrimPrefix(name, `levee_journal_commit_seconds_bucket{le="`), `"}`), v)
+		case strings.HasPrefix(name, `levee_order_engine_seconds_bucket{le="`):
+			// {le="0.001",phase="book"}
+			le, phase, ok := strings.Cut(strings.TrimPrefix(name, `levee_order_engine_seconds_bucket{le="`), `",phase="`)
+			if ok {
+				bucket(strings.TrimSuffix(phase, `"}`), le, v)
 			}
 		}
 	}
-	return counts, buckets
+	return counts, hists
 }
 
 // journalBetween is what the journal did between two scrapes.
-func journalBetween(c0 map[string]float64, b0 map[float64]float64, c1 map[string]float64, b1 map[float64]float64) journalMetrics {
+func journalBetween(c0 map[string]float64, h0 histograms, c1 map[string]float64, h1 histograms) journalMetrics {
 	m := journalMetrics{Commits: c1["commits"] - c0["commits"], Orders: c1["orders"] - c0["orders"]}
+	m.P50, m.P99 = quantiles(h0["commit_seconds"], h1["commit_seconds"])
+	for _, p := range enginePhases {
+		if h1[p] == nil {
+			continue
+		}
+		q := phaseQuantiles{Phase: p}
+		q.P50, q.P99 = quantiles(h0[p], h1[p])
+		m.Phases = append(m.Phases, q)
+	}
+	return m
+}
+
+// quantiles are the p50 and p99 of what a cumulative histogram counted
+// between two scrapes, as the upper bounds of their buckets.
+func quantiles(b0, b1 map[float64]float64) (p50, p99 float64) {
 	var les []float64
 	for le := range b1 {
 		les = append(les, le)
@@ -152,7 +196,7 @@ func journalBetween(c0 map[string]float64, b0 map[float64]float64, c1 map[string
 	for _, q := range []struct {
 		q   float64
 		dst *float64
-	}{{0.5, &m.P50}, {0.99, &m.P99}} {
+	}{{0.5, &p50}, {0.99, &p99}} {
 		for _, le := range les {
 			if total > 0 && b1[le]-b0[le] >= q.q*total {
 				*q.dst = le
@@ -160,14 +204,24 @@ func journalBetween(c0 map[string]float64, b0 map[float64]float64, c1 map[string
 			}
 		}
 	}
-	return m
+	return p50, p99
 }
 
 func (j journalMetrics) String() string {
 	if j.Commits == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.0f commits, %.1f orders each, commit p50 ≤ %s p99 ≤ %s", j.Commits, j.Orders/j.Commits, bucketMS(j.P50), bucketMS(j.P99))
+	s := fmt.Sprintf("%.0f commits, %.1f orders each, commit p50 ≤ %s p99 ≤ %s", j.Commits, j.Orders/j.Commits, bucketMS(j.P50), bucketMS(j.P99))
+	if len(j.Phases) > 0 {
+		s += "; an order's p50/p99 in"
+		for i, p := range j.Phases {
+			if i > 0 {
+				s += ","
+			}
+			s += fmt.Sprintf(" %s ≤ %s/%s", p.Phase, bucketMS(p.P50), bucketMS(p.P99))
+		}
+	}
+	return s
 }
 
 func bucketMS(s float64) string {
