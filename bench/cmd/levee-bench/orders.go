@@ -158,11 +158,11 @@ func scrapeJournal(addr string) (counts map[string]float64, hists histograms) {
 			counts["orders"] = v
 		case strings.HasPrefix(name, `levee_journal_commit_seconds_bucket{le="`):
 			bucket("commit_seconds", strings.TrimSuffix(strings.TrimPrefix(name, `levee_journal_commit_seconds_bucket{le="`), `"}`), v)
-		case strings.HasPrefix(name, `levee_order_engine_seconds_bucket{le="`):
-			// {le="0.001",phase="book"}
-			le, phase, ok := strings.Cut(strings.TrimPrefix(name, `levee_order_engine_seconds_bucket{le="`), `",phase="`)
+		case strings.HasPrefix(name, `levee_order_engine_seconds_bucket{phase="`):
+			// {phase="book",le="0.001"}: the exposition puts le last.
+			phase, le, ok := strings.Cut(strings.TrimPrefix(name, `levee_order_engine_seconds_bucket{phase="`), `",le="`)
 			if ok {
-				bucket(strings.TrimSuffix(phase, `"}`), le, v)
+				bucket(phase, strings.TrimSuffix(le, `"}`), v)
 			}
 		}
 	}

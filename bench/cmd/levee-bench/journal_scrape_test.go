@@ -1,0 +1,44 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestScrapeJournal reads the journal's figures and the orders' engine
+// phases from a /metrics page as the Prometheus client writes it (le last
+// among the labels), and takes the difference between two scrapes.
+func TestScrapeJournal(t *testing.T) {
+	page := func(n int) string {
+		return strings.ReplaceAll(`
+levee_journal_commits_total{result="ok"} N
+levee_journal_orders_total N
+levee_journal_commit_seconds_bucket{le="0.001"} 0
+levee_journal_commit_seconds_bucket{le="0.002"} N
+levee_journal_commit_seconds_bucket{le="+Inf"} N
+levee_order_engine_seconds_bucket{phase="book",le="0.001"} N
+levee_order_engine_seconds_bucket{phase="book",le="+Inf"} N
+levee_order_engine_seconds_bucket{phase="journal",le="0.001"} 0
+levee_order_engine_seconds_bucket{phase="journal",le="0.005"} N
+levee_order_engine_seconds_bucket{phase="journal",le="+Inf"} N
+levee_order_engine_seconds_bucket{phase="commit",le="0.002"} N
+levee_order_engine_seconds_bucket{phase="commit",le="+Inf"} N
+`, "N", strconv.Itoa(n))
+	}
+	var body string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(body)) }))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	body = page(10)
+	c0, h0 := scrapeJournal(addr)
+	body = page(30)
+	c1, h1 := scrapeJournal(addr)
+	got := journalBetween(c0, h0, c1, h1).String()
+	want := "20 commits, 1.0 orders each, commit p50 ≤ 2ms p99 ≤ 2ms; an order's p50/p99 in book ≤ 1ms/1ms, journal ≤ 5ms/5ms, commit ≤ 2ms/2ms"
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
