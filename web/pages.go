@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -204,6 +205,34 @@ type page struct {
 	Data      any
 	// Emergency is the active emergency, shown in the banner on every page.
 	Emergency *crisis.Emergency
+	// Older links a list shown newest first to its next, older page, and
+	// Newest back to its first page; empty when there is none (setPager).
+	Older, Newest string
+}
+
+// listCursor reads ?before= of a list page shown newest first: 0 (or
+// absent) is the newest page, and the next page is before= the last id of
+// this one. A value that is not an id is a 400 naming it.
+func listCursor(c *echo.Context) (int64, error) { return queryInt(c, "before", 0, 0, 1<<62) }
+
+// setPager links a list page to the page of older rows when this one came
+// back full (n rows of a page of size: there may be more before lastID),
+// and back to the newest rows when it is not the first page. The list's
+// other query parameters (its filters) are kept in both links.
+func (p *page) setPager(c *echo.Context, before int64, n, size int, lastID int64) {
+	u := c.Request().URL
+	q := u.Query()
+	if n >= size && lastID > 0 {
+		q.Set("before", strconv.FormatInt(lastID, 10))
+		p.Older = u.Path + "?" + q.Encode()
+	}
+	if before > 0 {
+		q.Del("before")
+		p.Newest = u.Path
+		if e := q.Encode(); e != "" {
+			p.Newest += "?" + e
+		}
+	}
 }
 
 // IsTreasurer says whether the signed-in user may open markets.

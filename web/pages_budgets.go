@@ -29,12 +29,19 @@ func (s *Server) pageRounds(c *echo.Context) error {
 	if s.deps.Budgets == nil {
 		return s.renderError(c, errNoBudgets)
 	}
-	rs, err := s.deps.Budgets.Rounds(c.Request().Context(), 0, budgets.MaxRoundPage)
+	before, err := listCursor(c)
+	if err != nil {
+		return s.renderError(c, err)
+	}
+	rs, err := s.deps.Budgets.Rounds(c.Request().Context(), before, budgets.MaxRoundPage)
 	if err != nil {
 		return s.renderError(c, err)
 	}
 	closes := time.Now().AddDate(0, 0, 14).Truncate(24 * time.Hour).Add(12 * time.Hour)
 	p := newPage(c, "Budgets", "rounds")
+	if len(rs) > 0 {
+		p.setPager(c, before, len(rs), budgets.MaxRoundPage, rs[len(rs)-1].ID)
+	}
 	p.Scripts = []string{"budgets.js"}
 	p.Data = &roundsPage{Rounds: rs, ClosesAt: closes.Format("2006-01-02T15:04")}
 	return s.render(c, http.StatusOK, "rounds", p)

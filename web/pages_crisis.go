@@ -94,8 +94,15 @@ func (s *Server) pageQuorum(c *echo.Context) error {
 	if d.Charter, err = s.deps.Crisis.Charter(ctx); err != nil {
 		return s.renderError(c, err)
 	}
-	if d.Proposals, err = s.deps.Crisis.Proposals(ctx, "", 0, crisis.MaxProposalPage); err != nil {
+	before, err := listCursor(c)
+	if err != nil {
 		return s.renderError(c, err)
+	}
+	if d.Proposals, err = s.deps.Crisis.Proposals(ctx, "", before, crisis.MaxProposalPage); err != nil {
+		return s.renderError(c, err)
+	}
+	if n := len(d.Proposals); n > 0 {
+		p.setPager(c, before, n, crisis.MaxProposalPage, d.Proposals[n-1].ID)
 	}
 	if d.CanPropose && s.deps.Budgets != nil {
 		if d.Lines, err = s.deps.Budgets.BudgetLines(ctx); err != nil {

@@ -167,12 +167,19 @@ func (s *Server) pageCases(c *echo.Context) error {
 		settlement.StatusAppealable, settlement.StatusFinal, settlement.StatusSettled} {
 		d.Statuses = append(d.Statuses, caseStatus{st, caseStatusLabels[st]})
 	}
-	cs, err := s.deps.Cases.Cases(c.Request().Context(), d.Status, 0, settlement.MaxCasePage)
+	before, err := listCursor(c)
+	if err != nil {
+		return s.renderError(c, err)
+	}
+	cs, err := s.deps.Cases.Cases(c.Request().Context(), d.Status, before, settlement.MaxCasePage)
 	if err != nil {
 		return s.renderError(c, err)
 	}
 	d.Cases = caseRows(cs)
 	p := newPage(c, "Cases", "jury")
+	if len(cs) > 0 {
+		p.setPager(c, before, len(cs), settlement.MaxCasePage, cs[len(cs)-1].ID)
+	}
 	p.Data = d
 	return s.render(c, http.StatusOK, "cases", p)
 }

@@ -55,7 +55,11 @@ type marketRow struct {
 	Leading *outcomeView
 }
 
-// pageMarkets lists markets, filtered by status and district.
+// marketsPageSize is how many markets the markets page lists at a time.
+const marketsPageSize = 100
+
+// pageMarkets lists markets, filtered by status and district, newest
+// first, a page at a time (?before=).
 func (s *Server) pageMarkets(c *echo.Context) error {
 	ctx := c.Request().Context()
 	p := newPage(c, "Markets", "markets")
@@ -68,9 +72,16 @@ func (s *Server) pageMarkets(c *echo.Context) error {
 	if !marketStatuses[d.Status] {
 		return s.renderError(c, levee.Invalid("status", "status must be open, closed, resolved or void"))
 	}
-	ms, err := s.deps.Markets.List(ctx, engine.Filter{Status: d.Status, District: d.District, Limit: 100})
+	before, err := listCursor(c)
 	if err != nil {
 		return s.renderError(c, err)
+	}
+	ms, err := s.deps.Markets.List(ctx, engine.Filter{Status: d.Status, District: d.District, AfterID: before, Limit: marketsPageSize})
+	if err != nil {
+		return s.renderError(c, err)
+	}
+	if len(ms) > 0 {
+		p.setPager(c, before, len(ms), marketsPageSize, ms[len(ms)-1].ID)
 	}
 	now := time.Now()
 	for i := range ms {

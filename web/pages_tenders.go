@@ -40,11 +40,18 @@ func (s *Server) pageTenders(c *echo.Context) error {
 		return s.renderError(c, errNoContracting)
 	}
 	ctx := c.Request().Context()
-	ts, err := s.deps.Contracting.Tenders(ctx, 0, contracting.MaxTenderPage)
+	before, err := listCursor(c)
+	if err != nil {
+		return s.renderError(c, err)
+	}
+	ts, err := s.deps.Contracting.Tenders(ctx, before, contracting.MaxTenderPage)
 	if err != nil {
 		return s.renderError(c, err)
 	}
 	p := newPage(c, "Tenders", "tenders")
+	if len(ts) > 0 {
+		p.setPager(c, before, len(ts), contracting.MaxTenderPage, ts[len(ts)-1].ID)
+	}
 	p.Scripts = []string{"tenders.js"}
 	d := &tendersPage{Tenders: ts}
 	if p.IsTreasurer() {
