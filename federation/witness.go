@@ -47,7 +47,11 @@ type Alarm struct {
 // LEVEE_WITNESS_EVERY and at each quorum decision). Inside tx, so the head
 // announced is the one the decision produced.
 func (n *Node) PublishHead(ctx context.Context, tx *sqlx.Tx) error {
-	seq, hash, err := ledger.Head(ctx, tx)
+	// Under a share lock, so that heads are announced in the order of the
+	// ledger: read without it, a head read before an append could be
+	// announced after the append's own (a quorum decision and the witness
+	// round at once), and the neighbours would see the head go back.
+	seq, hash, err := ledger.HeadShared(ctx, tx)
 	if err != nil {
 		return err
 	}
@@ -60,18 +64,29 @@ func (n *Node) Witness(ctx context.Context) error {
 	return pgtx.Run(ctx, n.db, func(tx *sqlx.Tx) error { return n.PublishHead(ctx, tx) })
 }
 
-// lastCosigned is the last head of node's ledger this node cosigned.
-func lastCosigned(ctx context.Context, q sqlx.QueryerContext, self, node ed25519.PublicKey) (Cosign, bool, error) {
-	var ps []string
-	if err := sqlx.SelectContext(ctx, q, &ps, `SELECT payload FROM statements WHERE signer = $1 AND kind = 'cosign'
-		AND (payload::jsonb)->>'node' = $2 ORDER BY ((payload::jsonb)->>'seq')::bigint DESC, seq DESC LIMIT 1`, []byte(self), hex.EncodeToString(node)); err != nil {
-		return Cosign{}, false, pgtx.Unavailable(err)
+// lastCosigned is the last head of node's ledger this node cosigned, and
+// when node signed the statement that announced it (zero when unknown: a
+// cosignature that answers no stored head).
+func lastCosigned(ctx context.Context, q sqlx.QueryerContext, self, node ed25519.PublicKey) (Cosign, time.Time, bool, error) {
+	var rs []struct {
+		Payload string `db:"payload"`
+		HeadAt  *int64 `db:"head_at_us"`
 	}
-	if len(ps) == 0 {
-		return Cosign{}, false, nil
+	if err := sqlx.SelectContext(ctx, q, &rs, `SELECT c.payload, h.at_us AS head_at_us FROM statements c
+		LEFT JOIN statements h ON h.hash = c.in_reply_to
+		WHERE c.signer = $1 AND c.kind = 'cosign' AND (c.payload::jsonb)->>'node' = $2
+		ORDER BY ((c.payload::jsonb)->>'seq')::bigint DESC, c.seq DESC LIMIT 1`, []byte(self), hex.EncodeToString(node)); err != nil {
+		return Cosign{}, time.Time{}, false, pgtx.Unavailable(err)
+	}
+	if len(rs) == 0 {
+		return Cosign{}, time.Time{}, false, nil
 	}
 	var c Cosign
-	return c, true, json.Unmarshal([]byte(ps[0]), &c)
+	var at time.Time
+	if rs[0].HeadAt != nil {
+		at = time.UnixMicro(*rs[0].HeadAt)
+	}
+	return c, at, true, json.Unmarshal([]byte(rs[0].Payload), &c)
 }
 
 // handleHead takes a neighbour's ledger head: it is stored now and checked
@@ -135,12 +150,25 @@ func (n *Node) checkHead(ctx context.Context, from Peer, st *Statement) (func(tx
 	if err := json.Unmarshal(st.Payload, &h); err != nil || h.Seq < 0 {
 		return nil, levee.Invalid("payload", "a ledger head is {\"seq\",\"hash\"}")
 	}
-	last, have, err := lastCosigned(ctx, n.db, n.PublicKey(), from.Key)
+	last, lastAt, have, err := lastCosigned(ctx, n.db, n.PublicKey(), from.Key)
 	if err != nil {
 		return nil, err
 	}
 	problem := ""
 	switch {
+	case have && h.Seq < last.Seq && !lastAt.IsZero() && st.At.Before(lastAt):
+		// An older announcement that arrived late (the outbox retries a
+		// neighbour it could not reach, and a newer head may pass it): not
+		// a step back if it is an ancestor of the head cosigned since, in
+		// the neighbour's export today.
+		if h.Seq == 0 && h.Hash != hex.EncodeToString(make([]byte, ledger.HashSize)) {
+			problem = fmt.Sprintf("an empty ledger's head has hash %s, not zeros", h.Hash)
+			break
+		}
+		problem, err = n.rechain(ctx, from, Cosign{Node: last.Node, Seq: h.Seq, Hash: h.Hash}, Head{Seq: last.Seq, Hash: last.Hash})
+		if err != nil {
+			return nil, err // unreachable export: the sender retries; no alarm for a network failure
+		}
 	case have && h.Seq < last.Seq:
 		problem = fmt.Sprintf("the head went back from seq %d to %d", last.Seq, h.Seq)
 	case have && h.Seq == last.Seq && h.Hash != last.Hash:

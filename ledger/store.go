@@ -327,3 +327,20 @@ func Head(ctx context.Context, q sqlx.QueryerContext) (int64, []byte, error) {
 	}
 	return head.Seq, head.Hash, nil
 }
+
+// HeadShared reads the head as Head does, inside tx, and keeps a share lock
+// on it until tx ends: no append commits meanwhile (appends lock the head FOR
+// UPDATE), so whatever tx records with this head, such as the statement that
+// announces it to the neighbours, is ordered with the appends. A transaction
+// that reads it must not append after (the ledger comes last in the lock
+// order, docs/locks.md, and two readers upgrading would deadlock).
+func HeadShared(ctx context.Context, tx *sqlx.Tx) (int64, []byte, error) {
+	var head struct {
+		Seq  int64  `db:"seq"`
+		Hash []byte `db:"hash"`
+	}
+	if err := tx.GetContext(ctx, &head, `SELECT seq, hash FROM ledger_head FOR SHARE`); err != nil {
+		return 0, nil, fmt.Errorf("ledger head: %w", err)
+	}
+	return head.Seq, head.Hash, nil
+}

@@ -182,3 +182,71 @@ func TestWitnessCatchesRewrittenHistory(t *testing.T) {
 		t.Fatalf("ledger verify --witnesses after the rewrite: %d\n%s", code, out)
 	}
 }
+
+// TestLateHeadIsNoAlarm: an announcement of an older ledger head that
+// reaches a neighbour after a newer one (the outbox retries a neighbour it
+// could not reach, and a newer head may pass it) is checked against the
+// neighbour's export and cosigned, not taken for the ledger going back; a
+// lower head signed after the one cosigned is still the alarm.
+func TestLateHeadIsNoAlarm(t *testing.T) {
+	ctx := context.Background()
+	leyte, samar := MustNode(t, "Leyte"), MustNode(t, "Samar")
+	if st, r := leyte.admin.do("POST", "/api/v1/admin/treasury/issue", `{"amount":"100","memo":"seed"}`); st != 201 {
+		t.Fatalf("issue: %d %v", st, r)
+	}
+	leyte.admin.do("POST", "/api/v1/admin/districts", `{"name":"d0"}`)
+	leyte.found(1, samar)
+	samar.found(1, leyte)
+	seq, hash, err := ledger.Head(ctx, leyte.m.DB)
+	if err != nil || seq < 1 {
+		t.Fatalf("head %d: %v", seq, err)
+	}
+	// The older head's announcement is signed now and held back.
+	late, err := leyte.m.Node.Sign(federation.KindLedgerHead, federation.Head{Seq: seq, Hash: hex.EncodeToString(hash)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	if st, r := leyte.admin.do("POST", "/api/v1/admin/accounts", `{"name":"alice","roles":["resident"],"district":"d0","credit":"5"}`); st != 201 {
+		t.Fatalf("admit alice: %d %v", st, r)
+	}
+	if err := leyte.m.Node.Witness(ctx); err != nil {
+		t.Fatal(err)
+	}
+	newest, _, _ := ledger.Head(ctx, leyte.m.DB)
+	anonL, anonS := anonymous(t, leyte.m), anonymous(t, samar.m)
+	eventually(t, 5*time.Second, "Samar cosigns Leyte's newest head", func() bool {
+		_, w := anonL.do("GET", "/api/v1/ledger/witnesses", "")
+		ws := w["witnesses"].([]any)
+		return len(ws) > 0 && ws[0].(map[string]any)["seq"] == float64(newest)
+	})
+	cosigns := func() int {
+		_, r := anonS.do("GET", "/api/v1/federation/statements?kind=cosign", "")
+		return len(r["statements"].([]any))
+	}
+	before := cosigns()
+	deliver := func(st federation.Statement) {
+		t.Helper()
+		b, _ := json.Marshal(st.Wire())
+		if code, r := anonS.do("POST", "/api/v1/federation/statements", string(b)); code >= 300 {
+			t.Fatalf("deliver: %d %v", code, r)
+		}
+	}
+	deliver(late)
+	eventually(t, 5*time.Second, "Samar answers the late head with a cosignature", func() bool { return cosigns() == before+1 })
+	if _, a := anonS.do("GET", "/api/v1/federation/alarms", ""); len(a["alarms"].([]any)) != 0 {
+		t.Fatalf("a late head raised an alarm: %v", a)
+	}
+
+	// The same lower head signed now, after the newest was cosigned: the
+	// ledger went back.
+	back, err := leyte.m.Node.Sign(federation.KindLedgerHead, federation.Head{Seq: seq, Hash: hex.EncodeToString(hash)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver(back)
+	eventually(t, 5*time.Second, "the alarm on Samar", func() bool {
+		_, a := anonS.do("GET", "/api/v1/federation/alarms", "")
+		return len(a["alarms"].([]any)) == 1 && strings.Contains(fmt.Sprint(a), "went back")
+	})
+}
