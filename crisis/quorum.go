@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"levee"
 	"levee/accounts"
@@ -242,42 +243,83 @@ func (s *Service) Proposal(ctx context.Context, id int64) (Proposal, error) {
 	return p, s.fillVotes(ctx, s.db, &p)
 }
 
-func (s *Service) fillVotes(ctx context.Context, q sqlx.QueryerContext, p *Proposal) error {
+// proposalVote is a neighbour's vote on one of the proposals fillVotes fills.
+type proposalVote struct {
+	ProposalID int64 `db:"proposal_id"`
+	VoteView
+}
+
+// fillVotes fills in each proposal's votes (one per neighbour, with its
+// delegate's name, its signed vote and the delivery of the proposal to it)
+// and its tally, in six queries whatever the number of proposals: the list
+// of proposals asked eight per proposal before.
+func (s *Service) fillVotes(ctx context.Context, q sqlx.QueryerContext, ps ...*Proposal) error {
+	if len(ps) == 0 {
+		return nil
+	}
 	c, err := getCharter(ctx, q, "")
 	if err != nil {
 		return err
 	}
-	p.Votes = []VoteView{}
-	if err := sqlx.SelectContext(ctx, q, &p.Votes, `SELECT n.name AS neighbour, n.delegate_id, v.approve, v.at, n.suspended_at IS NOT NULL AS suspended,
-		n.public_key, v.statement_hash AS vote_hash FROM neighbours n
-		LEFT JOIN quorum_votes v ON v.neighbour_id = n.id AND v.proposal_id = $1 ORDER BY n.id`, p.ID); err != nil {
-		return pgtx.Unavailable(fmt.Errorf("proposal %d votes: %w", p.ID, err))
+	ids := make([]int64, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
 	}
-	if err := accounts.FillNames(ctx, q, p.Votes, func(v *VoteView) (int64, *string) {
-		if v.DelegateID == nil {
-			return 0, &v.DelegateName
+	var rows []proposalVote
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT p.id AS proposal_id, n.name AS neighbour, n.delegate_id, v.approve, v.at,
+		n.suspended_at IS NOT NULL AS suspended, n.public_key, v.statement_hash AS vote_hash
+		FROM unnest($1::bigint[]) AS p (id) CROSS JOIN neighbours n
+		LEFT JOIN quorum_votes v ON v.neighbour_id = n.id AND v.proposal_id = p.id ORDER BY p.id, n.id`, pq.Array(ids)); err != nil {
+		return pgtx.Unavailable(fmt.Errorf("proposals' votes: %w", err))
+	}
+	if err := accounts.FillNames(ctx, q, rows, func(r *proposalVote) (int64, *string) {
+		if r.DelegateID == nil {
+			return 0, &r.DelegateName
 		}
-		return *v.DelegateID, &v.DelegateName
+		return *r.DelegateID, &r.DelegateName
 	}); err != nil {
-		return fmt.Errorf("proposal %d votes: %w", p.ID, err)
+		return fmt.Errorf("proposals' votes: %w", err)
 	}
-	var hash []byte
-	if err := sqlx.GetContext(ctx, q, &hash, `SELECT statement_hash FROM quorum_proposals WHERE id = $1`, p.ID); err != nil {
-		return pgtx.Unavailable(err)
+	var hashes []struct {
+		ID   int64  `db:"id"`
+		Hash []byte `db:"statement_hash"`
 	}
-	deliveries := map[string]federation.Delivery{}
-	if hash != nil {
-		var err error
-		if deliveries, err = federation.Deliveries(ctx, q, hash); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &hashes, `SELECT id, statement_hash FROM quorum_proposals WHERE id = ANY($1) AND statement_hash IS NOT NULL`, pq.Array(ids)); err != nil {
+		return pgtx.Unavailable(fmt.Errorf("proposals' statements: %w", err))
+	}
+	proposalHash := map[int64][]byte{}
+	var announced, voteHashes [][]byte
+	for _, h := range hashes {
+		proposalHash[h.ID] = h.Hash
+		announced = append(announced, h.Hash)
+	}
+	for _, r := range rows {
+		if r.VoteHash != nil {
+			voteHashes = append(voteHashes, r.VoteHash)
+		}
+	}
+	deliveries := map[string]map[string]federation.Delivery{}
+	if len(announced) > 0 {
+		if deliveries, err = federation.Deliveries(ctx, q, announced); err != nil {
 			return err
 		}
 	}
-	p.Approved, p.Rejected = 0, 0
-	active := 0
-	for i := range p.Votes {
-		v := &p.Votes[i]
+	votes := map[string]federation.Statement{}
+	if len(voteHashes) > 0 {
+		if votes, err = federation.GetStatements(ctx, q, voteHashes); err != nil {
+			return err
+		}
+	}
+	byID := map[int64]*Proposal{}
+	for _, p := range ps {
+		p.Votes, p.Approved, p.Rejected, p.active = []VoteView{}, 0, 0, 0
+		byID[p.ID] = p
+	}
+	for _, r := range rows {
+		p := byID[r.ProposalID]
+		v := r.VoteView
 		if !v.Suspended {
-			active++
+			p.active++
 		}
 		switch {
 		case v.Approve != nil && *v.Approve:
@@ -291,21 +333,23 @@ func (s *Service) fillVotes(ctx context.Context, q sqlx.QueryerContext, p *Propo
 		}
 		if v.PublicKey != nil {
 			v.Fingerprint = federation.Fingerprint(v.PublicKey)
-			if d, ok := deliveries[string(v.PublicKey)]; ok && v.Approve == nil {
+			if d, ok := deliveries[string(proposalHash[p.ID])][string(v.PublicKey)]; ok && v.Approve == nil {
 				v.Delivery = &d
 			}
 		}
 		if v.VoteHash != nil {
-			st, err := federation.GetStatement(ctx, q, v.VoteHash)
-			if err != nil {
-				return err
+			st, ok := votes[string(v.VoteHash)]
+			if !ok {
+				return levee.Errorf(levee.ENOTFOUND, "no statement %x", v.VoteHash)
 			}
 			w := st.Wire()
 			v.Vote = &w
 		}
+		p.Votes = append(p.Votes, v)
 	}
-	p.Quorum = EffectiveQuorum(c.Quorum, active)
-	p.active = active
+	for _, p := range ps {
+		p.Quorum = EffectiveQuorum(c.Quorum, p.active)
+	}
 	return nil
 }
 
@@ -327,10 +371,12 @@ func (s *Service) Proposals(ctx context.Context, status string, before int64, li
 		status, before, min(max(limit, 1), MaxProposalPage)); err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("list proposals: %w", err))
 	}
+	all := make([]*Proposal, len(ps))
 	for i := range ps {
-		if err := s.fillVotes(ctx, s.db, &ps[i]); err != nil {
-			return nil, err
-		}
+		all[i] = &ps[i]
+	}
+	if err := s.fillVotes(ctx, s.db, all...); err != nil {
+		return nil, err
 	}
 	return ps, nil
 }

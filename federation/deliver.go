@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"levee/pgtx"
 )
@@ -43,17 +44,24 @@ type Delivery struct {
 	NextAt        time.Time  `json:"next_attempt_at" db:"next_at"`
 }
 
-// Deliveries returns the delivery of statement hash to each neighbour, by
-// the neighbour's key (as a string of its bytes).
-func Deliveries(ctx context.Context, q sqlx.QueryerContext, hash []byte) (map[string]Delivery, error) {
-	var ds []Delivery
-	if err := sqlx.SelectContext(ctx, q, &ds, `SELECT peer_key, attempts, last_attempt_at, last_error, delivered_at, refused_at, next_at
-		FROM deliveries WHERE statement_hash = $1`, hash); err != nil {
+// Deliveries returns the delivery of each of the statements hashes to each
+// neighbour, in one query: by the statement's hash, then by the neighbour's
+// key (both as strings of their bytes).
+func Deliveries(ctx context.Context, q sqlx.QueryerContext, hashes [][]byte) (map[string]map[string]Delivery, error) {
+	var ds []struct {
+		Hash []byte `db:"statement_hash"`
+		Delivery
+	}
+	if err := sqlx.SelectContext(ctx, q, &ds, `SELECT statement_hash, peer_key, attempts, last_attempt_at, last_error, delivered_at, refused_at, next_at
+		FROM deliveries WHERE statement_hash = ANY($1)`, pq.ByteaArray(hashes)); err != nil {
 		return nil, pgtx.Unavailable(fmt.Errorf("deliveries: %w", err))
 	}
-	out := map[string]Delivery{}
+	out := map[string]map[string]Delivery{}
 	for _, d := range ds {
-		out[string(d.PeerKey)] = d
+		if out[string(d.Hash)] == nil {
+			out[string(d.Hash)] = map[string]Delivery{}
+		}
+		out[string(d.Hash)][string(d.PeerKey)] = d.Delivery
 	}
 	return out, nil
 }

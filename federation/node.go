@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"levee"
 	"levee/ledger"
@@ -173,9 +174,20 @@ func (n *Node) Statement(ctx context.Context, hash []byte) (Statement, error) {
 	return getStatement(ctx, n.db, hash)
 }
 
-// GetStatement reads a stored statement inside q (for crisis's checks).
-func GetStatement(ctx context.Context, q sqlx.QueryerContext, hash []byte) (Statement, error) {
-	return getStatement(ctx, q, hash)
+// GetStatements reads stored statements inside q, in one query (for
+// crisis's views of votes): by hash, as a string of its bytes; a hash not
+// stored is absent.
+func GetStatements(ctx context.Context, q sqlx.QueryerContext, hashes [][]byte) (map[string]Statement, error) {
+	var rs []statementRow
+	if err := sqlx.SelectContext(ctx, q, &rs, `SELECT `+statementColumns+` FROM statements WHERE hash = ANY($1)`, pq.ByteaArray(hashes)); err != nil {
+		return nil, pgtx.Unavailable(fmt.Errorf("statements: %w", err))
+	}
+	out := make(map[string]Statement, len(rs))
+	for _, r := range rs {
+		st := r.statement()
+		out[string(r.Hash)] = st
+	}
+	return out, nil
 }
 
 func refuse(format string, args ...any) error { return levee.Errorf(levee.EFORBIDDEN, format, args...) }

@@ -236,6 +236,18 @@ func TestQuorumAcrossNodes(t *testing.T) {
 	if v := voteOf(p, "Samar"); v["status"] != "approved" || v["vote"] == nil || p["status"] != "open" {
 		t.Fatalf("after one of two votes: %v", p)
 	}
+	// The list shows each proposal's votes as its own page does (filled for
+	// the whole page at once).
+	_, list := anonL.do("GET", "/api/v1/quorum/proposals", "")
+	var listed map[string]any
+	for _, it := range list["proposals"].([]any) {
+		if it.(map[string]any)["id"] == pid {
+			listed = it.(map[string]any)
+		}
+	}
+	if listed == nil || fmt.Sprint(listed["votes"]) != fmt.Sprint(p["votes"]) || listed["approved"] != p["approved"] || listed["quorum"] != p["quorum"] {
+		t.Fatalf("the list's proposal %s: %v\nits own page: %v", pid, listed, p)
+	}
 
 	// Leyte restarts too (its outbox is in its database), then Tacloban comes
 	// back: the outbox delivers, its vote arrives inside the window and
