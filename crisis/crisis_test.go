@@ -283,10 +283,38 @@ func TestProposalsArePaged(t *testing.T) {
 			}
 		})
 	}
+	// A page's votes are filled for all its proposals at once: each vote
+	// must land on its own proposal and neighbour.
+	vote := func(proposal int64, neighbour string, approve bool) {
+		n.db.MustExec(`INSERT INTO quorum_votes (proposal_id, neighbour_id, delegate_id, approve, at)
+			SELECT $1, id, $2, $3, now() FROM neighbours WHERE name = $4`, proposal, n.steward.AccountID, approve, neighbour)
+	}
+	vote(ids[2], "delta", true)
+	vote(ids[0], "ridge", false)
+	ps, err := n.svc.Proposals(ctx, "", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		var statuses []string
+		for _, v := range p.Votes {
+			statuses = append(statuses, v.Neighbour+" "+v.Status)
+		}
+		want := []string{"delta has not answered", "ridge has not answered"}
+		switch p.ID {
+		case ids[2]:
+			want[0] = "delta approved"
+		case ids[0]:
+			want[1] = "ridge rejected"
+		}
+		if !slices.Equal(statuses, want) || p.Approved != strings.Count(fmt.Sprint(want), "approved") || p.Rejected != strings.Count(fmt.Sprint(want), "rejected") {
+			t.Errorf("proposal %d: votes %q, %d approved, %d rejected; want %q", p.ID, statuses, p.Approved, p.Rejected, want)
+		}
+	}
 	n.db.MustExec(`INSERT INTO quorum_proposals (kind, payload, reason, proposed_by, created_at, closes_at, status, decided_at)
 		SELECT kind, payload, reason, proposed_by, created_at, closes_at, 'expired', closes_at FROM quorum_proposals, generate_series(1, $2)
 		WHERE id = $1`, ids[0], crisis.MaxProposalPage)
-	ps, err := n.svc.Proposals(ctx, "", 0, crisis.MaxProposalPage+1)
+	ps, err = n.svc.Proposals(ctx, "", 0, crisis.MaxProposalPage+1)
 	if err != nil || len(ps) != crisis.MaxProposalPage {
 		t.Fatalf("a limit over the maximum: %d proposals, %v; want %d", len(ps), err, crisis.MaxProposalPage)
 	}

@@ -169,6 +169,9 @@ func (n *Node) checkHead(ctx context.Context, from Peer, st *Statement) (func(tx
 		if err != nil {
 			return nil, err // unreachable export: the sender retries; no alarm for a network failure
 		}
+		if problem != "" {
+			problem = fmt.Sprintf("a late head at seq %d is no ancestor of the head %d cosigned since: %s", h.Seq, last.Seq, problem)
+		}
 	case have && h.Seq < last.Seq:
 		problem = fmt.Sprintf("the head went back from seq %d to %d", last.Seq, h.Seq)
 	case have && h.Seq == last.Seq && h.Hash != last.Hash:

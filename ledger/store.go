@@ -318,14 +318,7 @@ func EntryTimes(ctx context.Context, q sqlx.QueryerContext, seqs []int64) (map[i
 // zero hash for an empty ledger): what a backup records so that a restore
 // can be checked against it.
 func Head(ctx context.Context, q sqlx.QueryerContext) (int64, []byte, error) {
-	var head struct {
-		Seq  int64  `db:"seq"`
-		Hash []byte `db:"hash"`
-	}
-	if err := sqlx.GetContext(ctx, q, &head, `SELECT seq, hash FROM ledger_head`); err != nil {
-		return 0, nil, fmt.Errorf("ledger head: %w", err)
-	}
-	return head.Seq, head.Hash, nil
+	return readHead(ctx, q, "")
 }
 
 // HeadShared reads the head as Head does, inside tx, and keeps a share lock
@@ -335,11 +328,16 @@ func Head(ctx context.Context, q sqlx.QueryerContext) (int64, []byte, error) {
 // that reads it must not append after (the ledger comes last in the lock
 // order, docs/locks.md, and two readers upgrading would deadlock).
 func HeadShared(ctx context.Context, tx *sqlx.Tx) (int64, []byte, error) {
+	return readHead(ctx, tx, " FOR SHARE")
+}
+
+// readHead reads the head's seq and hash, with lock ("" or a locking clause).
+func readHead(ctx context.Context, q sqlx.QueryerContext, lock string) (int64, []byte, error) {
 	var head struct {
 		Seq  int64  `db:"seq"`
 		Hash []byte `db:"hash"`
 	}
-	if err := tx.GetContext(ctx, &head, `SELECT seq, hash FROM ledger_head FOR SHARE`); err != nil {
+	if err := sqlx.GetContext(ctx, q, &head, `SELECT seq, hash FROM ledger_head`+lock); err != nil {
 		return 0, nil, fmt.Errorf("ledger head: %w", err)
 	}
 	return head.Seq, head.Hash, nil

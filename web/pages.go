@@ -206,7 +206,7 @@ type page struct {
 	// Emergency is the active emergency, shown in the banner on every page.
 	Emergency *crisis.Emergency
 	// Older links a list shown newest first to its next, older page, and
-	// Newest back to its first page; empty when there is none (setPager).
+	// Newest back to its first page; empty when there is none (listPage).
 	Older, Newest string
 }
 
@@ -215,15 +215,21 @@ type page struct {
 // this one. A value that is not an id is a 400 naming it.
 func listCursor(c *echo.Context) (int64, error) { return queryInt(c, "before", 0, 0, 1<<62) }
 
-// setPager links a list page to the page of older rows when this one came
-// back full (n rows of a page of size: there may be more before lastID),
-// and back to the newest rows when it is not the first page. The list's
-// other query parameters (its filters) are kept in both links.
-func (p *page) setPager(c *echo.Context, before int64, n, size int, lastID int64) {
+// listPageSize is how many rows a list page shows at a time, newest first.
+// It asks its store for one more: that row says there are older ones.
+const listPageSize = 100
+
+// listPage trims rows, asked for with limit listPageSize+1, to one page,
+// and links the page to its older rows when the extra row came back, and
+// back to the newest rows when it is not the first page. The list's other
+// query parameters (its filters) are kept in both links. id is a row's id,
+// the cursor of the next page.
+func listPage[T any](p *page, c *echo.Context, before int64, rows []T, id func(*T) int64) []T {
 	u := c.Request().URL
 	q := u.Query()
-	if n >= size && lastID > 0 {
-		q.Set("before", strconv.FormatInt(lastID, 10))
+	if len(rows) > listPageSize {
+		rows = rows[:listPageSize]
+		q.Set("before", strconv.FormatInt(id(&rows[len(rows)-1]), 10))
 		p.Older = u.Path + "?" + q.Encode()
 	}
 	if before > 0 {
@@ -233,6 +239,7 @@ func (p *page) setPager(c *echo.Context, before int64, n, size int, lastID int64
 			p.Newest += "?" + e
 		}
 	}
+	return rows
 }
 
 // IsTreasurer says whether the signed-in user may open markets.

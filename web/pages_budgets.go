@@ -33,15 +33,13 @@ func (s *Server) pageRounds(c *echo.Context) error {
 	if err != nil {
 		return s.renderError(c, err)
 	}
-	rs, err := s.deps.Budgets.Rounds(c.Request().Context(), before, budgets.MaxRoundPage)
+	rs, err := s.deps.Budgets.Rounds(c.Request().Context(), before, listPageSize+1)
 	if err != nil {
 		return s.renderError(c, err)
 	}
 	closes := time.Now().AddDate(0, 0, 14).Truncate(24 * time.Hour).Add(12 * time.Hour)
 	p := newPage(c, "Budgets", "rounds")
-	if len(rs) > 0 {
-		p.setPager(c, before, len(rs), budgets.MaxRoundPage, rs[len(rs)-1].ID)
-	}
+	rs = listPage(p, c, before, rs, func(r *budgets.Round) int64 { return r.ID })
 	p.Scripts = []string{"budgets.js"}
 	p.Data = &roundsPage{Rounds: rs, ClosesAt: closes.Format("2006-01-02T15:04")}
 	return s.render(c, http.StatusOK, "rounds", p)

@@ -98,12 +98,11 @@ func (s *Server) pageQuorum(c *echo.Context) error {
 	if err != nil {
 		return s.renderError(c, err)
 	}
-	if d.Proposals, err = s.deps.Crisis.Proposals(ctx, "", before, crisis.MaxProposalPage); err != nil {
+	ps, err := s.deps.Crisis.Proposals(ctx, "", before, listPageSize+1)
+	if err != nil {
 		return s.renderError(c, err)
 	}
-	if n := len(d.Proposals); n > 0 {
-		p.setPager(c, before, n, crisis.MaxProposalPage, d.Proposals[n-1].ID)
-	}
+	d.Proposals = listPage(p, c, before, ps, func(p *crisis.Proposal) int64 { return p.ID })
 	if d.CanPropose && s.deps.Budgets != nil {
 		if d.Lines, err = s.deps.Budgets.BudgetLines(ctx); err != nil {
 			return s.renderError(c, err)

@@ -171,15 +171,12 @@ func (s *Server) pageCases(c *echo.Context) error {
 	if err != nil {
 		return s.renderError(c, err)
 	}
-	cs, err := s.deps.Cases.Cases(c.Request().Context(), d.Status, before, settlement.MaxCasePage)
+	cs, err := s.deps.Cases.Cases(c.Request().Context(), d.Status, before, listPageSize+1)
 	if err != nil {
 		return s.renderError(c, err)
 	}
-	d.Cases = caseRows(cs)
 	p := newPage(c, "Cases", "jury")
-	if len(cs) > 0 {
-		p.setPager(c, before, len(cs), settlement.MaxCasePage, cs[len(cs)-1].ID)
-	}
+	d.Cases = caseRows(listPage(p, c, before, cs, func(k *settlement.CaseSummary) int64 { return k.ID }))
 	p.Data = d
 	return s.render(c, http.StatusOK, "cases", p)
 }

@@ -55,9 +55,6 @@ type marketRow struct {
 	Leading *outcomeView
 }
 
-// marketsPageSize is how many markets the markets page lists at a time.
-const marketsPageSize = 100
-
 // pageMarkets lists markets, filtered by status and district, newest
 // first, a page at a time (?before=).
 func (s *Server) pageMarkets(c *echo.Context) error {
@@ -76,13 +73,11 @@ func (s *Server) pageMarkets(c *echo.Context) error {
 	if err != nil {
 		return s.renderError(c, err)
 	}
-	ms, err := s.deps.Markets.List(ctx, engine.Filter{Status: d.Status, District: d.District, AfterID: before, Limit: marketsPageSize})
+	ms, err := s.deps.Markets.List(ctx, engine.Filter{Status: d.Status, District: d.District, AfterID: before, Limit: listPageSize + 1})
 	if err != nil {
 		return s.renderError(c, err)
 	}
-	if len(ms) > 0 {
-		p.setPager(c, before, len(ms), marketsPageSize, ms[len(ms)-1].ID)
-	}
+	ms = listPage(p, c, before, ms, func(m *engine.Market) int64 { return m.ID })
 	now := time.Now()
 	for i := range ms {
 		row := marketRow{View: viewOf(&ms[i], engine.Prices(&ms[i]), now)}

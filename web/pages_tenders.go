@@ -44,14 +44,12 @@ func (s *Server) pageTenders(c *echo.Context) error {
 	if err != nil {
 		return s.renderError(c, err)
 	}
-	ts, err := s.deps.Contracting.Tenders(ctx, before, contracting.MaxTenderPage)
+	ts, err := s.deps.Contracting.Tenders(ctx, before, listPageSize+1)
 	if err != nil {
 		return s.renderError(c, err)
 	}
 	p := newPage(c, "Tenders", "tenders")
-	if len(ts) > 0 {
-		p.setPager(c, before, len(ts), contracting.MaxTenderPage, ts[len(ts)-1].ID)
-	}
+	ts = listPage(p, c, before, ts, func(t *contracting.Tender) int64 { return t.ID })
 	p.Scripts = []string{"tenders.js"}
 	d := &tendersPage{Tenders: ts}
 	if p.IsTreasurer() {

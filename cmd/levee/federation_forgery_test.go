@@ -187,7 +187,9 @@ func TestWitnessCatchesRewrittenHistory(t *testing.T) {
 // reaches a neighbour after a newer one (the outbox retries a neighbour it
 // could not reach, and a newer head may pass it) is checked against the
 // neighbour's export and cosigned, not taken for the ledger going back; a
-// lower head signed after the one cosigned is still the alarm.
+// rewrite announced with a backdated time is no ancestor of the cosigned head
+// and raises the alarm, and a lower head signed after the one cosigned is
+// still the alarm.
 func TestLateHeadIsNoAlarm(t *testing.T) {
 	ctx := context.Background()
 	leyte, samar := MustNode(t, "Leyte"), MustNode(t, "Samar")
@@ -238,15 +240,49 @@ func TestLateHeadIsNoAlarm(t *testing.T) {
 		t.Fatalf("a late head raised an alarm: %v", a)
 	}
 
-	// The same lower head signed now, after the newest was cosigned: the
+	// An adversary cannot pass a rewrite off as a late head by backdating
+	// it: the owner rewrites entry seq and rechains what follows, then signs
+	// the rewritten head at seq with a time before the cosigned one. It is
+	// no ancestor of the cosigned head in the export: the alarm.
+	es, err := leyte.m.Ledger.Entries(ctx, seq-1, 1000)
+	if err != nil || len(es) == 0 || es[0].Seq != seq {
+		t.Fatalf("entries from %d: %v", seq, err)
+	}
+	es[0].Ref = "rewritten"
+	prev := es[0].PrevHash
+	tx := leyte.m.DB.MustBegin()
+	tx.MustExec(`SET LOCAL session_replication_role = replica`)
+	for i := range es {
+		es[i].PrevHash = prev
+		es[i].Hash = es[i].ComputeHash()
+		prev = es[i].Hash
+		tx.MustExec(`UPDATE ledger_entries SET ref = $2, prev_hash = $3, hash = $4 WHERE seq = $1`, es[i].Seq, es[i].Ref, es[i].PrevHash, es[i].Hash)
+	}
+	tx.MustExec(`UPDATE ledger_head SET hash = $1`, prev)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	leyte.clk.Skip(-time.Hour)
+	forged, err := leyte.m.Node.Sign(federation.KindLedgerHead, federation.Head{Seq: seq, Hash: hex.EncodeToString(es[0].Hash)})
+	leyte.clk.Skip(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver(forged)
+	alarms := func(n int, say string) func() bool {
+		return func() bool {
+			_, a := anonS.do("GET", "/api/v1/federation/alarms", "")
+			return len(a["alarms"].([]any)) == n && strings.Contains(fmt.Sprint(a), say)
+		}
+	}
+	eventually(t, 5*time.Second, "the alarm on Samar for the backdated rewrite", alarms(1, "no ancestor"))
+
+	// The honest lower head signed now, after the newest was cosigned: the
 	// ledger went back.
 	back, err := leyte.m.Node.Sign(federation.KindLedgerHead, federation.Head{Seq: seq, Hash: hex.EncodeToString(hash)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	deliver(back)
-	eventually(t, 5*time.Second, "the alarm on Samar", func() bool {
-		_, a := anonS.do("GET", "/api/v1/federation/alarms", "")
-		return len(a["alarms"].([]any)) == 1 && strings.Contains(fmt.Sprint(a), "went back")
-	})
+	eventually(t, 5*time.Second, "the alarm on Samar for the head going back", alarms(2, "went back"))
 }

@@ -15,7 +15,7 @@ import (
 // a hundred at a time) links to the older rows when it is full, keeps its
 // filters in the link, and the older page links back to the newest; a bad
 // cursor is a 400 page. Every list page (markets, tenders, cases, budget
-// rounds, the quorum's proposals) pages the same way (web.page.setPager).
+// rounds, the quorum's proposals) pages the same way (web.listPage).
 func TestListPagesPage(t *testing.T) {
 	m, _ := MustRunMain(t)
 	tess, _, _ := MustCity(t, m)

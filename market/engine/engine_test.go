@@ -666,10 +666,7 @@ func TestEveryJournalWritesTheSame(t *testing.T) {
 		entries   int
 	}
 	run := func(o engine.Options) outcome {
-		f := MustFixture(t)
-		f.e.Close()
-		f.e = engine.New(f.db, o)
-		t.Cleanup(f.e.Close)
+		f := mustFixtureWith(t, o)
 		m := f.MustMarket(levee.Units(100), "yes", "no")
 		var out outcome
 		ids := []int64{f.MustAccount("a", levee.Units(100)), f.MustAccount("b", levee.Units(100))}

@@ -16,9 +16,8 @@ import (
 
 // restartWith replaces the fixture's engine with one on options o.
 func (f *fixture) restartWith(o engine.Options) {
-	f.e.Close()
-	f.e = engine.New(f.db, o)
-	f.t.Cleanup(f.e.Close)
+	f.opts = o
+	f.restart()
 }
 
 // goroutineTolerance absorbs goroutines that come and go on their own (the

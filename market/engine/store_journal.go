@@ -767,9 +767,9 @@ func (a *positionArrays) args() []any {
 // expressions: the journal runs them in the ledger's first statement
 // (ledger.Prepared.PostBatchBalancesWith), or alone as JournalSQL when a
 // batch moves no money. Its parts touch disjoint rows (grow and shrink are
-// different positions), as one statement's data-modifying CTEs must.
-const journalWrites = journalTrades + `, ` + journalKeyed + `, ` + journalGrow + `, ` + journalShrink + `, ` +
-	journalStakes + `, ` + journalMarkets
+// different positions), as one statement's data-modifying CTEs must. This
+// is every part; a commit writes only those of its shape.
+var journalWrites = journalShape{keyed: true, shrink: true, stakes: true}.build()
 
 // journalShape names the optional parts of journalWrites that a commit
 // needs: idempotency keys, positions that shrink, stakes (decision markets).
@@ -786,24 +786,27 @@ type journalShape struct{ keyed, shrink, stakes bool }
 // prepared statement (ledger.Prepared keys them by their text).
 func (s journalShape) writes() string { return journalShapes[s] }
 
+// build joins the shape's parts, real or inert.
+func (s journalShape) build() string {
+	keyed, shrink, stakes := journalInertKeyed, journalInertShrink, journalInertStakes
+	if s.keyed {
+		keyed = journalKeyed
+	}
+	if s.shrink {
+		shrink = journalShrink
+	}
+	if s.stakes {
+		stakes = journalStakes
+	}
+	return "\n" + strings.Join([]string{journalTrades, keyed, journalGrow, shrink, stakes, journalMarkets}, ", ")
+}
+
+// journalShapes holds every shape's CTEs, built once.
 var journalShapes = func() map[journalShape]string {
 	m := map[journalShape]string{}
-	for _, keyed := range []bool{false, true} {
-		for _, shrink := range []bool{false, true} {
-			for _, stakes := range []bool{false, true} {
-				parts := []string{journalTrades, journalInertKeyed, journalGrow, journalInertShrink, journalInertStakes, journalMarkets}
-				if keyed {
-					parts[1] = journalKeyed
-				}
-				if shrink {
-					parts[3] = journalShrink
-				}
-				if stakes {
-					parts[4] = journalStakes
-				}
-				m[journalShape{keyed, shrink, stakes}] = "\n" + strings.Join(parts, ", ")
-			}
-		}
+	for i := range 8 {
+		s := journalShape{keyed: i&1 != 0, shrink: i&2 != 0, stakes: i&4 != 0}
+		m[s] = s.build()
 	}
 	return m
 }()
@@ -896,9 +899,7 @@ const journalWritten = `(SELECT count(*) FROM trade) + (SELECT count(*) FROM key
 
 // JournalSQL is journalWrites on its own: the journal's statement for a
 // batch that moves no money, exported for tools that explain its plan.
-const JournalSQL = `WITH
-` + journalWrites + `
-SELECT 1 WHERE ` + journalFenced
+var JournalSQL = "WITH " + journalWrites + "\nSELECT 1 WHERE " + journalFenced
 
 // tradeArrays holds trades column by column for unnest().
 type tradeArrays struct {
