@@ -9,12 +9,13 @@ import (
 	"strings"
 )
 
-// The fault, soak, hostile and reads scenarios write their own sections of RESULTS.md
-// (and fanout-pool is written by hand from bench/cmd/levee-fanout),
+// The fault, soak, hostile, reads, orders, cluster and cluster-faults scenarios
+// write their own sections of RESULTS.md (and fanout-pool is written by hand
+// from bench/cmd/levee-fanout),
 // between markers, so that each run replaces only its own figures: the main
 // benchmark keeps the sections it did not measure, and a scenario leaves
 // everything else as it was.
-var scenarioSections = []string{"faults", "soak", "hostile", "reads", "orders", "fanout-pool"}
+var scenarioSections = []string{"faults", "soak", "hostile", "reads", "orders", "fanout-pool", "cluster", "cluster-faults"}
 
 func sectionMarkers(name string) (begin, end string) {
 	return fmt.Sprintf("<!-- levee-bench:%s:begin -->", name), fmt.Sprintf("<!-- levee-bench:%s:end -->", name)

@@ -24,8 +24,11 @@ func TestSectionsSurviveEachOther(t *testing.T) {
 			[]string{"second faults", "first soak"}, []string{"first faults"}},
 		{"hostile appended", func() error { return writeSection(path, "hostile", "## 10. Hostile requests\n\nfirst hostile") },
 			[]string{"second faults", "first soak", "first hostile"}, nil},
+		{"cluster faults appended", func() error {
+			return writeSection(path, "cluster-faults", "## Cluster faults\n\nfirst cluster faults")
+		}, []string{"second faults", "first soak", "first hostile", "first cluster faults"}, nil},
 		{"main report rewritten", func() error { return writeReport(path, &Report{}) },
-			[]string{"# Levee benchmarks", "second faults", "first soak", "first hostile"}, nil},
+			[]string{"# Levee benchmarks", "second faults", "first soak", "first hostile", "first cluster faults"}, nil},
 		{"soak replaced after the main report", func() error { return writeSection(path, "soak", "## 9. Soak\n\nsecond soak") },
 			[]string{"# Levee benchmarks", "second faults", "second soak", "first hostile"}, []string{"first soak"}},
 	}
