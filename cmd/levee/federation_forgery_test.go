@@ -143,24 +143,7 @@ func TestWitnessCatchesRewrittenHistory(t *testing.T) {
 	}
 
 	// The owner rewrites entry 1 and rechains everything after it.
-	es, err := leyte.m.Ledger.Entries(ctx, 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	es[0].Ref = "rewritten"
-	prev := make([]byte, ledger.HashSize)
-	tx := leyte.m.DB.MustBegin()
-	tx.MustExec(`SET LOCAL session_replication_role = replica`)
-	for i := range es {
-		es[i].PrevHash = prev
-		es[i].Hash = es[i].ComputeHash()
-		prev = es[i].Hash
-		tx.MustExec(`UPDATE ledger_entries SET ref = $2, prev_hash = $3, hash = $4 WHERE seq = $1`, es[i].Seq, es[i].Ref, es[i].PrevHash, es[i].Hash)
-	}
-	tx.MustExec(`UPDATE ledger_head SET hash = $1`, prev)
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	leyte.rewriteLedgerFrom(1)
 	if r, err := leyte.m.Ledger.Verify(ctx); err != nil || !r.OK {
 		t.Fatalf("the rewrite should fool the node's own verification: %+v %v", r, err)
 	}
@@ -244,26 +227,9 @@ func TestLateHeadIsNoAlarm(t *testing.T) {
 	// it: the owner rewrites entry seq and rechains what follows, then signs
 	// the rewritten head at seq with a time before the cosigned one. It is
 	// no ancestor of the cosigned head in the export: the alarm.
-	es, err := leyte.m.Ledger.Entries(ctx, seq-1, 1000)
-	if err != nil || len(es) == 0 || es[0].Seq != seq {
-		t.Fatalf("entries from %d: %v", seq, err)
-	}
-	es[0].Ref = "rewritten"
-	prev := es[0].PrevHash
-	tx := leyte.m.DB.MustBegin()
-	tx.MustExec(`SET LOCAL session_replication_role = replica`)
-	for i := range es {
-		es[i].PrevHash = prev
-		es[i].Hash = es[i].ComputeHash()
-		prev = es[i].Hash
-		tx.MustExec(`UPDATE ledger_entries SET ref = $2, prev_hash = $3, hash = $4 WHERE seq = $1`, es[i].Seq, es[i].Ref, es[i].PrevHash, es[i].Hash)
-	}
-	tx.MustExec(`UPDATE ledger_head SET hash = $1`, prev)
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	rewritten := leyte.rewriteLedgerFrom(seq)
 	leyte.clk.Skip(-time.Hour)
-	forged, err := leyte.m.Node.Sign(federation.KindLedgerHead, federation.Head{Seq: seq, Hash: hex.EncodeToString(es[0].Hash)})
+	forged, err := leyte.m.Node.Sign(federation.KindLedgerHead, federation.Head{Seq: seq, Hash: hex.EncodeToString(rewritten)})
 	leyte.clk.Skip(time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -285,4 +251,31 @@ func TestLateHeadIsNoAlarm(t *testing.T) {
 	}
 	deliver(back)
 	eventually(t, 5*time.Second, "the alarm on Samar for the head going back", alarms(2, "went back"))
+}
+
+// rewriteLedgerFrom rewrites the node's ledger entry seq as its database
+// owner could (triggers off) and rechains every entry after it and the head,
+// so that the node's own verification still passes. It returns entry seq's
+// new hash.
+func (n *testNode) rewriteLedgerFrom(seq int64) []byte {
+	n.t.Helper()
+	es, err := n.m.Ledger.Entries(context.Background(), seq-1, 1000)
+	if err != nil || len(es) == 0 || es[0].Seq != seq {
+		n.t.Fatalf("entries from %d: %v", seq, err)
+	}
+	es[0].Ref = "rewritten"
+	prev := es[0].PrevHash
+	tx := n.m.DB.MustBegin()
+	tx.MustExec(`SET LOCAL session_replication_role = replica`)
+	for i := range es {
+		es[i].PrevHash = prev
+		es[i].Hash = es[i].ComputeHash()
+		prev = es[i].Hash
+		tx.MustExec(`UPDATE ledger_entries SET ref = $2, prev_hash = $3, hash = $4 WHERE seq = $1`, es[i].Seq, es[i].Ref, es[i].PrevHash, es[i].Hash)
+	}
+	tx.MustExec(`UPDATE ledger_head SET hash = $1`, prev)
+	if err := tx.Commit(); err != nil {
+		n.t.Fatal(err)
+	}
+	return es[0].Hash
 }
