@@ -107,7 +107,9 @@ func appendError(err error) error {
 		switch {
 		case pe.Code == "23514" && pe.Constraint == "ledger_accounts_no_overdraft":
 			return fmt.Errorf("ledger append: %w", insufficientFunds(detailKey(pe)))
-		case pe.Code == "23514" && pe.Constraint == "ledger_accounts_money_bound":
+		case pe.Code == "23514" && (pe.Constraint == "ledger_accounts_money_bound" || pe.Constraint == "money_bound"):
+			// ledger_append names the bound itself; the balance's domain
+			// (levee_money, migration 0024) is the backstop.
 			return fmt.Errorf("ledger append: %w", levee.Errorf(levee.ECONFLICT, "the balance of %s would pass the bound on money, %s", detailKey(pe), levee.MaxMoney))
 		case pe.Code == "23503" && pe.Constraint == "":
 			return fmt.Errorf("ledger append: %w", levee.Errorf(levee.ECONFLICT, "no ledger account %s", detailKey(pe)))

@@ -144,8 +144,8 @@ func TestHostileIssueAtTheBound(t *testing.T) {
 // balance: 0 when the balances still cancel, however large they are, where
 // int64 arithmetic wrapped or stopped at the first unreadable balance.
 func TestHostileVerifyAddsUpExactly(t *testing.T) {
-	drop := `ALTER TABLE ledger_accounts DROP CONSTRAINT ledger_accounts_money_bound`
-	dropP := `ALTER TABLE ledger_postings DROP CONSTRAINT ledger_postings_money_bound`
+	drop := `ALTER DOMAIN levee_money DROP CONSTRAINT money_bound`
+	dropP := `ALTER DOMAIN levee_posting DROP CONSTRAINT posting_money_bound`
 	tests := []struct {
 		name    string
 		tamper  []string
@@ -181,13 +181,14 @@ func TestHostileVerifyAddsUpExactly(t *testing.T) {
 	}
 }
 
-// TestMoneyBoundMatchesSchema checks that the database's CHECKs on balances
-// and postings (migration 0012) state the same bound as levee.MaxMoney.
+// TestMoneyBoundMatchesSchema checks that the database's bounds on balances
+// and postings (migration 0012, domains since 0024) state the same bound as
+// levee.MaxMoney.
 func TestMoneyBoundMatchesSchema(t *testing.T) {
 	_, db := MustLedger(t)
 	var defs []string
 	if err := db.Select(&defs, `SELECT pg_get_constraintdef(oid) FROM pg_constraint
-		WHERE conname IN ('ledger_accounts_money_bound', 'ledger_postings_money_bound')`); err != nil {
+		WHERE (contypid, conname) IN (('levee_money'::regtype, 'money_bound'), ('levee_posting'::regtype, 'posting_money_bound'))`); err != nil {
 		t.Fatal(err)
 	}
 	units := fmt.Sprint(int64(levee.MaxMoney / levee.Scale))

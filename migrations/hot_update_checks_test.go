@@ -78,3 +78,116 @@ func TestHotUpdateChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestHotRulesAsDomains: the single-column rules that migration 0024 moved
+// from the tables every journal commit writes into domains hold as before,
+// on insert and on the updates a commit makes (SQLSTATE 23514, named after
+// the domain's constraint), and the rules that span columns hold as each
+// table's one CHECK.
+func TestHotRulesAsDomains(t *testing.T) {
+	ctx := context.Background()
+	db := dbtest.New(t)
+	db.MustExec(`INSERT INTO ledger_accounts (key, kind) VALUES ('cash:dom', 'cash')`)
+	var market int64
+	if err := db.GetContext(ctx, &market, `INSERT INTO markets (question, outcomes, liquidity, subsidy, q, closes_at)
+		VALUES ('Will it hold?', '{yes,no}', 100, 70, '{0,0}', now() + interval '1 day') RETURNING id`); err != nil {
+		t.Fatal(err)
+	}
+	m := strconv.FormatInt(market, 10)
+	trade := func(side, shares, amount string) string {
+		return `INSERT INTO trades (market_id, seq, account_id, outcome, side, shares, amount, prices, at)
+			VALUES (` + m + `, 1, 1, 0, '` + side + `', ` + shares + `, ` + amount + `, '{0.5,0.5}', now())`
+	}
+	entry := func(seq, key, prevHash, hash string) string {
+		return `INSERT INTO ledger_entries (seq, at, kind, ref, idempotency_key, prev_hash, hash)
+			VALUES (` + seq + `, now(), 'test', 'test', ` + key + `, decode(repeat('00', ` + prevHash + `), 'hex'), decode(repeat('00', ` + hash + `), 'hex'))`
+	}
+	posting := func(idx, amount string) string {
+		return `INSERT INTO ledger_postings (entry_seq, idx, account, amount) VALUES (1, ` + idx + `, 'cash:dom', ` + amount + `)`
+	}
+	for _, c := range []struct {
+		name, sql, constraint string
+	}{
+		{"balance past the bound", `UPDATE ledger_accounts SET balance = balance + 1000000000000.000001 WHERE key = 'cash:dom'`, "money_bound"},
+		{"balance below the bound", `UPDATE ledger_accounts SET balance = -1000000000000.000001, may_go_negative = true WHERE key = 'cash:dom'`, "money_bound"},
+		{"overdraft", `UPDATE ledger_accounts SET balance = balance - 1 WHERE key = 'cash:dom'`, "ledger_accounts_no_overdraft"},
+		{"zero posting", posting("0", "0"), "posting_not_zero"},
+		{"posting past the bound", posting("0", "-1000000000000.000001"), "posting_money_bound"},
+		{"negative posting index", posting("-1", "1"), "index_nonnegative"},
+		{"entry seq 0", entry("0", "NULL", "32", "32"), "ledger_entries_shape"},
+		{"short hash", entry("1", "NULL", "32", "31"), "ledger_entries_shape"},
+		{"short previous hash", entry("1", "NULL", "0", "32"), "ledger_entries_shape"},
+		{"empty entry key", entry("1", "''", "32", "32"), "key_length"},
+		{"entry key of 201", entry("1", "repeat('k', 201)", "32", "32"), "key_length"},
+		{"head seq below 0", `UPDATE ledger_head SET seq = -1`, "ledger_head_shape"},
+		{"short head hash", `UPDATE ledger_head SET hash = decode('00', 'hex')`, "ledger_head_shape"},
+		{"volume past the bound", `UPDATE markets SET volume = volume + 1000000000000.000001 WHERE id = ` + m, "volume_bound"},
+		{"q of another length", `UPDATE markets SET q = '{1,0,0}' WHERE id = ` + m, "markets_check"},
+		{"side", trade("hold", "1", "1"), "side"},
+		{"no shares", trade("buy", "0", "1"), "positive"},
+		{"negative amount", trade("sell", "1", "-0.000001"), "nonnegative"},
+		{"negative position", `INSERT INTO positions (market_id, account_id, outcome, shares) VALUES (` + m + `, 1, 0, -1)`, "nonnegative"},
+		{"negative stake put in", `INSERT INTO market_stakes (market_id, account_id, put_in, held) VALUES (` + m + `, 1, -1, 0)`, "nonnegative"},
+		{"negative stake held", `INSERT INTO market_stakes (market_id, account_id, put_in, held) VALUES (` + m + `, 1, 0, -1)`, "nonnegative"},
+		{"empty order key", `INSERT INTO order_keys (account_id, key, market_id, seq, at) VALUES (1, '', ` + m + `, 1, now())`, "key_length"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := db.ExecContext(ctx, c.sql)
+			var pe *pq.Error
+			if !errors.As(err, &pe) || pe.Code != "23514" || pe.Constraint != c.constraint {
+				t.Fatalf("%s: err = %v; want a check violation of %s", c.sql, err, c.constraint)
+			}
+		})
+	}
+	// The largest values the rules allow pass.
+	for _, q := range []string{
+		`UPDATE ledger_accounts SET balance = 1000000000000 WHERE key = 'cash:dom'`,
+		`UPDATE markets SET volume = 1000000000000 WHERE id = ` + m,
+		trade("sell", "0.000001", "0"),
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// TestHotTablesCheckOnce: each table a journal commit writes has at most one
+// CHECK constraint, since PostgreSQL builds every CHECK of a table from its
+// text for every statement that writes it (0023, 0024). A rule on one column
+// belongs in a domain; one that spans columns joins the table's CHECK.
+// Measure it (make orders) before changing this list.
+func TestHotTablesCheckOnce(t *testing.T) {
+	db := dbtest.New(t)
+	want := map[string]string{
+		"ledger_accounts": "ledger_accounts_no_overdraft",
+		"ledger_entries":  "ledger_entries_shape",
+		"ledger_head":     "ledger_head_shape",
+		"markets":         "markets_check",
+	}
+	var rows []struct {
+		Table string `db:"t"`
+		Name  string `db:"conname"`
+	}
+	if err := db.Select(&rows, `SELECT conrelid::regclass::text AS t, conname FROM pg_constraint WHERE contype = 'c'
+		AND conrelid::regclass::text IN ('ledger_accounts', 'ledger_entries', 'ledger_postings', 'ledger_head', 'markets',
+			'trades', 'positions', 'market_stakes', 'order_keys') ORDER BY 1, 2`); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range rows {
+		if got[r.Table] != "" {
+			t.Errorf("%s has CHECKs %s and %s: one at most", r.Table, got[r.Table], r.Name)
+		}
+		got[r.Table] = r.Name
+	}
+	for table, name := range want {
+		if got[table] != name {
+			t.Errorf("%s: CHECK %q, want %q", table, got[table], name)
+		}
+	}
+	for table, name := range got {
+		if want[table] == "" {
+			t.Errorf("%s: unexpected CHECK %s", table, name)
+		}
+	}
+}

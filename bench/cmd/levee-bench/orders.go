@@ -258,8 +258,9 @@ var undo0003 = []string{
 // triggers: ledger_accounts' regular expressions, which ran on each balance
 // update (PostgreSQL evaluates every CHECK on every UPDATE), and the fixed
 // columns of markets and ledger_head, whose CHECKs PostgreSQL built for
-// every commit. NOT VALID: rows already there are not checked again; new
-// writes are.
+// every commit; and those that migration 0024 made domains, in place of the
+// domains' constraints. NOT VALID: rows already there are not checked
+// again; new writes are.
 var restoreChecks = []string{
 	`ALTER TABLE ledger_accounts ADD CONSTRAINT ledger_accounts_key_check CHECK (key ~ '^[a-z0-9_.:-]{1,100}$') NOT VALID,
 		ADD CONSTRAINT ledger_accounts_kind_check CHECK (kind ~ '^[a-z0-9_.:-]{1,64}$') NOT VALID,
@@ -272,6 +273,35 @@ var restoreChecks = []string{
 		ADD CONSTRAINT markets_check1 CHECK ((status = 'resolved') = (resolved_outcome IS NOT NULL)) NOT VALID`,
 	`ALTER TABLE ledger_head ADD CONSTRAINT ledger_head_id_check CHECK (id) NOT VALID,
 		ADD CONSTRAINT ledger_head_private_from_check CHECK (private_from > 0) NOT VALID`,
+	`ALTER DOMAIN levee_money DROP CONSTRAINT money_bound`,
+	`ALTER DOMAIN levee_posting DROP CONSTRAINT posting_not_zero`,
+	`ALTER DOMAIN levee_posting DROP CONSTRAINT posting_money_bound`,
+	`ALTER DOMAIN levee_volume DROP CONSTRAINT volume_bound`,
+	`ALTER DOMAIN levee_positive DROP CONSTRAINT positive`,
+	`ALTER DOMAIN levee_nonnegative DROP CONSTRAINT nonnegative`,
+	`ALTER DOMAIN levee_side DROP CONSTRAINT side`,
+	`ALTER DOMAIN levee_key DROP CONSTRAINT key_length`,
+	`ALTER DOMAIN levee_index DROP CONSTRAINT index_nonnegative`,
+	`ALTER TABLE ledger_accounts ADD CONSTRAINT ledger_accounts_money_bound CHECK (balance BETWEEN -1000000000000 AND 1000000000000) NOT VALID`,
+	`ALTER TABLE ledger_postings ADD CONSTRAINT ledger_postings_amount_check CHECK (amount <> 0) NOT VALID,
+		ADD CONSTRAINT ledger_postings_money_bound CHECK (amount BETWEEN -1000000000000 AND 1000000000000) NOT VALID,
+		ADD CONSTRAINT ledger_postings_idx_check CHECK (idx >= 0) NOT VALID`,
+	`ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_shape,
+		ADD CONSTRAINT ledger_entries_idempotency_key_check CHECK (octet_length(idempotency_key) BETWEEN 1 AND 200) NOT VALID,
+		ADD CONSTRAINT ledger_entries_seq_check CHECK (seq > 0) NOT VALID,
+		ADD CONSTRAINT ledger_entries_prev_hash_check CHECK (octet_length(prev_hash) = 32) NOT VALID,
+		ADD CONSTRAINT ledger_entries_hash_check CHECK (octet_length(hash) = 32) NOT VALID`,
+	`ALTER TABLE ledger_head DROP CONSTRAINT ledger_head_shape,
+		ADD CONSTRAINT ledger_head_seq_check CHECK (seq >= 0) NOT VALID,
+		ADD CONSTRAINT ledger_head_hash_check CHECK (octet_length(hash) = 32) NOT VALID`,
+	`ALTER TABLE markets ADD CONSTRAINT markets_volume_bound CHECK (volume <= 1000000000000) NOT VALID`,
+	`ALTER TABLE trades ADD CONSTRAINT trades_side_check CHECK (side IN ('buy', 'sell')) NOT VALID,
+		ADD CONSTRAINT trades_shares_check CHECK (shares > 0) NOT VALID,
+		ADD CONSTRAINT trades_amount_check CHECK (amount >= 0) NOT VALID`,
+	`ALTER TABLE positions ADD CONSTRAINT positions_shares_check CHECK (shares >= 0) NOT VALID`,
+	`ALTER TABLE market_stakes ADD CONSTRAINT market_stakes_put_in_check CHECK (put_in >= 0) NOT VALID,
+		ADD CONSTRAINT market_stakes_held_check CHECK (held >= 0) NOT VALID`,
+	`ALTER TABLE order_keys ADD CONSTRAINT order_keys_key_check CHECK (octet_length(key) BETWEEN 1 AND 200) NOT VALID`,
 }
 
 var undoChecks = []string{
@@ -281,6 +311,28 @@ var undoChecks = []string{
 		DROP CONSTRAINT markets_outcomes_check, DROP CONSTRAINT markets_question_check, DROP CONSTRAINT markets_status_check,
 		DROP CONSTRAINT markets_check1`,
 	`ALTER TABLE ledger_head DROP CONSTRAINT ledger_head_id_check, DROP CONSTRAINT ledger_head_private_from_check`,
+	`ALTER TABLE ledger_accounts DROP CONSTRAINT ledger_accounts_money_bound`,
+	`ALTER TABLE ledger_postings DROP CONSTRAINT ledger_postings_amount_check, DROP CONSTRAINT ledger_postings_money_bound,
+		DROP CONSTRAINT ledger_postings_idx_check`,
+	`ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_idempotency_key_check, DROP CONSTRAINT ledger_entries_seq_check,
+		DROP CONSTRAINT ledger_entries_prev_hash_check, DROP CONSTRAINT ledger_entries_hash_check,
+		ADD CONSTRAINT ledger_entries_shape CHECK (seq > 0 AND octet_length(prev_hash) = 32 AND octet_length(hash) = 32) NOT VALID`,
+	`ALTER TABLE ledger_head DROP CONSTRAINT ledger_head_seq_check, DROP CONSTRAINT ledger_head_hash_check,
+		ADD CONSTRAINT ledger_head_shape CHECK (seq >= 0 AND octet_length(hash) = 32) NOT VALID`,
+	`ALTER TABLE markets DROP CONSTRAINT markets_volume_bound`,
+	`ALTER TABLE trades DROP CONSTRAINT trades_side_check, DROP CONSTRAINT trades_shares_check, DROP CONSTRAINT trades_amount_check`,
+	`ALTER TABLE positions DROP CONSTRAINT positions_shares_check`,
+	`ALTER TABLE market_stakes DROP CONSTRAINT market_stakes_put_in_check, DROP CONSTRAINT market_stakes_held_check`,
+	`ALTER TABLE order_keys DROP CONSTRAINT order_keys_key_check`,
+	`ALTER DOMAIN levee_money ADD CONSTRAINT money_bound CHECK (VALUE BETWEEN -1000000000000 AND 1000000000000) NOT VALID`,
+	`ALTER DOMAIN levee_posting ADD CONSTRAINT posting_not_zero CHECK (VALUE <> 0) NOT VALID`,
+	`ALTER DOMAIN levee_posting ADD CONSTRAINT posting_money_bound CHECK (VALUE BETWEEN -1000000000000 AND 1000000000000) NOT VALID`,
+	`ALTER DOMAIN levee_volume ADD CONSTRAINT volume_bound CHECK (VALUE <= 1000000000000) NOT VALID`,
+	`ALTER DOMAIN levee_positive ADD CONSTRAINT positive CHECK (VALUE > 0) NOT VALID`,
+	`ALTER DOMAIN levee_nonnegative ADD CONSTRAINT nonnegative CHECK (VALUE >= 0) NOT VALID`,
+	`ALTER DOMAIN levee_side ADD CONSTRAINT side CHECK (VALUE IN ('buy', 'sell')) NOT VALID`,
+	`ALTER DOMAIN levee_key ADD CONSTRAINT key_length CHECK (octet_length(VALUE) BETWEEN 1 AND 200) NOT VALID`,
+	`ALTER DOMAIN levee_index ADD CONSTRAINT index_nonnegative CHECK (VALUE >= 0) NOT VALID`,
 }
 
 // ordersVariants are the server configurations compared in one run: the
@@ -290,10 +342,11 @@ var undoChecks = []string{
 // LEVEE_JOURNAL=previous); and that with trades' constraints and indexes of
 // migration 0003 restored, which is the order path before issue 18 but for
 // the HTTP answer and the order_keys rows; and the current path with the
-// CHECKs that migration 0023 took off the rows every commit updates. -variants picks some by key.
+// CHECKs that migrations 0023 and 0024 took off the tables every commit
+// writes. -variants picks some by key.
 var ordersVariants = []OrdersVariant{
 	{Key: "current", Name: "current"},
-	{Key: "checks", Name: "current, CHECKs as before 0023", Setup: restoreChecks, Undo: undoChecks},
+	{Key: "checks", Name: "current, CHECKs as before 0023 and 0024", Setup: restoreChecks, Undo: undoChecks},
 	{Key: "one-statement", Name: "one statement (LEVEE_JOURNAL=one-statement)", Env: []string{"LEVEE_JOURNAL=one-statement"}},
 	{Key: "previous", Name: "previous journal (LEVEE_JOURNAL=previous)", Env: []string{"LEVEE_JOURNAL=previous"}},
 	{Key: "0003", Name: "previous journal, trades as in 0003", Env: []string{"LEVEE_JOURNAL=previous"}, Setup: restore0003, Undo: undo0003},
