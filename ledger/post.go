@@ -149,6 +149,9 @@ func postBatch(ctx context.Context, tx *sqlx.Tx, ts []Transfer, st *statements) 
 	if err != nil {
 		return nil, nil, err
 	}
+	if st != nil && st.locked != nil {
+		st.locked()
+	}
 
 	// Resolve idempotency keys under the lock, so two racing calls with the
 	// same key cannot both miss the other's entry.

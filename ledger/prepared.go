@@ -35,6 +35,9 @@ type statements struct {
 	// lockArgs come before the account keys in lock's arguments: those of
 	// the caller's statement that PostBatchBalancesWith runs with it.
 	lockArgs []any
+	// locked, if set, runs once the lock statement has returned: the caller
+	// then holds its rows, the head and the accounts (With.Locked).
+	locked func()
 }
 
 // NewPrepared returns a Prepared on db. It prepares nothing yet, so it
@@ -66,6 +69,12 @@ type With struct {
 	// row locks come before the ledger's (docs/locks.md). It must hold.
 	First string
 	Args  []any
+	// Locked, if set, runs once the statement with the caller's writes has
+	// returned, before the append: from then on the transaction holds the
+	// caller's rows, the head and the accounts (the market journal then lets
+	// its next transaction start: it waits on these locks, not on the
+	// caller's goroutine).
+	Locked func()
 }
 
 // PostBatchBalancesWith is PostBatchBalances whose first statement, the
@@ -89,7 +98,7 @@ func (p *Prepared) PostBatchBalancesWith(ctx context.Context, tx *sqlx.Tx, w Wit
 		return nil, nil, err
 	}
 	call := *st
-	call.lock, call.lockArgs = lock, w.Args
+	call.lock, call.lockArgs, call.locked = lock, w.Args, w.Locked
 	return postBatchBalances(ctx, tx, ts, &call)
 }
 

@@ -51,6 +51,10 @@ type Config struct {
 	// LEVEE_JOURNAL=one-statement (every group commit as one statement),
 	// for the benchmark's comparison; 0 otherwise.
 	OneStatementFrom int
+	// JournalInFlight is engine.Options.InFlight: 2 with
+	// LEVEE_JOURNAL=pipelined (two journal transactions in flight), 0
+	// (the engine's default, one) otherwise.
+	JournalInFlight int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
 	// client (LEVEE_TRUSTED_PROXIES, comma-separated CIDRs or addresses).
 	// Empty: every client is the address of its connection.
@@ -122,8 +126,10 @@ func defaultConfig() Config {
 		c.PreviousJournal = true
 	case "one-statement":
 		c.OneStatementFrom = 1
+	case "pipelined":
+		c.JournalInFlight = 2
 	default:
-		c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_JOURNAL must be previous or one-statement (or unset), not %q", j))
+		c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_JOURNAL must be previous, one-statement or pipelined (or unset), not %q", j))
 	}
 	switch p := os.Getenv("LEVEE_WS_WRITER_POOL"); p {
 	case "", "off":

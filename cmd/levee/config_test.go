@@ -21,6 +21,7 @@ func TestConfigFromEnvironment(t *testing.T) {
 		{"LEVEE_WS_WRITER_POOL", "yes", func(c Config) bool { return !c.WSWriterPool }, "LEVEE_WS_WRITER_POOL must be on or off"},
 		{"LEVEE_JOURNAL", "previous", func(c Config) bool { return c.PreviousJournal && c.OneStatementFrom == 0 }, ""},
 		{"LEVEE_JOURNAL", "one-statement", func(c Config) bool { return c.OneStatementFrom == 1 && !c.PreviousJournal }, ""},
+		{"LEVEE_JOURNAL", "pipelined", func(c Config) bool { return c.JournalInFlight == 2 && c.OneStatementFrom == 0 && !c.PreviousJournal }, ""},
 		{"LEVEE_JOURNAL", "bogus", func(c Config) bool { return !c.PreviousJournal && c.OneStatementFrom == 0 }, "LEVEE_JOURNAL must be"},
 		{"LEVEE_BOOK_IDLE_AFTER", "", func(c Config) bool { return c.BookIdleAfter == 0 }, ""},
 		{"LEVEE_BOOK_IDLE_AFTER", "30s", func(c Config) bool { return c.BookIdleAfter == 30*time.Second }, ""},

@@ -87,8 +87,16 @@ type book struct {
 	positions map[int64][]levee.Micros // account -> shares per outcome, loaded on first use
 	held      map[int64]levee.Micros   // conditional markets: account -> balance inside the market, loaded with positions
 	broken    bool                     // the last commit failed and the reload did too
-	pending   []pending
+	pending   []pending                // priced, not yet handed to the journal
+	inflight  []sent                   // handed to the journal, not yet answered, oldest first (at most Options.InFlight)
 	replays   map[string]*market.Trade // stored trades of keyed orders in the current batch
+}
+
+// sent is a batch handed to the journal with the orders it answers.
+type sent struct {
+	bt      *batch
+	pending []pending
+	handed  time.Time // for Options.OnOrder
 }
 
 type pending struct {
@@ -107,8 +115,19 @@ func (b *book) run() {
 		defer idle.Stop()
 	}
 	seen := b.idle.touches.Load()
+	defer b.drain()
 	for {
+		var committed <-chan error
+		if len(b.inflight) > 0 {
+			committed = b.inflight[0].bt.done
+		}
 		select {
+		case err := <-committed:
+			b.answerOldest(err)
+			if b.fenced.Load() {
+				b.e.dropBook(b)
+			}
+			continue
 		case <-idleC:
 			if b.idleCheck(idle, &seen) {
 				return
@@ -122,7 +141,8 @@ func (b *book) run() {
 		case c := <-b.in:
 			cmds = append(cmds[:0], c)
 		case <-b.quit:
-			// Drain what was accepted before the stop, then leave.
+			// Drain what was accepted before the stop, then leave (run's
+			// deferred drain answers what is still in flight).
 			for {
 				select {
 				case c := <-b.in:
@@ -187,6 +207,7 @@ func (b *book) process(cmds []*command) {
 			b.price(c)
 		default:
 			b.flush()
+			b.drain()
 			c.reply <- reply{err: b.lifecycle(c)}
 		}
 	}
@@ -353,63 +374,144 @@ func (b *book) price(c *command) {
 	b.pending = append(b.pending, pending{cmd: c, trade: t, res: res})
 }
 
-// flush makes the pending trades durable and answers their orders.
+// flush hands the pending trades to the journal as a batch. With one
+// transaction in flight (Options.InFlight 1) it waits for the commit and
+// answers their orders; with two it returns at once, so that the book prices
+// its next orders on top of this batch, and only waits, for the oldest,
+// when two of its batches are in flight already (run answers them as they
+// commit: answerOldest).
 func (b *book) flush() {
+	for len(b.pending) > 0 && len(b.inflight) >= b.e.opts.InFlight {
+		b.answerOldest(<-b.inflight[0].bt.done) // a failure prices b.pending again
+	}
 	if len(b.pending) == 0 {
 		return
 	}
 	bt := &batch{marketID: b.id, epoch: b.epoch, conditional: b.m.Conditional, q: b.state.Q(), seq: b.m.Seq, volume: b.m.Volume,
-		trades: make([]market.Trade, len(b.pending)), reserved: map[int64]levee.Micros{}, done: make(chan error, 1)}
+		after: b.pending[0].trade.Seq - 1, trades: make([]market.Trade, len(b.pending)), reserved: map[int64]levee.Micros{}, done: make(chan error, 1)}
 	for i, p := range b.pending {
 		bt.trades[i] = p.trade
 		if p.trade.Side == market.Buy {
 			bt.reserved[p.trade.AccountID] += p.trade.Amount - p.trade.FromHeld
 		}
 	}
-	var handed time.Time
+	s := sent{bt: bt, pending: b.pending}
 	if b.e.opts.OnOrder != nil {
-		handed = time.Now()
+		s.handed = time.Now()
 	}
+	b.pending = make([]pending, 0, cap(b.pending))
+	b.inflight = append(b.inflight, s)
 	b.e.journal.in <- bt
-	err := <-bt.done
-	if od := (*overdraft)(nil); errors.As(err, &od) {
-		b.repriceWithout(od) // answers every pending order
-		return
+	if b.e.opts.InFlight == 1 {
+		b.answerOldest(<-bt.done)
 	}
-	if errors.Is(err, errFenced) {
-		b.fenced.Store(true)
-		b.e.cluster.fenced.Add(1)
-		b.logger.Warn("market taken over by another instance; its orders were not executed", slog.Int("orders", len(b.pending)), slog.Int64("epoch", b.epoch))
-		for _, p := range b.pending {
-			p.cmd.reply <- reply{err: errMoved}
-		}
-		clear(b.pending)
-		b.pending = b.pending[:0]
-		return
+}
+
+// drain waits for every batch in flight and answers its orders.
+func (b *book) drain() {
+	for len(b.inflight) > 0 {
+		b.answerOldest(<-b.inflight[0].bt.done)
 	}
-	if kt := (*keyTaken)(nil); errors.As(err, &kt) {
-		b.replayTaken(kt) // answers every pending order
-		return
-	}
-	if err != nil {
-		// Did it commit after all (the connection died during COMMIT)?
-		// The market row says: it is written in the same transaction.
-		lastSeq := b.m.Seq
-		// (Only while the epoch is still ours: a new owner's trades also
-		// move the seq; reload refuses a row at another epoch.)
-		if rerr := b.reload(); rerr == nil && b.m.Seq >= lastSeq {
-			err = nil
-		} else if errors.Is(rerr, errFenced) {
-			err = errMoved
-		}
-	}
+}
+
+// answerOldest answers the oldest batch in flight, whose commit ended with err.
+// When it failed, every later batch was priced on top of it: answerOldest waits
+// for them all (none can commit without it: journalMarkets), and handles
+// the failure over their orders and those priced since, as one sequence.
+func (b *book) answerOldest(err error) {
+	first := b.inflight[0]
 	if err == nil {
-		// The snapshot first: a trader who reads right after the answer
-		// (a quote, GET /markets/{id}) must see their own trade.
-		b.m.Q = b.state.Q()
-		b.publishSnapshot()
+		b.inflight = b.inflight[1:]
+		b.committed(first)
+		return
 	}
+	sents := b.inflight
+	b.inflight = nil
+	errs := make([]error, len(sents))
+	errs[0] = err
+	laterCommitted := false
+	for i := 1; i < len(sents); i++ {
+		errs[i] = <-sents[i].bt.done
+		laterCommitted = laterCommitted || errs[i] == nil
+	}
+	// The orders priced since were never handed over: their reservations
+	// are the book's to give back (the journal gives back the others').
 	for _, p := range b.pending {
+		if p.trade.Side == market.Buy {
+			b.e.wallets.release(p.trade.AccountID, p.trade.Amount-p.trade.FromHeld)
+		}
+	}
+	all := make([]pending, 0, len(b.pending)+len(sents)*len(first.pending))
+	for _, s := range sents {
+		all = append(all, s.pending...)
+	}
+	b.pending = append(all, b.pending...)
+	if !laterCommitted {
+		if od := (*overdraft)(nil); errors.As(err, &od) {
+			b.repriceWithout(od, len(first.pending)) // answers every pending order
+			return
+		}
+		if errors.Is(err, errFenced) {
+			b.fenced.Store(true)
+			b.e.cluster.fenced.Add(1)
+			b.logger.Warn("market taken over by another instance; its orders were not executed", slog.Int("orders", len(b.pending)), slog.Int64("epoch", b.epoch))
+			for _, p := range b.pending {
+				p.cmd.reply <- reply{err: errMoved}
+			}
+			b.pending = b.pending[:0]
+			return
+		}
+		if kt := (*keyTaken)(nil); errors.As(err, &kt) {
+			b.replayTaken(kt) // answers every pending order
+			return
+		}
+	}
+	// Did some commit after all (the connection died during COMMIT)? The
+	// market row says: it is written in the same transaction. (Only while
+	// the epoch is still ours: a new owner's trades also move the seq;
+	// reload refuses a row at another epoch.) The first batch's orders that
+	// did not commit are answered with its error, the later batches' and
+	// those priced since are priced again on the committed state.
+	rerr := b.reload()
+	var again []*command
+	for i, s := range sents {
+		switch {
+		case errs[i] == nil || rerr == nil && b.m.Seq >= s.bt.seq:
+			b.answer(s, nil)
+		case i == 0:
+			e := err
+			if errors.Is(rerr, errFenced) {
+				e = errMoved
+			}
+			b.answer(s, e)
+		default:
+			for _, p := range s.pending {
+				again = append(again, p.cmd)
+			}
+		}
+	}
+	for _, p := range b.pending[len(all):] {
+		again = append(again, p.cmd)
+	}
+	b.pending = b.pending[:0]
+	if len(again) > 0 {
+		b.process(again)
+	}
+}
+
+// committed answers a batch the journal committed: the snapshot first, so
+// that a trader who reads right after the answer (a quote, GET
+// /markets/{id}) sees their own trade.
+func (b *book) committed(s sent) {
+	b.m.Q = s.bt.q
+	b.publishAt(s.bt.q, s.bt.seq, s.bt.volume)
+	b.answer(s, nil)
+}
+
+// answer replies to a batch's orders: their results when it committed
+// (err nil; the snapshot is already published), else err.
+func (b *book) answer(s sent, err error) {
+	for _, p := range s.pending {
 		if err != nil {
 			p.cmd.reply <- reply{err: err}
 		} else {
@@ -417,25 +519,23 @@ func (b *book) flush() {
 		}
 	}
 	if err == nil {
-		b.publish(b.pending)
-		b.observe(handed, bt.started)
+		b.publish(s.pending)
+		b.observe(s)
 	}
-	clear(b.pending)
-	b.pending = b.pending[:0]
 }
 
-// observe reports the committed pending orders' times (Options.OnOrder):
+// observe reports a committed batch's orders' times (Options.OnOrder):
 // handed is when the batch went to the journal, started when the journal
 // began the transaction that committed it.
-func (b *book) observe(handed, started time.Time) {
-	on := b.e.opts.OnOrder
+func (b *book) observe(s sent) {
+	on, started := b.e.opts.OnOrder, s.bt.started
 	if on == nil || started.IsZero() {
 		return
 	}
 	commit := time.Since(started)
-	for _, p := range b.pending {
+	for _, p := range s.pending {
 		if !p.cmd.queued.IsZero() {
-			on(OrderTimes{Book: handed.Sub(p.cmd.queued), Journal: started.Sub(handed), Commit: commit})
+			on(OrderTimes{Book: s.handed.Sub(p.cmd.queued), Journal: started.Sub(s.handed), Commit: commit})
 		}
 	}
 }
@@ -466,9 +566,13 @@ func (b *book) reload() error {
 }
 
 // publishSnapshot makes the committed state visible to readers.
-func (b *book) publishSnapshot() {
+func (b *book) publishSnapshot() { b.publishAt(b.m.Q, b.m.Seq, b.m.Volume) }
+
+// publishAt publishes the market at a committed q, seq and volume: a
+// batch's, while the book's own are ahead with the batches in flight.
+func (b *book) publishAt(q microsArray, seq int64, volume levee.Micros) {
 	m := b.m
-	m.Q = append(microsArray(nil), b.m.Q...)
+	m.Q, m.Seq, m.Volume = append(microsArray(nil), q...), seq, volume
 	st, _ := market.NewState(m.Liquidity, m.Q)
 	b.snap.Store(&Snapshot{Market: m, Prices: st.PricesMicros(), state: st})
 }

@@ -94,6 +94,13 @@ type Options struct {
 	// noise), and for a group of one order it has the longer tail (p99 at
 	// 300 orders/s 5.0-6.9 ms against 3.7-4.6 ms), so it is not the default.
 	OneStatementFrom int
+	// InFlight is how many journal transactions may be in flight at once:
+	// 1 (the default) or 2 (LEVEE_JOURNAL=pipelined). With 2, a book hands
+	// its next batch to the journal, priced on top of the one in flight,
+	// without waiting for that one's commit, and the journal writes it on a
+	// second connection while the first appends to the ledger and flushes
+	// (pipeline.go). The previous journal and OneStatementFrom keep 1.
+	InFlight int
 }
 
 // Engine runs the markets of one Levee instance. It holds no global state:
@@ -162,7 +169,12 @@ func New(db *sqlx.DB, opts Options) *Engine {
 	}
 	e := &Engine{db: db, opts: opts, wallets: newWallets(db), books: map[int64]*book{}, logger: opts.Logger, jdone: make(chan struct{}),
 		started: time.Now(), loading: map[int64]chan struct{}{}, renewQuit: make(chan struct{}), renewDone: make(chan struct{})}
+	if opts.InFlight != 2 || opts.PreviousJournal || opts.OneStatementFrom > 0 {
+		opts.InFlight = 1
+	}
+	e.opts.InFlight = opts.InFlight
 	e.journal = &journal{db: db, ledger: ledger.NewPrepared(db), wallets: e.wallets, in: make(chan *batch, 1024), maxRows: opts.MaxRows,
+		conns: make([]*sqlx.Conn, opts.InFlight), pipe: newPipeline(opts.InFlight),
 		timeout: opts.DBTimeout, logger: opts.Logger, observer: opts.OnCommit, previous: opts.PreviousJournal,
 		oneStatementFrom: opts.OneStatementFrom,
 		cashMoved:        e.cashMoved}

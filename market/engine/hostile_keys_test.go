@@ -18,7 +18,7 @@ import (
 // verifies. A second retry in the same batch under another key of the same
 // trader must not be confused with the first.
 func TestRetryUnknownToMemoryIsAnsweredOnce(t *testing.T) {
-	for _, j := range journals {
+	for _, j := range waitingJournals {
 		t.Run(j.name, func(t *testing.T) { retryUnknownToMemory(t, j.opts) })
 	}
 }

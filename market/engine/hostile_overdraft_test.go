@@ -134,7 +134,7 @@ func (f *fixture) MustAgreeWithTrades(ms []engine.Market, cash map[int64]levee.M
 // the same market priced on top of it. Only the overdrawn buy may fail
 // (409); the others, the later one in the same market included, commit.
 func TestOverdraftFailsOnlyTheOverdrawnTrader(t *testing.T) {
-	for _, j := range journals {
+	for _, j := range waitingJournals {
 		t.Run(j.name, func(t *testing.T) { overdraftFailsOnlyTheOverdrawn(t, j.opts) })
 	}
 }

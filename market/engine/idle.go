@@ -89,15 +89,15 @@ func (b *book) settledStop() bool {
 	return false
 }
 
-// tryStop removes the book from the engine's map if nobody holds it and its
-// queue is empty, and reports whether it did. Called only by run between
-// batches, so there are no pending trades. While the engine is closing it
+// tryStop removes the book from the engine's map if nobody holds it, its
+// queue is empty and no batch of its is in flight, and reports whether it
+// did. Called only by run between batches, so there are no pending trades. While the engine is closing it
 // leaves the book alone: Close stops every book in the map itself.
 func (b *book) tryStop() bool {
 	e := b.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed || b.idle.holders.Load() != 0 || len(b.in) != 0 {
+	if e.closed || b.idle.holders.Load() != 0 || len(b.in) != 0 || len(b.inflight) != 0 {
 		return false
 	}
 	if e.books[b.id] == b {

@@ -251,9 +251,19 @@ func TestStoppedBookRestarts(t *testing.T) {
 // arrive while a book is stopping: every order is answered, succeeds, and
 // lands exactly once, with dense sequence numbers per market.
 func TestCommandsWhileBooksStop(t *testing.T) {
+	for _, c := range inFlight {
+		t.Run(c.name, func(t *testing.T) {
+			opts := c.opts
+			opts.IdleAfter = time.Millisecond
+			commandsWhileBooksStop(t, opts)
+		})
+	}
+}
+
+func commandsWhileBooksStop(t *testing.T, opts engine.Options) {
 	ctx := context.Background()
 	f := MustFixture(t)
-	f.restartWith(engine.Options{IdleAfter: time.Millisecond})
+	f.restartWith(opts)
 	ms := f.mustMarkets(4)
 	const traders, orders = 8, 40
 	var wg sync.WaitGroup

@@ -30,11 +30,11 @@ import (
 // which also names it in pg_stat_activity.
 const journalConnSetting = `SET plan_cache_mode = force_generic_plan; SET application_name = 'levee-journal'`
 
-// begin starts a transaction on the journal's connection, taking and
-// setting up one first if it has none. The previous journal
+// begin starts a transaction on the journal's connection of lane, taking
+// and setting up one first if it has none. The previous journal
 // (Options.PreviousJournal, the order path before issue 18 for the
 // benchmark's comparison) begins on any connection of the pool, as it did.
-func (j *journal) begin(ctx context.Context) (*sqlx.Tx, error) {
+func (j *journal) begin(ctx context.Context, lane int) (*sqlx.Tx, error) {
 	if j.previous {
 		tx, err := j.db.BeginTxx(ctx, nil)
 		if err != nil {
@@ -42,7 +42,7 @@ func (j *journal) begin(ctx context.Context) (*sqlx.Tx, error) {
 		}
 		return tx, nil
 	}
-	if j.conn == nil {
+	if j.conns[lane] == nil {
 		c, err := j.db.Connx(ctx)
 		if err != nil {
 			return nil, pgtx.Unavailable(fmt.Errorf("journal connection: %w", err))
@@ -51,21 +51,21 @@ func (j *journal) begin(ctx context.Context) (*sqlx.Tx, error) {
 			discardConn(c)
 			return nil, pgtx.Unavailable(fmt.Errorf("journal connection setting: %w", err))
 		}
-		j.conn = c
+		j.conns[lane] = c
 	}
-	tx, err := j.conn.BeginTxx(ctx, nil)
+	tx, err := j.conns[lane].BeginTxx(ctx, nil)
 	if err != nil {
-		j.dropConn()
+		j.dropConn(lane)
 		return nil, pgtx.Unavailable(fmt.Errorf("journal begin: %w", err))
 	}
 	return tx, nil
 }
 
-// failed drops the journal's connection after a failed commit unless the
+// failed drops the lane's connection after a failed commit unless the
 // failure was a refusal (by PostgreSQL, a *pq.Error other than a lost
 // connection, or by the ledger in Go, an overdraft): a broken, timed-out
 // or unknown state of the connection is not used again.
-func (j *journal) failed(err error) {
+func (j *journal) failed(err error, lane int) {
 	if err == nil {
 		return
 	}
@@ -76,15 +76,14 @@ func (j *journal) failed(err error) {
 	if code == levee.ECONFLICT || code == levee.EINVALID {
 		return
 	}
-	j.dropConn()
+	j.dropConn(lane)
 }
 
-// dropConn gives up the journal's connection; the next commit takes
-// another.
-func (j *journal) dropConn() {
-	if j.conn != nil {
-		discardConn(j.conn)
-		j.conn = nil
+// dropConn gives up the lane's connection; its next commit takes another.
+func (j *journal) dropConn(lane int) {
+	if j.conns[lane] != nil {
+		discardConn(j.conns[lane])
+		j.conns[lane] = nil
 	}
 }
 

@@ -19,7 +19,7 @@ func TestJournalShapes(t *testing.T) {
 	if len(stmts) != 8 {
 		t.Fatalf("%d shapes; want 8", len(stmts))
 	}
-	args := make([]any, 35)
+	args := make([]any, 36)
 	for i := range args {
 		args[i] = "{}"
 	}

@@ -18,7 +18,7 @@ func TestOrderTimes(t *testing.T) {
 	ctx := context.Background()
 	var mu sync.Mutex
 	var seen []engine.OrderTimes
-	f := mustFixtureWith(t, engine.Options{OnOrder: func(ot engine.OrderTimes) {
+	f := mustFixtureWith(t, engine.Options{InFlight: 1, OnOrder: func(ot engine.OrderTimes) {
 		mu.Lock()
 		seen = append(seen, ot)
 		mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -26,7 +27,8 @@ type batch struct {
 	epoch       int64 // the book's lease epoch: the market row is written only at it
 	conditional bool  // the market keeps traders' money bound to it (Market.Conditional)
 	q           microsArray
-	seq         int64
+	seq         int64 // the market's seq after the batch
+	after       int64 // the seq the batch was priced after: the market row must be at it
 	volume      levee.Micros
 	trades      []market.Trade
 	// reserved is the cash each buyer had reserved for these trades.
@@ -55,7 +57,8 @@ type journal struct {
 	timeout          time.Duration
 	previous         bool       // Options.PreviousJournal
 	oneStatementFrom int        // commit groups of this many orders or more in one statement; 0: never (Options.OneStatementFrom)
-	conn             *sqlx.Conn // the journal's own connection (journal_conn.go); only run touches it
+	conns            []*sqlx.Conn // the journal's own connections, one per lane (journal_conn.go); only the lane's job touches it
+	pipe             *pipeline    // the jobs in flight (pipeline.go)
 	logger           *slog.Logger
 	observer         func(orders int, elapsed time.Duration, err error)
 	// cashMoved hears of the traders whose cash a commit moved (other
@@ -65,9 +68,23 @@ type journal struct {
 
 func (j *journal) run() {
 	defer j.closeStatements()
-	pending := make([]*batch, 0, 64)
-	for b := range j.in {
-		pending = append(pending[:0], b)
+	var jobs sync.WaitGroup
+	defer jobs.Wait() // before the statements close
+	// carry is a batch taken for the next group: a group holds at most one
+	// batch per market, since a market's next batch is written at the seq
+	// its previous one leaves (pipeline.go).
+	var carry *batch
+	for {
+		lane := j.pipe.slot()
+		b := carry
+		if carry = nil; b == nil {
+			var ok bool
+			if b, ok = <-j.in; !ok {
+				return
+			}
+		}
+		pending := make([]*batch, 1, 64)
+		pending[0] = b
 		rows := len(b.trades)
 	drain:
 		for rows < j.maxRows {
@@ -76,26 +93,58 @@ func (j *journal) run() {
 				if !ok {
 					break drain
 				}
+				if holdsMarket(pending, b.marketID) {
+					carry = b
+					break drain
+				}
 				pending = append(pending, b)
 				rows += len(b.trades)
 			default:
 				break drain
 			}
 		}
-		start := time.Now()
-		for _, b := range pending {
-			b.started = start
+		jb := j.pipe.add(pending, lane)
+		if len(j.conns) == 1 {
+			j.runJob(jb)
+		} else {
+			jobs.Go(func() { j.runJob(jb) })
 		}
-		committed, err := j.commit(pending)
-		if j.observer != nil {
-			j.observer(committed, time.Since(start), err)
+	}
+}
+
+// maxAttempts bounds a job's attempts after its market rows were found
+// behind (commit): each such retry follows an older transaction's retry.
+const maxAttempts = 8
+
+// holdsMarket reports whether bs holds a batch of market id.
+func holdsMarket(bs []*batch, id int64) bool {
+	for _, b := range bs {
+		if b.marketID == id {
+			return true
 		}
+	}
+	return false
+}
+
+// runJob commits one group of batches (retrying without those a refusal
+// drops) and answers them.
+func (j *journal) runJob(jb *job) {
+	start := time.Now()
+	for _, b := range jb.bs {
+		b.started = start
+	}
+	committed, err := j.commit(jb)
+	j.pipe.end(jb)
+	if j.observer != nil {
+		j.observer(committed, time.Since(start), err)
 	}
 }
 
 // closeStatements releases the prepared statements once the journal stops.
 func (j *journal) closeStatements() {
-	j.dropConn()
+	for lane := range j.conns {
+		j.dropConn(lane)
+	}
 	if j.rowsStmt != nil {
 		if err := j.rowsStmt.Close(); err != nil {
 			j.logger.Warn("journal close prepared statement", slog.Any("error", err))
@@ -130,21 +179,38 @@ func (j *journal) statement(ctx context.Context) (*sqlx.Stmt, error) {
 // committed state), and the others are written again at once. Each retry
 // drops at least one batch, so this ends; it returns the orders of the
 // attempt that ended it and its error, nil if it committed.
-func (j *journal) commit(bs []*batch) (int, error) {
+func (j *journal) commit(jb *job) (int, error) {
+	bs := jb.bs
 	for {
-		err := j.commitOnce(bs)
+		err := j.commitOnce(jb, bs)
 		if err != nil {
 			// Batches of markets another instance took over are refused
-			// (fencing, lease.go), the others written again.
-			if kept, fenced := j.fence(bs); len(fenced) > 0 {
+			// (fencing, lease.go), and batches whose market row is not at
+			// the seq they were priced after (the batch before, in the
+			// older transaction, did not commit: pipeline.go) are answered
+			// errBehind; the others are written again. Which is which is
+			// known once the older transaction has ended.
+			j.pipe.waitOlder(jb)
+			if kept, fenced, behind := j.fence(bs); len(fenced)+len(behind) > 0 {
 				j.release(fenced)
+				j.release(behind)
 				for _, b := range fenced {
 					b.done <- errFenced
+				}
+				for _, b := range behind {
+					b.done <- errBehind
 				}
 				if len(kept) == 0 {
 					return 0, nil
 				}
 				bs = kept
+				continue
+			}
+			// A market row was not at its batch's seq when the statement
+			// read it, and is now: the older transaction, which had let
+			// go of it to retry, has since committed the batch before.
+			// Nothing of this attempt committed; write it again.
+			if errors.Is(err, errFenced) && jb.attempts < maxAttempts {
 				continue
 			}
 		}
@@ -229,12 +295,14 @@ func orders(bs []*batch) (n int) {
 
 // commitOnce writes the batches in one transaction and, once it is durable,
 // settles the wallets. On error it leaves the reservations held.
-func (j *journal) commitOnce(bs []*batch) error {
+func (j *journal) commitOnce(jb *job, bs []*batch) error {
+	j.pipe.beginAttempt(jb)
+	defer j.pipe.endAttempt(jb)
 	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
 	defer cancel()
-	balances, err := j.write(ctx, bs)
+	w, err := j.write(ctx, jb, bs)
 	if err != nil {
-		j.failed(err)
+		j.failed(err, jb.lane)
 		return err
 	}
 	consumed := map[int64]levee.Micros{}
@@ -243,15 +311,40 @@ func (j *journal) commitOnce(bs []*batch) error {
 			consumed[a] += amt
 		}
 	}
-	moved := make([]int64, 0, len(balances))
-	for a, bal := range balances {
-		j.wallets.settle(a, consumed[a], bal)
+	// COMMIT and settling in commit order (pipeline.go).
+	j.pipe.commit.Lock()
+	defer j.pipe.commit.Unlock()
+	if err := w.commit(); err != nil {
+		j.failed(err, jb.lane)
+		return err
+	}
+	moved := make([]int64, 0, len(w.balances))
+	for a, bal := range w.balances {
+		if w.ordered {
+			j.wallets.settle(a, consumed[a], bal)
+		} else {
+			// Read without the head lock: another transaction may have
+			// committed a move of this cash since. Read again when needed.
+			j.wallets.release(a, consumed[a])
+			j.wallets.Invalidate(a)
+		}
 		moved = append(moved, a)
 	}
 	if j.cashMoved != nil {
 		j.cashMoved(moved...)
 	}
 	return nil
+}
+
+// written is a journal transaction whose writes are done: commit makes it
+// durable (a no-op when it was one statement in autocommit). balances are
+// the cash balances of the traders of its batches, read inside it; ordered
+// says they were read under the ledger's head lock (some trade moved money),
+// so no other commit can come between them and this one's.
+type written struct {
+	commit   func() error
+	balances map[int64]levee.Micros
+	ordered  bool
 }
 
 // release gives back the reservations of batches that were not committed.
@@ -264,35 +357,44 @@ func (j *journal) release(bs []*batch) {
 }
 
 // fence splits the batches of a failed commit into those whose market is
-// still at their book's epoch and those another instance took over. A
-// failure to read the epochs fences nothing.
-func (j *journal) fence(bs []*batch) (kept, fenced []*batch) {
-	ids, epochs := make([]int64, len(bs)), make([]int64, len(bs))
+// still at their book's epoch and not behind the seq they were priced after
+// (kept), those another instance took over (fenced), and those whose
+// previous batch did not commit (behind: pipeline.go). A failure to read the markets
+// splits nothing.
+func (j *journal) fence(bs []*batch) (kept, fenced, behind []*batch) {
+	ids := make([]int64, len(bs))
 	for i, b := range bs {
-		ids[i], epochs[i] = b.marketID, b.epoch
+		ids[i] = b.marketID
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
 	defer cancel()
-	moved, err := fencedMarkets(ctx, j.db, ids, epochs)
-	if err != nil || len(moved) == 0 {
-		return bs, nil
+	rows, err := marketRows(ctx, j.db, ids)
+	if err != nil {
+		return bs, nil, nil
 	}
 	for _, b := range bs {
-		if moved[b.marketID] {
+		switch r, ok := rows[b.marketID]; {
+		case ok && r.epoch != b.epoch:
 			fenced = append(fenced, b)
-		} else {
+		case ok && r.seq < b.after:
+			// (Past it, the batch itself committed: a COMMIT whose answer
+			// was lost. Its book finds that out when it reloads.)
+			behind = append(behind, b)
+		default:
 			kept = append(kept, b)
 		}
 	}
-	j.logger.Warn("journal refused the batches of markets taken over by another instance", slog.Int("fenced", len(fenced)), slog.Int("orders", orders(fenced)))
-	return kept, fenced
+	if len(fenced) > 0 {
+		j.logger.Warn("journal refused the batches of markets taken over by another instance", slog.Int("fenced", len(fenced)), slog.Int("orders", orders(fenced)))
+	}
+	return kept, fenced, behind
 }
 
 // fencedError names the error journalFenced raises (a market row at another
 // epoch than its book's) as errFenced.
 func fencedError(err error) error {
 	if pe := (*pq.Error)(nil); errors.As(err, &pe) && pe.Code == "22012" {
-		return fmt.Errorf("%w: a market row is at another epoch than its book's", errFenced)
+		return fmt.Errorf("%w: a market row is at another epoch than its book's, or at another seq than its batch was priced after", errFenced)
 	}
 	return err
 }
@@ -335,13 +437,14 @@ func (o *overdraft) Error() string {
 // priced as a sequence, so every order after the overdrawn trader's buy was
 // priced on a state that includes it. The book therefore goes back to its
 // committed state (and a fresh wallet for the trader), refuses the trader's
-// buys with a 409 and prices the batch's other orders again, in their order,
-// as a new batch. Assumes the book's goroutine and b.pending holding the
-// dropped batch.
-func (b *book) repriceWithout(od *overdraft) {
+// buys in the dropped batch with a 409 and prices its other orders again,
+// in their order, as a new batch, with those priced after it. Assumes the
+// book's goroutine and b.pending holding the dropped batch's orders (its
+// first dropped) and those priced after it.
+func (b *book) repriceWithout(od *overdraft, dropped int) {
 	again := make([]*command, 0, len(b.pending))
-	for _, p := range b.pending {
-		if p.trade.AccountID == od.account && p.trade.Side == market.Buy {
+	for i, p := range b.pending {
+		if i < dropped && p.trade.AccountID == od.account && p.trade.Side == market.Buy {
 			p.cmd.reply <- reply{err: levee.Errorf(levee.ECONFLICT,
 				"insufficient funds: your cash was spent elsewhere (a contribution or a bond) before this order could commit; it was not executed")}
 		} else {
@@ -423,7 +526,7 @@ type positionDelta struct {
 	shares, paid, received levee.Micros
 }
 
-func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micros, error) {
+func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, error) {
 	var trades tradeArrays
 	deltas := map[positionKey]*positionDelta{}
 	stakes := map[positionKey]*stakeDelta{} // conditional markets; outcome unused
@@ -490,10 +593,10 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 			stakeShrink.add(k, d)
 		}
 	}
-	ids, qs, seqs, vols, epochs := make([]int64, len(bs)), make([]string, len(bs)), make([]int64, len(bs)), make([]string, len(bs)), make([]int64, len(bs))
+	ids, qs, seqs, vols, epochs, afters := make([]int64, len(bs)), make([]string, len(bs)), make([]int64, len(bs)), make([]string, len(bs)), make([]int64, len(bs)), make([]int64, len(bs))
 	for i, b := range bs {
 		v, _ := b.q.Value()
-		ids[i], qs[i], seqs[i], vols[i], epochs[i] = b.marketID, v.(string), b.seq, b.volume.String(), b.epoch
+		ids[i], qs[i], seqs[i], vols[i], epochs[i], afters[i] = b.marketID, v.(string), b.seq, b.volume.String(), b.epoch, b.after
 	}
 
 	// Trades, positions and market rows in one statement: one round trip.
@@ -505,25 +608,32 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	args = append(args, stakeGrow.args()...)
 	args = append(args, stakeShrink.args()...)
 	// Fencing: the market rows are written only at their books' epochs
-	// ($35), and the statement fails (journalFenced) unless all were.
-	args = append(args, pq.Array(epochs))
+	// ($35) and at the seq each batch was priced after ($36), and the
+	// statement fails (journalFenced) unless all were.
+	args = append(args, pq.Array(epochs), pq.Array(afters))
 	shape := journalShape{keyed: trades.keyed, shrink: len(shrink.markets) > 0, stakes: len(stakes) > 0}
-	w := ledger.With{CTEs: shape.writes(), First: journalWritten, Args: args}
+	locked := func() { j.pipe.lockedAttempt(jb) }
+	w := ledger.With{CTEs: shape.writes(), First: journalWritten, Args: args, Locked: locked}
 	if len(transfers) > 0 && !j.previous && j.oneStatementFrom > 0 && len(trades.seqs) >= j.oneStatementFrom {
-		return j.writeOneTrip(ctx, w, transfers, cashAccounts)
+		balances, err := j.writeOneTrip(ctx, w, transfers, cashAccounts)
+		return written{commit: func() error { return nil }, balances: balances, ordered: true}, err
 	}
 	rowsStmt, err := j.statement(ctx)
 	if err != nil {
-		return nil, err
+		return written{}, err
 	}
-	var ph commitPhases
-	ph.start, ph.pool = time.Now(), j.db.Stats()
-	defer func() { ph.logIfSlow(j.logger, j.db, len(trades.seqs), len(bs)) }()
-	tx, err := j.begin(ctx)
+	ph := &commitPhases{start: time.Now(), pool: j.db.Stats()}
+	tx, err := j.begin(ctx, jb.lane)
 	if err != nil {
-		return nil, err
+		return written{}, err
 	}
-	defer tx.Rollback()
+	done := false
+	defer func() {
+		if !done {
+			tx.Rollback()
+			ph.logIfSlow(j.logger, j.db, len(trades.seqs), len(bs))
+		}
+	}()
 	ph.mark(&ph.begin)
 
 	// Money, last: the ledger's head lock is held until commit. PostBatch
@@ -537,17 +647,18 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	var posted map[string]levee.Micros
 	if len(transfers) > 0 && !j.previous {
 		if _, posted, err = j.ledger.PostBatchBalancesWith(ctx, tx, w, transfers); err != nil {
-			return nil, fmt.Errorf("journal trades, positions, markets and ledger: %w", fencedError(err))
+			return written{}, fmt.Errorf("journal trades, positions, markets and ledger: %w", fencedError(err))
 		}
 		ph.mark(&ph.ledger)
 	} else {
 		if _, err := tx.StmtxContext(ctx, rowsStmt).ExecContext(ctx, args...); err != nil {
-			return nil, fmt.Errorf("journal trades, positions and markets: %w", fencedError(err))
+			return written{}, fmt.Errorf("journal trades, positions and markets: %w", fencedError(err))
 		}
+		locked()
 		ph.mark(&ph.rows)
 		if len(transfers) > 0 {
 			if _, posted, err = j.ledger.PostBatchBalances(ctx, tx, transfers); err != nil {
-				return nil, fmt.Errorf("journal ledger: %w", err)
+				return written{}, fmt.Errorf("journal ledger: %w", err)
 			}
 		}
 		ph.mark(&ph.ledger)
@@ -564,22 +675,27 @@ func (j *journal) write(ctx context.Context, bs []*batch) (map[int64]levee.Micro
 	if len(unread) > 0 {
 		read, err := ledger.Balances(ctx, tx, unread)
 		if err != nil {
-			return nil, fmt.Errorf("journal read balances: %w", err)
+			return written{}, fmt.Errorf("journal read balances: %w", err)
 		}
 		for key, b := range read {
 			k, ok := ledger.ParseKey(key)
 			if !ok || k.Kind != ledger.KindCash {
-				return nil, fmt.Errorf("journal read balances: account key %q is not a cash account", key)
+				return written{}, fmt.Errorf("journal read balances: account key %q is not a cash account", key)
 			}
 			balances[k.ID] = b
 		}
 	}
 	ph.mark(&ph.balances)
-	if err := tx.Commit(); err != nil {
-		return nil, pgtx.Unavailable(fmt.Errorf("journal commit: %w", err))
-	}
-	ph.mark(&ph.commit)
-	return balances, nil
+	done = true
+	return written{balances: balances, ordered: len(transfers) > 0, commit: func() error {
+		defer ph.logIfSlow(j.logger, j.db, len(trades.seqs), len(bs))
+		err := tx.Commit()
+		ph.mark(&ph.commit)
+		if err != nil {
+			return pgtx.Unavailable(fmt.Errorf("journal commit: %w", err))
+		}
+		return nil
+	}}, nil
 }
 
 // writeOneTrip is the journal's commit in one round trip: the trades,
@@ -870,21 +986,33 @@ const journalInertStakes = `stake_grow AS (SELECT 1 WHERE false AND $27::bigint[
 	AND $30::numeric[] IS NULL), stake_shrink AS (SELECT 1 WHERE false AND $31::bigint[] IS NULL AND $32::bigint[] IS NULL
 	AND $33::numeric[] IS NULL AND $34::numeric[] IS NULL)`
 
+// journalMarkets writes each market row at its book's epoch and only at the
+// seq its batch was priced after; written says the row was. The WHERE lets
+// through a row whose version in the statement's snapshot is at or before
+// that seq, so that the UPDATE waits for a transaction still writing the
+// row (the batch before, two transactions in flight: pipeline.go) and then
+// works on the version it committed; only then is the seq compared exactly
+// (the SET and RETURNING see that version; an error raised in the SET would
+// be raised on the snapshot's version, before the wait). A row at another
+// seq keeps its seq and is not written; journalFenced then fails the
+// statement, which undoes the rest.
 const journalMarkets = `market_rows AS (
-	UPDATE markets m SET q = v.q::numeric[], seq = v.seq, volume = v.volume
-	FROM unnest($23::bigint[], $24::text[], $25::bigint[], $26::numeric[], $35::bigint[]) AS v(id, q, seq, volume, epoch)
-	WHERE m.id = v.id AND m.epoch = v.epoch
-	RETURNING 1
+	UPDATE markets m SET q = v.q::numeric[], seq = CASE WHEN m.seq = v.after THEN v.seq ELSE m.seq END, volume = v.volume
+	FROM unnest($23::bigint[], $24::text[], $25::bigint[], $26::numeric[], $35::bigint[], $36::bigint[]) AS v(id, q, seq, volume, epoch, after)
+	WHERE m.id = v.id AND m.epoch = v.epoch AND m.seq <= v.after
+	RETURNING m.seq = v.seq AS written
 )`
 
 // journalFenced fails the journal's statement with division_by_zero
 // (22012) unless every market row was written, that is, unless every
-// market is still at its book's epoch (fencing: docs/cluster.md). It is
+// market is still at its book's epoch (fencing: docs/cluster.md) and at the
+// seq its batch was priced after (two transactions in flight: pipeline.go;
+// journal.fence tells the two apart). It is
 // evaluated before the ledger takes its head lock (it is part of
 // journalWritten), so a refused commit never touches the ledger. The
 // divisor depends on the CTE's rows, so PostgreSQL cannot fold it into a
 // constant error at planning time.
-const journalFenced = `1 / ((SELECT count(*) FROM market_rows) = cardinality($23::bigint[]))::int = 1`
+const journalFenced = `1 / ((SELECT count(*) FROM market_rows WHERE written) = cardinality($23::bigint[]))::int = 1`
 
 // journalWritten reads every CTE of journalWrites (a CTE added there, such
 // as a fencing check, must be added here too): the ledger evaluates it

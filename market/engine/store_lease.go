@@ -186,21 +186,26 @@ func epochOf(ctx context.Context, q sqlx.QueryerContext, id int64) (int64, error
 	return epoch, err
 }
 
-// fencedMarkets returns which of the batches' markets are no longer at the
-// epoch their books hold.
-func fencedMarkets(ctx context.Context, db *sqlx.DB, ids, epochs []int64) (map[int64]bool, error) {
-	var got []int64
-	err := db.SelectContext(ctx, &got, `SELECT m.id FROM markets m JOIN unnest($1::bigint[], $2::bigint[]) AS v(id, epoch)
-		ON m.id = v.id WHERE m.epoch <> v.epoch`, pq.Array(ids), pq.Array(epochs))
-	if err != nil {
-		return nil, fmt.Errorf("fenced markets: %w", err)
+// marketRows reads the epoch and seq of markets ids: after a refused
+// commit, they tell a market another instance took over (another epoch)
+// from one whose previous batch did not commit (another seq).
+func marketRows(ctx context.Context, db *sqlx.DB, ids []int64) (map[int64]marketRow, error) {
+	var got []struct {
+		ID    int64 `db:"id"`
+		Epoch int64 `db:"epoch"`
+		Seq   int64 `db:"seq"`
 	}
-	out := map[int64]bool{}
-	for _, id := range got {
-		out[id] = true
+	if err := db.SelectContext(ctx, &got, `SELECT id, epoch, seq FROM markets WHERE id = ANY($1)`, pq.Array(ids)); err != nil {
+		return nil, fmt.Errorf("market rows: %w", err)
+	}
+	out := make(map[int64]marketRow, len(got))
+	for _, r := range got {
+		out[r.ID] = marketRow{epoch: r.Epoch, seq: r.Seq}
 	}
 	return out, nil
 }
+
+type marketRow struct{ epoch, seq int64 }
 
 // orphanedLeases lists markets whose lease expired without being released:
 // their instance died or stalled holding them (at most limit).

@@ -289,7 +289,15 @@ func (e *env) orderPathQueries(ctx context.Context) ([]query, error) {
 	journalArgs = append(journalArgs, pq.Array(mIDs), pq.Array(mQ), pq.Array(mSeq), pq.Array(mVol))
 	journalArgs = append(journalArgs, pq.Array([]int64{}), pq.Array([]int64{}), pq.Array([]string{}), pq.Array([]string{}),
 		pq.Array([]int64{}), pq.Array([]int64{}), pq.Array([]string{}), pq.Array([]string{}))
-	journalArgs = append(journalArgs, pq.Array(make([]int64, len(mIDs)))) // epochs: one instance never changes them
+	// The market rows are written only at the seq the batch was priced
+	// after, the row's own here.
+	mAfter := make([]int64, len(mIDs))
+	for i, id := range mIDs {
+		if err := e.db.GetContext(ctx, &mAfter[i], `SELECT seq FROM markets WHERE id = $1`, id); err != nil {
+			return nil, fmt.Errorf("market %d seq: %w", id, err)
+		}
+	}
+	journalArgs = append(journalArgs, pq.Array(make([]int64, len(mIDs))), pq.Array(mAfter)) // epochs: one instance never changes them
 
 	return []query{
 		{name: "authenticate (every API request)", source: "accounts/store.go", sql: accounts.AuthenticateSQL,
