@@ -118,15 +118,23 @@ func (b *book) run() {
 	defer b.drain()
 	for {
 		var committed <-chan error
-		if len(b.inflight) > 0 {
+		var locked <-chan struct{}
+		if n := len(b.inflight); n > 0 {
 			committed = b.inflight[0].bt.done
+			if len(b.pending) > 0 && n < b.e.opts.InFlight {
+				locked = b.inflight[n-1].bt.locked
+			}
 		}
 		select {
 		case err := <-committed:
 			b.answerOldest(err)
+			b.flush()
 			if b.fenced.Load() {
 				b.e.dropBook(b)
 			}
+			continue
+		case <-locked:
+			b.flush()
 			continue
 		case <-idleC:
 			if b.idleCheck(idle, &seen) {
@@ -376,19 +384,42 @@ func (b *book) price(c *command) {
 
 // flush hands the pending trades to the journal as a batch. With one
 // transaction in flight (Options.InFlight 1) it waits for the commit and
-// answers their orders; with two it returns at once, so that the book prices
-// its next orders on top of this batch, and only waits, for the oldest,
-// when two of its batches are in flight already (run answers them as they
-// commit: answerOldest).
+// answers their orders. With two it hands them over once the batch ahead,
+// if any, is in a transaction that holds its locks (the journal can start
+// the next one then), and returns at once; until then, and while two
+// batches are in flight, the orders that come gather into the next batch.
+// run answers the batches as they commit (answerOldest) and hands over
+// what gathered meanwhile.
 func (b *book) flush() {
-	for len(b.pending) > 0 && len(b.inflight) >= b.e.opts.InFlight {
-		b.answerOldest(<-b.inflight[0].bt.done) // a failure prices b.pending again
-	}
 	if len(b.pending) == 0 {
 		return
 	}
+	if b.e.opts.InFlight == 1 {
+		b.send()
+		return
+	}
+	for len(b.pending) >= b.e.opts.MaxBatch && len(b.inflight) >= b.e.opts.InFlight {
+		b.answerOldest(<-b.inflight[0].bt.done) // enough gathered: wait (a failure prices b.pending again)
+	}
+	n := len(b.inflight)
+	if n >= b.e.opts.InFlight || len(b.pending) == 0 {
+		return
+	}
+	if n > 0 {
+		select {
+		case <-b.inflight[n-1].bt.locked:
+		default:
+			return
+		}
+	}
+	b.send()
+}
+
+// send hands the pending trades to the journal as a batch.
+func (b *book) send() {
 	bt := &batch{marketID: b.id, epoch: b.epoch, conditional: b.m.Conditional, q: b.state.Q(), seq: b.m.Seq, volume: b.m.Volume,
-		after: b.pending[0].trade.Seq - 1, trades: make([]market.Trade, len(b.pending)), reserved: map[int64]levee.Micros{}, done: make(chan error, 1)}
+		after: b.pending[0].trade.Seq - 1, trades: make([]market.Trade, len(b.pending)), reserved: map[int64]levee.Micros{},
+		done: make(chan error, 1), locked: make(chan struct{})}
 	for i, p := range b.pending {
 		bt.trades[i] = p.trade
 		if p.trade.Side == market.Buy {
@@ -407,9 +438,14 @@ func (b *book) flush() {
 	}
 }
 
-// drain waits for every batch in flight and answers its orders.
+// drain hands over what is pending and waits until every batch in flight
+// is answered.
 func (b *book) drain() {
-	for len(b.inflight) > 0 {
+	for len(b.inflight) > 0 || len(b.pending) > 0 {
+		if len(b.inflight) == 0 {
+			b.send()
+			continue
+		}
 		b.answerOldest(<-b.inflight[0].bt.done)
 	}
 }
@@ -511,6 +547,9 @@ func (b *book) committed(s sent) {
 // answer replies to a batch's orders: their results when it committed
 // (err nil; the snapshot is already published), else err.
 func (b *book) answer(s sent, err error) {
+	if err == nil {
+		b.observe(s) // before the answers: whoever reads the metrics after one finds its order there
+	}
 	for _, p := range s.pending {
 		if err != nil {
 			p.cmd.reply <- reply{err: err}
@@ -520,7 +559,6 @@ func (b *book) answer(s sent, err error) {
 	}
 	if err == nil {
 		b.publish(s.pending)
-		b.observe(s)
 	}
 }
 

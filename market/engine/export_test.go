@@ -17,6 +17,11 @@ func QueuedOrders(e *Engine, marketID int64) int {
 	return len(b.in)
 }
 
+// AfterJournalLocked makes e's journal call f once each transaction holds
+// its locks (its first statement returned), before it appends: a test can
+// hold a commit there. Set it before the first order.
+func AfterJournalLocked(e *Engine, f func()) { e.journal.afterLocked = f }
+
 // QueuedBatches is how many markets' batches wait for the journal.
 func QueuedBatches(e *Engine) int { return len(e.journal.in) }
 

@@ -27,7 +27,8 @@ import (
 // fill.
 //
 // Each size runs with the current journal and the previous one
-// (Options.PreviousJournal), and reports the CPU this process used per
+// (Options.PreviousJournal) and with two transactions in flight
+// (Options.InFlight, "pipelined"), and reports the CPU this process used per
 // order (cpu-µs/order: the engine and the driver) and the CPU PostgreSQL's
 // processes on this machine used per order (pg-cpu-µs/order; with `levee
 // with-db` that is the test server alone), which a shared machine disturbs
@@ -40,11 +41,12 @@ func BenchmarkDurableOrders(b *testing.B) {
 		journal  string
 		previous bool
 		keys     bool
+		inFlight int
 	}{
-		{1, "current", false, false}, {1, "previous", true, false},
-		{16, "current", false, false}, {16, "previous", true, false},
-		{64, "current", false, false}, {64, "previous", true, false},
-		{64, "current,keys", false, true}, {64, "previous,keys", true, true},
+		{1, "current", false, false, 1}, {1, "pipelined", false, false, 2}, {1, "previous", true, false, 1},
+		{16, "current", false, false, 1}, {16, "pipelined", false, false, 2}, {16, "previous", true, false, 1},
+		{64, "current", false, false, 1}, {64, "pipelined", false, false, 2}, {64, "previous", true, false, 1},
+		{64, "current,keys", false, true, 1}, {64, "previous,keys", true, true, 1},
 	} {
 		traders := c.traders
 		b.Run(fmt.Sprintf("traders=%d/journal=%s", traders, c.journal), func(b *testing.B) {
@@ -58,7 +60,7 @@ func BenchmarkDurableOrders(b *testing.B) {
 				{Account: ledger.Issuance, Amount: -levee.Units(100_000_000)}, {Account: ledger.Treasury, Amount: levee.Units(100_000_000)}}}); err != nil {
 				b.Fatal(err)
 			}
-			e := engine.New(db, engine.Options{PreviousJournal: c.previous})
+			e := engine.New(db, engine.Options{PreviousJournal: c.previous, InFlight: c.inFlight})
 			defer e.Close()
 			m, err := e.CreateMarket(ctx, engine.NewMarket{Question: "Will the pump station be fixed?", Outcomes: []string{"yes", "no"},
 				Liquidity: levee.Units(1_000_000), ClosesAt: time.Now().Add(time.Hour)})

@@ -44,6 +44,7 @@ type job struct {
 	attempts  int  // attempts begun
 	inAttempt bool // an attempt is under way
 	locked    bool // the attempt under way holds its locks (its first statement returned)
+	told      bool // its batches' locked channels are closed
 }
 
 // pipeline orders the journal's jobs; with one lane it never waits.
@@ -135,12 +136,24 @@ func (p *pipeline) beginAttempt(jb *job) {
 	jb.inAttempt, jb.locked = true, false
 }
 
-// lockedAttempt records that jb's attempt holds its locks.
+// lockedAttempt records that jb's attempt holds its locks, and tells its
+// batches' books the first time: a book hands over its next batch then.
 func (p *pipeline) lockedAttempt(jb *job) {
 	p.mu.Lock()
 	jb.locked = true
+	p.tell(jb)
 	p.mu.Unlock()
 	p.cond.Broadcast()
+}
+
+// tell closes jb's batches' locked channels, once. Under mu.
+func (p *pipeline) tell(jb *job) {
+	if !jb.told {
+		jb.told = true
+		for _, b := range jb.bs {
+			close(b.locked)
+		}
+	}
 }
 
 // endAttempt records that jb's attempt ended (committed or rolled back).
@@ -174,6 +187,7 @@ func (p *pipeline) end(jb *job) {
 		}
 	}
 	p.lanes[jb.lane] = false
+	p.tell(jb)
 	p.mu.Unlock()
 	p.cond.Broadcast()
 }

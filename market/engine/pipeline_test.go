@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"levee"
@@ -10,20 +11,27 @@ import (
 	"levee/market/engine"
 )
 
-// twoInFlight starts the case of these tests: with two journal transactions
-// allowed in flight, market m's row is held, so that the first batch (the
-// gate order) waits in its first statement, and a second batch, priced on
-// top of the first, is handed to the journal behind it. Each order's answer
-// arrives on the returned channel; release lets the first commit go on.
+// inFlightAnswer is an order's answer in these tests.
 type inFlightAnswer struct {
 	who string
 	res engine.Result
 	err error
 }
 
-func twoInFlight(t *testing.T, f *fixture, m engine.Market, first, second map[string]int64) (answers chan inFlightAnswer, release func()) {
+// twoInFlight starts the case of these tests: with two journal transactions
+// allowed in flight, the first batch (the orders of first) is held in its
+// transaction once it holds its locks (AfterJournalLocked), and the book
+// hands over a second batch (second's orders), priced on top of the first,
+// whose transaction then waits for the first's market row. spend runs while
+// the first batch is priced and not yet written (the ledger's head is then
+// free). Each order's answer arrives on the returned channel; release lets
+// the first transaction go on.
+func twoInFlight(t *testing.T, f *fixture, m engine.Market, first, second map[string]int64, spend func()) (answers chan inFlightAnswer, release func()) {
 	t.Helper()
 	ctx := context.Background()
+	gate := make(chan struct{})
+	var once sync.Once
+	engine.AfterJournalLocked(f.e, func() { once.Do(func() { <-gate }) })
 	hold := f.holdMarketRow(m.ID)
 	answers = make(chan inFlightAnswer, len(first)+len(second))
 	submit := func(who string, account int64) {
@@ -35,12 +43,15 @@ func twoInFlight(t *testing.T, f *fixture, m engine.Market, first, second map[st
 	for who, a := range first {
 		submit(who, a)
 	}
-	MustPoll(t, "the first batch waiting on the market row", f.lockWaits(1))
+	MustPoll(t, "the first batch waiting for the market row", f.lockWaits(1))
+	spend()
+	hold.Rollback()
+	MustPoll(t, "the first transaction holding its locks", f.lockWaits(0))
 	for who, a := range second {
 		submit(who, a)
 	}
-	MustPoll(t, "the second batch handed to the journal", func() bool { return engine.QueuedBatches(f.e) == 1 })
-	return answers, func() { hold.Rollback() }
+	MustPoll(t, "the second transaction waiting for the first's market row", f.lockWaits(1))
+	return answers, func() { close(gate) }
 }
 
 // TestPipelinedOverdraftUnwindsTheNextBatch: the first of two batches in
@@ -64,13 +75,14 @@ func TestPipelinedOverdraftUnwindsTheNextBatch(t *testing.T) {
 	x := account("x")
 	first := map[string]int64{"x": x}
 	second := map[string]int64{"y": account("y"), "z": account("z")}
-	answers, release := twoInFlight(t, f, m, first, second)
 	// x's buy is priced and its cash reserved; x's cash leaves by another
 	// path that does not tell the engine.
-	if _, err := f.led.Transfer(ctx, ledger.Transfer{Kind: "test_spend", Ref: "test", Postings: []ledger.Posting{
-		{Account: ledger.Cash(x), Amount: -levee.Units(49)}, {Account: ledger.Treasury, Amount: levee.Units(49)}}}); err != nil {
-		t.Fatal(err)
-	}
+	answers, release := twoInFlight(t, f, m, first, second, func() {
+		if _, err := f.led.Transfer(ctx, ledger.Transfer{Kind: "test_spend", Ref: "test", Postings: []ledger.Posting{
+			{Account: ledger.Cash(x), Amount: -levee.Units(49)}, {Account: ledger.Treasury, Amount: levee.Units(49)}}}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	release()
 	for range len(first) + len(second) {
 		a := <-answers
@@ -111,7 +123,7 @@ func TestPipelinedFailureUnwindsTheNextBatch(t *testing.T) {
 	f.db.MustExec(fmt.Sprintf(`ALTER TABLE ledger_postings ADD CONSTRAINT fault CHECK (account <> '%s') NOT VALID`, ledger.Cash(x)))
 	first := map[string]int64{"x": x}
 	second := map[string]int64{"y": account("y"), "z": account("z")}
-	answers, release := twoInFlight(t, f, m, first, second)
+	answers, release := twoInFlight(t, f, m, first, second, func() {})
 	release()
 	for range len(first) + len(second) {
 		a := <-answers

@@ -34,6 +34,9 @@ type batch struct {
 	// reserved is the cash each buyer had reserved for these trades.
 	reserved map[int64]levee.Micros
 	done     chan error
+	// locked is closed once the transaction that carries the batch holds
+	// its locks, or has ended (pipeline.go).
+	locked chan struct{}
 	// started is when the journal began the transaction that carries the
 	// batch (Options.OnOrder); set before done is answered.
 	started time.Time
@@ -48,7 +51,9 @@ type journal struct {
 	// rowsStmt (JournalSQL) and ledger are prepared once per connection:
 	// with lib/pq a statement with parameters that is not prepared costs two
 	// round trips (Parse/Describe, then Bind/Execute) and a planning, a
-	// prepared one a single round trip. Only run touches rowsStmt.
+	// prepared one a single round trip. rowsMu guards rowsStmt: with two
+	// transactions in flight two jobs may prepare it at once.
+	rowsMu           sync.Mutex
 	rowsStmt         *sqlx.Stmt
 	ledger           *ledger.Prepared
 	wallets          *wallets
@@ -64,6 +69,8 @@ type journal struct {
 	// cashMoved hears of the traders whose cash a commit moved (other
 	// instances drop their wallets: Options.CashMoved).
 	cashMoved func(accounts ...int64)
+	// afterLocked, for tests, runs once a transaction holds its locks.
+	afterLocked func()
 }
 
 func (j *journal) run() {
@@ -75,7 +82,6 @@ func (j *journal) run() {
 	// its previous one leaves (pipeline.go).
 	var carry *batch
 	for {
-		lane := j.pipe.slot()
 		b := carry
 		if carry = nil; b == nil {
 			var ok bool
@@ -83,6 +89,10 @@ func (j *journal) run() {
 				return
 			}
 		}
+		// The lane is taken once there is a batch: an idle journal keeps
+		// committing on the same connection (whose backend's caches are
+		// warm) rather than alternating between two.
+		lane := j.pipe.slot()
 		pending := make([]*batch, 1, 64)
 		pending[0] = b
 		rows := len(b.trades)
@@ -158,6 +168,8 @@ func (j *journal) closeStatements() {
 // statement returns JournalSQL prepared, preparing it on first use (not at
 // start, which may be while the database is down).
 func (j *journal) statement(ctx context.Context) (*sqlx.Stmt, error) {
+	j.rowsMu.Lock()
+	defer j.rowsMu.Unlock()
 	if j.rowsStmt == nil {
 		st, err := j.db.PreparexContext(ctx, JournalSQL)
 		if err != nil {
@@ -612,7 +624,12 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 	// statement fails (journalFenced) unless all were.
 	args = append(args, pq.Array(epochs), pq.Array(afters))
 	shape := journalShape{keyed: trades.keyed, shrink: len(shrink.markets) > 0, stakes: len(stakes) > 0}
-	locked := func() { j.pipe.lockedAttempt(jb) }
+	locked := func() {
+		j.pipe.lockedAttempt(jb)
+		if j.afterLocked != nil {
+			j.afterLocked()
+		}
+	}
 	w := ledger.With{CTEs: shape.writes(), First: journalWritten, Args: args, Locked: locked}
 	if len(transfers) > 0 && !j.previous && j.oneStatementFrom > 0 && len(trades.seqs) >= j.oneStatementFrom {
 		balances, err := j.writeOneTrip(ctx, w, transfers, cashAccounts)
