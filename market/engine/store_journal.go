@@ -60,8 +60,8 @@ type journal struct {
 	in               chan *batch
 	maxRows          int
 	timeout          time.Duration
-	previous         bool       // Options.PreviousJournal
-	oneStatementFrom int        // commit groups of this many orders or more in one statement; 0: never (Options.OneStatementFrom)
+	previous         bool         // Options.PreviousJournal
+	oneStatementFrom int          // commit groups of this many orders or more in one statement; 0: never (Options.OneStatementFrom)
 	conns            []*sqlx.Conn // the journal's own connections, one per lane (journal_conn.go); only the lane's job touches it
 	pipe             *pipeline    // the jobs in flight (pipeline.go)
 	logger           *slog.Logger
