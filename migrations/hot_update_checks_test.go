@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"levee/migrations/dbtest"
@@ -19,13 +20,7 @@ import (
 // makes (a balance; q, seq and volume; the head's seq and hash) still pass.
 func TestHotUpdateChecks(t *testing.T) {
 	ctx := context.Background()
-	db := dbtest.New(t)
-	db.MustExec(`INSERT INTO ledger_accounts (key, kind) VALUES ('cash:names', 'cash')`)
-	var market int64
-	if err := db.GetContext(ctx, &market, `INSERT INTO markets (question, outcomes, liquidity, subsidy, q, closes_at)
-		VALUES ('Will it hold?', '{yes,no}', 100, 70, '{0,0}', now() + interval '1 day') RETURNING id`); err != nil {
-		t.Fatal(err)
-	}
+	db, market := hotRows(t, "cash:names")
 	insertMarket := func(question, outcomes, liquidity, subsidy, status string) string {
 		return `INSERT INTO markets (question, outcomes, liquidity, subsidy, q, closes_at, status) VALUES ('` + question + `', '` +
 			outcomes + `', ` + liquidity + `, ` + subsidy + `, '{0,0}', now(), '` + status + `')`
@@ -56,13 +51,7 @@ func TestHotUpdateChecks(t *testing.T) {
 		{"a second head", `INSERT INTO ledger_head (id, seq, hash) VALUES (false, 0, decode(repeat('00', 32), 'hex'))`, "ledger_head_id_check"},
 		{"private_from 0", `UPDATE ledger_head SET private_from = 0`, "ledger_head_private_from_check"},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			_, err := db.ExecContext(ctx, c.sql)
-			var pe *pq.Error
-			if !errors.As(err, &pe) || pe.Code != "23514" || pe.Constraint != c.constraint {
-				t.Fatalf("%s: err = %v; want a check violation of %s", c.sql, err, c.constraint)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { mustViolate(t, db, c.sql, c.constraint) })
 	}
 	if _, err := db.ExecContext(ctx, `UPDATE ledger_accounts SET balance = balance + 1 WHERE key = 'cash:names'`); err != nil {
 		t.Fatalf("a balance update: %v", err)
@@ -86,13 +75,7 @@ func TestHotUpdateChecks(t *testing.T) {
 // table's one CHECK.
 func TestHotRulesAsDomains(t *testing.T) {
 	ctx := context.Background()
-	db := dbtest.New(t)
-	db.MustExec(`INSERT INTO ledger_accounts (key, kind) VALUES ('cash:dom', 'cash')`)
-	var market int64
-	if err := db.GetContext(ctx, &market, `INSERT INTO markets (question, outcomes, liquidity, subsidy, q, closes_at)
-		VALUES ('Will it hold?', '{yes,no}', 100, 70, '{0,0}', now() + interval '1 day') RETURNING id`); err != nil {
-		t.Fatal(err)
-	}
+	db, market := hotRows(t, "cash:dom")
 	m := strconv.FormatInt(market, 10)
 	trade := func(side, shares, amount string) string {
 		return `INSERT INTO trades (market_id, seq, account_id, outcome, side, shares, amount, prices, at)
@@ -131,13 +114,7 @@ func TestHotRulesAsDomains(t *testing.T) {
 		{"negative stake held", `INSERT INTO market_stakes (market_id, account_id, put_in, held) VALUES (` + m + `, 1, 0, -1)`, "nonnegative"},
 		{"empty order key", `INSERT INTO order_keys (account_id, key, market_id, seq, at) VALUES (1, '', ` + m + `, 1, now())`, "key_length"},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			_, err := db.ExecContext(ctx, c.sql)
-			var pe *pq.Error
-			if !errors.As(err, &pe) || pe.Code != "23514" || pe.Constraint != c.constraint {
-				t.Fatalf("%s: err = %v; want a check violation of %s", c.sql, err, c.constraint)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { mustViolate(t, db, c.sql, c.constraint) })
 	}
 	// The largest values the rules allow pass.
 	for _, q := range []string{
@@ -189,5 +166,30 @@ func TestHotTablesCheckOnce(t *testing.T) {
 		if want[table] == "" {
 			t.Errorf("%s: unexpected CHECK %s", table, name)
 		}
+	}
+}
+
+// hotRows gives a test a migrated database with a ledger account key and a
+// market, whose id it returns.
+func hotRows(t *testing.T, key string) (*sqlx.DB, int64) {
+	t.Helper()
+	db := dbtest.New(t)
+	db.MustExec(`INSERT INTO ledger_accounts (key, kind) VALUES ($1, 'cash')`, key)
+	var market int64
+	if err := db.Get(&market, `INSERT INTO markets (question, outcomes, liquidity, subsidy, q, closes_at)
+		VALUES ('Will it hold?', '{yes,no}', 100, 70, '{0,0}', now() + interval '1 day') RETURNING id`); err != nil {
+		t.Fatal(err)
+	}
+	return db, market
+}
+
+// mustViolate runs query and wants it refused as a check violation
+// (23514) of constraint.
+func mustViolate(t *testing.T, db *sqlx.DB, query, constraint string) {
+	t.Helper()
+	_, err := db.Exec(query)
+	var pe *pq.Error
+	if !errors.As(err, &pe) || pe.Code != "23514" || pe.Constraint != constraint {
+		t.Fatalf("%s: err = %v; want a check violation of %s", query, err, constraint)
 	}
 }

@@ -11,137 +11,115 @@ import (
 	"levee/market/engine"
 )
 
-// inFlightAnswer is an order's answer in these tests.
-type inFlightAnswer struct {
-	who string
-	res engine.Result
-	err error
+// pipelineCase is the case of the tests below: with two journal
+// transactions allowed in flight, x's order is the first batch on market m,
+// held in its transaction once it holds its locks (AfterJournalLocked), and
+// y's and z's orders are the second, priced on top of it, whose transaction
+// then waits for the first's market row.
+type pipelineCase struct {
+	f       *fixture
+	m       engine.Market
+	cash    map[int64]levee.Micros // each trader's starting cash
+	x, y, z int64
 }
 
-// twoInFlight starts the case of these tests: with two journal transactions
-// allowed in flight, the first batch (the orders of first) is held in its
-// transaction once it holds its locks (AfterJournalLocked), and the book
-// hands over a second batch (second's orders), priced on top of the first,
-// whose transaction then waits for the first's market row. spend runs while
-// the first batch is priced and not yet written (the ledger's head is then
-// free). Each order's answer arrives on the returned channel; release lets
-// the first transaction go on.
-func twoInFlight(t *testing.T, f *fixture, m engine.Market, first, second map[string]int64, spend func()) (answers chan inFlightAnswer, release func()) {
+func newPipelineCase(t *testing.T) *pipelineCase {
+	f := mustFixtureWith(t, engine.Options{InFlight: 2})
+	c := &pipelineCase{f: f, m: f.MustMarket(levee.Units(100), "yes", "no"), cash: map[int64]levee.Micros{}}
+	for _, a := range []*int64{&c.x, &c.y, &c.z} {
+		*a = f.MustAccount(fmt.Sprintf("t%d", len(c.cash)), levee.Units(50))
+		c.cash[*a] = levee.Units(50)
+	}
+	return c
+}
+
+// run lines the two batches up, runs spend while x's order is priced and
+// not yet written (the ledger's head is then free), lets the first
+// transaction go on, and checks the answers: x's is an error of code
+// wantX, y's and z's are trades.
+func (c *pipelineCase) run(t *testing.T, spend func(), wantX string) {
 	t.Helper()
 	ctx := context.Background()
+	f := c.f
 	gate := make(chan struct{})
 	var once sync.Once
 	engine.AfterJournalLocked(f.e, func() { once.Do(func() { <-gate }) })
-	hold := f.holdMarketRow(m.ID)
-	answers = make(chan inFlightAnswer, len(first)+len(second))
-	submit := func(who string, account int64) {
+	hold := f.holdMarketRow(c.m.ID)
+	type answer struct {
+		who int64
+		res engine.Result
+		err error
+	}
+	answers := make(chan answer, 3)
+	submit := func(account int64) {
 		go func() {
-			r, err := f.e.Submit(ctx, account, m.ID, buy(0, "3"), "")
-			answers <- inFlightAnswer{who, r, err}
+			r, err := f.e.Submit(ctx, account, c.m.ID, buy(0, "3"), "")
+			answers <- answer{account, r, err}
 		}()
 	}
-	for who, a := range first {
-		submit(who, a)
-	}
+	submit(c.x)
 	MustPoll(t, "the first batch waiting for the market row", f.lockWaits(1))
 	spend()
 	hold.Rollback()
 	MustPoll(t, "the first transaction holding its locks", f.lockWaits(0))
-	for who, a := range second {
-		submit(who, a)
-	}
+	submit(c.y)
+	submit(c.z)
 	MustPoll(t, "the second transaction waiting for the first's market row", f.lockWaits(1))
-	return answers, func() { close(gate) }
+	close(gate)
+	for range 3 {
+		a := <-answers
+		switch {
+		case a.who == c.x:
+			if levee.ErrorCode(a.err) != wantX {
+				t.Errorf("x's order in the first batch: %+v %v; want an error %s", a.res, a.err, wantX)
+			}
+		case a.err != nil:
+			t.Errorf("account %d: %v", a.who, a.err)
+		}
+	}
 }
 
 // TestPipelinedOverdraftUnwindsTheNextBatch: the first of two batches in
 // flight on one market holds a buy whose cash was spent outside the engine
 // meanwhile. The ledger refuses it; the second batch, priced on top of the
 // first, must not commit on its own (its market row is written only at the
-// seq the first leaves): it is priced again, with the first batch's other
-// orders, on the committed state. Only the overdrawn buy fails; every other
-// order commits exactly once, and the market, positions, cash and ledger
-// agree with the trades.
+// seq the first leaves): it is priced again on the committed state. Only the
+// overdrawn buy fails; every other order commits exactly once, and the
+// market, positions, cash and ledger agree with the trades.
 func TestPipelinedOverdraftUnwindsTheNextBatch(t *testing.T) {
-	ctx := context.Background()
-	f := mustFixtureWith(t, engine.Options{InFlight: 2})
-	m := f.MustMarket(levee.Units(100), "yes", "no")
-	cash := map[int64]levee.Micros{}
-	account := func(name string) int64 {
-		a := f.MustAccount(name, levee.Units(50))
-		cash[a] = levee.Units(50)
-		return a
-	}
-	x := account("x")
-	first := map[string]int64{"x": x}
-	second := map[string]int64{"y": account("y"), "z": account("z")}
-	// x's buy is priced and its cash reserved; x's cash leaves by another
-	// path that does not tell the engine.
-	answers, release := twoInFlight(t, f, m, first, second, func() {
-		if _, err := f.led.Transfer(ctx, ledger.Transfer{Kind: "test_spend", Ref: "test", Postings: []ledger.Posting{
-			{Account: ledger.Cash(x), Amount: -levee.Units(49)}, {Account: ledger.Treasury, Amount: levee.Units(49)}}}); err != nil {
+	c := newPipelineCase(t)
+	// x's cash leaves by another path that does not tell the engine.
+	c.run(t, func() {
+		if _, err := c.f.led.Transfer(context.Background(), ledger.Transfer{Kind: "test_spend", Ref: "test", Postings: []ledger.Posting{
+			{Account: ledger.Cash(c.x), Amount: -levee.Units(49)}, {Account: ledger.Treasury, Amount: levee.Units(49)}}}); err != nil {
 			t.Fatal(err)
 		}
-	})
-	release()
-	for range len(first) + len(second) {
-		a := <-answers
-		switch {
-		case a.who == "x":
-			if levee.ErrorCode(a.err) != levee.ECONFLICT {
-				t.Errorf("x's overdrawn buy: %+v %v; want a conflict", a.res, a.err)
-			}
-		case a.err != nil:
-			t.Errorf("%s: %v", a.who, a.err)
-		}
-	}
+	}, levee.ECONFLICT)
 	var n int
-	f.db.Get(&n, `SELECT count(*) FROM trades WHERE market_id = $1`, m.ID)
-	if n != len(second) {
-		t.Fatalf("%d trades, want %d (y's and z's)", n, len(second))
+	c.f.db.Get(&n, `SELECT count(*) FROM trades WHERE market_id = $1`, c.m.ID)
+	if n != 2 {
+		t.Fatalf("%d trades, want 2 (y's and z's)", n)
 	}
-	f.MustAgreeWithTrades([]engine.Market{m}, cash, map[int64]levee.Micros{x: levee.Units(49)})
+	c.f.MustAgreeWithTrades([]engine.Market{c.m}, c.cash, map[int64]levee.Micros{c.x: levee.Units(49)})
 }
 
 // TestPipelinedFailureUnwindsTheNextBatch: the first of two batches in
 // flight fails in the database after it took its locks (a fault: a CHECK
-// that refuses one trader's ledger postings). Its orders are answered unavailable, safe to retry, and nothing
-// of them is stored; the second batch, priced on top of it, is priced again
-// on the committed state and commits; a later order sees both answers'
-// state. The ledger, positions and cash agree with the trades.
+// that refuses one trader's ledger postings). Its order is answered
+// unavailable, safe to retry, and nothing of it is stored; the second batch,
+// priced on top of it, is priced again on the committed state and commits;
+// the retry commits after both. The ledger, positions and cash agree with
+// the trades.
 func TestPipelinedFailureUnwindsTheNextBatch(t *testing.T) {
-	ctx := context.Background()
-	f := mustFixtureWith(t, engine.Options{InFlight: 2})
-	m := f.MustMarket(levee.Units(100), "yes", "no")
-	cash := map[int64]levee.Micros{}
-	account := func(name string) int64 {
-		a := f.MustAccount(name, levee.Units(50))
-		cash[a] = levee.Units(50)
-		return a
+	c := newPipelineCase(t)
+	c.f.db.MustExec(fmt.Sprintf(`ALTER TABLE ledger_postings ADD CONSTRAINT fault CHECK (account <> '%s') NOT VALID`, ledger.Cash(c.x)))
+	c.run(t, func() {}, levee.EUNAVAILABLE)
+	c.f.db.MustExec(`ALTER TABLE ledger_postings DROP CONSTRAINT fault`)
+	r, err := c.f.e.Submit(context.Background(), c.x, c.m.ID, buy(0, "3"), "")
+	if err != nil || r.Seq != 3 {
+		t.Fatalf("x's retry: %+v %v; want seq 3", r, err)
 	}
-	x := account("x")
-	f.db.MustExec(fmt.Sprintf(`ALTER TABLE ledger_postings ADD CONSTRAINT fault CHECK (account <> '%s') NOT VALID`, ledger.Cash(x)))
-	first := map[string]int64{"x": x}
-	second := map[string]int64{"y": account("y"), "z": account("z")}
-	answers, release := twoInFlight(t, f, m, first, second, func() {})
-	release()
-	for range len(first) + len(second) {
-		a := <-answers
-		switch {
-		case a.who == "x":
-			if levee.ErrorCode(a.err) != levee.EUNAVAILABLE {
-				t.Errorf("x's order in the failed commit: %+v %v; want unavailable", a.res, a.err)
-			}
-		case a.err != nil:
-			t.Errorf("%s: %v", a.who, a.err)
-		}
-	}
-	f.db.MustExec(`ALTER TABLE ledger_postings DROP CONSTRAINT fault`)
-	r, err := f.e.Submit(ctx, x, m.ID, buy(0, "3"), "")
-	if err != nil || r.Seq != int64(len(second))+1 {
-		t.Fatalf("x's retry: %+v %v; want seq %d", r, err, len(second)+1)
-	}
-	f.MustAgreeWithTrades([]engine.Market{m}, cash, nil)
+	c.f.MustAgreeWithTrades([]engine.Market{c.m}, c.cash, nil)
 }
 
 // TestPipelinedBatchesCommitInOrder: with many traders on one market and
