@@ -121,8 +121,10 @@ func (b *book) run() {
 		var locked <-chan struct{}
 		if n := len(b.inflight); n > 0 {
 			committed = b.inflight[0].bt.done
-			if len(b.pending) > 0 && n < b.e.opts.InFlight {
-				locked = b.inflight[n-1].bt.locked
+			// Wait for the batch ahead to hold its locks, but once it does,
+			// the orders still gathering go with the next commands (flush).
+			if l := b.inflight[n-1].bt.locked; len(b.pending) > 0 && n < b.e.opts.InFlight && !isClosed(l) {
+				locked = l
 			}
 		}
 		select {
@@ -386,8 +388,9 @@ func (b *book) price(c *command) {
 // transaction in flight (Options.InFlight 1) it waits for the commit and
 // answers their orders. With two it hands them over once the batch ahead,
 // if any, is in a transaction that holds its locks (the journal can start
-// the next one then), and returns at once; until then, and while two
-// batches are in flight, the orders that come gather into the next batch.
+// the next one then) and they are at least half as many as its orders, and
+// returns at once; until then, and while two batches are in flight, the
+// orders that come gather into the next batch.
 // run answers the batches as they commit (answerOldest) and hands over
 // what gathered meanwhile.
 func (b *book) flush() {
@@ -409,6 +412,12 @@ func (b *book) flush() {
 		select {
 		case <-b.inflight[n-1].bt.locked:
 		default:
+			return
+		}
+		// A batch much smaller than the one ahead would cost a commit of its
+		// own for little overlap: let it gather until it is half that one's
+		// size, or until that one commits.
+		if 2*len(b.pending) < len(b.inflight[n-1].pending) {
 			return
 		}
 	}
@@ -435,6 +444,15 @@ func (b *book) send() {
 	b.e.journal.in <- bt
 	if b.e.opts.InFlight == 1 {
 		b.answerOldest(<-bt.done)
+	}
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 

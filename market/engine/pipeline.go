@@ -9,8 +9,10 @@ import (
 // while one holds its rows and the ledger's head and appends and flushes,
 // the next writes its trades and positions on a connection of its own, and
 // waits on the first's locks only for what they share (a hot market's row,
-// the head). A book then hands over its next batch, priced on top of the
-// one in flight, without waiting for that one's commit (book.send).
+// the head). A book hands over its next batch, priced on top of the one in
+// flight, once that one's transaction holds its locks (batch.locked) and
+// the next has gathered at least half as many orders, without waiting for
+// its commit (book.flush).
 //
 // What keeps it correct:
 //   - A market row is written only at the seq its batch was priced after
