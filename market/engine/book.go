@@ -548,9 +548,7 @@ func (b *book) answerOldest(err error) {
 		again = append(again, p.cmd)
 	}
 	b.pending = b.pending[:0]
-	if len(again) > 0 {
-		b.process(again)
-	}
+	b.reprocess(again)
 }
 
 // committed answers a batch the journal committed: the snapshot first, so

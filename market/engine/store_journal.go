@@ -222,7 +222,7 @@ func (j *journal) commit(jb *job) (int, error) {
 			// read it, and is now: the older transaction, which had let
 			// go of it to retry, has since committed the batch before.
 			// Nothing of this attempt committed; write it again.
-			if errors.Is(err, errFenced) && jb.attempts < maxAttempts {
+			if errors.Is(err, errFenced) && len(j.conns) > 1 && jb.attempts < maxAttempts {
 				continue
 			}
 		}
@@ -332,11 +332,12 @@ func (j *journal) commitOnce(jb *job, bs []*batch) error {
 	}
 	moved := make([]int64, 0, len(w.balances))
 	for a, bal := range w.balances {
-		if w.ordered {
+		if w.ordered || len(j.conns) == 1 {
 			j.wallets.settle(a, consumed[a], bal)
 		} else {
-			// Read without the head lock: another transaction may have
-			// committed a move of this cash since. Read again when needed.
+			// Read without the head lock, with another transaction in
+			// flight: it may have committed a move of this cash since.
+			// Read again when needed.
 			j.wallets.release(a, consumed[a])
 			j.wallets.Invalidate(a)
 		}
@@ -519,6 +520,11 @@ func (b *book) redo(again []*command) {
 	} else {
 		b.positions, b.held = positions, held
 	}
+	b.reprocess(again)
+}
+
+// reprocess prices commands again as a new round, from inside a round.
+func (b *book) reprocess(again []*command) {
 	if len(again) > 0 {
 		// The caller may still look up retries of keyed orders in
 		// b.replays, which process refills for its own commands.
