@@ -41,9 +41,26 @@ func MustChromium(t *testing.T) string {
 
 // MustBrowser starts a headless Chromium with a fresh profile and returns a
 // context whose children each get their own browser context (cookie jar).
+// A Chromium that exits as it starts (seen on a loaded machine: "chrome
+// failed to start" within 0.2 s) is started again, up to three times.
 func MustBrowser(t *testing.T) context.Context {
 	t.Helper()
 	chrome := MustChromium(t)
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		var root context.Context
+		if root, err = startBrowser(t, chrome); err == nil {
+			return root
+		}
+		t.Logf("start Chromium (%s), attempt %d: %v", chrome, attempt, err)
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("start Chromium (%s): %v", chrome, err)
+	return nil
+}
+
+// startBrowser starts one headless Chromium; on error it is stopped.
+func startBrowser(t *testing.T, chrome string) (context.Context, error) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chrome),
 		chromedp.Headless,
@@ -57,15 +74,15 @@ func MustBrowser(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
 	root, cancelRoot := chromedp.NewContext(alloc)
-	t.Cleanup(cancelRoot)
+	stop := func() { cancelRoot(); cancelAlloc(); cancel() }
 	if err := chromedp.Do(root); err != nil {
-		t.Fatalf("start Chromium (%s): %v", chrome, err)
+		stop()
+		return nil, err
 	}
-	return root
+	t.Cleanup(stop)
+	return root, nil
 }
 
 // browser is one person's browser: its own cookie jar and viewport.
