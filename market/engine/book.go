@@ -525,20 +525,21 @@ func (b *book) answerOldest(err error) {
 	// the epoch is still ours: a new owner's trades also move the seq;
 	// reload refuses a row at another epoch.) The first batch's orders that
 	// did not commit are answered with its error, the later batches' and
-	// those priced since are priced again on the committed state.
+	// those priced since are priced again on the committed state, as are the
+	// first's when it was only behind (errBehind never reaches a trader).
 	rerr := b.reload()
 	var again []*command
 	for i, s := range sents {
 		switch {
 		case errs[i] == nil || rerr == nil && b.m.Seq >= s.bt.seq:
 			b.answer(s, nil)
-		case i == 0:
+		case i == 0 && !errors.Is(err, errBehind):
 			e := err
 			if errors.Is(rerr, errFenced) {
 				e = errMoved
 			}
 			b.answer(s, e)
-		default:
+		default: // written after a batch that did not commit: nothing of it is stored
 			for _, p := range s.pending {
 				again = append(again, p.cmd)
 			}
