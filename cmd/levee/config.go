@@ -55,6 +55,11 @@ type Config struct {
 	// LEVEE_JOURNAL=pipelined (two journal transactions in flight), 0
 	// (the engine's default, one) otherwise.
 	JournalInFlight int
+	// JournalOverlapFrom is engine.Options.OverlapFrom
+	// (LEVEE_JOURNAL_OVERLAP_FROM, a positive integer; 0: the engine's
+	// default): with two in flight, how many orders the batch in flight
+	// must carry before the next one goes beside it.
+	JournalOverlapFrom int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
 	// client (LEVEE_TRUSTED_PROXIES, comma-separated CIDRs or addresses).
 	// Empty: every client is the address of its connection.
@@ -130,6 +135,13 @@ func defaultConfig() Config {
 		c.JournalInFlight = 2
 	default:
 		c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_JOURNAL must be previous, one-statement or pipelined (or unset), not %q", j))
+	}
+	if v := os.Getenv("LEVEE_JOURNAL_OVERLAP_FROM"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			c.JournalOverlapFrom = n
+		} else {
+			c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_JOURNAL_OVERLAP_FROM must be a positive number of orders, not %q", v))
+		}
 	}
 	switch p := os.Getenv("LEVEE_WS_WRITER_POOL"); p {
 	case "", "off":

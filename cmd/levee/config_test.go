@@ -22,6 +22,9 @@ func TestConfigFromEnvironment(t *testing.T) {
 		{"LEVEE_JOURNAL", "previous", func(c Config) bool { return c.PreviousJournal && c.OneStatementFrom == 0 }, ""},
 		{"LEVEE_JOURNAL", "one-statement", func(c Config) bool { return c.OneStatementFrom == 1 && !c.PreviousJournal }, ""},
 		{"LEVEE_JOURNAL", "pipelined", func(c Config) bool { return c.JournalInFlight == 2 && c.OneStatementFrom == 0 && !c.PreviousJournal }, ""},
+		{"LEVEE_JOURNAL_OVERLAP_FROM", "1", func(c Config) bool { return c.JournalOverlapFrom == 1 }, ""},
+		{"LEVEE_JOURNAL_OVERLAP_FROM", "0", func(c Config) bool { return c.JournalOverlapFrom == 0 }, "LEVEE_JOURNAL_OVERLAP_FROM must be"},
+		{"LEVEE_JOURNAL_OVERLAP_FROM", "many", func(c Config) bool { return c.JournalOverlapFrom == 0 }, "LEVEE_JOURNAL_OVERLAP_FROM must be"},
 		{"LEVEE_JOURNAL", "bogus", func(c Config) bool { return !c.PreviousJournal && c.OneStatementFrom == 0 }, "LEVEE_JOURNAL must be"},
 		{"LEVEE_BOOK_IDLE_AFTER", "", func(c Config) bool { return c.BookIdleAfter == 0 }, ""},
 		{"LEVEE_BOOK_IDLE_AFTER", "30s", func(c Config) bool { return c.BookIdleAfter == 30*time.Second }, ""},
@@ -32,7 +35,7 @@ func TestConfigFromEnvironment(t *testing.T) {
 		{"LEVEE_DELIVER_EVERY", "0s", func(c Config) bool { return c.DeliverEvery == 0 }, "LEVEE_DELIVER_EVERY must be a positive duration"},
 		{"LEVEE_WITNESS_EVERY", "1m", func(c Config) bool { return c.WitnessEvery == time.Minute }, ""},
 	} {
-		for _, k := range []string{"LEVEE_WS_WRITER_POOL", "LEVEE_JOURNAL", "LEVEE_BOOK_IDLE_AFTER", "LEVEE_ADVANCE_EVERY",
+		for _, k := range []string{"LEVEE_WS_WRITER_POOL", "LEVEE_JOURNAL", "LEVEE_JOURNAL_OVERLAP_FROM", "LEVEE_BOOK_IDLE_AFTER", "LEVEE_ADVANCE_EVERY",
 			"LEVEE_DELIVER_EVERY", "LEVEE_WITNESS_EVERY", "LEVEE_NATS_URL", "LEVEE_SMTP_URL"} {
 			t.Setenv(k, "")
 		}

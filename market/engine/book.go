@@ -123,7 +123,7 @@ func (b *book) run() {
 			committed = b.inflight[0].bt.done
 			// Wait for the batch ahead to hold its locks, but once it does,
 			// the orders still gathering go with the next commands (flush).
-			if l := b.inflight[n-1].bt.locked; len(b.pending) > 0 && n < b.e.opts.InFlight && !isClosed(l) {
+			if l := b.inflight[n-1].bt.locked; len(b.pending) > 0 && n < b.e.opts.InFlight && b.overlaps(b.inflight[n-1]) && !isClosed(l) {
 				locked = l
 			}
 		}
@@ -387,8 +387,9 @@ func (b *book) price(c *command) {
 // flush hands the pending trades to the journal as a batch. With one
 // transaction in flight (Options.InFlight 1) it waits for the commit and
 // answers their orders. With two it hands them over once the batch ahead,
-// if any, is in a transaction that holds its locks (the journal can start
-// the next one then) and they are at least half as many as its orders, and
+// if any, carries at least Options.OverlapFrom orders and is in a
+// transaction that holds its locks (the journal can start the next one
+// then), and they are at least half as many as its orders, and
 // returns at once; until then, and while two batches are in flight, the
 // orders that come gather into the next batch.
 // run answers the batches as they commit (answerOldest) and hands over
@@ -409,6 +410,9 @@ func (b *book) flush() {
 		return
 	}
 	if n > 0 {
+		if !b.overlaps(b.inflight[n-1]) {
+			return
+		}
 		select {
 		case <-b.inflight[n-1].bt.locked:
 		default:
@@ -422,6 +426,12 @@ func (b *book) flush() {
 		}
 	}
 	b.send()
+}
+
+// overlaps says whether the next batch may go beside s, the last in
+// flight: s is large enough to be worth overlapping (Options.OverlapFrom).
+func (b *book) overlaps(s sent) bool {
+	return len(s.pending) >= b.e.opts.OverlapFrom
 }
 
 // send hands the pending trades to the journal as a batch.

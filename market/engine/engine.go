@@ -101,7 +101,19 @@ type Options struct {
 	// second connection while the first appends to the ledger and flushes
 	// (pipeline.go). The previous journal and OneStatementFrom keep 1.
 	InFlight int
+	// OverlapFrom is, with two in flight, how many orders the batch in
+	// flight must carry before the book hands the next one over beside it
+	// (LEVEE_JOURNAL_OVERLAP_FROM); a smaller one is waited for, as with
+	// one in flight. A commit of a few orders is mostly round trips and the
+	// flush, which a second transaction does not shorten: overlapped, the
+	// two only add commits and contend for the same cores (bench/RESULTS.md
+	// §12: the tail at 1,000 orders/s got longer). 0 means
+	// defaultOverlapFrom; 1 overlaps every batch.
+	OverlapFrom int
 }
+
+// defaultOverlapFrom is Options.OverlapFrom's default.
+const defaultOverlapFrom = 16
 
 // Engine runs the markets of one Levee instance. It holds no global state:
 // several engines (one per instance) can later share a database, each
@@ -173,6 +185,9 @@ func New(db *sqlx.DB, opts Options) *Engine {
 		opts.InFlight = 1
 	}
 	e.opts.InFlight = opts.InFlight
+	if opts.OverlapFrom <= 0 {
+		e.opts.OverlapFrom = defaultOverlapFrom
+	}
 	e.journal = &journal{db: db, ledger: ledger.NewPrepared(db), wallets: e.wallets, in: make(chan *batch, 1024), maxRows: opts.MaxRows,
 		conns: make([]*sqlx.Conn, opts.InFlight), pipe: newPipeline(opts.InFlight),
 		timeout: opts.DBTimeout, logger: opts.Logger, observer: opts.OnCommit, previous: opts.PreviousJournal,

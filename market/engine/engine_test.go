@@ -40,7 +40,7 @@ func MustFixture(t *testing.T) *fixture { return mustFixtureWith(t, engine.Optio
 var journals = []struct {
 	name string
 	opts engine.Options
-}{{"four-trips", engine.Options{}}, {"one-statement", engine.Options{OneStatementFrom: 1}}, {"pipelined", engine.Options{InFlight: 2}}}
+}{{"four-trips", engine.Options{}}, {"one-statement", engine.Options{OneStatementFrom: 1}}, {"pipelined", engine.Options{InFlight: 2, OverlapFrom: 1}}}
 
 // waitingJournals are the journals whose books wait for each commit before
 // they take the next orders from their queue: the tests that line orders up
@@ -54,7 +54,7 @@ var waitingJournals = journals[:2]
 var inFlight = []struct {
 	name string
 	opts engine.Options
-}{{"one-in-flight", engine.Options{}}, {"two-in-flight", engine.Options{InFlight: 2}}}
+}{{"one-in-flight", engine.Options{}}, {"two-in-flight", engine.Options{InFlight: 2, OverlapFrom: 1}}}
 
 // mustFixtureWith is MustFixture with an engine started with opts.
 func mustFixtureWith(t *testing.T, opts engine.Options) *fixture {

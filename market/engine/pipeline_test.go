@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"levee"
 	"levee/ledger"
@@ -24,7 +25,7 @@ type pipelineCase struct {
 }
 
 func newPipelineCase(t *testing.T) *pipelineCase {
-	f := mustFixtureWith(t, engine.Options{InFlight: 2})
+	f := mustFixtureWith(t, engine.Options{InFlight: 2, OverlapFrom: 1})
 	c := &pipelineCase{f: f, m: f.MustMarket(levee.Units(100), "yes", "no"), cash: map[int64]levee.Micros{}}
 	for _, a := range []*int64{&c.x, &c.y, &c.z} {
 		*a = f.MustAccount(fmt.Sprintf("t%d", len(c.cash)), levee.Units(50))
@@ -128,7 +129,7 @@ func TestPipelinedFailureUnwindsTheNextBatch(t *testing.T) {
 // trader reads right after an answer holds their trade.
 func TestPipelinedBatchesCommitInOrder(t *testing.T) {
 	ctx := context.Background()
-	f := mustFixtureWith(t, engine.Options{InFlight: 2})
+	f := mustFixtureWith(t, engine.Options{InFlight: 2, OverlapFrom: 1})
 	m := f.MustMarket(levee.Units(100), "yes", "no")
 	const traders, orders = 16, 25
 	cash := map[int64]levee.Micros{}
@@ -173,4 +174,53 @@ func TestPipelinedBatchesCommitInOrder(t *testing.T) {
 		}
 	}
 	f.MustAgreeWithTrades([]engine.Market{m}, cash, nil)
+}
+
+// TestPipelinedSmallBatchIsWaitedFor: with two transactions allowed in
+// flight, the next batch goes beside the one in flight only if that one
+// carries at least Options.OverlapFrom orders; a smaller one is waited for,
+// as with one in flight. x's order (a batch of one) is held in its
+// transaction once it holds its locks, and y's order comes meanwhile: with
+// OverlapFrom 1 its transaction starts and waits for x's market row; with 2
+// it does not start until x's commits. Both commit, in order, either way.
+func TestPipelinedSmallBatchIsWaitedFor(t *testing.T) {
+	for _, c := range []struct {
+		overlapFrom int
+		overlapped  bool
+	}{{1, true}, {2, false}} {
+		t.Run(fmt.Sprintf("from-%d", c.overlapFrom), func(t *testing.T) {
+			ctx := context.Background()
+			f := mustFixtureWith(t, engine.Options{InFlight: 2, OverlapFrom: c.overlapFrom})
+			m := f.MustMarket(levee.Units(100), "yes", "no")
+			x, y := f.MustAccount("x", levee.Units(50)), f.MustAccount("y", levee.Units(50))
+			held, gate := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			engine.AfterJournalLocked(f.e, func() { once.Do(func() { close(held); <-gate }) })
+			seqs := make(chan int64, 2)
+			submit := func(a int64) {
+				go func() {
+					r, err := f.e.Submit(ctx, a, m.ID, buy(0, "3"), "")
+					if err != nil {
+						t.Errorf("account %d: %v", a, err)
+					}
+					seqs <- r.Seq
+				}()
+			}
+			submit(x)
+			<-held
+			submit(y)
+			overlapped := false
+			for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline) && !overlapped; time.Sleep(5 * time.Millisecond) {
+				overlapped = f.lockWaits(1)()
+			}
+			if overlapped != c.overlapped {
+				t.Errorf("y's batch went beside x's batch of one: %v, want %v", overlapped, c.overlapped)
+			}
+			close(gate)
+			if a, b := <-seqs, <-seqs; a+b != 3 {
+				t.Errorf("answered seqs %d and %d, want 1 and 2", a, b)
+			}
+			f.MustAgreeWithTrades([]engine.Market{m}, map[int64]levee.Micros{x: levee.Units(50), y: levee.Units(50)}, nil)
+		})
+	}
 }

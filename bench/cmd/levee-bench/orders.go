@@ -348,6 +348,7 @@ var ordersVariants = []OrdersVariant{
 	{Key: "current", Name: "current"},
 	{Key: "checks", Name: "current, CHECKs as before 0023 and 0024", Setup: restoreChecks, Undo: undoChecks},
 	{Key: "pipelined", Name: "two transactions in flight (LEVEE_JOURNAL=pipelined)", Env: []string{"LEVEE_JOURNAL=pipelined"}},
+	{Key: "pipelined-all", Name: "two transactions in flight, every batch overlapped (LEVEE_JOURNAL_OVERLAP_FROM=1)", Env: []string{"LEVEE_JOURNAL=pipelined", "LEVEE_JOURNAL_OVERLAP_FROM=1"}},
 	{Key: "one-statement", Name: "one statement (LEVEE_JOURNAL=one-statement)", Env: []string{"LEVEE_JOURNAL=one-statement"}},
 	{Key: "previous", Name: "previous journal (LEVEE_JOURNAL=previous)", Env: []string{"LEVEE_JOURNAL=previous"}},
 	{Key: "0003", Name: "previous journal, trades as in 0003", Env: []string{"LEVEE_JOURNAL=previous"}, Setup: restore0003, Undo: undo0003},
