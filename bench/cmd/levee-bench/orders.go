@@ -28,6 +28,7 @@ type OrdersReport struct {
 	EndLoadAvg        string
 	History           int
 	Variants          []OrdersVariant // PerRound of them per round, the first the reference
+	Floors            []FloorResult   // per round, measured before its variants
 	PerRound          int
 	Profile           ProfileResult
 	IndexCosts        []IndexCost
@@ -434,6 +435,9 @@ func runOrders(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	}
 	rep.PerRound = len(vs)
 	for round := 1; round <= cfg.Rounds; round++ {
+		fl := e.measureFloor(ctx, orderRates, floorStep(cfg.StepDuration))
+		e.say("round %d: the floor (no application): %s", round, strings.ReplaceAll(floorTableMD(fl), "\n", " "))
+		rep.Floors = append(rep.Floors, fl)
 		for _, v := range vs {
 			v.Name = fmt.Sprintf("%s (round %d)", v.Name, round)
 			v.Steps, v.Costs, err = e.orderSteps(ctx, bin, v)
@@ -448,6 +452,13 @@ func runOrders(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	}
 	return nil
 }
+
+// orderRates are the open-loop steps' offered loads (orders/s); the floor
+// is paced at the same rates.
+var orderRates = []float64{300, 1000, 3000}
+
+// floorStep is how long the floor is paced at each rate.
+func floorStep(step time.Duration) time.Duration { return min(step, 3*time.Second) }
 
 // profileOrders runs a closed loop against an in-process server with the CPU
 // profiler on.
@@ -527,7 +538,7 @@ func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]Or
 		s load.Step
 	}
 	var plans []plan
-	for _, rate := range []float64{300, 1000, 3000} {
+	for _, rate := range orderRates {
 		plans = append(plans, plan{many, load.Step{Name: fmt.Sprintf("open %.0f/s", rate), Rate: rate, Duration: dur}})
 	}
 	plans = append(plans,
@@ -647,6 +658,15 @@ func ordersSection(rep *OrdersReport) string {
 		rep.Machine.LoadAvg, rep.EndLoadAvg, rep.History)
 	writeFailures(&b, rep.Failures, "")
 	b.WriteString(ordersNotes)
+	for i, fl := range rep.Floors {
+		fmt.Fprintf(&b, "### The floor: a durable write with no application (round %d)\n\n", i+1)
+		b.WriteString("Measured before the round's variants. Writes arrive as the open-loop steps' orders do and are written " +
+			"as a journal with one write in flight writes them (each write takes every arrival waiting; latency from an " +
+			"arrival's scheduled time to the end of its write): an 8 KiB write and fdatasync of a file beside PostgreSQL's " +
+			"data (the disk alone), and an INSERT of a row per arrival committed in autocommit on one connection " +
+			"(PostgreSQL's WAL flush and one round trip). An order at that rate pays at least such a commit.\n\n")
+		b.WriteString(floorTableMD(fl))
+	}
 	for _, v := range rep.Variants {
 		fmt.Fprintf(&b, "### %s\n\n", v.Name)
 		b.WriteString("| step | offered/s | acknowledged/s | p50 | p99 | p999 | errors | unsent | CPU server | CPU pg | CPU generator | core-ms/order | journal (server's /metrics) |\n")
