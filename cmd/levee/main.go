@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"levee/internal/gctune"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -216,6 +217,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 }
 
 func serve(ctx context.Context, m *Main) (int, error) {
+	gogc, fromEnv := gctune.Server()
+	m.logger.Info("garbage collector", slog.Int("gogc", gogc), slog.Bool("from_env", fromEnv))
 	if err := m.Run(ctx); err != nil {
 		m.Close()
 		return 1, err

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 type Machine struct {
 	NProc      int
 	GOMAXPROCS int
+	GOGC       int // this process's (the in-process server's and the load generator's)
 	CPUModel   string
 	MemTotal   string
 	Kernel     string
@@ -33,6 +35,8 @@ type Machine struct {
 
 func describeMachine(ctx context.Context, db *sqlx.DB) Machine {
 	m := Machine{NProc: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version()}
+	m.GOGC = debug.SetGCPercent(-1)
+	debug.SetGCPercent(m.GOGC)
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {

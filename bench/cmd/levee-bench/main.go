@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"levee/internal/gctune"
 	"os"
 	"os/signal"
 	"strconv"
@@ -94,6 +95,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "levee-bench: %v\n", err)
 		os.Exit(2)
 	}
+	// The in-process server collects garbage as levee serve does (and so
+	// does the load generator beside it).
+	gctune.Server()
 	switch {
 	case cfg.WSURL != "":
 		err = wsClientProcess(ctx, cfg, os.Stdout)

@@ -349,6 +349,7 @@ var ordersVariants = []OrdersVariant{
 	{Key: "current", Name: "current"},
 	{Key: "checks", Name: "current, CHECKs as before 0023 and 0024", Setup: restoreChecks, Undo: undoChecks},
 	{Key: "pipelined", Name: "two transactions in flight (LEVEE_JOURNAL=pipelined)", Env: []string{"LEVEE_JOURNAL=pipelined"}},
+	{Key: "gogc100", Name: "current, Go's default collector pace (GOGC=100)", Env: []string{"GOGC=100"}},
 	{Key: "pipelined-all", Name: "two transactions in flight, every batch overlapped (LEVEE_JOURNAL_OVERLAP_FROM=1)", Env: []string{"LEVEE_JOURNAL=pipelined", "LEVEE_JOURNAL_OVERLAP_FROM=1"}},
 	{Key: "one-statement", Name: "one statement (LEVEE_JOURNAL=one-statement)", Env: []string{"LEVEE_JOURNAL=one-statement"}},
 	{Key: "previous", Name: "previous journal (LEVEE_JOURNAL=previous)", Env: []string{"LEVEE_JOURNAL=previous"}},

@@ -56,7 +56,7 @@ func writeReport(path string, r *Report) error {
 	m := r.Machine
 	w("## Machine\n\n| | |\n|---|---|\n")
 	w("| date | %s (took %s) |\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Finished.Sub(r.Started).Round(time.Second))
-	w("| nproc | %d (GOMAXPROCS %d) |\n", m.NProc, m.GOMAXPROCS)
+	w("| nproc | %d (GOMAXPROCS %d, GOGC %d as levee serve's; internal/gctune) |\n", m.NProc, m.GOMAXPROCS, m.GOGC)
 	w("| CPU | %s |\n", orDash(m.CPUModel))
 	w("| memory | %s |\n", orDash(m.MemTotal))
 	w("| kernel | %s |\n", orDash(m.Kernel))
