@@ -782,7 +782,14 @@ const ordersNotes = `**What changed (issue 18), and where it is measured.**
 - **Two journal transactions in flight** (session 7, LEVEE_JOURNAL=pipelined, the variant "pipelined"; off by
   default): a book hands its next batch over, priced on top of the one in flight, once that one's transaction holds
   its locks, and the journal writes it on a second connection; a market row is written only at the seq its batch
-  was priced after (market/engine/pipeline.go, docs/engine.md).
+  was priced after (market/engine/pipeline.go, docs/engine.md). Since session 8 only a batch of 16 orders or more
+  (LEVEE_JOURNAL_OVERLAP_FROM) has the next one go beside it, so that low load runs as with one in flight.
+- **The garbage collector at GOGC=400** (session 8, internal/gctune; the variant "gogc100" runs Go's default). The
+  server's live heap is 5-15 MB under load (gctrace), so at GOGC=100 it collected about five times a second: 16% of
+  its CPU at 256 clients (perf), and with two cores a mark worker beside the order path.
+- **The floor** (session 8, measured at the start of each round): what the disk alone and PostgreSQL alone take for
+  writes arriving at the open-loop steps' rates, grouped as the journal groups them. An order's p99 at low load is
+  compared with it.
 
 - **One ledger entry per market per commit** (session 5): kind trades, every trader's cash posting in the order of
   the trades and one net posting per market account, instead of an entry per trade (the previous journal keeps
