@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -25,10 +26,30 @@ import (
 // unnest() reads, so a plan made for the actual values is no better than
 // the generic one. The setting stays on this connection: the connection is
 // never handed back to the pool for anyone else to use.
+//
+// Nor does the journal's connection scan a table (enable_seqscan = off):
+// every statement it runs reaches rows by key. A generic plan assumes ten
+// rows per array, and for a table below about 70 pages (a town's
+// ledger_accounts, up to a couple of thousand accounts with their dead
+// row versions) PostgreSQL found a hash join over the whole table cheaper
+// than ten index probes: the balances' UPDATE read all 62 pages of 614
+// accounts for a commit of one order, 0.13 ms against 0.027 ms by index
+// (EXPLAIN ANALYZE, the orders benchmark's database), and ExecScan was 39%
+// of the journal backend's CPU at 300 orders/s (perf). For a commit of 128
+// orders the two plans cost the same. So the plans no longer flip with the
+// city's size. A scan that has no alternative (ledger_head, one row) is
+// still done, at a cost PostgreSQL marks as huge, which made it compile the
+// ledger's statements to machine code (JIT) for 140-200 ms each: jit = off
+// (a statement of a commit never runs long enough to gain from it).
 
-// journalConnSetting is the session setting of the journal's connection,
-// which also names it in pg_stat_activity.
-const journalConnSetting = `SET plan_cache_mode = force_generic_plan; SET application_name = 'levee-journal'`
+// JournalSettings are the journal's connection's session settings; the
+// benchmark explains the order path's statements with them
+// (bench/cmd/levee-bench/plans.go).
+var JournalSettings = []string{"plan_cache_mode = force_generic_plan", "enable_seqscan = off", "jit = off"}
+
+// journalConnSetting sets JournalSettings and names the connection in
+// pg_stat_activity.
+var journalConnSetting = "SET " + strings.Join(JournalSettings, "; SET ") + "; SET application_name = 'levee-journal'"
 
 // begin starts a transaction on the journal's connection of lane, taking
 // and setting up one first if it has none. The previous journal

@@ -46,9 +46,9 @@ type query struct {
 	name, source, sql, note string
 	write                   bool // run inside a transaction that is rolled back
 	// generic: the statement runs on the journal's connection, where
-	// PostgreSQL always uses its generic plan (plan_cache_mode =
-	// force_generic_plan, market/engine/journal_conn.go), so that plan
-	// is the one explained.
+	// PostgreSQL always uses its generic plan and scans no table
+	// (engine.JournalSettings, market/engine/journal_conn.go), so that
+	// plan is the one explained.
 	generic bool
 	args    []any
 }
@@ -90,8 +90,10 @@ func explain(ctx context.Context, db *sqlx.DB, q query) (string, error) {
 	}
 	// A statement sent with parameters is planned for their values once;
 	// only a named prepared statement gets the generic plan.
-	if _, err := tx.ExecContext(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`); err != nil {
-		return "", err
+	for _, set := range engine.JournalSettings {
+		if _, err := tx.ExecContext(ctx, "SET LOCAL "+set); err != nil {
+			return "", err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `PREPARE levee_explained AS `+q.sql); err != nil {
 		return "", err
