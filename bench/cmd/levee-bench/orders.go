@@ -787,6 +787,10 @@ const ordersNotes = `**What changed (issue 18), and where it is measured.**
 - **The garbage collector at GOGC=400** (session 8, internal/gctune; the variant "gogc100" runs Go's default). The
   server's live heap is 5-15 MB under load (gctrace), so at GOGC=100 it collected about five times a second: 16% of
   its CPU at 256 clients (perf), and with two cores a mark worker beside the order path.
+- **The journal's connection scans no table** (session 8, enable_seqscan = off and jit = off,
+  engine.JournalSettings). With 614 accounts the balances' UPDATE read all of ledger_accounts for every commit (a
+  generic plan assumes ten rows per array): 0.13 ms against 0.027 ms by index for one order, and ExecScan was 39%
+  of the journal backend's CPU at 300 orders/s (perf); after, that backend's CPU at 300 orders/s is about half.
 - **The floor** (session 8, measured at the start of each round): what the disk alone and PostgreSQL alone take for
   writes arriving at the open-loop steps' rates, grouped as the journal groups them. An order's p99 at low load is
   compared with it.
