@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"levee/cluster"
 	"math"
 	"net/http"
 	"os"
@@ -43,8 +44,12 @@ type OrdersVariant struct {
 	Env   []string
 	Setup []string // SQL run before the variant's server starts
 	Undo  []string // SQL run after it stops
-	Steps []OrdersStep
-	Costs []StatementCost
+	// Cluster runs the server as one instance of a cluster: on an embedded
+	// NATS server, holding a lease on each market it trades and fenced by
+	// its epoch in every commit (docs/cluster.md).
+	Cluster bool
+	Steps   []OrdersStep
+	Costs   []StatementCost
 }
 
 // StatementCost is the wall time of one statement of a commit, run alone
@@ -349,6 +354,7 @@ var ordersVariants = []OrdersVariant{
 	{Key: "current", Name: "current"},
 	{Key: "checks", Name: "current, CHECKs as before 0023 and 0024", Setup: restoreChecks, Undo: undoChecks},
 	{Key: "pipelined", Name: "two transactions in flight (LEVEE_JOURNAL=pipelined)", Env: []string{"LEVEE_JOURNAL=pipelined"}},
+	{Key: "cluster", Name: "current, one instance of a cluster (LEVEE_NATS_URL: leases and fencing)", Cluster: true},
 	{Key: "gogc100", Name: "current, Go's default collector pace (GOGC=100)", Env: []string{"GOGC=100"}},
 	{Key: "pipelined-all", Name: "two transactions in flight, every batch overlapped (LEVEE_JOURNAL_OVERLAP_FROM=1)", Env: []string{"LEVEE_JOURNAL=pipelined", "LEVEE_JOURNAL_OVERLAP_FROM=1"}},
 	{Key: "one-statement", Name: "one statement (LEVEE_JOURNAL=one-statement)", Env: []string{"LEVEE_JOURNAL=one-statement"}},
@@ -435,12 +441,24 @@ func runOrders(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 		return err
 	}
 	rep.PerRound = len(vs)
+	var natsURL string
+	if slices.ContainsFunc(vs, func(v OrdersVariant) bool { return v.Cluster }) {
+		ns, err := cluster.StartNATS(0)
+		if err != nil {
+			return err
+		}
+		defer ns.Shutdown()
+		natsURL = ns.URL()
+	}
 	for round := 1; round <= cfg.Rounds; round++ {
 		fl := e.measureFloor(ctx, orderRates, floorStep(cfg.StepDuration))
 		e.say("round %d: the floor (no application): %s", round, strings.ReplaceAll(floorTableMD(fl), "\n", " "))
 		rep.Floors = append(rep.Floors, fl)
 		for _, v := range vs {
 			v.Name = fmt.Sprintf("%s (round %d)", v.Name, round)
+			if v.Cluster {
+				v.Env = append(slices.Clip(v.Env), "LEVEE_NATS_URL="+natsURL, "LEVEE_INSTANCE=orders")
+			}
 			v.Steps, v.Costs, err = e.orderSteps(ctx, bin, v)
 			rep.Variants = append(rep.Variants, v)
 			if err != nil {
@@ -791,6 +809,9 @@ const ordersNotes = `**What changed (issue 18), and where it is measured.**
   engine.JournalSettings). With 614 accounts the balances' UPDATE read all of ledger_accounts for every commit (a
   generic plan assumes ten rows per array): 0.13 ms against 0.027 ms by index for one order, and ExecScan was 39%
   of the journal backend's CPU at 300 orders/s (perf); after, that backend's CPU at 300 orders/s is about half.
+- **One instance of a cluster** (session 8, the variant "cluster"): the current path as one instance on an
+  embedded NATS server, holding the hot market's lease and fenced by its epoch in every commit (docs/cluster.md):
+  the price of leases and fencing on the same steps.
 - **The floor** (session 8, measured at the start of each round): what the disk alone and PostgreSQL alone take for
   writes arriving at the open-loop steps' rates, grouped as the journal groups them. An order's p99 at low load is
   compared with it.
