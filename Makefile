@@ -150,14 +150,17 @@ reads: postgres build
 # process on a city with $(ORDERS_HISTORY) trades of history, open loop at
 # 300, 1,000 and 3,000 orders/s, closed loop with 256 clients with and
 # without idempotency keys, and one client; CPU of server, PostgreSQL and
-# generator apart; the same steps against the commit as one statement
-# (LEVEE_JOURNAL=one-statement), the previous journal (LEVEE_JOURNAL=previous)
-# and that with trades' 0003 indexes restored, twice in turn; each trades
-# index's cost (bench/indexcost.sql); a CPU profile of the closed loop kept
-# in bench/orders-closed-loop.pprof. It rewrites only its section of
-# bench/RESULTS.md (5-10 minutes). BENCHFLAGS='-variants current,previous
-# -rounds 1' picks variants; -pg-stat-statements prints each step's
-# costliest statements (a diagnosis: its figures carry the extension's cost).
+# generator apart; the same steps as one instance of a cluster (on NATS),
+# at Go's default collector pace (GOGC=100), with two journal transactions
+# in flight and with the previous journal (LEVEE_JOURNAL=previous), twice in
+# turn, each round after the floor (the disk and PostgreSQL alone at those
+# rates); each trades index's cost (bench/indexcost.sql); a CPU profile of
+# the closed loop kept in bench/orders-closed-loop.pprof. It rewrites only
+# its section of bench/RESULTS.md (about 12 minutes). BENCHFLAGS='-variants
+# current,checks,one-statement,0003 -rounds 1' picks variants (go run
+# ./bench/cmd/levee-bench -h lists them); -pg-stat-statements prints each
+# step's costliest statements (a diagnosis: its figures carry the
+# extension's cost).
 ORDERS_HISTORY ?= 200000
 orders: postgres build
 	$(GO) run ./bench/cmd/levee-bench -scenario orders -history $(ORDERS_HISTORY) -traders 600 -markets 8 -step-duration 5s -out bench/RESULTS.md $(BENCHFLAGS)

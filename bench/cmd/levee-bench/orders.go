@@ -364,9 +364,14 @@ var ordersVariants = []OrdersVariant{
 
 // pickVariants returns the variants named in keys (comma-separated keys of
 // ordersVariants, in that order; empty: all).
+// defaultVariants are the variants make orders runs unless -variants
+// names others: the current path and what it is compared with most (the
+// rest were measured in earlier sessions and stay available by name).
+const defaultVariants = "current,cluster,gogc100,pipelined,previous"
+
 func pickVariants(keys string) ([]OrdersVariant, error) {
 	if keys == "" {
-		return ordersVariants, nil
+		keys = defaultVariants
 	}
 	var out []OrdersVariant
 	for _, k := range strings.Split(keys, ",") {
