@@ -291,15 +291,17 @@ func (e *env) orderPathQueries(ctx context.Context) ([]query, error) {
 	journalArgs = append(journalArgs, pq.Array(mIDs), pq.Array(mQ), pq.Array(mSeq), pq.Array(mVol))
 	journalArgs = append(journalArgs, pq.Array([]int64{}), pq.Array([]int64{}), pq.Array([]string{}), pq.Array([]string{}),
 		pq.Array([]int64{}), pq.Array([]int64{}), pq.Array([]string{}), pq.Array([]string{}))
-	// The market rows are written only at the seq the batch was priced
-	// after, the row's own here.
-	mAfter := make([]int64, len(mIDs))
+	// The market rows are written only at their epoch (a cluster's
+	// instance moves it when it takes a lease: make orders' variant
+	// "cluster") and at the seq the batch was priced after, the row's own
+	// here.
+	mEpoch, mAfter := make([]int64, len(mIDs)), make([]int64, len(mIDs))
 	for i, id := range mIDs {
-		if err := e.db.GetContext(ctx, &mAfter[i], `SELECT seq FROM markets WHERE id = $1`, id); err != nil {
-			return nil, fmt.Errorf("market %d seq: %w", id, err)
+		if err := e.db.QueryRowContext(ctx, `SELECT epoch, seq FROM markets WHERE id = $1`, id).Scan(&mEpoch[i], &mAfter[i]); err != nil {
+			return nil, fmt.Errorf("market %d epoch and seq: %w", id, err)
 		}
 	}
-	journalArgs = append(journalArgs, pq.Array(make([]int64, len(mIDs))), pq.Array(mAfter)) // epochs: one instance never changes them
+	journalArgs = append(journalArgs, pq.Array(mEpoch), pq.Array(mAfter))
 
 	return []query{
 		{name: "authenticate (every API request)", source: "accounts/store.go", sql: accounts.AuthenticateSQL,
