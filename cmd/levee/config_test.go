@@ -22,7 +22,7 @@ func TestConfigFromEnvironment(t *testing.T) {
 		{"LEVEE_JOURNAL", "previous", func(c Config) bool { return c.PreviousJournal && c.OneStatementFrom == 0 }, ""},
 		{"LEVEE_JOURNAL", "one-statement", func(c Config) bool { return c.OneStatementFrom == 1 && !c.PreviousJournal }, ""},
 		{"LEVEE_JOURNAL", "pipelined", func(c Config) bool { return c.JournalInFlight == 2 && c.OneStatementFrom == 0 && !c.PreviousJournal }, ""},
-		{"LEVEE_JOURNAL_OVERLAP_FROM", "1", func(c Config) bool { return c.JournalOverlapFrom == 1 }, ""},
+		{"LEVEE_JOURNAL_OVERLAP_FROM", "1", func(c Config) bool { return c.JournalOverlapFrom == 0 }, "applies only with LEVEE_JOURNAL=pipelined"},
 		{"LEVEE_JOURNAL_OVERLAP_FROM", "0", func(c Config) bool { return c.JournalOverlapFrom == 0 }, "LEVEE_JOURNAL_OVERLAP_FROM must be"},
 		{"LEVEE_JOURNAL_OVERLAP_FROM", "many", func(c Config) bool { return c.JournalOverlapFrom == 0 }, "LEVEE_JOURNAL_OVERLAP_FROM must be"},
 		{"LEVEE_JOURNAL", "bogus", func(c Config) bool { return !c.PreviousJournal && c.OneStatementFrom == 0 }, "LEVEE_JOURNAL must be"},
@@ -51,5 +51,11 @@ func TestConfigFromEnvironment(t *testing.T) {
 		case c.refused != "" && (err == nil || !strings.Contains(err.Error(), c.refused)):
 			t.Errorf("%s=%q: Validate said %v, want %q", c.env, c.value, err, c.refused)
 		}
+	}
+	// The overlap threshold is taken with two journal transactions in flight.
+	t.Setenv("LEVEE_JOURNAL", "pipelined")
+	t.Setenv("LEVEE_JOURNAL_OVERLAP_FROM", "32")
+	if got := defaultConfig(); got.JournalOverlapFrom != 32 || got.JournalInFlight != 2 || got.Validate() != nil {
+		t.Errorf("LEVEE_JOURNAL=pipelined LEVEE_JOURNAL_OVERLAP_FROM=32: read as %+v (%v)", got, got.Validate())
 	}
 }
