@@ -228,7 +228,7 @@ func (m *Main) Run(ctx context.Context) error {
 		fmt.Fprintf(m.stdout, "\nBootstrap admin token (shown once; set LEVEE_ADMIN_TOKEN to choose your own):\n  %s\n\n", token)
 		m.generatedAdminToken = token
 	}
-	m.live = web.NewLive(live.Options{Logger: m.logger, WriterPool: m.Config.WSWriterPool})
+	m.live = web.NewLive(live.Options{Logger: m.logger, WritePumps: m.Config.WSWritePumps})
 	if err := m.startServices(m.live); err != nil {
 		return err
 	}

@@ -41,12 +41,12 @@ type Config struct {
 	// stops and frees its goroutine and caches (LEVEE_BOOK_IDLE_AFTER, a Go
 	// duration; 0: the engine's default, 2m; negative: never).
 	BookIdleAfter time.Duration
-	// WSWriterPool delivers websocket events through a shared pool of
-	// writers (LEVEE_WS_WRITER_POOL=on, live.Options.WriterPool) instead of
-	// a write pump per connection: 0.6x the server's CPU per message and a
-	// lower p99 on an idle machine, a higher p99 on a contended one
-	// (bench/RESULTS.md §7a).
-	WSWriterPool bool
+	// WSWritePumps wakes a write pump per websocket connection for every
+	// event (LEVEE_WS_WRITER_POOL=off, live.Options.WritePumps) instead of
+	// delivering events through the shared pool of writers (the default:
+	// 0.6-0.8x the server's CPU per message and a lower fan-out p99,
+	// bench/RESULTS.md §7a).
+	WSWritePumps bool
 	// OneStatementFrom is engine.Options.OneStatementFrom: 1 with
 	// LEVEE_JOURNAL=one-statement (every group commit as one statement),
 	// for the benchmark's comparison; 0 otherwise.
@@ -146,9 +146,9 @@ func defaultConfig() Config {
 		}
 	}
 	switch p := os.Getenv("LEVEE_WS_WRITER_POOL"); p {
-	case "", "off":
-	case "on":
-		c.WSWriterPool = true
+	case "", "on":
+	case "off":
+		c.WSWritePumps = true
 	default:
 		c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_WS_WRITER_POOL must be on or off, not %q", p))
 	}

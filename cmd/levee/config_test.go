@@ -15,10 +15,10 @@ func TestConfigFromEnvironment(t *testing.T) {
 		check      func(Config) bool
 		refused    string // in Validate's error; "" when accepted
 	}{
-		{"LEVEE_WS_WRITER_POOL", "", func(c Config) bool { return !c.WSWriterPool }, ""},
-		{"LEVEE_WS_WRITER_POOL", "on", func(c Config) bool { return c.WSWriterPool }, ""},
-		{"LEVEE_WS_WRITER_POOL", "off", func(c Config) bool { return !c.WSWriterPool }, ""},
-		{"LEVEE_WS_WRITER_POOL", "yes", func(c Config) bool { return !c.WSWriterPool }, "LEVEE_WS_WRITER_POOL must be on or off"},
+		{"LEVEE_WS_WRITER_POOL", "", func(c Config) bool { return !c.WSWritePumps }, ""},
+		{"LEVEE_WS_WRITER_POOL", "on", func(c Config) bool { return !c.WSWritePumps }, ""},
+		{"LEVEE_WS_WRITER_POOL", "off", func(c Config) bool { return c.WSWritePumps }, ""},
+		{"LEVEE_WS_WRITER_POOL", "yes", func(c Config) bool { return !c.WSWritePumps }, "LEVEE_WS_WRITER_POOL must be on or off"},
 		{"LEVEE_JOURNAL", "previous", func(c Config) bool { return c.PreviousJournal && c.OneStatementFrom == 0 }, ""},
 		{"LEVEE_JOURNAL", "one-statement", func(c Config) bool { return c.OneStatementFrom == 1 && !c.PreviousJournal }, ""},
 		{"LEVEE_JOURNAL", "pipelined", func(c Config) bool { return c.JournalInFlight == 2 && c.OneStatementFrom == 0 && !c.PreviousJournal }, ""},

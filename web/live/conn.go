@@ -63,7 +63,7 @@ type client struct {
 	batch     *[]byte     // frames not yet written (see flush)
 	inPool    bool        // a pool writer holds wmu: writes must not wait
 	held      *item       // an event a pool writer left for the pump (a resync)
-	pooled    bool        // the writer pool delivers published events (Options.WriterPool)
+	pooled    bool        // the writer pool delivers published events (unless Options.WritePumps)
 	scheduled atomic.Bool // c is on w's ready list
 }
 

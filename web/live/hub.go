@@ -63,14 +63,16 @@ type Options struct {
 	// (gorilla's default). A refused origin gets 403.
 	CheckOrigin func(r *http.Request) bool
 	Logger      *slog.Logger
-	// WriterPool delivers published events through a shared pool of
-	// writers instead of waking each connection's write pump (pool.go),
-	// LEVEE_WS_WRITER_POOL=on in levee serve. It takes 0.4-0.6x the
-	// server's CPU per delivered message; its fan-out p99 was 0.77x the
-	// pumps' on an idle 2-core machine but 1.5-3x on one loaded by other
-	// work, where thousands of runnable pumps win a bigger share of the CPU
-	// (bench/RESULTS.md §7a), so it is off by default.
-	WriterPool bool
+	// WritePumps wakes each connection's write pump for every published
+	// event (LEVEE_WS_WRITER_POOL=off in levee serve), the design before
+	// the shared pool of writers that delivers them otherwise (pool.go).
+	// The pool takes 0.6-0.8x the server's CPU per delivered message; in
+	// session 5 its fan-out p99 was 0.77x the pumps' on an idle 2-core
+	// machine but 1.5-3x on one loaded by other work, and in session 8,
+	// with the server's collector at GOGC=400, 0.56-0.76x in all four runs,
+	// one beside two CPU hogs (bench/RESULTS.md §7a): the pool is
+	// the default, the pumps are kept for the comparison.
+	WritePumps bool
 	// Writers is the size of the writer pool (default GOMAXPROCS).
 	Writers int
 }
@@ -146,7 +148,7 @@ type Hub struct {
 	ctx    context.Context // parent of every client's context; cancelled by Close
 	cancel context.CancelFunc
 
-	pool *writerPool // nil unless Options.WriterPool
+	pool *writerPool // nil with Options.WritePumps
 
 	mu      sync.Mutex // guards clients and closed
 	clients map[*client]struct{}
@@ -173,7 +175,7 @@ func NewHub(snap Snapshotter, opts Options) *Hub {
 	for i := range h.shards {
 		h.shards[i].topics = map[int64]*topic{}
 	}
-	if opts.WriterPool {
+	if !opts.WritePumps {
 		h.pool = newWriterPool(opts.Writers)
 		for range h.pool.n {
 			h.wg.Add(1)

@@ -21,9 +21,9 @@ var writerVariants = []struct {
 	name string
 	opts Options
 }{
-	{"pool", Options{WriterPool: true, Writers: 2}},
-	{"pool one writer", Options{WriterPool: true, Writers: 1}},
-	{"pump per connection", Options{}},
+	{"pool", Options{Writers: 2}},
+	{"pool one writer", Options{Writers: 1}},
+	{"pump per connection", Options{WritePumps: true}},
 }
 
 // TestEveryEventOnceInOrder publishes bursts of trades and quotes on two

@@ -2,8 +2,8 @@
 // or PostgreSQL: a Hub in this process, its subscribers in a second process
 // (this program with -clients-only), one market, a trade and its quote
 // published together at a steady pace with the commit time in "ts", as
-// web.Live encodes them. It runs the writer pool and the write pump per connection
-// (the default; Options.WriterPool off) in turn, A B A B ..., so that both see the same
+// web.Live encodes them. It runs the writer pool (the default) and the write pump per
+// connection (Options.WritePumps, "previous") in turn, A B A B ..., so that both see the same
 // machine, and prints each round and the medians.
 //
 //	go run ./bench/cmd/levee-fanout -clients 10000 -events 50 -rounds 4
@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"levee/internal/gctune"
 	"log/slog"
 	"net"
 	"net/http"
@@ -55,6 +56,7 @@ func main() {
 	flag.StringVar(&cfg.variants, "variants", "pool,previous", "variants to alternate: pool, previous")
 	flag.IntVar(&cfg.writers, "writers", 0, "writers of the pool (0: the hub's default)")
 	flag.Parse()
+	gctune.Server() // the hub collects garbage as levee serve's does
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	var err error
@@ -173,7 +175,7 @@ func measure(ctx context.Context, cfg config, variant string, i int) (round, err
 	name, n, _ := strings.Cut(variant, ":") // pool:16 is a pool of 16 writers
 	switch name {
 	case "pool":
-		opts.WriterPool, opts.Writers = true, cfg.writers
+		opts.Writers = cfg.writers
 		if n != "" {
 			w, err := strconv.Atoi(n)
 			if err != nil {
@@ -182,6 +184,7 @@ func measure(ctx context.Context, cfg config, variant string, i int) (round, err
 			opts.Writers = w
 		}
 	case "previous":
+		opts.WritePumps = true
 	default:
 		return r, fmt.Errorf("unknown variant %q", variant)
 	}
