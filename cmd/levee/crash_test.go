@@ -138,12 +138,18 @@ func TestKillDuringLoad(t *testing.T) {
 	stop.Store(true)
 	wg.Wait()
 
-	// Retry everything not acknowledged, with its key.
+	// Retry everything not acknowledged, with its key, as a client would:
+	// waiting when told to slow down (the load above can exhaust the
+	// account's rate limit, whose bucket then refills at its rate).
 	for _, key := range sent {
 		if _, ok := acked[key]; ok {
 			continue
 		}
 		st, seq := tryOrder(base.Load().(string), alice.token, path, key)
+		for tries := 0; st == http.StatusTooManyRequests && tries < 100; tries++ {
+			time.Sleep(50 * time.Millisecond)
+			st, seq = tryOrder(base.Load().(string), alice.token, path, key)
+		}
 		if st != 201 {
 			t.Fatalf("retry %s: %d", key, st)
 		}
