@@ -123,7 +123,7 @@ func (b *book) run() {
 			committed = b.inflight[0].bt.done
 			// Wait for the batch ahead to hold its locks, but once it does,
 			// the orders still gathering go with the next commands (flush).
-			if l := b.inflight[n-1].bt.locked; len(b.pending) > 0 && n < b.e.opts.InFlight && b.overlaps(b.inflight[n-1]) && !isClosed(l) {
+			if l := b.inflight[n-1].bt.locked; len(b.pending) > 0 && b.roomBeside() && !isClosed(l) {
 				locked = l
 			}
 		}
@@ -402,17 +402,27 @@ func (b *book) flush() {
 		b.send()
 		return
 	}
-	for len(b.pending) >= b.e.opts.MaxBatch && len(b.inflight) >= b.e.opts.InFlight {
-		b.answerOldest(<-b.inflight[0].bt.done) // enough gathered: wait (a failure prices b.pending again)
+	// Enough gathered: take no more orders until it can go, beside the
+	// batches in flight once the last holds its locks, or once the oldest
+	// commits (a failure prices b.pending again). A batch so stays under
+	// twice Options.MaxBatch.
+	for len(b.pending) >= b.e.opts.MaxBatch && len(b.inflight) > 0 {
+		var locked <-chan struct{} // nil when there is no room beside: wait for the commit
+		if b.roomBeside() {
+			locked = b.inflight[len(b.inflight)-1].bt.locked
+		}
+		select {
+		case <-locked:
+			b.send()
+			return
+		case err := <-b.inflight[0].bt.done:
+			b.answerOldest(err)
+		}
 	}
-	n := len(b.inflight)
-	if n >= b.e.opts.InFlight || len(b.pending) == 0 {
+	if len(b.pending) == 0 || !b.roomBeside() {
 		return
 	}
-	if n > 0 {
-		if !b.overlaps(b.inflight[n-1]) {
-			return
-		}
+	if n := len(b.inflight); n > 0 {
 		select {
 		case <-b.inflight[n-1].bt.locked:
 		default:
@@ -428,10 +438,12 @@ func (b *book) flush() {
 	b.send()
 }
 
-// overlaps says whether the next batch may go beside s, the last in
-// flight: s is large enough to be worth overlapping (Options.OverlapFrom).
-func (b *book) overlaps(s sent) bool {
-	return len(s.pending) >= b.e.opts.OverlapFrom
+// roomBeside says whether a batch may go to the journal beside those in
+// flight: none is, or fewer than Options.InFlight are and the last carries
+// at least Options.OverlapFrom orders (a smaller one is worth waiting for).
+func (b *book) roomBeside() bool {
+	n := len(b.inflight)
+	return n == 0 || n < b.e.opts.InFlight && len(b.inflight[n-1].pending) >= b.e.opts.OverlapFrom
 }
 
 // send hands the pending trades to the journal as a batch.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,4 +224,51 @@ func TestPipelinedSmallBatchIsWaitedFor(t *testing.T) {
 			f.MustAgreeWithTrades([]engine.Market{m}, map[int64]levee.Micros{x: levee.Units(50), y: levee.Units(50)}, nil)
 		})
 	}
+}
+
+// TestPipelinedBatchStaysBounded: while a batch too small to overlap is
+// held in its transaction, orders keep coming. The book takes no more of
+// them once Options.MaxBatch are priced: every commit carries fewer than
+// twice MaxBatch orders, and every order commits once.
+func TestPipelinedBatchStaysBounded(t *testing.T) {
+	const maxBatch, orders = 4, 20
+	var largest atomic.Int64
+	f := mustFixtureWith(t, engine.Options{InFlight: 2, OverlapFrom: 2, MaxBatch: maxBatch, OnCommit: func(n int, _ time.Duration, _ error) {
+		for m := largest.Load(); int64(n) > m && !largest.CompareAndSwap(m, int64(n)); m = largest.Load() {
+		}
+	}})
+	ctx := context.Background()
+	m := f.MustMarket(levee.Units(100), "yes", "no")
+	cash := map[int64]levee.Micros{}
+	ids := make([]int64, orders+1)
+	for i := range ids {
+		ids[i] = f.MustAccount(fmt.Sprintf("t%d", i), levee.Units(20))
+		cash[ids[i]] = levee.Units(20)
+	}
+	held, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	engine.AfterJournalLocked(f.e, func() { once.Do(func() { close(held); <-gate }) })
+	errs := make(chan error, len(ids))
+	submit := func(a int64) {
+		go func() {
+			_, err := f.e.Submit(ctx, a, m.ID, buy(0, "1"), "")
+			errs <- err
+		}()
+	}
+	submit(ids[0])
+	<-held
+	for _, a := range ids[1:] {
+		submit(a)
+	}
+	time.Sleep(300 * time.Millisecond) // the book takes what it will of them
+	close(gate)
+	for range ids {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l := largest.Load(); l >= 2*maxBatch {
+		t.Errorf("a commit carried %d orders; MaxBatch %d", l, maxBatch)
+	}
+	f.MustAgreeWithTrades([]engine.Market{m}, cash, nil)
 }
