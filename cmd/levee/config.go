@@ -137,12 +137,13 @@ func defaultConfig() Config {
 		c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_JOURNAL must be previous, one-statement or pipelined (or unset), not %q", j))
 	}
 	if v := os.Getenv("LEVEE_JOURNAL_OVERLAP_FROM"); v != "" {
-		if n, err := strconv.Atoi(v); err == nil && n > 0 && c.JournalInFlight == 2 {
-			c.JournalOverlapFrom = n
-		} else if err == nil && n > 0 {
-			c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_JOURNAL_OVERLAP_FROM applies only with LEVEE_JOURNAL=pipelined"))
-		} else {
+		switch n, err := strconv.Atoi(v); {
+		case err != nil || n <= 0:
 			c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_JOURNAL_OVERLAP_FROM must be a positive number of orders, not %q", v))
+		case c.JournalInFlight != 2:
+			c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_JOURNAL_OVERLAP_FROM applies only with LEVEE_JOURNAL=pipelined"))
+		default:
+			c.JournalOverlapFrom = n
 		}
 	}
 	switch p := os.Getenv("LEVEE_WS_WRITER_POOL"); p {

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"levee/internal/gctune"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"levee"
+	"levee/internal/gctune"
 )
 
 const usage = `usage:

@@ -22,10 +22,15 @@ const ServerPercent = 400
 // GOMEMLIMIT, when set, still bounds the heap as usual.
 func Server() (percent int, fromEnv bool) {
 	if os.Getenv("GOGC") != "" {
-		p := debug.SetGCPercent(-1)
-		debug.SetGCPercent(p)
-		return p, true
+		return Percent(), true
 	}
 	debug.SetGCPercent(ServerPercent)
 	return ServerPercent, false
+}
+
+// Percent is the GOGC in force (-1: off).
+func Percent() int {
+	p := debug.SetGCPercent(-1)
+	debug.SetGCPercent(p)
+	return p
 }

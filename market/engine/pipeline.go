@@ -10,13 +10,13 @@ import (
 // the next writes its trades and positions on a connection of its own, and
 // waits on the first's locks only for what they share (a hot market's row,
 // the head). A book hands over its next batch, priced on top of the one in
-// flight, once that one's transaction holds its locks (batch.locked) and
-// the next has gathered at least half as many orders, without waiting for
-// its commit (book.flush).
+// flight, once that one carries at least Options.OverlapFrom orders, its
+// transaction holds its locks (batch.locked) and the next has gathered at
+// least half as many orders, without waiting for its commit (book.flush).
 //
 // What keeps it correct:
 //   - A market row is written only at the seq its batch was priced after
-//     (journalMarkets' m.seq = v.after), so a batch can never commit when the
+//     (journalMarkets), so a batch can never commit when the
 //     one before it did not; it fails and is answered errBehind, and its book
 //     prices its orders again on the committed state.
 //   - The younger transaction starts only once the older holds its locks

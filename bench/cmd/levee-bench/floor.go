@@ -45,8 +45,15 @@ func (e *env) measureFloor(ctx context.Context, rates []float64, d time.Duration
 	defer os.Remove(path)
 	defer f.Close()
 	const size, block = 16 << 20, 8 << 10
-	if err := f.Truncate(size); err == nil {
-		err = f.Sync()
+	// Written whole once, so that the paced writes overwrite blocks that
+	// exist, as PostgreSQL's recycled WAL segments do.
+	if _, err := f.Write(make([]byte, size)); err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	if err := f.Sync(); err != nil {
+		res.Err = err.Error()
+		return res
 	}
 	buf := make([]byte, block)
 	var off int64

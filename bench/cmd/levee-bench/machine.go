@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"levee/bench/load"
+	"levee/internal/gctune"
 )
 
 // Machine describes where the figures were measured.
@@ -35,8 +35,7 @@ type Machine struct {
 
 func describeMachine(ctx context.Context, db *sqlx.DB) Machine {
 	m := Machine{NProc: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version()}
-	m.GOGC = debug.SetGCPercent(-1)
-	debug.SetGCPercent(m.GOGC)
+	m.GOGC = gctune.Percent()
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {

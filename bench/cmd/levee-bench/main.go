@@ -18,13 +18,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"levee/internal/gctune"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"levee/internal/gctune"
 )
 
 // Config is everything the flags say, read once.
@@ -150,7 +151,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.Int64Var(&cfg.WSMarket, "ws-market", 0, "internal: the market the client process subscribes to")
 	fs.DurationVar(&cfg.WSFor, "ws-for", 0, "internal: how long the client process stays subscribed")
 	fs.StringVar(&cfg.Scenario, "scenario", "bench", "bench (every measurement), faults (make faults), soak (make soak), hostile (make hostile), reads (make reads: orders while public reads are flooded) or orders (make orders: the order path alone, server in a child process, against the previous journal)")
-	fs.StringVar(&cfg.Variants, "variants", "", "orders: the server configurations to compare, comma-separated keys (current, checks, pipelined, cluster, gogc100, pipelined-all, one-statement, previous, 0003; default "+defaultVariants+")")
+	fs.StringVar(&cfg.Variants, "variants", "", "orders: the server configurations to compare, comma-separated keys ("+variantKeys()+"; default "+defaultVariants+")")
 	fs.IntVar(&cfg.Rounds, "rounds", 2, "orders: rounds of the variants, alternated")
 	fs.BoolVar(&cfg.StatStatements, "pg-stat-statements", false, "orders: load pg_stat_statements and print each step's costliest statements")
 	fs.IntVar(&cfg.Kills, "kills", 20, "faults: SIGKILL + restart cycles of the server")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"levee/cluster"
 	"math"
 	"net/http"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"levee/bench/load"
+	"levee/cluster"
 )
 
 // OrdersReport is one run of the orders scenario: the order path alone,
@@ -368,6 +368,15 @@ var ordersVariants = []OrdersVariant{
 // names others: the current path and what it is compared with most (the
 // rest were measured in earlier sessions and stay available by name).
 const defaultVariants = "current,cluster,gogc100,pipelined,previous"
+
+// variantKeys lists every variant's key, for -variants' help.
+func variantKeys() string {
+	keys := make([]string, len(ordersVariants))
+	for i, v := range ordersVariants {
+		keys[i] = v.Key
+	}
+	return strings.Join(keys, ", ")
+}
 
 func pickVariants(keys string) ([]OrdersVariant, error) {
 	if keys == "" {

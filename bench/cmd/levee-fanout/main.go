@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"levee/internal/gctune"
 	"log/slog"
 	"net"
 	"net/http"
@@ -33,6 +32,7 @@ import (
 	"time"
 
 	"levee/bench/fanout"
+	"levee/internal/gctune"
 	"levee/web/live"
 )
 
