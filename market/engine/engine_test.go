@@ -37,10 +37,12 @@ func MustFixture(t *testing.T) *fixture { return mustFixtureWith(t, engine.Optio
 // market): in a transaction of four round trips (the default), in one
 // statement (ledger_append, Options.OneStatementFrom), and with two
 // transactions in flight (Options.InFlight).
-var journals = []struct {
+var journals = []journalCase{{"four-trips", engine.Options{}}, {"one-statement", engine.Options{OneStatementFrom: 1}}, {"pipelined", engine.Options{InFlight: 2, OverlapFrom: 1}}}
+
+type journalCase struct {
 	name string
 	opts engine.Options
-}{{"four-trips", engine.Options{}}, {"one-statement", engine.Options{OneStatementFrom: 1}}, {"pipelined", engine.Options{InFlight: 2, OverlapFrom: 1}}}
+}
 
 // waitingJournals are the journals whose books wait for each commit before
 // they take the next orders from their queue: the tests that line orders up
@@ -50,11 +52,8 @@ var journals = []struct {
 var waitingJournals = journals[:2]
 
 // inFlight runs a test with one and with two journal transactions in
-// flight.
-var inFlight = []struct {
-	name string
-	opts engine.Options
-}{{"one-in-flight", engine.Options{}}, {"two-in-flight", engine.Options{InFlight: 2, OverlapFrom: 1}}}
+// flight (every batch overlapped).
+var inFlight = []journalCase{journals[0], journals[2]}
 
 // mustFixtureWith is MustFixture with an engine started with opts.
 func mustFixtureWith(t *testing.T, opts engine.Options) *fixture {
