@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,6 +31,10 @@ type Config struct {
 	Events int
 	// DialConcurrency bounds the connections being opened at once (default 64).
 	DialConcurrency int
+	// Reader is how the clients read once subscribed: "epoll" (a few loops
+	// reading every socket; the default on Linux, epoll_linux.go says why)
+	// or "gorilla" (a goroutine per connection reading with gorilla).
+	Reader string
 }
 
 // Available reports whether url answers a websocket upgrade. A refusal
@@ -60,15 +63,23 @@ type Session struct {
 	start     time.Time
 	ready     time.Time     // every client subscribed
 	cpu0      time.Duration // this process's CPU time then
+	epoll     *epollSet     // the loops reading the clients; nil with the gorilla reader
+	waited    bool
+	cpu, wall time.Duration // this process's CPU and the time from ready to the end of Wait
 }
 
 type subscriber struct {
-	ws       *websocket.Conn
-	pairs    []pair // (seq, latency) per trade received
-	gaps     int
-	clock    string // which timestamp the events carried
-	received atomic.Int64
-	done     chan struct{}
+	ws    *websocket.Conn
+	pairs []pair // (seq, latency) per trade received
+	gaps  int
+	clock string // which timestamp the events carried
+	done  chan struct{}
+
+	// With the epoll reader: the socket, the start of a frame not yet
+	// read whole, and whether its loop is done with it.
+	fd       int
+	partial  []byte
+	finished bool
 }
 
 type pair struct {
@@ -81,6 +92,13 @@ type pair struct {
 func Subscribe(ctx context.Context, cfg Config) (*Session, error) {
 	if cfg.DialConcurrency <= 0 {
 		cfg.DialConcurrency = 64
+	}
+	switch cfg.Reader {
+	case "":
+		cfg.Reader = defaultReader
+	case "epoll", "gorilla":
+	default:
+		return nil, fmt.Errorf("reader %q: want epoll or gorilla", cfg.Reader)
 	}
 	s := &Session{cfg: cfg, clients: make([]*subscriber, cfg.Clients), start: time.Now()}
 	sem := make(chan struct{}, cfg.DialConcurrency)
@@ -111,6 +129,14 @@ func Subscribe(ctx context.Context, cfg Config) (*Session, error) {
 		return s, fmt.Errorf("no client could subscribe: %s", s.FirstErr)
 	}
 	s.ready, s.cpu0 = time.Now(), processCPU()
+	if cfg.Reader == "epoll" {
+		e, err := startEpoll(s.clients, cfg.Events)
+		if err != nil {
+			return s, err
+		}
+		s.epoll = e
+		return s, nil
+	}
 	for _, c := range s.clients {
 		if c != nil {
 			go c.read(cfg.Events)
@@ -146,7 +172,7 @@ func subscribe(ctx context.Context, cfg Config) (*subscriber, error) {
 		switch m.Type {
 		case "snapshot":
 			ws.SetReadDeadline(time.Time{})
-			return &subscriber{ws: ws, done: make(chan struct{}), pairs: make([]pair, 0, cfg.Events)}, nil
+			return &subscriber{ws: ws, fd: -1, done: make(chan struct{}), pairs: make([]pair, 0, cfg.Events)}, nil
 		case "error":
 			ws.Close()
 			return nil, fmt.Errorf("subscribe refused: %s", m.Message)
@@ -155,7 +181,7 @@ func subscribe(ctx context.Context, cfg Config) (*subscriber, error) {
 }
 
 // read records every trade event until it has events of them or the
-// connection ends.
+// connection ends (the gorilla reader).
 func (c *subscriber) read(events int) {
 	defer close(c.done)
 	for len(c.pairs) < events {
@@ -164,21 +190,25 @@ func (c *subscriber) read(events int) {
 		if err != nil {
 			return
 		}
-		if bytes.HasPrefix(data, quotePrefix) {
-			continue // the common case besides trades: skip it without decoding
+		c.message(data, now)
+	}
+}
+
+// message records one event received at now.
+func (c *subscriber) message(data []byte, now time.Time) {
+	if bytes.HasPrefix(data, quotePrefix) {
+		return // the common case besides trades: skip it without decoding
+	}
+	typ, seq, ts, clock := parseEvent(data)
+	switch typ {
+	case "trade":
+		if ts.IsZero() {
+			return
 		}
-		typ, seq, ts, clock := parseEvent(data)
-		switch typ {
-		case "trade":
-			if ts.IsZero() {
-				continue
-			}
-			c.clock = clock
-			c.pairs = append(c.pairs, pair{seq, now.Sub(ts)})
-			c.received.Add(1)
-		case "gap":
-			c.gaps++
-		}
+		c.clock = clock
+		c.pairs = append(c.pairs, pair{seq, now.Sub(ts)})
+	case "gap":
+		c.gaps++
 	}
 }
 
@@ -300,7 +330,8 @@ type Summary struct {
 	Pairs         int     `json:"pairs"`   // (event, client) receipts
 	Missing       int     `json:"missing"` // expected receipts that never came
 	Gaps          int     `json:"gaps"`
-	Clock         string  `json:"clock"` // "ts" or "at"
+	Clock         string  `json:"clock"`  // "ts" or "at"
+	Reader        string  `json:"reader"` // how the clients read: epoll or gorilla
 	P50ms         float64 `json:"p50_ms"`
 	P90ms         float64 `json:"p90_ms"`
 	P99ms         float64 `json:"p99_ms"`
@@ -322,9 +353,14 @@ func (s *Session) Collect(timeout time.Duration) Summary {
 	return s.CollectContext(context.Background(), timeout)
 }
 
-// CollectContext is Collect that also stops waiting when ctx is done: the
-// soak's subscribers stay until the soak ends, however many events that is.
-func (s *Session) CollectContext(ctx context.Context, timeout time.Duration) Summary {
+// Wait waits until every client has its events, timeout passes or ctx is
+// done, and notes the clients' CPU and time then, before any teardown. Only
+// its first call waits.
+func (s *Session) Wait(ctx context.Context, timeout time.Duration) {
+	if s.waited {
+		return
+	}
+	s.waited = true
 	deadline := time.After(timeout)
 wait:
 	for _, c := range s.clients {
@@ -339,9 +375,20 @@ wait:
 			break wait
 		}
 	}
-	for _, c := range s.clients {
-		if c != nil {
-			c.ws.Close()
+	s.cpu, s.wall = processCPU()-s.cpu0, time.Since(s.ready)
+}
+
+// CollectContext is Collect that also stops waiting when ctx is done: the
+// soak's subscribers stay until the soak ends, however many events that is.
+func (s *Session) CollectContext(ctx context.Context, timeout time.Duration) Summary {
+	s.Wait(ctx, timeout)
+	if s.epoll != nil {
+		s.epoll.stop()
+	} else {
+		for _, c := range s.clients {
+			if c != nil {
+				c.ws.Close()
+			}
 		}
 	}
 	for _, c := range s.clients {
@@ -349,8 +396,8 @@ wait:
 			<-c.done
 		}
 	}
-	sum := Summary{Clients: s.cfg.Clients, Failed: s.Failed, FirstError: s.FirstErr, SubscribeSecs: s.Subscribe.Seconds(),
-		CPUSecs: (processCPU() - s.cpu0).Seconds(), WallSecs: time.Since(s.ready).Seconds()}
+	sum := Summary{Clients: s.cfg.Clients, Reader: s.cfg.Reader, Failed: s.Failed, FirstError: s.FirstErr, SubscribeSecs: s.Subscribe.Seconds(),
+		CPUSecs: s.cpu.Seconds(), WallSecs: s.wall.Seconds()}
 	var all []time.Duration
 	last := map[int64]time.Duration{}
 	for _, c := range s.clients {

@@ -26,9 +26,20 @@ func (s *snapshots) SnapshotJSON(ctx context.Context, id int64) (json.RawMessage
 	return fmt.Appendf(nil, `{"type":"snapshot","market":"%d","seq":%d}`, id, s.seq), s.seq, nil
 }
 
-// TestClientsMeasureTheRealHub runs the subscribers against web/live's hub
-// and checks that every (event, client) pair is timed.
+// TestClientsMeasureTheRealHub runs the subscribers against web/live's hub,
+// with each reader, and checks that every (event, client) pair is timed.
 func TestClientsMeasureTheRealHub(t *testing.T) {
+	for _, reader := range []string{"epoll", "gorilla"} {
+		t.Run(reader, func(t *testing.T) {
+			if reader != defaultReader && reader == "epoll" {
+				t.Skip("the epoll reader is Linux's")
+			}
+			measureTheRealHub(t, reader)
+		})
+	}
+}
+
+func measureTheRealHub(t *testing.T, reader string) {
 	snap := &snapshots{}
 	hub := live.NewHub(snap, live.Options{Logger: slog.New(slog.DiscardHandler)})
 	srv := httptest.NewServer(hub)
@@ -41,7 +52,7 @@ func TestClientsMeasureTheRealHub(t *testing.T) {
 		t.Fatalf("hub not available: %s %v", why, err)
 	}
 	const clients, events = 50, 10
-	s, err := Subscribe(ctx, Config{URL: url, Market: 7, Clients: clients, Events: events})
+	s, err := Subscribe(ctx, Config{URL: url, Market: 7, Clients: clients, Events: events, Reader: reader})
 	if err != nil {
 		t.Fatal(err)
 	}

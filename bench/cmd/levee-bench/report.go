@@ -502,7 +502,11 @@ func writeFanout(w func(string, ...any), f FanoutResult, hot int64) {
 	s := f.Summary
 	w("%d subscribers of the hot market (%s), %s; %d orders submitted one by one, paced at %d/s at most, over %.1fs. Latency is\n", s.Clients, strconv.FormatInt(hot, 10), f.Mode, f.Events, wsPace, f.PublishSecs)
 	w("receipt minus the event's `%s` timestamp (its commit), over every (event, client) pair; \"last client\" is per event the\n", orDash(s.Clock))
-	w("latency of the slowest client. The clients share the machine's cores with the server and PostgreSQL.\n\n")
+	w("latency of the slowest client. The clients share the machine's cores with the server and PostgreSQL")
+	if s.Reader == "epoll" {
+		w(", so they read\nas cheaply as they can: a few epoll loops, one `read(2)` per ready socket (`bench/fanout`; a goroutine per\nconnection cost the machine as much CPU per message as the server's write, §7a)")
+	}
+	w(".\n\n")
 	if f.Err != "" {
 		w("Error: `%s`\n\n", oneLine(f.Err))
 	}

@@ -43,6 +43,7 @@ type config struct {
 	clientsOnly             string // URL: be the client process
 	variants                string
 	writers                 int
+	reader                  string // how the clients read: epoll or gorilla
 }
 
 func main() {
@@ -53,8 +54,9 @@ func main() {
 	flag.IntVar(&cfg.pace, "pace", 10, "trades per second")
 	flag.StringVar(&cfg.profile, "cpuprofile", "", "write a CPU profile of each round to this prefix (PREFIX-<variant>-<round>.pprof)")
 	flag.StringVar(&cfg.clientsOnly, "clients-only", "", "internal: run the subscribers against this URL")
-	flag.StringVar(&cfg.variants, "variants", "pool,previous", "variants to alternate: pool, previous")
+	flag.StringVar(&cfg.variants, "variants", "pool,previous", "variants to alternate: pool, previous, floor (one write(2) per subscriber and event, nothing of web/live: floor.go)")
 	flag.IntVar(&cfg.writers, "writers", 0, "writers of the pool (0: the hub's default)")
+	flag.StringVar(&cfg.reader, "reader", "", "how the subscribers read: epoll (the default on Linux) or gorilla (a goroutine per connection)")
 	flag.Parse()
 	gctune.Server() // the hub collects garbage as levee serve's does
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -185,28 +187,36 @@ func measure(ctx context.Context, cfg config, variant string, i int) (round, err
 		}
 	case "previous":
 		opts.WritePumps = true
+	case "floor":
 	default:
 		return r, fmt.Errorf("unknown variant %q", variant)
 	}
 	snap := &snapshots{}
-	hub := live.NewHub(snap, opts)
+	var pub publisher
+	switch name {
+	case "floor":
+		f := &floor{snap: snap}
+		defer f.close()
+		pub = f
+	default:
+		hub := live.NewHub(snap, opts)
+		defer hub.Close()
+		pub = hub
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return r, err
 	}
-	srv := &http.Server{Handler: hub}
+	srv := &http.Server{Handler: pub}
 	go srv.Serve(ln)
-	defer func() {
-		srv.Close()
-		hub.Close()
-	}()
+	defer srv.Close()
 	url := "ws://" + ln.Addr().String() + "/"
 
 	exe, err := os.Executable()
 	if err != nil {
 		return r, err
 	}
-	cmd := exec.CommandContext(ctx, exe, "-clients-only", url, "-clients", strconv.Itoa(cfg.clients), "-events", strconv.Itoa(cfg.events), "-pace", strconv.Itoa(cfg.pace))
+	cmd := exec.CommandContext(ctx, exe, "-clients-only", url, "-clients", strconv.Itoa(cfg.clients), "-events", strconv.Itoa(cfg.events), "-pace", strconv.Itoa(cfg.pace), "-reader", cfg.reader)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -244,22 +254,29 @@ func measure(ctx context.Context, cfg config, variant string, i int) (round, err
 		ts := time.Now().UTC().Format(time.RFC3339Nano)
 		trade := fmt.Appendf(nil, `{"type":"trade","market":"1","seq":%d,"outcome":0,"side":"buy","shares":"1","amount":"0.500012","prices":["0.500025","0.499975"],"at":%q,"ts":%q}`, seq, ts, ts)
 		quote := fmt.Appendf(nil, `{"type":"quote","market":"1","seq":%d,"prices":["0.500025","0.499975"],"shares":["12.000000","11.000000"],"ts":%q}`, seq, ts)
-		hub.Publish(live.Event{Type: "trade", MarketID: market, Seq: seq, Payload: trade})
-		hub.Publish(live.Event{Type: "quote", MarketID: market, Seq: seq, Payload: quote})
+		pub.Publish(live.Event{Type: "trade", MarketID: market, Seq: seq, Payload: trade})
+		pub.Publish(live.Event{Type: "quote", MarketID: market, Seq: seq, Payload: quote})
 		if seq < int64(cfg.events) {
 			<-tick.C
 		}
 	}
 	tick.Stop()
-	r.Stats = hub.Stats()
-	sumLine, err := io.ReadAll(br)
-	// The clients have every event (or gave up): the server's work is done.
+	if hub, ok := pub.(*live.Hub); ok {
+		r.Stats = hub.Stats()
+	}
+	// The clients have every event (or gave up): the server's work is done,
+	// before the clients close their connections.
+	done, err := br.ReadString('\n')
+	if err != nil || done != "DONE\n" {
+		return r, fmt.Errorf("client process: %q %v", done, err)
+	}
 	r.ServerCPU, r.Wall = (processCPU() - cpu0).Seconds(), time.Since(t0).Seconds()
 	vol1, invol1 := contextSwitches()
 	r.Voluntary, r.Involuntary = float64(vol1-vol0)/float64(cfg.events), float64(invol1-invol0)/float64(cfg.events)
 	if cfg.profile != "" {
 		pprof.StopCPUProfile()
 	}
+	sumLine, err := io.ReadAll(br)
 	if err != nil {
 		return r, err
 	}
@@ -269,15 +286,15 @@ func measure(ctx context.Context, cfg config, variant string, i int) (round, err
 	return r, nil
 }
 
-// clientProcess subscribes the clients, says READY, and prints their
-// summary as JSON once they have every event.
+// clientProcess subscribes the clients, says READY, says DONE once they
+// have every event, and then prints their summary as JSON.
 func clientProcess(ctx context.Context, cfg config) error {
 	var lim syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
 		lim.Cur = lim.Max
 		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
-	s, err := fanout.Subscribe(ctx, fanout.Config{URL: cfg.clientsOnly, Market: market, Clients: cfg.clients, Events: cfg.events})
+	s, err := fanout.Subscribe(ctx, fanout.Config{URL: cfg.clientsOnly, Market: market, Clients: cfg.clients, Events: cfg.events, Reader: cfg.reader})
 	if err != nil {
 		return err
 	}
@@ -285,8 +302,9 @@ func clientProcess(ctx context.Context, cfg config) error {
 		return errors.New("some clients could not subscribe: " + s.FirstErr)
 	}
 	fmt.Printf("READY %d in %s\n", cfg.clients, s.Subscribe.Round(time.Millisecond))
-	sum := s.CollectContext(ctx, time.Duration(cfg.events/cfg.pace+30)*time.Second)
-	return json.NewEncoder(os.Stdout).Encode(sum)
+	s.Wait(ctx, time.Duration(cfg.events/cfg.pace+30)*time.Second)
+	fmt.Println("DONE")
+	return json.NewEncoder(os.Stdout).Encode(s.Collect(0))
 }
 
 func processCPU() time.Duration {
