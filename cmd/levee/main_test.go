@@ -212,6 +212,12 @@ func TestEndToEnd(t *testing.T) {
 	if !bytes.Contains(mb, []byte(`levee_http_requests_total{method="GET",route="/api/v1/me",status="200"}`)) || !bytes.Contains(mb, []byte("levee_journal_commit_seconds")) {
 		t.Fatalf("metrics lack the /me counter:\n%s", mb)
 	}
+	// Where a commit's time goes, and how long goroutines wait for a thread.
+	for _, series := range []string{`levee_journal_phase_seconds_count{phase="begin"}`, `levee_journal_phase_seconds_count{phase="commit"}`, `levee_go_sched_wait_seconds_bucket{le="0.001"}`} {
+		if !bytes.Contains(mb, []byte(series)) {
+			t.Fatalf("metrics lack %s:\n%s", series, mb)
+		}
+	}
 }
 
 func TestBrowserSessionNeedsCSRF(t *testing.T) {

@@ -22,6 +22,10 @@ type engineMetrics struct {
 	// can be traced to the book, the journal's queue or the commit.
 	phases                   *prometheus.HistogramVec
 	inBook, inJournal, inTxn prometheus.Observer
+	// commitPhases is where committed journal transactions' time went,
+	// round trip by round trip (engine.CommitPhases).
+	commitPhases                    *prometheus.HistogramVec
+	cBegin, cRows, cLedger, cCommit prometheus.Observer
 }
 
 func newEngineMetrics() *engineMetrics {
@@ -37,7 +41,20 @@ func newEngineMetrics() *engineMetrics {
 			Buckets: []float64{.00025, .0005, .001, .002, .003, .004, .005, .0075, .01, .015, .02, .05, .1, .25, 1}}, []string{"phase"}),
 	}
 	m.inBook, m.inJournal, m.inTxn = m.phases.WithLabelValues("book"), m.phases.WithLabelValues("journal"), m.phases.WithLabelValues("commit")
+	m.commitPhases = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "levee_journal_phase_seconds",
+		Help:    "Where committed journal transactions' time went, one round trip each: begin, rows (the trades, positions and markets with the ledger's locks), ledger (the append), commit.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .002, .003, .005, .0075, .01, .02, .05, .1, .25, 1}}, []string{"phase"})
+	m.cBegin, m.cRows = m.commitPhases.WithLabelValues("begin"), m.commitPhases.WithLabelValues("rows")
+	m.cLedger, m.cCommit = m.commitPhases.WithLabelValues("ledger"), m.commitPhases.WithLabelValues("commit")
 	return m
+}
+
+// observeCommit records one committed transaction's engine.CommitPhases.
+func (m *engineMetrics) observeCommit(p engine.CommitPhases) {
+	m.cBegin.Observe(p.Begin.Seconds())
+	m.cRows.Observe(p.Rows.Seconds())
+	m.cLedger.Observe(p.Ledger.Seconds())
+	m.cCommit.Observe(p.Commit.Seconds())
 }
 
 // observeOrder records one committed order's engine.OrderTimes.
@@ -59,7 +76,7 @@ func (m *engineMetrics) observe(orders int, elapsed time.Duration, err error) {
 }
 
 func (m *engineMetrics) register(reg *prometheus.Registry, l *web.Live) {
-	reg.MustRegister(m.commits, m.orders, m.latency, m.batchSize, m.phases)
+	reg.MustRegister(m.commits, m.orders, m.latency, m.batchSize, m.phases, m.commitPhases)
 	if l == nil {
 		return
 	}

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -68,5 +69,62 @@ func TestOrderTimes(t *testing.T) {
 	}
 	if seen[2].Book < 50*time.Millisecond {
 		t.Fatalf("the order queued behind a held commit spent %v in the book; want at least the 50ms it waited", seen[2].Book)
+	}
+}
+
+// TestCommitPhases: every committed transaction's round trips are observed
+// (Options.OnCommitPhases), each under what the caller waited, and a wait
+// on a lock the rows statement needs (the market row) shows in that round
+// trip, not in the others.
+func TestCommitPhases(t *testing.T) {
+	// A group committed as one statement has no round trips to tell apart.
+	cases := append(slices.Clone(inFlight), journalCase{"previous", engine.Options{PreviousJournal: true}})
+	for _, jc := range cases {
+		t.Run(jc.name, func(t *testing.T) {
+			ctx := context.Background()
+			var mu sync.Mutex
+			var seen []engine.CommitPhases
+			opts := jc.opts
+			opts.OnCommitPhases = func(p engine.CommitPhases) {
+				mu.Lock()
+				seen = append(seen, p)
+				mu.Unlock()
+			}
+			f := mustFixtureWith(t, opts)
+			m := f.MustMarket(levee.Units(100), "yes", "no")
+			alice := f.MustAccount("alice", levee.Units(100))
+			start := time.Now()
+			if _, err := f.e.Submit(ctx, alice, m.ID, buy(0, "1"), ""); err != nil {
+				t.Fatal(err)
+			}
+			first := time.Since(start)
+
+			hold := f.holdMarketRow(m.ID)
+			done := make(chan error, 1)
+			go func() { _, err := f.e.Submit(ctx, alice, m.ID, buy(1, "1"), ""); done <- err }()
+			MustPoll(t, "the second order's commit held", f.lockWaits(1))
+			time.Sleep(50 * time.Millisecond)
+			hold.Rollback()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+
+			mu.Lock()
+			defer mu.Unlock()
+			if len(seen) != 2 {
+				t.Fatalf("observed %d commits; want 2: %+v", len(seen), seen)
+			}
+			for i, p := range seen {
+				if p.Orders != 1 || p.Begin <= 0 || p.Rows <= 0 || p.Ledger <= 0 || p.Commit <= 0 {
+					t.Fatalf("commit %d: %+v", i, p)
+				}
+			}
+			if total := seen[0].Begin + seen[0].Rows + seen[0].Ledger + seen[0].Commit; total > first {
+				t.Fatalf("first commit: %+v add up to %v, more than the %v it took", seen[0], total, first)
+			}
+			if p := seen[1]; p.Rows < 50*time.Millisecond || p.Begin >= 50*time.Millisecond || p.Ledger >= 50*time.Millisecond || p.Commit >= 50*time.Millisecond {
+				t.Fatalf("the commit held on the market row: %+v; want the 50ms wait in rows alone", p)
+			}
+		})
 	}
 }

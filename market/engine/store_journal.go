@@ -66,6 +66,7 @@ type journal struct {
 	pipe             *pipeline    // the jobs in flight (pipeline.go)
 	logger           *slog.Logger
 	observer         func(orders int, elapsed time.Duration, err error)
+	phases           func(CommitPhases) // Options.OnCommitPhases
 	// cashMoved hears of the traders whose cash a commit moved (other
 	// instances drop their wallets: Options.CashMoved).
 	cashMoved func(accounts ...int64)
@@ -630,7 +631,12 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 	// statement fails (journalFenced) unless all were.
 	args = append(args, pq.Array(epochs), pq.Array(afters))
 	shape := journalShape{keyed: trades.keyed, shrink: len(shrink.markets) > 0, stakes: len(stakes) > 0}
+	var ph *commitPhases
+	rowsWithLocks := len(transfers) > 0 && !j.previous // the rows go in the ledger's first statement (below)
 	locked := func() {
+		if ph != nil && rowsWithLocks {
+			ph.mark(&ph.rows) // the rows and the ledger's locks, one round trip
+		}
 		j.pipe.lockedAttempt(jb)
 		if j.afterLocked != nil {
 			j.afterLocked()
@@ -645,7 +651,7 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 	if err != nil {
 		return written{}, err
 	}
-	ph := &commitPhases{start: time.Now(), pool: j.db.Stats()}
+	ph = &commitPhases{start: time.Now(), pool: j.db.Stats()}
 	tx, err := j.begin(ctx, jb.lane)
 	if err != nil {
 		return written{}, err
@@ -716,6 +722,9 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 		ph.mark(&ph.commit)
 		if err != nil {
 			return pgtx.Unavailable(fmt.Errorf("journal commit: %w", err))
+		}
+		if j.phases != nil {
+			j.phases(CommitPhases{Orders: len(trades.seqs), Begin: ph.begin, Rows: ph.rows, Ledger: ph.ledger, Commit: ph.commit})
 		}
 		return nil
 	}}, nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -26,18 +27,31 @@ levee_order_engine_seconds_bucket{phase="journal",le="0.005"} N
 levee_order_engine_seconds_bucket{phase="journal",le="+Inf"} N
 levee_order_engine_seconds_bucket{phase="commit",le="0.002"} N
 levee_order_engine_seconds_bucket{phase="commit",le="+Inf"} N
+levee_journal_phase_seconds_sum{phase="begin"} B
+levee_journal_phase_seconds_count{phase="begin"} N
+levee_journal_phase_seconds_sum{phase="commit"} C
+levee_journal_phase_seconds_count{phase="commit"} N
+levee_go_sched_wait_seconds_bucket{le="1e-05"} S
+levee_go_sched_wait_seconds_bucket{le="0.001"} T
+levee_go_sched_wait_seconds_bucket{le="+Inf"} U
 `, "N", strconv.Itoa(n))
 	}
 	var body string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(body)) }))
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
-	body = page(10)
+	// 20 commits between the scrapes: begin 1 ms each, commit 2 ms; of 100
+	// goroutine waits, 80 under 10 µs, 95 under 1 ms.
+	fill := func(n int, b, c, s, t, u float64) string {
+		return strings.NewReplacer("B", fmt.Sprint(b), "C", fmt.Sprint(c), "S", fmt.Sprint(s), "T", fmt.Sprint(t), "U", fmt.Sprint(u)).Replace(page(n))
+	}
+	body = fill(10, 0.5, 1, 100, 150, 200)
 	c0, h0 := scrapeJournal(addr)
-	body = page(30)
+	body = fill(30, 0.52, 1.04, 180, 245, 300)
 	c1, h1 := scrapeJournal(addr)
 	got := journalBetween(c0, h0, c1, h1).String()
-	want := "20 commits, 1.0 orders each, commit p50 ≤ 2ms p99 ≤ 2ms; an order's p50/p99 in book ≤ 1ms/1ms, journal ≤ 5ms/5ms, commit ≤ 2ms/2ms"
+	want := "20 commits, 1.0 orders each, commit p50 ≤ 2ms p99 ≤ 2ms; an order's p50/p99 in book ≤ 1ms/1ms, journal ≤ 5ms/5ms, commit ≤ 2ms/2ms" +
+		"; a commit's begin/commit 1.00/2.00 ms (means); goroutines waited for a thread p90 ≤ 1ms p99 ≤ ∞"
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}

@@ -107,11 +107,28 @@ type OrdersStep struct {
 // where committed orders' time went in the engine (levee_order_engine_seconds:
 // waiting in the book, waiting for the journal's previous commit, their own
 // commit), p50 and p99 the same way.
+//
+// Also where a commit's time went, round trip by round trip (the means of
+// levee_journal_phase_seconds: begin, rows, ledger, commit), and how long
+// the server's goroutines waited runnable for a thread
+// (levee_go_sched_wait_seconds, p90 and p99 as bucket bounds): under load a
+// round trip's wait for the journal's goroutine to run again is most of it.
 type journalMetrics struct {
-	Commits, Orders float64
-	P50, P99        float64 // seconds
-	Phases          []phaseQuantiles
+	Commits, Orders    float64
+	P50, P99           float64 // seconds
+	Phases             []phaseQuantiles
+	CommitPhases       []phaseMean
+	SchedP90, SchedP99 float64 // seconds
 }
+
+type phaseMean struct {
+	Phase string
+	Mean  float64 // seconds
+}
+
+// commitPhases are the phases of levee_journal_phase_seconds, in a
+// transaction's order.
+var commitPhases = []string{"begin", "rows", "ledger", "commit"}
 
 type phaseQuantiles struct {
 	Phase    string
@@ -164,6 +181,12 @@ func scrapeJournal(addr string) (counts map[string]float64, hists histograms) {
 			counts["orders"] = v
 		case strings.HasPrefix(name, `levee_journal_commit_seconds_bucket{le="`):
 			bucket("commit_seconds", strings.TrimSuffix(strings.TrimPrefix(name, `levee_journal_commit_seconds_bucket{le="`), `"}`), v)
+		case strings.HasPrefix(name, `levee_journal_phase_seconds_sum{phase="`):
+			counts["phase_sum:"+strings.TrimSuffix(strings.TrimPrefix(name, `levee_journal_phase_seconds_sum{phase="`), `"}`)] = v
+		case strings.HasPrefix(name, `levee_journal_phase_seconds_count{phase="`):
+			counts["phase_count:"+strings.TrimSuffix(strings.TrimPrefix(name, `levee_journal_phase_seconds_count{phase="`), `"}`)] = v
+		case strings.HasPrefix(name, `levee_go_sched_wait_seconds_bucket{le="`):
+			bucket("sched", strings.TrimSuffix(strings.TrimPrefix(name, `levee_go_sched_wait_seconds_bucket{le="`), `"}`), v)
 		case strings.HasPrefix(name, `levee_order_engine_seconds_bucket{phase="`):
 			// {phase="book",le="0.001"}: the exposition puts le last.
 			phase, le, ok := strings.Cut(strings.TrimPrefix(name, `levee_order_engine_seconds_bucket{phase="`), `",le="`)
@@ -187,30 +210,38 @@ func journalBetween(c0 map[string]float64, h0 histograms, c1 map[string]float64,
 		q.P50, q.P99 = quantiles(h0[p], h1[p])
 		m.Phases = append(m.Phases, q)
 	}
+	for _, p := range commitPhases {
+		if n := c1["phase_count:"+p] - c0["phase_count:"+p]; n > 0 {
+			m.CommitPhases = append(m.CommitPhases, phaseMean{p, (c1["phase_sum:"+p] - c0["phase_sum:"+p]) / n})
+		}
+	}
+	if h1["sched"] != nil {
+		m.SchedP90, m.SchedP99 = quantile(h0["sched"], h1["sched"], 0.9), quantile(h0["sched"], h1["sched"], 0.99)
+	}
 	return m
 }
 
 // quantiles are the p50 and p99 of what a cumulative histogram counted
 // between two scrapes, as the upper bounds of their buckets.
 func quantiles(b0, b1 map[float64]float64) (p50, p99 float64) {
+	return quantile(b0, b1, 0.5), quantile(b0, b1, 0.99)
+}
+
+// quantile is the q-quantile of what a cumulative histogram counted between
+// two scrapes, as the upper bound of its bucket (0 when it counted nothing).
+func quantile(b0, b1 map[float64]float64, q float64) float64 {
 	var les []float64
 	for le := range b1 {
 		les = append(les, le)
 	}
 	slices.Sort(les)
 	total := b1[math.Inf(1)] - b0[math.Inf(1)]
-	for _, q := range []struct {
-		q   float64
-		dst *float64
-	}{{0.5, &p50}, {0.99, &p99}} {
-		for _, le := range les {
-			if total > 0 && b1[le]-b0[le] >= q.q*total {
-				*q.dst = le
-				break
-			}
+	for _, le := range les {
+		if total > 0 && b1[le]-b0[le] >= q*total {
+			return le
 		}
 	}
-	return p50, p99
+	return 0
 }
 
 func (j journalMetrics) String() string {
@@ -226,6 +257,16 @@ func (j journalMetrics) String() string {
 			}
 			s += fmt.Sprintf(" %s ≤ %s/%s", p.Phase, bucketMS(p.P50), bucketMS(p.P99))
 		}
+	}
+	if len(j.CommitPhases) > 0 {
+		var names, means []string
+		for _, p := range j.CommitPhases {
+			names, means = append(names, p.Phase), append(means, fmt.Sprintf("%.2f", p.Mean*1000))
+		}
+		s += fmt.Sprintf("; a commit's %s %s ms (means)", strings.Join(names, "/"), strings.Join(means, "/"))
+	}
+	if j.SchedP90 > 0 {
+		s += fmt.Sprintf("; goroutines waited for a thread p90 ≤ %s p99 ≤ %s", bucketMS(j.SchedP90), bucketMS(j.SchedP99))
 	}
 	return s
 }
