@@ -31,10 +31,11 @@ var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return 
 // maxPooledBatch keeps a buffer grown by a large snapshot out of the pool.
 const maxPooledBatch = 256 << 10
 
-// appendTextFrame appends payload as one unfragmented text frame. A server's
+// AppendTextFrame appends payload as one unfragmented text frame. A server's
 // frames are not masked (RFC 6455 5.1), so the bytes do not depend on the
-// connection.
-func appendTextFrame(b, payload []byte) []byte {
+// connection. (Exported for the fan-out benchmark's floor, which writes the
+// same frames with nothing else of this package.)
+func AppendTextFrame(b, payload []byte) []byte {
 	const finText = 0x80 | websocket.TextMessage
 	b = append(b, finText)
 	switch n := len(payload); {
@@ -175,7 +176,7 @@ func (c *client) writeFrame(payload []byte) error {
 	if c.batch == nil {
 		c.batch = batchPool.Get().(*[]byte)
 	}
-	*c.batch = appendTextFrame(*c.batch, payload)
+	*c.batch = AppendTextFrame(*c.batch, payload)
 	if len(*c.batch) >= flushAt {
 		return c.flush()
 	}

@@ -90,10 +90,10 @@ func TestWireConnNothingAfterClose(t *testing.T) {
 		wantErr error
 	}{
 		{"handshake", []byte("HTTP/1.1 101 Switching Protocols\r\n\r\n"), nil},
-		{"data batch", appendTextFrame(appendTextFrame(nil, []byte(`{"a":1}`)), []byte(`{"b":2}`)), nil},
+		{"data batch", AppendTextFrame(AppendTextFrame(nil, []byte(`{"a":1}`)), []byte(`{"b":2}`)), nil},
 		{"ping", []byte{0x80 | websocket.PingMessage, 0}, nil},
 		{"close", append([]byte{closeFrameByte, 2}, websocket.FormatCloseMessage(websocket.CloseMessageTooBig, "")...), nil},
-		{"data after close", appendTextFrame(nil, []byte(`{"c":3}`)), websocket.ErrCloseSent},
+		{"data after close", AppendTextFrame(nil, []byte(`{"c":3}`)), websocket.ErrCloseSent},
 		{"second close", []byte{closeFrameByte, 0}, websocket.ErrCloseSent},
 	}
 	for _, st := range steps {

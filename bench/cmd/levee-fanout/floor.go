@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -25,10 +24,10 @@ type publisher interface {
 // every subscriber costs when the server does nothing but one write(2) of
 // ready-made bytes per subscriber. It answers each client's subscribe with a
 // snapshot, keeps only its socket, and publishes a trade and the quote after
-// it as one write of both frames, from GOMAXPROCS goroutines at once. The
-// kernel's work (the sender's TCP, and on loopback the receiver's too, done
-// in the sender's context) is all that is left; web/live's time above it is
-// its own.
+// it as one write of both frames (framed by web/live, once), from
+// GOMAXPROCS goroutines at once. The kernel's work (the sender's TCP, and on
+// loopback the receiver's too, done in the sender's context) is all that is
+// left; web/live's time above it is its own.
 type floor struct {
 	snap *snapshots
 
@@ -68,7 +67,7 @@ func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (f *floor) Publish(ev live.Event) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.pending = appendFrame(f.pending, ev.Payload)
+	f.pending = live.AppendTextFrame(f.pending, ev.Payload)
 	if ev.Type == "trade" {
 		return
 	}
@@ -102,19 +101,4 @@ func (f *floor) close() {
 	if f.errs > 0 {
 		slog.Error("floor: writes not taken whole", "count", f.errs)
 	}
-}
-
-func appendFrame(b, payload []byte) []byte {
-	b = append(b, 0x80|websocket.TextMessage)
-	switch n := len(payload); {
-	case n < 126:
-		b = append(b, byte(n))
-	case n <= 0xffff:
-		b = append(b, 126)
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b = append(b, 127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	return append(b, payload...)
 }

@@ -54,7 +54,7 @@ func main() {
 	flag.IntVar(&cfg.pace, "pace", 10, "trades per second")
 	flag.StringVar(&cfg.profile, "cpuprofile", "", "write a CPU profile of each round to this prefix (PREFIX-<variant>-<round>.pprof)")
 	flag.StringVar(&cfg.clientsOnly, "clients-only", "", "internal: run the subscribers against this URL")
-	flag.StringVar(&cfg.variants, "variants", "pool,previous", "variants to alternate: pool, previous, floor (one write(2) per subscriber and event, nothing of web/live: floor.go)")
+	flag.StringVar(&cfg.variants, "variants", "pool,previous", "variants to alternate: pool, previous, floor (one write(2) per subscriber and event, nothing of web/live but its framing: floor.go)")
 	flag.IntVar(&cfg.writers, "writers", 0, "writers of the pool (0: the hub's default)")
 	flag.StringVar(&cfg.reader, "reader", "", "how the subscribers read: epoll (the default on Linux) or gorilla (a goroutine per connection)")
 	flag.Parse()
