@@ -690,9 +690,9 @@ func mulPrice(shares, price levee.Micros) levee.Micros {
 // the Go work before it, and the wait, once PostgreSQL has answered, until
 // the journal's goroutine runs again. Under load that wait is most of a
 // round trip: at 256 clients BEGIN, which PostgreSQL executes in
-// microseconds, took 1.1-1.6 ms while Go's run queues held the HTTP
-// handlers (go_sched_latencies_seconds p90 1.3-2.6 ms; bench/RESULTS.md
-// §12), against 0.05-0.08 ms for a lone client.
+// microseconds, took 1.2-1.8 ms while Go's run queues held the HTTP
+// handlers (levee_go_sched_wait_seconds p90 ≤ 2 ms; bench/RESULTS.md §12),
+// against 0.05-0.08 ms for a lone client.
 type CommitPhases struct {
 	Orders int
 	Begin  time.Duration // BEGIN

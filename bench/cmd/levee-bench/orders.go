@@ -875,7 +875,7 @@ const ordersNotes = `**What changed (issue 18), and where it is measured.**
   time of each round trip of a commit (begin, rows with the ledger's locks, the ledger's append, commit:
   levee_journal_phase_seconds) and how long the server's goroutines waited runnable for a thread
   (levee_go_sched_wait_seconds, p90/p99 as bucket bounds). At 256 clients BEGIN, which PostgreSQL executes in
-  microseconds, takes 1.5-1.8 ms, as long as that wait's p90: about half of each commit is the journal's goroutine
+  microseconds, takes 1.2-1.8 ms, about that wait's p90: about half of each commit is the journal's goroutine
   waiting to run again after PostgreSQL has answered (docs/engine.md).
 - **One ledger entry per market per commit** (session 5): kind trades, every trader's cash posting in the order of
   the trades and one net posting per market account, instead of an entry per trade (the previous journal keeps
