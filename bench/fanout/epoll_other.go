@@ -4,8 +4,11 @@ package fanout
 
 import (
 	"errors"
+	"net/http"
 
 	"github.com/gorilla/websocket"
+
+	"levee/web/live"
 )
 
 // Elsewhere the clients read with a goroutine each (epoll_linux.go says why
@@ -24,3 +27,12 @@ func (*epollSet) stop() {}
 func Detach(*websocket.Conn) (int, error) {
 	return -1, errors.New("detaching a socket needs Linux")
 }
+
+// Floor is Linux's only (it writes to raw sockets).
+type Floor struct{ Snapshot func() []byte }
+
+func (*Floor) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	http.Error(w, "the fan-out floor needs Linux", http.StatusNotImplemented)
+}
+func (*Floor) Publish(live.Event) {}
+func (*Floor) Close() error       { return errors.New("the fan-out floor needs Linux") }

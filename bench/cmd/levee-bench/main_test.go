@@ -50,6 +50,11 @@ func TestQuickRun(t *testing.T) {
 		"durable / naive",
 		"## 7. Websocket fan-out",
 		"| subscribed | 200 of 200",
+		// The fan-out's baseline in the same run: the same clients
+		// against one write(2) per subscriber.
+		"| **the floor**, right after, same clients",
+		"| Levee / the floor | p50 ",
+		"one write(2) per subscriber and nothing else, in the same run: p99 ",
 	} {
 		if !strings.Contains(report, want) {
 			t.Errorf("the report lacks %q", want)

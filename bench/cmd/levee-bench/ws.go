@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -33,6 +35,11 @@ type FanoutResult struct {
 	ServerCPU   float64    // cores used by this process while the orders were published
 	PGCPU       float64    // and by PostgreSQL
 	Err         string
+	// Floor is the same clients, in the same place, against fanout.Floor
+	// right after: one write(2) per subscriber and event and nothing of
+	// Levee, at the same pace; the baseline the hub is compared with.
+	Floor    fanout.Summary
+	FloorErr string
 }
 
 // wsPace is the rate at which the trades of the fan-out are submitted.
@@ -74,6 +81,7 @@ func (e *env) measureFanout(ctx context.Context, addr string) FanoutResult {
 			res.Err = err.Error()
 		}
 		res.Ran = res.Summary.Pairs > 0
+		e.measureFanoutFloor(ctx, &res, true)
 		return res
 	}
 
@@ -93,7 +101,72 @@ func (e *env) measureFanout(ctx context.Context, addr string) FanoutResult {
 		return res
 	}
 	res.Ran = res.Summary.Pairs > 0
+	e.measureFanoutFloor(ctx, &res, false)
 	return res
+}
+
+// measureFanoutFloor runs the fan-out's clients again, the same number in
+// the same place, against fanout.Floor (one write(2) per subscriber and
+// event, nothing of Levee), publishing a trade and its quote at the same
+// pace, with the commit time in ts as web.Live writes it.
+func (e *env) measureFanoutFloor(ctx context.Context, res *FanoutResult, inProcess bool) {
+	fail := func(err error) { res.FloorErr = err.Error() }
+	f := &fanout.Floor{Snapshot: func() []byte {
+		return fmt.Appendf(nil, `{"type":"snapshot","market":"%d","seq":0}`, e.hot)
+	}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fail(err)
+		return
+	}
+	srv := &http.Server{Handler: f}
+	go srv.Serve(ln)
+	defer srv.Close()
+	url := "ws://" + ln.Addr().String() + "/"
+	clients, events := e.cfg.WSClients, e.cfg.WSEvents
+	var collect func() (fanout.Summary, error)
+	if inProcess {
+		s, err := fanout.Subscribe(ctx, fanout.Config{URL: url, Market: e.hot, Clients: clients, Events: events})
+		if err != nil {
+			fail(err)
+			return
+		}
+		collect = func() (fanout.Summary, error) { return s.Collect(time.Duration(events/wsPace+30) * time.Second), nil }
+	} else {
+		wc, _, err := startWSClients(ctx, url, e.hot, clients, events, 0)
+		if err != nil {
+			fail(err)
+			return
+		}
+		collect = wc.summary
+	}
+	e.say("fan-out floor: %d clients subscribed; publishing %d trades", clients, events)
+	tick := time.NewTicker(time.Second / wsPace)
+	defer tick.Stop()
+	for seq := 1; seq <= events; seq++ {
+		ts := time.Now().UTC().Format(time.RFC3339Nano)
+		trade := fmt.Appendf(nil, `{"type":"trade","market":"%d","seq":%d,"outcome":0,"side":"buy","shares":"1.000000","amount":"0.500012","prices":["0.500025","0.499975"],"at":%q,"ts":%q}`, e.hot, seq, ts, ts)
+		quote := fmt.Appendf(nil, `{"type":"quote","market":"%d","seq":%d,"prices":["0.500025","0.499975"],"shares":["12.000000","11.000000"],"ts":%q}`, e.hot, seq, ts)
+		f.Publish(live.Event{Type: "trade", MarketID: e.hot, Seq: int64(seq), Payload: trade})
+		f.Publish(live.Event{Type: "quote", MarketID: e.hot, Seq: int64(seq), Payload: quote})
+		if seq < events {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				fail(ctx.Err())
+				return
+			}
+		}
+	}
+	sum, err := collect()
+	if err != nil {
+		fail(err)
+		return
+	}
+	res.Floor = sum
+	if err := f.Close(); err != nil {
+		fail(err)
+	}
 }
 
 // wsClients is the websocket client process (this program with -ws-url).

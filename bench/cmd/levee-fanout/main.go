@@ -54,7 +54,7 @@ func main() {
 	flag.IntVar(&cfg.pace, "pace", 10, "trades per second")
 	flag.StringVar(&cfg.profile, "cpuprofile", "", "write a CPU profile of each round to this prefix (PREFIX-<variant>-<round>.pprof)")
 	flag.StringVar(&cfg.clientsOnly, "clients-only", "", "internal: run the subscribers against this URL")
-	flag.StringVar(&cfg.variants, "variants", "pool,previous", "variants to alternate: pool, previous, floor (one write(2) per subscriber and event, nothing of web/live but its framing: floor.go)")
+	flag.StringVar(&cfg.variants, "variants", "pool,previous", "variants to alternate: pool, previous, floor (one write(2) per subscriber and event, nothing of web/live but its framing: bench/fanout.Floor)")
 	flag.IntVar(&cfg.writers, "writers", 0, "writers of the pool (0: the hub's default)")
 	flag.StringVar(&cfg.reader, "reader", "", "how the subscribers read: epoll (the default on Linux) or gorilla (a goroutine per connection)")
 	flag.Parse()
@@ -171,6 +171,12 @@ func (s *snapshots) SnapshotJSON(ctx context.Context, id int64) (json.RawMessage
 
 const market = 1
 
+// publisher is what a round publishes to and serves the subscribers from.
+type publisher interface {
+	http.Handler
+	Publish(live.Event)
+}
+
 func measure(ctx context.Context, cfg config, variant string, i int) (round, error) {
 	r := round{Variant: variant}
 	opts := live.Options{Logger: slog.New(slog.DiscardHandler)}
@@ -195,8 +201,15 @@ func measure(ctx context.Context, cfg config, variant string, i int) (round, err
 	var pub publisher
 	switch name {
 	case "floor":
-		f := &floor{snap: snap}
-		defer f.close()
+		f := &fanout.Floor{Snapshot: func() []byte {
+			b, _, _ := snap.SnapshotJSON(context.Background(), market)
+			return b
+		}}
+		defer func() {
+			if err := f.Close(); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+			}
+		}()
 		pub = f
 	default:
 		hub := live.NewHub(snap, opts)
