@@ -2,10 +2,16 @@ package fanout
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"levee/web/live"
 )
 
 // frame is a server's unmasked frame of opcode op.
@@ -97,5 +103,35 @@ func TestEpollReaderStops(t *testing.T) {
 	b := append(frame(1, tradeAt(1, time.Now())), frame(1, tradeAt(2, time.Now()))...)
 	if rest, ok := c.frames(b, time.Now(), 1); !ok || len(c.pairs) != 1 || len(rest) != 0 {
 		t.Errorf("after its events: ok %v pairs %d rest %d", ok, len(c.pairs), len(rest))
+	}
+}
+
+// TestEpollClientsAnswerPings: the hub drops a connection that leaves its
+// pings unanswered for PongWait; the epoll reader's clients, which answer
+// them themselves, stay subscribed across many pings and get every event
+// after them (the soak keeps its subscribers for minutes).
+func TestEpollClientsAnswerPings(t *testing.T) {
+	snap := &snapshots{}
+	hub := live.NewHub(snap, live.Options{Logger: slog.New(slog.DiscardHandler), PongWait: 200 * time.Millisecond, PingInterval: 50 * time.Millisecond})
+	srv := httptest.NewServer(hub)
+	defer srv.Close()
+	defer hub.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	const clients, events = 5, 3
+	s, err := Subscribe(context.Background(), Config{URL: url, Market: 7, Clients: clients, Events: events, Reader: "epoll"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= events; i++ {
+		time.Sleep(300 * time.Millisecond) // past PongWait: only answered pings keep a client
+		snap.mu.Lock()
+		snap.seq = int64(i)
+		snap.mu.Unlock()
+		payload := fmt.Appendf(nil, `{"type":"trade","market":"7","seq":%d,"ts":%q}`, i, time.Now().UTC().Format(time.RFC3339Nano))
+		hub.Publish(live.Event{Type: "trade", MarketID: 7, Seq: int64(i), Payload: payload})
+	}
+	sum := s.Collect(5 * time.Second)
+	if sum.Pairs != clients*events || sum.Missing != 0 || sum.Gaps != 0 {
+		t.Fatalf("summary %+v", sum)
 	}
 }

@@ -29,13 +29,8 @@ func (s *snapshots) SnapshotJSON(ctx context.Context, id int64) (json.RawMessage
 // TestClientsMeasureTheRealHub runs the subscribers against web/live's hub,
 // with each reader, and checks that every (event, client) pair is timed.
 func TestClientsMeasureTheRealHub(t *testing.T) {
-	for _, reader := range []string{"epoll", "gorilla"} {
-		t.Run(reader, func(t *testing.T) {
-			if reader != defaultReader && reader == "epoll" {
-				t.Skip("the epoll reader is Linux's")
-			}
-			measureTheRealHub(t, reader)
-		})
+	for _, reader := range readers {
+		t.Run(reader, func(t *testing.T) { measureTheRealHub(t, reader) })
 	}
 }
 
@@ -101,38 +96,5 @@ func TestParseEventTimestamps(t *testing.T) {
 		if typ != "trade" || seq != 3 || clock != tc.clock || ts.Sub(at).Abs() > time.Millisecond {
 			t.Errorf("%s: %s %d %s %s", tc.msg, typ, seq, ts, clock)
 		}
-	}
-}
-
-// TestEpollClientsAnswerPings: the hub drops a connection that leaves its
-// pings unanswered for PongWait; the epoll reader's clients, which answer
-// them themselves, stay subscribed across many pings and get every event
-// after them (the soak keeps its subscribers for minutes).
-func TestEpollClientsAnswerPings(t *testing.T) {
-	if defaultReader != "epoll" {
-		t.Skip("the epoll reader is Linux's")
-	}
-	snap := &snapshots{}
-	hub := live.NewHub(snap, live.Options{Logger: slog.New(slog.DiscardHandler), PongWait: 200 * time.Millisecond, PingInterval: 50 * time.Millisecond})
-	srv := httptest.NewServer(hub)
-	defer srv.Close()
-	defer hub.Close()
-	url := "ws" + strings.TrimPrefix(srv.URL, "http")
-	const clients, events = 5, 3
-	s, err := Subscribe(context.Background(), Config{URL: url, Market: 7, Clients: clients, Events: events, Reader: "epoll"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= events; i++ {
-		time.Sleep(300 * time.Millisecond) // past PongWait: only answered pings keep a client
-		snap.mu.Lock()
-		snap.seq = int64(i)
-		snap.mu.Unlock()
-		payload := fmt.Appendf(nil, `{"type":"trade","market":"7","seq":%d,"ts":%q}`, i, time.Now().UTC().Format(time.RFC3339Nano))
-		hub.Publish(live.Event{Type: "trade", MarketID: 7, Seq: int64(i), Payload: payload})
-	}
-	sum := s.Collect(5 * time.Second)
-	if sum.Pairs != clients*events || sum.Missing != 0 || sum.Gaps != 0 {
-		t.Fatalf("summary %+v", sum)
 	}
 }
