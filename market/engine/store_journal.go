@@ -632,7 +632,10 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 	args = append(args, pq.Array(epochs), pq.Array(afters))
 	shape := journalShape{keyed: trades.keyed, shrink: len(shrink.markets) > 0, stakes: len(stakes) > 0}
 	var ph *commitPhases
-	rowsWithLocks := len(transfers) > 0 && !j.previous // the rows go in the ledger's first statement (below)
+	// The rows go in the ledger's first statement (or in the one statement
+	// of OneStatementFrom) unless no money moved or the journal is the
+	// previous one, which writes them in a round trip of their own.
+	rowsWithLocks := len(transfers) > 0 && !j.previous
 	locked := func() {
 		if ph != nil && rowsWithLocks {
 			ph.mark(&ph.rows) // the rows and the ledger's locks, one round trip
@@ -643,7 +646,7 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 		}
 	}
 	w := ledger.With{CTEs: shape.writes(), First: journalWritten, Args: args, Locked: locked}
-	if len(transfers) > 0 && !j.previous && j.oneStatementFrom > 0 && len(trades.seqs) >= j.oneStatementFrom {
+	if rowsWithLocks && j.oneStatementFrom > 0 && len(trades.seqs) >= j.oneStatementFrom {
 		balances, err := j.writeOneTrip(ctx, w, transfers, cashAccounts)
 		return written{commit: func() error { return nil }, balances: balances, ordered: true}, err
 	}
@@ -674,7 +677,7 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 	// COMMIT); the previous journal (Options.PreviousJournal) sent them
 	// alone first.
 	var posted map[string]levee.Micros
-	if len(transfers) > 0 && !j.previous {
+	if rowsWithLocks {
 		if _, posted, err = j.ledger.PostBatchBalancesWith(ctx, tx, w, transfers); err != nil {
 			return written{}, fmt.Errorf("journal trades, positions, markets and ledger: %w", fencedError(err))
 		}

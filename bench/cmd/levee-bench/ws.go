@@ -108,7 +108,7 @@ func (e *env) measureFanout(ctx context.Context, addr string) FanoutResult {
 // measureFanoutFloor runs the fan-out's clients again, the same number in
 // the same place, against fanout.Floor (one write(2) per subscriber and
 // event, nothing of Levee), publishing a trade and its quote at the same
-// pace, with the commit time in ts as web.Live writes it.
+// pace (fanout.TradeAndQuote).
 func (e *env) measureFanoutFloor(ctx context.Context, res *FanoutResult, inProcess bool) {
 	fail := func(err error) { res.FloorErr = err.Error() }
 	f := &fanout.Floor{Snapshot: func() []byte {
@@ -144,11 +144,9 @@ func (e *env) measureFanoutFloor(ctx context.Context, res *FanoutResult, inProce
 	tick := time.NewTicker(time.Second / wsPace)
 	defer tick.Stop()
 	for seq := 1; seq <= events; seq++ {
-		ts := time.Now().UTC().Format(time.RFC3339Nano)
-		trade := fmt.Appendf(nil, `{"type":"trade","market":"%d","seq":%d,"outcome":0,"side":"buy","shares":"1.000000","amount":"0.500012","prices":["0.500025","0.499975"],"at":%q,"ts":%q}`, e.hot, seq, ts, ts)
-		quote := fmt.Appendf(nil, `{"type":"quote","market":"%d","seq":%d,"prices":["0.500025","0.499975"],"shares":["12.000000","11.000000"],"ts":%q}`, e.hot, seq, ts)
-		f.Publish(live.Event{Type: "trade", MarketID: e.hot, Seq: int64(seq), Payload: trade})
-		f.Publish(live.Event{Type: "quote", MarketID: e.hot, Seq: int64(seq), Payload: quote})
+		for _, ev := range fanout.TradeAndQuote(e.hot, int64(seq)) {
+			f.Publish(ev)
+		}
 		if seq < events {
 			select {
 			case <-tick.C:

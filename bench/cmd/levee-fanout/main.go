@@ -264,11 +264,9 @@ func measure(ctx context.Context, cfg config, variant string, i int) (round, err
 		snap.mu.Lock()
 		snap.seq = seq
 		snap.mu.Unlock()
-		ts := time.Now().UTC().Format(time.RFC3339Nano)
-		trade := fmt.Appendf(nil, `{"type":"trade","market":"1","seq":%d,"outcome":0,"side":"buy","shares":"1","amount":"0.500012","prices":["0.500025","0.499975"],"at":%q,"ts":%q}`, seq, ts, ts)
-		quote := fmt.Appendf(nil, `{"type":"quote","market":"1","seq":%d,"prices":["0.500025","0.499975"],"shares":["12.000000","11.000000"],"ts":%q}`, seq, ts)
-		pub.Publish(live.Event{Type: "trade", MarketID: market, Seq: seq, Payload: trade})
-		pub.Publish(live.Event{Type: "quote", MarketID: market, Seq: seq, Payload: quote})
+		for _, ev := range fanout.TradeAndQuote(market, seq) {
+			pub.Publish(ev)
+		}
 		if seq < int64(cfg.events) {
 			<-tick.C
 		}
