@@ -26,7 +26,7 @@ import (
 // <account>", for a balance (or the money issued) that would pass
 // levee.MaxMoney, or for an idempotency key reused with different postings.
 func Post(ctx context.Context, tx *sqlx.Tx, t Transfer) (Entry, error) {
-	es, _, err := postBatch(ctx, tx, []Transfer{t}, nil)
+	es, _, err := postBatch(ctx, tx, []Transfer{t}, call{trips: txTrips{tx: tx}})
 	if err != nil {
 		return Entry{}, fmt.Errorf("ledger post: %w", unbatch(err))
 	}
@@ -51,14 +51,14 @@ func PostBatch(ctx context.Context, tx *sqlx.Tx, ts []Transfer) ([]Entry, error)
 // ends, so they are what tx commits; a caller that needs them saves reading
 // them back. Errors as PostBatch.
 func PostBatchBalances(ctx context.Context, tx *sqlx.Tx, ts []Transfer) ([]Entry, map[string]levee.Micros, error) {
-	return postBatchBalances(ctx, tx, ts, nil)
+	return postBatchBalances(ctx, tx, ts, call{trips: txTrips{tx: tx}})
 }
 
-func postBatchBalances(ctx context.Context, tx *sqlx.Tx, ts []Transfer, st *statements) ([]Entry, map[string]levee.Micros, error) {
+func postBatchBalances(ctx context.Context, q querier, ts []Transfer, c call) ([]Entry, map[string]levee.Micros, error) {
 	if len(ts) > MaxBatch {
 		return nil, nil, levee.Invalid("transfers", "at most %d transfers per batch", MaxBatch)
 	}
-	es, balances, err := postBatch(ctx, tx, ts, st)
+	es, balances, err := postBatch(ctx, q, ts, c)
 	if err != nil {
 		var be *batchError
 		if errors.As(err, &be) {
@@ -121,13 +121,63 @@ type account struct {
 	Public string `db:"public"`
 }
 
+// querier runs an append's statements other than its two round trips (the
+// stored idempotency keys, accounts opened late): the caller's transaction,
+// or a Session's connection inside the transaction the Session began.
+type querier interface {
+	sqlx.QueryerContext
+	sqlx.ExecerContext
+}
+
+// trips runs an append's two statements, a round trip each: the lock of the
+// head and the accounts, which returns their rows, and the write.
+type trips interface {
+	lock(ctx context.Context, args []any) (*sql.Rows, error)
+	write(ctx context.Context, args []any) error
+}
+
+// txTrips runs them in the caller's transaction, as LockSQL and AppendSQL
+// or as statements prepared on the database (Prepared).
+type txTrips struct {
+	tx                   *sqlx.Tx
+	lockStmt, appendStmt *sqlx.Stmt // nil: LockSQL and AppendSQL, not prepared
+}
+
+func (t txTrips) lock(ctx context.Context, args []any) (*sql.Rows, error) {
+	if t.lockStmt == nil {
+		return t.tx.QueryContext(ctx, LockSQL, args...)
+	}
+	return t.tx.StmtxContext(ctx, t.lockStmt).QueryContext(ctx, args...)
+}
+
+func (t txTrips) write(ctx context.Context, args []any) error {
+	var err error
+	if t.appendStmt == nil {
+		_, err = t.tx.ExecContext(ctx, AppendSQL, args...)
+	} else {
+		_, err = t.tx.StmtxContext(ctx, t.appendStmt).ExecContext(ctx, args...)
+	}
+	return err
+}
+
+// call is how one append runs: its round trips, the caller's arguments
+// that come before the account keys in the lock statement (With.Args) and
+// what runs once that statement has returned (With.Locked), and accounts
+// beyond those posted to that it locks and reads (Session.PostCommitWith).
+type call struct {
+	trips    trips
+	lockArgs []any
+	locked   func()
+	read     []string
+}
+
 // postBatch does the work of Post and PostBatch and returns the balances
 // after the batch of the accounts its fresh entries touch. Validation, the
 // part that needs no lock, comes first; the head lock is taken as late as
 // possible and everything after it is a fixed number of statements whatever
-// len(ts) is: two (lock, append) when no transfer carries an idempotency key.
-// st, if not nil, holds those two statements prepared (see Prepared).
-func postBatch(ctx context.Context, tx *sqlx.Tx, ts []Transfer, st *statements) ([]Entry, map[string]levee.Micros, error) {
+// len(ts) is: two (lock, append: c.trips) when no transfer carries an
+// idempotency key. The balances returned include those of c.read.
+func postBatch(ctx context.Context, q querier, ts []Transfer, c call) ([]Entry, map[string]levee.Micros, error) {
 	if len(ts) == 0 {
 		return nil, nil, nil
 	}
@@ -145,17 +195,17 @@ func postBatch(ctx context.Context, tx *sqlx.Tx, ts []Transfer, st *statements) 
 	// every transfer are locked with the head, in the same round trip,
 	// before we know which transfers are replays: locking a few accounts
 	// that a replay turns out not to need costs nothing, a round trip does.
-	head, accts, err := lockHeadAndAccounts(ctx, tx, st, accountKeys(out))
+	head, accts, err := lockHeadAndAccounts(ctx, q, c, lockKeys(out, c.read))
 	if err != nil {
 		return nil, nil, err
 	}
-	if st != nil && st.locked != nil {
-		st.locked()
+	if c.locked != nil {
+		c.locked()
 	}
 
 	// Resolve idempotency keys under the lock, so two racing calls with the
 	// same key cannot both miss the other's entry.
-	fresh, alias, err := resolveKeys(ctx, tx, ts, out)
+	fresh, alias, err := resolveKeys(ctx, q, ts, out)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -167,8 +217,13 @@ func postBatch(ctx context.Context, tx *sqlx.Tx, ts []Transfer, st *statements) 
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := appendEntries(ctx, tx, st, head, accts, ts, out, fresh, changes); err != nil {
+	if err := appendEntries(ctx, c.trips, head, accts, ts, out, fresh, changes); err != nil {
 		return nil, nil, err
+	}
+	for _, k := range c.read {
+		if a := accts[k]; a != nil {
+			balances[k] = a.Balance // after the batch: checkFunds updated it
+		}
 	}
 	for i, j := range alias {
 		out[i] = out[j]
@@ -189,10 +244,17 @@ type ledgerHead struct {
 // accounts' public names.
 func (h ledgerHead) private(seq int64) bool { return h.PrivateFrom > 0 && seq >= h.PrivateFrom }
 
-// accountKeys returns the accounts that es post to, sorted (the lock order).
-func accountKeys(es []Entry) []string {
+// lockKeys returns the accounts that es post to and those of read, sorted
+// (the lock order).
+func lockKeys(es []Entry, read []string) []string {
 	seen := map[string]bool{}
-	keys := make([]string, 0, 2*len(es))
+	keys := make([]string, 0, 2*len(es)+len(read))
+	for _, k := range read {
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
 	for _, e := range es {
 		for _, p := range e.Postings {
 			if !seen[p.Account] {
@@ -246,15 +308,8 @@ func lockSQLAfter(w With, keys string) string {
 // are then locked after accounts with greater keys, which cannot deadlock:
 // only the head holder locks accounts). The accounts returned are those that
 // exist; the caller reports the others.
-func lockHeadAndAccounts(ctx context.Context, tx *sqlx.Tx, st *statements, keys []string) (ledgerHead, map[string]*account, error) {
-	var rows *sql.Rows
-	var err error
-	if st != nil {
-		args := append(st.lockArgs[:len(st.lockArgs):len(st.lockArgs)], pq.StringArray(keys))
-		rows, err = tx.StmtxContext(ctx, st.lock).QueryContext(ctx, args...)
-	} else {
-		rows, err = tx.QueryContext(ctx, LockSQL, pq.StringArray(keys))
-	}
+func lockHeadAndAccounts(ctx context.Context, q querier, c call, keys []string) (ledgerHead, map[string]*account, error) {
+	rows, err := c.trips.lock(ctx, append(c.lockArgs[:len(c.lockArgs):len(c.lockArgs)], pq.StringArray(keys)))
 	if err != nil {
 		return ledgerHead{}, nil, fmt.Errorf("lock ledger head and accounts: %w", pgtx.Unavailable(err))
 	}
@@ -272,7 +327,7 @@ func lockHeadAndAccounts(ctx context.Context, tx *sqlx.Tx, st *statements, keys 
 		}
 	}
 	var late []account
-	if err := tx.SelectContext(ctx, &late, `
+	if err := sqlx.SelectContext(ctx, q, &late, `
 		SELECT key, balance, may_go_negative, coalesce(public, '') AS public FROM ledger_accounts
 		WHERE key = ANY($1) ORDER BY key FOR UPDATE`, pq.StringArray(missing)); err != nil {
 		return ledgerHead{}, nil, fmt.Errorf("lock ledger accounts: %w", pgtx.Unavailable(err))
@@ -415,7 +470,7 @@ const AppendSQL = `
 // the balance changes and the new head in one statement. An entry of the
 // private epoch is hashed under the public names of accts (the postings
 // keep the keys). Assumes the head lock.
-func appendEntries(ctx context.Context, tx *sqlx.Tx, st *statements, head ledgerHead, accts map[string]*account, ts []Transfer, out []Entry, fresh []int, changes []balanceChange) error {
+func appendEntries(ctx context.Context, tr trips, head ledgerHead, accts map[string]*account, ts []Transfer, out []Entry, fresh []int, changes []balanceChange) error {
 	seq, prev := head.Seq, head.Hash
 	n := len(fresh)
 	var names []string
@@ -467,12 +522,7 @@ func appendEntries(ctx context.Context, tx *sqlx.Tx, st *statements, head ledger
 		pq.Int64Array(pSeq), pq.Int64Array(pIdx), pq.StringArray(pAcct), pq.Int64Array(pAmt),
 		pq.StringArray(bKey), pq.Int64Array(bDelta),
 		seq, prev}
-	var err error
-	if st != nil {
-		_, err = tx.StmtxContext(ctx, st.append).ExecContext(ctx, args...)
-	} else {
-		_, err = tx.ExecContext(ctx, AppendSQL, args...)
-	}
+	err := tr.write(ctx, args)
 	switch {
 	case pgtx.IsCheckViolation(err, "ledger_accounts_no_overdraft"):
 		// checkFunds should have refused it: something outside the ledger
@@ -491,7 +541,7 @@ func appendEntries(ctx context.Context, tx *sqlx.Tx, st *statements, head ledger
 // (out[i] replaced by the stored entry). alias maps an index to the earlier
 // index it repeats. A repeat must ask for the same postings, kind and ref.
 // Assumes the head lock.
-func resolveKeys(ctx context.Context, tx *sqlx.Tx, ts []Transfer, out []Entry) (fresh []int, alias map[int]int, err error) {
+func resolveKeys(ctx context.Context, q querier, ts []Transfer, out []Entry) (fresh []int, alias map[int]int, err error) {
 	var keys []string
 	for _, t := range ts {
 		if t.IdempotencyKey != "" {
@@ -500,7 +550,7 @@ func resolveKeys(ctx context.Context, tx *sqlx.Tx, ts []Transfer, out []Entry) (
 	}
 	var stored map[string]Entry
 	if len(keys) > 0 {
-		if stored, err = entriesByKey(ctx, tx, keys); err != nil {
+		if stored, err = entriesByKey(ctx, q, keys); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -547,12 +597,12 @@ func sameRequest(req, e Entry) error {
 }
 
 // entriesByKey returns the stored entries carrying any of keys, by key.
-func entriesByKey(ctx context.Context, tx *sqlx.Tx, keys []string) (map[string]Entry, error) {
+func entriesByKey(ctx context.Context, q querier, keys []string) (map[string]Entry, error) {
 	var rows []struct {
 		entryRow
 		Key string `db:"idempotency_key"`
 	}
-	if err := tx.SelectContext(ctx, &rows, `
+	if err := sqlx.SelectContext(ctx, q, &rows, `
 		SELECT seq, at, kind, ref, prev_hash, hash, idempotency_key
 		FROM ledger_entries WHERE idempotency_key = ANY($1) ORDER BY seq`, pq.StringArray(keys)); err != nil {
 		return nil, fmt.Errorf("look up idempotency keys: %w", pgtx.Unavailable(err))
@@ -564,7 +614,7 @@ func entriesByKey(ctx context.Context, tx *sqlx.Tx, keys []string) (map[string]E
 	for i, r := range rows {
 		es[i] = r.entry()
 	}
-	if err := attachPostings(ctx, tx, es, false); err != nil {
+	if err := attachPostings(ctx, q, es, false); err != nil {
 		return nil, err
 	}
 	m := make(map[string]Entry, len(rows))
@@ -599,7 +649,7 @@ func LockBalances(ctx context.Context, tx *sqlx.Tx, keys []string) (map[string]l
 	keys = slices.Clone(keys)
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
-	_, accts, err := lockHeadAndAccounts(ctx, tx, nil, keys)
+	_, accts, err := lockHeadAndAccounts(ctx, tx, call{trips: txTrips{tx: tx}}, keys)
 	if err != nil {
 		return nil, err
 	}

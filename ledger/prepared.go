@@ -32,12 +32,6 @@ type Prepared struct {
 // connection uses it, and keeps it for the connection's life.
 type statements struct {
 	lock, append *sqlx.Stmt
-	// lockArgs come before the account keys in lock's arguments: those of
-	// the caller's statement that PostBatchBalancesWith runs with it.
-	lockArgs []any
-	// locked, if set, runs once the lock statement has returned: the caller
-	// then holds its rows, the head and the accounts (With.Locked).
-	locked func()
 }
 
 // NewPrepared returns a Prepared on db. It prepares nothing yet, so it
@@ -53,7 +47,7 @@ func (p *Prepared) PostBatchBalances(ctx context.Context, tx *sqlx.Tx, ts []Tran
 	if err != nil {
 		return nil, nil, err
 	}
-	return postBatchBalances(ctx, tx, ts, st)
+	return postBatchBalances(ctx, tx, ts, call{trips: txTrips{tx: tx, lockStmt: st.lock, appendStmt: st.append}})
 }
 
 // With is a caller's writes that PostBatchBalancesWith runs in the ledger's
@@ -97,9 +91,7 @@ func (p *Prepared) PostBatchBalancesWith(ctx context.Context, tx *sqlx.Tx, w Wit
 	if err != nil {
 		return nil, nil, err
 	}
-	call := *st
-	call.lock, call.lockArgs, call.locked = lock, w.Args, w.Locked
-	return postBatchBalances(ctx, tx, ts, &call)
+	return postBatchBalances(ctx, tx, ts, call{trips: txTrips{tx: tx, lockStmt: lock, appendStmt: st.append}, lockArgs: w.Args, locked: w.Locked})
 }
 
 // lockWith prepares the lock statement behind the caller's writes, once per

@@ -35,7 +35,7 @@ func New(db *sqlx.DB) *Ledger { return &Ledger{db: db} }
 func (l *Ledger) Transfer(ctx context.Context, t Transfer) (Entry, error) {
 	var e Entry
 	err := pgtx.Run(ctx, l.db, func(tx *sqlx.Tx) error {
-		es, _, err := postBatch(ctx, tx, []Transfer{t}, nil)
+		es, _, err := postBatch(ctx, tx, []Transfer{t}, call{trips: txTrips{tx: tx}})
 		if err != nil {
 			return err
 		}

@@ -34,9 +34,13 @@ type Config struct {
 	// (LEVEE_ADVANCE_EVERY, a Go duration; default 5s).
 	AdvanceEvery time.Duration
 	// PreviousJournal runs the engine's previous journal, five round trips
-	// per commit instead of four (LEVEE_JOURNAL=previous): for the
+	// per commit instead of two (LEVEE_JOURNAL=previous): for the
 	// benchmark's same-run comparison (levee-bench -scenario orders).
 	PreviousJournal bool
+	// FourTrips is engine.Options.FourTrips (LEVEE_JOURNAL=four-trips):
+	// each commit in four round trips, the journal of sessions 7 to 9, for
+	// the benchmark's comparison.
+	FourTrips bool
 	// BookIdleAfter is how long a market's book waits unused before it
 	// stops and frees its goroutine and caches (LEVEE_BOOK_IDLE_AFTER, a Go
 	// duration; 0: the engine's default, 2m; negative: never).
@@ -129,12 +133,14 @@ func defaultConfig() Config {
 	case "", "current":
 	case "previous":
 		c.PreviousJournal = true
+	case "four-trips":
+		c.FourTrips = true
 	case "one-statement":
 		c.OneStatementFrom = 1
 	case "pipelined":
 		c.JournalInFlight = 2
 	default:
-		c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_JOURNAL must be previous, one-statement or pipelined (or unset), not %q", j))
+		c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_JOURNAL must be previous, four-trips, one-statement or pipelined (or unset), not %q", j))
 	}
 	if v := os.Getenv("LEVEE_JOURNAL_OVERLAP_FROM"); v != "" {
 		switch n, err := strconv.Atoi(v); {

@@ -86,13 +86,23 @@ type Options struct {
 	// trip per batch holding keys) instead of only when order_keys refuses
 	// its key.
 	PreviousJournal bool
+	// FourTrips commits each group in four round trips (BEGIN, the rows
+	// with the ledger's locks, the append, COMMIT: the journal of sessions
+	// 7 to 9, LEVEE_JOURNAL=four-trips) instead of two, kept for the
+	// benchmark's same-run comparison. By default a journal with one
+	// transaction in flight sends BEGIN with the rows and the locks, and the
+	// append with COMMIT (ledger.Session): under load each round trip
+	// saved is a wait to be scheduled again saved, for the journal's
+	// goroutine and for PostgreSQL's backend. Two transactions in flight
+	// (InFlight) keep four round trips: their COMMITs must be ordered.
+	FourTrips bool
 	// OneStatementFrom, when above 0, is the number of orders from which
 	// the journal commits a group in one statement in autocommit: the
 	// journal's rows and the ledger's append (ledger_append, which chains
 	// the hashes inside PostgreSQL), one round trip instead of four; 1 is
 	// every group (LEVEE_JOURNAL=one-statement). 0 (the default): every
-	// group in the four round trips of a transaction, the hash chain
-	// computed in Go. Measured in bench/RESULTS.md §12 over four rounds in
+	// group in a transaction of two round trips (FourTrips: four), the
+	// hash chain computed in Go. Measured in bench/RESULTS.md §12 over four rounds in
 	// two runs: at 256 clients one statement committed 0.92-1.19x the
 	// orders per second of four round trips (no gain beyond this machine's
 	// noise), and for a group of one order it has the longer tail (p99 at
@@ -195,8 +205,9 @@ func New(db *sqlx.DB, opts Options) *Engine {
 	e.journal = &journal{db: db, ledger: ledger.NewPrepared(db), wallets: e.wallets, in: make(chan *batch, 1024), maxRows: opts.MaxRows,
 		conns: make([]*sqlx.Conn, opts.InFlight), pipe: newPipeline(opts.InFlight),
 		timeout: opts.DBTimeout, logger: opts.Logger, observer: opts.OnCommit, phases: opts.OnCommitPhases, previous: opts.PreviousJournal,
-		oneStatementFrom: opts.OneStatementFrom,
-		cashMoved:        e.cashMoved}
+		oneStatementFrom: opts.OneStatementFrom, twoTrips: opts.InFlight == 1 && !opts.PreviousJournal && !opts.FourTrips,
+		sessions:  make([]*ledger.Session, opts.InFlight),
+		cashMoved: e.cashMoved}
 	go func() {
 		defer close(e.jdone)
 		e.journal.run()
@@ -703,6 +714,10 @@ type CommitPhases struct {
 	// in Ledger, in a round trip of its own.
 	Rows, Ledger time.Duration
 	Commit       time.Duration // COMMIT: the WAL flush
+	// In a transaction of two round trips (the default: Options.FourTrips)
+	// Begin and Ledger are zero: BEGIN goes with the rows, in Rows, and the
+	// append (with the hash chain computed before it) with COMMIT, in
+	// Commit.
 }
 
 // OrderTimes is where one committed order's time went inside the engine,

@@ -34,10 +34,11 @@ func MustFixture(t *testing.T) *fixture { return mustFixtureWith(t, engine.Optio
 
 // journals are the ways the journal commits a group, for the tests of what
 // happens when a commit is refused (an overdraft, a stored key, a fenced
-// market): in a transaction of four round trips (the default), in one
-// statement (ledger_append, Options.OneStatementFrom), and with two
-// transactions in flight (Options.InFlight).
-var journals = []journalCase{{"four-trips", engine.Options{}}, {"one-statement", engine.Options{OneStatementFrom: 1}}, {"pipelined", engine.Options{InFlight: 2, OverlapFrom: 1}}}
+// market): in a transaction of two round trips (the default), of four
+// (Options.FourTrips), in one statement (ledger_append,
+// Options.OneStatementFrom), and with two transactions in flight
+// (Options.InFlight).
+var journals = []journalCase{{"two-trips", engine.Options{}}, {"four-trips", engine.Options{FourTrips: true}}, {"one-statement", engine.Options{OneStatementFrom: 1}}, {"pipelined", engine.Options{InFlight: 2, OverlapFrom: 1}}}
 
 type journalCase struct {
 	name string
@@ -49,11 +50,11 @@ type journalCase struct {
 // in a book's queue behind a commit, to have them priced as one batch, need
 // one. With two transactions in flight a book takes its orders as they come
 // (pipeline_test.go has those tests' cases with two batches in flight).
-var waitingJournals = journals[:2]
+var waitingJournals = journals[:3]
 
-// inFlight runs a test with one and with two journal transactions in
-// flight (every batch overlapped).
-var inFlight = []journalCase{journals[0], journals[2]}
+// inFlight runs a test with one journal transaction in flight (two round
+// trips and four) and with two (every batch overlapped).
+var inFlight = []journalCase{journals[0], journals[1], journals[3]}
 
 // mustFixtureWith is MustFixture with an engine started with opts.
 func mustFixtureWith(t *testing.T, opts engine.Options) *fixture {

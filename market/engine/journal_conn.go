@@ -12,6 +12,7 @@ import (
 	"github.com/lib/pq"
 
 	"levee"
+	"levee/ledger"
 	"levee/pgtx"
 )
 
@@ -63,6 +64,21 @@ func (j *journal) begin(ctx context.Context, lane int) (*sqlx.Tx, error) {
 		}
 		return tx, nil
 	}
+	c, err := j.conn(ctx, lane)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := c.BeginTxx(ctx, nil)
+	if err != nil {
+		j.dropConn(lane)
+		return nil, pgtx.Unavailable(fmt.Errorf("journal begin: %w", err))
+	}
+	return tx, nil
+}
+
+// conn returns the lane's connection, taking and setting up one first if
+// it has none.
+func (j *journal) conn(ctx context.Context, lane int) (*sqlx.Conn, error) {
 	if j.conns[lane] == nil {
 		c, err := j.db.Connx(ctx)
 		if err != nil {
@@ -74,12 +90,20 @@ func (j *journal) begin(ctx context.Context, lane int) (*sqlx.Tx, error) {
 		}
 		j.conns[lane] = c
 	}
-	tx, err := j.conns[lane].BeginTxx(ctx, nil)
+	return j.conns[lane], nil
+}
+
+// session returns the ledger session on the lane's connection, which
+// commits a group in two round trips (Options.FourTrips).
+func (j *journal) session(ctx context.Context, lane int) (*ledger.Session, error) {
+	c, err := j.conn(ctx, lane)
 	if err != nil {
-		j.dropConn(lane)
-		return nil, pgtx.Unavailable(fmt.Errorf("journal begin: %w", err))
+		return nil, err
 	}
-	return tx, nil
+	if j.sessions[lane] == nil {
+		j.sessions[lane] = ledger.NewSession(c)
+	}
+	return j.sessions[lane], nil
 }
 
 // failed drops the lane's connection after a failed commit unless the
@@ -88,6 +112,10 @@ func (j *journal) begin(ctx context.Context, lane int) (*sqlx.Tx, error) {
 // or unknown state of the connection is not used again.
 func (j *journal) failed(err error, lane int) {
 	if err == nil {
+		return
+	}
+	if s := j.sessions[lane]; s != nil && s.Broken() {
+		j.dropConn(lane) // a transaction that could not be rolled back
 		return
 	}
 	code := levee.ErrorCode(err)
@@ -104,7 +132,7 @@ func (j *journal) failed(err error, lane int) {
 func (j *journal) dropConn(lane int) {
 	if j.conns[lane] != nil {
 		discardConn(j.conns[lane])
-		j.conns[lane] = nil
+		j.conns[lane], j.sessions[lane] = nil, nil
 	}
 }
 

@@ -114,8 +114,11 @@ func TestCommitPhases(t *testing.T) {
 			if len(seen) != 2 {
 				t.Fatalf("observed %d commits; want 2: %+v", len(seen), seen)
 			}
+			// In two round trips BEGIN goes with the rows and the append
+			// with COMMIT: those phases are zero.
+			twoTrips := jc.name == "two-trips"
 			for i, p := range seen {
-				if p.Orders != 1 || p.Begin <= 0 || p.Rows <= 0 || p.Ledger <= 0 || p.Commit <= 0 {
+				if p.Orders != 1 || p.Rows <= 0 || p.Commit <= 0 || (p.Begin <= 0 || p.Ledger <= 0) != twoTrips {
 					t.Fatalf("commit %d: %+v", i, p)
 				}
 			}

@@ -60,10 +60,12 @@ type journal struct {
 	in               chan *batch
 	maxRows          int
 	timeout          time.Duration
-	previous         bool         // Options.PreviousJournal
-	oneStatementFrom int          // commit groups of this many orders or more in one statement; 0: never (Options.OneStatementFrom)
-	conns            []*sqlx.Conn // the journal's own connections, one per lane (journal_conn.go); only the lane's job touches it
-	pipe             *pipeline    // the jobs in flight (pipeline.go)
+	previous         bool              // Options.PreviousJournal
+	oneStatementFrom int               // commit groups of this many orders or more in one statement; 0: never (Options.OneStatementFrom)
+	twoTrips         bool              // commit in two round trips (ledger.Session) rather than four (Options.FourTrips)
+	conns            []*sqlx.Conn      // the journal's own connections, one per lane (journal_conn.go); only the lane's job touches it
+	sessions         []*ledger.Session // on conns, for two round trips
+	pipe             *pipeline         // the jobs in flight (pipeline.go)
 	logger           *slog.Logger
 	observer         func(orders int, elapsed time.Duration, err error)
 	phases           func(CommitPhases) // Options.OnCommitPhases
@@ -650,6 +652,11 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 		balances, err := j.writeOneTrip(ctx, w, transfers, cashAccounts)
 		return written{commit: func() error { return nil }, balances: balances, ordered: true}, err
 	}
+	if rowsWithLocks && j.twoTrips {
+		ph = &commitPhases{start: time.Now(), pool: j.db.Stats()}
+		balances, err := j.writeTwoTrips(ctx, jb.lane, w, transfers, cashAccounts, ph, len(trades.seqs), len(bs))
+		return written{commit: func() error { return nil }, balances: balances, ordered: true}, err
+	}
 	rowsStmt, err := j.statement(ctx)
 	if err != nil {
 		return written{}, err
@@ -751,6 +758,41 @@ func (j *journal) writeOneTrip(ctx context.Context, w ledger.With, transfers []l
 	}
 	if d := time.Since(start); d >= slowCommit {
 		j.logger.Warn("slow journal commit", slog.Duration("total", d), slog.Int("orders", len(transfers)), slog.String("path", "one statement"))
+	}
+	balances := make(map[int64]levee.Micros, len(cashAccounts))
+	for a := range cashAccounts {
+		b, ok := posted[ledger.Cash(a)]
+		if !ok {
+			return nil, fmt.Errorf("journal: no balance returned for %s", ledger.Cash(a))
+		}
+		balances[a] = b
+	}
+	return balances, nil
+}
+
+// writeTwoTrips is the journal's commit in a transaction of two round
+// trips (ledger.Session): BEGIN with the trades, positions and market rows
+// and the ledger's locks; then, the hash chain computed here, the append
+// with COMMIT. It returns the cash balances of every trader in the
+// batches, read under the ledger's locks. The connection is dropped when
+// the session leaves it in an unknown state.
+func (j *journal) writeTwoTrips(ctx context.Context, lane int, w ledger.With, transfers []ledger.Transfer, cashAccounts map[int64]bool, ph *commitPhases, orders, batches int) (map[int64]levee.Micros, error) {
+	s, err := j.session(ctx, lane)
+	if err != nil {
+		return nil, err
+	}
+	read := make([]string, 0, len(cashAccounts))
+	for a := range cashAccounts {
+		read = append(read, ledger.Cash(a))
+	}
+	posted, err := s.PostCommitWith(ctx, w, transfers, read)
+	ph.mark(&ph.commit)
+	ph.logIfSlow(j.logger, j.db, orders, batches)
+	if err != nil {
+		return nil, fmt.Errorf("journal trades, positions, markets and ledger in two round trips: %w", fencedError(err))
+	}
+	if j.phases != nil {
+		j.phases(CommitPhases{Orders: orders, Rows: ph.rows, Commit: ph.commit})
 	}
 	balances := make(map[int64]levee.Micros, len(cashAccounts))
 	for a := range cashAccounts {

@@ -386,13 +386,16 @@ var undoChecks = []string{
 // current order path; the commit as one statement (ledger_append, the hash
 // chain computed in PostgreSQL: LEVEE_JOURNAL=one-statement); the previous
 // journal (five round trips per commit, keyed orders looked up first:
-// LEVEE_JOURNAL=previous); and that with trades' constraints and indexes of
+// LEVEE_JOURNAL=previous); the four round trips of sessions 7 to 9 (BEGIN
+// and COMMIT each a round trip of their own: LEVEE_JOURNAL=four-trips);
+// and that with trades' constraints and indexes of
 // migration 0003 restored, which is the order path before issue 18 but for
 // the HTTP answer and the order_keys rows; and the current path with the
 // CHECKs that migrations 0023 and 0024 took off the tables every commit
 // writes. -variants picks some by key.
 var ordersVariants = []OrdersVariant{
 	{Key: "current", Name: "current"},
+	{Key: "four-trips", Name: "four round trips per commit (LEVEE_JOURNAL=four-trips)", Env: []string{"LEVEE_JOURNAL=four-trips"}},
 	{Key: "checks", Name: "current, CHECKs as before 0023 and 0024", Setup: restoreChecks, Undo: undoChecks},
 	{Key: "pipelined", Name: "two transactions in flight (LEVEE_JOURNAL=pipelined)", Env: []string{"LEVEE_JOURNAL=pipelined"}},
 	{Key: "cluster", Name: "current, one instance of a cluster (LEVEE_NATS_URL: leases and fencing)", Cluster: true},

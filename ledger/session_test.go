@@ -1,0 +1,307 @@
+package ledger_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+
+	"levee"
+	"levee/ledger"
+	"levee/migrations/dbtest"
+)
+
+// mustSession returns a Session on a connection of db's of its own.
+func mustSession(t *testing.T, db *sqlx.DB) (*ledger.Session, *sqlx.Conn) {
+	t.Helper()
+	c, err := db.Connx(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return ledger.NewSession(c), c
+}
+
+// mustBeIdle fails unless c is outside any transaction: lib/pq refuses to
+// begin one on a connection that is still in one.
+func mustBeIdle(t *testing.T, s *ledger.Session, c *sqlx.Conn) {
+	t.Helper()
+	if s.Broken() {
+		t.Fatal("the session says its connection is broken")
+	}
+	tx, err := c.BeginTxx(context.Background(), nil)
+	if err != nil {
+		t.Fatalf("the session's connection is still in a transaction: %v", err)
+	}
+	tx.Rollback()
+}
+
+// TestSessionMatchesPostBatch posts the same flow through PostBatch and
+// through a Session (BEGIN with the caller's writes and the locks, then the
+// append with COMMIT): the exports must be identical byte for byte, each
+// batch's caller row committed with it, every balance returned (those read
+// too) the one stored, and Verify must pass.
+func TestSessionMatchesPostBatch(t *testing.T) {
+	ctx := context.Background()
+	accounts, ts := batchFlow(1200)
+	ts = noKeys(ts)
+	plain, plainDB := MustLedger(t)
+	two, twoDB := MustLedger(t)
+	MustOpen(t, plain, append(accounts, "fees")...)
+	MustOpen(t, two, append(accounts, "fees")...)
+	twoDB.MustExec(`CREATE TABLE caller_rows (id int PRIMARY KEY, note text NOT NULL)`)
+	s, c := mustSession(t, twoDB)
+	w := ledger.With{CTEs: `added AS (INSERT INTO caller_rows VALUES ($1, $2) RETURNING 1)`, First: `(SELECT count(*) FROM added) >= 0`}
+	for from, size := 0, 1; from < len(ts); from, size = from+size, size*2 {
+		batch := ts[from:min(from+size, len(ts))]
+		tx := plainDB.MustBegin()
+		if _, err := ledger.PostBatch(ctx, tx, batch); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		w.Args = []any{from, `it's a "note" \ with; -- what SQL would choke on`}
+		balances, err := s.PostCommitWith(ctx, w, batch, []string{"treasury"})
+		if err != nil {
+			t.Fatalf("batch of %d from %d: %v", len(batch), from, err)
+		}
+		if _, ok := balances["treasury"]; !ok {
+			t.Fatal("the balance of an account read was not returned")
+		}
+		for k, b := range balances {
+			if stored := MustBalance(t, two, k); stored != b {
+				t.Fatalf("%s: returned %s, stored %s", k, b, stored)
+			}
+		}
+		mustBeIdle(t, s, c)
+	}
+	var rows, notes int
+	twoDB.Get(&rows, `SELECT count(*) FROM caller_rows`)
+	twoDB.Get(&notes, `SELECT count(*) FROM caller_rows WHERE note = $1`, w.Args[1])
+	if rows != 11 || notes != 11 {
+		t.Fatalf("%d of the caller's rows (%d with the note intact), want one per batch (11)", rows, notes)
+	}
+	MustVerify(t, plain)
+	MustVerify(t, two)
+	if a, b := exportJSON(t, plain), exportJSON(t, two); a != b {
+		t.Fatal("the exports differ")
+	}
+}
+
+// TestSessionRefuses: the ledger's refusals, and a failing write of the
+// caller's (in the first round trip), each leave nothing behind, neither
+// the batch nor the caller's rows, and the connection outside any
+// transaction and usable: the next post commits.
+func TestSessionRefuses(t *testing.T) {
+	ctx := context.Background()
+	l, db := MustLedger(t)
+	MustOpen(t, l, "cash:1", "cash:2", "fees")
+	MustFund(t, l, "cash:1", levee.Units(10))
+	db.MustExec(`CREATE TABLE caller_rows (id int PRIMARY KEY)`)
+	db.MustExec(`INSERT INTO caller_rows VALUES (99)`)
+	s, c := mustSession(t, db)
+	w := ledger.With{CTEs: `added AS (INSERT INTO caller_rows VALUES ($1) RETURNING 1)`, First: `(SELECT count(*) FROM added) >= 0`}
+	move := func(from, to string, amt levee.Micros) ledger.Transfer {
+		return ledger.Transfer{Kind: "move", Postings: []ledger.Posting{{Account: from, Amount: -amt}, {Account: to, Amount: amt}}}
+	}
+	cases := []struct {
+		name  string
+		id    int
+		ts    []ledger.Transfer
+		check func(error) bool
+	}{
+		{"overdraft", 1, []ledger.Transfer{move("cash:1", "cash:2", levee.Units(11))},
+			func(err error) bool { var fe *ledger.FundsError; return errors.As(err, &fe) && fe.Account == "cash:1" }},
+		{"overdraft repaid by a later entry", 1, []ledger.Transfer{move("cash:2", "fees", levee.Units(1)), move("cash:1", "cash:2", levee.Units(5))},
+			func(err error) bool { var fe *ledger.FundsError; return errors.As(err, &fe) && fe.Account == "cash:2" }},
+		{"past the bound on money", 1, []ledger.Transfer{move("treasury:issuance", "cash:2", levee.MaxMoney), move("treasury:issuance", "cash:2", levee.Units(1))},
+			func(err error) bool { return levee.ErrorCode(err) == levee.ECONFLICT }},
+		{"no such account", 1, []ledger.Transfer{move("cash:1", "cash:9", levee.Units(1))},
+			func(err error) bool { return levee.ErrorCode(err) == levee.EINVALID }},
+		{"keyed", 1, []ledger.Transfer{{Kind: "move", IdempotencyKey: "k", Postings: move("cash:1", "cash:2", 1).Postings}},
+			func(err error) bool { return levee.ErrorCode(err) == levee.EINVALID }},
+		{"the caller's write fails", 99, []ledger.Transfer{move("cash:1", "cash:2", levee.Units(1))},
+			func(err error) bool { return err != nil && strings.Contains(err.Error(), "caller_rows_pkey") }},
+	}
+	for _, tc := range cases {
+		w.Args = []any{tc.id}
+		_, err := s.PostCommitWith(ctx, w, tc.ts, nil)
+		if err == nil || !tc.check(err) {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		mustBeIdle(t, s, c)
+	}
+	var rows, entries int
+	db.Get(&rows, `SELECT count(*) FROM caller_rows`)
+	db.Get(&entries, `SELECT count(*) FROM ledger_entries`)
+	if rows != 1 || entries != 1 {
+		t.Fatalf("%d caller rows and %d entries, want the first 1 and the funding's 1", rows, entries)
+	}
+	w.Args = []any{1}
+	if _, err := s.PostCommitWith(ctx, w, []ledger.Transfer{move("cash:1", "cash:2", levee.Units(10))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if b := MustBalance(t, l, "cash:2"); b != levee.Units(10) {
+		t.Fatalf("cash:2 holds %s after the last post, want 10", b)
+	}
+	MustVerify(t, l)
+}
+
+// TestSessionTakesTwoRoundTrips counts what the client sends through a
+// proxy: a Session's transaction is two round trips (two simple queries,
+// no extended-protocol Sync), where the same post through database/sql in a
+// transaction of its own is four. Warm-up posts prepare the statements
+// first.
+func TestSessionTakesTwoRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.NewURL(t)
+	p := startCountingProxy(t, url)
+	db, err := sqlx.Open("postgres", p.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(2) // a transaction's, and one to prepare statements on
+	l := ledger.New(db)
+	MustOpen(t, l, "cash:1", "cash:2")
+	MustFund(t, l, "cash:1", levee.Units(10))
+	db.MustExec(`CREATE TABLE caller_rows (id int PRIMARY KEY)`)
+	w := ledger.With{CTEs: `added AS (INSERT INTO caller_rows VALUES ($1) RETURNING 1)`, First: `(SELECT count(*) FROM added) >= 0`}
+	pay := []ledger.Transfer{{Kind: "move", Postings: []ledger.Posting{{Account: "cash:1", Amount: -1}, {Account: "cash:2", Amount: 1}}}}
+	c, err := db.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := ledger.NewSession(c)
+	for id := 1; id <= 3; id++ {
+		w.Args = []any{id}
+		before := p.trips.Load()
+		if _, err := s.PostCommitWith(ctx, w, pay, []string{"cash:1"}); err != nil {
+			t.Fatal(err)
+		}
+		if n := p.trips.Load() - before; id > 1 && n != 2 {
+			t.Fatalf("a session's post took %d round trips, want 2", n)
+		}
+	}
+	c.Close()
+	prep := ledger.NewPrepared(db)
+	defer prep.Close()
+	for id := 4; id <= 7; id++ {
+		w.Args = []any{id}
+		before := p.trips.Load()
+		tx := db.MustBegin()
+		if _, _, err := prep.PostBatchBalancesWith(ctx, tx, w, pay); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if n := p.trips.Load() - before; id > 5 && n != 4 {
+			t.Fatalf("a post through database/sql took %d round trips, want 4", n)
+		}
+	}
+	MustVerify(t, l)
+}
+
+// countingProxy forwards loopback connections to PostgreSQL and counts the
+// client's round trips: each simple Query ('Q') and each Sync ('S') of the
+// extended protocol is answered with ReadyForQuery, after which the client
+// waits.
+type countingProxy struct {
+	url   string
+	trips atomic.Int64
+}
+
+func startCountingProxy(t *testing.T, url string) *countingProxy {
+	t.Helper()
+	network, target := serverAddr(t, url)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	p := &countingProxy{url: url + " host=127.0.0.1 port=" + port} // later keys win in lib/pq
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial(network, target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			wg.Go(func() { io.Copy(client, server); client.Close() })
+			wg.Go(func() { p.count(client, server); server.Close() })
+		}
+	})
+	return p
+}
+
+// count forwards the client's messages to server: the startup message
+// (no type byte; an SSL request first, refused by sslmode=disable), then
+// typed messages.
+func (p *countingProxy) count(client io.Reader, server io.Writer) {
+	var n [4]byte
+	if _, err := io.ReadFull(client, n[:]); err != nil {
+		return
+	}
+	size := binary.BigEndian.Uint32(n[:])
+	body := make([]byte, size-4)
+	if _, err := io.ReadFull(client, body); err != nil {
+		return
+	}
+	server.Write(append(n[:], body...))
+	for {
+		var h [5]byte
+		if _, err := io.ReadFull(client, h[:]); err != nil {
+			return
+		}
+		size := binary.BigEndian.Uint32(h[1:])
+		msg := make([]byte, size-4)
+		if _, err := io.ReadFull(client, msg); err != nil {
+			return
+		}
+		if h[0] == 'Q' || h[0] == 'S' {
+			p.trips.Add(1)
+		}
+		if _, err := server.Write(append(h[:], msg...)); err != nil {
+			return
+		}
+	}
+}
+
+// serverAddr is where the key=value connection string url reaches
+// PostgreSQL: a Unix socket when host is a directory, as the tests' own
+// server has it.
+func serverAddr(t *testing.T, url string) (network, addr string) {
+	t.Helper()
+	host, port := "localhost", "5432"
+	for _, kv := range strings.Fields(url) {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "host":
+			host = v
+		case "port":
+			port = v
+		}
+	}
+	if strings.Contains(url, "://") {
+		t.Fatalf("the proxy reads key=value connection strings, not %q", url)
+	}
+	if strings.HasPrefix(host, "/") {
+		return "unix", host + "/.s.PGSQL." + port
+	}
+	return "tcp", net.JoinHostPort(host, port)
+}
