@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -105,33 +106,69 @@ func cores(a, b cpuSample) (self, pg float64) {
 // clockTick is USER_HZ, 100 on every Linux we run on.
 const clockTick = 100
 
+// pgCPU is the CPU time PostgreSQL used so far: the postmaster's, its
+// live children's, and that of the children it has reaped (its cutime and
+// cstime). Without the reaped ones a backend or an autovacuum worker that
+// ended during a measurement took its time with it, and a step's
+// PostgreSQL CPU could come out negative (it did, in session 10).
 func pgCPU(pid int) time.Duration {
 	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
 	var ticks int64
 	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		// f[0] state, f[1] ppid, ... f[11] utime, f[12] stime
-		if len(f) < 13 {
-			continue
-		}
 		self, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-		ppid, _ := strconv.Atoi(f[1])
-		if self != pid && ppid != pid {
+		st, ok := readStat(p)
+		if !ok || (self != pid && st.ppid != pid) {
 			continue
 		}
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += u + st
+		ticks += st.utime + st.stime
+		if self == pid {
+			ticks += st.cutime + st.cstime
+		}
 	}
 	return time.Duration(ticks) * time.Second / clockTick
+}
+
+// procStat is what the benchmark reads of /proc/<pid>/stat, CPU times in
+// clock ticks.
+type procStat struct {
+	ppid                         int
+	utime, stime, cutime, cstime int64
+}
+
+// readStat reads a /proc/<pid>/stat file.
+func readStat(path string) (procStat, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return procStat{}, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return procStat{}, false
+	}
+	// f[0] state, f[1] ppid, ... f[11] utime, f[12] stime, f[13] cutime, f[14] cstime
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 15 {
+		return procStat{}, false
+	}
+	var st procStat
+	st.ppid, _ = strconv.Atoi(f[1])
+	st.utime, _ = strconv.ParseInt(f[11], 10, 64)
+	st.stime, _ = strconv.ParseInt(f[12], 10, 64)
+	st.cutime, _ = strconv.ParseInt(f[13], 10, 64)
+	st.cstime, _ = strconv.ParseInt(f[14], 10, 64)
+	return st, true
+}
+
+// procCPU is the user + system CPU time of one process (all its threads).
+func procCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	st, ok := readStat(fmt.Sprintf("/proc/%d/stat", pid))
+	if !ok {
+		return 0
+	}
+	return time.Duration(st.utime+st.stime) * time.Second / clockTick
 }
 
 func sortDurations(d []time.Duration) { slices.Sort(d) }

@@ -627,9 +627,9 @@ func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]Or
 	for _, p := range plans {
 		e.resetStatements(ctx)
 		j0, h0 := scrapeJournal(srv.addr)
-		s0, c0 := childCPU(pid), sampleCPU(e.pgPID)
+		s0, c0 := procCPU(pid), sampleCPU(e.pgPID)
 		res := p.r.Run(ctx, p.s)
-		s1, c1 := childCPU(pid), sampleCPU(e.pgPID)
+		s1, c1 := procCPU(pid), sampleCPU(e.pgPID)
 		j1, h1 := scrapeJournal(srv.addr)
 		st := OrdersStep{Result: res, Journal: journalBetween(j0, h0, j1, h1)}
 		wall := c1.at.Sub(c0.at).Seconds()
@@ -688,36 +688,15 @@ func (e *env) sayStatements(ctx context.Context, orders int) {
 func (e *env) waitIdle(ctx context.Context, pid int, within time.Duration) (time.Duration, bool) {
 	start := time.Now()
 	for time.Since(start) < within && ctx.Err() == nil {
-		s0, c0 := childCPU(pid), sampleCPU(e.pgPID)
+		s0, c0 := procCPU(pid), sampleCPU(e.pgPID)
 		time.Sleep(500 * time.Millisecond)
-		s1, c1 := childCPU(pid), sampleCPU(e.pgPID)
+		s1, c1 := procCPU(pid), sampleCPU(e.pgPID)
 		_, pg := cores(c0, c1)
 		if server := (s1 - s0).Seconds() / c1.at.Sub(c0.at).Seconds(); server+pg < 0.1 {
 			return time.Since(start), true
 		}
 	}
 	return time.Since(start), false
-}
-
-// childCPU is the CPU time a process used so far.
-func childCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	var u, st int64
-	fmt.Sscan(f[11], &u)
-	fmt.Sscan(f[12], &st)
-	return time.Duration(u+st) * time.Second / clockTick
 }
 
 func describeOrders(s OrdersStep) string {

@@ -281,28 +281,6 @@ func machineCPU() (busy, steal time.Duration) {
 	return busy, steal
 }
 
-// procCPU is the user + system CPU time of one process (all its threads).
-func procCPU(pid int) time.Duration {
-	if pid <= 0 {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * time.Second / clockTick
-}
-
 // psiSome is the kernel's pressure-stall total for resource: how long at
 // least one task was runnable but waiting (cpu) or blocked on IO (io).
 func psiSome(resource string) time.Duration {
