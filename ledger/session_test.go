@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -304,4 +305,49 @@ func serverAddr(t *testing.T, url string) (network, addr string) {
 		return "unix", host + "/.s.PGSQL." + port
 	}
 	return "tcp", net.JoinHostPort(host, port)
+}
+
+// TestSessionTimesOutCleanly: a post whose first round trip waits on a lock
+// past its deadline (the journal posts with one on every commit) is
+// cancelled and leaves nothing; lib/pq closes a connection whose query a
+// context cancelled, so the session says Broken and the caller takes a new
+// one, on which the next post commits. Both for a wait on the caller's row
+// and for one on the head, after the caller's rows were written.
+func TestSessionTimesOutCleanly(t *testing.T) {
+	ctx := context.Background()
+	l, db := MustLedger(t)
+	MustOpen(t, l, "cash:1", "cash:2")
+	MustFund(t, l, "cash:1", levee.Units(10))
+	db.MustExec(`CREATE TABLE caller_rows (id int PRIMARY KEY, n int NOT NULL)`)
+	db.MustExec(`INSERT INTO caller_rows VALUES (1, 0)`)
+	s, c := mustSession(t, db)
+	w := ledger.With{CTEs: `bump AS (UPDATE caller_rows SET n = n + 1 WHERE id = 1 RETURNING 1)`, First: `(SELECT count(*) FROM bump) >= 0`}
+	pay := []ledger.Transfer{{Kind: "move", Postings: []ledger.Posting{{Account: "cash:1", Amount: -1}, {Account: "cash:2", Amount: 1}}}}
+	for _, hold := range []string{`UPDATE caller_rows SET n = n WHERE id = 1`, `SELECT 1 FROM ledger_head FOR UPDATE`} {
+		holder := db.MustBegin()
+		holder.MustExec(hold)
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		_, err := s.PostCommitWith(short, w, pay, nil)
+		cancel()
+		holder.Rollback()
+		if err == nil {
+			t.Fatalf("holding %q: the post went through", hold)
+		}
+		if !s.Broken() {
+			t.Fatalf("holding %q: a connection lib/pq closed is not called broken", hold)
+		}
+		c.Close()
+		s, c = mustSession(t, db)
+	}
+	var n, entries int
+	db.Get(&n, `SELECT n FROM caller_rows WHERE id = 1`)
+	db.Get(&entries, `SELECT count(*) FROM ledger_entries`)
+	if n != 0 || entries != 1 {
+		t.Fatalf("n = %d and %d entries after two timed-out posts, want 0 and the funding's 1", n, entries)
+	}
+	if _, err := s.PostCommitWith(ctx, w, pay, nil); err != nil {
+		t.Fatal(err)
+	}
+	mustBeIdle(t, s, c)
+	MustVerify(t, l)
 }

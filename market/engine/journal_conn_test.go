@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"levee"
+	"levee/ledger"
+	"levee/market/engine"
 )
 
 // TestJournalConnection: the journal commits on a connection of its own
@@ -55,4 +57,49 @@ func TestJournalConnection(t *testing.T) {
 		t.Fatalf("journal connection %d (was %d), %d trades for %d orders acknowledged", newPID, pid, trades, placed)
 	}
 	f.MustVerify()
+}
+
+// TestJournalCommitTimesOut: a commit that waits past Options.DBTimeout
+// (here on a market row another transaction holds) is answered unavailable,
+// safe to retry, and commits nothing; the journal's connection, which the
+// driver closes when a query's deadline passes, is replaced, and the retry
+// goes through once the row is free: one trade, the cash moved once. On
+// every way the journal commits.
+func TestJournalCommitTimesOut(t *testing.T) {
+	for _, jc := range journals {
+		t.Run(jc.name, func(t *testing.T) {
+			ctx := context.Background()
+			opts := jc.opts
+			opts.DBTimeout = 300 * time.Millisecond
+			f := mustFixtureWith(t, opts)
+			alice := f.MustAccount("alice", levee.Units(100))
+			m := f.MustMarket(levee.Units(10), "yes", "no")
+			hold := f.holdMarketRow(m.ID)
+			_, err := f.e.Submit(ctx, alice, m.ID, buy(0, "1"), "k1")
+			hold.Rollback()
+			if levee.ErrorCode(err) != levee.EUNAVAILABLE {
+				t.Fatalf("an order whose commit timed out: %v, want unavailable", err)
+			}
+			var trades int
+			f.db.GetContext(ctx, &trades, `SELECT count(*) FROM trades WHERE market_id = $1`, m.ID)
+			if trades != 0 {
+				t.Fatalf("%d trades stored for an order answered unavailable", trades)
+			}
+			var res engine.Result
+			for try := 0; ; try++ {
+				if res, err = f.e.Submit(ctx, alice, m.ID, buy(0, "1"), "k1"); err == nil || try == 3 {
+					break
+				}
+			}
+			if err != nil {
+				t.Fatalf("the retry after the timeout: %v", err)
+			}
+			f.db.GetContext(ctx, &trades, `SELECT count(*) FROM trades WHERE market_id = $1`, m.ID)
+			cash := f.balance(ledger.Cash(alice))
+			if trades != 1 || res.Cost <= 0 || cash != levee.Units(100)-res.Cost {
+				t.Fatalf("%d trades and cash %s after one order that cost %s", trades, cash, res.Cost)
+			}
+			f.MustVerify()
+		})
+	}
 }
