@@ -10,6 +10,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -97,7 +98,9 @@ func (s *Session) prepare(ctx context.Context, query string) (string, error) {
 	if name, ok := s.prepared[query]; ok {
 		return name, nil
 	}
-	name := "levee_ledger_" + strconv.Itoa(len(s.prepared)+1)
+	// Unique in the process, so that a Session made on a connection that
+	// another one used before cannot find its name taken.
+	name := "levee_ledger_" + strconv.FormatInt(statementNames.Add(1), 10)
 	if _, err := s.conn.ExecContext(ctx, "PREPARE "+name+" AS "+query); err != nil {
 		return "", fmt.Errorf("ledger session prepare: %w", pgtx.Unavailable(err))
 	}
@@ -119,6 +122,9 @@ func (s *Session) rollbackIfOpen() {
 	}
 	s.open = false
 }
+
+// statementNames numbers the statements Sessions prepare.
+var statementNames atomic.Int64
 
 // sessionTrips are a Session's two round trips of one append.
 type sessionTrips struct {

@@ -351,3 +351,27 @@ func TestSessionTimesOutCleanly(t *testing.T) {
 	mustBeIdle(t, s, c)
 	MustVerify(t, l)
 }
+
+// TestSessionsShareAConnection: a second Session on a connection a first
+// one prepared its statements on (as the journal makes one when it has
+// none for a connection it keeps) prepares its own and posts.
+func TestSessionsShareAConnection(t *testing.T) {
+	ctx := context.Background()
+	l, db := MustLedger(t)
+	MustOpen(t, l, "cash:1", "cash:2")
+	MustFund(t, l, "cash:1", levee.Units(10))
+	first, c := mustSession(t, db)
+	w := ledger.With{CTEs: `nothing AS (SELECT 1 AS one)`, First: `(SELECT count(*) FROM nothing) >= 0`}
+	pay := []ledger.Transfer{{Kind: "move", Postings: []ledger.Posting{{Account: "cash:1", Amount: -1}, {Account: "cash:2", Amount: 1}}}}
+	if _, err := first.PostCommitWith(ctx, w, pay, nil); err != nil {
+		t.Fatal(err)
+	}
+	second := ledger.NewSession(c)
+	if _, err := second.PostCommitWith(ctx, w, pay, nil); err != nil {
+		t.Fatal(err)
+	}
+	if b := MustBalance(t, l, "cash:2"); b != 2 {
+		t.Fatalf("cash:2 holds %s, want 0.000002", b)
+	}
+	MustVerify(t, l)
+}
