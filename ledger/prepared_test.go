@@ -54,11 +54,7 @@ func TestPreparedMatchesPostBatch(t *testing.T) {
 			}
 		}
 	}
-	MustVerify(t, plain)
-	MustVerify(t, prep)
-	if a, b := exportJSON(t, plain), exportJSON(t, prep); a != b {
-		t.Fatal("the exports differ")
-	}
+	mustSameChain(t, plain, prep)
 }
 
 // TestPostSeesAccountOpenedWhileWaitingForTheHead posts to an account that

@@ -747,10 +747,7 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 // never across the network. It returns the cash balances of every trader
 // in the batches, read under the ledger's locks.
 func (j *journal) writeOneTrip(ctx context.Context, w ledger.With, transfers []ledger.Transfer, cashAccounts map[int64]bool) (map[int64]levee.Micros, error) {
-	read := make([]string, 0, len(cashAccounts))
-	for a := range cashAccounts {
-		read = append(read, ledger.Cash(a))
-	}
+	read := cashKeys(cashAccounts)
 	start := time.Now()
 	posted, err := j.ledger.AppendWith(ctx, w, transfers, read)
 	if err != nil {
@@ -759,15 +756,7 @@ func (j *journal) writeOneTrip(ctx context.Context, w ledger.With, transfers []l
 	if d := time.Since(start); d >= slowCommit {
 		j.logger.Warn("slow journal commit", slog.Duration("total", d), slog.Int("orders", len(transfers)), slog.String("path", "one statement"))
 	}
-	balances := make(map[int64]levee.Micros, len(cashAccounts))
-	for a := range cashAccounts {
-		b, ok := posted[ledger.Cash(a)]
-		if !ok {
-			return nil, fmt.Errorf("journal: no balance returned for %s", ledger.Cash(a))
-		}
-		balances[a] = b
-	}
-	return balances, nil
+	return cashBalances(cashAccounts, posted)
 }
 
 // writeTwoTrips is the journal's commit in a transaction of two round
@@ -781,10 +770,7 @@ func (j *journal) writeTwoTrips(ctx context.Context, lane int, w ledger.With, tr
 	if err != nil {
 		return nil, err
 	}
-	read := make([]string, 0, len(cashAccounts))
-	for a := range cashAccounts {
-		read = append(read, ledger.Cash(a))
-	}
+	read := cashKeys(cashAccounts)
 	posted, err := s.PostCommitWith(ctx, w, transfers, read)
 	ph.mark(&ph.commit)
 	ph.logIfSlow(j.logger, j.db, orders, batches)
@@ -794,6 +780,22 @@ func (j *journal) writeTwoTrips(ctx context.Context, lane int, w ledger.With, tr
 	if j.phases != nil {
 		j.phases(CommitPhases{Orders: orders, Rows: ph.rows, Commit: ph.commit})
 	}
+	return cashBalances(cashAccounts, posted)
+}
+
+// cashKeys are the ledger keys of the traders' cash accounts, which a commit
+// in one or two round trips reads with the ledger's locks.
+func cashKeys(cashAccounts map[int64]bool) []string {
+	keys := make([]string, 0, len(cashAccounts))
+	for a := range cashAccounts {
+		keys = append(keys, ledger.Cash(a))
+	}
+	return keys
+}
+
+// cashBalances picks every trader's cash balance out of those the ledger
+// returned by key.
+func cashBalances(cashAccounts map[int64]bool, posted map[string]levee.Micros) (map[int64]levee.Micros, error) {
 	balances := make(map[int64]levee.Micros, len(cashAccounts))
 	for a := range cashAccounts {
 		b, ok := posted[ledger.Cash(a)]
