@@ -201,6 +201,11 @@ func literal(v any) (string, error) {
 	case bool:
 		return "'" + strconv.FormatBool(x) + "'", nil
 	case string:
+		// The simple query protocol sends the query as a C string: a NUL
+		// would end it inside the literal. PostgreSQL's text holds none.
+		if strings.IndexByte(x, 0) >= 0 {
+			return "", errors.New("a NUL byte in text")
+		}
 		return pq.QuoteLiteral(x), nil
 	case []byte:
 		return pq.QuoteLiteral(`\x` + hex.EncodeToString(x)), nil

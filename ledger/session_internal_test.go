@@ -51,8 +51,10 @@ func TestLiteralsReadBackExactly(t *testing.T) {
 			t.Fatalf("%q came back as %q %d %s %t %q %v %x %t", s, gotText, gotInt, gotHex, sameTime, gotTexts, gotInts, gotBytes, gotBool)
 		}
 	}
-	if _, err := literal(math.Inf(1)); err == nil {
-		t.Fatal("an infinite float was written as a literal")
+	for _, v := range []any{math.Inf(1), "a\x00b", pq.StringArray{"a\x00b"}} {
+		if _, err := literal(v); err == nil {
+			t.Fatalf("%q was written as a literal", v)
+		}
 	}
 }
 
@@ -63,12 +65,18 @@ func FuzzLiteral(f *testing.F) {
 	}
 	db := dbtest.New(f)
 	f.Fuzz(func(t *testing.T, s string) {
-		if strings.ContainsRune(s, 0) || !utf8.ValidString(s) {
-			return // PostgreSQL's text holds neither, whatever the protocol
-		}
 		q, err := execute("SELECT", []any{s}, "::text")
+		if strings.ContainsRune(s, 0) {
+			if err == nil {
+				t.Fatalf("%q, with a NUL, was written as a literal", s)
+			}
+			return
+		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !utf8.ValidString(s) {
+			return // PostgreSQL refuses it, whatever the protocol
 		}
 		q = strings.Replace(q, "SELECT(", "SELECT (", 1)
 		var got string
