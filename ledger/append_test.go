@@ -24,20 +24,39 @@ func noKeys(ts []ledger.Transfer) []ledger.Transfer {
 
 // TestAppendWithMatchesPostBatch posts the same flow through PostBatch (the
 // chain computed in Go) and through AppendWith (ledger_append, computed in
-// PostgreSQL): the exports must be identical byte for byte, every balance
-// AppendWith returns must be the one stored, and Verify must pass.
+// PostgreSQL): see mustMatchPostBatch.
 func TestAppendWithMatchesPostBatch(t *testing.T) {
+	mustMatchPostBatch(t, func(t *testing.T, db *sqlx.DB) poster {
+		p := ledger.NewPrepared(db)
+		t.Cleanup(func() { p.Close() })
+		return func(w ledger.With, batch []ledger.Transfer) (map[string]levee.Micros, error) {
+			return p.AppendWith(context.Background(), w, batch, []string{"treasury"})
+		}
+	})
+}
+
+// poster posts batch after the caller's writes w, in a transaction of its
+// own, and returns the balances the path returns (the treasury's read).
+type poster func(w ledger.With, batch []ledger.Transfer) (map[string]levee.Micros, error)
+
+// mustMatchPostBatch posts the same flow, in batches of 1 to 512, through
+// PostBatch and through the poster that newPost makes on a second ledger's
+// database, each batch with a caller's row whose text SQL would choke on:
+// the exports must be identical byte for byte, each batch's caller row
+// committed with it and intact, every balance returned (the treasury's,
+// read, too) the one stored, and both ledgers must verify.
+func mustMatchPostBatch(t *testing.T, newPost func(t *testing.T, db *sqlx.DB) poster) {
 	ctx := context.Background()
 	accounts, ts := batchFlow(1200)
 	ts = noKeys(ts)
 	plain, plainDB := MustLedger(t)
-	one, oneDB := MustLedger(t)
+	other, otherDB := MustLedger(t)
 	MustOpen(t, plain, append(accounts, "fees")...)
-	MustOpen(t, one, append(accounts, "fees")...)
-	oneDB.MustExec(`CREATE TABLE caller_rows (id int PRIMARY KEY)`)
-	p := ledger.NewPrepared(oneDB)
-	defer p.Close()
-	w := ledger.With{CTEs: `added AS (INSERT INTO caller_rows VALUES ($1) RETURNING 1)`, First: `(SELECT count(*) FROM added) >= 0`}
+	MustOpen(t, other, append(accounts, "fees")...)
+	otherDB.MustExec(`CREATE TABLE caller_rows (id int PRIMARY KEY, note text NOT NULL)`)
+	post := newPost(t, otherDB)
+	const note = `it's a "note" \ with; -- what SQL would choke on`
+	w := ledger.With{CTEs: `added AS (INSERT INTO caller_rows VALUES ($1, $2) RETURNING 1)`, First: `(SELECT count(*) FROM added) >= 0`}
 	for from, size := 0, 1; from < len(ts); from, size = from+size, size*2 {
 		batch := ts[from:min(from+size, len(ts))]
 		tx := plainDB.MustBegin()
@@ -47,8 +66,8 @@ func TestAppendWithMatchesPostBatch(t *testing.T) {
 		if err := tx.Commit(); err != nil {
 			t.Fatal(err)
 		}
-		w.Args = []any{from}
-		balances, err := p.AppendWith(ctx, w, batch, []string{"treasury"})
+		w.Args = []any{from, note}
+		balances, err := post(w, batch)
 		if err != nil {
 			t.Fatalf("batch of %d from %d: %v", len(batch), from, err)
 		}
@@ -56,17 +75,18 @@ func TestAppendWithMatchesPostBatch(t *testing.T) {
 			t.Fatal("the balance of an account read was not returned")
 		}
 		for k, b := range balances {
-			if stored := MustBalance(t, one, k); stored != b {
+			if stored := MustBalance(t, other, k); stored != b {
 				t.Fatalf("%s: returned %s, stored %s", k, b, stored)
 			}
 		}
 	}
-	var rows int
-	oneDB.Get(&rows, `SELECT count(*) FROM caller_rows`)
-	if rows != 11 {
-		t.Fatalf("%d of the caller's rows, want one per batch (11)", rows)
+	var rows, notes int
+	otherDB.Get(&rows, `SELECT count(*) FROM caller_rows`)
+	otherDB.Get(&notes, `SELECT count(*) FROM caller_rows WHERE note = $1`, note)
+	if rows != 11 || notes != 11 {
+		t.Fatalf("%d of the caller's rows (%d with the note intact), want one per batch (11)", rows, notes)
 	}
-	mustSameChain(t, plain, one)
+	mustSameChain(t, plain, other)
 }
 
 // TestAppendWithRefuses: an overdraft (checked after each whole entry, in
@@ -76,10 +96,7 @@ func TestAppendWithMatchesPostBatch(t *testing.T) {
 // batch nor the caller's writes are left behind.
 func TestAppendWithRefuses(t *testing.T) {
 	ctx := context.Background()
-	l, db := MustLedger(t)
-	MustOpen(t, l, "cash:1", "cash:2", "fees")
-	MustFund(t, l, "cash:1", levee.Units(10))
-	db.MustExec(`CREATE TABLE caller_rows (id int PRIMARY KEY)`)
+	l, db := mustRefusalLedger(t)
 	p := ledger.NewPrepared(db)
 	defer p.Close()
 	w := ledger.With{CTEs: `added AS (INSERT INTO caller_rows VALUES (1) RETURNING 1)`, First: `(SELECT count(*) FROM added) >= 0`}
@@ -112,6 +129,17 @@ type refusal struct {
 	name  string
 	ts    []ledger.Transfer
 	check func(error) bool
+}
+
+// mustRefusalLedger is the ledger refusals are tried on: cash:1 holding
+// 10, cash:2 and fees nothing, and a table for the caller's rows.
+func mustRefusalLedger(t *testing.T) (*ledger.Ledger, *sqlx.DB) {
+	t.Helper()
+	l, db := MustLedger(t)
+	MustOpen(t, l, "cash:1", "cash:2", "fees")
+	MustFund(t, l, "cash:1", levee.Units(10))
+	db.MustExec(`CREATE TABLE caller_rows (id int PRIMARY KEY)`)
+	return l, db
 }
 
 // refusals are the batches that every path posting after a caller's

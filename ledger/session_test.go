@@ -45,51 +45,17 @@ func mustBeIdle(t *testing.T, s *ledger.Session, c *sqlx.Conn) {
 
 // TestSessionMatchesPostBatch posts the same flow through PostBatch and
 // through a Session (BEGIN with the caller's writes and the locks, then the
-// append with COMMIT): the exports must be identical byte for byte, each
-// batch's caller row committed with it, every balance returned (those read
-// too) the one stored, and Verify must pass.
+// append with COMMIT): see mustMatchPostBatch; and after each post the
+// session's connection is outside any transaction.
 func TestSessionMatchesPostBatch(t *testing.T) {
-	ctx := context.Background()
-	accounts, ts := batchFlow(1200)
-	ts = noKeys(ts)
-	plain, plainDB := MustLedger(t)
-	two, twoDB := MustLedger(t)
-	MustOpen(t, plain, append(accounts, "fees")...)
-	MustOpen(t, two, append(accounts, "fees")...)
-	twoDB.MustExec(`CREATE TABLE caller_rows (id int PRIMARY KEY, note text NOT NULL)`)
-	s, c := mustSession(t, twoDB)
-	w := ledger.With{CTEs: `added AS (INSERT INTO caller_rows VALUES ($1, $2) RETURNING 1)`, First: `(SELECT count(*) FROM added) >= 0`}
-	for from, size := 0, 1; from < len(ts); from, size = from+size, size*2 {
-		batch := ts[from:min(from+size, len(ts))]
-		tx := plainDB.MustBegin()
-		if _, err := ledger.PostBatch(ctx, tx, batch); err != nil {
-			t.Fatal(err)
+	mustMatchPostBatch(t, func(t *testing.T, db *sqlx.DB) poster {
+		s, c := mustSession(t, db)
+		return func(w ledger.With, batch []ledger.Transfer) (map[string]levee.Micros, error) {
+			balances, err := s.PostCommitWith(context.Background(), w, batch, []string{"treasury"})
+			mustBeIdle(t, s, c)
+			return balances, err
 		}
-		if err := tx.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		w.Args = []any{from, `it's a "note" \ with; -- what SQL would choke on`}
-		balances, err := s.PostCommitWith(ctx, w, batch, []string{"treasury"})
-		if err != nil {
-			t.Fatalf("batch of %d from %d: %v", len(batch), from, err)
-		}
-		if _, ok := balances["treasury"]; !ok {
-			t.Fatal("the balance of an account read was not returned")
-		}
-		for k, b := range balances {
-			if stored := MustBalance(t, two, k); stored != b {
-				t.Fatalf("%s: returned %s, stored %s", k, b, stored)
-			}
-		}
-		mustBeIdle(t, s, c)
-	}
-	var rows, notes int
-	twoDB.Get(&rows, `SELECT count(*) FROM caller_rows`)
-	twoDB.Get(&notes, `SELECT count(*) FROM caller_rows WHERE note = $1`, w.Args[1])
-	if rows != 11 || notes != 11 {
-		t.Fatalf("%d of the caller's rows (%d with the note intact), want one per batch (11)", rows, notes)
-	}
-	mustSameChain(t, plain, two)
+	})
 }
 
 // TestSessionRefuses: the ledger's refusals, and a failing write of the
@@ -98,10 +64,7 @@ func TestSessionMatchesPostBatch(t *testing.T) {
 // transaction and usable: the next post commits.
 func TestSessionRefuses(t *testing.T) {
 	ctx := context.Background()
-	l, db := MustLedger(t)
-	MustOpen(t, l, "cash:1", "cash:2", "fees")
-	MustFund(t, l, "cash:1", levee.Units(10))
-	db.MustExec(`CREATE TABLE caller_rows (id int PRIMARY KEY)`)
+	l, db := mustRefusalLedger(t)
 	db.MustExec(`INSERT INTO caller_rows VALUES (99)`)
 	s, c := mustSession(t, db)
 	w := ledger.With{CTEs: `added AS (INSERT INTO caller_rows VALUES ($1) RETURNING 1)`, First: `(SELECT count(*) FROM added) >= 0`}
