@@ -76,6 +76,20 @@ func (s *Session) PostCommitWith(ctx context.Context, w With, ts []Transfer, rea
 			return nil, levee.Invalid("transfers["+strconv.Itoa(i)+"].idempotency_key", "PostCommitWith takes no idempotency keys")
 		}
 	}
+	balances, err := s.post(ctx, w, ts, read)
+	if pe := (*pq.Error)(nil); errors.As(err, &pe) && pe.Code == "26000" && !s.broken {
+		// The connection no longer has the statements (a DISCARD ALL, or
+		// a new server connection behind the same client one). Nothing
+		// was committed: the statement that was not found failed, and the
+		// transaction was rolled back. Prepare them again, once.
+		clear(s.prepared)
+		balances, err = s.post(ctx, w, ts, read)
+	}
+	return balances, err
+}
+
+// post is one attempt of PostCommitWith.
+func (s *Session) post(ctx context.Context, w With, ts []Transfer, read []string) (map[string]levee.Micros, error) {
 	lock, err := s.prepare(ctx, lockSQLAfter(w, "$"+strconv.Itoa(len(w.Args)+1)))
 	if err != nil {
 		return nil, err

@@ -321,3 +321,32 @@ func TestSessionsShareAConnection(t *testing.T) {
 	}
 	MustVerify(t, l)
 }
+
+// TestSessionPreparesAgain: a connection that lost the session's prepared
+// statements (DEALLOCATE ALL here; a DISCARD ALL or a pooler's new server
+// connection elsewhere) costs the post nothing but preparing them again:
+// it commits once, with the caller's row.
+func TestSessionPreparesAgain(t *testing.T) {
+	ctx := context.Background()
+	l, db := mustRefusalLedger(t)
+	s, c := mustSession(t, db)
+	w := ledger.With{CTEs: `added AS (INSERT INTO caller_rows VALUES ($1) RETURNING 1)`, First: `(SELECT count(*) FROM added) >= 0`}
+	for id := 1; id <= 3; id++ {
+		if id > 1 {
+			if _, err := c.ExecContext(ctx, `DEALLOCATE ALL`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.Args = []any{id}
+		if _, err := s.PostCommitWith(ctx, w, []ledger.Transfer{move("cash:1", "cash:2", 1)}, nil); err != nil {
+			t.Fatalf("post %d: %v", id, err)
+		}
+	}
+	var rows int
+	db.Get(&rows, `SELECT count(*) FROM caller_rows`)
+	if b := MustBalance(t, l, "cash:2"); b != 3 || rows != 3 {
+		t.Fatalf("cash:2 holds %s and %d caller rows after 3 posts", b, rows)
+	}
+	mustBeIdle(t, s, c)
+	MustVerify(t, l)
+}
