@@ -80,7 +80,7 @@ func FuzzOrderBody(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		var of orderFields
-		err := decodeBody(body, &of)
+		err := decodeOrderBody(body, &of) // the order route's decoding
 		if err == nil {
 			_, err = of.order()
 		}

@@ -236,7 +236,7 @@ func (s *Server) placeOrder(c *echo.Context) error {
 		return err
 	}
 	var f orderFields
-	if err := decodeJSON(c, &f); err != nil {
+	if err := decodeOrder(c, &f); err != nil {
 		return err
 	}
 	o, err := f.order()
