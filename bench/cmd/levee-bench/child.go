@@ -99,9 +99,16 @@ func (e *env) startChildEnv(ctx context.Context, bin, addr string, env []string,
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+e.url, "LEVEE_ADMIN_TOKEN="+benchAdminToken, "LEVEE_DATA="+e.dir,
 		"LEVEE_LOG_LEVEL=warn", "LEVEE_RATE_PER_ACCOUNT=1000000", "LEVEE_RATE_PER_ADDRESS=1000000")
 	cmd.Env = append(cmd.Env, env...)
+	return e.startServing(cmd, "levee-child.log")
+}
+
+// startServing starts cmd, a server that prints "serving on http://ADDR"
+// when it listens, and returns once it has. Its standard error goes to the
+// file logName in the scenario's directory.
+func (e *env) startServing(cmd *exec.Cmd, logName string) (*child, error) {
 	// The server dies with us, whatever happens to us.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	logFile, err := os.OpenFile(filepath.Join(e.dir, "levee-child.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(filepath.Join(e.dir, logName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +120,7 @@ func (e *env) startChildEnv(ctx context.Context, bin, addr string, env []string,
 	}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		return nil, fmt.Errorf("start levee serve: %w", err)
+		return nil, fmt.Errorf("start %s: %w", filepath.Base(cmd.Path), err)
 	}
 	c := &child{cmd: cmd, done: make(chan struct{})}
 	sc := bufio.NewScanner(out)
@@ -131,7 +138,7 @@ func (e *env) startChildEnv(ctx context.Context, bin, addr string, env []string,
 	}()
 	if c.addr == "" {
 		<-c.done
-		return nil, fmt.Errorf("levee serve exited before serving (see %s)", logFile.Name())
+		return nil, fmt.Errorf("%s exited before serving (see %s)", filepath.Base(cmd.Path), logFile.Name())
 	}
 	return c, nil
 }

@@ -83,6 +83,9 @@ type Config struct {
 	WSURL    string
 	WSMarket int64
 	WSFor    time.Duration // how long it stays subscribed (0: until it has -ws-events events)
+	// HTTPFloorAnswer runs levee-bench as the HTTP floor's server, which
+	// answers every order with the answer in this file (cpufloor.go).
+	HTTPFloorAnswer string
 }
 
 func main() {
@@ -102,6 +105,8 @@ func main() {
 	switch {
 	case cfg.WSURL != "":
 		err = wsClientProcess(ctx, cfg, os.Stdout)
+	case cfg.HTTPFloorAnswer != "":
+		err = httpFloorProcess(ctx, cfg.HTTPFloorAnswer, os.Stdout)
 	case cfg.Scenario == "faults":
 		err = runFaults(ctx, cfg, os.Stdout)
 	case cfg.Scenario == "cluster-faults":
@@ -150,6 +155,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.WSURL, "ws-url", "", "internal: run as the websocket client process against this URL")
 	fs.Int64Var(&cfg.WSMarket, "ws-market", 0, "internal: the market the client process subscribes to")
 	fs.DurationVar(&cfg.WSFor, "ws-for", 0, "internal: how long the client process stays subscribed")
+	fs.StringVar(&cfg.HTTPFloorAnswer, "http-floor-answer", "", "internal: run as the HTTP floor's server, answering every order with this file's answer")
 	fs.StringVar(&cfg.Scenario, "scenario", "bench", "bench (every measurement), faults (make faults), soak (make soak), hostile (make hostile), reads (make reads: orders while public reads are flooded) or orders (make orders: the order path alone, server in a child process, against the previous journal)")
 	fs.StringVar(&cfg.Variants, "variants", "", "orders: the server configurations to compare, comma-separated keys ("+variantKeys()+"; default "+defaultVariants+")")
 	fs.IntVar(&cfg.Rounds, "rounds", 2, "orders: rounds of the variants, alternated")

@@ -30,6 +30,7 @@ type OrdersReport struct {
 	History           int
 	Variants          []OrdersVariant // PerRound of them per round, the first the reference
 	Floors            []FloorResult   // per round, measured before its variants
+	CPUFloors         []CPUFloor      // per round, measured after its variants
 	PerRound          int
 	Profile           ProfileResult
 	IndexCosts        []IndexCost
@@ -526,6 +527,23 @@ func runOrders(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 				return ctx.Err()
 			}
 		}
+		cf := e.measureCPUFloor(ctx, e.answer, e.cfg.StepDuration)
+		e.say("round %d: the floor of CPU per order: %s", round, strings.ReplaceAll(cpuFloorMD(cf, currentClosedLoop(rep.Variants, len(rep.Variants)-len(vs))), "\n", " "))
+		rep.CPUFloors = append(rep.CPUFloors, cf)
+	}
+	return nil
+}
+
+// currentClosedLoop is the closed loop of e.cfg.Clients of the variant at
+// index i (the round's first, the current path), if it ran.
+func currentClosedLoop(vs []OrdersVariant, i int) *OrdersStep {
+	if i < 0 || i >= len(vs) {
+		return nil
+	}
+	for j, s := range vs[i].Steps {
+		if s.Step.Rate == 0 && !s.Step.IdempotencyKeys && s.Clients > 1 {
+			return &vs[i].Steps[j]
+		}
 	}
 	return nil
 }
@@ -600,6 +618,12 @@ func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]Or
 	}
 	if err := one.Warm(ctx, 2); err != nil {
 		return nil, costs, fmt.Errorf("warm-up: %w", err)
+	}
+	if e.answer.Status == 0 {
+		// The answer the HTTP floor replays (cpufloor.go).
+		if e.answer, err = captureAnswer(ctx, srv.addr, e.hot, e.traders[0].token); err != nil {
+			e.say("%v", err)
+		}
 	}
 	// A server starts by verifying the whole ledger (ledger.RescanEvery),
 	// and PostgreSQL may be vacuuming the history just loaded: measured
@@ -723,7 +747,10 @@ func ordersSection(rep *OrdersReport) string {
 			"(PostgreSQL's WAL flush and one round trip). An order at that rate pays at least such a commit.\n\n")
 		b.WriteString(floorTableMD(fl))
 	}
-	for _, v := range rep.Variants {
+	for i, v := range rep.Variants {
+		if per := max(rep.PerRound, 1); i > 0 && i%per == 0 && i/per-1 < len(rep.CPUFloors) {
+			writeCPUFloor(&b, i/per, rep.CPUFloors[i/per-1], currentClosedLoop(rep.Variants, i-per))
+		}
 		fmt.Fprintf(&b, "### %s\n\n", v.Name)
 		b.WriteString("| step | offered/s | acknowledged/s | p50 | p99 | p999 | errors | unsent | CPU server | CPU pg | CPU generator | core-ms/order | journal (server's /metrics) |\n")
 		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
@@ -745,8 +772,11 @@ func ordersSection(rep *OrdersReport) string {
 			b.WriteString("\n")
 		}
 	}
-	// Each variant against the current one of the same round.
 	per := max(rep.PerRound, 1)
+	if n := len(rep.Variants) / per; n > 0 && n <= len(rep.CPUFloors) && len(rep.Variants)%per == 0 {
+		writeCPUFloor(&b, n, rep.CPUFloors[n-1], currentClosedLoop(rep.Variants, len(rep.Variants)-per))
+	}
+	// Each variant against the current one of the same round.
 	for r := 0; r+per <= len(rep.Variants); r += per {
 		cur := rep.Variants[r]
 		for _, prev := range rep.Variants[r+1 : r+per] {

@@ -52,6 +52,8 @@ type env struct {
 	hot     int64 // traded over HTTP through the engine
 	cold    int64 // traded over HTTP through the naive path
 	anatomy int64 // written by the journal anatomy only
+
+	answer orderAnswer // an order's answer as levee serve wrote it, for the HTTP floor (orders)
 }
 
 type trader struct {
