@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"encoding/hex"
 	"errors"
@@ -22,8 +21,9 @@ import (
 
 // Session appends with a caller's writes on a connection of the caller's
 // own, in a transaction of two round trips in all: BEGIN, the caller's
-// writes and the ledger's locks in the first, the append and COMMIT in the
-// second. Through database/sql the same transaction is four (BEGIN, the
+// writes with the head's lock and a read of the accounts in the first (the
+// accounts unlocked: ReadAccountsSQL says why), the append and COMMIT in
+// the second. Through database/sql the same transaction is four (BEGIN, the
 // lock, the append, COMMIT), since lib/pq sends one statement per round
 // trip; PostgreSQL's simple query protocol takes several statements in one
 // message, but no parameters. So each statement is prepared once on the
@@ -90,7 +90,11 @@ func (s *Session) PostCommitWith(ctx context.Context, w With, ts []Transfer, rea
 
 // post is one attempt of PostCommitWith.
 func (s *Session) post(ctx context.Context, w With, ts []Transfer, read []string) (map[string]levee.Micros, error) {
-	lock, err := s.prepare(ctx, lockSQLAfter(w, "$"+strconv.Itoa(len(w.Args)+1)))
+	headName, err := s.prepare(ctx, headSQLAfter(w))
+	if err != nil {
+		return nil, err
+	}
+	readName, err := s.prepare(ctx, ReadAccountsSQL)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +103,7 @@ func (s *Session) post(ctx context.Context, w With, ts []Transfer, read []string
 		return nil, err
 	}
 	defer s.rollbackIfOpen()
-	_, balances, err := postBatchBalances(ctx, s.conn, ts, call{trips: sessionTrips{s, lock, app}, lockArgs: w.Args, locked: w.Locked, read: read})
+	_, balances, err := postBatchBalances(ctx, s.conn, ts, call{trips: sessionTrips{s, headName, readName, app}, lockArgs: w.Args, locked: w.Locked, read: read})
 	if err != nil {
 		return nil, err
 	}
@@ -140,20 +144,35 @@ func (s *Session) rollbackIfOpen() {
 // statementNames numbers the statements Sessions prepare.
 var statementNames atomic.Int64
 
-// sessionTrips are a Session's two round trips of one append.
+// sessionTrips are a Session's two round trips of one append. The first
+// is BEGIN, the caller's writes with the head's lock (headSQLAfter), and
+// the accounts read once the head is held (ReadAccountsSQL), three
+// statements in one simple query.
 type sessionTrips struct {
 	s          *Session
-	lockName   string
+	headName   string
+	readName   string
 	appendName string
 }
 
-func (t sessionTrips) lock(ctx context.Context, args []any) (*sql.Rows, error) {
-	q, err := execute("BEGIN; EXECUTE "+t.lockName, args, "")
+func (t sessionTrips) lock(ctx context.Context, args []any) (ledgerHead, map[string]*account, error) {
+	// READ COMMITTED whatever the database's default, so that the read
+	// takes a snapshot of its own, after the head's lock.
+	head, err := execute("BEGIN ISOLATION LEVEL READ COMMITTED; EXECUTE "+t.headName, args[:len(args)-1], "")
 	if err != nil {
-		return nil, err
+		return ledgerHead{}, nil, err
+	}
+	read, err := execute("; EXECUTE "+t.readName, args[len(args)-1:], "")
+	if err != nil {
+		return ledgerHead{}, nil, err
 	}
 	t.s.open = true // whatever the answer: a BEGIN may have run
-	return t.s.conn.QueryContext(ctx, q)
+	rows, err := t.s.conn.QueryContext(ctx, head+read)
+	if err != nil {
+		return ledgerHead{}, nil, fmt.Errorf("lock ledger head: %w", pgtx.Unavailable(err))
+	}
+	keys, _ := args[len(args)-1].(pq.StringArray)
+	return scanHeadThenAccounts(rows, len(keys))
 }
 
 func (t sessionTrips) write(ctx context.Context, args []any) error {
@@ -173,6 +192,10 @@ func execute(head string, args []any, tail string) (string, error) {
 	var b strings.Builder
 	b.Grow(len(head) + len(tail) + 64*len(args))
 	b.WriteString(head)
+	if len(args) == 0 { // EXECUTE name() is a syntax error
+		b.WriteString(tail)
+		return b.String(), nil
+	}
 	b.WriteByte('(')
 	for i, a := range args {
 		if i > 0 {

@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"strings"
@@ -349,4 +350,84 @@ func TestSessionPreparesAgain(t *testing.T) {
 	}
 	mustBeIdle(t, s, c)
 	MustVerify(t, l)
+}
+
+// TestSessionReadsWhatTheHeadHolderCommitted: a Session reads the accounts
+// without locking them, in a statement of its own once it holds the head.
+// A post that waited for the head while another transaction moved money in
+// and out of the same accounts must see that transaction's balances: it
+// returns the balances the database then holds, and it refuses an overdraft
+// that only the other transaction's payment made (with the ledger's own
+// error, not the database's CHECK catching balances read too early).
+func TestSessionReadsWhatTheHeadHolderCommitted(t *testing.T) {
+	ctx := context.Background()
+	l, db := MustLedger(t)
+	MustOpen(t, l, "cash:1", "cash:2", "cash:3")
+	MustFund(t, l, "cash:1", levee.Units(10))
+	s, c := mustSession(t, db)
+	w := ledger.With{CTEs: `nothing AS (SELECT 1 AS one)`, First: `(SELECT count(*) FROM nothing) >= 0`}
+	// post runs the Session's post while a transaction holding the head
+	// has posted held and not yet committed, and commits it once the
+	// Session waits for the head.
+	post := func(held, ts ledger.Transfer) (map[string]levee.Micros, error) {
+		t.Helper()
+		holder := db.MustBegin()
+		defer holder.Rollback()
+		if _, err := ledger.Post(ctx, holder, held); err != nil {
+			t.Fatal(err)
+		}
+		type answer struct {
+			balances map[string]levee.Micros
+			err      error
+		}
+		done := make(chan answer, 1)
+		go func() {
+			b, err := s.PostCommitWith(ctx, w, []ledger.Transfer{ts}, []string{"cash:1"})
+			done <- answer{b, err}
+		}()
+		mustWaitForLock(t, db)
+		if err := holder.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		a := <-done
+		mustBeIdle(t, s, c)
+		return a.balances, a.err
+	}
+	// cash:1 receives 5 in the holder's transaction and pays 12 in the
+	// Session's: possible only with the 5.
+	MustFund(t, l, "cash:2", levee.Units(5))
+	balances, err := post(move("cash:2", "cash:1", levee.Units(5)), move("cash:1", "cash:3", levee.Units(12)))
+	if err != nil {
+		t.Fatalf("cash:1 held 15 once the head was free, and could not pay 12: %v", err)
+	}
+	if balances["cash:1"] != levee.Units(3) || MustBalance(t, l, "cash:1") != levee.Units(3) {
+		t.Fatalf("the post returned cash:1 = %s and the ledger holds %s, want 3 and 3", balances["cash:1"], MustBalance(t, l, "cash:1"))
+	}
+	// cash:1 pays 3 in the holder's transaction: the Session's payment of
+	// 1 finds nothing left and is refused by the ledger's funds check.
+	_, err = post(move("cash:1", "cash:2", levee.Units(3)), move("cash:1", "cash:3", levee.Units(1)))
+	var funds *ledger.FundsError
+	if !errors.As(err, &funds) || funds.Account != "cash:1" {
+		t.Fatalf("paying from an account the head holder emptied: %v, want the ledger's insufficient funds in cash:1", err)
+	}
+	if b := MustBalance(t, l, "cash:3"); b != levee.Units(12) {
+		t.Fatalf("cash:3 holds %s, want 12", b)
+	}
+	MustVerify(t, l)
+}
+
+// mustWaitForLock waits until some backend of db's waits for a lock.
+func mustWaitForLock(t *testing.T, db *sqlx.DB) {
+	t.Helper()
+	for range 500 {
+		var n int
+		if err := db.Get(&n, `SELECT count(*) FROM pg_locks WHERE NOT granted AND database IS NOT DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database()) OR NOT granted AND locktype = 'transactionid'`); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no one waits for a lock")
 }
