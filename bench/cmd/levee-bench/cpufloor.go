@@ -308,10 +308,37 @@ func (e *env) measureRowsFloor(ctx context.Context, d time.Duration, f *CPUFloor
 		}
 	}
 	c1 := sampleCPU(e.pgPID)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	_, f.RowsPG = cores(c0, c1)
 	f.Rows = batches * floorBatch
 	f.RowsRate = float64(f.Rows) / c1.at.Sub(c0.at).Seconds()
-	return ctx.Err()
+	return e.checkRowsFloor(ctx, batches)
+}
+
+// checkRowsFloor checks that the floor wrote every row it counts: a floor
+// whose statements matched nothing would be cheap and wrong.
+func (e *env) checkRowsFloor(ctx context.Context, batches int) error {
+	var got struct {
+		Trades   int          `db:"trades"`
+		Postings int          `db:"postings"`
+		Entries  int          `db:"entries"`
+		Shares   levee.Micros `db:"shares"`
+		Sum      levee.Micros `db:"sum"`
+		Head     int          `db:"head"`
+	}
+	if err := e.db.GetContext(ctx, &got, `SELECT (SELECT count(*) FROM bench_floor_trades) AS trades,
+		(SELECT count(*) FROM bench_floor_postings) AS postings, (SELECT count(*) FROM bench_floor_entries) AS entries,
+		(SELECT sum(shares) - count(*) FROM bench_floor_positions) AS shares,
+		(SELECT sum(balance) - 1000000 * (count(*) - 1) FROM bench_floor_accounts) AS sum, (SELECT seq FROM bench_floor_head) AS head`); err != nil {
+		return fmt.Errorf("rows' floor: %w", err)
+	}
+	n := batches * floorBatch
+	if got.Trades != n || got.Postings != n+batches || got.Entries != batches || got.Shares != levee.Units(int64(n)) || got.Sum != 0 || got.Head != batches {
+		return fmt.Errorf("rows' floor: %d batches of %d wrote %+v", batches, floorBatch, got)
+	}
+	return nil
 }
 
 // writeFloorBatch writes batch n's transaction: floorBatch buys of one share

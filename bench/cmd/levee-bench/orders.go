@@ -883,6 +883,15 @@ const ordersNotes = `**What changed (issue 18), and where it is measured.**
   writes arriving at the open-loop steps' rates, grouped as the journal groups them. An order's p99 at low load is
   compared with it.
 
+- **The floor of CPU per order** (session 11, measured after each round's variants, cpufloor.go): Go's net/http
+  answering each order's request with the bytes levee serve answered one with (the HTTP half: its server's CPU per
+  request), and PostgreSQL writing the rows an order makes it write into copies of those tables with the same indexes,
+  batches of 128 orders in one round trip of prepared statements on one connection (the rows half: PostgreSQL's CPU
+  per order). Their sum is what an order costs with nothing of Levee's in between, against issue 18's goal of 0.06
+  core-ms; the table sets the current path's closed loop beside it.
+- **The journal reads its accounts without row locks** (session 11, ledger.Session and ReadAccountsSQL): once it
+  holds the ledger's head, in a statement of its own, since every writer of balances holds the head. The four-trips
+  variant still locks them.
 - **Two round trips per commit** (session 10, ledger.Session; the variant "four-trips" runs the four of sessions 7
   to 9, LEVEE_JOURNAL=four-trips): BEGIN goes with the rows and the ledger's locks, and the append with COMMIT,
   each statement prepared once with SQL PREPARE and sent as EXECUTE with its arguments as quoted literals in a
