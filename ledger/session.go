@@ -76,12 +76,19 @@ func (s *Session) PostCommitWith(ctx context.Context, w With, ts []Transfer, rea
 			return nil, levee.Invalid("transfers["+strconv.Itoa(i)+"].idempotency_key", "PostCommitWith takes no idempotency keys")
 		}
 	}
+	locked := false
+	if w.Locked != nil {
+		callers := w.Locked
+		w.Locked = func() { locked = true; callers() }
+	}
 	balances, err := s.post(ctx, w, ts, read)
-	if pe := (*pq.Error)(nil); errors.As(err, &pe) && pe.Code == "26000" && !s.broken {
+	if pe := (*pq.Error)(nil); errors.As(err, &pe) && pe.Code == "26000" && !s.broken && !locked {
 		// The connection no longer has the statements (a DISCARD ALL, or
 		// a new server connection behind the same client one). Nothing
 		// was committed: the statement that was not found failed, and the
-		// transaction was rolled back. Prepare them again, once.
+		// transaction was rolled back. Prepare them again, once. Not once
+		// w.Locked ran: the caller may have acted on holding the locks (the
+		// journal orders its commits from there), so the error is its.
 		clear(s.prepared)
 		balances, err = s.post(ctx, w, ts, read)
 	}

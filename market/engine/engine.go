@@ -89,12 +89,14 @@ type Options struct {
 	// FourTrips commits each group in four round trips (BEGIN, the rows
 	// with the ledger's locks, the append, COMMIT: the journal of sessions
 	// 7 to 9, LEVEE_JOURNAL=four-trips) instead of two, kept for the
-	// benchmark's same-run comparison. By default a journal with one
-	// transaction in flight sends BEGIN with the rows and the locks, and the
-	// append with COMMIT (ledger.Session): under load each round trip
+	// benchmark's same-run comparison. By default the journal sends BEGIN
+	// with the rows and the locks, and the append with COMMIT
+	// (ledger.Session): under load each round trip
 	// saved is a wait to be scheduled again saved, for the journal's
-	// goroutine and for PostgreSQL's backend. Two transactions in flight
-	// (InFlight) keep four round trips: their COMMITs must be ordered.
+	// goroutine and for PostgreSQL's backend. With two transactions in
+	// flight (InFlight) a commit takes the mutex that orders COMMITs and
+	// the wallets' settling once it holds its locks, before the round trip
+	// that carries its COMMIT (pipeline.go).
 	FourTrips bool
 	// OneStatementFrom, when above 0, is the number of orders from which
 	// the journal commits a group in one statement in autocommit: the
@@ -205,7 +207,7 @@ func New(db *sqlx.DB, opts Options) *Engine {
 	e.journal = &journal{db: db, ledger: ledger.NewPrepared(db), wallets: e.wallets, in: make(chan *batch, 1024), maxRows: opts.MaxRows,
 		conns: make([]*sqlx.Conn, opts.InFlight), pipe: newPipeline(opts.InFlight),
 		timeout: opts.DBTimeout, logger: opts.Logger, observer: opts.OnCommit, phases: opts.OnCommitPhases, previous: opts.PreviousJournal,
-		oneStatementFrom: opts.OneStatementFrom, twoTrips: opts.InFlight == 1 && !opts.PreviousJournal && !opts.FourTrips,
+		oneStatementFrom: opts.OneStatementFrom, twoTrips: !opts.PreviousJournal && !opts.FourTrips,
 		sessions:  make([]*ledger.Session, opts.InFlight),
 		cashMoved: e.cashMoved}
 	go func() {

@@ -37,8 +37,9 @@ func MustFixture(t *testing.T) *fixture { return mustFixtureWith(t, engine.Optio
 // market): in a transaction of two round trips (the default), of four
 // (Options.FourTrips), in one statement (ledger_append,
 // Options.OneStatementFrom), and with two transactions in flight
-// (Options.InFlight).
-var journals = []journalCase{{"two-trips", engine.Options{}}, {"four-trips", engine.Options{FourTrips: true}}, {"one-statement", engine.Options{OneStatementFrom: 1}}, {"pipelined", engine.Options{InFlight: 2, OverlapFrom: 1}}}
+// (Options.InFlight) of two round trips each and of four.
+var journals = []journalCase{{"two-trips", engine.Options{}}, {"four-trips", engine.Options{FourTrips: true}}, {"one-statement", engine.Options{OneStatementFrom: 1}},
+	{"pipelined", engine.Options{InFlight: 2, OverlapFrom: 1}}, {"pipelined-four-trips", engine.Options{InFlight: 2, OverlapFrom: 1, FourTrips: true}}}
 
 type journalCase struct {
 	name string
@@ -53,8 +54,9 @@ type journalCase struct {
 var waitingJournals = journals[:3]
 
 // inFlight runs a test with one journal transaction in flight (two round
-// trips and four) and with two (every batch overlapped).
-var inFlight = []journalCase{journals[0], journals[1], journals[3]}
+// trips and four) and with two (every batch overlapped; two round trips
+// and four).
+var inFlight = []journalCase{journals[0], journals[1], journals[3], journals[4]}
 
 // mustFixtureWith is MustFixture with an engine started with opts.
 func mustFixtureWith(t *testing.T, opts engine.Options) *fixture {

@@ -30,7 +30,12 @@ import (
 //     transactions cannot deadlock.
 //   - COMMIT and the wallets' settling with the balances a transaction read
 //     happen under one mutex, in commit order, so a later commit's balances
-//     are never overwritten by an earlier one's.
+//     are never overwritten by an earlier one's. A commit in two round trips
+//     (ledger.Session) sends COMMIT with its append, so it takes the mutex
+//     once its first round trip returned: it then holds the ledger's head,
+//     which the younger transaction waits for, so the older always takes
+//     the mutex first. (A Session does not retry a post once it reported
+//     the locks held, which would take the head again with the mutex held.)
 
 // errBehind answers a batch whose market row was not at the seq the batch
 // was priced after: the batch before it, in the other transaction, did not

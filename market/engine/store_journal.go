@@ -327,7 +327,9 @@ func (j *journal) commitOnce(jb *job, bs []*batch) error {
 		}
 	}
 	// COMMIT and settling in commit order (pipeline.go).
-	j.pipe.commit.Lock()
+	if !w.holding {
+		j.pipe.commit.Lock()
+	}
 	defer j.pipe.commit.Unlock()
 	if err := w.commit(); err != nil {
 		j.failed(err, jb.lane)
@@ -361,6 +363,7 @@ type written struct {
 	commit   func() error
 	balances map[int64]levee.Micros
 	ordered  bool
+	holding  bool // the journal's pipe.commit is held already (write)
 }
 
 // release gives back the reservations of batches that were not committed.
@@ -638,6 +641,13 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 	// of OneStatementFrom) unless no money moved or the journal is the
 	// previous one, which writes them in a round trip of their own.
 	rowsWithLocks := len(transfers) > 0 && !j.previous
+	twoTrips := rowsWithLocks && j.twoTrips
+	// holding says this commit took j.pipe.commit already: with two
+	// transactions in flight, a commit in two round trips sends COMMIT with
+	// its append, so it takes the mutex that keeps COMMITs and the wallets'
+	// settling in commit order (pipeline.go) once it holds its locks, before
+	// its second round trip, and commitOnce settles under it.
+	holding := false
 	locked := func() {
 		if ph != nil && rowsWithLocks {
 			ph.mark(&ph.rows) // the rows and the ledger's locks, one round trip
@@ -646,16 +656,24 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 		if j.afterLocked != nil {
 			j.afterLocked()
 		}
+		if twoTrips && len(j.conns) > 1 {
+			j.pipe.commit.Lock()
+			holding = true
+		}
 	}
 	w := ledger.With{CTEs: shape.writes(), First: journalWritten, Args: args, Locked: locked}
 	if rowsWithLocks && j.oneStatementFrom > 0 && len(trades.seqs) >= j.oneStatementFrom {
 		balances, err := j.writeOneTrip(ctx, w, transfers, cashAccounts)
 		return written{commit: func() error { return nil }, balances: balances, ordered: true}, err
 	}
-	if rowsWithLocks && j.twoTrips {
+	if twoTrips {
 		ph = &commitPhases{start: time.Now(), pool: j.db.Stats()}
 		balances, err := j.writeTwoTrips(ctx, jb.lane, w, transfers, cashAccounts, ph, len(trades.seqs), len(bs))
-		return written{commit: func() error { return nil }, balances: balances, ordered: true}, err
+		if err != nil && holding {
+			j.pipe.commit.Unlock()
+			holding = false
+		}
+		return written{commit: func() error { return nil }, balances: balances, ordered: true, holding: holding}, err
 	}
 	rowsStmt, err := j.statement(ctx)
 	if err != nil {
