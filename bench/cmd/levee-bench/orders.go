@@ -868,7 +868,9 @@ const ordersNotes = `**What changed (issue 18), and where it is measured.**
   default): a book hands its next batch over, priced on top of the one in flight, once that one's transaction holds
   its locks, and the journal writes it on a second connection; a market row is written only at the seq its batch
   was priced after (market/engine/pipeline.go, docs/engine.md). Since session 8 only a batch of 16 orders or more
-  (LEVEE_JOURNAL_OVERLAP_FROM) has the next one go beside it, so that low load runs as with one in flight.
+  (LEVEE_JOURNAL_OVERLAP_FROM) has the next one go beside it, so that low load runs as with one in flight. Since
+  session 11 each of the two commits in two round trips (ledger.Session), taking the commit-order mutex once it
+  holds the ledger's head.
 - **The garbage collector at GOGC=400** (session 8, internal/gctune; the variant "gogc100" runs Go's default). The
   server's live heap is 5-15 MB under load (gctrace), so at GOGC=100 it collected about five times a second: 16% of
   its CPU at 256 clients (perf), and with two cores a mark worker beside the order path.
