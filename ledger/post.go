@@ -320,8 +320,7 @@ func headSQLAfter(w With) string {
 // can change a balance before this transaction ends, since every writer of
 // balances holds the head (docs/locks.md). Row locks on the accounts would
 // add nothing but their cost: each is a write to the row's page and a WAL
-// record, for every account of every commit (about a tenth of PostgreSQL's
-// time for the journal's commits, issue 18).
+// record, for every account of every commit.
 const ReadAccountsSQL = `
 		SELECT key, balance, may_go_negative, coalesce(public, '') AS public FROM ledger_accounts WHERE key = ANY($1)`
 
@@ -337,7 +336,8 @@ const ReadAccountsSQL = `
 // statement of their own, whose snapshot is taken under the head lock (those
 // are then locked after accounts with greater keys, which cannot deadlock:
 // only the head holder locks accounts). The accounts returned are those that
-// exist; the caller reports the others.
+// exist; the caller reports the others. (A Session reads the accounts
+// unlocked, in a statement of its own after the head's: ReadAccountsSQL.)
 func lockHeadAndAccounts(ctx context.Context, q querier, c call, keys []string) (ledgerHead, map[string]*account, error) {
 	head, accts, err := c.trips.lock(ctx, append(c.lockArgs[:len(c.lockArgs):len(c.lockArgs)], pq.StringArray(keys)))
 	if err != nil {
