@@ -146,7 +146,12 @@ func TestDiskFull(t *testing.T) {
 
 	acked, refused, slowest := refusals(t, results, 5*time.Second)
 	// While the disk is full an order can still fit in a page that a
-	// refused batch had already added to a table, but most cannot.
+	// refused batch had already added to a table (it extended one relation
+	// before another could not be), but most cannot. A page holds dozens of
+	// trades, and a loaded machine commits bigger batches: on an idle one
+	// 0-3 orders were acknowledged against 104-117 refused, in a CI run
+	// beside the other packages' tests 18 against 71. Two refused for one
+	// acknowledged says the disk was full.
 	var fullAcked, fullRefused int
 	for _, o := range l.sentAfter(full.Add(firstRefusal)) {
 		if o.sent.Before(freed) {
@@ -157,7 +162,8 @@ func TestDiskFull(t *testing.T) {
 			}
 		}
 	}
-	if fullAcked > fullRefused/4 {
+	t.Logf("while the disk was full: %d acknowledged, %d refused", fullAcked, fullRefused)
+	if fullRefused < 2*fullAcked || fullRefused == 0 {
 		t.Errorf("while the disk was full %d orders were acknowledged and %d refused: was it full?", fullAcked, fullRefused)
 	}
 	inflight := MustStoredExactlyOnce(t, db, l, alice, results)
