@@ -350,39 +350,43 @@ func (e *env) checkRowsFloor(ctx context.Context, batches int) error {
 // by as many different traders, in turn among traders.
 func writeFloorBatch(q *strings.Builder, market int64, n, traders int) {
 	m := strconv.FormatInt(market, 10)
-	seqs, accts, outs, shares, amounts, prices, ats := "{", "{", "{", "{", "{", "{", "{"
-	keys, moves := "{", "{"
-	at := time.Now().UTC().Format("2006-01-02 15:04:05.999999Z07")
-	for i := range floorBatch {
-		sep := ","
-		if i == 0 {
-			sep = ""
-		}
-		a := strconv.Itoa((n*floorBatch+i)%traders + 1)
-		seqs += sep + strconv.Itoa(n*floorBatch+i)
-		accts += sep + a
-		outs += sep + "0"
-		shares += sep + "1.000000"
-		amounts += sep + "0.512345"
-		prices += sep + `"{0.512345,0.487655}"`
-		ats += sep + `"` + at + `"`
-		keys += sep + "cash:" + a
-		moves += sep + "-0.512345"
-	}
-	end := "}"
-	seqs, accts, outs, shares, amounts, prices, ats = seqs+end, accts+end, outs+end, shares+end, amounts+end, prices+end, ats+end
-	// The market's posting balances the traders' (floorBatch × 0.512345).
-	keys, moves = keys+",market:floor}", moves+","+levee.Micros(floorBatch*512345).String()+"}"
-	lit := func(s string) string { return "'" + s + "'" }
+	at := `"` + time.Now().UTC().Format("2006-01-02 15:04:05.999999Z07") + `"`
+	account := func(i int) string { return strconv.Itoa((n*floorBatch+i)%traders + 1) }
+	seqs := floorArray(func(i int) string { return strconv.Itoa(n*floorBatch + i) })
+	accts := floorArray(account)
+	outs := floorArray(func(int) string { return "0" })
+	shares := floorArray(func(int) string { return "1.000000" })
+	amounts := floorArray(func(int) string { return "0.512345" })
+	prices := floorArray(func(int) string { return `"{0.512345,0.487655}"` })
+	ats := floorArray(func(int) string { return at })
+	// The traders' postings and the market's, which balances them
+	// (floorBatch × 0.512345).
+	keys := strings.TrimSuffix(floorArray(func(i int) string { return "cash:" + account(i) }), "}") + ",market:floor}"
+	moves := strings.TrimSuffix(floorArray(func(int) string { return "-0.512345" }), "}") + "," + levee.Micros(floorBatch*512345).String() + "}"
 	hash := func() string {
 		var b [32]byte
 		rand.Read(b[:])
 		return `'\x` + hex.EncodeToString(b[:]) + `'`
 	}
 	seq := strconv.Itoa(n)
-	fmt.Fprintf(q, "BEGIN; EXECUTE floor_trades(%s, %s, %s, %s, %s, %s, %s, %s); ", m, lit(seqs), lit(accts), lit(outs), lit(shares), lit(amounts), lit(prices), lit(ats))
-	fmt.Fprintf(q, "EXECUTE floor_positions(%s, %s, %s, %s, %s); ", m, lit(accts), lit(outs), lit(shares), lit(amounts))
-	fmt.Fprintf(q, "EXECUTE floor_ledger(%s, %s, %s, %s, %s, '{1.5,0.5}', %s, %s); COMMIT", seq, hash(), hash(), lit(keys), lit(moves), seq, m)
+	fmt.Fprintf(q, "BEGIN; EXECUTE floor_trades(%s, '%s', '%s', '%s', '%s', '%s', '%s', '%s'); ", m, seqs, accts, outs, shares, amounts, prices, ats)
+	fmt.Fprintf(q, "EXECUTE floor_positions(%s, '%s', '%s', '%s', '%s'); ", m, accts, outs, shares, amounts)
+	fmt.Fprintf(q, "EXECUTE floor_ledger(%s, %s, %s, '%s', '%s', '{1.5,0.5}', %s, %s); COMMIT", seq, hash(), hash(), keys, moves, seq, m)
+}
+
+// floorArray is the array literal of floorBatch elements, element i
+// written by elem (already quoted where it needs to be).
+func floorArray(elem func(i int) string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i := range floorBatch {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(elem(i))
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // writeCPUFloor writes round's floor of CPU per order, beside the current
