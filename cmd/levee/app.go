@@ -257,15 +257,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Node.SetURL("http://" + ln.Addr().String())
 	}
 	m.startNetwork()
-	m.http = &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
-	}
+	m.http = web.NewHTTPServer(srv.Handler(), m.logger)
 	hs, pg := m.http, m.pg // Close clears the fields; the goroutines keep their own
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

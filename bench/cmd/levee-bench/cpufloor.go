@@ -21,6 +21,7 @@ import (
 	"levee"
 	"levee/bench/load"
 	"levee/market/engine"
+	"levee/web"
 )
 
 // CPUFloor is what an order costs the machine's CPU with nothing of Levee's
@@ -132,31 +133,23 @@ func httpFloorProcess(ctx context.Context, answerFile string, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
-	// The same limits as levee serve's server (cmd/levee), and the same
-	// garbage collector setting (main calls gctune.Server).
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/orders") || r.Header.Get("Authorization") == "" {
-				http.NotFound(w, r)
-				return
-			}
-			if _, err := io.Copy(io.Discard, r.Body); err != nil {
-				return
-			}
-			h := w.Header()
-			for k, v := range a.Header {
-				h[k] = v
-			}
-			w.WriteHeader(a.Status)
-			w.Write(a.Body)
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
-	}
+	// levee serve's server and limits, and its garbage collector setting
+	// (main calls gctune.Server).
+	srv := web.NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/orders") || r.Header.Get("Authorization") == "" {
+			http.NotFound(w, r)
+			return
+		}
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			return
+		}
+		h := w.Header()
+		for k, v := range a.Header {
+			h[k] = v
+		}
+		w.WriteHeader(a.Status)
+		w.Write(a.Body)
+	}), slog.Default())
 	fmt.Fprintf(stdout, "serving on http://%s\n", ln.Addr())
 	go func() {
 		<-ctx.Done()

@@ -44,15 +44,7 @@ func (e *env) serve(markets web.Markets, db *sqlx.DB, hub *web.Live) (*server, e
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	s := &server{addr: ln.Addr().String(), http: &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(e.logger.Handler(), slog.LevelWarn),
-	}}
+	s := &server{addr: ln.Addr().String(), http: web.NewHTTPServer(srv.Handler(), e.logger)}
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			e.logger.Error("bench http server", slog.Any("error", err))

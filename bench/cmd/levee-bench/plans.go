@@ -323,6 +323,10 @@ func (e *env) orderPathQueries(ctx context.Context) ([]query, error) {
 		{name: fmt.Sprintf("ledger.PostBatch: lock the head, then accounts (%d)", len(lockKeys)), source: "ledger/post.go", write: true,
 			note:    "One statement: the accounts are a LATERAL subquery on the head row, so the head is locked first (the lock order).",
 			generic: true, sql: ledger.LockSQL, args: []any{pq.StringArray(lockKeys)}},
+		{name: fmt.Sprintf("ledger.Session: read the accounts (%d) once the head is held", len(lockKeys)), source: "ledger/post.go",
+			note: "The journal's default path (ledger.Session) locks the head with its writes and then reads the accounts unlocked, " +
+				"in a statement of its own (ReadAccountsSQL); LockSQL above is PostBatch's and the four-trips journal's.",
+			generic: true, sql: ledger.ReadAccountsSQL, args: []any{pq.StringArray(lockKeys)}},
 		{name: fmt.Sprintf("ledger.PostBatch: append %d entries, %d postings, balances, head", n, 2*n), source: "ledger/post.go", write: true,
 			note: "The journal's transfers carry no idempotency key, so PostBatch's key look-up (entriesByKey) does not run on the order path; " +
 				"PostBatchBalances returns the balances it locked and updated, so the journal reads none back.",
