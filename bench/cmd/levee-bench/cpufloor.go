@@ -228,8 +228,9 @@ var floorTables = []struct{ copy, of string }{
 	{"bench_floor_markets", "markets"}, {"bench_floor_head", "ledger_head"},
 }
 
-// floorStatements are the rows' floor's statements, prepared once: $1 the
-// batch's number (its entry's seq), $2 the market.
+// floorStatements are the rows' floor's statements, prepared once: $1 is
+// the market in the first two and the batch's number (its entry's seq) in
+// the ledger's.
 var floorStatements = []struct{ name, sql string }{
 	{"floor_trades", `INSERT INTO bench_floor_trades (market_id, seq, account_id, outcome, side, shares, amount, prices, at)
 		SELECT $1, s, a, o, 'buy', sh, am, p::numeric[], t
