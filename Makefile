@@ -88,7 +88,7 @@ test: postgres chromium build
 # when a duration ends while a worker is busy (go.dev/issue/75804, fixed in
 # Go 1.27), which made CI fail on a loaded machine with no input to blame.
 FUZZTIME ?= 20000x
-FUZZ_TARGETS := .:FuzzParseMicros ./market:FuzzQuote ./input:FuzzDecodeJSON ./input:FuzzControlCharacters ./web:FuzzOrderBody ./web:FuzzScanOrder ./web:FuzzQuoteQuery ./web:FuzzCrisisBodies ./web/live:FuzzParseRequest ./files:FuzzCheck ./federation:FuzzWireStatement
+FUZZ_TARGETS := .:FuzzParseMicros ./market:FuzzQuote ./input:FuzzDecodeJSON ./input:FuzzControlCharacters ./web:FuzzOrderBody ./web:FuzzScanOrder ./web:FuzzQuoteQuery ./web:FuzzCrisisBodies ./web/live:FuzzParseRequest ./files:FuzzCheck ./federation:FuzzWireStatement ./ledger:FuzzAppendLiteral
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \

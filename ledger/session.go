@@ -2,13 +2,9 @@ package ledger
 
 import (
 	"context"
-	"database/sql/driver"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +41,7 @@ type Session struct {
 	prepared map[string]string // statement text → its name on conn
 	open     bool              // a transaction began and has not ended
 	broken   bool
+	buf      []byte // the last round trip's query, kept for the next one's
 }
 
 // NewSession returns a Session on c, which it does not own: the caller
@@ -165,16 +162,16 @@ type sessionTrips struct {
 func (t sessionTrips) lock(ctx context.Context, args []any) (ledgerHead, map[string]*account, error) {
 	// READ COMMITTED whatever the database's default, so that the read
 	// takes a snapshot of its own, after the head's lock.
-	head, err := execute("BEGIN ISOLATION LEVEL READ COMMITTED; EXECUTE "+t.headName, args[:len(args)-1], "")
+	q, err := appendExecute(t.s.buf[:0], "BEGIN ISOLATION LEVEL READ COMMITTED; EXECUTE "+t.headName, args[:len(args)-1], "")
 	if err != nil {
 		return ledgerHead{}, nil, err
 	}
-	read, err := execute("; EXECUTE "+t.readName, args[len(args)-1:], "")
-	if err != nil {
+	if q, err = appendExecute(q, "; EXECUTE "+t.readName, args[len(args)-1:], ""); err != nil {
 		return ledgerHead{}, nil, err
 	}
+	t.s.buf = q
 	t.s.open = true // whatever the answer: a BEGIN may have run
-	rows, err := t.s.conn.QueryContext(ctx, head+read)
+	rows, err := t.s.conn.QueryContext(ctx, string(q))
 	if err != nil {
 		return ledgerHead{}, nil, fmt.Errorf("lock ledger head: %w", pgtx.Unavailable(err))
 	}
@@ -183,78 +180,14 @@ func (t sessionTrips) lock(ctx context.Context, args []any) (ledgerHead, map[str
 }
 
 func (t sessionTrips) write(ctx context.Context, args []any) error {
-	q, err := execute("EXECUTE "+t.appendName, args, "; COMMIT")
+	q, err := appendExecute(t.s.buf[:0], "EXECUTE "+t.appendName, args, "; COMMIT")
 	if err != nil {
 		return err
 	}
-	if _, err := t.s.conn.ExecContext(ctx, q); err != nil {
+	t.s.buf = q
+	if _, err := t.s.conn.ExecContext(ctx, string(q)); err != nil {
 		return err
 	}
 	t.s.open = false
 	return nil
-}
-
-// execute writes head(arg, ...)tail with the arguments as SQL literals.
-func execute(head string, args []any, tail string) (string, error) {
-	var b strings.Builder
-	b.Grow(len(head) + len(tail) + 64*len(args))
-	b.WriteString(head)
-	if len(args) == 0 { // EXECUTE name() is a syntax error
-		b.WriteString(tail)
-		return b.String(), nil
-	}
-	b.WriteByte('(')
-	for i, a := range args {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		lit, err := literal(a)
-		if err != nil {
-			return "", fmt.Errorf("ledger session: argument %d: %w", i+1, err)
-		}
-		b.WriteString(lit)
-	}
-	b.WriteByte(')')
-	b.WriteString(tail)
-	return b.String(), nil
-}
-
-// literal writes v as a quoted SQL literal of the text lib/pq would have
-// sent for it as a parameter: strings (and arrays, whose Value is their text
-// form) quoted by pq.QuoteLiteral, which escapes quotes and backslashes, so
-// no value can end the literal; numbers quoted too (a bare -9223372036854775808
-// would be minus a number too big for bigint); byte strings as bytea, in its
-// hex form. A quoted literal has no type until it takes the prepared
-// statement's parameter's, and is read by that type's input function, as a
-// parameter sent as text is.
-func literal(v any) (string, error) {
-	dv, err := driver.DefaultParameterConverter.ConvertValue(v)
-	if err != nil {
-		return "", err
-	}
-	switch x := dv.(type) {
-	case nil:
-		return "NULL", nil
-	case int64:
-		return "'" + strconv.FormatInt(x, 10) + "'", nil
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return "", errors.New("not a finite number")
-		}
-		return "'" + strconv.FormatFloat(x, 'g', -1, 64) + "'", nil
-	case bool:
-		return "'" + strconv.FormatBool(x) + "'", nil
-	case string:
-		// The simple query protocol sends the query as a C string: a NUL
-		// would end it inside the literal. PostgreSQL's text holds none.
-		if strings.IndexByte(x, 0) >= 0 {
-			return "", errors.New("a NUL byte in text")
-		}
-		return pq.QuoteLiteral(x), nil
-	case []byte:
-		return pq.QuoteLiteral(`\x` + hex.EncodeToString(x)), nil
-	case time.Time:
-		return pq.QuoteLiteral(string(pq.FormatTimestamp(x))), nil
-	}
-	return "", fmt.Errorf("no SQL literal for %T", dv)
 }
