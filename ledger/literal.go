@@ -89,7 +89,7 @@ func appendLiteral(b []byte, v any) ([]byte, error) {
 }
 
 // appendQuoted is pq.QuoteLiteral(s): quotes doubled, and when s holds a
-// backslash, backslashes doubled in an E” string, so that the literal
+// backslash, backslashes doubled in an E'…' string, so that the literal
 // means s whatever standard_conforming_strings says.
 func appendQuoted(b []byte, s string) ([]byte, error) {
 	if strings.IndexByte(s, 0) >= 0 {
@@ -180,7 +180,7 @@ func appendStringArray(b []byte, a []string) ([]byte, error) {
 }
 
 // appendByteaArray is pq.ByteaArray's text ({"\\x…",…}), quoted; NULL for
-// nil. Its backslashes make it an E” string.
+// nil. Its backslashes make it an E'…' string.
 func appendByteaArray(b []byte, a [][]byte) []byte {
 	if a == nil {
 		return append(b, "NULL"...)
