@@ -2,7 +2,6 @@ package web
 
 import (
 	"container/list"
-	"context"
 	"net"
 	"net/http"
 	"net/netip"
@@ -247,15 +246,16 @@ func throttle(store *limiterStore) echo.MiddlewareFunc {
 }
 
 // requestTimeout gives each request a deadline, so no request holds a
-// database connection or a goroutine past it. Websockets live longer.
+// database connection or a goroutine past it. Websockets live longer. The
+// deadline's timer is made only if something waits on it (requestDeadline).
 func (s *Server) requestTimeout(d time.Duration) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c *echo.Context) error {
 			if strings.HasSuffix(c.Path(), "/ws") {
 				return next(c)
 			}
-			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
-			defer cancel()
+			ctx := withRequestDeadline(c.Request().Context(), d)
+			defer ctx.end()
 			c.SetRequest(c.Request().WithContext(ctx))
 			return next(c)
 		}

@@ -391,6 +391,16 @@ func (e *Engine) send(ctx context.Context, marketID int64, c *command) (Result, 
 	if e.opts.OnOrder != nil {
 		c.queued = time.Now()
 	}
+	// A book with room takes the command at once, without ctx.Done: the
+	// request's deadline makes its timer only when something waits on it
+	// (web.requestDeadline), and an order waits here only when its book is
+	// behind.
+	select {
+	case b.in <- c:
+		b.release()
+		return e.await(b, c)
+	default:
+	}
 	select {
 	case b.in <- c:
 		b.release()
@@ -401,10 +411,14 @@ func (e *Engine) send(ctx context.Context, marketID int64, c *command) (Result, 
 		b.release()
 		return Result{}, levee.Errorf(levee.EUNAVAILABLE, "the market is too busy; try again")
 	}
-	// Once accepted, the command runs to completion; waiting for it is
-	// bounded by the journal's own timeout, so we do not abandon a result.
-	// A book dropped for a lost lease may have returned before it saw the
-	// command: then it never ran.
+	return e.await(b, c)
+}
+
+// await waits for the result of c, which b accepted. Once accepted, the
+// command runs to completion; waiting for it is bounded by the journal's
+// own timeout, so we do not abandon a result. A book dropped for a lost
+// lease may have returned before it saw the command: then it never ran.
+func (e *Engine) await(b *book, c *command) (Result, error) {
 	select {
 	case r := <-c.reply:
 		return r.res, r.err

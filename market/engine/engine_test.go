@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -238,6 +239,38 @@ func TestQuoteEqualsOrder(t *testing.T) {
 		if q.Shares != r.Shares || q.Cost != r.Cost || q.Proceeds != r.Proceeds {
 			t.Fatalf("quote %+v, order %+v", q, r)
 		}
+	}
+}
+
+// doneCounting counts the calls of Done.
+type doneCounting struct {
+	context.Context
+	calls atomic.Int64
+}
+
+func (c *doneCounting) Done() <-chan struct{} {
+	c.calls.Add(1)
+	return c.Context.Done()
+}
+
+// TestOrderTakenAtOnceDoesNotWaitOnItsContext: an order its book has room
+// for never asks its context for Done, so a request's deadline never makes
+// its timer for it (web.requestDeadline).
+func TestOrderTakenAtOnceDoesNotWaitOnItsContext(t *testing.T) {
+	f := MustFixture(t)
+	alice := f.MustAccount("alice", levee.Units(1000))
+	m := f.MustMarket(levee.Units(50), "yes", "no")
+	if _, err := f.e.Submit(context.Background(), alice, m.ID, buy(0, "1"), ""); err != nil { // loads the book
+		t.Fatal(err)
+	}
+	ctx := &doneCounting{Context: context.Background()}
+	for range 10 {
+		if _, err := f.e.Submit(ctx, alice, m.ID, buy(1, "1"), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ctx.calls.Load(); n != 0 {
+		t.Fatalf("10 orders asked their context for Done %d times", n)
 	}
 }
 
