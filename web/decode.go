@@ -27,6 +27,9 @@ func checkText(next echo.HandlerFunc) echo.HandlerFunc {
 				return err
 			}
 		}
+		if c.Request().URL.RawQuery == "" { // most requests: skip parsing it into a map
+			return checkIdempotencyKey(c, next)
+		}
 		for name, vs := range c.QueryParams() {
 			if err := input.Text("query", name, false); err != nil {
 				return err
@@ -43,13 +46,18 @@ func checkText(next echo.HandlerFunc) echo.HandlerFunc {
 				}
 			}
 		}
-		if k := c.Request().Header.Get("Idempotency-Key"); k != "" {
-			if err := input.Text("Idempotency-Key", k, false); err != nil {
-				return err
-			}
-		}
-		return next(c)
+		return checkIdempotencyKey(c, next)
 	}
+}
+
+// checkIdempotencyKey is checkText's check of the Idempotency-Key header.
+func checkIdempotencyKey(c *echo.Context, next echo.HandlerFunc) error {
+	if k := c.Request().Header.Get("Idempotency-Key"); k != "" {
+		if err := input.Text("Idempotency-Key", k, false); err != nil {
+			return err
+		}
+	}
+	return next(c)
 }
 
 // formText reads the text field name of a multipart or URL-encoded form.

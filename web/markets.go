@@ -248,6 +248,8 @@ func (s *Server) placeOrder(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Set here from a shared value: Blob's Header().Set makes a slice.
+	c.Response().Header()["Content-Type"] = headerJSON[:1:1]
 	return c.Blob(http.StatusCreated, echo.MIMEApplicationJSON, appendOrderResult(make([]byte, 0, 256), r))
 }
 

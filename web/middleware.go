@@ -88,6 +88,7 @@ var (
 	headerReferrer = []string{"same-origin"}
 	headerCSP      = []string{"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"}
 	headerHSTS     = []string{"max-age=31536000"}
+	headerJSON     = []string{echo.MIMEApplicationJSON}
 )
 
 // securityHeaders sets the headers every response should carry.

@@ -157,7 +157,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&cfg.WSFor, "ws-for", 0, "internal: how long the client process stays subscribed")
 	fs.StringVar(&cfg.HTTPFloorAnswer, "http-floor-answer", "", "internal: run as the HTTP floor's server, answering every order with this file's answer")
 	fs.StringVar(&cfg.Scenario, "scenario", "bench", "bench (every measurement), faults (make faults), soak (make soak), hostile (make hostile), reads (make reads: orders while public reads are flooded) or orders (make orders: the order path alone, server in a child process, against the previous journal)")
-	fs.StringVar(&cfg.Variants, "variants", "", "orders: the server configurations to compare, comma-separated keys ("+variantKeys()+"; default "+defaultVariants+")")
+	fs.StringVar(&cfg.Variants, "variants", "", "orders: the server configurations to compare, comma-separated keys ("+variantKeys()+", or bin=PATH: another build of levee; default "+defaultVariants+")")
 	fs.IntVar(&cfg.Rounds, "rounds", 2, "orders: rounds of the variants, alternated")
 	fs.BoolVar(&cfg.StatStatements, "pg-stat-statements", false, "orders: load pg_stat_statements and print each step's costliest statements")
 	fs.IntVar(&cfg.Kills, "kills", 20, "faults: SIGKILL + restart cycles of the server")

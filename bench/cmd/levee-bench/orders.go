@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -49,8 +50,11 @@ type OrdersVariant struct {
 	// NATS server, holding a lease on each market it trades and fenced by
 	// its epoch in every commit (docs/cluster.md).
 	Cluster bool
-	Steps   []OrdersStep
-	Costs   []StatementCost
+	// Bin runs this build of levee instead of the working tree's
+	// (-variants bin=PATH): two revisions of the code in the same run.
+	Bin   string
+	Steps []OrdersStep
+	Costs []StatementCost
 }
 
 // StatementCost is the wall time of one statement of a commit, run alone
@@ -429,6 +433,13 @@ func pickVariants(keys string) ([]OrdersVariant, error) {
 	}
 	var out []OrdersVariant
 	for _, k := range strings.Split(keys, ",") {
+		if path, ok := strings.CutPrefix(k, "bin="); ok {
+			if _, err := os.Stat(path); err != nil {
+				return nil, fmt.Errorf("-variants %s: %w", k, err)
+			}
+			out = append(out, OrdersVariant{Key: k, Name: "levee built at " + path, Bin: path})
+			continue
+		}
 		i := slices.IndexFunc(ordersVariants, func(v OrdersVariant) bool { return v.Key == k })
 		if i < 0 {
 			return nil, fmt.Errorf("-variants: no variant %q", k)
@@ -518,7 +529,7 @@ func runOrders(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 			if v.Cluster {
 				v.Env = append(slices.Clip(v.Env), "LEVEE_NATS_URL="+natsURL, "LEVEE_INSTANCE=orders")
 			}
-			v.Steps, v.Costs, err = e.orderSteps(ctx, bin, v)
+			v.Steps, v.Costs, err = e.orderSteps(ctx, cmp.Or(v.Bin, bin), v)
 			rep.Variants = append(rep.Variants, v)
 			if err != nil {
 				rep.Failures = append(rep.Failures, v.Name+": "+err.Error())
