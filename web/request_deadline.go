@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -26,8 +25,7 @@ import (
 type requestDeadline struct {
 	parent   context.Context
 	deadline time.Time
-	once     sync.Once
-	armed    atomic.Pointer[deadlineTimer]
+	armed    atomic.Pointer[deadlineTimer] // nil until armed or ended
 }
 
 // deadlineTimer is what WithDeadline made, or, for a request that ended
@@ -71,19 +69,28 @@ func (r *requestDeadline) Value(key any) any {
 	return r.parent.Value(key)
 }
 
-// arm makes the timer, once.
+// arm makes the timer, once: of two first callers at the same moment, one
+// makes it and the other cancels the one it made and takes it.
 func (r *requestDeadline) arm() *deadlineTimer {
-	r.once.Do(func() {
-		ctx, cancel := context.WithDeadline(r.parent, r.deadline)
-		r.armed.Store(&deadlineTimer{ctx: ctx, cancel: cancel})
-	})
-	return r.armed.Load()
+	if t := r.armed.Load(); t != nil {
+		return t
+	}
+	ctx, cancel := context.WithDeadline(r.parent, r.deadline)
+	t := &deadlineTimer{ctx: ctx, cancel: cancel}
+	if !r.armed.CompareAndSwap(nil, t) {
+		cancel()
+		return r.armed.Load()
+	}
+	return t
 }
 
 // end cancels the context at the end of its request; one never armed is
-// left canceled (Done closed, Err context.Canceled) without a timer.
+// left canceled (Done closed, Err context.Canceled) without a timer, and
+// without a lock: endedDeadline was canceled once for all.
 func (r *requestDeadline) end() {
-	r.once.Do(func() { r.armed.Store(endedDeadline) })
+	if r.armed.CompareAndSwap(nil, endedDeadline) {
+		return
+	}
 	r.armed.Load().cancel()
 }
 
