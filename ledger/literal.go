@@ -62,30 +62,29 @@ func appendLiteral(b []byte, v any) ([]byte, error) {
 	case pq.Int64Array:
 		return appendInt64Array(b, x), nil
 	case *pq.Int64Array:
-		if x == nil {
-			return append(b, "NULL"...), nil
-		}
-		return appendInt64Array(b, *x), nil
+		return appendInt64Array(b, deref(x)), nil
 	case pq.StringArray:
 		return appendStringArray(b, x)
 	case *pq.StringArray:
-		if x == nil {
-			return append(b, "NULL"...), nil
-		}
-		return appendStringArray(b, *x)
+		return appendStringArray(b, deref(x))
 	case pq.ByteaArray:
 		return appendByteaArray(b, x), nil
 	case *pq.ByteaArray:
-		if x == nil {
-			return append(b, "NULL"...), nil
-		}
-		return appendByteaArray(b, *x), nil
+		return appendByteaArray(b, deref(x)), nil
 	}
 	lit, err := literal(v)
 	if err != nil {
 		return nil, err
 	}
 	return append(b, lit...), nil
+}
+
+// deref is *p, or the zero value (a nil array: NULL) for a nil p.
+func deref[T any](p *T) (v T) {
+	if p != nil {
+		v = *p
+	}
+	return v
 }
 
 // appendQuoted is pq.QuoteLiteral(s): quotes doubled, and when s holds a
