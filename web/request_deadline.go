@@ -9,15 +9,15 @@ import (
 // requestDeadline is a request's context with a deadline, as
 // context.WithDeadline makes it, except that the timer, the cancelable
 // context and the parent's registration of it are made only when something
-// first asks for Done: a database query, a wait on a busy market. Most
-// requests finish without anything waiting on their deadline: an order's
-// wait for its commit is bounded by the journal's own timeout, and
-// context.WithTimeout on every request was 2 µs of an order's CPU, a
-// twentieth of the server's (issue 18: its timer, its cancelCtx, the
-// request context's done channel made and the child registered and
-// removed). Deadline is answered from the field, without arming anything,
-// so code that sets its own timeouts from it (database/sql's connection
-// deadlines) costs nothing either.
+// first asks for Done: a database query, a wait on a busy market. An
+// order, the most frequent request, finishes without anything waiting on
+// its deadline (its wait for its commit is bounded by the journal's own
+// timeout), and context.WithTimeout on every request was 2 µs of an
+// order's CPU, a twentieth of the server's (issue 18: its timer, its
+// cancelCtx, the request context's done channel made and the child
+// registered and removed). Deadline is answered from the field without
+// arming anything, so code that only reads the deadline costs nothing
+// either.
 //
 // Err reports the deadline as passed once it has, armed or not; the
 // channel Done returns is then already closed. end, when the request is
