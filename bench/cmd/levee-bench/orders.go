@@ -898,8 +898,9 @@ const ordersNotes = `**What changed (issue 18), and where it is measured.**
 
 - **Another build of levee** (session 12, -variants bin=PATH, named "levee built at PATH"): a binary built from
   another revision runs the same steps in the same run, so a change is measured against the code before it on the
-  same machine at the same moment. Session 12's make orders ran main's build of session 11's end
-  (/tmp/levee-8780969, commit 8780969) beside the current path, which since writes the journal's literals in one
+  same machine at the same moment (git worktree add /tmp/old REV, then in /tmp/old go build -o /tmp/levee-REV
+  ./cmd/levee, then make orders BENCHFLAGS="-variants current,bin=/tmp/levee-REV"). Session 12's make orders ran
+  main's build of session 11's end (/tmp/levee-8780969, commit 8780969) beside the current path, which since writes the journal's literals in one
   pass (ledger/literal.go), makes a request deadline's timer only when something waits on it
   (web/request_deadline.go) and makes two allocations less per order.
 - **The floor of CPU per order** (session 11, measured after each round's variants, cpufloor.go): Go's net/http
