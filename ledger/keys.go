@@ -34,42 +34,50 @@ const (
 	KindEpoch  = "epoch"
 )
 
+// idKey is prefix, id and suffix in one string, made in one allocation:
+// keys are made several times for every order (issue 18), and
+// concatenating levee.FormatID's string made two.
+func idKey(prefix string, id int64, suffix string) string {
+	var b [64]byte
+	return string(append(strconv.AppendInt(append(b[:0], prefix...), id, 10), suffix...))
+}
+
 // Cash is the spendable balance of account id.
-func Cash(id int64) string { return KindCash + ":" + levee.FormatID(id) }
+func Cash(id int64) string { return idKey(KindCash+":", id, "") }
 
 // Collateral is a market's collateral: its subsidy and what its traders paid.
 func Collateral(market int64) string {
-	return KindMarket + ":" + levee.FormatID(market) + ":collateral"
+	return idKey(KindMarket+":", market, ":collateral")
 }
 
 // Held is a decision market's account for the traders' balances inside it
 // (the sum of market_stakes.held), returned when the market is voided.
-func Held(market int64) string { return KindMarket + ":" + levee.FormatID(market) + ":held" }
+func Held(market int64) string { return idKey(KindMarket+":", market, ":held") }
 
 // BudgetLine is the money of budget line id.
-func BudgetLine(id int64) string { return KindBudget + ":" + levee.FormatID(id) }
+func BudgetLine(id int64) string { return idKey(KindBudget+":", id, "") }
 
 // Escrow is the money a contract holds for its milestones.
-func Escrow(contract int64) string { return KindEscrow + ":" + levee.FormatID(contract) }
+func Escrow(contract int64) string { return idKey(KindEscrow+":", contract, "") }
 
 // CaseFees holds a case's jury fees until the tally pays them.
-func CaseFees(c int64) string { return KindCase + ":" + levee.FormatID(c) + ":fees" }
+func CaseFees(c int64) string { return idKey(KindCase+":", c, ":fees") }
 
 // CaseSeats holds the seat deposits of a case's jurors.
-func CaseSeats(c int64) string { return KindCase + ":" + levee.FormatID(c) + ":seats" }
+func CaseSeats(c int64) string { return idKey(KindCase+":", c, ":seats") }
 
 // CaseBonds holds the dispute and appeal bonds of a case.
-func CaseBonds(c int64) string { return KindCase + ":" + levee.FormatID(c) + ":bonds" }
+func CaseBonds(c int64) string { return idKey(KindCase+":", c, ":bonds") }
 
 // RoundPool is a funding round's matching pool.
-func RoundPool(round int64) string { return KindRound + ":" + levee.FormatID(round) + ":pool" }
+func RoundPool(round int64) string { return idKey(KindRound+":", round, ":pool") }
 
 // RoundEscrow holds a funding round's contributions until it is finalised.
-func RoundEscrow(round int64) string { return KindRound + ":" + levee.FormatID(round) + ":escrow" }
+func RoundEscrow(round int64) string { return idKey(KindRound+":", round, ":escrow") }
 
 // Exit holds what the treasury owes person id after they left the city,
 // until a treasurer pays it out (docs/privacy.md).
-func Exit(id int64) string { return KindExit + ":" + levee.FormatID(id) }
+func Exit(id int64) string { return idKey(KindExit+":", id, "") }
 
 // Key is an account key taken apart: "market:7:collateral" is
 // {Kind: "market", ID: 7, Part: "collateral"}; the accounts the schema opens

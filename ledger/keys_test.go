@@ -1,6 +1,10 @@
 package ledger
 
-import "testing"
+import (
+	"math"
+	"strconv"
+	"testing"
+)
 
 func TestParseKey(t *testing.T) {
 	for _, tc := range []struct {
@@ -37,5 +41,26 @@ func TestParseKey(t *testing.T) {
 				t.Fatalf("ParseKey(%q) = %+v, %t; want %+v, %t", tc.key, got, ok, tc.want, tc.ok)
 			}
 		})
+	}
+}
+
+// TestKeysSpelling: every key function spells its key as prefix, id and
+// part, whatever the id, in one allocation.
+func TestKeysSpelling(t *testing.T) {
+	for _, id := range []int64{0, 7, 99, 100, 123456789, math.MaxInt64, -1} {
+		n := strconv.FormatInt(id, 10)
+		for got, want := range map[string]string{
+			Cash(id): "cash:" + n, Collateral(id): "market:" + n + ":collateral", Held(id): "market:" + n + ":held",
+			BudgetLine(id): "budget:" + n, Escrow(id): "escrow:" + n, CaseFees(id): "case:" + n + ":fees",
+			CaseSeats(id): "case:" + n + ":seats", CaseBonds(id): "case:" + n + ":bonds", RoundPool(id): "qf:" + n + ":pool",
+			RoundEscrow(id): "qf:" + n + ":escrow", Exit(id): "exit:" + n,
+		} {
+			if got != want {
+				t.Errorf("%q, want %q", got, want)
+			}
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = Collateral(123456789) }); n != 1 {
+		t.Errorf("Collateral: %v allocations, want 1", n)
 	}
 }

@@ -462,7 +462,7 @@ func (e *Engine) Submit(ctx context.Context, account, marketID int64, o market.O
 
 func (e *Engine) submit(ctx context.Context, account, marketID int64, o market.Order, key string, exit bool) (Result, error) {
 	if !exit {
-		defer e.leaving.begin(account)()
+		defer e.leaving.begin(account).Add(-1)
 	}
 	if key == "" {
 		return e.send(ctx, marketID, &command{kind: cmdOrder, account: account, order: o, exit: exit})

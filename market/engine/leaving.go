@@ -24,15 +24,17 @@ type leaving struct {
 	orders sync.Map
 }
 
-// begin counts an order of account in flight; the returned func ends it.
-func (l *leaving) begin(account int64) func() {
+// begin counts an order of account in flight and returns its account's
+// count: the caller ends the order with Add(-1). (A count rather than a
+// func to call: a closure per order was an allocation per order.)
+func (l *leaving) begin(account int64) *atomic.Int64 {
 	v, ok := l.orders.Load(account)
 	if !ok {
 		v, _ = l.orders.LoadOrStore(account, new(atomic.Int64))
 	}
 	n := v.(*atomic.Int64)
 	n.Add(1)
-	return func() { n.Add(-1) }
+	return n
 }
 
 // WaitOrders returns once no order of account is in flight: after Leave,

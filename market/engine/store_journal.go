@@ -863,7 +863,7 @@ func (p *commitPhases) logIfSlow(l *slog.Logger, db *sqlx.DB, orders, batches in
 // previous journal (Options.PreviousJournal) writes them.
 func tradeTransfer(t *market.Trade, conditional bool) ledger.Transfer {
 	return ledger.Transfer{Kind: "trade", Ref: "market:" + levee.FormatID(t.MarketID) + "/trade:" + levee.FormatID(t.Seq), At: t.At,
-		Postings: tradePostings(t, conditional)}
+		Postings: appendTradePostings(make([]ledger.Posting, 0, 3), t, conditional, marketKeysOf(t.MarketID))}
 }
 
 // batchEntryTrades is the most trades one ledger entry carries: at most two
@@ -883,6 +883,8 @@ const batchEntryTrades = 400
 // one posting each with their net, left out when it is zero. The trades
 // themselves, with their amounts, are in the trades table and its API.
 func appendBatchTransfers(ts []ledger.Transfer, b *batch) []ledger.Transfer {
+	mk := marketKeysOf(b.marketID)
+	var scratch []ledger.Posting
 	for start := 0; start < len(b.trades); start += batchEntryTrades {
 		chunk := b.trades[start:min(start+batchEntryTrades, len(b.trades))]
 		var ps []ledger.Posting
@@ -892,8 +894,9 @@ func appendBatchTransfers(ts []ledger.Transfer, b *batch) []ledger.Transfer {
 			if t.Amount == 0 {
 				continue
 			}
-			for _, p := range tradePostings(t, b.conditional) {
-				if p.Account == ledger.Cash(t.AccountID) {
+			scratch = appendTradePostings(scratch[:0], t, b.conditional, mk)
+			for _, p := range scratch {
+				if p.Account != mk.collateral && p.Account != mk.held { // the trader's cash
 					ps = append(ps, p)
 					continue
 				}
@@ -920,27 +923,34 @@ func appendBatchTransfers(ts []ledger.Transfer, b *batch) []ledger.Transfer {
 	return ts
 }
 
-// tradePostings moves a trade's money. In an ordinary market a buy moves
-// cash into the collateral and a sale moves it back out. In a conditional
-// one a buy is paid from the trader's balance inside the market first
-// (t.FromHeld, from the market's held account) and then from cash, and a
-// sale's proceeds go to the held account, never to cash.
-func tradePostings(t *market.Trade, conditional bool) []ledger.Posting {
-	collateral := ledger.Collateral(t.MarketID)
+// appendTradePostings appends the postings that move a trade's money to
+// ps. In an ordinary market a buy moves cash into the collateral and a sale
+// moves it back out. In a conditional one a buy is paid from the trader's
+// balance inside the market first (t.FromHeld, from the market's held
+// account) and then from cash, and a sale's proceeds go to the held
+// account, never to cash.
+func appendTradePostings(ps []ledger.Posting, t *market.Trade, conditional bool, mk marketKeys) []ledger.Posting {
 	switch {
 	case t.Side == market.Sell && conditional:
-		return []ledger.Posting{{Account: collateral, Amount: -t.Amount}, {Account: ledger.Held(t.MarketID), Amount: t.Amount}}
+		return append(ps, ledger.Posting{Account: mk.collateral, Amount: -t.Amount}, ledger.Posting{Account: mk.held, Amount: t.Amount})
 	case t.Side == market.Sell:
-		return []ledger.Posting{{Account: collateral, Amount: -t.Amount}, {Account: ledger.Cash(t.AccountID), Amount: t.Amount}}
+		return append(ps, ledger.Posting{Account: mk.collateral, Amount: -t.Amount}, ledger.Posting{Account: ledger.Cash(t.AccountID), Amount: t.Amount})
 	}
-	ps := make([]ledger.Posting, 0, 3)
 	if fromCash := t.Amount - t.FromHeld; fromCash != 0 {
 		ps = append(ps, ledger.Posting{Account: ledger.Cash(t.AccountID), Amount: -fromCash})
 	}
 	if t.FromHeld != 0 {
-		ps = append(ps, ledger.Posting{Account: ledger.Held(t.MarketID), Amount: -t.FromHeld})
+		ps = append(ps, ledger.Posting{Account: mk.held, Amount: -t.FromHeld})
 	}
-	return append(ps, ledger.Posting{Account: collateral, Amount: t.Amount})
+	return append(ps, ledger.Posting{Account: mk.collateral, Amount: t.Amount})
+}
+
+// marketKeys are a market's own ledger accounts, made once per batch
+// rather than once per trade.
+type marketKeys struct{ collateral, held string }
+
+func marketKeysOf(marketID int64) marketKeys {
+	return marketKeys{collateral: ledger.Collateral(marketID), held: ledger.Held(marketID)}
 }
 
 type stakeDelta struct{ putIn, held levee.Micros }
