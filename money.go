@@ -176,6 +176,31 @@ func (m *Micros) UnmarshalJSON(b []byte) error {
 // Value stores m as a NUMERIC literal.
 func (m Micros) Value() (driver.Value, error) { return m.String(), nil }
 
+// MicrosArray is amounts as one parameter of type numeric[], written in
+// its text form, {1.500000,-2.000000}, without a string per amount: the
+// journal sends several such columns for every commit (issue 18).
+type MicrosArray []Micros
+
+// Value is the array's text form; a nil array is NULL.
+func (a MicrosArray) Value() (driver.Value, error) {
+	if a == nil {
+		return nil, nil
+	}
+	return string(a.AppendTo(nil)), nil
+}
+
+// AppendTo appends the array's text form to b.
+func (a MicrosArray) AppendTo(b []byte) []byte {
+	b = append(b, '{')
+	for i, m := range a {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = m.AppendTo(b)
+	}
+	return append(b, '}')
+}
+
 // Scan reads a NUMERIC column. It accepts what ParseMicros accepts, at most
 // MaxMoney in magnitude, so a value that was written can always be read back.
 func (m *Micros) Scan(src any) error {

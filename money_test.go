@@ -1,7 +1,9 @@
 package levee_test
 
 import (
+	"database/sql/driver"
 	"encoding/json"
+	"math"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -195,6 +197,24 @@ func TestCapped(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.m.Capped(tt.x); got != tt.want {
 			t.Errorf("%s.Capped(%s) = %s, want %s", tt.m, tt.x, got, tt.want)
+		}
+	}
+}
+
+// TestMicrosArrayValue: the numeric[] text of a list of amounts, each as
+// Micros.String writes it, and NULL for none.
+func TestMicrosArrayValue(t *testing.T) {
+	for _, tc := range []struct {
+		a    levee.MicrosArray
+		want driver.Value
+	}{
+		{nil, nil},
+		{levee.MicrosArray{}, "{}"},
+		{levee.MicrosArray{1_500_000}, "{1.500000}"},
+		{levee.MicrosArray{0, -1, levee.MaxMoney, math.MinInt64}, "{0.000000,-0.000001," + levee.MaxMoney.String() + "," + levee.Micros(math.MinInt64).String() + "}"},
+	} {
+		if got, err := tc.a.Value(); err != nil || got != tc.want {
+			t.Errorf("%v: %v (%v), want %v", tc.a, got, err, tc.want)
 		}
 	}
 }

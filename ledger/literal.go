@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"levee"
 )
 
 // appendExecute appends head(arg, ...)tail to b with the arguments as SQL
@@ -71,6 +73,12 @@ func appendLiteral(b []byte, v any) ([]byte, error) {
 		return appendByteaArray(b, x), nil
 	case *pq.ByteaArray:
 		return appendByteaArray(b, deref(x)), nil
+	case levee.MicrosArray: // digits, '.', '-', ',' and braces: nothing to escape
+		if x == nil {
+			return append(b, "NULL"...), nil
+		}
+		b = append(b, '\'')
+		return append(x.AppendTo(b), '\''), nil
 	}
 	lit, err := literal(v)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"levee"
 	"levee/migrations/dbtest"
 )
 
@@ -96,7 +97,8 @@ func literalCases(texts ...string) []any {
 	vs := []any{int64(0), int64(math.MinInt64), int64(math.MaxInt64), []byte{}, []byte{0, 1, 0xfe, '\'', '\\'},
 		pq.Int64Array(nil), pq.Int64Array{}, pq.Int64Array{-1, 0, math.MaxInt64}, (*pq.Int64Array)(nil),
 		pq.StringArray(nil), pq.StringArray{}, pq.ByteaArray(nil), pq.ByteaArray{}, pq.ByteaArray{{}, {0xde, 0xad}, {'\'', '\\', '"'}},
-		&pq.Int64Array{7}, &pq.ByteaArray{{1}}, (*pq.StringArray)(nil), (*pq.ByteaArray)(nil)}
+		&pq.Int64Array{7}, &pq.ByteaArray{{1}}, (*pq.StringArray)(nil), (*pq.ByteaArray)(nil),
+		levee.MicrosArray(nil), levee.MicrosArray{}, levee.MicrosArray{0, 1, -1, 1_500_000, levee.MaxMoney, -levee.MaxMoney, math.MinInt64}}
 	for _, s := range texts {
 		vs = append(vs, s, []byte(s), pq.StringArray{s}, &pq.StringArray{"a", s, "{1,2}"}, pq.StringArray{s, s + `"`}, pq.ByteaArray{[]byte(s)})
 	}

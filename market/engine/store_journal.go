@@ -958,31 +958,31 @@ type stakeDelta struct{ putIn, held levee.Micros }
 // stakeArrays holds stake deltas column by column for unnest().
 type stakeArrays struct {
 	markets, accounts []int64
-	putIn, held       []string
+	putIn, held       levee.MicrosArray
 }
 
 func (a *stakeArrays) add(k positionKey, d *stakeDelta) {
 	a.markets, a.accounts = append(a.markets, k.market), append(a.accounts, k.account)
-	a.putIn, a.held = append(a.putIn, d.putIn.String()), append(a.held, d.held.String())
+	a.putIn, a.held = append(a.putIn, d.putIn), append(a.held, d.held)
 }
 
 func (a *stakeArrays) args() []any {
-	return []any{pq.Array(a.markets), pq.Array(a.accounts), pq.Array(a.putIn), pq.Array(a.held)}
+	return []any{pq.Array(a.markets), pq.Array(a.accounts), a.putIn, a.held}
 }
 
 // positionArrays holds position deltas column by column for unnest().
 type positionArrays struct {
 	markets, accounts, outcomes []int64
-	shares, paid, received      []string
+	shares, paid, received      levee.MicrosArray
 }
 
 func (a *positionArrays) add(k positionKey, d *positionDelta) {
 	a.markets, a.accounts, a.outcomes = append(a.markets, k.market), append(a.accounts, k.account), append(a.outcomes, int64(k.outcome))
-	a.shares, a.paid, a.received = append(a.shares, d.shares.String()), append(a.paid, d.paid.String()), append(a.received, d.received.String())
+	a.shares, a.paid, a.received = append(a.shares, d.shares), append(a.paid, d.paid), append(a.received, d.received)
 }
 
 func (a *positionArrays) args() []any {
-	return []any{pq.Array(a.markets), pq.Array(a.accounts), pq.Array(a.outcomes), pq.Array(a.shares), pq.Array(a.paid), pq.Array(a.received)}
+	return []any{pq.Array(a.markets), pq.Array(a.accounts), pq.Array(a.outcomes), a.shares, a.paid, a.received}
 }
 
 // journalWrites writes a group commit's trades, their idempotency keys,
@@ -1139,14 +1139,15 @@ var JournalSQL = "WITH " + journalWrites + "\nSELECT 1 WHERE " + journalFenced
 // tradeArrays holds trades column by column for unnest().
 type tradeArrays struct {
 	markets, seqs, accounts, outcomes []int64
-	sides, shares, amounts, prices    []string
+	shares, amounts                   levee.MicrosArray
+	sides, prices                     []string
 	ats, keys                         []string
 	keyed                             bool // some trade carries an idempotency key
 }
 
 func (a *tradeArrays) add(t *market.Trade) {
 	a.markets, a.seqs, a.accounts, a.outcomes = append(a.markets, t.MarketID), append(a.seqs, t.Seq), append(a.accounts, t.AccountID), append(a.outcomes, int64(t.Outcome))
-	a.sides, a.shares, a.amounts, a.prices = append(a.sides, t.Side.String()), append(a.shares, t.Shares.String()), append(a.amounts, t.Amount.String()), append(a.prices, t.Prices.String())
+	a.sides, a.shares, a.amounts, a.prices = append(a.sides, t.Side.String()), append(a.shares, t.Shares), append(a.amounts, t.Amount), append(a.prices, t.Prices.String())
 	key := ""
 	if t.Key != nil && *t.Key != "" {
 		key, a.keyed = *t.Key, true
@@ -1156,5 +1157,5 @@ func (a *tradeArrays) add(t *market.Trade) {
 
 func (a *tradeArrays) args() []any {
 	return []any{pq.Array(a.markets), pq.Array(a.seqs), pq.Array(a.accounts), pq.Array(a.outcomes), pq.Array(a.sides),
-		pq.Array(a.shares), pq.Array(a.amounts), pq.Array(a.prices), pq.Array(a.ats), pq.Array(a.keys)}
+		a.shares, a.amounts, pq.Array(a.prices), pq.Array(a.ats), pq.Array(a.keys)}
 }
