@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 
 	"github.com/shopspring/decimal"
 )
@@ -51,26 +50,37 @@ func Units(n int64) Micros { return Micros(n * Scale) }
 // "1000.123456". It is strict on purpose, because it reads outside input:
 // ASCII digits only, at most one leading '-', at most six decimal places, no
 // exponent, no '+', no spaces, and at most MaxMoney in magnitude.
-func ParseMicros(s string) (Micros, error) {
-	if s == "" {
+func ParseMicros(s string) (Micros, error) { return parseMicros(s) }
+
+// parseMicros is ParseMicros for text or bytes: Scan reads a column's
+// bytes without a string of them (a commit scans a balance per trader).
+func parseMicros[T string | []byte](s T) (Micros, error) {
+	if len(s) == 0 {
 		return 0, fmt.Errorf("empty amount")
 	}
 	neg := false
 	if s[0] == '-' {
 		neg, s = true, s[1:]
 	}
-	intPart, frac, hasDot := strings.Cut(s, ".")
-	if intPart == "" {
+	intPart, frac, hasDot := s, s[:0], false
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			intPart, frac, hasDot = s[:i], s[i+1:], true
+			break
+		}
+	}
+	if len(intPart) == 0 {
 		return 0, fmt.Errorf("amount needs a digit before the decimal point")
 	}
-	if hasDot && frac == "" {
+	if hasDot && len(frac) == 0 {
 		return 0, fmt.Errorf("amount needs a digit after the decimal point")
 	}
 	if len(frac) > 6 {
 		return 0, fmt.Errorf("amount has more than 6 decimal places")
 	}
 	var v int64
-	for _, c := range []byte(intPart) {
+	for i := 0; i < len(intPart); i++ {
+		c := intPart[i]
 		if c < '0' || c > '9' {
 			return 0, fmt.Errorf("amount must be a plain decimal number like 12.5")
 		}
@@ -207,6 +217,10 @@ func (m *Micros) Scan(src any) error {
 	var s string
 	switch v := src.(type) {
 	case []byte:
+		if p, err := parseMicros(v); err == nil {
+			*m = p
+			return nil
+		}
 		s = string(v)
 	case string:
 		s = v

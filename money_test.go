@@ -101,6 +101,12 @@ func FuzzParseMicros(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		// A column's bytes scan as its text does.
+		var fromBytes, fromText levee.Micros
+		errB, errT := fromBytes.Scan([]byte(s)), fromText.Scan(s)
+		if (errB == nil) != (errT == nil) || fromBytes != fromText {
+			t.Fatalf("%q: Scan of bytes %v (%v), of text %v (%v)", s, fromBytes, errB, fromText, errT)
+		}
 		m, err := levee.ParseMicros(s)
 		if err != nil {
 			return
