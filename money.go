@@ -199,6 +199,15 @@ func (a MicrosArray) Value() (driver.Value, error) {
 	return string(a.AppendTo(nil)), nil
 }
 
+// AppendArrayText appends the array's text form to b, as Value writes it;
+// false (nothing appended) for a nil array, which is NULL.
+func (a MicrosArray) AppendArrayText(b []byte) ([]byte, bool) {
+	if a == nil {
+		return b, false
+	}
+	return a.AppendTo(b), true
+}
+
 // AppendTo appends the array's text form to b.
 func (a MicrosArray) AppendTo(b []byte) []byte {
 	b = append(b, '{')

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"database/sql/driver"
 	"encoding/hex"
 	"errors"
@@ -11,8 +12,6 @@ import (
 	"time"
 
 	"github.com/lib/pq"
-
-	"levee"
 )
 
 // appendExecute appends head(arg, ...)tail to b with the arguments as SQL
@@ -73,12 +72,16 @@ func appendLiteral(b []byte, v any) ([]byte, error) {
 		return appendByteaArray(b, x), nil
 	case *pq.ByteaArray:
 		return appendByteaArray(b, deref(x)), nil
-	case levee.MicrosArray: // digits, '.', '-', ',' and braces: nothing to escape
-		if x == nil {
-			return append(b, "NULL"...), nil
+	case arrayText:
+		start := len(b)
+		b, ok := x.AppendArrayText(append(b, '\''))
+		if !ok {
+			return append(b[:start], "NULL"...), nil
 		}
-		b = append(b, '\'')
-		return append(x.AppendTo(b), '\''), nil
+		if !bytes.ContainsAny(b[start+1:], "'\\\x00") { // nothing to escape: numbers, times, braces
+			return append(b, '\''), nil
+		}
+		b = b[:start] // quoted the general way below
 	}
 	lit, err := literal(v)
 	if err != nil {
@@ -93,6 +96,15 @@ func deref[T any](p *T) (v T) {
 		v = *p
 	}
 	return v
+}
+
+// arrayText is an array parameter that writes its own text form (as its
+// driver.Valuer's Value returns it) into a buffer, without a string per
+// element, or reports that it is nil (NULL). appendLiteral quotes that text
+// itself when it holds nothing to escape, and otherwise writes v the general
+// way. levee.MicrosArray and the journal's times and prices are such.
+type arrayText interface {
+	AppendArrayText(b []byte) ([]byte, bool)
 }
 
 // appendQuoted is pq.QuoteLiteral(s): quotes doubled, and when s holds a

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql/driver"
 	"math"
 	"strconv"
 	"strings"
@@ -98,11 +99,31 @@ func literalCases(texts ...string) []any {
 		pq.Int64Array(nil), pq.Int64Array{}, pq.Int64Array{-1, 0, math.MaxInt64}, (*pq.Int64Array)(nil),
 		pq.StringArray(nil), pq.StringArray{}, pq.ByteaArray(nil), pq.ByteaArray{}, pq.ByteaArray{{}, {0xde, 0xad}, {'\'', '\\', '"'}},
 		&pq.Int64Array{7}, &pq.ByteaArray{{1}}, (*pq.StringArray)(nil), (*pq.ByteaArray)(nil),
-		levee.MicrosArray(nil), levee.MicrosArray{}, levee.MicrosArray{0, 1, -1, 1_500_000, levee.MaxMoney, -levee.MaxMoney, math.MinInt64}}
+		levee.MicrosArray(nil), levee.MicrosArray{}, levee.MicrosArray{0, 1, -1, 1_500_000, levee.MaxMoney, -levee.MaxMoney, math.MinInt64},
+		textArray(nil), textArray{}, textArray{"2026-12-06T18:00:00.123456Z", `"{1,2}"`}}
 	for _, s := range texts {
-		vs = append(vs, s, []byte(s), pq.StringArray{s}, &pq.StringArray{"a", s, "{1,2}"}, pq.StringArray{s, s + `"`}, pq.ByteaArray{[]byte(s)})
+		vs = append(vs, s, []byte(s), pq.StringArray{s}, &pq.StringArray{"a", s, "{1,2}"}, pq.StringArray{s, s + `"`}, pq.ByteaArray{[]byte(s)}, textArray{s, "x"})
 	}
 	return vs
+}
+
+// textArray writes its text as it is: an arrayText whose text needs
+// escaping, which appendLiteral must then quote the general way.
+type textArray []string
+
+func (a textArray) AppendArrayText(b []byte) ([]byte, bool) {
+	if a == nil {
+		return b, false
+	}
+	return append(append(append(b, '{'), strings.Join(a, ",")...), '}'), true
+}
+
+func (a textArray) Value() (driver.Value, error) {
+	b, ok := a.AppendArrayText(nil)
+	if !ok {
+		return nil, nil
+	}
+	return string(b), nil
 }
 
 // TestAppendLiteralIsLiteral: the journal's one-pass writer writes what

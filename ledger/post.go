@@ -421,8 +421,13 @@ func scanHeadThenAccounts(rows *sql.Rows, n int) (ledgerHead, map[string]*accoun
 		return ledgerHead{}, nil, fmt.Errorf("read ledger accounts: %w", pgtx.Unavailable(cmp.Or(rows.Err(), errors.New("no result"))))
 	}
 	accts := make(map[string]*account, n)
+	all := make([]account, 0, n) // one allocation for the commit's accounts, not one each
 	for rows.Next() {
-		a := new(account)
+		if len(all) == cap(all) {
+			all = make([]account, 0, max(2*cap(all), 8)) // more rows than keys: the pointers taken stay valid
+		}
+		all = append(all, account{})
+		a := &all[len(all)-1]
 		if err := rows.Scan(&a.Key, &a.Balance, &a.MayGoNegative, &a.Public); err != nil {
 			return ledgerHead{}, nil, fmt.Errorf("read ledger accounts: %w", pgtx.Unavailable(err))
 		}

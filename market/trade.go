@@ -65,17 +65,7 @@ type Prices []levee.Micros
 
 // String writes p as an array literal, "{0.500000,0.500000}", the text
 // form PostgreSQL reads for NUMERIC[].
-func (p Prices) String() string {
-	b := make([]byte, 0, 2+len(p)*12)
-	b = append(b, '{')
-	for i, m := range p {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = m.AppendTo(b)
-	}
-	return string(append(b, '}'))
-}
+func (p Prices) String() string { return string(levee.MicrosArray(p).AppendTo(nil)) }
 
 // Scan reads the text form of a NUMERIC[] array, as String writes it; NULL
 // is no prices (empty, not nil, so it lists as []).

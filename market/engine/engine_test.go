@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -239,6 +240,43 @@ func TestQuoteEqualsOrder(t *testing.T) {
 		if q.Shares != r.Shares || q.Cost != r.Cost || q.Proceeds != r.Proceeds {
 			t.Fatalf("quote %+v, order %+v", q, r)
 		}
+	}
+}
+
+// TestTradeRowsHoldWhatWasAcknowledged: on every journal, each trade row
+// holds the shares, amount, prices and time its order was answered with
+// (the journal writes them as array literals of its own: timeArray,
+// pricesArray, levee.MicrosArray).
+func TestTradeRowsHoldWhatWasAcknowledged(t *testing.T) {
+	for _, j := range journals {
+		t.Run(j.name, func(t *testing.T) {
+			ctx := context.Background()
+			f := mustFixtureWith(t, j.opts)
+			alice := f.MustAccount("alice", levee.Units(1000))
+			m := f.MustMarket(levee.Units(50), "on time", "late", "abandoned")
+			for _, o := range []market.Order{buy(0, "7.5"), buy(2, "0.000001"), {Outcome: 1, Side: market.Buy, Amount: levee.MustMicros("12.34")}, sell(0, "2.25")} {
+				r, err := f.e.Submit(ctx, alice, m.ID, o, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var row struct {
+					Shares levee.Micros  `db:"shares"`
+					Amount levee.Micros  `db:"amount"`
+					Prices market.Prices `db:"prices"`
+					At     time.Time     `db:"at"`
+				}
+				if err := f.db.Get(&row, `SELECT shares, amount, prices, at FROM trades WHERE market_id = $1 AND seq = $2`, m.ID, r.Seq); err != nil {
+					t.Fatal(err)
+				}
+				amount := r.Cost
+				if r.Side == market.Sell {
+					amount = r.Proceeds
+				}
+				if row.Shares != r.Shares || row.Amount != amount || !slices.Equal(row.Prices, r.Prices) || !row.At.Equal(r.At) {
+					t.Fatalf("stored %+v, acknowledged %+v", row, r)
+				}
+			}
+		})
 	}
 }
 

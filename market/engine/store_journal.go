@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -1136,26 +1137,76 @@ const journalWritten = `(SELECT count(*) FROM trade) + (SELECT count(*) FROM key
 // batch that moves no money, exported for tools that explain its plan.
 var JournalSQL = "WITH " + journalWrites + "\nSELECT 1 WHERE " + journalFenced
 
+// timeArray is timestamps as one text[] parameter (the journal's SQL casts
+// it), written RFC 3339 with microseconds, without a string per time.
+type timeArray []time.Time
+
+func (a timeArray) AppendArrayText(b []byte) ([]byte, bool) {
+	if a == nil {
+		return b, false
+	}
+	b = append(b, '{')
+	for i, t := range a {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = t.AppendFormat(b, time.RFC3339Nano)
+	}
+	return append(b, '}'), true
+}
+
+func (a timeArray) Value() (driver.Value, error) { return arrayValue(a) }
+
+// pricesArray is each trade's prices, as one text[] parameter of numeric[]
+// texts ({"{0.400000,0.600000}",…}; the journal's SQL casts each).
+type pricesArray []market.Prices
+
+func (a pricesArray) AppendArrayText(b []byte) ([]byte, bool) {
+	if a == nil {
+		return b, false
+	}
+	b = append(b, '{')
+	for i, p := range a {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(levee.MicrosArray(p).AppendTo(append(b, '"')), '"')
+	}
+	return append(b, '}'), true
+}
+
+func (a pricesArray) Value() (driver.Value, error) { return arrayValue(a) }
+
+// arrayValue is an array's Value (for database/sql): its text, or NULL.
+func arrayValue(a interface{ AppendArrayText([]byte) ([]byte, bool) }) (driver.Value, error) {
+	b, ok := a.AppendArrayText(nil)
+	if !ok {
+		return nil, nil
+	}
+	return string(b), nil
+}
+
 // tradeArrays holds trades column by column for unnest().
 type tradeArrays struct {
 	markets, seqs, accounts, outcomes []int64
 	shares, amounts                   levee.MicrosArray
-	sides, prices                     []string
-	ats, keys                         []string
+	prices                            pricesArray
+	ats                               timeArray
+	sides, keys                       []string
 	keyed                             bool // some trade carries an idempotency key
 }
 
 func (a *tradeArrays) add(t *market.Trade) {
 	a.markets, a.seqs, a.accounts, a.outcomes = append(a.markets, t.MarketID), append(a.seqs, t.Seq), append(a.accounts, t.AccountID), append(a.outcomes, int64(t.Outcome))
-	a.sides, a.shares, a.amounts, a.prices = append(a.sides, t.Side.String()), append(a.shares, t.Shares), append(a.amounts, t.Amount), append(a.prices, t.Prices.String())
+	a.sides, a.shares, a.amounts, a.prices = append(a.sides, t.Side.String()), append(a.shares, t.Shares), append(a.amounts, t.Amount), append(a.prices, t.Prices)
 	key := ""
 	if t.Key != nil && *t.Key != "" {
 		key, a.keyed = *t.Key, true
 	}
-	a.ats, a.keys = append(a.ats, t.At.Format(time.RFC3339Nano)), append(a.keys, key)
+	a.ats, a.keys = append(a.ats, t.At), append(a.keys, key)
 }
 
 func (a *tradeArrays) args() []any {
 	return []any{pq.Array(a.markets), pq.Array(a.seqs), pq.Array(a.accounts), pq.Array(a.outcomes), pq.Array(a.sides),
-		a.shares, a.amounts, pq.Array(a.prices), pq.Array(a.ats), pq.Array(a.keys)}
+		a.shares, a.amounts, a.prices, a.ats, pq.Array(a.keys)}
 }
