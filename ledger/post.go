@@ -321,8 +321,14 @@ func headSQLAfter(w With) string {
 // balances holds the head (docs/locks.md). Row locks on the accounts would
 // add nothing but their cost: each is a write to the row's page and a WAL
 // record, for every account of every commit.
+//
+// Each account comes back as the position of its key in $1 rather than as
+// the key: the caller has the key already, and a text column is two
+// allocations a row in lib/pq (the string and its interface), a small
+// integer none; a commit reads an account per trader.
 const ReadAccountsSQL = `
-		SELECT key, balance, may_go_negative, coalesce(public, '') AS public FROM ledger_accounts WHERE key = ANY($1)`
+		SELECT k.i, a.balance, a.may_go_negative, coalesce(a.public, '') AS public
+		FROM unnest($1::text[]) WITH ORDINALITY AS k (key, i) JOIN ledger_accounts a ON a.key = k.key`
 
 // lockHeadAndAccounts takes the head lock and then locks and reads the
 // accounts keys (sorted) in key order, in one statement: the accounts are a
@@ -400,8 +406,10 @@ func scanLocked(rows *sql.Rows, n int) (ledgerHead, map[string]*account, error) 
 }
 
 // scanHeadThenAccounts reads a Session's lock round trip: the head's row,
-// and then, as the next result, the accounts' rows.
-func scanHeadThenAccounts(rows *sql.Rows, n int) (ledgerHead, map[string]*account, error) {
+// and then, as the next result, the accounts' rows (ReadAccountsSQL: each
+// names its key by its position in keys).
+func scanHeadThenAccounts(rows *sql.Rows, keys []string) (ledgerHead, map[string]*account, error) {
+	n := len(keys)
 	defer rows.Close()
 	var head ledgerHead
 	found := false
@@ -428,9 +436,14 @@ func scanHeadThenAccounts(rows *sql.Rows, n int) (ledgerHead, map[string]*accoun
 		}
 		all = append(all, account{})
 		a := &all[len(all)-1]
-		if err := rows.Scan(&a.Key, &a.Balance, &a.MayGoNegative, &a.Public); err != nil {
+		var i int
+		if err := rows.Scan(&i, &a.Balance, &a.MayGoNegative, &a.Public); err != nil {
 			return ledgerHead{}, nil, fmt.Errorf("read ledger accounts: %w", pgtx.Unavailable(err))
 		}
+		if i < 1 || i > n {
+			return ledgerHead{}, nil, fmt.Errorf("read ledger accounts: key %d of %d", i, n)
+		}
+		a.Key = keys[i-1]
 		accts[a.Key] = a
 	}
 	if err := rows.Err(); err != nil {

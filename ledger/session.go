@@ -176,7 +176,7 @@ func (t sessionTrips) lock(ctx context.Context, args []any) (ledgerHead, map[str
 		return ledgerHead{}, nil, fmt.Errorf("lock ledger head: %w", pgtx.Unavailable(err))
 	}
 	keys, _ := args[len(args)-1].(pq.StringArray)
-	return scanHeadThenAccounts(rows, len(keys))
+	return scanHeadThenAccounts(rows, keys)
 }
 
 func (t sessionTrips) write(ctx context.Context, args []any) error {
