@@ -44,7 +44,11 @@ type command struct {
 	// lookup: the order's key is known to be stored (order_keys refused it
 	// at commit), so preload looks it up before pricing (keys.go).
 	lookup bool
-	reply  chan reply
+	// done is signalled once result holds the command's answer (answer):
+	// a channel of empty values is one allocation, a channel of replies
+	// (values with pointers) was two.
+	done   chan struct{}
+	result reply
 	// queued is when Submit queued the command, kept only with
 	// Options.OnOrder.
 	queued time.Time
@@ -53,6 +57,14 @@ type command struct {
 type reply struct {
 	res Result
 	err error
+}
+
+// answer gives c its reply; each command is answered once. The send on done
+// happens before the receive that ends the waiter's wait, so the waiter
+// then reads result as written here.
+func (c *command) answer(r reply) {
+	c.result = r
+	c.done <- struct{}{}
 }
 
 // Snapshot is a market's committed state, published after every commit and
@@ -187,14 +199,14 @@ func (b *book) run() {
 func (b *book) process(cmds []*command) {
 	if b.fenced.Load() {
 		for _, c := range cmds {
-			c.reply <- reply{err: errMoved}
+			c.answer(reply{err: errMoved})
 		}
 		return
 	}
 	if b.broken {
 		if err := b.reload(); err != nil {
 			for _, c := range cmds {
-				c.reply <- reply{err: levee.Errorf(levee.EUNAVAILABLE, "the market is recovering from a database failure; try again shortly")}
+				c.answer(reply{err: levee.Errorf(levee.EUNAVAILABLE, "the market is recovering from a database failure; try again shortly")})
 			}
 			return
 		}
@@ -202,7 +214,7 @@ func (b *book) process(cmds []*command) {
 	if err := b.preload(cmds); err != nil {
 		b.logger.Warn("preload failed", slog.Any("error", err))
 		for _, c := range cmds {
-			c.reply <- reply{err: levee.Errorf(levee.EUNAVAILABLE, "the database is unavailable; try again shortly")}
+			c.answer(reply{err: levee.Errorf(levee.EUNAVAILABLE, "the database is unavailable; try again shortly")})
 		}
 		return
 	}
@@ -211,14 +223,14 @@ func (b *book) process(cmds []*command) {
 		case cmdOrder:
 			if t := b.replays[replayKey(c.account, c.key)]; c.key != "" && t != nil {
 				r, err := sameOrder(resultOf(t), nil, b.id, c.order)
-				c.reply <- reply{res: r, err: err}
+				c.answer(reply{res: r, err: err})
 				continue
 			}
 			b.price(c)
 		default:
 			b.flush()
 			b.drain()
-			c.reply <- reply{err: b.lifecycle(c)}
+			c.answer(reply{err: b.lifecycle(c)})
 		}
 	}
 	b.flush()
@@ -296,28 +308,28 @@ func (b *book) loadTraders(ctx context.Context, accounts []int64) error {
 // it and queues its trade for the journal.
 func (b *book) price(c *command) {
 	if b.fenced.Load() {
-		c.reply <- reply{err: errMoved}
+		c.answer(reply{err: errMoved})
 		return
 	}
 	if b.broken { // a failed flush earlier in this round could not reload the state
-		c.reply <- reply{err: levee.Errorf(levee.EUNAVAILABLE, "the market is recovering from a database failure; try again shortly")}
+		c.answer(reply{err: levee.Errorf(levee.EUNAVAILABLE, "the market is recovering from a database failure; try again shortly")})
 		return
 	}
 	if st := b.m.EffectiveStatus(c.at); st != market.StatusOpen {
-		c.reply <- reply{err: levee.Errorf(levee.ECONFLICT, "the market is %s and takes no orders", st)}
+		c.answer(reply{err: levee.Errorf(levee.ECONFLICT, "the market is %s and takes no orders", st)})
 		return
 	}
 	o := c.order
 	if o.Outcome < 0 || o.Outcome >= len(b.m.Outcomes) {
-		c.reply <- reply{err: levee.Invalid("outcome", "outcome must be from 0 to %d", len(b.m.Outcomes)-1)}
+		c.answer(reply{err: levee.Invalid("outcome", "outcome must be from 0 to %d", len(b.m.Outcomes)-1)})
 		return
 	}
 	if err := b.e.bars.check(b.id, c.account); err != nil {
-		c.reply <- reply{err: err}
+		c.answer(reply{err: err})
 		return
 	}
 	if err := b.e.leaving.check(c.account, c.exit, o.Side); err != nil {
-		c.reply <- reply{err: err}
+		c.answer(reply{err: err})
 		return
 	}
 	pos := b.positions[c.account]
@@ -331,7 +343,7 @@ func (b *book) price(c *command) {
 			err = b.e.wallets.ensure(context.Background(), []int64{c.account})
 		}
 		if err != nil {
-			c.reply <- reply{err: levee.Errorf(levee.EUNAVAILABLE, "the database is unavailable; try again shortly")}
+			c.answer(reply{err: levee.Errorf(levee.EUNAVAILABLE, "the database is unavailable; try again shortly")})
 			return
 		}
 		pos = b.positions[c.account]
@@ -341,14 +353,14 @@ func (b *book) price(c *command) {
 	held := b.held[c.account]
 	fill, err := b.state.Evaluate(o, pos[o.Outcome], b.e.wallets.available(c.account)+held)
 	if err != nil {
-		c.reply <- reply{err: err}
+		c.answer(reply{err: err})
 		return
 	}
 	var fromHeld levee.Micros
 	if fill.Side == market.Buy {
 		fromHeld = min(held, fill.Cost)
 		if !b.e.wallets.reserve(c.account, fill.Cost-fromHeld) {
-			c.reply <- reply{err: levee.Errorf(levee.ECONFLICT, "insufficient cash")}
+			c.answer(reply{err: levee.Errorf(levee.ECONFLICT, "insufficient cash")})
 			return
 		}
 	}
@@ -532,7 +544,7 @@ func (b *book) answerOldest(err error) {
 			b.e.cluster.fenced.Add(1)
 			b.logger.Warn("market taken over by another instance; its orders were not executed", slog.Int("orders", len(b.pending)), slog.Int64("epoch", b.epoch))
 			for _, p := range b.pending {
-				p.cmd.reply <- reply{err: errMoved}
+				p.cmd.answer(reply{err: errMoved})
 			}
 			b.pending = b.pending[:0]
 			return
@@ -591,9 +603,9 @@ func (b *book) answer(s sent, err error) {
 	}
 	for _, p := range s.pending {
 		if err != nil {
-			p.cmd.reply <- reply{err: err}
+			p.cmd.answer(reply{err: err})
 		} else {
-			p.cmd.reply <- reply{res: p.res}
+			p.cmd.answer(reply{res: p.res})
 		}
 	}
 	if err == nil {

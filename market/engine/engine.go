@@ -377,16 +377,21 @@ func (e *Engine) loadBook(ctx context.Context, id int64) (*book, error) {
 // lifecycle command, is claimed from it first (lease.go).
 func (e *Engine) send(ctx context.Context, marketID int64, c *command) (Result, error) {
 	b, err := e.book(ctx, marketID)
-	if no := (*NotOwnerError)(nil); errors.As(err, &no) {
-		if c.kind == cmdOrder {
-			return e.forward(ctx, no, c)
+	if err != nil {
+		// Declared here: errors.As's target escapes, so it would be an
+		// allocation for every order.
+		var no *NotOwnerError
+		if errors.As(err, &no) {
+			if c.kind == cmdOrder {
+				return e.forward(ctx, no, c)
+			}
+			b, err = e.claim(ctx, marketID, no)
 		}
-		b, err = e.claim(ctx, marketID, no)
 	}
 	if err != nil {
 		return Result{}, err
 	}
-	c.reply = make(chan reply, 1)
+	c.done = make(chan struct{}, 1)
 	c.at = e.opts.Clock().UTC().Truncate(time.Microsecond)
 	if e.opts.OnOrder != nil {
 		c.queued = time.Now()
@@ -420,12 +425,12 @@ func (e *Engine) send(ctx context.Context, marketID int64, c *command) (Result, 
 // lease may have returned before it saw the command: then it never ran.
 func (e *Engine) await(b *book, c *command) (Result, error) {
 	select {
-	case r := <-c.reply:
-		return r.res, r.err
+	case <-c.done:
+		return c.result.res, c.result.err
 	case <-b.done:
 		select {
-		case r := <-c.reply:
-			return r.res, r.err
+		case <-c.done:
+			return c.result.res, c.result.err
 		default:
 			return Result{}, e.stoppedErr()
 		}

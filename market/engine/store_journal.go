@@ -465,8 +465,8 @@ func (b *book) repriceWithout(od *overdraft, dropped int) {
 	again := make([]*command, 0, len(b.pending))
 	for i, p := range b.pending {
 		if i < dropped && p.trade.AccountID == od.account && p.trade.Side == market.Buy {
-			p.cmd.reply <- reply{err: levee.Errorf(levee.ECONFLICT,
-				"insufficient funds: your cash was spent elsewhere (a contribution or a bond) before this order could commit; it was not executed")}
+			p.cmd.answer(reply{err: levee.Errorf(levee.ECONFLICT,
+				"insufficient funds: your cash was spent elsewhere (a contribution or a bond) before this order could commit; it was not executed")})
 		} else {
 			again = append(again, p.cmd)
 		}
@@ -487,7 +487,7 @@ func (b *book) replayTaken(kt *keyTaken) {
 			if p.cmd.lookup {
 				// Looked up already and not found, yet refused again: do not
 				// go round in circles.
-				p.cmd.reply <- reply{err: levee.Errorf(levee.EUNAVAILABLE, "the order's idempotency key could not be checked; try again")}
+				p.cmd.answer(reply{err: levee.Errorf(levee.EUNAVAILABLE, "the order's idempotency key could not be checked; try again")})
 				continue
 			}
 			p.cmd.lookup = true
