@@ -552,6 +552,10 @@ const AppendSQL = `
 func appendEntries(ctx context.Context, tr trips, head ledgerHead, accts map[string]*account, ts []Transfer, out []Entry, fresh []int, changes []balanceChange) error {
 	seq, prev := head.Seq, head.Hash
 	n := len(fresh)
+	np := 0 // postings: a journal entry carries a posting per trader
+	for _, i := range fresh {
+		np += len(out[i].Postings)
+	}
 	var names []string
 	var (
 		seqs   = make([]int64, n)
@@ -561,10 +565,10 @@ func appendEntries(ctx context.Context, tr trips, head ledgerHead, accts map[str
 		ikeys  = make([]string, n)
 		prevs  = make([][]byte, n)
 		hashes = make([][]byte, n)
-		pSeq   = make([]int64, 0, 3*n)
-		pIdx   = make([]int64, 0, 3*n)
-		pAcct  = make([]string, 0, 3*n)
-		pAmt   = make([]int64, 0, 3*n)
+		pSeq   = make([]int64, 0, np)
+		pIdx   = make([]int64, 0, np)
+		pAcct  = make([]string, 0, np)
+		pAmt   = make([]int64, 0, np)
 		bKey   = make([]string, len(changes))
 		bDelta = make([]int64, len(changes))
 		buf    []byte

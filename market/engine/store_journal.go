@@ -600,7 +600,7 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 			}
 		}
 		if !j.previous {
-			transfers = appendBatchTransfers(transfers, b)
+			transfers = appendBatchTransfers(transfers, b, cashAccounts)
 		}
 	}
 	// PostgreSQL checks shares >= 0 on the row an upsert would insert before
@@ -870,7 +870,7 @@ func (p *commitPhases) logIfSlow(l *slog.Logger, db *sqlx.DB, orders, batches in
 // previous journal (Options.PreviousJournal) writes them.
 func tradeTransfer(t *market.Trade, conditional bool) ledger.Transfer {
 	return ledger.Transfer{Kind: "trade", Ref: "market:" + levee.FormatID(t.MarketID) + "/trade:" + levee.FormatID(t.Seq), At: t.At,
-		Postings: appendTradePostings(make([]ledger.Posting, 0, 3), t, conditional, marketKeysOf(t.MarketID))}
+		Postings: appendTradePostings(make([]ledger.Posting, 0, 3), t, conditional, marketKeysOf(t.MarketID), ledger.Cash(t.AccountID))}
 }
 
 // batchEntryTrades is the most trades one ledger entry carries: at most two
@@ -889,7 +889,8 @@ const batchEntryTrades = 400
 // in the public ledger; the market's own accounts (collateral, held) get
 // one posting each with their net, left out when it is zero. The trades
 // themselves, with their amounts, are in the trades table and its API.
-func appendBatchTransfers(ts []ledger.Transfer, b *batch) []ledger.Transfer {
+// cash holds each trader's cash key.
+func appendBatchTransfers(ts []ledger.Transfer, b *batch, cash map[int64]string) []ledger.Transfer {
 	mk := marketKeysOf(b.marketID)
 	var scratch []ledger.Posting
 	for start := 0; start < len(b.trades); start += batchEntryTrades {
@@ -901,7 +902,7 @@ func appendBatchTransfers(ts []ledger.Transfer, b *batch) []ledger.Transfer {
 			if t.Amount == 0 {
 				continue
 			}
-			scratch = appendTradePostings(scratch[:0], t, b.conditional, mk)
+			scratch = appendTradePostings(scratch[:0], t, b.conditional, mk, cash[t.AccountID])
 			for _, p := range scratch {
 				if p.Account != mk.collateral && p.Account != mk.held { // the trader's cash
 					ps = append(ps, p)
@@ -935,16 +936,16 @@ func appendBatchTransfers(ts []ledger.Transfer, b *batch) []ledger.Transfer {
 // moves it back out. In a conditional one a buy is paid from the trader's
 // balance inside the market first (t.FromHeld, from the market's held
 // account) and then from cash, and a sale's proceeds go to the held
-// account, never to cash.
-func appendTradePostings(ps []ledger.Posting, t *market.Trade, conditional bool, mk marketKeys) []ledger.Posting {
+// account, never to cash. cash is the trader's cash key.
+func appendTradePostings(ps []ledger.Posting, t *market.Trade, conditional bool, mk marketKeys, cash string) []ledger.Posting {
 	switch {
 	case t.Side == market.Sell && conditional:
 		return append(ps, ledger.Posting{Account: mk.collateral, Amount: -t.Amount}, ledger.Posting{Account: mk.held, Amount: t.Amount})
 	case t.Side == market.Sell:
-		return append(ps, ledger.Posting{Account: mk.collateral, Amount: -t.Amount}, ledger.Posting{Account: ledger.Cash(t.AccountID), Amount: t.Amount})
+		return append(ps, ledger.Posting{Account: mk.collateral, Amount: -t.Amount}, ledger.Posting{Account: cash, Amount: t.Amount})
 	}
 	if fromCash := t.Amount - t.FromHeld; fromCash != 0 {
-		ps = append(ps, ledger.Posting{Account: ledger.Cash(t.AccountID), Amount: -fromCash})
+		ps = append(ps, ledger.Posting{Account: cash, Amount: -fromCash})
 	}
 	if t.FromHeld != 0 {
 		ps = append(ps, ledger.Posting{Account: mk.held, Amount: -t.FromHeld})
