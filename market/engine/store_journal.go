@@ -1155,17 +1155,7 @@ var JournalSQL = "WITH " + journalWrites + "\nSELECT 1 WHERE " + journalFenced
 type timeArray []time.Time
 
 func (a timeArray) AppendArrayText(b []byte) ([]byte, bool) {
-	if a == nil {
-		return b, false
-	}
-	b = append(b, '{')
-	for i, t := range a {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = t.AppendFormat(b, time.RFC3339Nano)
-	}
-	return append(b, '}'), true
+	return appendArray(b, a, func(b []byte, t time.Time) []byte { return t.AppendFormat(b, time.RFC3339Nano) })
 }
 
 func (a timeArray) Value() (driver.Value, error) { return arrayValue(a) }
@@ -1175,15 +1165,23 @@ func (a timeArray) Value() (driver.Value, error) { return arrayValue(a) }
 type pricesArray []market.Prices
 
 func (a pricesArray) AppendArrayText(b []byte) ([]byte, bool) {
+	return appendArray(b, a, func(b []byte, p market.Prices) []byte {
+		return append(levee.MicrosArray(p).AppendTo(append(b, '"')), '"')
+	})
+}
+
+// appendArray appends a's array text, {e,e,…}, each element written by
+// one; false (nothing appended) for a nil a, which is NULL.
+func appendArray[T any](b []byte, a []T, one func([]byte, T) []byte) ([]byte, bool) {
 	if a == nil {
 		return b, false
 	}
 	b = append(b, '{')
-	for i, p := range a {
+	for i, x := range a {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(levee.MicrosArray(p).AppendTo(append(b, '"')), '"')
+		b = one(b, x)
 	}
 	return append(b, '}'), true
 }
