@@ -74,7 +74,8 @@ func appendLiteral(b []byte, v any) ([]byte, error) {
 		return appendByteaArray(b, deref(x)), nil
 	case arrayText:
 		start := len(b)
-		b, ok := x.AppendArrayText(append(b, '\''))
+		var ok bool
+		b, ok = x.AppendArrayText(append(b, '\''))
 		if !ok {
 			return append(b[:start], "NULL"...), nil
 		}

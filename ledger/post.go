@@ -130,11 +130,11 @@ type querier interface {
 	sqlx.ExecerContext
 }
 
-// trips runs an append's two round trips: the lock of the head, which
-// returns it and the accounts' rows (args end with the accounts' keys), and
-// the write.
+// trips runs an append's two round trips: the lock of the head after the
+// caller's writes (args are theirs), which returns the head and the
+// accounts keys, and the write.
 type trips interface {
-	lock(ctx context.Context, args []any) (ledgerHead, map[string]*account, error)
+	lock(ctx context.Context, args []any, keys []string) (ledgerHead, map[string]*account, error)
 	write(ctx context.Context, args []any) error
 }
 
@@ -145,7 +145,8 @@ type txTrips struct {
 	lockStmt, appendStmt *sqlx.Stmt // nil: LockSQL and AppendSQL, not prepared
 }
 
-func (t txTrips) lock(ctx context.Context, args []any) (ledgerHead, map[string]*account, error) {
+func (t txTrips) lock(ctx context.Context, args []any, keys []string) (ledgerHead, map[string]*account, error) {
+	args = append(args[:len(args):len(args)], pq.StringArray(keys))
 	var rows *sql.Rows
 	var err error
 	if t.lockStmt == nil {
@@ -156,7 +157,6 @@ func (t txTrips) lock(ctx context.Context, args []any) (ledgerHead, map[string]*
 	if err != nil {
 		return ledgerHead{}, nil, fmt.Errorf("lock ledger head and accounts: %w", pgtx.Unavailable(err))
 	}
-	keys, _ := args[len(args)-1].(pq.StringArray)
 	return scanLocked(rows, len(keys))
 }
 
@@ -345,7 +345,7 @@ const ReadAccountsSQL = `
 // exist; the caller reports the others. (A Session reads the accounts
 // unlocked, in a statement of its own after the head's: ReadAccountsSQL.)
 func lockHeadAndAccounts(ctx context.Context, q querier, c call, keys []string) (ledgerHead, map[string]*account, error) {
-	head, accts, err := c.trips.lock(ctx, append(c.lockArgs[:len(c.lockArgs):len(c.lockArgs)], pq.StringArray(keys)))
+	head, accts, err := c.trips.lock(ctx, c.lockArgs, keys)
 	if err != nil {
 		return ledgerHead{}, nil, err
 	}
@@ -429,14 +429,10 @@ func scanHeadThenAccounts(rows *sql.Rows, keys []string) (ledgerHead, map[string
 		return ledgerHead{}, nil, fmt.Errorf("read ledger accounts: %w", pgtx.Unavailable(cmp.Or(rows.Err(), errors.New("no result"))))
 	}
 	accts := make(map[string]*account, n)
-	all := make([]account, 0, n) // one allocation for the commit's accounts, not one each
+	all := make([]account, n) // one allocation for the commit's accounts, not one each
 	for rows.Next() {
-		if len(all) == cap(all) {
-			all = make([]account, 0, max(2*cap(all), 8)) // more rows than keys: the pointers taken stay valid
-		}
-		all = append(all, account{})
-		a := &all[len(all)-1]
 		var i int
+		var a account
 		if err := rows.Scan(&i, &a.Balance, &a.MayGoNegative, &a.Public); err != nil {
 			return ledgerHead{}, nil, fmt.Errorf("read ledger accounts: %w", pgtx.Unavailable(err))
 		}
@@ -444,7 +440,8 @@ func scanHeadThenAccounts(rows *sql.Rows, keys []string) (ledgerHead, map[string
 			return ledgerHead{}, nil, fmt.Errorf("read ledger accounts: key %d of %d", i, n)
 		}
 		a.Key = keys[i-1]
-		accts[a.Key] = a
+		all[i-1] = a
+		accts[a.Key] = &all[i-1]
 	}
 	if err := rows.Err(); err != nil {
 		return ledgerHead{}, nil, fmt.Errorf("read ledger accounts: %w", pgtx.Unavailable(err))

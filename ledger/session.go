@@ -159,14 +159,14 @@ type sessionTrips struct {
 	appendName string
 }
 
-func (t sessionTrips) lock(ctx context.Context, args []any) (ledgerHead, map[string]*account, error) {
+func (t sessionTrips) lock(ctx context.Context, args []any, keys []string) (ledgerHead, map[string]*account, error) {
 	// READ COMMITTED whatever the database's default, so that the read
 	// takes a snapshot of its own, after the head's lock.
-	q, err := appendExecute(t.s.buf[:0], "BEGIN ISOLATION LEVEL READ COMMITTED; EXECUTE "+t.headName, args[:len(args)-1], "")
+	q, err := appendExecute(t.s.buf[:0], "BEGIN ISOLATION LEVEL READ COMMITTED; EXECUTE "+t.headName, args, "")
 	if err != nil {
 		return ledgerHead{}, nil, err
 	}
-	if q, err = appendExecute(q, "; EXECUTE "+t.readName, args[len(args)-1:], ""); err != nil {
+	if q, err = appendExecute(q, "; EXECUTE "+t.readName, []any{pq.StringArray(keys)}, ""); err != nil {
 		return ledgerHead{}, nil, err
 	}
 	t.s.buf = q
@@ -175,7 +175,6 @@ func (t sessionTrips) lock(ctx context.Context, args []any) (ledgerHead, map[str
 	if err != nil {
 		return ledgerHead{}, nil, fmt.Errorf("lock ledger head: %w", pgtx.Unavailable(err))
 	}
-	keys, _ := args[len(args)-1].(pq.StringArray)
 	return scanHeadThenAccounts(rows, keys)
 }
 

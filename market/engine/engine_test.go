@@ -246,7 +246,7 @@ func TestQuoteEqualsOrder(t *testing.T) {
 // TestTradeRowsHoldWhatWasAcknowledged: on every journal, each trade row
 // holds the shares, amount, prices and time its order was answered with
 // (the journal writes them as array literals of its own: timeArray,
-// pricesArray, levee.MicrosArray).
+// numericArrays, levee.MicrosArray).
 func TestTradeRowsHoldWhatWasAcknowledged(t *testing.T) {
 	for _, j := range journals {
 		t.Run(j.name, func(t *testing.T) {

@@ -624,10 +624,9 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 			stakeShrink.add(k, d)
 		}
 	}
-	ids, qs, seqs, vols, epochs, afters := make([]int64, len(bs)), make([]string, len(bs)), make([]int64, len(bs)), make([]string, len(bs)), make([]int64, len(bs)), make([]int64, len(bs))
+	ids, qs, seqs, vols, epochs, afters := make([]int64, len(bs)), make(numericArrays, len(bs)), make([]int64, len(bs)), make(levee.MicrosArray, len(bs)), make([]int64, len(bs)), make([]int64, len(bs))
 	for i, b := range bs {
-		v, _ := b.q.Value()
-		ids[i], qs[i], seqs[i], vols[i], epochs[i], afters[i] = b.marketID, v.(string), b.seq, b.volume.String(), b.epoch, b.after
+		ids[i], qs[i], seqs[i], vols[i], epochs[i], afters[i] = b.marketID, market.Prices(b.q), b.seq, b.volume, b.epoch, b.after
 	}
 
 	// Trades, positions and market rows in one statement: one round trip.
@@ -635,7 +634,7 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 	// be scheduled again among the HTTP handlers, so fewer is faster.
 	args := append(trades.args(), grow.args()...)
 	args = append(args, shrink.args()...)
-	args = append(args, pq.Array(ids), pq.Array(qs), pq.Array(seqs), pq.Array(vols))
+	args = append(args, pq.Array(ids), qs, pq.Array(seqs), vols)
 	args = append(args, stakeGrow.args()...)
 	args = append(args, stakeShrink.args()...)
 	// Fencing: the market rows are written only at their books' epochs
@@ -1160,11 +1159,12 @@ func (a timeArray) AppendArrayText(b []byte) ([]byte, bool) {
 
 func (a timeArray) Value() (driver.Value, error) { return arrayValue(a) }
 
-// pricesArray is each trade's prices, as one text[] parameter of numeric[]
-// texts ({"{0.400000,0.600000}",…}; the journal's SQL casts each).
-type pricesArray []market.Prices
+// numericArrays is numeric[] values (each trade's prices, each market's
+// q) as one text[] parameter of their texts ({"{0.400000,0.600000}",…};
+// the journal's SQL casts each), without a string per value.
+type numericArrays []market.Prices
 
-func (a pricesArray) AppendArrayText(b []byte) ([]byte, bool) {
+func (a numericArrays) AppendArrayText(b []byte) ([]byte, bool) {
 	return appendArray(b, a, func(b []byte, p market.Prices) []byte {
 		return append(levee.MicrosArray(p).AppendTo(append(b, '"')), '"')
 	})
@@ -1186,7 +1186,7 @@ func appendArray[T any](b []byte, a []T, one func([]byte, T) []byte) ([]byte, bo
 	return append(b, '}'), true
 }
 
-func (a pricesArray) Value() (driver.Value, error) { return arrayValue(a) }
+func (a numericArrays) Value() (driver.Value, error) { return arrayValue(a) }
 
 // arrayValue is an array's Value (for database/sql): its text, or NULL.
 func arrayValue(a interface{ AppendArrayText([]byte) ([]byte, bool) }) (driver.Value, error) {
@@ -1201,7 +1201,7 @@ func arrayValue(a interface{ AppendArrayText([]byte) ([]byte, bool) }) (driver.V
 type tradeArrays struct {
 	markets, seqs, accounts, outcomes []int64
 	shares, amounts                   levee.MicrosArray
-	prices                            pricesArray
+	prices                            numericArrays
 	ats                               timeArray
 	sides, keys                       []string
 	keyed                             bool // some trade carries an idempotency key
@@ -1212,7 +1212,7 @@ type tradeArrays struct {
 func newTradeArrays(n int) tradeArrays {
 	return tradeArrays{markets: make([]int64, 0, n), seqs: make([]int64, 0, n), accounts: make([]int64, 0, n),
 		outcomes: make([]int64, 0, n), shares: make(levee.MicrosArray, 0, n), amounts: make(levee.MicrosArray, 0, n),
-		prices: make(pricesArray, 0, n), ats: make(timeArray, 0, n), sides: make([]string, 0, n), keys: make([]string, 0, n)}
+		prices: make(numericArrays, 0, n), ats: make(timeArray, 0, n), sides: make([]string, 0, n), keys: make([]string, 0, n)}
 }
 
 func (a *tradeArrays) add(t *market.Trade) {
