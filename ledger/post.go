@@ -132,10 +132,11 @@ type querier interface {
 
 // trips runs an append's two round trips: the lock of the head after the
 // caller's writes (args are theirs), which returns the head and the
-// accounts keys, and the write.
+// accounts keys, and the write (args are AppendSQL's; changes the balance
+// changes of its $12 and $13).
 type trips interface {
 	lock(ctx context.Context, args []any, keys []string) (ledgerHead, map[string]*account, error)
-	write(ctx context.Context, args []any) error
+	write(ctx context.Context, args []any, changes []balanceChange) error
 }
 
 // txTrips runs them in the caller's transaction, as LockSQL and AppendSQL
@@ -160,7 +161,7 @@ func (t txTrips) lock(ctx context.Context, args []any, keys []string) (ledgerHea
 	return scanLocked(rows, len(keys))
 }
 
-func (t txTrips) write(ctx context.Context, args []any) error {
+func (t txTrips) write(ctx context.Context, args []any, _ []balanceChange) error {
 	var err error
 	if t.appendStmt == nil {
 		_, err = t.tx.ExecContext(ctx, AppendSQL, args...)
@@ -602,7 +603,7 @@ func appendEntries(ctx context.Context, tr trips, head ledgerHead, accts map[str
 		pq.Int64Array(pSeq), pq.Int64Array(pIdx), pq.StringArray(pAcct), pq.Int64Array(pAmt),
 		pq.StringArray(bKey), pq.Int64Array(bDelta),
 		seq, prev}
-	err := tr.write(ctx, args)
+	err := tr.write(ctx, args, changes)
 	switch {
 	case pgtx.IsCheckViolation(err, "ledger_accounts_no_overdraft"):
 		// checkFunds should have refused it: something outside the ledger

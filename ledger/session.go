@@ -42,12 +42,32 @@ type Session struct {
 	open     bool              // a transaction began and has not ended
 	broken   bool
 	buf      []byte // the last round trip's query, kept for the next one's
+	memo     *memo  // what its last commit left in the ledger; nil unless it remembers
 }
 
 // NewSession returns a Session on c, which it does not own: the caller
 // closes c, and when c is replaced, makes a new Session.
 func NewSession(c *sqlx.Conn) *Session {
 	return &Session{conn: c, prepared: map[string]string{}}
+}
+
+// Remember makes s keep what each of its commits left in the ledger, and
+// commit the next in one round trip when the ledger is still so (memo.go).
+// Worth it only where s is the ledger's usual writer: each commit that finds
+// the ledger changed costs a round trip more.
+func (s *Session) Remember() {
+	if s.memo == nil {
+		s.memo = newMemo()
+	}
+}
+
+// Stats counts s's commits in one round trip and those whose memory was
+// found wrong (zero unless s remembers).
+func (s *Session) Stats() SessionStats {
+	if s.memo == nil {
+		return SessionStats{}
+	}
+	return s.memo.stats
 }
 
 // Broken reports that the connection was left in an unknown state (a
@@ -107,11 +127,55 @@ func (s *Session) post(ctx context.Context, w With, ts []Transfer, read []string
 		return nil, err
 	}
 	defer s.rollbackIfOpen()
-	_, balances, err := postBatchBalances(ctx, s.conn, ts, call{trips: sessionTrips{s, headName, readName, app}, lockArgs: w.Args, locked: w.Locked, read: read})
+	if s.memo.ready() {
+		expect, err := s.prepare(ctx, appendExpectSQL)
+		if err != nil {
+			return nil, err
+		}
+		balances, done, err := s.postOneTrip(ctx, w, ts, read, headName, expect)
+		if done {
+			return balances, err
+		}
+	}
+	t := &sessionTrips{s: s, headName: headName, readName: readName, appendName: app}
+	out, balances, err := postBatchBalances(ctx, s.conn, ts, call{trips: t, lockArgs: w.Args, locked: w.Locked, read: read})
 	if err != nil {
+		s.memo.forget()
 		return nil, err
 	}
+	s.memo.learn(t.head, out, t.accts)
 	return balances, nil
+}
+
+// postOneTrip tries the append in one round trip from what s remembers.
+// done is false when nothing was committed and the append should go the
+// usual way: an account not remembered, a refusal computed from memory
+// (which the database's own balances decide), or PostgreSQL's refusal of
+// the round trip, the memory found wrong or not (a caller's write that
+// fails, fails again the usual way with the usual error).
+func (s *Session) postOneTrip(ctx context.Context, w With, ts []Transfer, read []string, headName, expect string) (balances map[string]levee.Micros, done bool, err error) {
+	t := &oneTrip{s: s, headName: headName, expectName: expect}
+	out, balances, err := postBatchBalances(ctx, s.conn, ts, call{trips: t, lockArgs: w.Args, read: read})
+	if err == nil {
+		s.memo.learn(t.head, out, t.accts)
+		s.memo.hit()
+		if w.Locked != nil {
+			w.Locked() // it held them, for the round trip
+		}
+		return balances, true, nil
+	}
+	if t.sent && !t.refused {
+		s.memo.forget()
+		return nil, true, err // committed or not: unknown
+	}
+	s.rollbackIfOpen()
+	if s.broken {
+		return nil, true, err
+	}
+	if isMiss(err) {
+		s.memo.miss()
+	}
+	return nil, false, nil
 }
 
 // prepare returns the name under which query is prepared on the
@@ -157,9 +221,11 @@ type sessionTrips struct {
 	headName   string
 	readName   string
 	appendName string
+	head       ledgerHead          // as lock read it
+	accts      map[string]*account // as lock read them, and checkFunds left them
 }
 
-func (t sessionTrips) lock(ctx context.Context, args []any, keys []string) (ledgerHead, map[string]*account, error) {
+func (t *sessionTrips) lock(ctx context.Context, args []any, keys []string) (ledgerHead, map[string]*account, error) {
 	// READ COMMITTED whatever the database's default, so that the read
 	// takes a snapshot of its own, after the head's lock.
 	q, err := appendExecute(t.s.buf[:0], "BEGIN ISOLATION LEVEL READ COMMITTED; EXECUTE "+t.headName, args, "")
@@ -175,10 +241,11 @@ func (t sessionTrips) lock(ctx context.Context, args []any, keys []string) (ledg
 	if err != nil {
 		return ledgerHead{}, nil, fmt.Errorf("lock ledger head: %w", pgtx.Unavailable(err))
 	}
-	return scanHeadThenAccounts(rows, keys)
+	t.head, t.accts, err = scanHeadThenAccounts(rows, keys)
+	return t.head, t.accts, err
 }
 
-func (t sessionTrips) write(ctx context.Context, args []any) error {
+func (t *sessionTrips) write(ctx context.Context, args []any, _ []balanceChange) error {
 	q, err := appendExecute(t.s.buf[:0], "EXECUTE "+t.appendName, args, "; COMMIT")
 	if err != nil {
 		return err

@@ -739,6 +739,11 @@ type CommitPhases struct {
 	// Begin and Ledger are zero: BEGIN goes with the rows, in Rows, and the
 	// append (with the hash chain computed before it) with COMMIT, in
 	// Commit.
+	//
+	// OneTrip: the whole transaction went in one round trip, computed from
+	// what the journal's last commit left in the ledger (with one
+	// transaction in flight, ledger.Session.Remember); all of it is in Rows.
+	OneTrip bool
 }
 
 // OrderTimes is where one committed order's time went inside the engine,

@@ -101,7 +101,15 @@ func (j *journal) session(ctx context.Context, lane int) (*ledger.Session, error
 		return nil, err
 	}
 	if j.sessions[lane] == nil {
-		j.sessions[lane] = ledger.NewSession(c)
+		s := ledger.NewSession(c)
+		if len(j.conns) == 1 {
+			// The journal is then the ledger's usual writer: the next commit
+			// can be computed from what the last one left (ledger/memo.go),
+			// in one round trip. With two lanes each lane's Session would
+			// find the other's commit in between every time.
+			s.Remember()
+		}
+		j.sessions[lane] = s
 	}
 	return j.sessions[lane], nil
 }

@@ -795,14 +795,16 @@ func (j *journal) writeTwoTrips(ctx context.Context, lane int, w ledger.With, tr
 		return nil, err
 	}
 	read := cashKeys(cashAccounts)
+	before := s.Stats().OneTrip
 	posted, err := s.PostCommitWith(ctx, w, transfers, read)
+	oneTrip := s.Stats().OneTrip > before
 	ph.mark(&ph.commit)
 	ph.logIfSlow(j.logger, j.db, orders, batches)
 	if err != nil {
 		return nil, fmt.Errorf("journal trades, positions, markets and ledger in two round trips: %w", fencedError(err))
 	}
 	if j.phases != nil {
-		j.phases(CommitPhases{Orders: orders, Rows: ph.rows, Commit: ph.commit})
+		j.phases(CommitPhases{Orders: orders, Rows: ph.rows, Commit: ph.commit, OneTrip: oneTrip})
 	}
 	return cashBalances(cashAccounts, posted)
 }

@@ -114,7 +114,8 @@ type OrdersStep struct {
 // commit), p50 and p99 the same way.
 //
 // Also where a commit's time went, round trip by round trip (the means of
-// levee_journal_phase_seconds: begin, rows, ledger, commit), and how long
+// levee_journal_phase_seconds: begin, rows, ledger, commit; one_trip for a
+// transaction in one round trip, whose share is given), and how long
 // the server's goroutines waited runnable for a thread
 // (levee_go_sched_wait_seconds, p90 and p99 as bucket bounds): under load a
 // round trip's wait for the journal's goroutine to run again is most of it.
@@ -123,6 +124,7 @@ type journalMetrics struct {
 	P50, P99           float64 // seconds
 	Phases             []phaseQuantiles
 	CommitPhases       []phaseMean
+	OneTrips           float64 // commits in one round trip (phase one_trip)
 	SchedP90, SchedP99 float64 // seconds
 }
 
@@ -133,7 +135,7 @@ type phaseMean struct {
 
 // commitPhases are the phases of levee_journal_phase_seconds, in a
 // transaction's order.
-var commitPhases = []string{"begin", "rows", "ledger", "commit"}
+var commitPhases = []string{"begin", "rows", "ledger", "commit", "one_trip"}
 
 type phaseQuantiles struct {
 	Phase    string
@@ -220,6 +222,7 @@ func journalBetween(c0 map[string]float64, h0 histograms, c1 map[string]float64,
 			m.CommitPhases = append(m.CommitPhases, phaseMean{p, (c1["phase_sum:"+p] - c0["phase_sum:"+p]) / n})
 		}
 	}
+	m.OneTrips = c1["phase_count:one_trip"] - c0["phase_count:one_trip"]
 	if h1["sched"] != nil {
 		m.SchedP90, m.SchedP99 = quantile(h0["sched"], h1["sched"], 0.9), quantile(h0["sched"], h1["sched"], 0.99)
 	}
@@ -269,6 +272,9 @@ func (j journalMetrics) String() string {
 			names, means = append(names, p.Phase), append(means, fmt.Sprintf("%.2f", p.Mean*1000))
 		}
 		s += fmt.Sprintf("; a commit's %s %s ms (means)", strings.Join(names, "/"), strings.Join(means, "/"))
+		if j.OneTrips > 0 {
+			s += fmt.Sprintf(", %.0f%% of commits in one round trip", 100*j.OneTrips/j.Commits)
+		}
 	}
 	if j.SchedP90 > 0 {
 		s += fmt.Sprintf("; goroutines waited for a thread p90 ≤ %s p99 ≤ %s", bucketMS(j.SchedP90), bucketMS(j.SchedP99))

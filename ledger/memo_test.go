@@ -1,0 +1,255 @@
+package ledger_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+
+	"levee"
+	"levee/ledger"
+	"levee/migrations/dbtest"
+)
+
+// mustRememberingSession returns a Session that remembers, on a connection
+// of db's of its own.
+func mustRememberingSession(t *testing.T, db *sqlx.DB) (*ledger.Session, *sqlx.Conn) {
+	t.Helper()
+	s, c := mustSession(t, db)
+	s.Remember()
+	return s, c
+}
+
+// TestRememberingSessionMatchesPostBatch: the flow of
+// TestSessionMatchesPostBatch through a Session that remembers gives the
+// same chain byte for byte and returns the stored balances, and commits in
+// one round trip whenever it knows every account of a batch.
+func TestRememberingSessionMatchesPostBatch(t *testing.T) {
+	var s *ledger.Session
+	mustMatchPostBatch(t, func(t *testing.T, db *sqlx.DB) poster {
+		var c *sqlx.Conn
+		s, c = mustRememberingSession(t, db)
+		return func(w ledger.With, batch []ledger.Transfer) (map[string]levee.Micros, error) {
+			balances, err := s.PostCommitWith(context.Background(), w, batch, []string{"treasury"})
+			mustBeIdle(t, s, c)
+			return balances, err
+		}
+	})
+	if st := s.Stats(); st.OneTrip == 0 || st.Missed != 0 {
+		t.Fatalf("%+v: want commits in one round trip, and no memory found wrong (nothing else writes)", st)
+	}
+}
+
+// TestRememberingSessionRefuses: TestSessionRefuses's refusals through a
+// Session that remembers every account of them: each is the ledger's own
+// error, leaves nothing behind, and the next post commits.
+func TestRememberingSessionRefuses(t *testing.T) {
+	ctx := context.Background()
+	l, db := mustRefusalLedger(t)
+	MustOpen(t, l, "cash:3")
+	s, c := mustRememberingSession(t, db)
+	w := ledger.With{CTEs: `added AS (INSERT INTO caller_rows VALUES ($1) RETURNING 1)`, First: `(SELECT count(*) FROM added) >= 0`}
+	id := 0
+	post := func(ts []ledger.Transfer) error {
+		id++
+		w.Args = []any{id}
+		_, err := s.PostCommitWith(ctx, w, ts, []string{"cash:1", "cash:2", "fees", "treasury:issuance"})
+		mustBeIdle(t, s, c)
+		return err
+	}
+	// Remember every account the refusals name.
+	if err := post([]ledger.Transfer{move("cash:1", "cash:3", 1), move("cash:3", "cash:1", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range refusals(levee.EINVALID) {
+		if err := post(r.ts); err == nil || !r.check(err) {
+			t.Fatalf("%s: %v", r.name, err)
+		}
+	}
+	if err := post([]ledger.Transfer{move("cash:1", "cash:2", levee.Units(10))}); err != nil {
+		t.Fatal(err)
+	}
+	if b := MustBalance(t, l, "cash:2"); b != levee.Units(10) {
+		t.Fatalf("cash:2 holds %s after the last post, want 10", b)
+	}
+	var entries int
+	db.Get(&entries, `SELECT count(*) FROM ledger_entries`)
+	if entries != 4 {
+		t.Fatalf("%d entries, want the funding, the first post's two and the last", entries)
+	}
+	MustVerify(t, l)
+}
+
+// TestRememberingSessionChecksItsMemory changes the ledger behind a Session
+// that remembers it, in every way that would make an append computed from
+// its memory wrong. The Session must then write nothing from memory (its
+// memory found wrong once), append from what the database holds, return
+// the balances stored, and leave a ledger that verifies.
+func TestRememberingSessionChecksItsMemory(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		// setup runs before the Session's first post; behind after its
+		// second, which committed from memory.
+		setup, behind func(t *testing.T, l *ledger.Ledger, db *sqlx.DB)
+		// batch is the third post, after behind.
+		batch []ledger.Transfer
+		// tampered: behind broke the ledger on purpose (a balance moved
+		// outside it), so it cannot verify.
+		tampered bool
+		// refusedFromMemory: the batch is more than the remembered balance
+		// allows, so it is not sent from memory at all.
+		refusedFromMemory bool
+	}{
+		{name: "another writer appends to the same accounts",
+			behind: func(t *testing.T, l *ledger.Ledger, _ *sqlx.DB) { MustFund(t, l, "cash:1", levee.Units(3)) },
+			batch:  []ledger.Transfer{move("cash:1", "cash:2", levee.Units(2))}},
+		{name: "another writer pays in what the batch needs", refusedFromMemory: true,
+			behind: func(t *testing.T, l *ledger.Ledger, _ *sqlx.DB) { MustFund(t, l, "cash:1", levee.Units(3)) },
+			batch:  []ledger.Transfer{move("cash:1", "cash:2", levee.Units(12))}},
+		{name: "another writer appends to other accounts",
+			behind: func(t *testing.T, l *ledger.Ledger, _ *sqlx.DB) { MustFund(t, l, "cash:5", levee.Units(3)) },
+			batch:  []ledger.Transfer{move("cash:1", "cash:2", levee.Units(1))}},
+		{name: "a balance moved outside the ledger", tampered: true,
+			behind: func(t *testing.T, _ *ledger.Ledger, db *sqlx.DB) {
+				db.MustExec(`UPDATE ledger_accounts SET balance = balance + 1 WHERE key = 'cash:2'`)
+			},
+			batch: []ledger.Transfer{move("cash:1", "cash:2", levee.Units(1))}},
+		{name: "a balance moved outside the ledger, of an account the batch leaves as it was", tampered: true,
+			behind: func(t *testing.T, _ *ledger.Ledger, db *sqlx.DB) {
+				db.MustExec(`UPDATE ledger_accounts SET balance = balance + 1 WHERE key = 'cash:3'`)
+			},
+			batch: []ledger.Transfer{move("cash:1", "cash:3", levee.Units(1)), move("cash:3", "cash:2", levee.Units(1))}},
+		// cash:4 was read, never posted to: it has no entry that a name
+		// given now would hash differently.
+		{name: "a person is given a pseudonym",
+			behind: func(t *testing.T, _ *ledger.Ledger, db *sqlx.DB) {
+				db.MustExec(`UPDATE ledger_accounts SET public = 'cash:p0123456789abcdef0123' WHERE key = 'cash:4' AND public IS NULL`)
+			},
+			batch: []ledger.Transfer{move("cash:1", "cash:4", levee.Units(1))}},
+		{name: "the private epoch begins",
+			setup: func(t *testing.T, _ *ledger.Ledger, db *sqlx.DB) {
+				db.MustExec(`UPDATE ledger_head SET private_from = NULL`)
+				db.MustExec(`UPDATE ledger_accounts SET public = 'cash:p0123456789abcdef0123' WHERE key = 'cash:2'`)
+			},
+			// cash:2 holds nothing then, so the epoch begins without an
+			// entry: the head's seq and hash stay as they were.
+			behind: func(t *testing.T, l *ledger.Ledger, _ *sqlx.DB) {
+				if _, err := l.BeginPrivateEpoch(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			},
+			batch: []ledger.Transfer{move("cash:1", "cash:2", levee.Units(1))}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l, db := MustLedger(t)
+			MustOpen(t, l, "cash:1", "cash:2", "cash:3", "cash:4", "cash:5")
+			MustFund(t, l, "cash:1", levee.Units(10))
+			if tc.setup != nil {
+				tc.setup(t, l, db)
+			}
+			s, c := mustRememberingSession(t, db)
+			w := ledger.With{CTEs: `nothing AS (SELECT 1 AS one)`, First: `(SELECT count(*) FROM nothing) >= 0`}
+			read := []string{"cash:1", "cash:2", "cash:3", "cash:4"}
+			post := func(ts []ledger.Transfer) map[string]levee.Micros {
+				t.Helper()
+				balances, err := s.PostCommitWith(ctx, w, ts, read)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mustBeIdle(t, s, c)
+				for k, b := range balances {
+					if stored := MustBalance(t, l, k); stored != b {
+						t.Fatalf("%s: returned %s, stored %s", k, b, stored)
+					}
+				}
+				return balances
+			}
+			if cash1 := MustBalance(t, l, "cash:1"); cash1 != levee.Units(10) {
+				t.Fatalf("cash:1 holds %s", cash1)
+			}
+			post([]ledger.Transfer{move("cash:1", "cash:3", 1), move("cash:3", "cash:2", 1)})
+			post([]ledger.Transfer{move("cash:2", "cash:1", 1)})
+			if st := s.Stats(); st.OneTrip != 1 || st.Missed != 0 {
+				t.Fatalf("after two posts: %+v, want the second from memory", st)
+			}
+			tc.behind(t, l, db)
+			post(tc.batch)
+			want := ledger.SessionStats{OneTrip: 1, Missed: 1}
+			if tc.refusedFromMemory {
+				want.Missed = 0 // the database's balances decided, in two round trips
+			}
+			if st := s.Stats(); st != want {
+				t.Fatalf("after the change behind it: %+v, want %+v", st, want)
+			}
+			// It has learnt the ledger again: the posts after it are from
+			// memory, but for one in two round trips after a miss (it backs
+			// off).
+			post([]ledger.Transfer{move("cash:1", "cash:2", 1)})
+			post([]ledger.Transfer{move("cash:1", "cash:2", 1)})
+			want.OneTrip += 2 - want.Missed
+			if st := s.Stats(); st != want {
+				t.Fatalf("two posts after: %+v, want %+v", st, want)
+			}
+			if !tc.tampered {
+				MustVerify(t, l)
+			}
+		})
+	}
+}
+
+// TestRememberingSessionTakesOneRoundTrip counts what the client sends
+// through a proxy: once a Session that remembers knows the accounts, each
+// post is one round trip; when another writer moved the head, the post that
+// finds it out takes four (the refused one, its ROLLBACK, and two), the
+// next two (it backs off once), and then one again.
+func TestRememberingSessionTakesOneRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	p := startCountingProxy(t, dbtest.NewURL(t))
+	db, err := sqlx.Open("postgres", p.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	l := ledger.New(db)
+	MustOpen(t, l, "cash:1", "cash:2")
+	MustFund(t, l, "cash:1", levee.Units(10))
+	db.MustExec(`CREATE TABLE caller_rows (id int PRIMARY KEY)`)
+	w := ledger.With{CTEs: `added AS (INSERT INTO caller_rows VALUES ($1) RETURNING 1)`, First: `(SELECT count(*) FROM added) >= 0`}
+	pay := []ledger.Transfer{move("cash:1", "cash:2", 1)}
+	s, _ := mustRememberingSession(t, db)
+	id := 0
+	post := func() int64 {
+		t.Helper()
+		id++
+		w.Args = []any{id}
+		before := p.trips.Load()
+		if _, err := s.PostCommitWith(ctx, w, pay, nil); err != nil {
+			t.Fatal(err)
+		}
+		return p.trips.Load() - before
+	}
+	post() // learns the accounts
+	post() // prepares the statement of a post from memory
+	for range 3 {
+		if n := post(); n != 1 {
+			t.Fatalf("a post from memory took %d round trips, want 1", n)
+		}
+	}
+	MustFund(t, l, "cash:1", 1)
+	for i, want := range []int64{4, 2, 1, 1} {
+		if n := post(); n != want {
+			t.Fatalf("post %d after another writer's: %d round trips, want %d", i+1, n, want)
+		}
+	}
+	var rows int
+	db.Get(&rows, `SELECT count(*) FROM caller_rows`)
+	if rows != id {
+		t.Fatalf("%d caller rows, want one per post (%d)", rows, id)
+	}
+	if b := MustBalance(t, l, "cash:2"); b != levee.Micros(id) {
+		t.Fatalf("cash:2 holds %s, want %d micro-units", b, id)
+	}
+	MustVerify(t, l)
+}
