@@ -186,7 +186,7 @@ func (m *Main) startServices(pub engine.Publisher) error {
 // travel on NATS.
 func (m *Main) startEngine(pub engine.Publisher) error {
 	m.metrics = newEngineMetrics()
-	opts := engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe, OnOrder: m.metrics.observeOrder, OnCommitPhases: m.metrics.observeCommit, Clock: m.now, PreviousJournal: m.Config.PreviousJournal, FourTrips: m.Config.FourTrips, OneStatementFrom: m.Config.OneStatementFrom, InFlight: m.Config.JournalInFlight, OverlapFrom: m.Config.JournalOverlapFrom,
+	opts := engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe, OnOrder: m.metrics.observeOrder, OnCommitPhases: m.metrics.observeCommit, Clock: m.now, PreviousJournal: m.Config.PreviousJournal, FourTrips: m.Config.FourTrips, TwoTrips: m.Config.TwoTrips, OneStatementFrom: m.Config.OneStatementFrom, InFlight: m.Config.JournalInFlight, OverlapFrom: m.Config.JournalOverlapFrom,
 		IdleAfter: m.Config.BookIdleAfter}
 	if m.Config.NATSURL != "" {
 		node, err := cluster.Connect(cluster.Options{URL: m.Config.NATSURL, Node: m.Config.Node, Logger: m.logger})

@@ -41,6 +41,10 @@ type Config struct {
 	// each commit in four round trips, the journal of sessions 7 to 9, for
 	// the benchmark's comparison.
 	FourTrips bool
+	// TwoTrips is engine.Options.TwoTrips (LEVEE_JOURNAL=two-trips): each
+	// commit in two round trips, never one from the journal's memory (the
+	// journal of sessions 10 to 12), for the benchmark's comparison.
+	TwoTrips bool
 	// BookIdleAfter is how long a market's book waits unused before it
 	// stops and frees its goroutine and caches (LEVEE_BOOK_IDLE_AFTER, a Go
 	// duration; 0: the engine's default, 2m; negative: never).
@@ -135,12 +139,14 @@ func defaultConfig() Config {
 		c.PreviousJournal = true
 	case "four-trips":
 		c.FourTrips = true
+	case "two-trips":
+		c.TwoTrips = true
 	case "one-statement":
 		c.OneStatementFrom = 1
 	case "pipelined":
 		c.JournalInFlight = 2
 	default:
-		c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_JOURNAL must be previous, four-trips, one-statement or pipelined (or unset), not %q", j))
+		c.envErrs = append(c.envErrs, fmt.Errorf("LEVEE_JOURNAL must be previous, four-trips, two-trips, one-statement or pipelined (or unset), not %q", j))
 	}
 	if v := os.Getenv("LEVEE_JOURNAL_OVERLAP_FROM"); v != "" {
 		switch n, err := strconv.Atoi(v); {

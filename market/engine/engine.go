@@ -98,6 +98,13 @@ type Options struct {
 	// the wallets' settling once it holds its locks, before the round trip
 	// that carries its COMMIT (pipeline.go).
 	FourTrips bool
+	// TwoTrips keeps every commit at two round trips: the journal's Session
+	// does not remember what its last commit left in the ledger (the
+	// journal of sessions 10 to 12, LEVEE_JOURNAL=two-trips), for the
+	// benchmark's same-run comparison. By default, with one transaction in
+	// flight, a commit whose accounts the journal knows goes in one round
+	// trip (ledger.Session.Remember).
+	TwoTrips bool
 	// OneStatementFrom, when above 0, is the number of orders from which
 	// the journal commits a group in one statement in autocommit: the
 	// journal's rows and the ledger's append (ledger_append, which chains
@@ -207,7 +214,7 @@ func New(db *sqlx.DB, opts Options) *Engine {
 	e.journal = &journal{db: db, ledger: ledger.NewPrepared(db), wallets: e.wallets, in: make(chan *batch, 1024), maxRows: opts.MaxRows,
 		conns: make([]*sqlx.Conn, opts.InFlight), pipe: newPipeline(opts.InFlight),
 		timeout: opts.DBTimeout, logger: opts.Logger, observer: opts.OnCommit, phases: opts.OnCommitPhases, previous: opts.PreviousJournal,
-		oneStatementFrom: opts.OneStatementFrom, twoTrips: !opts.PreviousJournal && !opts.FourTrips,
+		oneStatementFrom: opts.OneStatementFrom, twoTrips: !opts.PreviousJournal && !opts.FourTrips, remember: !opts.TwoTrips,
 		sessions:  make([]*ledger.Session, opts.InFlight),
 		cashMoved: e.cashMoved}
 	go func() {

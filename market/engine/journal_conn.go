@@ -102,7 +102,7 @@ func (j *journal) session(ctx context.Context, lane int) (*ledger.Session, error
 	}
 	if j.sessions[lane] == nil {
 		s := ledger.NewSession(c)
-		if len(j.conns) == 1 {
+		if j.remember && len(j.conns) == 1 {
 			// The journal is then the ledger's usual writer: the next commit
 			// can be computed from what the last one left (ledger/memo.go),
 			// in one round trip. With two lanes each lane's Session would

@@ -64,6 +64,7 @@ type journal struct {
 	previous         bool              // Options.PreviousJournal
 	oneStatementFrom int               // commit groups of this many orders or more in one statement; 0: never (Options.OneStatementFrom)
 	twoTrips         bool              // commit in two round trips (ledger.Session) rather than four (Options.FourTrips)
+	remember         bool              // and in one when its Session remembers the ledger (Options.TwoTrips)
 	conns            []*sqlx.Conn      // the journal's own connections, one per lane (journal_conn.go); only the lane's job touches it
 	sessions         []*ledger.Session // on conns, for two round trips
 	pipe             *pipeline         // the jobs in flight (pipeline.go)
