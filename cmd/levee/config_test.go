@@ -21,7 +21,9 @@ func TestConfigFromEnvironment(t *testing.T) {
 		{"LEVEE_WS_WRITER_POOL", "yes", func(c Config) bool { return !c.WSWritePumps }, "LEVEE_WS_WRITER_POOL must be on or off"},
 		{"LEVEE_JOURNAL", "previous", func(c Config) bool { return c.PreviousJournal && c.OneStatementFrom == 0 }, ""},
 		{"LEVEE_JOURNAL", "four-trips", func(c Config) bool { return c.FourTrips && !c.PreviousJournal && c.OneStatementFrom == 0 }, ""},
-		{"LEVEE_JOURNAL", "two-trips", func(c Config) bool { return c.TwoTrips && !c.FourTrips && !c.PreviousJournal && c.OneStatementFrom == 0 }, ""},
+		{"LEVEE_JOURNAL", "two-trips", func(c Config) bool {
+			return c.TwoTrips && !c.FourTrips && !c.PreviousJournal && c.OneStatementFrom == 0
+		}, ""},
 		{"LEVEE_JOURNAL", "", func(c Config) bool {
 			return !c.FourTrips && !c.TwoTrips && !c.PreviousJournal && c.OneStatementFrom == 0 && c.JournalInFlight == 0
 		}, ""},
