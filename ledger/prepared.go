@@ -60,7 +60,10 @@ type With struct {
 	// First is a condition that reads every CTE, such as "(SELECT count(*)
 	// FROM a) + (SELECT count(*) FROM b) >= 0": PostgreSQL evaluates it
 	// before it locks the head, which runs the CTEs first, so the caller's
-	// row locks come before the ledger's (docs/locks.md). It must hold.
+	// row locks come before the ledger's (docs/locks.md). It must hold: a
+	// caller that refuses its writes raises an error in it (as the market
+	// journal's fencing does), since a Session that remembers sends the
+	// append in the same message without looking at the head's row.
 	First string
 	Args  []any
 	// Locked, if set, runs once the statement with the caller's writes has

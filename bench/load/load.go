@@ -56,6 +56,10 @@ type Result struct {
 	P99, P999  time.Duration
 	Max        time.Duration
 	FirstError string
+	// LateP50 and LateP99 are how late an open-loop step's orders were sent
+	// after their due time (the generator's own error, inside every
+	// latency).
+	LateP50, LateP99 time.Duration
 }
 
 // Saturated reports whether an open-loop step failed to keep up with its
@@ -134,6 +138,7 @@ func (r *Runner) Warm(ctx context.Context, orders int) error {
 // tally is one client's share of a step.
 type tally struct {
 	lat       []time.Duration
+	late      []time.Duration // open loop: from each order's due time to its send
 	sent, ok  int
 	status    map[int]int
 	transport int
@@ -218,21 +223,22 @@ func (r *Runner) open(ctx context.Context, s Step) Result {
 					t.abandoned++
 					continue
 				}
+				t.late = append(t.late, time.Since(at))
 				st, err := c.do(s.IdempotencyKeys)
 				t.record(st, err, time.Since(at))
 			}
 		}()
 	}
-	// The arrival schedule: order k is due at start + k/rate. The dispatcher
-	// releases whatever is due every few hundred microseconds.
-	for sent := 0; sent < due && ctx.Err() == nil; {
-		now := time.Since(start)
-		n := min(due, int(float64(now)/interval)+1)
-		for ; sent < n; sent++ {
-			jobs <- start.Add(time.Duration(float64(sent) * interval))
-		}
-		time.Sleep(200 * time.Microsecond)
+	// The arrival schedule: order k is due at start + k/rate, and is
+	// handed to a free client then (clock.go).
+	var d Dispatcher
+	d.Start()
+	for sent := 0; sent < due && ctx.Err() == nil; sent++ {
+		at := start.Add(time.Duration(float64(sent) * interval))
+		d.SleepUntil(at)
+		jobs <- at
 	}
+	d.Stop()
 	close(jobs)
 	drain := s.Drain
 	if drain <= 0 {
@@ -246,7 +252,7 @@ func (r *Runner) open(ctx context.Context, s Step) Result {
 
 func summarize(s Step, clients, due int, ts []tally, elapsed time.Duration) Result {
 	res := Result{Step: s, Clients: clients, Due: due, Elapsed: elapsed, Status: map[int]int{}}
-	var lat []time.Duration
+	var lat, late []time.Duration
 	for i := range ts {
 		t := &ts[i]
 		res.Sent += t.sent
@@ -260,7 +266,10 @@ func summarize(s Step, clients, due int, ts []tally, elapsed time.Duration) Resu
 			res.FirstError = t.firstErr
 		}
 		lat = append(lat, t.lat...)
+		late = append(late, t.late...)
 	}
+	slices.Sort(late)
+	res.LateP50, res.LateP99 = Percentile(late, 0.50), Percentile(late, 0.99)
 	res.Throughput = float64(res.OK) / elapsed.Seconds()
 	slices.Sort(lat)
 	res.P50, res.P90, res.P99, res.P999 = Percentile(lat, 0.50), Percentile(lat, 0.90), Percentile(lat, 0.99), Percentile(lat, 0.999)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"levee/bench/load"
 )
 
 // FloorResult is the latency of a durable write with no application in
@@ -106,10 +108,11 @@ func paced(ctx context.Context, rate float64, d time.Duration, op func(n int) er
 	lat := make([]time.Duration, 0, total)
 	start := time.Now()
 	due := func(i int) time.Time { return start.Add(time.Duration(i) * every) }
+	var clock load.Dispatcher // as the open-loop steps send (bench/load/clock.go)
+	clock.Start()
+	defer clock.Stop()
 	for done := 0; done < total && ctx.Err() == nil; {
-		if w := time.Until(due(done)); w > 0 {
-			time.Sleep(w)
-		}
+		clock.SleepUntil(due(done))
 		n := min(total, int(time.Since(start)/every)+1) - done
 		if err := op(n); err != nil {
 			return PacedLatency{}, err

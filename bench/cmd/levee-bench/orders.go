@@ -742,8 +742,18 @@ func (e *env) waitIdle(ctx context.Context, pid int, within time.Duration) (time
 }
 
 func describeOrders(s OrdersStep) string {
-	return fmt.Sprintf("%-44s %8.0f orders/s  p50 %-9s p99 %-9s p999 %-9s errors %d abandoned %d  cpu server %.2f pg %.2f gen %.2f  %.4f core-ms/order  journal: %s",
-		s.Step.Name, s.Throughput, ms(s.P50), ms(s.P99), ms(s.P999), s.Errors(), s.Abandoned, s.CPUServer, s.CPUPG, s.CPUGen, s.PerOrder(), s.Journal)
+	return fmt.Sprintf("%-44s %8.0f orders/s  p50 %-9s p99 %-9s p999 %-9s errors %d abandoned %s  cpu server %.2f pg %.2f gen %.2f  %.4f core-ms/order  journal: %s",
+		s.Step.Name, s.Throughput, ms(s.P50), ms(s.P99), ms(s.P999), s.Errors(), unsent(s), s.CPUServer, s.CPUPG, s.CPUGen, s.PerOrder(), s.Journal)
+}
+
+// unsent is a step's orders never sent and, for an open loop, how late the
+// others left after their due time (p50 / p99): the generator's own error,
+// inside every latency of the step.
+func unsent(s OrdersStep) string {
+	if s.Step.Rate == 0 {
+		return strconv.Itoa(s.Abandoned)
+	}
+	return fmt.Sprintf("%d (sent %s / %s late)", s.Abandoned, ms(s.LateP50), ms(s.LateP99))
 }
 
 func ordersSection(rep *OrdersReport) string {
@@ -770,15 +780,15 @@ func ordersSection(rep *OrdersReport) string {
 			writeCPUFloor(&b, i/per, rep.CPUFloors[i/per-1], currentClosedLoop(rep.Variants, i-per))
 		}
 		fmt.Fprintf(&b, "### %s\n\n", v.Name)
-		b.WriteString("| step | offered/s | acknowledged/s | p50 | p99 | p999 | errors | unsent | CPU server | CPU pg | CPU generator | core-ms/order | journal (server's /metrics) |\n")
+		b.WriteString("| step | offered/s | acknowledged/s | p50 | p99 | p999 | errors | unsent (open loop: how late the others were sent, p50 / p99) | CPU server | CPU pg | CPU generator | core-ms/order | journal (server's /metrics) |\n")
 		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, s := range v.Steps {
 			offered := "closed loop"
 			if s.Step.Rate > 0 {
 				offered = fmt.Sprintf("%.0f", s.Step.Rate)
 			}
-			fmt.Fprintf(&b, "| %s | %s | **%.0f** | %s | %s | %s | %d | %d | %.2f | %.2f | %.2f | %.4f | %s |\n",
-				s.Step.Name, offered, s.Throughput, ms(s.P50), ms(s.P99), ms(s.P999), s.Errors(), s.Abandoned,
+			fmt.Fprintf(&b, "| %s | %s | **%.0f** | %s | %s | %s | %d | %s | %.2f | %.2f | %.2f | %.4f | %s |\n",
+				s.Step.Name, offered, s.Throughput, ms(s.P50), ms(s.P99), ms(s.P999), s.Errors(), unsent(s),
 				s.CPUServer, s.CPUPG, s.CPUGen, s.PerOrder(), s.Journal)
 		}
 		b.WriteString("\n")
@@ -919,6 +929,12 @@ const ordersNotes = `**What changed (issue 18), and where it is measured.**
   as one message; the append writes only if the head and every account are still as remembered (migration 0025's
   ledger_expect), and otherwise nothing is written and the commit goes in two round trips (docs/engine.md). The
   journal column gives the share of commits in one round trip and their mean (one_trip).
+- **The open loop sends on time** (session 13, bench/load/clock.go): the generator used to release due orders
+  every 200 µs by time.Sleep, but Go's runtime waits for a timer in epoll_pwait in whole milliseconds, so on an
+  idle process each such sleep took about 1.05 ms and orders left up to a millisecond after their due time, which
+  counted in their latency (it runs from the due time). A dispatcher on a thread of its own now sleeps until each
+  order's due time with clock_nanosleep and a timer slack of 1 ns, and each open-loop step says how late its
+  orders were sent (the unsent column: p50 / p99). The floor's paced writes use the same dispatcher.
 - **The floor of CPU per order** (session 11, measured after each round's variants, cpufloor.go): Go's net/http
   answering each order's request with the bytes levee serve answered one with (the HTTP half: its server's CPU per
   request), and PostgreSQL writing the rows an order makes it write into copies of those tables with the same indexes,
