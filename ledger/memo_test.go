@@ -2,6 +2,8 @@ package ledger_test
 
 import (
 	"context"
+	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jmoiron/sqlx"
@@ -252,4 +254,106 @@ func TestRememberingSessionTakesOneRoundTrip(t *testing.T) {
 		t.Fatalf("cash:2 holds %s, want %d micro-units", b, id)
 	}
 	MustVerify(t, l)
+}
+
+// TestRememberingSessionRacesAnotherWriter: a Session that remembers posts
+// in a loop while another writer posts to the same accounts through
+// PostBatch, unsynchronised. Midway the other writer gives cash:7 a
+// pseudonym (as OpenPersonal does, without the head); the Session, which
+// has remembered cash:7 unnamed all along, then starts paying into it. Every
+// post must succeed, the balances each post returned must be those its
+// entry left in the ledger (the sum of every posting up to it), and at the
+// end the ledger must verify (cash:7's entries hashed under its pseudonym)
+// and hold exactly the money both moved. Both ways of committing must have
+// happened: from memory, and after finding it wrong.
+func TestRememberingSessionRacesAnotherWriter(t *testing.T) {
+	ctx := context.Background()
+	l, db := MustLedger(t)
+	keys := []string{"cash:1", "cash:2", "cash:3", "cash:4", "cash:5", "cash:6"}
+	MustOpen(t, l, append(keys, "cash:7")...)
+	for _, k := range keys {
+		MustFund(t, l, k, levee.Units(1000))
+	}
+	read := append(slices.Clone(keys), "cash:7")
+	s, _ := mustRememberingSession(t, db)
+	w := ledger.With{CTEs: `nothing AS (SELECT 1 AS one)`, First: `(SELECT count(*) FROM nothing) >= 0`}
+	const rounds = 300
+	var named atomic.Bool
+	done := make(chan error, 1)
+	go func() { // the other writer
+		for i := range rounds {
+			if i == rounds/3 {
+				if _, err := db.ExecContext(ctx, `UPDATE ledger_accounts SET public = 'cash:p0123456789abcdef0123' WHERE key = 'cash:7' AND public IS NULL`); err != nil {
+					done <- err
+					return
+				}
+				named.Store(true)
+			}
+			from, to := keys[i%len(keys)], keys[(i*5+1)%len(keys)]
+			if from == to {
+				continue
+			}
+			tx, err := db.BeginTxx(ctx, nil)
+			if err != nil {
+				done <- err
+				return
+			}
+			if _, err := ledger.PostBatch(ctx, tx, []ledger.Transfer{move(from, to, levee.Micros(1+i))}); err != nil {
+				tx.Rollback()
+				done <- err
+				return
+			}
+			if err := tx.Commit(); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	returned := make([]map[string]levee.Micros, rounds)
+	for i := range rounds {
+		from, to := keys[(i*7)%len(keys)], keys[(i*7+2)%len(keys)]
+		if i%3 == 0 && named.Load() {
+			to = "cash:7"
+		}
+		balances, err := s.PostCommitWith(ctx, w, []ledger.Transfer{move(from, to, levee.Micros(1000+i))}, read)
+		if err != nil {
+			t.Fatalf("post %d: %v", i, err)
+		}
+		returned[i] = balances
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !named.Load() || MustBalance(t, l, "cash:7") == 0 {
+		t.Fatal("cash:7 was never named and paid")
+	}
+	// The Session's post i is the entry with a posting of 1000+i
+	// micro-units (the other writer's are under 1000).
+	for i, balances := range returned {
+		for _, k := range read {
+			var held int64
+			if err := db.GetContext(ctx, &held, `
+				SELECT coalesce((sum(amount) * 1000000)::bigint, 0) FROM ledger_postings
+				WHERE account = $1 AND entry_seq <= (SELECT entry_seq FROM ledger_postings WHERE amount = $2 * 0.000001)`, k, 1000+i); err != nil {
+				t.Fatal(err)
+			}
+			if balances[k] != levee.Micros(held) {
+				t.Fatalf("post %d returned %s = %s, its entry left %s", i, k, balances[k], levee.Micros(held))
+			}
+		}
+	}
+	var total levee.Micros
+	for _, k := range read {
+		total += MustBalance(t, l, k)
+	}
+	if total != levee.Units(1000)*levee.Micros(len(keys)) {
+		t.Fatalf("the accounts hold %s in all, want %s", total, levee.Units(1000)*levee.Micros(len(keys)))
+	}
+	MustVerify(t, l)
+	st := s.Stats()
+	t.Logf("%+v", st)
+	if st.OneTrip == 0 || st.Missed == 0 {
+		t.Fatalf("%+v: want commits both from memory and after finding it wrong", st)
+	}
 }
