@@ -423,7 +423,7 @@ var ordersVariants = []OrdersVariant{
 // defaultVariants are the variants make orders runs unless -variants
 // names others: the current path and what it is compared with most (the
 // rest were measured in earlier sessions and stay available by name).
-const defaultVariants = "current,four-trips,cluster,pipelined,previous"
+const defaultVariants = "current,two-trips,four-trips,cluster,pipelined,previous"
 
 // variantKeys lists every variant's key, for -variants' help.
 func variantKeys() string {
