@@ -27,8 +27,12 @@ import (
 // the head, a balance changed, a person was given a pseudonym, the private
 // epoch began) makes ledger_expect (migration 0025) abort the transaction
 // before its COMMIT, and the Session appends again in two round trips from
-// what it then reads. So a commit in one round trip writes what a commit in
-// two would have written at the same moment, byte for byte.
+// what it then reads (the first of them rolling the failed transaction
+// back). So a commit in one round trip writes what a commit in two would
+// have written at the same moment, byte for byte. Before the caller's
+// writes, the message looks at the head unlocked (peekHeadSQL): where
+// another writer often moves it (instances of a cluster sharing a ledger),
+// most misses so fail before any work that would be undone.
 //
 // One round trip instead of two saves a commit the second trip's wake-ups
 // (the journal's goroutine and PostgreSQL's backend, each waiting for the
@@ -41,9 +45,12 @@ import (
 const memoAccounts = 1 << 16
 
 // maxMemoBackoff bounds how many commits a Session sends in two round trips
-// after its memory was found wrong, before it tries one again. A Session
-// whose ledger others write all the time (two journal transactions in flight,
-// instances of a cluster) so wastes a round trip once in that many commits.
+// after its memory was found wrong, before it tries one again. The backoff
+// doubles with each miss and halves with each commit from memory, so a
+// Session whose ledger others write all the time (instances of a cluster
+// sharing one ledger) tries once in about that many commits: a miss wastes
+// the whole transaction's work in PostgreSQL, since the caller's writes run
+// before the append finds the ledger changed.
 const maxMemoBackoff = 64
 
 // errForgotten: an account of the batch is not remembered. Nothing was sent.
@@ -106,7 +113,7 @@ func (m *memo) forget() {
 
 func (m *memo) hit() {
 	m.stats.OneTrip++
-	m.backoff = 0
+	m.backoff /= 2
 }
 
 func (m *memo) miss() {
@@ -122,6 +129,7 @@ func (m *memo) miss() {
 // expectations, and COMMIT.
 type oneTrip struct {
 	s          *Session
+	peekName   string // peekHeadSQL
 	headName   string
 	expectName string
 	headArgs   []any
@@ -183,8 +191,16 @@ func (t *oneTrip) write(ctx context.Context, args []any, changes []balanceChange
 		pq.Int64Array(cBefore), pq.StringArray(cPublic),
 		pq.StringArray(uKey), pq.Int64Array(uBefore), pq.StringArray(uPublic),
 		t.head.Seq, t.head.Hash, t.head.PrivateFrom)
-	q, err := appendExecute(t.s.buf[:0], "BEGIN ISOLATION LEVEL READ COMMITTED; EXECUTE "+t.headName, t.headArgs, "")
+	// First a look at the head, unlocked: when another writer has moved it
+	// (instances of a cluster share the ledger), the transaction fails
+	// before the caller's writes, which would otherwise be done and undone.
+	// The append's own check, under the head's lock, is the one that counts.
+	head := []any{t.head.Seq, t.head.Hash, t.head.PrivateFrom}
+	q, err := appendExecute(t.s.buf[:0], "BEGIN ISOLATION LEVEL READ COMMITTED; EXECUTE "+t.peekName, head, "")
 	if err != nil {
+		return err
+	}
+	if q, err = appendExecute(q, "; EXECUTE "+t.headName, t.headArgs, ""); err != nil {
 		return err
 	}
 	if q, err = appendExecute(q, "; EXECUTE "+t.expectName, args, "; COMMIT"); err != nil {
@@ -210,6 +226,10 @@ func isMiss(err error) bool {
 	var pe *pq.Error
 	return errors.As(err, &pe) && pe.Code == "LV001"
 }
+
+// peekHeadSQL fails with LV001 unless the head is at seq $1, hash $2 and
+// private_from $3 (0 for none), read without a lock.
+const peekHeadSQL = `SELECT ledger_expect(seq = $1 AND hash = $2 AND coalesce(private_from, 0) = $3) FROM ledger_head`
 
 // appendExpectSQL is AppendSQL that writes only if the ledger is as the
 // append was computed from, and otherwise fails with SQLSTATE LV001

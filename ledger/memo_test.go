@@ -204,8 +204,9 @@ func TestRememberingSessionChecksItsMemory(t *testing.T) {
 // TestRememberingSessionTakesOneRoundTrip counts what the client sends
 // through a proxy: once a Session that remembers knows the accounts, each
 // post is one round trip; when another writer moved the head, the post that
-// finds it out takes four (the refused one, its ROLLBACK, and two), the
-// next two (it backs off once), and then one again.
+// finds it out takes three (the refused one, then two, the first of which
+// rolls the refused transaction back), the next two (it backs off once), and
+// then one again.
 func TestRememberingSessionTakesOneRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	p := startCountingProxy(t, dbtest.NewURL(t))
@@ -240,7 +241,7 @@ func TestRememberingSessionTakesOneRoundTrip(t *testing.T) {
 		}
 	}
 	MustFund(t, l, "cash:1", 1)
-	for i, want := range []int64{4, 2, 1, 1} {
+	for i, want := range []int64{3, 2, 1, 1} {
 		if n := post(); n != want {
 			t.Fatalf("post %d after another writer's: %d round trips, want %d", i+1, n, want)
 		}

@@ -128,11 +128,15 @@ func (s *Session) post(ctx context.Context, w With, ts []Transfer, read []string
 	}
 	defer s.rollbackIfOpen()
 	if s.memo.ready() {
+		peek, err := s.prepare(ctx, peekHeadSQL)
+		if err != nil {
+			return nil, err
+		}
 		expect, err := s.prepare(ctx, appendExpectSQL)
 		if err != nil {
 			return nil, err
 		}
-		balances, done, err := s.postOneTrip(ctx, w, ts, read, headName, expect)
+		balances, done, err := s.postOneTrip(ctx, w, ts, read, oneTrip{peekName: peek, headName: headName, expectName: expect})
 		if done {
 			return balances, err
 		}
@@ -153,8 +157,9 @@ func (s *Session) post(ctx context.Context, w With, ts []Transfer, read []string
 // (which the database's own balances decide), or PostgreSQL's refusal of
 // the round trip, the memory found wrong or not (a caller's write that
 // fails, fails again the usual way with the usual error).
-func (s *Session) postOneTrip(ctx context.Context, w With, ts []Transfer, read []string, headName, expect string) (balances map[string]levee.Micros, done bool, err error) {
-	t := &oneTrip{s: s, headName: headName, expectName: expect}
+func (s *Session) postOneTrip(ctx context.Context, w With, ts []Transfer, read []string, names oneTrip) (balances map[string]levee.Micros, done bool, err error) {
+	t := &names
+	t.s = s
 	out, balances, err := postBatchBalances(ctx, s.conn, ts, call{trips: t, lockArgs: w.Args, read: read})
 	if err == nil {
 		s.memo.learn(t.head, out, t.accts)
@@ -168,10 +173,8 @@ func (s *Session) postOneTrip(ctx context.Context, w With, ts []Transfer, read [
 		s.memo.forget()
 		return nil, true, err // committed or not: unknown
 	}
-	s.rollbackIfOpen()
-	if s.broken {
-		return nil, true, err
-	}
+	// Refused or never sent: nothing was committed. A transaction the
+	// refusal left open is rolled back with the next round trip's BEGIN.
 	if isMiss(err) {
 		s.memo.miss()
 	}
@@ -228,7 +231,13 @@ type sessionTrips struct {
 func (t *sessionTrips) lock(ctx context.Context, args []any, keys []string) (ledgerHead, map[string]*account, error) {
 	// READ COMMITTED whatever the database's default, so that the read
 	// takes a snapshot of its own, after the head's lock.
-	q, err := appendExecute(t.s.buf[:0], "BEGIN ISOLATION LEVEL READ COMMITTED; EXECUTE "+t.headName, args, "")
+	begin := "BEGIN ISOLATION LEVEL READ COMMITTED; EXECUTE "
+	if t.s.open {
+		// A commit from memory that PostgreSQL refused left its
+		// transaction open and failed: end it in the same message.
+		begin = "ROLLBACK; " + begin
+	}
+	q, err := appendExecute(t.s.buf[:0], begin+t.headName, args, "")
 	if err != nil {
 		return ledgerHead{}, nil, err
 	}
