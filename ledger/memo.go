@@ -238,16 +238,7 @@ const peekHeadSQL = `SELECT ledger_expect(seq = $1 AND hash = $2 AND coalesce(pr
 // balance and public name of each other account the batch posts to; $21-$23
 // the head's seq, hash and private_from (0 for none) before the batch.
 // Balances travel as micro-units, as the deltas do.
-const appendExpectSQL = `
-		WITH e AS (
-			INSERT INTO ledger_entries (seq, at, kind, ref, idempotency_key, prev_hash, hash)
-			SELECT seq, at, kind, ref, NULLIF(ikey, ''), prev_hash, hash
-			FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bytea[])
-				AS t (seq, at, kind, ref, ikey, prev_hash, hash)
-		), p AS (
-			INSERT INTO ledger_postings (entry_seq, idx, account, amount)
-			SELECT entry_seq, idx, account, amount * 0.000001
-			FROM unnest($8::bigint[], $9::int[], $10::text[], $11::bigint[]) AS t (entry_seq, idx, account, amount)
+const appendExpectSQL = appendRowsSQL + `
 		), b AS (
 			UPDATE ledger_accounts a SET balance = a.balance + d.delta * 0.000001
 			FROM unnest($12::text[], $13::bigint[], $16::bigint[], $17::text[]) AS d (key, delta, before, public)

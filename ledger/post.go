@@ -523,9 +523,9 @@ func checkBalance(a *account) error {
 	return nil
 }
 
-// AppendSQL writes a batch's entries, postings, balance changes and the new
-// head: the one write of an append.
-const AppendSQL = `
+// appendRowsSQL writes an append's entries ($1-$7) and postings ($8-$11):
+// the start of AppendSQL and of appendExpectSQL, whose CTEs follow.
+const appendRowsSQL = `
 		WITH e AS (
 			INSERT INTO ledger_entries (seq, at, kind, ref, idempotency_key, prev_hash, hash)
 			SELECT seq, at, kind, ref, NULLIF(ikey, ''), prev_hash, hash
@@ -534,7 +534,11 @@ const AppendSQL = `
 		), p AS (
 			INSERT INTO ledger_postings (entry_seq, idx, account, amount)
 			SELECT entry_seq, idx, account, amount * 0.000001
-			FROM unnest($8::bigint[], $9::int[], $10::text[], $11::bigint[]) AS t (entry_seq, idx, account, amount)
+			FROM unnest($8::bigint[], $9::int[], $10::text[], $11::bigint[]) AS t (entry_seq, idx, account, amount)`
+
+// AppendSQL writes a batch's entries, postings, balance changes and the new
+// head: the one write of an append.
+const AppendSQL = appendRowsSQL + `
 		), b AS (
 			UPDATE ledger_accounts a SET balance = a.balance + d.delta * 0.000001
 			FROM unnest($12::text[], $13::bigint[]) AS d (key, delta)

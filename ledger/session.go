@@ -114,29 +114,17 @@ func (s *Session) PostCommitWith(ctx context.Context, w With, ts []Transfer, rea
 
 // post is one attempt of PostCommitWith.
 func (s *Session) post(ctx context.Context, w With, ts []Transfer, read []string) (map[string]levee.Micros, error) {
-	headName, err := s.prepare(ctx, headSQLAfter(w))
-	if err != nil {
-		return nil, err
-	}
-	readName, err := s.prepare(ctx, ReadAccountsSQL)
-	if err != nil {
-		return nil, err
-	}
-	app, err := s.prepare(ctx, AppendSQL)
-	if err != nil {
+	var headName, readName, app string
+	if err := s.prepareAll(ctx, statement{&headName, headSQLAfter(w)}, statement{&readName, ReadAccountsSQL}, statement{&app, AppendSQL}); err != nil {
 		return nil, err
 	}
 	defer s.rollbackIfOpen()
 	if s.memo.ready() {
-		peek, err := s.prepare(ctx, peekHeadSQL)
-		if err != nil {
+		t := oneTrip{headName: headName}
+		if err := s.prepareAll(ctx, statement{&t.peekName, peekHeadSQL}, statement{&t.expectName, appendExpectSQL}); err != nil {
 			return nil, err
 		}
-		expect, err := s.prepare(ctx, appendExpectSQL)
-		if err != nil {
-			return nil, err
-		}
-		balances, done, err := s.postOneTrip(ctx, w, ts, read, oneTrip{peekName: peek, headName: headName, expectName: expect})
+		balances, done, err := s.postOneTrip(ctx, w, ts, read, t)
 		if done {
 			return balances, err
 		}
@@ -179,6 +167,25 @@ func (s *Session) postOneTrip(ctx context.Context, w With, ts []Transfer, read [
 		s.memo.miss()
 	}
 	return nil, false, nil
+}
+
+// statement is a query and where prepareAll puts the name it is prepared
+// under.
+type statement struct {
+	name  *string
+	query string
+}
+
+// prepareAll prepares each of sts on first use and sets its name.
+func (s *Session) prepareAll(ctx context.Context, sts ...statement) error {
+	for _, st := range sts {
+		name, err := s.prepare(ctx, st.query)
+		if err != nil {
+			return err
+		}
+		*st.name = name
+	}
+	return nil
 }
 
 // prepare returns the name under which query is prepared on the
