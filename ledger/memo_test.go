@@ -265,8 +265,7 @@ func TestRememberingSessionTakesOneRoundTrip(t *testing.T) {
 // post must succeed, the balances each post returned must be those its
 // entry left in the ledger (the sum of every posting up to it), and at the
 // end the ledger must verify (cash:7's entries hashed under its pseudonym)
-// and hold exactly the money both moved. Both ways of committing must have
-// happened: from memory, and after finding it wrong.
+// and hold exactly the money both moved.
 func TestRememberingSessionRacesAnotherWriter(t *testing.T) {
 	ctx := context.Background()
 	l, db := MustLedger(t)
@@ -311,23 +310,33 @@ func TestRememberingSessionRacesAnotherWriter(t *testing.T) {
 		}
 		done <- nil
 	}()
-	returned := make([]map[string]levee.Micros, rounds)
-	for i := range rounds {
+	// The Session posts until the other writer is done and it has paid
+	// cash:7 a few times since it was named, however the two run.
+	var returned []map[string]levee.Micros
+	var writerErr error
+	writing, paid := true, 0
+	for i := 0; writing || paid < 3; i++ {
+		if i > 20*rounds {
+			t.Fatalf("%d posts, cash:7 paid %d times since named", i, paid)
+		}
 		from, to := keys[(i*7)%len(keys)], keys[(i*7+2)%len(keys)]
 		if i%3 == 0 && named.Load() {
 			to = "cash:7"
+			paid++
 		}
 		balances, err := s.PostCommitWith(ctx, w, []ledger.Transfer{move(from, to, levee.Micros(1000+i))}, read)
 		if err != nil {
 			t.Fatalf("post %d: %v", i, err)
 		}
-		returned[i] = balances
+		returned = append(returned, balances)
+		select {
+		case writerErr = <-done:
+			writing = false
+		default:
+		}
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if !named.Load() || MustBalance(t, l, "cash:7") == 0 {
-		t.Fatal("cash:7 was never named and paid")
+	if writerErr != nil {
+		t.Fatal(writerErr)
 	}
 	// The Session's post i is the entry with a posting of 1000+i
 	// micro-units (the other writer's are under 1000).
@@ -344,17 +353,37 @@ func TestRememberingSessionRacesAnotherWriter(t *testing.T) {
 			}
 		}
 	}
+	t.Logf("during the race: %+v", s.Stats())
+	// Both ways of committing, whatever the interleaving was: a post from
+	// memory once the other writer is done (after at most the backoff's
+	// longest wait), then one that finds the ledger changed by a last
+	// write of the other's.
+	for j := 0; ; j++ {
+		hits := s.Stats().OneTrip
+		if _, err := s.PostCommitWith(ctx, w, []ledger.Transfer{move("cash:1", "cash:2", 1)}, read); err != nil {
+			t.Fatal(err)
+		}
+		if s.Stats().OneTrip > hits {
+			break
+		}
+		if j > 2*64 {
+			t.Fatalf("%+v: no post from memory once alone", s.Stats())
+		}
+	}
+	misses := s.Stats().Missed
+	MustFund(t, l, "cash:1", 1)
+	if _, err := s.PostCommitWith(ctx, w, []ledger.Transfer{move("cash:1", "cash:2", 1)}, read); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Missed != misses+1 {
+		t.Fatalf("%+v: the post after another writer's did not find the ledger changed", st)
+	}
 	var total levee.Micros
 	for _, k := range read {
 		total += MustBalance(t, l, k)
 	}
-	if total != levee.Units(1000)*levee.Micros(len(keys)) {
-		t.Fatalf("the accounts hold %s in all, want %s", total, levee.Units(1000)*levee.Micros(len(keys)))
+	if want := levee.Units(1000)*levee.Micros(len(keys)) + 1; total != want {
+		t.Fatalf("the accounts hold %s in all, want %s", total, want)
 	}
 	MustVerify(t, l)
-	st := s.Stats()
-	t.Logf("%+v", st)
-	if st.OneTrip == 0 || st.Missed == 0 {
-		t.Fatalf("%+v: want commits both from memory and after finding it wrong", st)
-	}
 }
