@@ -120,7 +120,7 @@ func (s *Session) post(ctx context.Context, w With, ts []Transfer, read []string
 	}
 	defer s.rollbackIfOpen()
 	if s.memo.ready() {
-		t := oneTrip{headName: headName}
+		t := &oneTrip{s: s, headName: headName}
 		if err := s.prepareAll(ctx, statement{&t.peekName, peekHeadSQL}, statement{&t.expectName, appendExpectSQL}); err != nil {
 			return nil, err
 		}
@@ -145,9 +145,7 @@ func (s *Session) post(ctx context.Context, w With, ts []Transfer, read []string
 // (which the database's own balances decide), or PostgreSQL's refusal of
 // the round trip, the memory found wrong or not (a caller's write that
 // fails, fails again the usual way with the usual error).
-func (s *Session) postOneTrip(ctx context.Context, w With, ts []Transfer, read []string, names oneTrip) (balances map[string]levee.Micros, done bool, err error) {
-	t := &names
-	t.s = s
+func (s *Session) postOneTrip(ctx context.Context, w With, ts []Transfer, read []string, t *oneTrip) (balances map[string]levee.Micros, done bool, err error) {
 	out, balances, err := postBatchBalances(ctx, s.conn, ts, call{trips: t, lockArgs: w.Args, read: read})
 	if err == nil {
 		s.memo.learn(t.head, out, t.accts)

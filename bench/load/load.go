@@ -218,6 +218,7 @@ func (r *Runner) open(ctx context.Context, s Step) Result {
 			defer wg.Done()
 			t := &tallies[i]
 			t.lat = make([]time.Duration, 0, due/len(r.clients)+16)
+			t.late = make([]time.Duration, 0, cap(t.lat))
 			for at := range jobs {
 				if stop.Load() || ctx.Err() != nil {
 					t.abandoned++
