@@ -111,6 +111,10 @@ func (m *memo) forget() {
 	}
 }
 
+// suspect says whether the memory was found wrong lately: since its last
+// miss, fewer hits than halve the backoff to nothing.
+func (m *memo) suspect() bool { return m.backoff > 0 }
+
 func (m *memo) hit() {
 	m.stats.OneTrip++
 	m.backoff /= 2
@@ -191,14 +195,19 @@ func (t *oneTrip) write(ctx context.Context, args []any, changes []balanceChange
 		pq.Int64Array(cBefore), pq.StringArray(cPublic),
 		pq.StringArray(uKey), pq.Int64Array(uBefore), pq.StringArray(uPublic),
 		t.head.Seq, t.head.Hash, t.head.PrivateFrom)
-	// First a look at the head, unlocked: when another writer has moved it
-	// (instances of a cluster share the ledger), the transaction fails
-	// before the caller's writes, which would otherwise be done and undone.
-	// The append's own check, under the head's lock, is the one that counts.
-	head := []any{t.head.Seq, t.head.Hash, t.head.PrivateFrom}
-	q, err := appendExecute(t.s.buf[:0], "BEGIN ISOLATION LEVEL READ COMMITTED; EXECUTE "+t.peekName, head, "")
-	if err != nil {
-		return err
+	// While the memory has lately been wrong, first a look at the head,
+	// unlocked: when another writer keeps moving it (instances of a cluster
+	// share the ledger), the transaction then fails before the caller's
+	// writes, which would otherwise be done and undone. The append's own
+	// check, under the head's lock, is the one that counts, so a Session
+	// whose memory keeps holding (the only writer's) saves the statement.
+	q := append(t.s.buf[:0], "BEGIN ISOLATION LEVEL READ COMMITTED"...)
+	var err error
+	if t.s.memo.suspect() {
+		head := []any{t.head.Seq, t.head.Hash, t.head.PrivateFrom}
+		if q, err = appendExecute(q, "; EXECUTE "+t.peekName, head, ""); err != nil {
+			return err
+		}
 	}
 	if q, err = appendExecute(q, "; EXECUTE "+t.headName, t.headArgs, ""); err != nil {
 		return err

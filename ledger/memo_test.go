@@ -257,6 +257,69 @@ func TestRememberingSessionTakesOneRoundTrip(t *testing.T) {
 	MustVerify(t, l)
 }
 
+// TestRememberingSessionLooksAtTheHeadAfterAMiss: the unlocked look at the
+// head goes first only while the memory was lately found wrong. The
+// caller's writes count their runs in a sequence (nextval is not undone by
+// a rollback), so a post that ran them in a refused transaction shows: one
+// from a memory still trusted runs them twice (refused, then in two round
+// trips); one tried while the memory is suspect is refused by the look
+// before they run.
+func TestRememberingSessionLooksAtTheHeadAfterAMiss(t *testing.T) {
+	ctx := context.Background()
+	p := startCountingProxy(t, dbtest.NewURL(t))
+	db, err := sqlx.Open("postgres", p.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	l := ledger.New(db)
+	MustOpen(t, l, "cash:1", "cash:2")
+	MustFund(t, l, "cash:1", levee.Units(10))
+	db.MustExec(`CREATE SEQUENCE caller_runs`)
+	w := ledger.With{CTEs: `ran AS (SELECT nextval('caller_runs') AS n)`, First: `(SELECT count(*) FROM ran) >= 0`}
+	pay := []ledger.Transfer{move("cash:1", "cash:2", 1)}
+	s, _ := mustRememberingSession(t, db)
+	var runs int64
+	post := func() (trips, ran int64) {
+		t.Helper()
+		before := p.trips.Load()
+		if _, err := s.PostCommitWith(ctx, w, pay, nil); err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		if err := db.Get(&n, `SELECT last_value FROM caller_runs`); err != nil {
+			t.Fatal(err)
+		}
+		ran, runs = n-runs, n
+		return p.trips.Load() - before - 1, ran // less the read of the sequence
+	}
+	post() // learns the accounts
+	post() // prepares the statements of a post from memory
+	for i, c := range []struct {
+		other      bool // another writer moves the head first
+		trips, ran int64
+	}{
+		{false, 1, 1},
+		{true, 3, 2},                 // trusted: refused after the caller's writes, then two round trips
+		{false, 2, 1},                // backing off
+		{true, 3, 1},                 // suspect: refused by the look, before the caller's writes
+		{false, 2, 1}, {false, 2, 1}, // backing off twice as long
+		{false, 1, 1}, {false, 1, 1}, // from memory, looking first until the backoff is spent
+		{true, 3, 2}, // trusted again
+	} {
+		if c.other {
+			MustFund(t, l, "cash:1", 1)
+		}
+		if trips, ran := post(); trips != c.trips || ran != c.ran {
+			t.Fatalf("post %d: %d round trips and the caller's writes run %d times, want %d and %d", i+1, trips, ran, c.trips, c.ran)
+		}
+	}
+	if got, want := s.Stats(), (ledger.SessionStats{OneTrip: 4, Missed: 3}); got.OneTrip < want.OneTrip || got.Missed != want.Missed {
+		t.Fatalf("stats %+v, want at least %d from memory and %d misses", got, want.OneTrip, want.Missed)
+	}
+	MustVerify(t, l)
+}
+
 // TestRememberingSessionRacesAnotherWriter: a Session that remembers posts
 // in a loop while another writer posts to the same accounts through
 // PostBatch, unsynchronised. Midway the other writer gives cash:7 a
