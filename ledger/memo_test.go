@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -193,6 +194,101 @@ func TestRememberingSessionChecksItsMemory(t *testing.T) {
 			want.OneTrip += 2 - want.Missed
 			if st := s.Stats(); st != want {
 				t.Fatalf("two posts after: %+v, want %+v", st, want)
+			}
+			if !tc.tampered {
+				MustVerify(t, l)
+			}
+		})
+	}
+}
+
+// TestRememberingSessionReadsUnderTheHeadLock: a commit from memory is sent
+// whole, and its caller's writes run before it takes the head's lock. Here
+// they wait on a lock the test holds while the ledger changes behind the
+// commit, after it was sent and before it holds the head: the append must
+// find each change and write nothing from memory. It guards the statements'
+// snapshots: an append that read the accounts from a snapshot taken before
+// the head's lock (as one statement for the caller's writes and the append
+// would, tried in session 14) misses a pseudonym or a balance given
+// meanwhile to an account it leaves as it was, unless it locks what it
+// reads.
+func TestRememberingSessionReadsUnderTheHeadLock(t *testing.T) {
+	ctx := context.Background()
+	learn := []ledger.Transfer{move("cash:1", "cash:3", 1), move("cash:3", "cash:4", 1)}
+	for _, tc := range []struct {
+		name   string
+		change string // run while the statement waits
+		// batch is posted behind it. cash:3 and cash:5 are posted to and
+		// left as they were; cash:4 and cash:6 change. cash:5 and cash:6
+		// were only read before, so a pseudonym given to them now leaves
+		// no entry hashed under their key (as OpenPersonal names accounts
+		// before their first entry).
+		batch []ledger.Transfer
+		// tampered: change moved a balance outside the ledger, so the
+		// ledger cannot verify.
+		tampered bool
+	}{
+		{"a pseudonym for an account the batch leaves as it was", `UPDATE ledger_accounts SET public = 'cash:p0123456789abcdef0123' WHERE key = 'cash:5'`,
+			[]ledger.Transfer{move("cash:1", "cash:5", 1), move("cash:5", "cash:4", 1)}, false},
+		{"a pseudonym for an account the batch changes", `UPDATE ledger_accounts SET public = 'cash:p0123456789abcdef0123' WHERE key = 'cash:6'`,
+			[]ledger.Transfer{move("cash:1", "cash:6", 1)}, false},
+		{"a balance moved, of an account the batch leaves as it was", `UPDATE ledger_accounts SET balance = balance + 1 WHERE key = 'cash:3'`, learn, true},
+		{"a balance moved, of an account the batch changes", `UPDATE ledger_accounts SET balance = balance + 1 WHERE key = 'cash:4'`, learn, true},
+		{"another writer appends", ``, learn, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, db := MustLedger(t)
+			MustOpen(t, l, "cash:1", "cash:2", "cash:3", "cash:4", "cash:5", "cash:6")
+			MustFund(t, l, "cash:1", levee.Units(10))
+			s, _ := mustRememberingSession(t, db)
+			w := ledger.With{CTEs: `waited AS (SELECT pg_advisory_xact_lock(4242) AS x)`, First: `(SELECT count(*) FROM waited) >= 0`}
+			for range 2 { // learns the accounts, then commits from memory
+				if _, err := s.PostCommitWith(ctx, w, learn, []string{"cash:5", "cash:6"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			holder, err := db.Connx(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer holder.Close()
+			if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_lock(4242)`); err != nil {
+				t.Fatal(err)
+			}
+			type result struct {
+				balances map[string]levee.Micros
+				err      error
+			}
+			done := make(chan result, 1)
+			go func() {
+				b, err := s.PostCommitWith(ctx, w, tc.batch, nil)
+				done <- result{b, err}
+			}()
+			for waiting := false; !waiting; {
+				time.Sleep(5 * time.Millisecond)
+				if err := db.Get(&waiting, `SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.change == "" {
+				MustFund(t, l, "cash:2", 1)
+			} else {
+				db.MustExec(tc.change)
+			}
+			if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_unlock(4242)`); err != nil {
+				t.Fatal(err)
+			}
+			r := <-done
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if st := s.Stats(); st != (ledger.SessionStats{OneTrip: 1, Missed: 1}) {
+				t.Fatalf("stats %+v: want the post behind the change refused from memory", st)
+			}
+			for k, b := range r.balances {
+				if stored := MustBalance(t, l, k); stored != b {
+					t.Fatalf("%s: returned %s, stored %s", k, b, stored)
+				}
 			}
 			if !tc.tampered {
 				MustVerify(t, l)
