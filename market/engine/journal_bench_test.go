@@ -35,6 +35,11 @@ import (
 // less than the rate:
 //
 //	go test -run '^$' -bench DurableOrders -benchtime 3000x -count 3 ./market/engine/
+//
+// BENCH_SETUP_SQL, if set, runs on each size's fresh database before it is
+// used: what a schema change would save, measured before writing its
+// migration (e.g. a CHECK dropped), in rounds alternated with a run
+// without it.
 func BenchmarkDurableOrders(b *testing.B) {
 	for _, c := range []struct {
 		traders  int
@@ -52,6 +57,11 @@ func BenchmarkDurableOrders(b *testing.B) {
 		b.Run(fmt.Sprintf("traders=%d/journal=%s", traders, c.journal), func(b *testing.B) {
 			ctx := context.Background()
 			db := dbtest.New(b)
+			if q := os.Getenv("BENCH_SETUP_SQL"); q != "" {
+				if _, err := db.Exec(q); err != nil {
+					b.Fatal(err)
+				}
+			}
 			acc, led := accounts.New(db), ledger.New(db)
 			if _, err := acc.CreateDistrict(ctx, 0, "north"); err != nil {
 				b.Fatal(err)

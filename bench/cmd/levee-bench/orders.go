@@ -926,8 +926,8 @@ const ordersNotes = `**What changed (issue 18), and where it is measured.**
   LEVEE_JOURNAL=two-trips, is the Session without memory, as in sessions 10 to 12): with one transaction in flight
   the journal's Session keeps what its last commit left in the ledger and, when it knows every account of the
   next batch, computes the append from that and sends BEGIN, the rows with the head's lock, the append and COMMIT
-  as one message, after an unlocked look at the head (so that a head another writer moved fails before the rows
-  are written); the append writes only if the head and every account are still as remembered (migration 0025's
+  as one message (since session 14 after an unlocked look at the head only while its memory was lately found
+  wrong, so that a head another writer keeps moving fails before the rows are written); the append writes only if the head and every account are still as remembered (migration 0025's
   ledger_expect), and otherwise nothing is written and the commit goes in two round trips (docs/engine.md). The
   journal column gives the share of commits in one round trip and their mean (one_trip).
 - **The open loop sends on time** (session 13, bench/load/clock.go): the generator used to release due orders
