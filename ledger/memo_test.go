@@ -297,6 +297,22 @@ func TestRememberingSessionReadsUnderTheHeadLock(t *testing.T) {
 	}
 }
 
+// mustCountedLedger is a ledger whose connections go through a proxy that
+// counts round trips, with cash:1 holding 10 and cash:2 nothing.
+func mustCountedLedger(t *testing.T) (*countingProxy, *sqlx.DB, *ledger.Ledger) {
+	t.Helper()
+	p := startCountingProxy(t, dbtest.NewURL(t))
+	db, err := sqlx.Open("postgres", p.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	l := ledger.New(db)
+	MustOpen(t, l, "cash:1", "cash:2")
+	MustFund(t, l, "cash:1", levee.Units(10))
+	return p, db, l
+}
+
 // TestRememberingSessionTakesOneRoundTrip counts what the client sends
 // through a proxy: once a Session that remembers knows the accounts, each
 // post is one round trip; when another writer moved the head, the post that
@@ -305,15 +321,7 @@ func TestRememberingSessionReadsUnderTheHeadLock(t *testing.T) {
 // then one again.
 func TestRememberingSessionTakesOneRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	p := startCountingProxy(t, dbtest.NewURL(t))
-	db, err := sqlx.Open("postgres", p.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	l := ledger.New(db)
-	MustOpen(t, l, "cash:1", "cash:2")
-	MustFund(t, l, "cash:1", levee.Units(10))
+	p, db, l := mustCountedLedger(t)
 	db.MustExec(`CREATE TABLE caller_rows (id int PRIMARY KEY)`)
 	w := ledger.With{CTEs: `added AS (INSERT INTO caller_rows VALUES ($1) RETURNING 1)`, First: `(SELECT count(*) FROM added) >= 0`}
 	pay := []ledger.Transfer{move("cash:1", "cash:2", 1)}
@@ -362,15 +370,7 @@ func TestRememberingSessionTakesOneRoundTrip(t *testing.T) {
 // before they run.
 func TestRememberingSessionLooksAtTheHeadAfterAMiss(t *testing.T) {
 	ctx := context.Background()
-	p := startCountingProxy(t, dbtest.NewURL(t))
-	db, err := sqlx.Open("postgres", p.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	l := ledger.New(db)
-	MustOpen(t, l, "cash:1", "cash:2")
-	MustFund(t, l, "cash:1", levee.Units(10))
+	p, db, l := mustCountedLedger(t)
 	db.MustExec(`CREATE SEQUENCE caller_runs`)
 	w := ledger.With{CTEs: `ran AS (SELECT nextval('caller_runs') AS n)`, First: `(SELECT count(*) FROM ran) >= 0`}
 	pay := []ledger.Transfer{move("cash:1", "cash:2", 1)}
