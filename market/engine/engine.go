@@ -164,8 +164,7 @@ type Engine struct {
 	afterLoad func(marketID int64) // tests: runs after a book's row is read
 	running   sync.WaitGroup       // book goroutines, including those that stopped themselves
 
-	inflight sync.Map   // account/key -> *flight, for concurrent retries of one order
-	recent   recentKeys // the results of the last keyed orders (keys.go)
+	keyed keyedOrders // keyed orders in flight and the last ones done (keys.go)
 
 	// Cluster mode (lease.go).
 	started   time.Time
@@ -455,12 +454,6 @@ func (e *Engine) stoppedErr() error {
 	return errMoved
 }
 
-type flight struct {
-	done chan struct{}
-	res  Result
-	err  error
-}
-
 // Submit executes an order for account and returns it once it is durable.
 // A non-empty key makes retries safe for KeyRetention: an order with the
 // same key returns the original result instead of trading again. Concurrent
@@ -483,35 +476,27 @@ func (e *Engine) submit(ctx context.Context, account, marketID int64, o market.O
 		return Result{}, levee.Invalid("Idempotency-Key", "the idempotency key must be at most 200 characters")
 	}
 	fk := replayKey(account, key)
-	if r, ok := e.recent.get(fk); ok && e.opts.Clock().Sub(r.At) < KeyRetention {
-		return sameOrder(r, nil, marketID, o)
-	}
-	f := &flight{done: make(chan struct{})}
-	if prev, loaded := e.inflight.LoadOrStore(fk, f); loaded {
-		p := prev.(*flight)
-		select {
-		case <-p.done:
-		case <-ctx.Done():
-			return Result{}, levee.Errorf(levee.EUNAVAILABLE, "the first attempt of this order is still running; try again")
+	for {
+		f, own := e.keyed.claim(fk, e.opts.Clock())
+		if !own {
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return Result{}, levee.Errorf(levee.EUNAVAILABLE, "the first attempt of this order is still running; try again")
+			}
+			if f.err != nil && levee.ErrorCode(f.err) == levee.EUNAVAILABLE {
+				continue // that attempt did not decide: this one tries
+			}
+			return sameOrder(f.res, f.err, marketID, o)
 		}
-		if p.err == nil || levee.ErrorCode(p.err) != levee.EUNAVAILABLE {
-			return sameOrder(p.res, p.err, marketID, o)
-		}
-		return e.submit(ctx, account, marketID, o, key, exit)
+		// Settled however send ends: a panic (which the server's recovery
+		// survives) must not leave the key waiting for an attempt forever.
+		var res Result
+		var err error = levee.Errorf(levee.EUNAVAILABLE, "the order's attempt failed; try again")
+		defer func() { e.keyed.settle(f, res, err) }()
+		res, err = e.send(ctx, marketID, &command{kind: cmdOrder, account: account, order: o, key: key, exit: exit})
+		return res, err
 	}
-	defer func() {
-		if f.err == nil {
-			e.recent.put(fk, f.res) // before the flight ends, so a retry finds one or the other
-		}
-		e.inflight.Delete(fk)
-		close(f.done)
-	}()
-	if r, ok := e.recent.get(fk); ok && e.opts.Clock().Sub(r.At) < KeyRetention { // finished between the first look and LoadOrStore
-		f.res = r
-		return sameOrder(r, nil, marketID, o)
-	}
-	f.res, f.err = e.send(ctx, marketID, &command{kind: cmdOrder, account: account, order: o, key: key, exit: exit})
-	return f.res, f.err
 }
 
 // sameOrder returns an earlier result for a retried key, refusing a key
