@@ -29,10 +29,11 @@ import (
 // before its COMMIT, and the Session appends again in two round trips from
 // what it then reads (the first of them rolling the failed transaction
 // back). So a commit in one round trip writes what a commit in two would
-// have written at the same moment, byte for byte. Before the caller's
-// writes, the message looks at the head unlocked (peekHeadSQL): where
-// another writer often moves it (instances of a cluster sharing a ledger),
-// most misses so fail before any work that would be undone.
+// have written at the same moment, byte for byte. While the memory was
+// lately found wrong, the message first looks at the head unlocked
+// (peekHeadSQL): where another writer keeps moving it (instances of a
+// cluster sharing a ledger), most misses so fail before any work that would
+// be undone.
 //
 // One round trip instead of two saves a commit the second trip's wake-ups
 // (the journal's goroutine and PostgreSQL's backend, each waiting for the

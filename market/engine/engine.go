@@ -489,14 +489,18 @@ func (e *Engine) submit(ctx context.Context, account, marketID int64, o market.O
 			}
 			return sameOrder(f.res, f.err, marketID, o)
 		}
-		// Settled however send ends: a panic (which the server's recovery
-		// survives) must not leave the key waiting for an attempt forever.
-		var res Result
-		var err error = levee.Errorf(levee.EUNAVAILABLE, "the order's attempt failed; try again")
-		defer func() { e.keyed.settle(f, res, err) }()
-		res, err = e.send(ctx, marketID, &command{kind: cmdOrder, account: account, order: o, key: key, exit: exit})
-		return res, err
+		return e.sendKeyed(ctx, f, marketID, &command{kind: cmdOrder, account: account, order: o, key: key, exit: exit})
 	}
+}
+
+// sendKeyed sends c, the order of the keyed attempt f, and settles f however
+// send ends: a panic (which the server's recovery survives) settles it as
+// undecided, so that the key's next retry tries again instead of waiting
+// for an attempt that will never end.
+func (e *Engine) sendKeyed(ctx context.Context, f *flight, marketID int64, c *command) (res Result, err error) {
+	err = levee.Errorf(levee.EUNAVAILABLE, "the order's attempt failed; try again")
+	defer func() { e.keyed.settle(f, res, err) }()
+	return e.send(ctx, marketID, c)
 }
 
 // sameOrder returns an earlier result for a retried key, refusing a key

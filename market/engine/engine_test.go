@@ -365,6 +365,58 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 }
 
+// TestIdempotencyKeyIsTheAccounts: a key belongs to the account that sent
+// it. Two accounts that use the same key, one after the other and at the
+// same time, each trade once and each retry returns the sender's own trade:
+// no one can collect or block another's order by guessing its key.
+func TestIdempotencyKeyIsTheAccounts(t *testing.T) {
+	ctx := context.Background()
+	f := MustFixture(t)
+	alice := f.MustAccount("alice", levee.Units(1000))
+	bob := f.MustAccount("bob", levee.Units(1000))
+	m := f.MustMarket(levee.Units(100), "yes", "no")
+	mine, err := f.e.Submit(ctx, alice, m.ID, buy(0, "10"), "shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := f.e.Submit(ctx, bob, m.ID, buy(0, "10"), "shared")
+	if err != nil || theirs.Seq == mine.Seq {
+		t.Fatalf("bob under alice's key: %+v %v; alice's trade %d", theirs, err, mine.Seq)
+	}
+	// The same order at once from both, under a fresh key, many times each.
+	seqs := map[int64][]int64{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 10 {
+		for _, who := range []int64{alice, bob} {
+			wg.Go(func() {
+				r, err := f.e.Submit(ctx, who, m.ID, buy(1, "1"), "race")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				seqs[who] = append(seqs[who], r.Seq)
+				mu.Unlock()
+			})
+		}
+	}
+	wg.Wait()
+	if a, b := seqs[alice], seqs[bob]; len(a) != 10 || len(b) != 10 || slices.Min(a) != slices.Max(a) || slices.Min(b) != slices.Max(b) || a[0] == b[0] {
+		t.Fatalf("alice's answers %v, bob's %v: want one trade each, all of each one's retries answered with it", a, b)
+	}
+	for who, want := range map[int64]int64{alice: mine.Seq, bob: theirs.Seq} {
+		if r, err := f.e.Submit(ctx, who, m.ID, buy(0, "10"), "shared"); err != nil || r.Seq != want {
+			t.Fatalf("account %d's retry: %+v %v, want its trade %d", who, r, err, want)
+		}
+	}
+	var n int
+	f.db.Get(&n, `SELECT count(*) FROM trades WHERE market_id = $1`, m.ID)
+	if n != 4 {
+		t.Fatalf("%d trades, want 4 (each key once per account)", n)
+	}
+}
+
 // TestIdempotencyKeyRetention: a key is found for KeyRetention after its
 // order, across restarts and from another market (a conflict), and pruning
 // removes only keys past the retention; a retry after that is a new order,
