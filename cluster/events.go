@@ -25,20 +25,30 @@ type publisher struct {
 	local engine.Publisher
 }
 
-func (p *publisher) Publish(ev engine.Event) {
-	if p.local != nil {
-		p.local.Publish(ev)
+func (p *publisher) Publish(ev engine.Event) { p.PublishBatch([]engine.Event{ev}) }
+
+// PublishBatch hands a commit's events to the local hub together (one
+// write per subscriber) and sends each on NATS.
+func (p *publisher) PublishBatch(evs []engine.Event) {
+	if bp, ok := p.local.(engine.BatchPublisher); ok {
+		bp.PublishBatch(evs)
+	} else if p.local != nil {
+		for _, ev := range evs {
+			p.local.Publish(ev)
+		}
 	}
-	data, err := json.Marshal(ev)
-	if err != nil {
-		p.n.log.Error("encoding a market event", slog.Any("error", err))
-		return
+	for _, ev := range evs {
+		data, err := json.Marshal(ev)
+		if err != nil {
+			p.n.log.Error("encoding a market event", slog.Any("error", err))
+			continue
+		}
+		if err := p.n.nc.Publish(MarketSubject(p.n.node, ev.MarketID), data); err != nil {
+			p.n.log.Debug("publishing a market event", slog.Int64("market_id", ev.MarketID), slog.Any("error", err))
+			continue
+		}
+		p.n.eventsOut.Add(1)
 	}
-	if err := p.n.nc.Publish(MarketSubject(p.n.node, ev.MarketID), data); err != nil {
-		p.n.log.Debug("publishing a market event", slog.Int64("market_id", ev.MarketID), slog.Any("error", err))
-		return
-	}
-	p.n.eventsOut.Add(1)
 }
 
 // serveEvents feeds the market events of every other instance to local.

@@ -58,24 +58,33 @@ type quoteMessage struct {
 // Publish encodes an event once; the hub sends the same bytes to every
 // subscriber. ts is the time the event became durable. Events of markets
 // nobody follows are not encoded at all: most orders trade on those.
-func (l *Live) Publish(ev engine.Event) {
-	if !l.hub.Watched(ev.MarketID) {
+func (l *Live) Publish(ev engine.Event) { l.PublishBatch([]engine.Event{ev}) }
+
+// PublishBatch encodes a commit's events of one market (its trades, then
+// its quote) and hands them to the hub together, which writes them to each
+// subscriber in one write.
+func (l *Live) PublishBatch(evs []engine.Event) {
+	if len(evs) == 0 || !l.hub.Watched(evs[0].MarketID) {
 		return
 	}
-	var msg any
-	switch ev.Type {
-	case engine.EventTrade:
-		t := ev.Trade
-		msg = tradeMessage{Type: ev.Type, Market: levee.FormatID(ev.MarketID), Seq: ev.Seq, Outcome: t.Outcome, Side: t.Side.String(),
-			Shares: t.Shares, Amount: t.Amount, Prices: t.Prices, At: t.At, TS: ev.At}
-	default:
-		msg = quoteMessage{Type: ev.Type, Market: levee.FormatID(ev.MarketID), Seq: ev.Seq, Status: ev.Status, Prices: ev.Prices, Shares: ev.Shares, TS: ev.At}
+	out := make([]live.Event, 0, len(evs))
+	for _, ev := range evs {
+		var msg any
+		switch ev.Type {
+		case engine.EventTrade:
+			t := ev.Trade
+			msg = tradeMessage{Type: ev.Type, Market: levee.FormatID(ev.MarketID), Seq: ev.Seq, Outcome: t.Outcome, Side: t.Side.String(),
+				Shares: t.Shares, Amount: t.Amount, Prices: t.Prices, At: t.At, TS: ev.At}
+		default:
+			msg = quoteMessage{Type: ev.Type, Market: levee.FormatID(ev.MarketID), Seq: ev.Seq, Status: ev.Status, Prices: ev.Prices, Shares: ev.Shares, TS: ev.At}
+		}
+		b, err := json.Marshal(msg)
+		if err != nil {
+			continue
+		}
+		out = append(out, live.Event{Type: ev.Type, MarketID: ev.MarketID, Seq: ev.Seq, Payload: b})
 	}
-	b, err := json.Marshal(msg)
-	if err != nil {
-		return
-	}
-	l.hub.Publish(live.Event{Type: ev.Type, MarketID: ev.MarketID, Seq: ev.Seq, Payload: b})
+	l.hub.PublishBatch(out)
 }
 
 type snapshotMessage struct {

@@ -34,5 +34,5 @@ type Floor struct{ Snapshot func() []byte }
 func (*Floor) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	http.Error(w, "the fan-out floor needs Linux", http.StatusNotImplemented)
 }
-func (*Floor) Publish(live.Event) {}
-func (*Floor) Close() error       { return errors.New("the fan-out floor needs Linux") }
+func (*Floor) PublishBatch([]live.Event) {}
+func (*Floor) Close() error              { return errors.New("the fan-out floor needs Linux") }

@@ -28,11 +28,10 @@ import (
 type Floor struct {
 	Snapshot func() []byte // the snapshot a subscriber gets
 
-	mu      sync.Mutex
-	fds     []int
-	pending []byte // a trade waiting for its quote
-	errs    int
-	closed  bool
+	mu     sync.Mutex
+	fds    []int
+	errs   int
+	closed bool
 }
 
 var floorUpgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024}
@@ -66,17 +65,15 @@ func (f *Floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.fds = append(f.fds, fd)
 }
 
-// Publish frames ev; a quote goes out with the trade before it, in one
-// write per subscriber.
-func (f *Floor) Publish(ev live.Event) {
+// PublishBatch frames a commit's events (a trade and its quote) and
+// writes them in one write per subscriber.
+func (f *Floor) PublishBatch(evs []live.Event) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.pending = live.AppendTextFrame(f.pending, ev.Payload)
-	if ev.Type == "trade" {
-		return
+	var b []byte
+	for _, ev := range evs {
+		b = live.AppendTextFrame(b, ev.Payload)
 	}
-	b := f.pending
-	f.pending = nil
 	n := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
 	var errs sync.Mutex

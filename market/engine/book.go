@@ -674,12 +674,20 @@ func (b *book) publish(ps []pending) {
 		return
 	}
 	committed := b.e.opts.Clock().UTC()
+	evs := make([]Event, 0, len(ps)+1)
 	for _, p := range ps {
 		t := p.trade
-		pub.Publish(Event{Type: EventTrade, MarketID: b.id, Seq: t.Seq, Trade: &t, At: committed})
+		evs = append(evs, Event{Type: EventTrade, MarketID: b.id, Seq: t.Seq, Trade: &t, At: committed})
 	}
 	s := b.snap.Load()
-	pub.Publish(Event{Type: EventQuote, MarketID: b.id, Seq: s.Market.Seq, Prices: s.Prices, Shares: s.Market.Q, At: committed})
+	evs = append(evs, Event{Type: EventQuote, MarketID: b.id, Seq: s.Market.Seq, Prices: s.Prices, Shares: s.Market.Q, At: committed})
+	if bp, ok := pub.(BatchPublisher); ok {
+		bp.PublishBatch(evs)
+		return
+	}
+	for _, ev := range evs {
+		pub.Publish(ev)
+	}
 }
 
 // releaseOnExit ends the book's lease when it stops (idle, settled, shut

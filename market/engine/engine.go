@@ -43,6 +43,15 @@ type Publisher interface {
 	Publish(Event)
 }
 
+// BatchPublisher is a Publisher that takes a commit's events of one market
+// at once: its trades in seq order, then its quote. The websocket hub then
+// writes them to each subscriber in one write (web/live). The engine uses
+// it when its Publisher has it.
+type BatchPublisher interface {
+	Publisher
+	PublishBatch([]Event)
+}
+
 // Options tune the engine.
 type Options struct {
 	MaxBatch  int           // most commands a market takes from its queue at once (default 512)

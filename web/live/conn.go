@@ -56,13 +56,14 @@ type client struct {
 	subs map[int64]*subscription // read pump only
 
 	// wmu is held by whoever writes for the connection: its write pump, or
-	// a writer of the pool (which only TryLocks it). It guards batch, held,
+	// a writer of the pool (which only TryLocks it). It guards batch, shared, held,
 	// inPool and the subscriptions' write-side fields (subscription.live,
 	// last, buf, dropped).
 	wmu       sync.Mutex
 	batch     *[]byte     // frames not yet written (see flush)
 	inPool    bool        // a pool writer holds wmu: writes must not wait
-	held      *item       // an event a pool writer left for the pump (a resync)
+	shared    []byte      // a group's frames, written as they are when nothing precedes them (see writeFrames)
+	held      *held       // events a pool writer left for the pump (a resync)
 	pooled    bool        // the writer pool delivers published events (unless Options.WritePumps)
 	scheduled atomic.Bool // c is on w's ready list
 }
@@ -266,7 +267,7 @@ func (c *client) writePump() {
 		c.pending = nil
 		c.mu.Unlock()
 		c.wmu.Lock()
-		c.batch, c.held = nil, nil
+		c.batch, c.shared, c.held = nil, nil, nil
 		c.wmu.Unlock()
 		c.ws.Close()
 		<-c.readDone
@@ -345,9 +346,9 @@ func (c *client) caughtUp() error {
 	if err := c.flushPending(); err != nil {
 		return err
 	}
-	if it := c.held; it != nil {
+	if h := c.held; h != nil {
 		c.held = nil
-		if err := c.deliver(*it); err != nil {
+		if err := c.deliverEach(h.sub, h.msgs); err != nil {
 			return err
 		}
 	}

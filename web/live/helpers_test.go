@@ -101,6 +101,29 @@ func (f *fakeMarkets) trade(h *Hub, id int64) int64 {
 	return seq
 }
 
+// commit commits n trades of market id and publishes them with the quote
+// after them as one batch, as the engine publishes a commit.
+func (f *fakeMarkets) commit(h *Hub, id int64, n int) int64 {
+	f.mu.Lock()
+	first := f.seq[id] + 1
+	f.seq[id] += int64(n)
+	seq := f.seq[id]
+	f.mu.Unlock()
+	return publishCommit(h, f, id, first, seq)
+}
+
+// publishCommit publishes trades first..last of market id and the quote at
+// last as one batch, whatever the market's committed seq.
+func publishCommit(h *Hub, f *fakeMarkets, id, first, last int64) int64 {
+	var evs []Event
+	for s := first; s <= last; s++ {
+		evs = append(evs, Event{Type: "trade", MarketID: id, Seq: s, Payload: f.payload("trade", id, s)})
+	}
+	evs = append(evs, Event{Type: "quote", MarketID: id, Seq: last, Payload: f.payload("quote", id, last)})
+	h.PublishBatch(evs)
+	return last
+}
+
 // state publishes a quote or status at the market's current seq.
 func (f *fakeMarkets) state(h *Hub, typ string, id int64) int64 {
 	seq := f.current(id)

@@ -193,11 +193,18 @@ func NewHub(snap Snapshotter, opts Options) *Hub {
 // writer pool, marking the subscriber ready on its writer); a subscriber
 // whose queue is full is conflated instead. Safe from many goroutines;
 // events of one market must be published in seq order (from one goroutine).
-func (h *Hub) Publish(ev Event) {
-	sh := &h.shards[uint64(ev.MarketID)%shardCount]
-	sh.mu.RLock()
-	t := sh.topics[ev.MarketID]
-	sh.mu.RUnlock()
+func (h *Hub) Publish(ev Event) { h.PublishBatch([]Event{ev}) }
+
+// PublishBatch publishes events of one market, in seq order, as one
+// commit's: its trades, then its quote. With the writer pool a subscriber
+// gets them all in one write, since the writers are woken only once every
+// subscriber has all of them queued; published one by one, a writer could
+// reach a subscriber between the trade and its quote and write twice.
+func (h *Hub) PublishBatch(evs []Event) {
+	if len(evs) == 0 {
+		return
+	}
+	t := h.topic(evs[0].MarketID)
 	if t == nil {
 		return
 	}
@@ -206,19 +213,17 @@ func (h *Hub) Publish(ev Event) {
 	if len(t.subs) == 0 {
 		return
 	}
-	m := newMessage(ev)
+	g := newGroup(evs)
 	if h.pool == nil {
 		for _, s := range t.subs {
-			s.c.enqueue(item{sub: s, msg: m})
+			s.c.enqueue(item{sub: s, g: g})
 		}
 		return
 	}
-	// Writers are woken after the walk, so that those reached late find
-	// the trade and the quote published right after it both queued.
 	ready := false
 	for _, s := range t.subs {
 		c := s.c
-		c.enqueue(item{sub: s, msg: m})
+		c.enqueue(item{sub: s, g: g})
 		if h.pool.schedule(c) {
 			ready = true
 		}
@@ -228,15 +233,20 @@ func (h *Hub) Publish(ev Event) {
 	}
 }
 
+// topic is the subscriber set of market id, or nil.
+func (h *Hub) topic(id int64) *topic {
+	sh := &h.shards[uint64(id)%shardCount]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return sh.topics[id]
+}
+
 // Watched reports whether market id has subscribers, so that a publisher
 // can skip encoding events nobody would receive. Skipping loses nothing for a
 // subscriber that attaches just after: its snapshot is read after it
 // attaches, so it includes every event committed before Watched was called.
 func (h *Hub) Watched(id int64) bool {
-	sh := &h.shards[uint64(id)%shardCount]
-	sh.mu.RLock()
-	t := sh.topics[id]
-	sh.mu.RUnlock()
+	t := h.topic(id)
 	if t == nil {
 		return false
 	}

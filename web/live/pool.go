@@ -27,7 +27,7 @@ import (
 // pings, pongs and the close.
 
 // errHandOff stops a writer's delivery for a client whose next event needs
-// its write pump (a resync); the event waits in client.held.
+// its write pump (a resync); the events wait in client.held.
 var errHandOff = errors.New("live: event handed to the write pump")
 
 // chunk is how many ready clients a writer takes at a time: small, so that
@@ -126,7 +126,7 @@ func (c *client) serve() {
 		return
 	}
 	defer c.wmu.Unlock()
-	if c.held != nil || c.batch != nil || c.conn.stalled() {
+	if c.held != nil || c.unwritten() || c.conn.stalled() {
 		c.wakePump()
 		return
 	}
@@ -142,7 +142,7 @@ func (c *client) serve() {
 		c.stop(0, "")
 		return
 	}
-	if handOff || c.batch != nil || c.behind.Load() || c.conn.stalled() {
+	if handOff || c.unwritten() || c.behind.Load() || c.conn.stalled() {
 		c.wakePump()
 	}
 }

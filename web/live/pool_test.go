@@ -221,11 +221,8 @@ func TestTryWriteKeepsBytesInOrder(t *testing.T) {
 	server := (<-accepted).(*net.TCPConn)
 	defer server.Close()
 	server.SetWriteBuffer(8 << 10)
-	raw, err := server.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &wireConn{Conn: server, raw: raw, pooled: true}
+	w := newWireConn(server)
+	w.pooled = true
 
 	var want bytes.Buffer
 	for i := 0; !w.stalled(); i++ {

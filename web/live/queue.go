@@ -24,10 +24,43 @@ func newMessage(ev Event) *message {
 	return &message{typ: ev.Type, trade: ev.Type == "trade", market: ev.MarketID, seq: ev.Seq, payload: ev.Payload}
 }
 
-// item is one entry of a client's queue.
+// group is one publish: a commit's events of one market in seq order (its
+// trades, then its quote), shared by every subscriber it goes to, with their
+// frames made once. A subscriber that is up to date gets frames as they are,
+// in one write and without a copy; any other gets each event on its own.
+type group struct {
+	msgs   []*message
+	frames []byte // msgs' text frames, back to back
+}
+
+func newGroup(evs []Event) *group {
+	g := &group{msgs: make([]*message, len(evs))}
+	for i, ev := range evs {
+		g.msgs[i] = newMessage(ev)
+		g.frames = AppendTextFrame(g.frames, ev.Payload)
+	}
+	return g
+}
+
+// follows reports whether g is exactly what a subscription whose last
+// trade written is last needs next: its trades continue from last without
+// a gap and none of its states is older. It returns the last trade after g.
+func (g *group) follows(last int64) (int64, bool) {
+	for _, m := range g.msgs {
+		switch {
+		case m.trade && m.seq == last+1:
+			last = m.seq
+		case m.trade || m.seq < last:
+			return 0, false
+		}
+	}
+	return last, true
+}
+
+// item is one entry of a client's queue: a group for one subscription.
 type item struct {
 	sub *subscription
-	msg *message
+	g   *group
 }
 
 // subscription is one connection's interest in one market. A resubscribe
@@ -102,7 +135,9 @@ func (c *client) overflow(it item) {
 			c.slowTimer = time.AfterFunc(c.h.opts.SlowClientGrace, func() { c.tooSlow(epoch) })
 		}
 	}
-	c.conflateLocked(it.sub, it.msg)
+	for _, m := range it.g.msgs {
+		c.conflateLocked(it.sub, m)
+	}
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
@@ -256,25 +291,55 @@ func (c *client) deliverQueued() error {
 	return nil
 }
 
-// deliver handles one queued event. c.wmu must be held.
+// deliver handles one queued group. A live subscription that is up to
+// date and a client that is not behind take its frames as they are; any
+// other subscription takes its events one by one. c.wmu must be held.
 func (c *client) deliver(it item) error {
-	s, m := it.sub, it.msg
+	s := it.sub
 	if s.cancelled.Load() {
 		return nil
 	}
-	if c.behind.Load() && c.shed(s, m) {
-		return nil
+	if s.live && !c.behind.Load() {
+		if last, ok := it.g.follows(s.last); ok {
+			s.last = last
+			return c.writeFrames(it.g.frames)
+		}
 	}
-	if !s.live {
-		c.buffer(s, m)
-		return nil
+	return c.deliverEach(s, it.g.msgs)
+}
+
+// deliverEach handles events one by one: shed while the client is behind,
+// buffered until the snapshot is written, dropped when stale, and a resync
+// where trades are missing. c.wmu must be held.
+func (c *client) deliverEach(s *subscription, msgs []*message) error {
+	for i, m := range msgs {
+		if s.cancelled.Load() {
+			return nil
+		}
+		if c.behind.Load() && c.shed(s, m) {
+			continue
+		}
+		if !s.live {
+			c.buffer(s, m)
+			continue
+		}
+		if c.inPool && m.trade && m.seq > s.last+1 {
+			// A resync reads a snapshot: not on a pool writer.
+			c.held = &held{sub: s, msgs: msgs[i:]}
+			return errHandOff
+		}
+		if err := c.writeEvent(s, m); err != nil {
+			return err
+		}
 	}
-	if c.inPool && m.trade && m.seq > s.last+1 {
-		// A resync reads a snapshot: not on a pool writer.
-		c.held = &it
-		return errHandOff
-	}
-	return c.writeEvent(s, m)
+	return nil
+}
+
+// held is what a pool writer left for the write pump: events of one
+// subscription from one that needs a resync on.
+type held struct {
+	sub  *subscription
+	msgs []*message
 }
 
 // writeEvent writes m unless it is stale: a trade at or below the last seq

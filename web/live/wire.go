@@ -63,14 +63,38 @@ func AppendTextFrame(b, payload []byte) []byte {
 // it first, so frames never interleave.
 type wireConn struct {
 	net.Conn
-	raw syscall.RawConn // for tryWrite; nil when the connection has no file descriptor
+	// fd is the socket, which tryWrite writes with write(2) directly under
+	// mu rather than through the runtime's poller (RawConn.Write), whose
+	// locking and deadline checks were a tenth of the fan-out's CPU above
+	// the syscall; Close takes mu, so the descriptor is never written after
+	// it is closed (and perhaps reused). -1 when the connection has none.
+	fd int
 	// pooled: the writer pool writes here too, so no write deadline may
 	// outlive its Write (an expired one would fail the pool's writes).
 	pooled bool
 
 	mu        sync.Mutex
+	closed    bool // by Close: fd is no longer ours
 	closeSent bool
 	pending   []byte // written by tryWrite's caller but not yet by the socket
+}
+
+func newWireConn(nc net.Conn) *wireConn {
+	w := &wireConn{Conn: nc, fd: -1}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			raw.Control(func(fd uintptr) { w.fd = int(fd) })
+		}
+	}
+	return w
+}
+
+// Close closes the connection once no tryWrite is using its descriptor.
+func (w *wireConn) Close() error {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	return w.Conn.Close()
 }
 
 // closeFrameByte starts a close frame (FIN + opcode 8): how Write recognises
@@ -115,21 +139,16 @@ func (w *wireConn) tryWrite(p []byte) (bool, error) {
 	if w.closeSent {
 		return false, websocket.ErrCloseSent
 	}
-	if len(w.pending) > 0 || w.raw == nil {
+	if len(w.pending) > 0 || w.fd < 0 || w.closed {
 		w.pending = append(w.pending, p...)
 		return true, nil
 	}
-	n := 0
-	w.raw.Write(func(fd uintptr) bool {
-		for {
-			m, err := syscall.Write(int(fd), p)
-			if err == syscall.EINTR {
-				continue
-			}
-			n = max(m, 0)
-			return true // never wait for the poller: that is the pump's job
-		}
-	})
+	n, err := syscall.Write(w.fd, p)
+	for err == syscall.EINTR {
+		n, err = syscall.Write(w.fd, p)
+	}
+	// Never wait for the poller (EAGAIN): that is the pump's job.
+	n = max(n, 0)
 	if n < len(p) {
 		w.pending = append(w.pending, p[n:]...)
 	}
@@ -161,21 +180,14 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	h.conn = &wireConn{Conn: nc}
-	if sc, ok := nc.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			h.conn.raw = raw
-		}
-	}
+	h.conn = newWireConn(nc)
 	return h.conn, rw, nil
 }
 
 // writeFrame adds payload to the batch as a text frame; the batch is written
 // by flush, or here once it is large. c.wmu must be held.
 func (c *client) writeFrame(payload []byte) error {
-	if c.batch == nil {
-		c.batch = batchPool.Get().(*[]byte)
-	}
+	c.unshare()
 	*c.batch = AppendTextFrame(*c.batch, payload)
 	if len(*c.batch) >= flushAt {
 		return c.flush()
@@ -183,31 +195,64 @@ func (c *client) writeFrame(payload []byte) error {
 	return nil
 }
 
-// flush writes the batch in one Write under one deadline (the write pump),
-// or in one write that does not wait (the writer pool: see tryWrite; a
-// batch it could not start stays for the pump), and returns the buffer to
-// the pool. c.wmu must be held.
+// writeFrames adds ready-made frames, a group's shared by every subscriber:
+// with nothing before them they are written as they are (the usual case: a
+// commit's trades and quote to a client that is up to date), else copied
+// after what is. c.wmu must be held.
+func (c *client) writeFrames(frames []byte) error {
+	if c.batch == nil && c.shared == nil {
+		c.shared = frames
+		return nil
+	}
+	c.unshare()
+	*c.batch = append(*c.batch, frames...)
+	if len(*c.batch) >= flushAt {
+		return c.flush()
+	}
+	return nil
+}
+
+// unshare makes sure there is a batch to append to, holding the shared
+// frames if any. c.wmu must be held.
+func (c *client) unshare() {
+	if c.batch == nil {
+		c.batch = batchPool.Get().(*[]byte)
+	}
+	if c.shared != nil {
+		*c.batch = append(*c.batch, c.shared...)
+		c.shared = nil
+	}
+}
+
+// unwritten reports whether frames wait for flush. c.wmu must be held.
+func (c *client) unwritten() bool { return c.batch != nil || c.shared != nil }
+
+// flush writes the batch (or the shared frames) in one Write under one
+// deadline (the write pump), or in one write that does not wait (the
+// writer pool: see tryWrite; frames it could not start stay for the pump),
+// and returns the buffer to the pool. c.wmu must be held.
 func (c *client) flush() error {
+	if p := c.shared; p != nil {
+		c.shared = nil
+		written, err := c.write(p)
+		if !written && err == nil {
+			c.shared = p // the pump writes it: serve wakes it
+		}
+		return err
+	}
 	b := c.batch
 	if b == nil {
 		return nil
 	}
 	c.batch = nil
 	if len(*b) > 0 {
-		if c.inPool {
-			written, err := c.conn.tryWrite(*b)
-			if !written && err == nil {
-				c.batch = b // the pump writes it: serve wakes it
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-		} else {
-			c.conn.SetWriteDeadline(time.Now().Add(c.h.opts.WriteWait))
-			if _, err := c.conn.Write(*b); err != nil {
-				return err
-			}
+		written, err := c.write(*b)
+		if err != nil {
+			return err
+		}
+		if !written {
+			c.batch = b // the pump writes it: serve wakes it
+			return nil
 		}
 	}
 	if cap(*b) <= maxPooledBatch {
@@ -215,6 +260,17 @@ func (c *client) flush() error {
 		batchPool.Put(b)
 	}
 	return nil
+}
+
+// write writes p: without waiting from a pool writer (false if another
+// goroutine is writing), under WriteWait from the write pump.
+func (c *client) write(p []byte) (bool, error) {
+	if c.inPool {
+		return c.conn.tryWrite(p)
+	}
+	c.conn.SetWriteDeadline(time.Now().Add(c.h.opts.WriteWait))
+	_, err := c.conn.Write(p)
+	return err == nil, err
 }
 
 // flushPending writes what a non-blocking write left, under WriteWait.

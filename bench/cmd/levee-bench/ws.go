@@ -144,9 +144,8 @@ func (e *env) measureFanoutFloor(ctx context.Context, res *FanoutResult, inProce
 	tick := time.NewTicker(time.Second / wsPace)
 	defer tick.Stop()
 	for seq := 1; seq <= events; seq++ {
-		for _, ev := range fanout.TradeAndQuote(e.hot, int64(seq)) {
-			f.Publish(ev)
-		}
+		evs := fanout.TradeAndQuote(e.hot, int64(seq))
+		f.PublishBatch(evs[:])
 		if seq < events {
 			select {
 			case <-tick.C:

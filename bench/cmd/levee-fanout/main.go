@@ -174,7 +174,7 @@ const market = 1
 // publisher is what a round publishes to and serves the subscribers from.
 type publisher interface {
 	http.Handler
-	Publish(live.Event)
+	PublishBatch([]live.Event)
 }
 
 func measure(ctx context.Context, cfg config, variant string, i int) (round, error) {
@@ -264,9 +264,8 @@ func measure(ctx context.Context, cfg config, variant string, i int) (round, err
 		snap.mu.Lock()
 		snap.seq = seq
 		snap.mu.Unlock()
-		for _, ev := range fanout.TradeAndQuote(market, seq) {
-			pub.Publish(ev)
-		}
+		evs := fanout.TradeAndQuote(market, seq)
+		pub.PublishBatch(evs[:])
 		if seq < int64(cfg.events) {
 			<-tick.C
 		}
