@@ -22,8 +22,25 @@ type ctlMsg struct {
 	data []byte
 }
 
-// client is one websocket connection.
+// client is one websocket connection. The fields every delivery touches
+// come first, so that they share cache lines.
 type client struct {
+	scheduled atomic.Bool // c is on the pool's ready list
+	stopped   atomic.Bool
+	behind    atomic.Bool // written under mu; read without it on the hot path
+	pooled    bool        // the writer pool delivers published events (unless Options.WritePumps)
+	inbox     inbox       // published groups; Publish never blocks on it
+
+	// wmu is held by whoever writes for the connection: its write pump, or
+	// a writer of the pool (which only TryLocks it). It guards batch, shared, held,
+	// inPool and the subscriptions' write-side fields (subscription.live,
+	// last, buf, dropped).
+	wmu    sync.Mutex
+	inPool bool    // a pool writer holds wmu: writes must not wait
+	batch  *[]byte // frames not yet written (see flush)
+	shared []byte  // a group's frames, written as they are when nothing precedes them (see writeFrames)
+	held   *held   // events a pool writer left for the pump (a resync)
+
 	h    *Hub
 	ws   *websocket.Conn
 	conn *wireConn // under ws: the write pump writes its batches here
@@ -32,7 +49,7 @@ type client struct {
 	ctx    context.Context // cancelled by stop: aborts a snapshot in progress
 	cancel context.CancelFunc
 
-	send     chan item     // published events; Publish never blocks on it
+	queued   chan struct{} // write pumps only (Options.WritePumps): the inbox has items
 	ctl      chan ctlMsg   // read pump → write pump, in order
 	pongs    chan string   // ping payloads to answer
 	wake     chan struct{} // a publisher overflowed: check for catch-up
@@ -40,11 +57,8 @@ type client struct {
 	readDone chan struct{} // closed when the read pump has finished
 
 	stopOnce    sync.Once
-	stopped     atomic.Bool
 	closeCode   int // written once before quit is closed; 0: close without a frame
 	closeReason string
-
-	behind atomic.Bool // written under mu; read without it on the hot path
 
 	mu        sync.Mutex // guards the fields below
 	pending   map[*subscription]*lag
@@ -54,18 +68,6 @@ type client struct {
 	slowTimer *time.Timer // runs while lagging
 
 	subs map[int64]*subscription // read pump only
-
-	// wmu is held by whoever writes for the connection: its write pump, or
-	// a writer of the pool (which only TryLocks it). It guards batch, shared, held,
-	// inPool and the subscriptions' write-side fields (subscription.live,
-	// last, buf, dropped).
-	wmu       sync.Mutex
-	batch     *[]byte     // frames not yet written (see flush)
-	inPool    bool        // a pool writer holds wmu: writes must not wait
-	shared    []byte      // a group's frames, written as they are when nothing precedes them (see writeFrames)
-	held      *held       // events a pool writer left for the pump (a resync)
-	pooled    bool        // the writer pool delivers published events (unless Options.WritePumps)
-	scheduled atomic.Bool // c is on w's ready list
 }
 
 func newClient(h *Hub, ws *websocket.Conn, log *slog.Logger) *client {
@@ -73,7 +75,7 @@ func newClient(h *Hub, ws *websocket.Conn, log *slog.Logger) *client {
 		h:        h,
 		ws:       ws,
 		log:      log,
-		send:     make(chan item, h.opts.SendBuffer),
+		queued:   make(chan struct{}, 1),
 		ctl:      make(chan ctlMsg, 16),
 		pongs:    make(chan string, 1),
 		wake:     make(chan struct{}, 1),
@@ -278,9 +280,9 @@ func (c *client) writePump() {
 
 	// With the writer pool, published events are the pool's: the pump
 	// takes them only when woken (see pool.go).
-	send := c.send
+	queued := c.queued
 	if c.pooled {
-		send = nil
+		queued = nil
 	}
 	for {
 		select {
@@ -291,13 +293,10 @@ func (c *client) writePump() {
 		}
 		var err error
 		select {
-		case it := <-send:
+		case <-queued:
 			c.wmu.Lock()
-			err = c.deliver(it)
-			if err == nil {
-				err = c.deliverQueued()
-			}
-			if err == nil && len(c.send) == 0 && c.behind.Load() {
+			err = c.deliverQueued()
+			if err == nil && c.inbox.len() == 0 && c.behind.Load() {
 				err = c.catchUp()
 			}
 			err = c.flushUnlock(err)
@@ -355,7 +354,7 @@ func (c *client) caughtUp() error {
 	if err := c.deliverQueued(); err != nil {
 		return err
 	}
-	if len(c.send) == 0 {
+	if c.inbox.len() == 0 {
 		return c.catchUp()
 	}
 	return nil

@@ -67,9 +67,10 @@ func TestFanout1000(t *testing.T) {
 
 // BenchmarkPublishFanout measures one event to many subscribers.
 //
-// "queue" measures Publish alone (the publisher's cost: one channel send per
-// subscriber), with in-memory clients whose queues are emptied outside the
-// timer. "websocket" measures the whole path: Publish until every one of the
+// "queue" measures Publish alone (the publisher's cost: one push into each
+// subscriber's inbox), with in-memory clients whose inboxes are emptied
+// outside the timer. They have no connection, so no writer pool may take
+// them: the hub runs write pumps (none is started). "websocket" measures the whole path: Publish until every one of the
 // real loopback clients has read the event.
 func BenchmarkPublishFanout(b *testing.B) {
 	for _, n := range []int{1_000, 10_000} {
@@ -82,7 +83,7 @@ func BenchmarkPublishFanout(b *testing.B) {
 
 func benchQueue(b *testing.B, n int) {
 	const buffer = 256
-	h := NewHub(newFakeMarkets(1), Options{SendBuffer: buffer, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h := NewHub(newFakeMarkets(1), Options{SendBuffer: buffer, WritePumps: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	clients := make([]*client, n)
 	for i := range clients {
 		clients[i] = newClient(h, nil, h.log)
@@ -96,8 +97,10 @@ func benchQueue(b *testing.B, n int) {
 		if i%buffer == buffer-1 {
 			b.StopTimer()
 			for _, c := range clients {
-				for len(c.send) > 0 {
-					<-c.send
+				for {
+					if _, ok := c.inbox.pop(); !ok {
+						break
+					}
 				}
 			}
 			b.StartTimer()

@@ -2,7 +2,7 @@
 //
 // A Hub keeps, per market, the set of subscribed connections. Publish encodes
 // nothing and never blocks: it hands the caller's already-encoded message to
-// each subscriber's queue with one non-blocking channel send. Each connection
+// each subscriber's inbox, a short locked queue. Each connection
 // has one read pump (the only reader) and one write pump (the only writer),
 // as in gorilla/websocket's chat example. A client that cannot keep up gets
 // conflated (latest quote and status per market, trades dropped, then a "gap"
@@ -189,7 +189,7 @@ func NewHub(snap Snapshotter, opts Options) *Hub {
 }
 
 // Publish queues ev for every subscriber of its market. It never blocks and
-// its work is one non-blocking channel send per subscriber (and, with the
+// its work is one push into each subscriber's inbox (and, with the
 // writer pool, marking the subscriber ready on its writer); a subscriber
 // whose queue is full is conflated instead. Safe from many goroutines;
 // events of one market must be published in seq order (from one goroutine).

@@ -92,23 +92,31 @@ type pendingState struct {
 	order uint64 // publish order within the client, to write states in order
 }
 
-// enqueue is Publish's per-subscriber work: one non-blocking channel send.
-// Only when the queue is full (or the client is already behind) does it take
-// the client's lock to conflate.
+// enqueue is Publish's per-subscriber work: one push into the client's
+// inbox. Only when the inbox is full (or the client is already behind)
+// does it take the client's lock to conflate.
 func (c *client) enqueue(it item) {
-	if !c.behind.Load() {
-		select {
-		case c.send <- it:
-			return
-		default:
+	if !c.behind.Load() && c.inbox.push(it, c.h.opts.SendBuffer) {
+		if !c.pooled {
+			c.wakeQueued()
 		}
+		return
 	}
 	c.overflow(it)
 }
 
+// wakeQueued tells a write pump (Options.WritePumps) that its inbox has
+// items.
+func (c *client) wakeQueued() {
+	select {
+	case c.queued <- struct{}{}:
+	default:
+	}
+}
+
 // overflow records it in the client's conflated backlog. Once a client is
-// behind, nothing more goes into its channel until the write pump has drained
-// the channel and written the backlog (catchUp), so per market the backlog is
+// behind, nothing more goes into its inbox until the write pump has drained
+// the inbox and written the backlog (catchUp), so per market the backlog is
 // always newer than anything queued.
 func (c *client) overflow(it item) {
 	if c.stopped.Load() {
@@ -121,11 +129,12 @@ func (c *client) overflow(it item) {
 	}
 	if !c.behind.Load() {
 		// The pump may have made room since the unlocked attempt.
-		select {
-		case c.send <- it:
+		if c.inbox.push(it, c.h.opts.SendBuffer) {
 			c.mu.Unlock()
+			if !c.pooled {
+				c.wakeQueued()
+			}
 			return
-		default:
 		}
 		c.behind.Store(true)
 		if !c.lagging {
@@ -186,7 +195,7 @@ func (c *client) tooSlow(epoch uint64) {
 }
 
 // shed is the write pump's side of conflation: while the client is behind,
-// whatever is still in the channel is older than the backlog, so trades are
+// whatever is still in the inbox is older than the backlog, so trades are
 // dropped and states already superseded in the backlog are skipped. It
 // reports whether m was shed.
 func (c *client) shed(s *subscription, m *message) bool {
@@ -210,16 +219,16 @@ func (c *client) shed(s *subscription, m *message) bool {
 	return false
 }
 
-// catchUp ends a behind episode once the channel is empty: it takes the
+// catchUp ends a behind episode once the inbox is empty: it takes the
 // backlog and writes, per subscription, a gap message and then the latest
-// states. Publishers queue into the channel again as soon as the lock is
+// states. Publishers queue into the inbox again as soon as the lock is
 // released; those items are newer and are written after this returns. The
 // client counts as lagging (and the slow timer runs) from the first overflow
 // until a backlog has been written without the queue overflowing again.
 // Write pump only.
 func (c *client) catchUp() error {
 	c.mu.Lock()
-	if !c.behind.Load() || len(c.send) > 0 {
+	if !c.behind.Load() || c.inbox.len() > 0 {
 		c.mu.Unlock()
 		return nil
 	}
@@ -278,14 +287,13 @@ func (c *client) writeBacklog(backlog map[*subscription]*lag) error {
 // and one write. It takes at most a queueful, so that a steady stream of
 // events cannot keep the pump from pings and closes. c.wmu must be held.
 func (c *client) deliverQueued() error {
-	for range cap(c.send) {
-		select {
-		case it := <-c.send:
-			if err := c.deliver(it); err != nil {
-				return err
-			}
-		default:
+	for range c.h.opts.SendBuffer {
+		it, ok := c.inbox.pop()
+		if !ok {
 			return nil
+		}
+		if err := c.deliver(it); err != nil {
+			return err
 		}
 	}
 	return nil
