@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -28,8 +30,12 @@ type publisher struct {
 func (p *publisher) Publish(ev engine.Event) { p.PublishBatch([]engine.Event{ev}) }
 
 // PublishBatch hands a commit's events to the local hub together (one
-// write per subscriber) and sends each on NATS.
+// write per subscriber) and sends them on NATS as one message, a JSON array,
+// which the other instances' hubs also publish together.
 func (p *publisher) PublishBatch(evs []engine.Event) {
+	if len(evs) == 0 {
+		return
+	}
 	if bp, ok := p.local.(engine.BatchPublisher); ok {
 		bp.PublishBatch(evs)
 	} else if p.local != nil {
@@ -37,18 +43,22 @@ func (p *publisher) PublishBatch(evs []engine.Event) {
 			p.local.Publish(ev)
 		}
 	}
-	for _, ev := range evs {
-		data, err := json.Marshal(ev)
-		if err != nil {
-			p.n.log.Error("encoding a market event", slog.Any("error", err))
-			continue
-		}
-		if err := p.n.nc.Publish(MarketSubject(p.n.node, ev.MarketID), data); err != nil {
-			p.n.log.Debug("publishing a market event", slog.Int64("market_id", ev.MarketID), slog.Any("error", err))
-			continue
-		}
-		p.n.eventsOut.Add(1)
+	var data []byte
+	var err error
+	if len(evs) == 1 {
+		data, err = json.Marshal(evs[0])
+	} else {
+		data, err = json.Marshal(evs)
 	}
+	if err != nil {
+		p.n.log.Error("encoding market events", slog.Any("error", err))
+		return
+	}
+	if err := p.n.nc.Publish(MarketSubject(p.n.node, evs[0].MarketID), data); err != nil {
+		p.n.log.Debug("publishing market events", slog.Int64("market_id", evs[0].MarketID), slog.Any("error", err))
+		return
+	}
+	p.n.eventsOut.Add(int64(len(evs)))
 }
 
 // serveEvents feeds the market events of every other instance to local.
@@ -64,13 +74,19 @@ func (n *Node) serveEvents(local engine.Publisher) error {
 		if from := nodeOf(m.Subject); from == n.node {
 			return
 		}
-		var ev engine.Event
-		if err := json.Unmarshal(m.Data, &ev); err != nil {
-			n.log.Warn("a market event that does not decode", slog.String("subject", m.Subject), slog.Any("error", err))
+		evs, err := decodeEvents(m.Data)
+		if err != nil {
+			n.log.Warn("market events that do not decode", slog.String("subject", m.Subject), slog.Any("error", err))
 			return
 		}
-		n.eventsIn.Add(1)
-		local.Publish(ev)
+		n.eventsIn.Add(int64(len(evs)))
+		if bp, ok := local.(engine.BatchPublisher); ok {
+			bp.PublishBatch(evs)
+			return
+		}
+		for _, ev := range evs {
+			local.Publish(ev)
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: subscribe to market events: %w", err)
@@ -82,6 +98,32 @@ func (n *Node) serveEvents(local engine.Publisher) error {
 	}
 	n.subs = append(n.subs, s)
 	return nil
+}
+
+// decodeEvents reads a market's events from NATS: one commit's as a JSON
+// array, or one event alone (a status change, and what instances before
+// batches sent).
+func decodeEvents(data []byte) ([]engine.Event, error) {
+	if b := bytes.TrimLeft(data, " \t\r\n"); len(b) > 0 && b[0] == '[' {
+		var evs []engine.Event
+		if err := json.Unmarshal(b, &evs); err != nil {
+			return nil, err
+		}
+		if len(evs) == 0 {
+			return nil, errors.New("an empty array of events")
+		}
+		for _, ev := range evs[1:] {
+			if ev.MarketID != evs[0].MarketID {
+				return nil, fmt.Errorf("events of markets %d and %d in one message", evs[0].MarketID, ev.MarketID)
+			}
+		}
+		return evs, nil
+	}
+	var ev engine.Event
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return nil, err
+	}
+	return []engine.Event{ev}, nil
 }
 
 func nodeOf(subject string) string {

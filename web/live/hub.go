@@ -220,16 +220,24 @@ func (h *Hub) PublishBatch(evs []Event) {
 		}
 		return
 	}
-	ready := false
+	// Each subscriber's item holds the whole group, so the writers may
+	// start while the walk goes on: they are handed subscribers a chunk at
+	// a time, and the cores that would wait for the walk write instead.
+	var ready [chunk]*client
+	n := 0
 	for _, s := range t.subs {
 		c := s.c
 		c.enqueue(item{sub: s, g: g})
-		if h.pool.schedule(c) {
-			ready = true
+		if c.mark() {
+			ready[n] = c
+			if n++; n == chunk {
+				h.pool.add(ready[:n])
+				n = 0
+			}
 		}
 	}
-	if ready {
-		h.pool.signal()
+	if n > 0 {
+		h.pool.add(ready[:n])
 	}
 }
 
