@@ -6,7 +6,7 @@ func TestInboxKeepsOrderAndBound(t *testing.T) {
 	var q inbox
 	g := make([]*group, 100)
 	for i := range g {
-		g[i] = &group{}
+		g[i] = &group{msgs: make([]*message, 1)}
 	}
 	next := 0 // the next group pop must return
 	pushed := 0
@@ -52,9 +52,32 @@ func TestInboxKeepsOrderAndBound(t *testing.T) {
 	}
 }
 
+// The bound counts events, not groups, and takes a group whole.
+func TestInboxBoundCountsEvents(t *testing.T) {
+	var q inbox
+	commit := func(trades int) item { return item{g: &group{msgs: make([]*message, trades+1)}} }
+	if !q.push(commit(9), 16) { // 10 events
+		t.Fatal("refused a commit into an empty inbox")
+	}
+	if !q.push(commit(30), 16) { // 41: taken whole past the bound
+		t.Fatal("refused a commit with 10 of 16 events waiting")
+	}
+	if q.push(commit(0), 16) {
+		t.Fatal("took a quote with 41 of 16 events waiting")
+	}
+	q.pop()
+	if q.push(commit(0), 16) {
+		t.Fatal("took a quote with 31 of 16 events waiting")
+	}
+	q.pop()
+	if !q.push(commit(0), 16) {
+		t.Fatal("refused a quote into an emptied inbox")
+	}
+}
+
 func TestInboxPushPopAllocateNothing(t *testing.T) {
 	var q inbox
-	it := item{g: &group{}}
+	it := item{g: &group{msgs: make([]*message, 2)}}
 	allocs := testing.AllocsPerRun(1000, func() {
 		q.push(it, 256)
 		q.push(it, 256)
