@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	_ "github.com/lib/pq"
+	"github.com/lib/pq"
 
 	"levee/accounts"
 	"levee/budgets"
@@ -24,6 +25,7 @@ import (
 	"levee/contracting"
 	"levee/crisis"
 	"levee/federation"
+	"levee/internal/rawsock"
 	"levee/ledger"
 	"levee/mail"
 	"levee/market/engine"
@@ -123,10 +125,14 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Config.NATSURL != "" {
 		url = withIdleTransactionTimeout(url, idleTransactionTimeout)
 	}
-	db, err := sqlx.Open("postgres", url)
+	connector, err := pq.NewConnector(url)
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
+	// The order path's round trips, as its HTTP requests, read and write
+	// without entering the scheduler's system-call state (internal/rawsock).
+	connector.Dialer(rawsock.Dialer{})
+	db := sqlx.NewDb(sql.OpenDB(connector), "postgres")
 	db.SetMaxOpenConns(40)
 	db.SetMaxIdleConns(40)
 	db.SetConnMaxIdleTime(5 * time.Minute)
@@ -250,6 +256,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
+	ln = rawsock.Listener{Listener: ln}
 	m.ln = ln
 	if m.Config.PublicURL != "" {
 		m.Node.SetURL(m.Config.PublicURL)
