@@ -13,7 +13,7 @@ type inbox struct {
 	mu    sync.Mutex
 	items []item // items[head:] wait, oldest first
 	head  int
-	msgs  int // events in the waiting items: what the bound counts
+	msgs  int     // events in the waiting items: what the bound counts
 	first [2]item // items' storage while at most two wait: a commit's group, and the next
 }
 
