@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
+	_ "github.com/lib/pq"
 
 	"levee/accounts"
 	"levee/budgets"
@@ -125,14 +124,12 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Config.NATSURL != "" {
 		url = withIdleTransactionTimeout(url, idleTransactionTimeout)
 	}
-	connector, err := pq.NewConnector(url)
-	if err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
 	// The order path's round trips, as its HTTP requests, read and write
 	// without entering the scheduler's system-call state (internal/rawsock).
-	connector.Dialer(rawsock.Dialer{})
-	db := sqlx.NewDb(sql.OpenDB(connector), "postgres")
+	db, err := rawsock.OpenPostgres(url)
+	if err != nil {
+		return err
+	}
 	db.SetMaxOpenConns(40)
 	db.SetMaxIdleConns(40)
 	db.SetConnMaxIdleTime(5 * time.Minute)

@@ -15,6 +15,7 @@ import (
 
 	"levee/accounts"
 	"levee/bench/load"
+	"levee/internal/rawsock"
 	"levee/ledger"
 	"levee/web"
 )
@@ -44,6 +45,7 @@ func (e *env) serve(markets web.Markets, db *sqlx.DB, hub *web.Live) (*server, e
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
+	ln = rawsock.Listener{Listener: ln} // as levee serve's
 	s := &server{addr: ln.Addr().String(), http: web.NewHTTPServer(srv.Handler(), e.logger)}
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -19,6 +19,7 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/internal/rawsock"
 	"levee/market/engine"
 	"levee/migrations"
 	"levee/pgserver"
@@ -65,11 +66,11 @@ func (e *env) say(format string, args ...any) {
 	fmt.Fprintf(e.progress, "[%7.1fs] %s\n", time.Since(e.begin).Seconds(), fmt.Sprintf(format, args...))
 }
 
-// openDB opens a pool sized as cmd/levee sizes it.
+// openDB opens a pool sized and dialed as cmd/levee's.
 func openDB(ctx context.Context, url string) (*sqlx.DB, error) {
-	db, err := sqlx.Open("postgres", url)
+	db, err := rawsock.OpenPostgres(url)
 	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, err
 	}
 	db.SetMaxOpenConns(poolSize)
 	db.SetMaxIdleConns(poolSize)
