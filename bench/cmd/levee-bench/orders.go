@@ -412,6 +412,7 @@ var ordersVariants = []OrdersVariant{
 	{Key: "pipelined", Name: "two transactions in flight (LEVEE_JOURNAL=pipelined)", Env: []string{"LEVEE_JOURNAL=pipelined"}},
 	{Key: "cluster", Name: "current, one instance of a cluster (LEVEE_NATS_URL: leases and fencing)", Cluster: true},
 	{Key: "gogc100", Name: "current, Go's default collector pace (GOGC=100)", Env: []string{"GOGC=100"}},
+	{Key: "gogcoff", Name: "current, no collection (GOGC=off)", Env: []string{"GOGC=off"}},
 	{Key: "pipelined-all", Name: "two transactions in flight, every batch overlapped (LEVEE_JOURNAL_OVERLAP_FROM=1)", Env: []string{"LEVEE_JOURNAL=pipelined", "LEVEE_JOURNAL_OVERLAP_FROM=1"}},
 	{Key: "one-statement", Name: "one statement (LEVEE_JOURNAL=one-statement)", Env: []string{"LEVEE_JOURNAL=one-statement"}},
 	{Key: "previous", Name: "previous journal (LEVEE_JOURNAL=previous)", Env: []string{"LEVEE_JOURNAL=previous"}},
@@ -899,7 +900,7 @@ const ordersNotes = `**What changed (issue 18), and where it is measured.**
   (LEVEE_JOURNAL_OVERLAP_FROM) has the next one go beside it, so that low load runs as with one in flight. Since
   session 11 each of the two commits in two round trips (ledger.Session), taking the commit-order mutex once it
   holds the ledger's head.
-- **The garbage collector at GOGC=400** (session 8, internal/gctune; the variant "gogc100" runs Go's default). The
+- **The garbage collector at GOGC=400** (session 8, internal/gctune; the variant "gogc100" runs Go's default, "gogcoff" none). The
   server's live heap is 5-15 MB under load (gctrace), so at GOGC=100 it collected about five times a second: 16% of
   its CPU at 256 clients (perf), and with two cores a mark worker beside the order path.
 - **The journal's connection scans no table** (session 8, enable_seqscan = off and jit = off,
