@@ -114,25 +114,8 @@ func TestCommitAfterLostTradesResyncs(t *testing.T) {
 // the descriptor's number may belong to another connection; nothing may be
 // written to it then.
 func TestTryWriteAfterCloseWritesNothing(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	pair := func() (server, client net.Conn) {
-		accepted := make(chan net.Conn, 1)
-		go func() {
-			c, _ := ln.Accept()
-			accepted <- c
-		}()
-		client, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return <-accepted, client
-	}
-	server, client := pair()
-	defer client.Close()
+	ln := loopback(t)
+	server, client := tcpPair(t, ln)
 	w := newWireConn(server)
 	w.pooled = true
 	if ok, err := w.tryWrite([]byte("first")); !ok || err != nil {
@@ -142,9 +125,7 @@ func TestTryWriteAfterCloseWritesNothing(t *testing.T) {
 
 	// The next connection's sockets likely take the closed descriptor's
 	// number (the lowest free one): either end would carry a stray write.
-	server2, client2 := pair()
-	defer server2.Close()
-	defer client2.Close()
+	server2, client2 := tcpPair(t, ln)
 	if a, b := newWireConn(server2).fd, newWireConn(client2).fd; a != w.fd && b != w.fd {
 		t.Logf("the new sockets are fds %d and %d, not the closed %d: the test proves less", a, b, w.fd)
 	}

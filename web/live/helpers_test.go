@@ -263,6 +263,35 @@ func MustSubscribe(t testing.TB, c *websocket.Conn, id int64) frame {
 	return f
 }
 
+// loopback returns a listener on 127.0.0.1, closed when the test ends.
+func loopback(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// tcpPair connects a client to ln and returns both ends, closed when the
+// test ends.
+func tcpPair(t testing.TB, ln net.Listener) (server *net.TCPConn, client net.Conn) {
+	t.Helper()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = (<-accepted).(*net.TCPConn)
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()

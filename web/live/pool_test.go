@@ -203,23 +203,7 @@ func mustDialSmall(t *testing.T, ts *testServer) *websocket.Conn {
 // checks the reader gets exactly the bytes written, in order: what a
 // non-blocking write leaves must go out before anything after it.
 func TestTryWriteKeepsBytesInOrder(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server := (<-accepted).(*net.TCPConn)
-	defer server.Close()
+	server, client := tcpPair(t, loopback(t))
 	server.SetWriteBuffer(8 << 10)
 	w := newWireConn(server)
 	w.pooled = true
