@@ -413,6 +413,7 @@ var ordersVariants = []OrdersVariant{
 	{Key: "cluster", Name: "current, one instance of a cluster (LEVEE_NATS_URL: leases and fencing)", Cluster: true},
 	{Key: "gogc100", Name: "current, Go's default collector pace (GOGC=100)", Env: []string{"GOGC=100"}},
 	{Key: "gogcoff", Name: "current, no collection (GOGC=off)", Env: []string{"GOGC=off"}},
+	{Key: "noadvance", Name: "current, no clock-driven work during the steps (LEVEE_ADVANCE_EVERY=1h)", Env: []string{"LEVEE_ADVANCE_EVERY=1h"}},
 	{Key: "noautovacuum", Name: "current, PostgreSQL's autovacuum off", Setup: []string{"ALTER SYSTEM SET autovacuum = off", "SELECT pg_reload_conf()"},
 		Undo: []string{"ALTER SYSTEM RESET autovacuum", "SELECT pg_reload_conf()"}},
 	{Key: "nocheckpoint", Name: "current, no checkpoint during the steps (checkpoint_timeout 1h, max_wal_size 20GB)",
