@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"levee"
 	"levee/market/engine"
@@ -21,6 +22,17 @@ func (b *batches) Publish(engine.Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.single++
+}
+
+// last is the seq of the last event published.
+func (b *batches) last() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.got) == 0 {
+		return 0
+	}
+	evs := b.got[len(b.got)-1]
+	return evs[len(evs)-1].Seq
 }
 
 func (b *batches) PublishBatch(evs []engine.Event) {
@@ -55,6 +67,12 @@ func TestCommitPublishedAsOneBatch(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// A book publishes a commit after it answers the commit's orders.
+	want := int64(len(traders) * 20)
+	deadline := time.Now().Add(5 * time.Second)
+	for pub.last() < want && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 
 	pub.mu.Lock()
 	defer pub.mu.Unlock()
@@ -76,7 +94,7 @@ func TestCommitPublishedAsOneBatch(t *testing.T) {
 			t.Fatalf("a batch ends with %s %d, want the quote at %d", q.Type, q.Seq, seq)
 		}
 	}
-	if seq != int64(len(traders)*20) {
-		t.Fatalf("trades published up to %d, want %d", seq, len(traders)*20)
+	if seq != want {
+		t.Fatalf("trades published up to %d, want %d", seq, want)
 	}
 }

@@ -9,7 +9,8 @@ import (
 
 // TestVariantsUndoTheirSetup runs each orders variant's Setup on a migrated
 // database and then its Undo: the schema's constraints, domain constraints
-// and indexes must be those it started with, so that a variant measured
+// and indexes, and the server's settings made by ALTER SYSTEM, must be those
+// it started with, so that a variant measured
 // earlier in a run does not change the ones measured after it. (A
 // constraint put back NOT VALID is the same rule: the rows it did not check
 // again were checked when they were written.)
@@ -22,7 +23,10 @@ func TestVariantsUndoTheirSetup(t *testing.T) {
 				|| ' ' || conname || ' ' || replace(pg_get_constraintdef(oid), ' NOT VALID', '')
 			FROM pg_constraint WHERE connamespace = 'public'::regnamespace
 			UNION ALL
-			SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'`); err != nil {
+			SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'
+			UNION ALL
+			SELECT 'ALTER SYSTEM ' || name || ' = ' || setting FROM pg_file_settings
+			WHERE sourcefile LIKE '%postgresql.auto.conf'`); err != nil {
 			t.Fatal(err)
 		}
 		slices.Sort(defs)
