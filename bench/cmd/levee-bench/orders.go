@@ -108,7 +108,8 @@ type OrdersStep struct {
 
 // journalMetrics are the server's journal commits during a step, from its
 // /metrics (levee_journal_*): how many, how many orders each, and the commit
-// time's p50 and p99 as the upper bounds of their histogram buckets; and
+// time's p50 and p99 as the upper bounds of their histogram buckets; an
+// order request's time in the server, the same way; and
 // where committed orders' time went in the engine (levee_order_engine_seconds:
 // waiting in the book, waiting for the journal's previous commit, their own
 // commit), p50 and p99 the same way.
@@ -120,12 +121,17 @@ type OrdersStep struct {
 // (levee_go_sched_wait_seconds, p90 and p99 as bucket bounds): under load a
 // round trip's wait for the journal's goroutine to run again is most of it.
 type journalMetrics struct {
-	Commits, Orders    float64
-	P50, P99           float64 // seconds
-	Phases             []phaseQuantiles
-	CommitPhases       []phaseMean
-	OneTrips           float64 // commits in one round trip (phase one_trip)
-	SchedP90, SchedP99 float64 // seconds
+	Commits, Orders float64
+	P50, P99        float64 // seconds
+	// RequestP50, RequestP99: an order request's time inside the server
+	// (levee_http_request_duration_seconds of the order route), so that a
+	// step's tail can be placed inside the server or outside it (the
+	// sockets, the generator, a thread waiting for a core).
+	RequestP50, RequestP99 float64
+	Phases                 []phaseQuantiles
+	CommitPhases           []phaseMean
+	OneTrips               float64 // commits in one round trip (phase one_trip)
+	SchedP90, SchedP99     float64 // seconds
 }
 
 type phaseMean struct {
@@ -194,6 +200,12 @@ func scrapeJournal(addr string) (counts map[string]float64, hists histograms) {
 			counts["phase_count:"+strings.TrimSuffix(strings.TrimPrefix(name, `levee_journal_phase_seconds_count{phase="`), `"}`)] = v
 		case strings.HasPrefix(name, `levee_go_sched_wait_seconds_bucket{le="`):
 			bucket("sched", strings.TrimSuffix(strings.TrimPrefix(name, `levee_go_sched_wait_seconds_bucket{le="`), `"}`), v)
+		case strings.HasPrefix(name, `levee_http_request_duration_seconds_bucket{`) && strings.Contains(name, `method="POST"`) && strings.Contains(name, `/orders"`):
+			// The order route's time in the server, from the first
+			// middleware to the handler's return (web/metrics.go).
+			if _, le, ok := strings.Cut(name, `le="`); ok {
+				bucket("request", strings.TrimSuffix(le, `"}`), v)
+			}
 		case strings.HasPrefix(name, `levee_order_engine_seconds_bucket{phase="`):
 			// {phase="book",le="0.001"}: the exposition puts le last.
 			phase, le, ok := strings.Cut(strings.TrimPrefix(name, `levee_order_engine_seconds_bucket{phase="`), `",le="`)
@@ -209,6 +221,9 @@ func scrapeJournal(addr string) (counts map[string]float64, hists histograms) {
 func journalBetween(c0 map[string]float64, h0 histograms, c1 map[string]float64, h1 histograms) journalMetrics {
 	m := journalMetrics{Commits: c1["commits"] - c0["commits"], Orders: c1["orders"] - c0["orders"]}
 	m.P50, m.P99 = quantiles(h0["commit_seconds"], h1["commit_seconds"])
+	if h1["request"] != nil {
+		m.RequestP50, m.RequestP99 = quantiles(h0["request"], h1["request"])
+	}
 	for _, p := range enginePhases {
 		if h1[p] == nil {
 			continue
@@ -257,6 +272,9 @@ func (j journalMetrics) String() string {
 		return "-"
 	}
 	s := fmt.Sprintf("%.0f commits, %.1f orders each, commit p50 ≤ %s p99 ≤ %s", j.Commits, j.Orders/j.Commits, bucketMS(j.P50), bucketMS(j.P99))
+	if j.RequestP99 > 0 {
+		s += fmt.Sprintf("; an order request's p50/p99 in the server ≤ %s/%s", bucketMS(j.RequestP50), bucketMS(j.RequestP99))
+	}
 	if len(j.Phases) > 0 {
 		s += "; an order's p50/p99 in"
 		for i, p := range j.Phases {
