@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -77,7 +78,7 @@ func SignInDemo(ctx context.Context, hc *http.Client, base, credentialsFile, adm
 // printed account by its token, a few seated jurors and a delegate (who have
 // only passwords: each signs in once and makes itself an API token), and
 // alice again through a browser session with its CSRF token. It also
-// returns a revoked token of alice's. It signs in five times in all, under
+// returns a revoked token of alice's. It signs in at most eight times, under
 // the login limit of ten per address.
 func SignIn(ctx context.Context, hc *http.Client, base string, creds Credentials, adminToken string) (ps []Principal, revoked string, err error) {
 	ps = append(ps, Principal{Role: "admin", Name: "admin", Token: adminToken})
@@ -102,10 +103,27 @@ func SignIn(ctx context.Context, hc *http.Client, base string, creds Credentials
 		ps = append(ps, Principal{Role: role, Name: name, Token: tok.Token})
 		return nil
 	}
-	for _, j := range creds.Jurors[:min(3, len(creds.Jurors))] {
-		if err := byPassword("juror", j, creds.ResidentPassword); err != nil {
+	// Three seated jurors who sign in with the residents' password. A jury
+	// may also seat an account the demo did not make (the benchmark's own
+	// traders, in the same database), whose password nobody printed: such a
+	// juror is passed over, within six tries.
+	seated, tries := 0, 0
+	for _, j := range creds.Jurors {
+		if seated == 3 || tries == 6 {
+			break
+		}
+		tries++
+		err := byPassword("juror", j, creds.ResidentPassword)
+		if errors.Is(err, errSignInRefused) {
+			continue
+		}
+		if err != nil {
 			return nil, "", err
 		}
+		seated++
+	}
+	if len(creds.Jurors) > 0 && seated == 0 {
+		return nil, "", fmt.Errorf("no seated juror of %v signs in with the residents' password", creds.Jurors)
 	}
 	if len(creds.Delegates) > 0 {
 		if err := byPassword("delegate", creds.Delegates[0], creds.DelegatePassword); err != nil {
@@ -132,6 +150,9 @@ func SignIn(ctx context.Context, hc *http.Client, base string, creds Credentials
 	return ps, tok.Token, nil
 }
 
+// errSignInRefused is a sign-in answered 401: the name or password is wrong.
+var errSignInRefused = errors.New("refused (401)")
+
 // login opens a browser session.
 func login(ctx context.Context, hc *http.Client, base string, body map[string]string) (Principal, error) {
 	b, _ := json.Marshal(body)
@@ -151,6 +172,9 @@ func login(ctx context.Context, hc *http.Client, base string, body map[string]st
 		if c.Name == web.SessionCookie {
 			p.Session = c.Value
 		}
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return p, fmt.Errorf("sign in %s: %w", body["name"], errSignInRefused)
 	}
 	if resp.StatusCode != http.StatusCreated || p.Session == "" {
 		return p, fmt.Errorf("sign in %s: status %d", body["name"], resp.StatusCode)

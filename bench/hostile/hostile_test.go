@@ -1,13 +1,18 @@
 package hostile
 
 import (
+	"context"
+	"encoding/json"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"levee/web"
 )
 
 // demoCredentials is what cmd/levee/demo.go writes, abridged.
@@ -86,3 +91,52 @@ func TestGeneratedRequestsCanBeSent(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
+
+// TestSignInPassesOverJurorsWithoutThePassword: a jury may seat an account
+// the demo did not make (the benchmark's traders share its database), whose
+// password is not the residents'; SignIn passes over it and signs the other
+// jurors in.
+func TestSignInPassesOverJurorsWithoutThePassword(t *testing.T) {
+	var signedIn []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/v1/session":
+			var body map[string]string
+			json.NewDecoder(r.Body).Decode(&body)
+			if strings.HasPrefix(body["name"], "trader-") {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			signedIn = append(signedIn, body["name"])
+			http.SetCookie(w, &http.Cookie{Name: web.SessionCookie, Value: "s-" + body["name"]})
+			w.WriteHeader(http.StatusCreated)
+			w.Write([]byte(`{"csrf_token":"c"}`))
+		case "/api/v1/me/tokens":
+			if r.Method == "DELETE" {
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			w.WriteHeader(http.StatusCreated)
+			w.Write([]byte(`{"id":"1","token":"lv_t"}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	creds := Credentials{ResidentPassword: "pw", Jurors: []string{"trader-00000", "north-1", "trader-00001", "north-2", "south-1", "south-2"}}
+	ps, _, err := SignIn(context.Background(), srv.Client(), srv.URL, creds, "admin-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"north-1", "north-2", "south-1"}; !slices.Equal(signedIn, want) {
+		t.Fatalf("signed in %v, want %v", signedIn, want)
+	}
+	if len(ps) != 4 { // the admin and three jurors
+		t.Fatalf("%d principals, want 4", len(ps))
+	}
+
+	creds.Jurors = []string{"trader-00000", "trader-00001"}
+	if _, _, err := SignIn(context.Background(), srv.Client(), srv.URL, creds, "admin-token"); err == nil {
+		t.Fatal("no juror signed in, and no error")
+	}
+}
