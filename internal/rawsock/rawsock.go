@@ -1,5 +1,5 @@
-// Package rawsock serves TCP connections whose reads and writes are raw
-// system calls on their non-blocking sockets: the runtime's poller is used
+// Package rawsock accepts and dials connections (TCP or Unix) whose reads
+// and writes are raw system calls on their non-blocking sockets: the runtime's poller is used
 // only to wait when a socket is not ready, and the goroutine never enters
 // the scheduler's system-call state.
 //

@@ -96,6 +96,16 @@ func (f *fixture) MustAccount(name string, cash levee.Micros) int64 {
 	return a.ID
 }
 
+// MustAccounts makes n traders, t0 to t(n-1), each with cash.
+func (f *fixture) MustAccounts(n int, cash levee.Micros) []int64 {
+	f.t.Helper()
+	ids := make([]int64, n)
+	for i := range ids {
+		ids[i] = f.MustAccount(fmt.Sprintf("t%d", i), cash)
+	}
+	return ids
+}
+
 func (f *fixture) MustMarket(b levee.Micros, outcomes ...string) engine.Market {
 	f.t.Helper()
 	m, err := f.e.CreateMarket(context.Background(), engine.NewMarket{Question: "Will the pump station be fixed?", Outcomes: outcomes,

@@ -219,10 +219,7 @@ func TestSettlementNeverPaysMoreThanWentIn(t *testing.T) {
 	f := MustFixture(t)
 	ctx := context.Background()
 	const start = 5_000
-	traders := make([]int64, 6)
-	for i := range traders {
-		traders[i] = f.MustAccount(fmt.Sprintf("t%d", i), levee.Units(start))
-	}
+	traders := f.MustAccounts(6, levee.Units(start))
 	for round := range 8 {
 		conditional, void := round%2 == 1, round/2%2 == 1
 		var m engine.Market
@@ -341,10 +338,7 @@ func TestOrdersRacingExtendClose(t *testing.T) {
 	ctx := context.Background()
 	f := MustFixture(t)
 	m := f.MustMarket(levee.Units(50), "yes", "no")
-	traders := make([]int64, 8)
-	for i := range traders {
-		traders[i] = f.MustAccount(fmt.Sprintf("t%d", i), levee.Units(1000))
-	}
+	traders := f.MustAccounts(8, levee.Units(1000))
 	var wg sync.WaitGroup
 	for _, a := range traders {
 		wg.Add(1)

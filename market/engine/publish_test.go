@@ -2,7 +2,6 @@ package engine_test
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -49,10 +48,7 @@ func TestCommitPublishedAsOneBatch(t *testing.T) {
 	pub := &batches{}
 	f := mustFixtureWith(t, engine.Options{Publisher: pub})
 	m := f.MustMarket(levee.Units(50), "yes", "no")
-	traders := make([]int64, 8)
-	for i := range traders {
-		traders[i] = f.MustAccount(fmt.Sprintf("trader%d", i), levee.Units(1000))
-	}
+	traders := f.MustAccounts(8, levee.Units(1000))
 	var wg sync.WaitGroup
 	for i, a := range traders {
 		wg.Add(1)

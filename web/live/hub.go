@@ -196,10 +196,10 @@ func NewHub(snap Snapshotter, opts Options) *Hub {
 func (h *Hub) Publish(ev Event) { h.PublishBatch([]Event{ev}) }
 
 // PublishBatch publishes events of one market, in seq order, as one
-// commit's: its trades, then its quote. With the writer pool a subscriber
-// gets them all in one write, since the writers are woken only once every
-// subscriber has all of them queued; published one by one, a writer could
-// reach a subscriber between the trade and its quote and write twice.
+// commit's: its trades, then its quote. Each subscriber's queue gets one
+// item holding all of them, so a subscriber gets them in one write;
+// published one by one, a writer could reach a subscriber between the trade
+// and its quote and write twice.
 func (h *Hub) PublishBatch(evs []Event) {
 	if len(evs) == 0 {
 		return
