@@ -237,12 +237,23 @@ func TestQuorumAcrossNodes(t *testing.T) {
 		t.Fatalf("after one of two votes: %v", p)
 	}
 	// The list shows each proposal's votes as its own page does (filled for
-	// the whole page at once).
-	_, list := anonL.do("GET", "/api/v1/quorum/proposals", "")
-	var listed map[string]any
-	for _, it := range list["proposals"].([]any) {
-		if it.(map[string]any)["id"] == pid {
-			listed = it.(map[string]any)
+	// the whole page at once). The outbox keeps retrying Tacloban meanwhile,
+	// so its delivery (attempts, last error) may move between two reads: the
+	// list is compared with the page read just before and just after it, and
+	// only when those two agree.
+	var listed, after map[string]any
+	for try := 0; ; try++ {
+		_, p = anonL.do("GET", "/api/v1/quorum/proposals/"+pid, "")
+		_, list := anonL.do("GET", "/api/v1/quorum/proposals", "")
+		_, after = anonL.do("GET", "/api/v1/quorum/proposals/"+pid, "")
+		listed = nil
+		for _, it := range list["proposals"].([]any) {
+			if it.(map[string]any)["id"] == pid {
+				listed = it.(map[string]any)
+			}
+		}
+		if fmt.Sprint(p) == fmt.Sprint(after) || try == 20 {
+			break
 		}
 	}
 	if listed == nil || fmt.Sprint(listed["votes"]) != fmt.Sprint(p["votes"]) || listed["approved"] != p["approved"] || listed["quorum"] != p["quorum"] {
