@@ -75,6 +75,10 @@ func TestStartStopRestartKeepsData(t *testing.T) {
 	if got := mustQuery(t, srv, `SHOW listen_addresses`); got != "" {
 		t.Fatalf("listens on TCP: %q", got)
 	}
+	// Old WAL segments are kept for reuse (pgserver.MinWALSize).
+	if got := mustQuery(t, srv, `SHOW min_wal_size`); got != pgserver.MinWALSize {
+		t.Fatalf("min_wal_size %q, want %s", got, pgserver.MinWALSize)
+	}
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}

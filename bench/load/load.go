@@ -37,6 +37,10 @@ type Step struct {
 	Drain time.Duration
 	// IdempotencyKeys sends a fresh Idempotency-Key with every order.
 	IdempotencyKeys bool
+	// SlowOver, if positive, keeps every acknowledged order of an open-loop
+	// step that took longer (Result.Slow), so that its stalls can be put
+	// beside what else happened then (stalls.go).
+	SlowOver time.Duration
 }
 
 // Result is what one step measured. Latencies are of acknowledged (201)
@@ -60,6 +64,8 @@ type Result struct {
 	// after their due time (the generator's own error, inside every
 	// latency).
 	LateP50, LateP99 time.Duration
+	// Slow are the open-loop orders over Step.SlowOver, by due time.
+	Slow []Slow
 }
 
 // Saturated reports whether an open-loop step failed to keep up with its
@@ -139,6 +145,7 @@ func (r *Runner) Warm(ctx context.Context, orders int) error {
 type tally struct {
 	lat       []time.Duration
 	late      []time.Duration // open loop: from each order's due time to its send
+	slow      []Slow          // open loop: orders over Step.SlowOver
 	sent, ok  int
 	status    map[int]int
 	transport int
@@ -226,7 +233,11 @@ func (r *Runner) open(ctx context.Context, s Step) Result {
 				}
 				t.late = append(t.late, time.Since(at))
 				st, err := c.do(s.IdempotencyKeys)
-				t.record(st, err, time.Since(at))
+				lat := time.Since(at)
+				t.record(st, err, lat)
+				if s.SlowOver > 0 && lat > s.SlowOver && err == nil && st == 201 {
+					t.slow = append(t.slow, Slow{Due: at, Latency: lat})
+				}
 			}
 		}()
 	}
@@ -268,7 +279,9 @@ func summarize(s Step, clients, due int, ts []tally, elapsed time.Duration) Resu
 		}
 		lat = append(lat, t.lat...)
 		late = append(late, t.late...)
+		res.Slow = append(res.Slow, t.slow...)
 	}
+	slices.SortFunc(res.Slow, func(a, b Slow) int { return a.Due.Compare(b.Due) })
 	slices.Sort(late)
 	res.LateP50, res.LateP99 = Percentile(late, 0.50), Percentile(late, 0.99)
 	res.Throughput = float64(res.OK) / elapsed.Seconds()

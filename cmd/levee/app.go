@@ -190,7 +190,7 @@ func (m *Main) startServices(pub engine.Publisher) error {
 func (m *Main) startEngine(pub engine.Publisher) error {
 	m.metrics = newEngineMetrics()
 	opts := engine.Options{Logger: m.logger, Publisher: pub, OnCommit: m.metrics.observe, OnOrder: m.metrics.observeOrder, OnCommitPhases: m.metrics.observeCommit, Clock: m.now, PreviousJournal: m.Config.PreviousJournal, FourTrips: m.Config.FourTrips, TwoTrips: m.Config.TwoTrips, OneStatementFrom: m.Config.OneStatementFrom, InFlight: m.Config.JournalInFlight, OverlapFrom: m.Config.JournalOverlapFrom,
-		IdleAfter: m.Config.BookIdleAfter}
+		IdleAfter: m.Config.BookIdleAfter, SlowCommit: m.Config.SlowCommit}
 	if m.Config.NATSURL != "" {
 		node, err := cluster.Connect(cluster.Options{URL: m.Config.NATSURL, Node: m.Config.Node, Logger: m.logger})
 		if err != nil {

@@ -49,6 +49,10 @@ type Config struct {
 	// stops and frees its goroutine and caches (LEVEE_BOOK_IDLE_AFTER, a Go
 	// duration; 0: the engine's default, 2m; negative: never).
 	BookIdleAfter time.Duration
+	// SlowCommit is engine.Options.SlowCommit (LEVEE_SLOW_COMMIT, a Go
+	// duration; 0: the engine's default, 500ms): a journal commit this
+	// long is logged at warn with its phases.
+	SlowCommit time.Duration
 	// WSWritePumps wakes a write pump per websocket connection for every
 	// event (LEVEE_WS_WRITER_POOL=off, live.Options.WritePumps) instead of
 	// delivering events through the shared pool of writers (the default:
@@ -168,6 +172,7 @@ func defaultConfig() Config {
 	c.TrustedProxies, c.trustedProxiesErr = parseCIDRs(os.Getenv("LEVEE_TRUSTED_PROXIES"))
 	c.envDuration("LEVEE_BOOK_IDLE_AFTER", &c.BookIdleAfter, false)
 	c.envDuration("LEVEE_ADVANCE_EVERY", &c.AdvanceEvery, true)
+	c.envDuration("LEVEE_SLOW_COMMIT", &c.SlowCommit, true)
 	c.NodeKeyFile, c.NodeName = os.Getenv("LEVEE_NODE_KEY_FILE"), envOr("LEVEE_NODE_NAME", "Levee")
 	c.envDuration("LEVEE_WITNESS_EVERY", &c.WitnessEvery, true)
 	c.envDuration("LEVEE_DELIVER_EVERY", &c.DeliverEvery, true)

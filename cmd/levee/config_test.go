@@ -40,10 +40,12 @@ func TestConfigFromEnvironment(t *testing.T) {
 		{"LEVEE_ADVANCE_EVERY", "2s", func(c Config) bool { return c.AdvanceEvery == 2*time.Second }, ""},
 		{"LEVEE_ADVANCE_EVERY", "5 s", func(c Config) bool { return c.AdvanceEvery == 5*time.Second }, "LEVEE_ADVANCE_EVERY must be a duration"},
 		{"LEVEE_DELIVER_EVERY", "0s", func(c Config) bool { return c.DeliverEvery == 0 }, "LEVEE_DELIVER_EVERY must be a positive duration"},
+		{"LEVEE_SLOW_COMMIT", "4ms", func(c Config) bool { return c.SlowCommit == 4*time.Millisecond }, ""},
+		{"LEVEE_SLOW_COMMIT", "0s", func(c Config) bool { return c.SlowCommit == 0 }, "LEVEE_SLOW_COMMIT must be a positive duration"},
 		{"LEVEE_WITNESS_EVERY", "1m", func(c Config) bool { return c.WitnessEvery == time.Minute }, ""},
 	} {
 		for _, k := range []string{"LEVEE_WS_WRITER_POOL", "LEVEE_JOURNAL", "LEVEE_JOURNAL_OVERLAP_FROM", "LEVEE_BOOK_IDLE_AFTER", "LEVEE_ADVANCE_EVERY",
-			"LEVEE_DELIVER_EVERY", "LEVEE_WITNESS_EVERY", "LEVEE_NATS_URL", "LEVEE_SMTP_URL"} {
+			"LEVEE_DELIVER_EVERY", "LEVEE_WITNESS_EVERY", "LEVEE_SLOW_COMMIT", "LEVEE_NATS_URL", "LEVEE_SMTP_URL"} {
 			t.Setenv(k, "")
 		}
 		t.Setenv(c.env, c.value)

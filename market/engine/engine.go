@@ -142,7 +142,17 @@ type Options struct {
 	// §12: the tail at 1,000 orders/s got longer). 0 means
 	// defaultOverlapFrom; 1 overlaps every batch.
 	OverlapFrom int
+	// SlowCommit is the journal transaction time past which the commit is
+	// logged at warn with its phases and start (LEVEE_SLOW_COMMIT; 0 means
+	// defaultSlowCommit). The benchmark lowers it to find which of an
+	// order's stalls were the database's.
+	SlowCommit time.Duration
 }
+
+// defaultSlowCommit is Options.SlowCommit's default: far above a healthy
+// commit (tens of milliseconds at the most), so that the log speaks only
+// when something stalls, and then says where.
+const defaultSlowCommit = 500 * time.Millisecond
 
 // defaultOverlapFrom is Options.OverlapFrom's default.
 const defaultOverlapFrom = 16
@@ -219,12 +229,15 @@ func New(db *sqlx.DB, opts Options) *Engine {
 	if opts.OverlapFrom <= 0 {
 		e.opts.OverlapFrom = defaultOverlapFrom
 	}
+	if opts.SlowCommit <= 0 {
+		opts.SlowCommit = defaultSlowCommit
+	}
 	e.journal = &journal{db: db, ledger: ledger.NewPrepared(db), wallets: e.wallets, in: make(chan *batch, 1024), maxRows: opts.MaxRows,
 		conns: make([]*sqlx.Conn, opts.InFlight), pipe: newPipeline(opts.InFlight),
 		timeout: opts.DBTimeout, logger: opts.Logger, observer: opts.OnCommit, phases: opts.OnCommitPhases, previous: opts.PreviousJournal,
 		oneStatementFrom: opts.OneStatementFrom, twoTrips: !opts.PreviousJournal && !opts.FourTrips, remember: !opts.TwoTrips,
 		sessions:  make([]*ledger.Session, opts.InFlight),
-		cashMoved: e.cashMoved}
+		cashMoved: e.cashMoved, slow: opts.SlowCommit}
 	go func() {
 		defer close(e.jdone)
 		e.journal.run()

@@ -76,6 +76,7 @@ type journal struct {
 	cashMoved func(accounts ...int64)
 	// afterLocked, for tests, runs once a transaction holds its locks.
 	afterLocked func()
+	slow        time.Duration // a commit this long is logged (Options.SlowCommit)
 }
 
 func (j *journal) run() {
@@ -695,7 +696,7 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 	defer func() {
 		if !done {
 			tx.Rollback()
-			ph.logIfSlow(j.logger, j.db, len(trades.seqs), len(bs))
+			j.logIfSlow(ph, len(trades.seqs), len(bs))
 		}
 	}()
 	ph.mark(&ph.begin)
@@ -752,7 +753,7 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 	ph.mark(&ph.balances)
 	done = true
 	return written{balances: balances, ordered: len(transfers) > 0, commit: func() error {
-		defer ph.logIfSlow(j.logger, j.db, len(trades.seqs), len(bs))
+		defer j.logIfSlow(ph, len(trades.seqs), len(bs))
 		err := tx.Commit()
 		ph.mark(&ph.commit)
 		if err != nil {
@@ -778,8 +779,8 @@ func (j *journal) writeOneTrip(ctx context.Context, w ledger.With, transfers []l
 	if err != nil {
 		return nil, fmt.Errorf("journal trades, positions, markets and ledger in one statement: %w", fencedError(err))
 	}
-	if d := time.Since(start); d >= slowCommit {
-		j.logger.Warn("slow journal commit", slog.Duration("total", d), slog.Int("orders", len(transfers)), slog.String("path", "one statement"))
+	if d := time.Since(start); d >= j.slow {
+		j.logger.Warn("slow journal commit", slog.Duration("total", d), slog.Time("started", start), slog.Int("orders", len(transfers)), slog.String("path", "one statement"))
 	}
 	return cashBalances(cashAccounts, posted)
 }
@@ -800,7 +801,7 @@ func (j *journal) writeTwoTrips(ctx context.Context, lane int, w ledger.With, tr
 	posted, err := s.PostCommitWith(ctx, w, transfers, read)
 	oneTrip := s.Stats().OneTrip > before
 	ph.mark(&ph.commit)
-	ph.logIfSlow(j.logger, j.db, orders, batches)
+	j.logIfSlow(ph, orders, batches)
 	if err != nil {
 		return nil, fmt.Errorf("journal trades, positions, markets and ledger in two round trips: %w", fencedError(err))
 	}
@@ -834,11 +835,6 @@ func cashBalances(cashAccounts map[int64]string, posted map[string]levee.Micros)
 	return balances, nil
 }
 
-// slowCommit is the journal transaction time past which its phases are
-// logged: far above a healthy commit (tens of milliseconds), so the log only
-// speaks when something stalls, and then says where.
-const slowCommit = 500 * time.Millisecond
-
 // commitPhases times the steps of one journal transaction.
 type commitPhases struct {
 	start, last                           time.Time
@@ -854,15 +850,16 @@ func (p *commitPhases) mark(d *time.Duration) {
 	*d, p.last = now.Sub(p.last), now
 }
 
-func (p *commitPhases) logIfSlow(l *slog.Logger, db *sqlx.DB, orders, batches int) {
+// logIfSlow logs a commit that took j.slow or more, with its phases.
+func (j *journal) logIfSlow(p *commitPhases, orders, batches int) {
 	total := time.Since(p.start)
-	if total < slowCommit {
+	if total < j.slow {
 		return
 	}
 	// Waits for a pool connection meanwhile (anyone's, the journal's BEGIN
 	// among them) tell a busy pool from a busy machine.
-	st := db.Stats()
-	l.Warn("slow journal commit", slog.Duration("total", total), slog.Int("orders", orders), slog.Int("batches", batches),
+	st := j.db.Stats()
+	j.logger.Warn("slow journal commit", slog.Duration("total", total), slog.Time("started", p.start), slog.Int("orders", orders), slog.Int("batches", batches),
 		slog.Int64("pool_waits", st.WaitCount-p.pool.WaitCount), slog.Duration("pool_wait", st.WaitDuration-p.pool.WaitDuration), slog.Int("pool_in_use", p.pool.InUse),
 		slog.Duration("begin", p.begin), slog.Duration("rows", p.rows), slog.Duration("ledger", p.ledger),
 		slog.Duration("balances", p.balances), slog.Duration("commit", p.commit))

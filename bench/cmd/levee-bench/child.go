@@ -27,9 +27,10 @@ const benchAdminToken = "levee-bench-admin-token-0123456789"
 // scenario can SIGKILL it and the soak can read its memory and goroutines
 // without counting the load generator's.
 type child struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan struct{}
+	cmd     *exec.Cmd
+	addr    string
+	logPath string // its standard error: levee serve's log
+	done    chan struct{}
 }
 
 // setupForChild prepares a scenario whose markets a child `levee serve`
@@ -108,7 +109,8 @@ func (e *env) startChildEnv(ctx context.Context, bin, addr string, env []string,
 func (e *env) startServing(cmd *exec.Cmd, logName string) (*child, error) {
 	// The server dies with us, whatever happens to us.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	logFile, err := os.OpenFile(filepath.Join(e.dir, logName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logPath := filepath.Join(e.dir, logName)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +124,7 @@ func (e *env) startServing(cmd *exec.Cmd, logName string) (*child, error) {
 		logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", filepath.Base(cmd.Path), err)
 	}
-	c := &child{cmd: cmd, done: make(chan struct{})}
+	c := &child{cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if m := servingRE.FindStringSubmatch(sc.Text()); m != nil {

@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"levee/bench/load"
 	"levee/internal/gctune"
 )
 
@@ -86,6 +87,10 @@ type Config struct {
 	// HTTPFloorAnswer runs levee-bench as the HTTP floor's server, which
 	// answers every order with the answer in this file (cpufloor.go).
 	HTTPFloorAnswer string
+	// PauseMeter runs levee-bench as the meter of the machine's pauses and
+	// its disk's flushes in this directory (load.MeasurePauses), which the
+	// orders scenario starts.
+	PauseMeter string
 }
 
 func main() {
@@ -105,6 +110,8 @@ func main() {
 	switch {
 	case cfg.WSURL != "":
 		err = wsClientProcess(ctx, cfg, os.Stdout)
+	case cfg.PauseMeter != "":
+		err = load.MeasurePauses(ctx, os.Stdout, cfg.PauseMeter)
 	case cfg.HTTPFloorAnswer != "":
 		err = httpFloorProcess(ctx, cfg.HTTPFloorAnswer, os.Stdout)
 	case cfg.Scenario == "faults":
@@ -155,6 +162,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.WSURL, "ws-url", "", "internal: run as the websocket client process against this URL")
 	fs.Int64Var(&cfg.WSMarket, "ws-market", 0, "internal: the market the client process subscribes to")
 	fs.DurationVar(&cfg.WSFor, "ws-for", 0, "internal: how long the client process stays subscribed")
+	fs.StringVar(&cfg.PauseMeter, "pause-meter", "", "internal: run as the meter of the machine's pauses, probing the disk's flushes in this directory (load.MeasurePauses)")
 	fs.StringVar(&cfg.HTTPFloorAnswer, "http-floor-answer", "", "internal: run as the HTTP floor's server, answering every order with this file's answer")
 	fs.StringVar(&cfg.Scenario, "scenario", "bench", "bench (every measurement), faults (make faults), soak (make soak), hostile (make hostile), reads (make reads: orders while public reads are flooded) or orders (make orders: the order path alone, server in a child process, against the previous journal)")
 	fs.StringVar(&cfg.Variants, "variants", "", "orders: the server configurations to compare, comma-separated keys ("+variantKeys()+", or bin=PATH: another build of levee; default "+defaultVariants+")")

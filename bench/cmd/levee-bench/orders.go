@@ -36,6 +36,7 @@ type OrdersReport struct {
 	Profile           ProfileResult
 	IndexCosts        []IndexCost
 	Failures          []string
+	PauseMeter        string // how the pause meter ran (stalls.go)
 }
 
 // OrdersVariant is the same steps against one server configuration (the
@@ -104,6 +105,14 @@ type OrdersStep struct {
 	load.Result
 	CPUServer, CPUPG, CPUGen float64 // cores
 	Journal                  journalMetrics
+	// Open loop: the stalls of orders over the step's goal and what else
+	// was slow then (stalls.go), and the machine's pauses and the disk
+	// probe's slow flushes during the whole step (how many, the longest).
+	Stalls          load.Attribution
+	Pauses, Flushes int
+	PauseMax        time.Duration
+	FlushMax        time.Duration
+	SlowLines       int // slow journal commits the server logged during the step
 }
 
 // journalMetrics are the server's journal commits during a step, from its
@@ -536,6 +545,16 @@ func runOrders(ctx context.Context, cfg Config, stdout io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	if exe, err := os.Executable(); err == nil {
+		// The disk probe's file sits beside PostgreSQL's data, on the disk
+		// of its WAL.
+		if e.meter, err = load.StartMeter(ctx, exe, "-pause-meter", e.dir); err != nil {
+			rep.Failures = append(rep.Failures, err.Error())
+		} else {
+			defer e.meter.Stop()
+			defer func() { rep.PauseMeter = e.meter.Notes() }()
+		}
+	}
 	// Twice in turn (A B A B), so that a drift of the machine's other load
 	// shows as a difference between the rounds rather than the variants.
 	vs, err := pickVariants(cfg.Variants)
@@ -646,7 +665,7 @@ func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]Or
 			}
 		}
 	}()
-	srv, err := e.startChildEnv(ctx, bin, "127.0.0.1:0", v.Env)
+	srv, err := e.startChildEnv(ctx, bin, "127.0.0.1:0", append(slices.Clip(v.Env), "LEVEE_SLOW_COMMIT="+slowCommit.String()))
 	if err != nil {
 		return nil, costs, err
 	}
@@ -676,6 +695,14 @@ func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]Or
 	} else {
 		e.say("%s: server and PostgreSQL still busy after %s; measuring anyway", v.Name, d.Round(time.Second))
 	}
+	// Every variant starts from a checkpoint: with min_wal_size
+	// (pgserver.MinWALSize) it leaves the WAL the variants before wrote
+	// ready for reuse, so that no variant's commits create WAL segments
+	// because of the ones before it, nor carry a checkpoint that they
+	// started.
+	if _, err := e.db.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		return nil, costs, fmt.Errorf("checkpoint: %w", err)
+	}
 	dur := e.cfg.StepDuration
 	type plan struct {
 		r *load.Runner
@@ -683,7 +710,7 @@ func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]Or
 	}
 	var plans []plan
 	for _, rate := range orderRates {
-		plans = append(plans, plan{many, load.Step{Name: fmt.Sprintf("open %.0f/s", rate), Rate: rate, Duration: dur}})
+		plans = append(plans, plan{many, load.Step{Name: fmt.Sprintf("open %.0f/s", rate), Rate: rate, Duration: dur, SlowOver: p99Goal(rate)}})
 	}
 	plans = append(plans,
 		plan{many, load.Step{Name: fmt.Sprintf("closed loop, %d clients", e.cfg.Clients), Duration: dur}},
@@ -694,11 +721,16 @@ func (e *env) orderSteps(ctx context.Context, bin string, v OrdersVariant) ([]Or
 	for _, p := range plans {
 		e.resetStatements(ctx)
 		j0, h0 := scrapeJournal(srv.addr)
+		logAt := fileSize(srv.logPath)
 		s0, c0 := procCPU(pid), sampleCPU(e.pgPID)
 		res := p.r.Run(ctx, p.s)
 		s1, c1 := procCPU(pid), sampleCPU(e.pgPID)
 		j1, h1 := scrapeJournal(srv.addr)
 		st := OrdersStep{Result: res, Journal: journalBetween(j0, h0, j1, h1)}
+		if p.s.Rate > 0 {
+			e.attributeStalls(&st, c0.at, c1.at, srv.logPath, logAt)
+			e.say("%s: %s: %s; pauses %d, slow flushes %d (longest %s)", v.Name, p.s.Name, st.Stalls, st.Pauses, st.Flushes, ms(st.FlushMax))
+		}
 		wall := c1.at.Sub(c0.at).Seconds()
 		st.CPUGen, st.CPUPG = cores(c0, c1)
 		st.CPUServer = (s1 - s0).Seconds() / wall
@@ -817,6 +849,7 @@ func ordersSection(rep *OrdersReport) string {
 				s.CPUServer, s.CPUPG, s.CPUGen, s.PerOrder(), s.Journal)
 		}
 		b.WriteString("\n")
+		writeOrderStalls(&b, v.Steps, rep.PauseMeter)
 		if len(v.Costs) > 0 {
 			b.WriteString("| statement, alone, 25 times in a transaction rolled back | min | median |\n|---|---:|---:|\n")
 			for _, c := range v.Costs {
@@ -992,6 +1025,19 @@ const ordersNotes = `**What changed (issue 18), and where it is measured.**
   write to a loopback socket (often over its 20 µs tick here) and wakes another thread for it. Every variant here
   has it (each is the current build, or another build named so); measured against a build without it in
   docs/engine.md (session 15): about a quarter less server CPU at 300 to 3,000 orders/s, 7-9% at 256 clients.
+- **Whose stalls** (session 16, the stalls table under each variant, bench/load/stalls.go): the open-loop steps'
+  p99 was set by a few stalls of 10-30 ms each. Each step now keeps its orders over the p99 goal, merges them into
+  stalls and sets each beside a meter in a process of its own (a SCHED_FIFO thread that wakes every millisecond: did
+  the machine run; a second that writes 8 KiB and calls fdatasync every 20 ms beside PostgreSQL's data: did the disk
+  flush) and the journal's commits of 2.5 ms or more, which levee serve logs with their start (LEVEE_SLOW_COMMIT).
+  Almost none were the machine or the server outside its commit: they were commits. Most of the long ones were
+  commits that created a WAL segment (16 MB of zeros written and flushed under the WAL's write lock: the segments'
+  creation times and perf trace of the journal's backend, an 8 ms fsync of a new segment inside a stall), because
+  the history and the variants before had used up the segments a checkpoint leaves for reuse. **Levee's private
+  PostgreSQL now keeps 1 GB of WAL for reuse (min_wal_size, pgserver.MinWALSize, docs/operations.md) and every
+  variant starts from a CHECKPOINT**, so that none creates segments or carries a checkpoint because of the ones
+  before it. The stalls left are the disk's own slow flushes (the probe's, up to 10-20 ms), which every durable
+  commit on this machine waits for.
 
 **Reading these figures.** CPU per order counts the server's and PostgreSQL's (core-ms/order); the generator's is
 apart. Compare a variant only with the other variants of the same round: identical steps minutes apart still move by

@@ -19,6 +19,7 @@ import (
 
 	"levee"
 	"levee/accounts"
+	"levee/bench/load"
 	"levee/internal/rawsock"
 	"levee/market/engine"
 	"levee/migrations"
@@ -55,6 +56,7 @@ type env struct {
 	anatomy int64 // written by the journal anatomy only
 
 	answer orderAnswer // an order's answer as levee serve wrote it, for the HTTP floor (orders)
+	meter  *load.Meter // the machine's pauses and slow flushes (orders: stalls.go), or nil
 }
 
 type trader struct {
