@@ -185,7 +185,7 @@ func probeFlushes(ctx context.Context, dir string, say func(string, ...any) erro
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("disk probe: %w", err)
 	}
-	say("note flushes: a thread %s writing 8 KiB in place and calling fdatasync every %s in %s", note, FlushEvery, dir)
+	say("note flushes: a thread %s writing 8 KiB in place and calling fdatasync every %s", note, FlushEvery)
 	next := time.Now()
 	for i := 0; ctx.Err() == nil; i++ {
 		next = next.Add(FlushEvery)

@@ -54,7 +54,7 @@ func Stalls(slow []Slow) []Stall {
 	return out
 }
 
-// Cause names what else was slow during a stall, most basic first.
+// Cause names what else was slow during a stall.
 type Cause int
 
 const (
@@ -64,8 +64,7 @@ const (
 	// CauseDisk: the disk probe's flush was slow (every durable commit's
 	// flush waited then too).
 	CauseDisk
-	// CauseCommit: a journal commit was slow while the machine ran and the
-	// probe's flushes were quick.
+	// CauseCommit: a journal commit was slow.
 	CauseCommit
 	// CauseNeither: none of these; the time went elsewhere in the server,
 	// the generator or the kernel's network path.
@@ -78,34 +77,51 @@ type Attribution struct {
 	Stalls [causes]int // by Cause
 	Orders [causes]int // slow orders in those stalls
 	// Longest is, per cause but the last, the longest span of that cause
-	// that overlapped a stall.
+	// behind a stall counted under it.
 	Longest [CauseNeither]time.Duration
 }
 
 // Attribute sets each stall beside the machine's pauses, the disk probe's
-// slow flushes and the slow commits (each in any order) and counts it
-// under the first cause with a span that overlaps it.
+// slow flushes and the slow commits (each in any order) and counts it under
+// the cause whose spans cover most of it; a stall that none overlaps is
+// CauseNeither. A slow commit usually spans a pause or a slow flush inside
+// it, so a tie goes to the more basic cause (the machine, then the disk).
 func Attribute(stalls []Stall, pauses, flushes, commits []Span) Attribution {
 	var a Attribution
 	for _, st := range stalls {
-		c := CauseNeither
+		c, best := CauseNeither, time.Duration(0)
+		var longest time.Duration
 		for k, spans := range [CauseNeither][]Span{pauses, flushes, commits} {
-			var longest time.Duration
+			var covered, long time.Duration
 			for _, p := range spans {
 				if p.Overlaps(st.Span) {
-					longest = max(longest, p.To.Sub(p.From))
+					covered += overlap(p, st.Span)
+					long = max(long, p.To.Sub(p.From))
 				}
 			}
-			if longest > 0 {
-				c = Cause(k)
-				a.Longest[k] = max(a.Longest[k], longest)
-				break
+			if long > 0 && (c == CauseNeither || covered > best) {
+				c, best, longest = Cause(k), covered, long
 			}
+		}
+		if c != CauseNeither {
+			a.Longest[c] = max(a.Longest[c], longest)
 		}
 		a.Stalls[c]++
 		a.Orders[c] += st.Orders
 	}
 	return a
+}
+
+// overlap is how long a and b share.
+func overlap(a, b Span) time.Duration {
+	from, to := a.From, a.To
+	if b.From.After(from) {
+		from = b.From
+	}
+	if b.To.Before(to) {
+		to = b.To
+	}
+	return max(to.Sub(from), 0)
 }
 
 // Total is the number of stalls and of slow orders in them.
@@ -123,7 +139,7 @@ func (a Attribution) String() string {
 	if stalls == 0 {
 		return "no stalls"
 	}
-	return fmt.Sprintf("%d stalls (%d orders): %d while the machine paused (%d orders; pause ≤ %s), %d while the disk flushed slowly (%d orders; flush ≤ %s), %d in a slow commit alone (%d orders; commit ≤ %s), %d none of these (%d orders)",
+	return fmt.Sprintf("%d stalls (%d orders): %d mostly while the machine paused (%d orders; pause ≤ %s), %d mostly while the disk flushed slowly (%d orders; flush ≤ %s), %d mostly in a slow commit (%d orders; commit ≤ %s), %d in none of these (%d orders)",
 		stalls, orders, a.Stalls[CauseMachine], a.Orders[CauseMachine], ms(a.Longest[CauseMachine]),
 		a.Stalls[CauseDisk], a.Orders[CauseDisk], ms(a.Longest[CauseDisk]),
 		a.Stalls[CauseCommit], a.Orders[CauseCommit], ms(a.Longest[CauseCommit]), a.Stalls[CauseNeither], a.Orders[CauseNeither])

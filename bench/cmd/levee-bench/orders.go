@@ -823,6 +823,7 @@ func ordersSection(rep *OrdersReport) string {
 		rep.Machine.LoadAvg, rep.EndLoadAvg, rep.History)
 	writeFailures(&b, rep.Failures, "")
 	b.WriteString(ordersNotes)
+	b.WriteString(stallMeterMD(rep.PauseMeter))
 	for i, fl := range rep.Floors {
 		fmt.Fprintf(&b, "### The floor: a durable write with no application (round %d)\n\n", i+1)
 		b.WriteString("Measured before the round's variants. Writes arrive as the open-loop steps' orders do and are written " +
@@ -849,7 +850,7 @@ func ordersSection(rep *OrdersReport) string {
 				s.CPUServer, s.CPUPG, s.CPUGen, s.PerOrder(), s.Journal)
 		}
 		b.WriteString("\n")
-		writeOrderStalls(&b, v.Steps, rep.PauseMeter)
+		writeOrderStalls(&b, v.Steps)
 		if len(v.Costs) > 0 {
 			b.WriteString("| statement, alone, 25 times in a transaction rolled back | min | median |\n|---|---:|---:|\n")
 			for _, c := range v.Costs {

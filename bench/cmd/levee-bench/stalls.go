@@ -95,8 +95,20 @@ func fileSize(path string) int64 {
 	return fi.Size()
 }
 
+// stallMeterMD says, once per report, how the stalls tables count.
+func stallMeterMD(meter string) string {
+	if meter == "" {
+		meter = "did not run"
+	}
+	return "**The stall meter.** Each open-loop step keeps the orders over its p99 goal and merges those whose waits overlap " +
+		"into stalls, then sets each beside what else was slow then and counts it under what covered most of it: a pause " +
+		"of the machine (a thread sleeping 1 ms at a time woke 2 ms or more late), a slow flush of the disk (a probe writing " +
+		"8 KiB beside PostgreSQL's data and calling fdatasync every 20 ms took 2 ms or more), or a journal commit of " +
+		slowCommit.String() + " or more in the server's log (LEVEE_SLOW_COMMIT), else none of these. In this run: " + meter + ".\n\n"
+}
+
 // writeOrderStalls writes a variant's open-loop stalls table.
-func writeOrderStalls(b io.StringWriter, steps []OrdersStep, meter string) {
+func writeOrderStalls(b io.StringWriter, steps []OrdersStep) {
 	var rows []OrdersStep
 	for _, s := range steps {
 		if s.Step.SlowOver > 0 {
@@ -106,10 +118,7 @@ func writeOrderStalls(b io.StringWriter, steps []OrdersStep, meter string) {
 	if len(rows) == 0 {
 		return
 	}
-	b.WriteString("Stalls: the orders over the step's p99 goal, merged where their waits overlap, each set beside what else was " +
-		"slow then, in this order: a pause of the machine (a thread sleeping 1 ms at a time woke 2 ms or more late), a slow " +
-		"flush of the disk (a probe writing 8 KiB beside PostgreSQL's data and calling fdatasync every 20 ms took 2 ms or more), " +
-		"a journal commit of " + slowCommit.String() + " or more in the server's log (LEVEE_SLOW_COMMIT). The meter: " + meter + ".\n\n")
+	b.WriteString("Stalls: the orders over each open-loop step's p99 goal (the stall meter above says how they are counted).\n\n")
 	b.WriteString("| step | goal | orders over it | stalls and what else was slow | the machine's pauses during the step | the probe's slow flushes | slow commits logged |\n|---|---:|---:|---|---|---|---:|\n")
 	some := func(n int, longest time.Duration) string {
 		if n == 0 {
