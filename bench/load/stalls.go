@@ -82,29 +82,40 @@ type Attribution struct {
 }
 
 // Attribute sets each stall beside the machine's pauses, the disk probe's
-// slow flushes and the slow commits (each in any order) and counts it under
-// the cause whose spans cover most of it; a stall that none overlaps is
-// CauseNeither. A slow commit usually spans a pause or a slow flush inside
-// it, so a tie goes to the more basic cause (the machine, then the disk).
+// slow flushes and the slow commits (each in any order). A slow commit is
+// how a pause or a slow flush shows in the server, so a stall counts under
+// the most basic cause (the machine, then the disk, then the commit) whose
+// spans cover a quarter of it or more; else under the one that covers most
+// of it (a short pause inside a long stall did not make it); a stall that
+// none overlaps is CauseNeither.
 func Attribute(stalls []Stall, pauses, flushes, commits []Span) Attribution {
 	var a Attribution
 	for _, st := range stalls {
-		c, best := CauseNeither, time.Duration(0)
-		var longest time.Duration
+		var covered, longest [CauseNeither]time.Duration
 		for k, spans := range [CauseNeither][]Span{pauses, flushes, commits} {
-			var covered, long time.Duration
 			for _, p := range spans {
 				if p.Overlaps(st.Span) {
-					covered += overlap(p, st.Span)
-					long = max(long, p.To.Sub(p.From))
+					covered[k] += overlap(p, st.Span)
+					longest[k] = max(longest[k], p.To.Sub(p.From))
 				}
 			}
-			if long > 0 && (c == CauseNeither || covered > best) {
-				c, best, longest = Cause(k), covered, long
+		}
+		c := CauseNeither
+		for k := range CauseNeither {
+			if longest[k] > 0 && 4*covered[k] >= st.To.Sub(st.From) {
+				c = k
+				break
+			}
+		}
+		if c == CauseNeither {
+			for k := range CauseNeither {
+				if longest[k] > 0 && (c == CauseNeither || covered[k] > covered[c]) {
+					c = k
+				}
 			}
 		}
 		if c != CauseNeither {
-			a.Longest[c] = max(a.Longest[c], longest)
+			a.Longest[c] = max(a.Longest[c], longest[c])
 		}
 		a.Stalls[c]++
 		a.Orders[c] += st.Orders
@@ -139,7 +150,7 @@ func (a Attribution) String() string {
 	if stalls == 0 {
 		return "no stalls"
 	}
-	return fmt.Sprintf("%d stalls (%d orders): %d mostly while the machine paused (%d orders; pause ≤ %s), %d mostly while the disk flushed slowly (%d orders; flush ≤ %s), %d mostly in a slow commit (%d orders; commit ≤ %s), %d in none of these (%d orders)",
+	return fmt.Sprintf("%d stalls (%d orders): %d while the machine paused (%d orders; pause ≤ %s), %d while the disk flushed slowly (%d orders; flush ≤ %s), %d in a slow commit (%d orders; commit ≤ %s), %d in none of these (%d orders)",
 		stalls, orders, a.Stalls[CauseMachine], a.Orders[CauseMachine], ms(a.Longest[CauseMachine]),
 		a.Stalls[CauseDisk], a.Orders[CauseDisk], ms(a.Longest[CauseDisk]),
 		a.Stalls[CauseCommit], a.Orders[CauseCommit], ms(a.Longest[CauseCommit]), a.Stalls[CauseNeither], a.Orders[CauseNeither])

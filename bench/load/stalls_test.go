@@ -33,28 +33,34 @@ func TestStallsMergeOverlappingWaits(t *testing.T) {
 	}
 }
 
-func TestAttributeTakesTheCauseThatCoversMost(t *testing.T) {
+func TestAttributeTakesTheMostBasicCauseThatCoversAQuarter(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	span := func(from, to int) Span {
 		return Span{From: t0.Add(time.Duration(from) * time.Millisecond), To: t0.Add(time.Duration(to) * time.Millisecond)}
 	}
 	stall := func(from, to, orders int) Stall { return Stall{Span: span(from, to), Orders: orders} }
-	stalls := []Stall{stall(0, 10, 5), stall(20, 30, 3), stall(40, 50, 2), stall(60, 70, 1), stall(80, 90, 4), stall(200, 210, 2)}
-	pauses := []Span{span(2, 9), span(100, 120)}
-	flushes := []Span{span(3, 6), span(61, 64), span(85, 86)}
-	commits := []Span{span(5, 8), span(25, 29), span(49, 52), span(80, 95)}
+	stalls := []Stall{
+		stall(0, 10, 5),    // the pause covers 7 ms: the machine
+		stall(20, 30, 3),   // only a commit: the commit
+		stall(40, 50, 2),   // only a commit, 1 ms of it: the commit
+		stall(60, 70, 1),   // a flush of 3 ms: the disk, though a commit covers it all
+		stall(80, 120, 4),  // a pause of 2 ms and a commit of 15: neither basic cause covers a quarter; the commit most
+		stall(200, 210, 2), // nothing: none of these
+		stall(300, 340, 6), // a flush of 11 ms (over a quarter) and a commit over all: the disk
+	}
+	pauses := []Span{span(2, 9), span(100, 102)}
+	flushes := []Span{span(61, 64), span(310, 321)}
+	commits := []Span{span(5, 8), span(25, 29), span(49, 52), span(60, 70), span(80, 95), span(295, 345)}
 	a := Attribute(stalls, pauses, flushes, commits)
-	// 0-10: the pause covers 7 ms, the flush and the commit 3 each; 80-90:
-	// the commit covers all 10 ms, the flush 1.
-	want := Attribution{Stalls: [causes]int{1, 1, 3, 1}, Orders: [causes]int{5, 1, 9, 2},
-		Longest: [CauseNeither]time.Duration{7 * time.Millisecond, 3 * time.Millisecond, 15 * time.Millisecond}}
+	want := Attribution{Stalls: [causes]int{1, 2, 3, 1}, Orders: [causes]int{5, 7, 9, 2},
+		Longest: [CauseNeither]time.Duration{7 * time.Millisecond, 11 * time.Millisecond, 15 * time.Millisecond}}
 	if a != want {
 		t.Errorf("got %+v, want %+v", a, want)
 	}
-	if st, o := a.Total(); st != 6 || o != 17 {
+	if st, o := a.Total(); st != 7 || o != 23 {
 		t.Errorf("total %d stalls, %d orders", st, o)
 	}
-	if s := a.String(); !strings.Contains(s, "6 stalls (17 orders): 1 mostly while the machine paused (5 orders; pause ≤ 7.0ms), 1 mostly while the disk flushed slowly (1 orders; flush ≤ 3.0ms), 3 mostly in a slow commit (9 orders; commit ≤ 15.0ms)") ||
+	if s := a.String(); !strings.Contains(s, "7 stalls (23 orders): 1 while the machine paused (5 orders; pause ≤ 7.0ms), 2 while the disk flushed slowly (7 orders; flush ≤ 11.0ms), 3 in a slow commit (9 orders; commit ≤ 15.0ms)") ||
 		!strings.Contains(s, "1 in none of these (2 orders)") {
 		t.Errorf("said %q", s)
 	}

@@ -101,7 +101,7 @@ func stallMeterMD(meter string) string {
 		meter = "did not run"
 	}
 	return "**The stall meter.** Each open-loop step keeps the orders over its p99 goal and merges those whose waits overlap " +
-		"into stalls, then sets each beside what else was slow then and counts it under what covered most of it: a pause " +
+		"into stalls, then sets each beside what else was slow then and counts it under the first of these that covers a quarter of it or more (else the one that covers most of it): a pause " +
 		"of the machine (a thread sleeping 1 ms at a time woke 2 ms or more late), a slow flush of the disk (a probe writing " +
 		"8 KiB beside PostgreSQL's data and calling fdatasync every 20 ms took 2 ms or more), or a journal commit of " +
 		slowCommit.String() + " or more in the server's log (LEVEE_SLOW_COMMIT), else none of these. In this run: " + meter + ".\n\n"
