@@ -55,6 +55,9 @@ type Options struct {
 // one's own.
 const MinWALSize = "1GB"
 
+// MinWALSizeMB is MinWALSize in megabytes, as pg_settings gives it.
+const MinWALSizeMB = 1024
+
 // Server is a running private PostgreSQL.
 type Server struct {
 	opts    Options

@@ -142,6 +142,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := migrations.Migrate(ctx, db); err != nil {
 		return err
 	}
+	warnSmallWAL(ctx, db, m.logger)
 	m.Accounts = accounts.New(db)
 	m.Ledger = ledger.New(db)
 	// A ledger with entries from before pseudonyms gets its epoch change
