@@ -155,7 +155,10 @@ reads: postgres build
 # in flight and with the previous journal (LEVEE_JOURNAL=previous), twice in
 # turn, each round after the floor (the disk and PostgreSQL alone at those
 # rates); each trades index's cost (bench/indexcost.sql); a CPU profile of
-# the closed loop kept in bench/orders-closed-loop.pprof. It rewrites only
+# the closed loop kept in bench/orders-closed-loop.pprof; each open-loop
+# step's stalls set beside the machine's pauses, the disk's slow flushes and
+# the server's slow commits (a meter in a process of its own, bench/load
+# stalls.go; each variant starts from a CHECKPOINT). It rewrites only
 # its section of bench/RESULTS.md (about 12 minutes). BENCHFLAGS='-variants
 # current,checks,one-statement,0003 -rounds 1' picks variants (go run
 # ./bench/cmd/levee-bench -h lists them); -pg-stat-statements prints each
