@@ -230,14 +230,14 @@ func New(db *sqlx.DB, opts Options) *Engine {
 		e.opts.OverlapFrom = defaultOverlapFrom
 	}
 	if opts.SlowCommit <= 0 {
-		opts.SlowCommit = defaultSlowCommit
+		e.opts.SlowCommit = defaultSlowCommit
 	}
 	e.journal = &journal{db: db, ledger: ledger.NewPrepared(db), wallets: e.wallets, in: make(chan *batch, 1024), maxRows: opts.MaxRows,
 		conns: make([]*sqlx.Conn, opts.InFlight), pipe: newPipeline(opts.InFlight),
 		timeout: opts.DBTimeout, logger: opts.Logger, observer: opts.OnCommit, phases: opts.OnCommitPhases, previous: opts.PreviousJournal,
 		oneStatementFrom: opts.OneStatementFrom, twoTrips: !opts.PreviousJournal && !opts.FourTrips, remember: !opts.TwoTrips,
 		sessions:  make([]*ledger.Session, opts.InFlight),
-		cashMoved: e.cashMoved, slow: opts.SlowCommit}
+		cashMoved: e.cashMoved, slow: e.opts.SlowCommit}
 	go func() {
 		defer close(e.jdone)
 		e.journal.run()

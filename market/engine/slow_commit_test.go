@@ -40,15 +40,18 @@ func (l *lockedBuffer) String() string {
 func TestSlowCommitLogged(t *testing.T) {
 	for _, c := range []struct {
 		name   string
-		slow   time.Duration
+		opts   engine.Options
 		logged bool
 	}{
-		{"every commit over 1ns", time.Nanosecond, true},
-		{"the default, 500ms", 0, false},
+		{"every commit over 1ns", engine.Options{SlowCommit: time.Nanosecond}, true},
+		{"the default, 500ms", engine.Options{}, false},
+		{"in one statement, over 1ns", engine.Options{SlowCommit: time.Nanosecond, OneStatementFrom: 1}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out lockedBuffer
-			f := mustFixtureWith(t, engine.Options{Logger: slog.New(slog.NewJSONHandler(&out, nil)), SlowCommit: c.slow})
+			opts := c.opts
+			opts.Logger = slog.New(slog.NewJSONHandler(&out, nil))
+			f := mustFixtureWith(t, opts)
 			m := f.MustMarket(levee.Units(50), "yes", "no")
 			a := f.MustAccount("ana", levee.Units(100))
 			before := time.Now()

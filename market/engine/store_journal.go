@@ -671,7 +671,7 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 	}
 	w := ledger.With{CTEs: shape.writes(), First: journalWritten, Args: args, Locked: locked}
 	if rowsWithLocks && j.oneStatementFrom > 0 && len(trades.seqs) >= j.oneStatementFrom {
-		balances, err := j.writeOneTrip(ctx, w, transfers, cashAccounts)
+		balances, err := j.writeOneTrip(ctx, w, transfers, cashAccounts, len(trades.seqs), len(bs))
 		return written{commit: func() error { return nil }, balances: balances, ordered: true}, err
 	}
 	if twoTrips {
@@ -771,16 +771,16 @@ func (j *journal) write(ctx context.Context, jb *job, bs []*batch) (written, err
 // hash chain computed in PostgreSQL), as one statement in autocommit. The
 // head lock is held for the function's work and the commit's flush only,
 // never across the network. It returns the cash balances of every trader
-// in the batches, read under the ledger's locks.
-func (j *journal) writeOneTrip(ctx context.Context, w ledger.With, transfers []ledger.Transfer, cashAccounts map[int64]string) (map[int64]levee.Micros, error) {
+// in the batches, read under the ledger's locks. Its one round trip is its
+// commit phase.
+func (j *journal) writeOneTrip(ctx context.Context, w ledger.With, transfers []ledger.Transfer, cashAccounts map[int64]string, orders, batches int) (map[int64]levee.Micros, error) {
 	read := cashKeys(cashAccounts)
-	start := time.Now()
+	ph := &commitPhases{start: time.Now(), pool: j.db.Stats()}
 	posted, err := j.ledger.AppendWith(ctx, w, transfers, read)
+	ph.mark(&ph.commit)
+	j.logIfSlow(ph, orders, batches)
 	if err != nil {
 		return nil, fmt.Errorf("journal trades, positions, markets and ledger in one statement: %w", fencedError(err))
-	}
-	if d := time.Since(start); d >= j.slow {
-		j.logger.Warn("slow journal commit", slog.Duration("total", d), slog.Time("started", start), slog.Int("orders", len(transfers)), slog.String("path", "one statement"))
 	}
 	return cashBalances(cashAccounts, posted)
 }
